@@ -1,0 +1,3 @@
+"""rulesc: compile game rules into a server-authoritative backend."""
+
+__version__ = "0.1.0"

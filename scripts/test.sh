@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up from a fresh machine and run every check: install, lint, format check, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install -q -e '.[dev]'
+python3 -m ruff check .
+set +e
+python3 -m pytest "$@"
+status=$?
+set -e
+# pytest exits 5 when it collected no test: that is a failure, not a pass.
+if [ "$status" -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi
+exit "$status"
