@@ -1,0 +1,162 @@
+"""The store contract: where player state, decided results, the ledger and pushes live.
+
+Two implementations keep the same guarantees: RedisStore (production, one Lua script per
+commit) and SqliteStore (embedded, one process). tests/test_store_contract.py runs the same
+tests against both.
+
+Guarantees of `commit`, in one atomic step:
+- reads and checks come before any write: an action id decided before answers "seen" with
+  its stored result; else a version other than `expected_version` answers "conflict";
+  either way nothing is written;
+- else the state fields are written and the version goes up by one, every decided result is
+  remembered under its id (for `result_ttl`), every ledger entry is appended to the
+  player's ledger (the event id is the ledger id), and one message goes to the player's
+  subscribers (unless push=False).
+
+Ledger event ids are strings that increase within one player's ledger of one store; they
+are not comparable across stores.
+"""
+
+from __future__ import annotations
+
+import abc
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+# Top-level state fields starting with this are reserved for the store (the Redis hash
+# keeps the version next to the fields). Rule names are identifiers, so never collide.
+RESERVED_PREFIX = "@"
+
+DEFAULT_RESULT_TTL = 24 * 3600.0  # seconds; the protocol promises at least 24 h
+DEFAULT_LEDGER_MAXLEN = 10_000  # entries kept per player
+
+
+class StoreError(Exception):
+    """Base class of store errors."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or cannot take the call now: answer 503.
+
+    A commit that raises this was applied entirely or not at all (it is atomic); when the
+    reply was lost the caller cannot tell which, and a retry answers "seen" or "conflict".
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int  # 0 when the player has no state yet
+    state: dict | None  # None when the player has no state yet
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """One action decided in a commit."""
+
+    action_id: str
+    fingerprint: str  # hash of (name, params): same id, other fingerprint -> id_reused
+    result: dict  # the protocol result object, answered identically on retry
+    ledger: dict | None  # None for rejected actions (nothing enters the ledger)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOutcome:
+    status: Literal["ok", "conflict", "seen"]
+    version: int  # the version after (ok), else the current version
+    # for "seen": action_id -> (fingerprint, stored result) of the ids decided before
+    seen: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    # for "ok": the event id of each Decided that has a ledger entry, in order
+    event_ids: list[str] = field(default_factory=list)
+
+
+# Called on the event loop for every commit of the player, from any process, with
+# {"version", "decided": [results], "event_ids": [...], "ledger": [entries]} (ledger[i]
+# has event id event_ids[i]). The dict is shared by all callbacks: do not mutate it.
+# After the store link was lost and restored, callbacks get {"gap": True}: commits made
+# meanwhile were not delivered, so the client should resync.
+# A callback must not block; its exceptions are logged and dropped.
+Callback = Callable[[dict], object]
+
+
+class Subscription(abc.ABC):
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop delivering to this callback. Closing twice is harmless."""
+
+
+class Store(abc.ABC):
+    @abc.abstractmethod
+    async def load(self, game: str, player: str) -> Snapshot: ...
+
+    @abc.abstractmethod
+    async def commit(
+        self,
+        game: str,
+        player: str,
+        *,
+        expected_version: int,
+        state: dict,
+        changed: list[str] | None,
+        decided: list[Decided],
+        push: bool = True,
+    ) -> CommitOutcome:
+        """Apply one commit atomically (see the module docstring).
+
+        `state` maps top-level fields to JSON-able values. With `changed` None the stored
+        state becomes exactly `state`; else only the listed fields are written: set from
+        `state`, or deleted when absent from it. Other stored fields stay as they are.
+        """
+
+    @abc.abstractmethod
+    async def lookup(
+        self, game: str, player: str, action_ids: list[str]
+    ) -> dict[str, tuple[str, dict]]:
+        """The (fingerprint, result) of each id decided before and still remembered."""
+
+    @abc.abstractmethod
+    async def ledger(
+        self, game: str, player: str, *, after: str | None, limit: int
+    ) -> list[dict]:
+        """At most `limit` entries strictly after event id `after` (None: from the oldest
+        retained), oldest first, each with its event id added as "id"."""
+
+    @abc.abstractmethod
+    async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
+        """Every retained entry strictly after `after` (as `ledger`), or None when some
+        entry after `after` was trimmed away (the client must resync). "0" means from the
+        very beginning."""
+
+    @abc.abstractmethod
+    async def player_for_device(self, game: str, device_id: str) -> str:
+        """The player of a device: the same device always gets the same player, a new
+        device gets a new random, unguessable id."""
+
+    @abc.abstractmethod
+    async def subscribe(self, game: str, player: str, callback: Callback) -> Subscription:
+        """Deliver every later commit of the player to `callback` (see Callback). When this
+        returns, the subscription is active."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
+def new_player_id() -> str:
+    # 128 random bits, URL-safe, no '{' '}' or ':' so it reads well inside Redis keys.
+    return secrets.token_urlsafe(16)
+
+
+def check_commit_args(state: dict, changed: list[str] | None, decided: list[Decided]) -> None:
+    """Refuse, before touching the store, what would corrupt it."""
+    fields = state if changed is None else changed
+    for name in fields:
+        if not isinstance(name, str) or name.startswith(RESERVED_PREFIX):
+            raise ValueError(f"state field name not allowed: {name!r}")
+    ids = [d.action_id for d in decided]
+    if len(set(ids)) != len(ids):
+        raise ValueError("the same action id is decided twice in one commit")
