@@ -116,11 +116,10 @@ class Store(abc.ABC):
         """The (fingerprint, result) of each id decided before and still remembered."""
 
     @abc.abstractmethod
-    async def ledger(
-        self, game: str, player: str, *, after: str | None, limit: int
-    ) -> list[dict]:
+    async def ledger(self, game: str, player: str, *, after: str | None, limit: int) -> list[dict]:
         """At most `limit` entries strictly after event id `after` (None: from the oldest
-        retained), oldest first, each with its event id added as "id"."""
+        retained), oldest first, each with its event id added as "id". An `after` that is
+        not shaped like this store's event ids raises ValueError."""
 
     @abc.abstractmethod
     async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
