@@ -1,0 +1,382 @@
+"""SqliteStore: the embedded store for `rulesc serve` with nothing else installed.
+
+Same guarantees as RedisStore within one process: a commit is one transaction (BEGIN
+IMMEDIATE), checks before writes. Every SQLite call runs on one dedicated thread, so the
+event loop never blocks and the connection is only ever used by that thread. Pushes are
+in-process only: callbacks run on the loop right after the commit returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from .store import (
+    DEFAULT_LEDGER_MAXLEN,
+    DEFAULT_RESULT_TTL,
+    Callback,
+    CommitOutcome,
+    Decided,
+    Snapshot,
+    Store,
+    StoreUnavailable,
+    Subscription,
+    check_commit_args,
+    new_player_id,
+)
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "rulesc.sqlite3"  # the file used when the store is given a directory
+PURGE_EVERY = 60.0  # seconds between sweeps of expired results
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    game TEXT NOT NULL, player TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    state TEXT NOT NULL,                        -- JSON object of top-level fields
+    ledger_trimmed INTEGER NOT NULL DEFAULT 0,  -- highest ledger seq trimmed away
+    PRIMARY KEY (game, player)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results (
+    game TEXT NOT NULL, player TEXT NOT NULL, action_id TEXT NOT NULL,
+    stored TEXT NOT NULL,                       -- JSON [fingerprint, result]
+    expires_at REAL NOT NULL,                   -- unix seconds
+    PRIMARY KEY (game, player, action_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at);
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,      -- never reused: event ids only grow
+    game TEXT NOT NULL, player TEXT NOT NULL,
+    entry TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_player ON ledger (game, player, seq);
+CREATE TABLE IF NOT EXISTS devices (
+    game TEXT NOT NULL, device TEXT NOT NULL, player TEXT NOT NULL,
+    PRIMARY KEY (game, device)
+) WITHOUT ROWID;
+"""
+
+_EVENT_ID = re.compile(r"\d{1,19}")
+
+T = TypeVar("T")
+
+
+def _event_id(seq: int) -> str:
+    return f"{seq:016d}"  # zero-padded so ids also sort as strings
+
+
+def _seq(event_id: str) -> int:
+    if not _EVENT_ID.fullmatch(event_id):
+        raise ValueError(f"not an event id: {event_id!r}")
+    return int(event_id)
+
+
+def _stored(blob: str | bytes) -> tuple[str, dict]:
+    fingerprint, result = orjson.loads(blob)
+    return fingerprint, result
+
+
+class SqliteStore(Store):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+        ledger_maxlen: int = DEFAULT_LEDGER_MAXLEN,
+    ) -> None:
+        """`path` is the database file, or a directory to keep DB_FILE in."""
+        self._path = Path(path)
+        self._result_ttl = result_ttl
+        self._ledger_maxlen = ledger_maxlen
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rulesc-sqlite")
+        self._conn: sqlite3.Connection | None = None  # touched only on the executor thread
+        self._last_purge = 0.0
+        self._subscribers: dict[tuple[str, str], list[Callback]] = {}
+
+    # -- plumbing (the _db and _tx helpers run on the executor thread) --
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.OperationalError as e:  # locked, disk I/O, cannot open: 503
+            raise StoreUnavailable(f"sqlite: {e}") from e
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            path = self._path / DB_FILE if self._path.is_dir() else self._path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=5.0, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit is on disk
+            conn.executescript(SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    @contextlib.contextmanager
+    def _tx(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        # IMMEDIATE takes the write lock up front: the version read and the write that
+        # depends on it cannot interleave with another writer (even another process).
+        db.execute(f"BEGIN {mode}")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # -- the contract --
+
+    async def load(self, game: str, player: str) -> Snapshot:
+        return await self._run(self._load, game, player)
+
+    def _load(self, game: str, player: str) -> Snapshot:
+        row = (
+            self._db()
+            .execute(
+                "SELECT version, state FROM state WHERE game = ? AND player = ?", (game, player)
+            )
+            .fetchone()
+        )
+        return Snapshot(0, None) if row is None else Snapshot(row[0], orjson.loads(row[1]))
+
+    async def commit(
+        self,
+        game: str,
+        player: str,
+        *,
+        expected_version: int,
+        state: dict,
+        changed: list[str] | None,
+        decided: list[Decided],
+        push: bool = True,
+    ) -> CommitOutcome:
+        check_commit_args(state, changed, decided)
+        # Serialise on the loop: the thread must not see dicts the caller may change later.
+        blobs = [
+            (
+                d.action_id,
+                orjson.dumps([d.fingerprint, d.result]),
+                None if d.ledger is None else orjson.dumps(d.ledger),
+            )
+            for d in decided
+        ]
+        if changed is None:
+            writes = {k: orjson.dumps(v) for k, v in state.items()}
+        else:
+            writes = {k: orjson.dumps(state[k]) if k in state else None for k in changed}
+        outcome = await self._run(
+            self._commit, game, player, expected_version, writes, changed is None, blobs
+        )
+        if outcome.status == "ok" and push:
+            self._publish(game, player, outcome, decided)
+        return outcome
+
+    def _commit(
+        self,
+        game: str,
+        player: str,
+        expected: int,
+        writes: dict[str, bytes | None],
+        replace: bool,
+        blobs: list[tuple[str, bytes, bytes | None]],
+    ) -> CommitOutcome:
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT version, state FROM state WHERE game = ? AND player = ?",
+                (game, player),
+            ).fetchone()
+            version = 0 if row is None else row[0]
+            seen = self._seen(db, game, player, [b[0] for b in blobs], now)
+            if seen:
+                return CommitOutcome("seen", version, seen=seen)
+            if version != expected:
+                return CommitOutcome("conflict", version)
+
+            fields = {} if replace or row is None else orjson.loads(row[1])
+            for name, value in writes.items():
+                if value is None:
+                    fields.pop(name, None)
+                else:
+                    fields[name] = orjson.loads(value)
+            version += 1
+            db.execute(
+                "INSERT INTO state (game, player, version, state) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (game, player) DO UPDATE"
+                " SET version = excluded.version, state = excluded.state",
+                (game, player, version, orjson.dumps(fields)),
+            )
+
+            expires = now + self._result_ttl
+            event_ids = []
+            for action_id, stored, entry in blobs:
+                db.execute(
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
+                    (game, player, action_id, stored, expires),
+                )
+                if entry is not None:
+                    cur = db.execute(
+                        "INSERT INTO ledger (game, player, entry) VALUES (?, ?, ?)",
+                        (game, player, entry),
+                    )
+                    event_ids.append(_event_id(cur.lastrowid or 0))
+            if event_ids:
+                self._trim(db, game, player)
+            if now - self._last_purge > PURGE_EVERY:
+                db.execute("DELETE FROM results WHERE expires_at <= ?", (now,))
+                self._last_purge = now
+        return CommitOutcome("ok", version, event_ids=event_ids)
+
+    def _seen(
+        self, db: sqlite3.Connection, game: str, player: str, ids: list[str], now: float
+    ) -> dict[str, tuple[str, dict]]:
+        if not ids:
+            return {}
+        rows = db.execute(
+            "SELECT action_id, stored FROM results WHERE game = ? AND player = ?"
+            f" AND expires_at > ? AND action_id IN ({','.join('?' * len(ids))})",
+            (game, player, now, *ids),
+        ).fetchall()
+        return {action_id: _stored(stored) for action_id, stored in rows}
+
+    def _trim(self, db: sqlite3.Connection, game: str, player: str) -> None:
+        row = db.execute(
+            "SELECT seq FROM ledger WHERE game = ? AND player = ?"
+            " ORDER BY seq DESC LIMIT 1 OFFSET ?",
+            (game, player, self._ledger_maxlen),
+        ).fetchone()
+        if row is not None:
+            db.execute(
+                "DELETE FROM ledger WHERE game = ? AND player = ? AND seq <= ?",
+                (game, player, row[0]),
+            )
+            db.execute(
+                "UPDATE state SET ledger_trimmed = max(ledger_trimmed, ?)"
+                " WHERE game = ? AND player = ?",
+                (row[0], game, player),
+            )
+
+    async def lookup(
+        self, game: str, player: str, action_ids: list[str]
+    ) -> dict[str, tuple[str, dict]]:
+        def run() -> dict[str, tuple[str, dict]]:
+            return self._seen(self._db(), game, player, action_ids, time.time())
+
+        return await self._run(run)
+
+    async def ledger(self, game: str, player: str, *, after: str | None, limit: int) -> list[dict]:
+        start = 0 if after is None else _seq(after)
+        if limit < 1:
+            return []
+        return await self._run(self._entries, game, player, start, limit)
+
+    def _entries(self, game: str, player: str, after: int, limit: int = -1) -> list[dict]:
+        rows = self._db().execute(
+            "SELECT seq, entry FROM ledger WHERE game = ? AND player = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (game, player, after, limit),
+        )
+        out = []
+        for seq, blob in rows:
+            entry = orjson.loads(blob)
+            entry["id"] = _event_id(seq)
+            out.append(entry)
+        return out
+
+    async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
+        start = _seq(after)
+
+        def run() -> list[dict] | None:
+            with self._tx("DEFERRED") as db:  # trim mark and entries from one snapshot
+                row = db.execute(
+                    "SELECT ledger_trimmed FROM state WHERE game = ? AND player = ?",
+                    (game, player),
+                ).fetchone()
+                if row is not None and row[0] > start:
+                    return None
+                return self._entries(game, player, start)
+
+        return await self._run(run)
+
+    async def player_for_device(self, game: str, device_id: str) -> str:
+        def run() -> str:
+            db = self._db()
+            db.execute(
+                "INSERT OR IGNORE INTO devices VALUES (?, ?, ?)",
+                (game, device_id, new_player_id()),
+            )
+            return db.execute(
+                "SELECT player FROM devices WHERE game = ? AND device = ?", (game, device_id)
+            ).fetchone()[0]
+
+        return await self._run(run)
+
+    async def subscribe(self, game: str, player: str, callback: Callback) -> Subscription:
+        self._subscribers.setdefault((game, player), []).append(callback)
+        return _SqliteSubscription(self, (game, player), callback)
+
+    def _publish(
+        self, game: str, player: str, outcome: CommitOutcome, decided: list[Decided]
+    ) -> None:
+        callbacks = self._subscribers.get((game, player))
+        if not callbacks:
+            return
+        message = {
+            "version": outcome.version,
+            "decided": [d.result for d in decided],
+            "event_ids": outcome.event_ids,
+            "ledger": [d.ledger for d in decided if d.ledger is not None],
+        }
+        # A copy through JSON, as a Redis subscriber gets: independent of the caller's dicts.
+        message = orjson.loads(orjson.dumps(message))
+        # call_soon: the commit returns to its caller before any push goes out.
+        asyncio.get_running_loop().call_soon(self._deliver, list(callbacks), message)
+
+    @staticmethod
+    def _deliver(callbacks: list[Callback], message: dict) -> None:
+        for callback in callbacks:
+            try:
+                callback(message)
+            except Exception:
+                log.exception("push callback failed")
+
+    def _unsubscribe(self, key: tuple[str, str], callback: Callback) -> None:
+        callbacks = self._subscribers.get(key)
+        if callbacks and callback in callbacks:
+            callbacks.remove(callback)
+            if not callbacks:
+                del self._subscribers[key]
+
+    async def ping(self) -> None:
+        await self._run(lambda: self._db().execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        def run() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        with contextlib.suppress(StoreUnavailable, RuntimeError):  # already closed
+            await self._run(run)
+        self._executor.shutdown(wait=False)
+
+
+class _SqliteSubscription(Subscription):
+    def __init__(self, store: SqliteStore, key: tuple[str, str], callback: Callback) -> None:
+        self._store, self._key, self._callback = store, key, callback
+
+    async def close(self) -> None:
+        self._store._unsubscribe(self._key, self._callback)
