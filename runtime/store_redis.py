@@ -1,0 +1,461 @@
+"""RedisStore: the production store (Redis >= 7.0, single node now, Cluster-ready).
+
+Every key of one player carries the hash tag {GAME:PLAYER}, so a commit touches one slot:
+    rulesc:{GAME:PLAYER}:state        HASH, one field per top-level state field (JSON),
+                                      plus "@version"
+    rulesc:{GAME:PLAYER}:res:<id>     STRING, JSON [fingerprint, result], with expiry
+    rulesc:{GAME:PLAYER}:ledger       STREAM, one field "e" = JSON entry
+    rulesc:{GAME:PLAYER}:push         pub/sub channel (PUBLISH, or SPUBLISH on Cluster)
+    rulesc:{GAME:dev:DEVICE}          STRING, the device's player id
+A commit is one Lua script (one round trip, atomic). Result keys are built inside the
+script from a prefix passed in KEYS: they are not declared one by one, which is still
+cluster-safe because the prefix carries the player's hash tag, so every result key hashes
+to the same slot as the declared keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import quote
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .store import (
+    DEFAULT_LEDGER_MAXLEN,
+    DEFAULT_RESULT_TTL,
+    Callback,
+    CommitOutcome,
+    Decided,
+    Snapshot,
+    Store,
+    StoreUnavailable,
+    Subscription,
+    check_commit_args,
+    new_player_id,
+)
+
+log = logging.getLogger(__name__)
+
+VERSION_FIELD = b"@version"
+
+# Reads and checks first, then writes: a failed check returns before any write, and Redis
+# does not deny writes for OOM once a script has written, so a commit is all or nothing.
+COMMIT_LUA = """
+-- KEYS: 1 state hash, 2 result key prefix, 3 ledger stream, 4 push channel
+-- ARGV: 1 expected version, 2 result ttl (ms), 3 ledger maxlen, 4 publish command or '',
+--   5 '1' to replace the whole state, 6 n decided, 7 m field writes,
+--   then n x (action id, JSON [fingerprint, result], JSON ledger entry or ''),
+--   then m x (field, JSON value, or '' to delete the field),
+--   then the JSON array of the decided results (for the push message)
+local n, m = tonumber(ARGV[6]), tonumber(ARGV[7])
+local d, f = 7, 7 + 3 * n
+local version = tonumber(redis.call('HGET', KEYS[1], '@version') or '0')
+local seen = {'seen', version}
+for i = 0, n - 1 do
+  local id = ARGV[d + 3 * i + 1]
+  local stored = redis.call('GET', KEYS[2] .. id)
+  if stored then
+    seen[#seen + 1] = id
+    seen[#seen + 1] = stored
+  end
+end
+if #seen > 2 then return seen end
+if version ~= tonumber(ARGV[1]) then return {'conflict', version} end
+
+if ARGV[5] == '1' then redis.call('DEL', KEYS[1]) end
+for j = 0, m - 1 do
+  local name, value = ARGV[f + 2 * j + 1], ARGV[f + 2 * j + 2]
+  if value == '' then
+    redis.call('HDEL', KEYS[1], name)
+  else
+    redis.call('HSET', KEYS[1], name, value)
+  end
+end
+version = version + 1
+redis.call('HSET', KEYS[1], '@version', version)
+
+local out, ids, entries = {'ok', version}, {}, {}
+for i = 0, n - 1 do
+  local id, stored, entry = ARGV[d + 3 * i + 1], ARGV[d + 3 * i + 2], ARGV[d + 3 * i + 3]
+  redis.call('SET', KEYS[2] .. id, stored, 'PX', ARGV[2])
+  if entry ~= '' then
+    local eid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'e', entry)
+    out[#out + 1] = eid
+    ids[#ids + 1] = '"' .. eid .. '"'
+    entries[#entries + 1] = entry
+  end
+end
+if ARGV[4] ~= '' then
+  redis.call(ARGV[4], KEYS[4], '{"version":' .. version .. ',"decided":' .. ARGV[f + 2 * m + 1]
+    .. ',"event_ids":[' .. table.concat(ids, ',') .. '],"ledger":['
+    .. table.concat(entries, ',') .. ']}')
+end
+return out
+"""
+
+# Trimming does not move Redis's max-deleted-entry-id, so an entry after `after` may be
+# gone when `after` is older than the first retained entry and entries were removed. That
+# is conservative: a client whose last event was exactly the last trimmed one resyncs too.
+LEDGER_SINCE_LUA = """
+-- KEYS: 1 ledger stream. ARGV: 1 ms, 2 seq of the id to resume after.
+-- Returns {0} when an entry after it is (or may be) gone, else {1, entries}.
+local function id(s)
+  local ms, seq = string.match(s, '^(%d+)-(%d+)$')
+  return {tonumber(ms), tonumber(seq)}
+end
+local function less(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end
+local after = {tonumber(ARGV[1]), tonumber(ARGV[2])}
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local info, k = redis.call('XINFO', 'STREAM', KEYS[1]), {}
+  for i = 1, #info, 2 do k[info[i]] = info[i + 1] end
+  -- an entry after `after` was deleted (XDEL) ...
+  if less(after, id(k['max-deleted-entry-id'])) then return {0} end
+  -- ... or trimmed: entries were removed and `after` is older than the first one left
+  local first = k['first-entry']
+  if k['entries-added'] > k['length'] and first and less(after, id(first[1])) then
+    return {0}
+  end
+end
+return {1, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-' .. ARGV[2], '+')}
+"""
+
+_STREAM_ID = re.compile(r"(\d{1,19})(?:-(\d{1,19}))?")
+
+# Errors that mean "the store cannot take the call now" rather than a bug: answer 503.
+_UNAVAILABLE = (
+    RedisConnectionError,  # includes LOADING (BusyLoadingError)
+    RedisTimeoutError,
+    OSError,
+    ReadOnlyError,
+    OutOfMemoryError,
+    ClusterDownError,  # includes MASTERDOWN
+    TryAgainError,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _unavailable_on_error(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except _UNAVAILABLE as e:
+            raise StoreUnavailable(f"redis: {e}") from e
+        except ResponseError as e:
+            if str(e).startswith("BUSY"):  # a script runs too long on the server
+                raise StoreUnavailable(f"redis: {e}") from e
+            raise
+
+    return wrapper
+
+
+class _Script:
+    """EVALSHA, loading the script again when the server lost it (restart, SCRIPT FLUSH)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, r: aioredis.Redis, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await r.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await r.script_load(self.source)
+            return await r.evalsha(self.sha, len(keys), *keys, *args)
+
+
+_commit_script = _Script(COMMIT_LUA)
+_ledger_since_script = _Script(LEDGER_SINCE_LUA)
+
+
+def _part(s: str) -> str:
+    # Percent-encode so no id can end the hash tag early or mimic another game's keys.
+    return quote(s, safe="")
+
+
+def _prefix(game: str, player: str) -> str:
+    return f"rulesc:{{{_part(game)}:{_part(player)}}}"
+
+
+def _stream_id(event_id: str) -> tuple[str, str]:
+    m = _STREAM_ID.fullmatch(event_id)
+    if not m:
+        raise ValueError(f"not an event id: {event_id!r}")
+    return m.group(1), m.group(2) or "0"
+
+
+def _entries(raw: list) -> list[dict]:
+    out = []
+    for eid, fields in raw:
+        # XRANGE parsed by redis-py gives a dict; from a script, a flat [b"e", blob] list.
+        entry = orjson.loads(fields[b"e"] if isinstance(fields, dict) else fields[1])
+        entry["id"] = eid.decode()
+        out.append(entry)
+    return out
+
+
+def _stored(blob: bytes) -> tuple[str, dict]:
+    fingerprint, result = orjson.loads(blob)
+    return fingerprint, result
+
+
+class RedisStore(Store):
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+        ledger_maxlen: int = DEFAULT_LEDGER_MAXLEN,
+        publish_command: str = "PUBLISH",
+        socket_timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+    ) -> None:
+        """`publish_command` "SPUBLISH" uses sharded pub/sub (Redis Cluster)."""
+        if publish_command not in ("PUBLISH", "SPUBLISH"):
+            raise ValueError("publish_command must be PUBLISH or SPUBLISH")
+        self._result_ttl_ms = max(1, round(result_ttl * 1000))
+        self._ledger_maxlen = ledger_maxlen
+        self._publish = publish_command
+        self._timeout = socket_timeout
+        # No client-side retries: a command fails fast into StoreUnavailable (503), and a
+        # commit whose reply was lost is never sent twice behind the caller's back.
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            socket_keepalive=True,  # find half-open links, the pub/sub one included
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._hub = _PushHub(
+            self._redis, sharded=publish_command == "SPUBLISH", timeout=socket_timeout
+        )
+
+    @_unavailable_on_error
+    async def load(self, game: str, player: str) -> Snapshot:
+        raw = await self._redis.hgetall(_prefix(game, player) + ":state")
+        if not raw:
+            return Snapshot(0, None)
+        version = int(raw.pop(VERSION_FIELD))
+        return Snapshot(version, {k.decode(): orjson.loads(v) for k, v in raw.items()})
+
+    @_unavailable_on_error
+    async def commit(
+        self,
+        game: str,
+        player: str,
+        *,
+        expected_version: int,
+        state: dict,
+        changed: list[str] | None,
+        decided: list[Decided],
+        push: bool = True,
+    ) -> CommitOutcome:
+        check_commit_args(state, changed, decided)
+        p = _prefix(game, player)
+        keys = [p + ":state", p + ":res:", p + ":ledger", p + ":push"]
+        fields = list(state) if changed is None else changed
+        args: list[Any] = [
+            expected_version,
+            self._result_ttl_ms,
+            self._ledger_maxlen,
+            self._publish if push else "",
+            "1" if changed is None else "0",
+            len(decided),
+            len(fields),
+        ]
+        for d in decided:
+            entry = b"" if d.ledger is None else orjson.dumps(d.ledger)
+            args += [d.action_id, orjson.dumps([d.fingerprint, d.result]), entry]
+        for name in fields:
+            args += [name, orjson.dumps(state[name]) if name in state else b""]
+        args.append(orjson.dumps([d.result for d in decided]))
+
+        reply = await _commit_script(self._redis, keys, args)
+        status = reply[0].decode()
+        if status == "seen":
+            pairs = reply[2:]
+            seen = {pairs[i].decode(): _stored(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+            return CommitOutcome("seen", reply[1], seen=seen)
+        if status == "conflict":
+            return CommitOutcome("conflict", reply[1])
+        return CommitOutcome("ok", reply[1], event_ids=[e.decode() for e in reply[2:]])
+
+    @_unavailable_on_error
+    async def lookup(
+        self, game: str, player: str, action_ids: list[str]
+    ) -> dict[str, tuple[str, dict]]:
+        if not action_ids:
+            return {}
+        p = _prefix(game, player) + ":res:"
+        blobs = await self._redis.mget([p + a for a in action_ids])
+        return {a: _stored(b) for a, b in zip(action_ids, blobs, strict=True) if b is not None}
+
+    @_unavailable_on_error
+    async def ledger(self, game: str, player: str, *, after: str | None, limit: int) -> list[dict]:
+        if limit < 1:
+            return []
+        start = "-" if after is None else "({}-{}".format(*_stream_id(after))
+        raw = await self._redis.xrange(_prefix(game, player) + ":ledger", start, "+", limit)
+        return _entries(raw)
+
+    @_unavailable_on_error
+    async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
+        keys = [_prefix(game, player) + ":ledger"]
+        reply = await _ledger_since_script(self._redis, keys, list(_stream_id(after)))
+        return _entries(reply[1]) if reply[0] == 1 else None
+
+    @_unavailable_on_error
+    async def player_for_device(self, game: str, device_id: str) -> str:
+        key = f"rulesc:{{{_part(game)}:dev:{_part(device_id)}}}"
+        fresh = new_player_id()
+        # SET NX GET: one round trip, and two racing first sign-ins agree on one player.
+        old = await self._redis.set(key, fresh, nx=True, get=True)
+        return fresh if old is None else old.decode()
+
+    @_unavailable_on_error
+    async def subscribe(self, game: str, player: str, callback: Callback) -> Subscription:
+        return await self._hub.subscribe(_prefix(game, player) + ":push", callback)
+
+    @_unavailable_on_error
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._hub.close()
+        await self._redis.aclose()
+
+
+class _PushHub:
+    """One pub/sub connection per store, shared by every subscription of the process."""
+
+    def __init__(self, r: aioredis.Redis, *, sharded: bool, timeout: float) -> None:
+        self._pubsub = r.pubsub()
+        self._sharded = sharded
+        self._timeout = timeout
+        self._callbacks: dict[bytes, list[Callback]] = {}
+        self._confirm: dict[bytes, asyncio.Future[None]] = {}
+        self._gap: set[bytes] = set()  # channels to tell about missed messages
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def subscribe(self, channel: str, callback: Callback) -> Subscription:
+        ch = channel.encode()
+        async with self._lock:
+            if ch in self._callbacks:
+                self._callbacks[ch].append(callback)
+                return _RedisSubscription(self, ch, callback)
+            confirmed = asyncio.get_running_loop().create_future()
+            self._confirm[ch] = confirmed
+            try:
+                if self._sharded:
+                    await self._pubsub.ssubscribe(ch)
+                else:
+                    await self._pubsub.subscribe(ch)
+                if self._reader is None:
+                    self._reader = asyncio.create_task(self._read(), name="rulesc-push-reader")
+                # Wait for the server's confirmation: a commit made after we return is seen.
+                await asyncio.wait_for(asyncio.shield(confirmed), self._timeout)
+            except BaseException:
+                self._confirm.pop(ch, None)
+                self._drop_channel(ch)
+                raise
+            self._callbacks[ch] = [callback]
+            return _RedisSubscription(self, ch, callback)
+
+    async def unsubscribe(self, ch: bytes, callback: Callback) -> None:
+        async with self._lock:
+            callbacks = self._callbacks.get(ch)
+            if not callbacks or callback not in callbacks:
+                return
+            callbacks.remove(callback)
+            if callbacks:
+                return
+            del self._callbacks[ch]
+            self._gap.discard(ch)
+            try:
+                if self._sharded:
+                    await self._pubsub.sunsubscribe(ch)
+                else:
+                    await self._pubsub.unsubscribe(ch)
+            except _UNAVAILABLE:
+                self._drop_channel(ch)  # so a reconnect does not subscribe it again
+
+    def _drop_channel(self, ch: bytes) -> None:
+        (self._pubsub.shard_channels if self._sharded else self._pubsub.channels).pop(ch, None)
+
+    async def _read(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                msg = await self._pubsub.get_message(timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the link broke: redis-py reconnects and resubscribes
+                if not self._gap:
+                    log.warning("push link to redis lost (%s); reconnecting", e)
+                self._gap.update(self._callbacks)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.05
+            if msg is not None:
+                self._dispatch(msg)
+
+    def _dispatch(self, msg: dict) -> None:
+        ch, kind = msg["channel"], msg["type"]
+        if kind in ("subscribe", "ssubscribe"):
+            confirmed = self._confirm.pop(ch, None)
+            if confirmed is not None and not confirmed.done():
+                confirmed.set_result(None)
+            if ch in self._gap:
+                self._gap.discard(ch)
+                self._deliver(ch, {"gap": True})
+        elif kind in ("message", "smessage"):
+            self._deliver(ch, orjson.loads(msg["data"]))
+
+    def _deliver(self, ch: bytes, message: dict) -> None:
+        for callback in list(self._callbacks.get(ch, ())):
+            try:
+                callback(message)
+            except Exception:
+                log.exception("push callback failed")
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        with contextlib.suppress(*_UNAVAILABLE):
+            await self._pubsub.aclose()
+
+
+class _RedisSubscription(Subscription):
+    def __init__(self, hub: _PushHub, ch: bytes, callback: Callback) -> None:
+        self._hub, self._ch, self._callback = hub, ch, callback
+
+    async def close(self) -> None:
+        with contextlib.suppress(*_UNAVAILABLE):
+            await self._hub.unsubscribe(self._ch, self._callback)
