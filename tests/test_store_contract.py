@@ -1,0 +1,361 @@
+"""The store contract, run against both stores: SQLite files and a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis
+from redis.crc import key_slot
+
+from rulesc.runtime.store import CommitOutcome, Decided, Snapshot, Store, StoreUnavailable
+from rulesc.runtime.store_redis import RedisStore
+from rulesc.runtime.store_sqlite import SqliteStore
+
+G, P = "farm", "p1"
+
+
+class Factory:
+    """Makes stores of one kind; `kind == "redis"` stores are separate clients, as two
+    server processes would be; sqlite stores share one file."""
+
+    def __init__(self, kind: str, make: Callable[..., Store]) -> None:
+        self.kind = kind
+        self._make = make
+        self.made: list[Store] = []
+
+    def __call__(self, **opts: Any) -> Store:
+        store = self._make(**opts)
+        self.made.append(store)
+        return store
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def make_store(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Factory]:
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        factory = Factory("redis", lambda **o: RedisStore(url, **o))
+    else:
+        factory = Factory("sqlite", lambda **o: SqliteStore(tmp_path / "store.db", **o))
+    yield factory
+    for store in factory.made:
+        await store.close()
+
+
+@pytest.fixture
+def store(make_store: Factory) -> Store:
+    return make_store()
+
+
+def ok(action_id: str, n: int = 1) -> Decided:
+    return Decided(
+        action_id,
+        f"fp-{action_id}",
+        {"id": action_id, "status": "ok", "changes": {"coins": [0, n]}, "events": []},
+        {"action": "buy", "changes": {"coins": [0, n]}, "events": []},
+    )
+
+
+def rejected(action_id: str) -> Decided:
+    error = {"code": "insufficient", "message": "need 1 energy, have 0"}
+    return Decided(action_id, f"fp-{action_id}", {"id": action_id, "status": "rejected",
+                                                   "error": error}, None)  # fmt: skip
+
+
+async def put(
+    store: Store, version: int, state: dict, *decided: Decided, **kw: Any
+) -> CommitOutcome:
+    kw.setdefault("changed", None)
+    return await store.commit(G, P, expected_version=version, state=state,
+                              decided=list(decided), **kw)  # fmt: skip
+
+
+# -- state and versions --
+
+
+async def test_new_player_has_no_state(store: Store) -> None:
+    assert await store.load(G, P) == Snapshot(0, None)
+
+
+async def test_commit_then_load(store: Store) -> None:
+    state = {"coins": 185, "seed": {"wheat": 3}, "field": [{"crop": "wheat"}, None]}
+    out = await put(store, 0, state, ok("a1"))
+    assert (out.status, out.version, out.seen) == ("ok", 1, {})
+    assert await store.load(G, P) == Snapshot(1, state)
+
+    # changed=None replaces the whole state: a field left out is gone
+    assert (await put(store, 1, {"coins": 0})).version == 2
+    assert await store.load(G, P) == Snapshot(2, {"coins": 0})
+    assert (await put(store, 2, {})).status == "ok"
+    assert await store.load(G, P) == Snapshot(3, {})
+
+
+async def test_players_and_games_are_separate(store: Store) -> None:
+    await put(store, 0, {"coins": 1})
+    assert await store.load(G, "p2") == Snapshot(0, None)
+    assert await store.load("other", P) == Snapshot(0, None)
+
+
+async def test_conflict_writes_nothing(store: Store) -> None:
+    await put(store, 0, {"coins": 1}, ok("a1"))
+    out = await put(store, 0, {"coins": 99}, ok("a2"))
+    assert (out.status, out.version, out.event_ids) == ("conflict", 1, [])
+    assert await store.load(G, P) == Snapshot(1, {"coins": 1})
+    assert await store.lookup(G, P, ["a2"]) == {}
+    assert len(await store.ledger(G, P, after=None, limit=10)) == 1
+
+
+async def test_seen_ids_answer_stored_result_and_write_nothing(store: Store) -> None:
+    first = ok("a1")
+    await put(store, 0, {"coins": 1}, first)
+    # the version is right, but a1 was decided before: nothing of this commit is written
+    out = await put(store, 1, {"coins": 50}, ok("a2"), ok("a1", n=7))
+    assert out.status == "seen"
+    assert out.version == 1
+    assert out.seen == {"a1": ("fp-a1", first.result)}
+    assert await store.load(G, P) == Snapshot(1, {"coins": 1})
+    assert await store.lookup(G, P, ["a1", "a2"]) == {"a1": ("fp-a1", first.result)}
+    assert len(await store.ledger(G, P, after=None, limit=10)) == 1
+    # "seen" is checked before the version
+    assert (await put(store, 0, {}, ok("a1"))).status == "seen"
+
+
+async def test_rejected_results_are_remembered_but_not_in_ledger(store: Store) -> None:
+    out = await put(store, 0, {"coins": 1}, ok("a1"), rejected("a2"), ok("a3"))
+    assert out.status == "ok"
+    assert len(out.event_ids) == 2
+    found = await store.lookup(G, P, ["a1", "a2", "a3", "a4"])
+    assert found == {d.action_id: (d.fingerprint, d.result)
+                     for d in (ok("a1"), rejected("a2"), ok("a3"))}  # fmt: skip
+    entries = await store.ledger(G, P, after=None, limit=10)
+    assert [e["id"] for e in entries] == out.event_ids
+    # a rejected-only commit still bumps the version and remembers the id
+    out = await put(store, 1, {"coins": 1}, rejected("a4"))
+    assert (out.status, out.event_ids) == ("ok", [])
+    assert "a4" in await store.lookup(G, P, ["a4"])
+    assert len(await store.ledger(G, P, after=None, limit=10)) == 2
+
+
+async def test_changed_fields_only(store: Store) -> None:
+    await put(store, 0, {"coins": 1, "energy": 5, "xp": 0})
+    # only listed fields are written: energy's new value here is not
+    await put(store, 1, {"coins": 2, "energy": 999, "xp": 0}, changed=["coins"])
+    assert await store.load(G, P) == Snapshot(2, {"coins": 2, "energy": 5, "xp": 0})
+    # a listed field absent from state is deleted; new fields appear
+    await put(store, 2, {"coins": 3, "level": 2}, changed=["coins", "xp", "level"])
+    assert await store.load(G, P) == Snapshot(3, {"coins": 3, "energy": 5, "level": 2})
+
+
+async def test_refuses_reserved_fields_and_repeated_ids(store: Store) -> None:
+    with pytest.raises(ValueError):
+        await put(store, 0, {"@version": 7})
+    with pytest.raises(ValueError):
+        await put(store, 0, {}, ok("a1"), ok("a1"))
+    assert await store.load(G, P) == Snapshot(0, None)
+
+
+async def test_concurrent_commits_exactly_one_wins(make_store: Factory) -> None:
+    stores = [make_store() for _ in range(4)] if make_store.kind == "redis" else [make_store()]
+    outs = await asyncio.gather(*(
+        put(stores[i % len(stores)], 0, {"coins": i}, ok(f"a{i}")) for i in range(20)
+    ))  # fmt: skip
+    assert sorted(o.status for o in outs) == ["conflict"] * 19 + ["ok"]
+    winner = next(i for i, o in enumerate(outs) if o.status == "ok")
+    assert await stores[0].load(G, P) == Snapshot(1, {"coins": winner})
+    assert {o.version for o in outs} == {1}
+
+
+# -- results, ledger, devices --
+
+
+async def test_results_expire(make_store: Factory) -> None:
+    store = make_store(result_ttl=0.2)
+    await put(store, 0, {}, ok("a1"))
+    assert "a1" in await store.lookup(G, P, ["a1"])
+    await asyncio.sleep(0.35)
+    assert await store.lookup(G, P, ["a1"]) == {}
+    assert (await put(store, 1, {}, ok("a1"))).status == "ok"  # forgotten: new again
+
+
+async def test_ledger_order_and_after(store: Store) -> None:
+    ids: list[str] = []
+    for v in range(3):
+        out = await put(store, v, {}, ok(f"a{v}x", v), rejected(f"a{v}r"), ok(f"a{v}y", v))
+        ids += out.event_ids
+    entries = await store.ledger(G, P, after=None, limit=100)
+    assert [e["id"] for e in entries] == ids
+    assert entries[0] == {"id": ids[0], **ok("a0x", 0).ledger}  # type: ignore[dict-item]
+    assert [e["id"] for e in await store.ledger(G, P, after=ids[1], limit=2)] == ids[2:4]
+    assert await store.ledger(G, P, after=ids[-1], limit=10) == []
+    assert await store.ledger(G, P, after=None, limit=0) == []
+    assert await store.ledger_since(G, P, "0") == entries
+    assert await store.ledger_since(G, P, ids[3]) == entries[4:]
+    with pytest.raises(ValueError):
+        await store.ledger(G, P, after="not an id", limit=10)
+
+
+async def test_trimmed_ledger_asks_for_resync(make_store: Factory) -> None:
+    store = make_store(ledger_maxlen=10)
+    assert await store.ledger_since(G, P, "0") == []
+    # Redis trims approximately (whole nodes of ~100 entries): add enough to see it.
+    out = await put(store, 0, {}, *(ok(f"a{i}") for i in range(300)))
+    ids = out.event_ids
+    entries = await store.ledger(G, P, after=None, limit=1000)
+    assert 10 <= len(entries) < 300
+    assert [e["id"] for e in entries] == ids[-len(entries) :]
+    assert await store.ledger_since(G, P, ids[0]) is None
+    assert await store.ledger_since(G, P, "0") is None
+    assert await store.ledger_since(G, P, entries[0]["id"]) == entries[1:]
+    assert await store.ledger_since(G, P, ids[-1]) == []
+
+
+async def test_player_for_device(store: Store) -> None:
+    first = await store.player_for_device(G, "device-0001")
+    assert len(first) >= 16
+    assert await store.player_for_device(G, "device-0001") == first
+    others = {await store.player_for_device(G, f"device-{i:04}") for i in range(2, 12)}
+    others.add(await store.player_for_device("other", "device-0001"))
+    odd = await store.player_for_device(G, "a}b{c:d/é")
+    assert odd == await store.player_for_device(G, "a}b{c:d/é")
+    assert len(others | {first, odd}) == 13
+
+
+# -- pushes --
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+        self._arrived = asyncio.Event()
+
+    def __call__(self, message: dict) -> None:
+        self.messages.append(message)
+        self._arrived.set()
+
+    async def next(self, timeout: float = 5.0) -> dict:
+        while not self.messages:
+            self._arrived.clear()
+            await asyncio.wait_for(self._arrived.wait(), timeout)
+        return self.messages.pop(0)
+
+
+async def test_subscribe_receives_each_commit(make_store: Factory) -> None:
+    writer = make_store()
+    reader = make_store() if make_store.kind == "redis" else writer  # another process
+    inbox, inbox2 = Inbox(), Inbox()
+    sub = await reader.subscribe(G, P, inbox)
+    sub2 = await reader.subscribe(G, P, inbox2)
+    await reader.subscribe(G, "p2", Inbox())
+
+    out = await put(writer, 0, {"coins": 1}, ok("a1"), rejected("a2"))
+    if make_store.kind == "sqlite":
+        assert inbox.messages == []  # the commit returns before pushes go out
+    expected = {
+        "version": 1,
+        "decided": [ok("a1").result, rejected("a2").result],
+        "event_ids": out.event_ids,
+        "ledger": [ok("a1").ledger],
+    }
+    assert await inbox.next() == expected
+    assert await inbox2.next() == expected
+
+    await put(writer, 1, {}, ok("a3"), push=False)
+    await sub.close()
+    await sub.close()  # harmless
+    out = await put(writer, 2, {}, ok("a4"))
+    assert (await inbox2.next())["event_ids"] == out.event_ids
+    await sub2.close()
+    await put(writer, 3, {}, ok("a5"))
+    await asyncio.sleep(0.1)
+    assert inbox.messages == inbox2.messages == []
+
+
+# -- Redis only: layout, faults, durability --
+
+
+async def test_redis_keys_of_a_player_share_one_slot(redis_url: str) -> None:
+    store = RedisStore(redis_url)
+    await put(store, 0, {"coins": 1}, ok("a1"), rejected("a2"))
+    await store.close()
+    keys = redis.Redis.from_url(redis_url).keys("*")
+    assert sorted(keys) == [b"rulesc:{farm:p1}:ledger", b"rulesc:{farm:p1}:res:a1",
+                            b"rulesc:{farm:p1}:res:a2", b"rulesc:{farm:p1}:state"]  # fmt: skip
+    assert len({key_slot(k) for k in keys} | {key_slot(b"rulesc:{farm:p1}:push")}) == 1
+
+
+async def test_redis_sharded_pubsub(redis_url: str) -> None:
+    writer = RedisStore(redis_url, publish_command="SPUBLISH")
+    reader = RedisStore(redis_url, publish_command="SPUBLISH")
+    inbox = Inbox()
+    await reader.subscribe(G, P, inbox)
+    out = await put(writer, 0, {}, ok("a1"))
+    assert (await inbox.next())["event_ids"] == out.event_ids
+    await writer.close()
+    await reader.close()
+
+
+async def test_redis_reloads_a_flushed_script(redis_url: str) -> None:
+    store = RedisStore(redis_url)
+    await put(store, 0, {"coins": 1}, ok("a1"))
+    redis.Redis.from_url(redis_url).script_flush()
+    assert (await put(store, 1, {"coins": 2}, ok("a2"))).status == "ok"
+    assert await store.load(G, P) == Snapshot(2, {"coins": 2})
+    await store.close()
+
+
+async def test_redis_outage_is_unavailable_then_recovers(redis_server, redis_url: str) -> None:
+    store = RedisStore(redis_url, socket_timeout=1.0, connect_timeout=0.5)
+    listener = RedisStore(redis_url)
+    inbox = Inbox()
+    await listener.subscribe(G, P, inbox)
+    await put(store, 0, {"coins": 1}, ok("a1"))
+    await inbox.next()
+
+    redis_server.stop()
+    with pytest.raises(StoreUnavailable):
+        await store.load(G, P)
+    with pytest.raises(StoreUnavailable):
+        await put(store, 1, {"coins": 2}, ok("a2"))
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+    with pytest.raises(StoreUnavailable):
+        await store.subscribe(G, "p2", Inbox())
+
+    redis_server.start()
+    await store.ping()
+    assert await store.load(G, P) == Snapshot(1, {"coins": 1})
+    assert (await put(store, 1, {"coins": 2}, ok("a2"))).status == "ok"
+    # the listener's link came back by itself and says that it may have missed commits
+    assert await inbox.next() == {"gap": True}
+    out = await put(store, 2, {"coins": 3}, ok("a3"))
+    assert (await inbox.next())["event_ids"] == out.event_ids
+    await store.close()
+    await listener.close()
+
+
+async def test_redis_acknowledged_commit_survives_a_crash(redis_server, redis_url) -> None:
+    store = RedisStore(redis_url)
+    out = await put(store, 0, {"coins": 7}, ok("a1"))
+    await store.close()
+    redis_server.stop(kill=True)
+    redis_server.start()
+    store = RedisStore(redis_url)
+    assert await store.load(G, P) == Snapshot(1, {"coins": 7})
+    assert await store.lookup(G, P, ["a1"]) == {"a1": ("fp-a1", ok("a1").result)}
+    assert [e["id"] for e in await store.ledger(G, P, after=None, limit=10)] == out.event_ids
+    await store.close()
+
+
+# -- SQLite only --
+
+
+async def test_sqlite_state_survives_reopening(tmp_path) -> None:
+    store = SqliteStore(tmp_path)  # a directory: the file is made inside it
+    await put(store, 0, {"coins": 7}, ok("a1"))
+    await store.close()
+    store = SqliteStore(tmp_path)
+    assert await store.load(G, P) == Snapshot(1, {"coins": 7})
+    assert "a1" in await store.lookup(G, P, ["a1"])
+    await store.close()
