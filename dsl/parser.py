@@ -493,19 +493,24 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def scenario_place(self, meta, c):
-        if not c or not (isinstance(c[0], Token) and c[0].type == "NAME"):
-            name, rest = "level", list(c)
-        else:
-            name, rest = str(c[0]), list(c[1:])
+        name = "level"
         key: str | int | None = None
         fld = None
-        if rest and rest[0].type == "INT":
-            key = int(str(rest.pop(0)).replace("_", ""))
-        elif len(rest) == 2:
-            key = str(rest.pop(0))
-        if rest:
-            fld = str(rest[0])
+        for part in c:
+            if isinstance(part, Token):
+                name = str(part)
+            elif part[0] == "key":
+                key = part[1]
+            else:
+                fld = part[1]
         return ast.ScenarioPlace(name, key, fld, self.span(meta))
+
+    def scenario_key(self, c):
+        tok = c[0]
+        return ("key", int(str(tok).replace("_", "")) if tok.type == "INT" else str(tok))
+
+    def scenario_field(self, c):
+        return ("field", str(c[0]))
 
     @v_args(meta=True)
     def empty_lit(self, meta, c):

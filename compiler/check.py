@@ -1,0 +1,1202 @@
+"""AST to typed IR: name resolution, types, bounds and the designer's mistakes.
+
+Mistakes are collected as diagnostics and checking goes on, so one run shows them
+all. A node that cannot be typed becomes None and its parents stay quiet about it
+(one mistake, one diagnostic).
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rulesc.dsl import ast
+from rulesc.dsl.diagnostics import Diagnostic, Span
+from rulesc.dsl.parser import duration_ms
+
+from . import ir
+from . import types as T
+from .loader import GameSources
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+EFFECTS = (ast.Gain, ast.Set, ast.Fill, ast.Empty, ast.Emit, ast.When, ast.Pick)
+CHECKS = (ast.Require, ast.Cost, ast.Limit, ast.Cooldown)
+SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+@dataclass
+class Scope:
+    params: dict[str, ir.Param] = field(default_factory=dict)
+    locals: dict[str, T.Type] = field(default_factory=dict)
+
+    def child(self) -> Scope:
+        return Scope(self.params, dict(self.locals))
+
+
+class Checker:
+    def __init__(self, src: GameSources) -> None:
+        self.src = src
+        self.diags: list[Diagnostic] = []
+        self.game: ast.GameDecl | None = None
+        self.day_start = 0
+        self.resources: dict[str, ir.Resource] = {}
+        self.tables: dict[str, ir.Table] = {}
+        self.slots: dict[str, ir.Slots] = {}
+        self.level: ir.Level | None = None
+        self.actions: dict[str, ir.Action] = {}
+        self.decl_spans: dict[str, Span] = {}
+        self.row_owner: dict[str, list[str]] = {}  # row name -> tables that have it
+        self.used: set[str] = set()  # resources read or written by actions
+        self.given: set[str] = set()  # resources some action gains
+        self.costed: dict[str, Span] = {}  # resources some action costs
+        self.limit_count = 0
+
+    # ---- reporting
+    def error(self, code: str, message: str, span: Span, hint: str | None = None, notes=()) -> None:
+        self.diags.append(Diagnostic(code, "error", message, span, hint, tuple(notes)))
+
+    def warn(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, "warning", message, span, hint))
+
+    def loc(self, span: Span) -> ir.Loc:
+        rel = span.file
+        prefix = self.src.label + "/"
+        if self.src.label not in ("", ".") and rel.startswith(prefix):
+            rel = rel[len(prefix) :]
+        text = self.src.texts.line(span.file, span.line) or ""
+        return ir.Loc(rel, span.line, text.strip())
+
+    # ---- entry
+    def run(self) -> ir.Game | None:
+        decls = [d for m in self.src.rules for d in m.decls]
+        for d in decls:
+            if isinstance(d, ast.ScenarioDecl):
+                self.error("R045", "scenarios belong in the tests/ folder", d.span,
+                           "move this scenario to a file under tests/ beside the rules")
+        self.declare_names(decls)
+        for d in decls:
+            if isinstance(d, ast.TableDecl):
+                self.table(d)
+        for d in decls:
+            if isinstance(d, ast.SlotsDecl):
+                self.slot_decl(d)
+            elif isinstance(d, ast.ResourceDecl | ast.ItemDecl):
+                self.resource(d)
+        for d in decls:
+            if isinstance(d, ast.LevelDecl):
+                self.level_decl(d)
+        actions = [self.action(d) for d in decls if isinstance(d, ast.ActionDecl)]
+        invariants = [self.invariant(d) for d in decls if isinstance(d, ast.InvariantDecl)]
+        self.usage_warnings()
+        scenarios = [
+            self.scenario(d) for m in self.src.tests for d in m.decls if isinstance(d, ast.ScenarioDecl)
+        ]
+        for m in self.src.tests:
+            for d in m.decls:
+                if not isinstance(d, ast.ScenarioDecl):
+                    self.error("R045", "only scenarios belong in the tests/ folder", d.span,
+                               "move declarations and actions to a .rules file beside tests/")
+        if self.game is None:
+            span = Span(self.first_file(), 1, 1, 1, 1)
+            self.error("R023", "the game has no `game` declaration", span,
+                       'start a file with `game my_game "My Game"`')
+        if any(d.is_error for d in self.diags) or self.game is None:
+            return None
+        sources = tuple(ir.SourceFile(p, h) for p, h in sorted(self.src.hashes.items()))
+        return ir.Game(
+            id=self.game.id,
+            title=self.game.title or self.game.id,
+            day_start_minutes=self.day_start,
+            resources=tuple(self.resources.values()),
+            tables=tuple(self.tables.values()),
+            slots=tuple(self.slots.values()),
+            level=self.level,
+            actions=tuple(a for a in actions if a is not None),
+            invariants=tuple(i for i in invariants if i is not None),
+            scenarios=tuple(s for s in scenarios if s is not None),
+            sources=sources,
+        )
+
+    def first_file(self) -> str:
+        return self.src.rules[0].file if self.src.rules else self.src.label
+
+    # ---- declarations
+    def declare_names(self, decls: list) -> None:
+        seen_actions: dict[str, Span] = {}
+        for d in decls:
+            if isinstance(d, ast.GameDecl):
+                if self.game is not None:
+                    self.error("R011", "the game is declared twice", d.span, "keep one `game` line",
+                               [("first declared here", self.game.span)])
+                else:
+                    self.game = d
+                    self.check_snake(d.id, d.span)
+            elif isinstance(d, ast.DayStartDecl):
+                self.day_start = d.minutes
+                if d.minutes >= 24 * 60 or d.minutes % 60 >= 60:
+                    self.error("R039", "that is not a time of day", d.span, "write hours 00-23 and minutes 00-59, like 04:00")
+                if d.zone not in (None, "UTC"):
+                    self.error("R039", f"unknown time zone `{d.zone}`", d.span,
+                               "days are counted in UTC: write the reset time in UTC")
+            elif isinstance(d, ast.ResourceDecl | ast.ItemDecl | ast.TableDecl | ast.SlotsDecl):
+                self.claim(d.name, d.name_span)
+            elif isinstance(d, ast.ActionDecl):
+                if d.name in seen_actions:
+                    self.error("R011", f"action `{d.name}` is declared twice", d.name_span,
+                               "rename one of them", [("first declared here", seen_actions[d.name])])
+                else:
+                    seen_actions[d.name] = d.name_span
+                self.check_snake(d.name, d.name_span)
+
+    def claim(self, name: str, span: Span) -> None:
+        if name in self.decl_spans:
+            self.error("R011", f"`{name}` is declared twice", span, "every name is declared once per game",
+                       [("first declared here", self.decl_spans[name])])
+        else:
+            self.decl_spans[name] = span
+        self.check_snake(name, span)
+
+    def check_snake(self, name: str, span: Span) -> None:
+        if not SNAKE.match(name):
+            self.warn("R040", f"`{name}` is not snake_case", span,
+                      f"write `{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}`")
+
+    def type_named(self, name: ast.Name, *, allow_slots: bool = False) -> T.Type | None:
+        if name.id in T.SCALAR_TYPE_NAMES:
+            return T.SCALAR_TYPE_NAMES[name.id]
+        if name.id in self.tables:
+            return T.enum(name.id)
+        if allow_slots and name.id in self.slots:
+            return T.slot_index(name.id)
+        options = list(T.SCALAR_TYPE_NAMES) + list(self.tables) + (list(self.slots) if allow_slots else [])
+        self.error("R024", f"unknown type `{name.id}`", name.span,
+                   did_you_mean(name.id, options) or "types are int, duration, time, bool or a table's name")
+        return None
+
+    def table(self, d: ast.TableDecl) -> None:
+        columns: list[ir.Column] = []
+        names: set[str] = set()
+        for c in d.columns:
+            t = self.type_named(c.type)
+            if c.name in names:
+                self.error("R011", f"column `{c.name}` is declared twice", c.span, "rename one of them")
+            names.add(c.name)
+            if t is not None:
+                columns.append(ir.Column(c.name, t))
+        if not d.columns:
+            self.error("R015", f"table `{d.name}` has no `columns` line", d.name_span,
+                       "declare the columns under the table: `columns cost: int, grow: duration`")
+        ok_columns = len(columns) == len(d.columns)
+        rows: list[tuple[str, tuple]] = []
+        raw_rows: list[tuple[str, Span, list[tuple[str, Span]]]] = []
+        if d.source is not None:
+            if d.rows:
+                self.error("R017", "a table takes its rows from the CSV or from the rules, not both",
+                           d.rows[0].span, "remove these rows or the `from` file")
+            raw_rows = self.csv_rows(d)
+        for r in d.rows:
+            raw_rows.append((r.name, r.span, [(_cell_text(c), c.span) for c in r.cells]))
+        seen_rows: dict[str, Span] = {}
+        for name, span, cells in raw_rows:
+            if name in seen_rows:
+                self.error("R011", f"row `{name}` appears twice in table `{d.name}`", span, "rename one of them",
+                           [("first here", seen_rows[name])])
+                continue
+            seen_rows[name] = span
+            self.check_snake(name, span)
+            if len(cells) != len(d.columns):
+                self.error("R015", f"row `{name}` has {len(cells)} cell{'s' * (len(cells) != 1)}, "
+                           f"the table has {len(d.columns)} column{'s' * (len(d.columns) != 1)}", span,
+                           "columns: " + ", ".join(c.name for c in d.columns))
+                continue
+            if not ok_columns:
+                continue
+            values = []
+            for (text, cspan), col in zip(cells, columns, strict=True):
+                value = self.cell_value(text, col, cspan)
+                values.append(value)
+            if all(v is not None for v in values):
+                rows.append((name, tuple(values)))
+        if not raw_rows and (d.source is None or self.src.read_data(_source_path(d)) is not None):
+            self.error("R015", f"table `{d.name}` has no rows", d.name_span, "add a row per kind: `wheat: 5, 2m`")
+        for name, _ in rows:
+            self.row_owner.setdefault(name, []).append(d.name)
+        self.tables[d.name] = ir.Table(d.name, tuple(columns), tuple(rows), self.loc(d.span))
+
+    def csv_rows(self, d: ast.TableDecl) -> list[tuple[str, Span, list[tuple[str, Span]]]]:
+        assert d.source is not None
+        rel = _source_path(d)
+        found = self.src.read_data(rel)
+        if found is None:
+            self.error("R017", f"cannot read `{rel}`", d.source.span,
+                       "the CSV file goes in the game folder, beside the .rules files")
+            return []
+        label, text = found
+        lines = list(csv.reader(io.StringIO(text)))
+        if not lines:
+            self.error("R017", f"`{rel}` is empty", d.source.span, "the first row names the columns")
+            return []
+        header = [h.strip() for h in lines[0]]
+        expected = ["name"] + [c.name for c in d.columns]
+        if header != expected:
+            hspan = Span(label, 1, 1, 1, len(",".join(lines[0])) + 1)
+            self.error("R017", f"the header of `{rel}` does not match the table's columns", hspan,
+                       "the header must be: " + ",".join(expected))
+            return []
+        rows = []
+        for number, cells in enumerate(lines[1:], start=2):
+            if not any(c.strip() for c in cells):
+                continue
+            col = 1
+            spans: list[tuple[str, Span]] = []
+            for cell in cells:
+                lead = len(cell) - len(cell.lstrip())
+                spans.append((cell.strip(), Span(label, number, col + lead, number, col + lead + len(cell.strip()))))
+                col += len(cell) + 1
+            name, nspan = spans[0]
+            rows.append((name, nspan, spans[1:]))
+        return rows
+
+    def cell_value(self, text: str, col: ir.Column, span: Span):
+        t = col.type
+        if t == T.INT and re.fullmatch(r"-?[0-9][0-9_]*", text):
+            return int(text.replace("_", ""))
+        if t == T.DURATION and re.fullmatch(r"([0-9][0-9_]*(ms|s|m|h|d|w))+", text):
+            return duration_ms(text)
+        if t == T.BOOL and text in ("true", "false"):
+            return text == "true"
+        if t.kind == "enum" and t.name in self.tables:
+            if any(r[0] == text for r in self.tables[t.name].rows):
+                return text
+        self.error("R016", f"`{text}` is not {_a(t)} (column `{col.name}`)", span,
+                   _example_of(t, self.tables))
+        return None
+
+    def slot_decl(self, d: ast.SlotsDecl) -> None:
+        fields: list[ir.Column] = []
+        names: set[str] = set()
+        for f in d.fields:
+            if f.name in names:
+                self.error("R011", f"slot field `{f.name}` is declared twice", f.span, "rename one of them")
+            names.add(f.name)
+            t = self.type_named(f.type)
+            if t is not None:
+                fields.append(ir.Column(f.name, t))
+        if not 1 <= d.count.value <= 1000:
+            self.error("R031", f"{d.count.value} slots is out of range", d.count.span, "a player has 1 to 1000 slots of a kind")
+        self.slots[d.name] = ir.Slots(d.name, d.count.value, tuple(fields), self.loc(d.span))
+
+    def resource(self, d: ast.ResourceDecl | ast.ItemDecl) -> None:
+        kind = d.kind if isinstance(d, ast.ResourceDecl) else "item"
+        key = None
+        if isinstance(d, ast.ItemDecl) and d.key is not None:
+            if d.key.id in self.tables:
+                key = d.key.id
+            else:
+                self.error("R024", f"unknown table `{d.key.id}`", d.key.span,
+                           did_you_mean(d.key.id, self.tables) or "an item is counted per row of a table: `item seed of crop`")
+        start = d.start.value if d.start else 0
+        mx = d.max.value if d.max else None
+        regen = (d.regen.amount, d.regen.every.ms) if d.regen else None
+        if kind == "meter" and mx is None:
+            self.error("R030", f"meter `{d.name}` needs a `max`", d.name_span, f"write `meter {d.name} start {start} max {max(start, 1)} ...`")
+        if kind != "meter" and d.regen is not None:
+            self.error("R030", f"only meters regenerate, and `{d.name}` is a {kind}", d.regen.span,
+                       f"declare it as `meter {d.name} ...` or remove the `regen`")
+        if d.regen is not None and (d.regen.amount <= 0 or d.regen.every.ms <= 0):
+            self.error("R030", "regeneration must give a positive amount over a positive time", d.regen.span,
+                       "for example `regen 1 every 3m`")
+        if start < 0:
+            self.error("R031", f"`{d.name}` cannot start below 0", d.start.span if d.start else d.name_span,
+                       "resources are never negative")
+        if mx is not None and not 0 < mx <= INT64_MAX:
+            self.error("R031", f"the max of `{d.name}` must be positive", d.max.span if d.max else d.name_span,
+                       "for example `max 999`")
+        elif mx is not None and start > mx:
+            self.error("R031", f"`{d.name}` starts at {start}, above its max {mx}", d.start.span if d.start else d.name_span,
+                       f"start at most at {mx}")
+        if kind == "meter" and d.start is None and mx is not None:
+            start = mx  # a meter starts full unless told otherwise
+        self.resources[d.name] = ir.Resource(d.name, kind, key, start, mx, regen, self.loc(d.span))
+
+    def level_decl(self, d: ast.LevelDecl) -> None:
+        if self.level is not None:
+            self.error("R011", "`level` is declared twice", d.span, "keep one `level from ... at ...` line")
+            return
+        res = self.resources.get(d.stat.id)
+        if res is None:
+            self.error("R010", f"unknown resource `{d.stat.id}`", d.stat.span,
+                       did_you_mean(d.stat.id, self.resources) or "levels come from a stat: `stat xp`")
+            return
+        if res.key is not None:
+            self.error("R026", f"`{d.stat.id}` is counted per {res.key}: a level needs one number", d.stat.span,
+                       "derive the level from a stat such as `stat xp`")
+            return
+        self.used.add(res.name)
+        values = [t.value for t in d.thresholds]
+        for prev, cur in zip(d.thresholds, d.thresholds[1:], strict=False):
+            if cur.value <= prev.value:
+                self.error("R018", f"level thresholds must increase: {cur.value} comes after {prev.value}", cur.span,
+                           "list the xp needed for level 1, 2, 3, ... in increasing order")
+                return
+        if values and values[0] != 0:
+            self.error("R018", f"level 1 must start at 0 {d.stat.id}, not {values[0]}", d.thresholds[0].span,
+                       f"write `level from {d.stat.id} at 0, ...`")
+            return
+        self.level = ir.Level(d.stat.id, tuple(values), self.loc(d.span))
+
+    # ---- actions
+    def action(self, d: ast.ActionDecl) -> ir.Action | None:
+        scope = Scope()
+        params: list[ir.Param] = []
+        for p in d.params:
+            param = self.param(p)
+            if p.name in scope.params:
+                self.error("R011", f"parameter `{p.name}` is declared twice", p.span, "rename one of them")
+            elif param is not None:
+                scope.params[p.name] = param
+                params.append(param)
+        self.check_order(d.body)
+        self.current_action = d.name
+        self.stmt_index = 0
+        body = self.block(d.body, scope)
+        self.never_holds(d, scope)
+        if body is None or len(params) != len(d.params):
+            return None
+        writes = sorted(_writes(body))
+        return ir.Action(d.name, tuple(params), tuple(body), tuple(writes), self.loc(d.span))
+
+    def param(self, p: ast.Param) -> ir.Param | None:
+        t = self.type_named(p.type, allow_slots=True)
+        if t is None:
+            return None
+        if t == T.INT:
+            if p.lo is None or p.hi is None:
+                self.error("R025", f"int parameter `{p.name}` needs bounds", p.span,
+                           f"write `{p.name}: int 1..99`: a client can send any number")
+                return None
+            if p.lo.value > p.hi.value:
+                self.error("R025", f"the range {p.lo.value}..{p.hi.value} is empty", p.lo.span,
+                           "write the lower bound first")
+                return None
+            return ir.Param(p.name, t, p.lo.value, p.hi.value)
+        if p.lo is not None:
+            self.error("R025", f"only int parameters take a range, and `{p.name}` is {_a(t)}", p.lo.span,
+                       "remove the range")
+        if t.kind == "slot_index":
+            return ir.Param(p.name, t, 0, self.slots[t.name].count - 1)  # type: ignore[index]
+        if t in (T.DURATION, T.TIME):
+            self.error("R025", f"parameters cannot be {_a(t)}", p.type.span,
+                       "clients send intents, never times: use an int, a table's row, a slot or bool")
+            return None
+        return ir.Param(p.name, t, None, None)
+
+    def check_order(self, body: tuple) -> None:
+        """Everything an action checks comes before anything it changes."""
+        first_effect = None
+        for s in body:
+            if isinstance(s, EFFECTS) and first_effect is None:
+                first_effect = s
+            elif isinstance(s, CHECKS) and first_effect is not None:
+                word = type(s).__name__.lower()
+                self.error("R028", f"`{word}` after an effect", s.span,
+                           f"move it above line {first_effect.span.line}: an action checks everything before it changes anything",
+                           [("the first effect is here", first_effect.span)])
+
+    def block(self, stmts: tuple, scope: Scope) -> list | None:
+        out = []
+        ok = True
+        for s in stmts:
+            r = self.stmt(s, scope)
+            if r is None:
+                ok = False
+            else:
+                out.append(r)
+        return out if ok else None
+
+    def stmt(self, s, scope: Scope):
+        loc = self.loc(s.span)
+        if isinstance(s, ast.Require):
+            cond = self.expect_type(s.cond, scope, T.BOOL, "a condition")
+            msg = self.message(s.message, scope) if s.message else None
+            if isinstance(s.cond, ast.BoolLit) and not s.cond.value:
+                self.error("R020", "this requirement can never hold", s.cond.span, "remove the action or the requirement")
+            if cond is None or (s.message and msg is None):
+                return None
+            return ir.Require(cond, msg, loc)
+        if isinstance(s, ast.Cost | ast.Gain):
+            amounts = [self.amount(a, scope, isinstance(s, ast.Cost)) for a in s.amounts]
+            if any(a is None for a in amounts):
+                return None
+            seen: dict[str, Span] = {}
+            for a, src in zip(amounts, s.amounts, strict=True):
+                if a.label in seen and a.key is None:
+                    self.error("R011", f"`{a.label}` appears twice in one statement", src.span,
+                               "add the amounts together")
+                seen[a.label] = src.span
+            cls = ir.Cost if isinstance(s, ast.Cost) else ir.Gain
+            return cls(tuple(amounts), loc)  # type: ignore[arg-type]
+        if isinstance(s, ast.Let):
+            if s.name in scope.locals or s.name in scope.params:
+                self.error("R038", f"`{s.name}` is already defined", s.span, "give the value another name")
+                return None
+            if s.name in self.decl_spans:
+                self.error("R038", f"`{s.name}` is the name of a declaration", s.span, "give the value another name")
+                return None
+            value = self.expr(s.expr, scope)
+            if value is None:
+                return None
+            scope.locals[s.name] = value.type
+            return ir.Let(s.name, value, loc)
+        if isinstance(s, ast.Set):
+            return self.set_stmt(s, scope, loc)
+        if isinstance(s, ast.Fill):
+            return self.fill(s, scope, loc)
+        if isinstance(s, ast.Empty):
+            target = self.slot_place(s.place, scope)
+            if target is None:
+                return None
+            return ir.Empty(target[0], target[1], loc)
+        if isinstance(s, ast.Limit):
+            if s.count <= 0:
+                self.error("R041", "a limit must allow at least once", s.span, "write `limit 1 per day` or more")
+                return None
+            if s.period.kind == "span" and s.period.ms <= 0:
+                self.error("R041", "the period of a limit must be longer than 0", s.period.span, "for example `per 1h`")
+                return None
+            per = self.per(s.per, scope)
+            if s.per is not None and per is None:
+                return None
+            self.limit_count += 1
+            return ir.Limit(f"{self.current_action}.{self.limit_count}", s.count, s.period.kind, s.period.ms, per, loc)
+        if isinstance(s, ast.Cooldown):
+            if s.duration.ms <= 0:
+                self.error("R041", "a cooldown must be longer than 0", s.duration.span, "for example `cooldown 30m`")
+                return None
+            per = self.per(s.per, scope)
+            if s.per is not None and per is None:
+                return None
+            self.limit_count += 1
+            return ir.Cooldown(f"{self.current_action}.{self.limit_count}", s.duration.ms, per, loc)
+        if isinstance(s, ast.Emit):
+            args = []
+            names: set[str] = set()
+            for a in s.args:
+                if a.name in names:
+                    self.error("R011", f"`{a.name}` is given twice", a.span, "give each value once")
+                names.add(a.name)
+                e = self.expr(a.expr, scope)
+                if e is None:
+                    return None
+                args.append((a.name, e))
+            self.check_snake(s.event, s.span)
+            return ir.Emit(s.event, tuple(args), loc)
+        if isinstance(s, ast.When):
+            cond = self.expect_type(s.cond, scope, T.BOOL, "a condition")
+            body = self.block(s.body, scope.child())
+            other = self.block(s.otherwise, scope.child())
+            if cond is None or body is None or other is None:
+                return None
+            return ir.When(cond, tuple(body), tuple(other), loc)
+        if isinstance(s, ast.Pick):
+            branches = []
+            ok = True
+            for b in s.branches:
+                if b.weight <= 0:
+                    self.error("R019", f"a weight must be positive, not {b.weight}", b.weight_span,
+                               "remove the branch, or give it a weight of 1 or more")
+                    ok = False
+                body = self.block(b.body, scope.child())
+                if body is None:
+                    ok = False
+                    continue
+                for inner in b.body:
+                    if isinstance(inner, ast.Limit | ast.Cooldown):
+                        self.error("R028", "a limit or cooldown cannot depend on a draw", inner.span,
+                                   "put it at the top of the action")
+                        ok = False
+                branches.append(ir.Branch(b.weight, tuple(body), self.loc(b.span)))
+            return ir.Pick(tuple(branches), loc) if ok else None
+        raise AssertionError(f"unknown statement {s!r}")
+
+    def per(self, name: ast.Name | None, scope: Scope) -> str | None:
+        if name is None:
+            return None
+        if name.id not in scope.params:
+            self.error("R014", f"`per {name.id}` names no parameter of this action", name.span,
+                       did_you_mean(name.id, scope.params) or "`per` takes one of the action's parameters")
+            return None
+        return name.id
+
+    def amount(self, a: ast.Amount, scope: Scope, is_cost: bool) -> ir.Amount | None:
+        target = self.resource_place(a.place, scope, "cost" if is_cost else "gain")
+        value = self.expect_type(a.expr, scope, T.INT, "an amount")
+        if target is None or value is None:
+            return None
+        res, key, label = target
+        if isinstance(value, ir.Const) and isinstance(value.value, int) and value.value < 0:
+            self.error("R031", f"a negative amount ({value.value})", a.expr.span,
+                       "use `cost` to take and `gain` to give, with positive amounts")
+            return None
+        if is_cost:
+            self.costed.setdefault(res, a.place.span)
+        else:
+            self.given.add(res)
+        return ir.Amount(res, key, value, label)
+
+    def resource_place(self, p: ast.Place, scope: Scope, verb: str) -> tuple[str, ir.Expr | None, str] | None:
+        res = self.resources.get(p.name)
+        if res is None:
+            if p.name in self.slots or p.name in self.tables or p.name in scope.params or p.name in scope.locals:
+                what = "slots" if p.name in self.slots else "a table" if p.name in self.tables else "a value"
+                self.error("R013", f"`{p.name}` is {what}, not a resource: it cannot be a {verb}", p.name_span,
+                           "costs and gains take currencies, meters, stats and items")
+            elif p.name == "level":
+                self.error("R013", f"`level` follows from {self.level.stat if self.level else 'a stat'}: it cannot be a {verb}",
+                           p.name_span, f"{verb} the stat instead")
+            else:
+                self.error("R010", f"unknown resource `{p.name}`", p.name_span,
+                           did_you_mean(p.name, self.resources) or "declare it: `currency gold start 0`")
+            return None
+        self.used.add(res.name)
+        if p.field is not None:
+            self.error("R026", f"`{p.name}` has no fields", p.span, f"write `{p.name}` alone")
+            return None
+        return self.keyed(res, p.index, p.span, scope)
+
+    def keyed(self, res: ir.Resource, index: ast.Expr | None, span: Span, scope: Scope):
+        if res.key is None:
+            if index is not None:
+                self.error("R026", f"`{res.name}` is a single count, not counted per kind", span,
+                           f"write `{res.name}` without `[...]`")
+                return None
+            return res.name, None, res.name
+        if index is None:
+            self.error("R026", f"`{res.name}` is counted per {res.key}", span,
+                       f"say which: `{res.name}[...]` with a {res.key}")
+            return None
+        key = self.expect_type(index, scope, T.enum(res.key), f"a {res.key}")
+        if key is None:
+            return None
+        label = f"{res.name}[{_label(index)}]"
+        return res.name, key, label
+
+    def slot_place(self, p: ast.Place, scope: Scope) -> tuple[str, ir.Expr] | None:
+        if p.name not in self.slots:
+            self.error("R010" if p.name not in self.resources else "R012",
+                       f"`{p.name}` is not a row of slots", p.name_span,
+                       did_you_mean(p.name, self.slots) or "declare them: `slots field 6` with their fields")
+            return None
+        if p.index is None:
+            self.error("R026", f"say which slot of `{p.name}`", p.span, f"write `{p.name}[slot]`")
+            return None
+        if p.field is not None:
+            self.error("R012", "fill and empty take a whole slot, not one field", p.span, f"write `{p.name}[...]`")
+            return None
+        index = self.slot_index(p.name, p.index, scope)
+        return (p.name, index) if index is not None else None
+
+    def slot_index(self, slots: str, index: ast.Expr, scope: Scope) -> ir.Expr | None:
+        e = self.expr(index, scope)
+        if e is None:
+            return None
+        if e.type.kind == "slot_index" and e.type.name != slots:
+            self.error("R012", f"this is {e.type}, not a {slots} slot", index.span,
+                       f"declare the parameter as `{slots}`")
+            return None
+        if not T.is_intlike(e.type):
+            self.error("R012", f"a slot number must be an int, not {_a(e.type)}", index.span,
+                       f"declare the parameter as `slot: {slots}`")
+            return None
+        count = self.slots[slots].count
+        if isinstance(e, ir.Const) and not 0 <= int(e.value) < count:
+            self.error("R031", f"{slots}[{e.value}] is out of range", index.span, f"slots are numbered 0 to {count - 1}")
+            return None
+        return e
+
+    def set_stmt(self, s: ast.Set, scope: Scope, loc: ir.Loc):
+        p = s.place
+        if p.name in self.slots:
+            if p.field is None or p.index is None:
+                self.error("R012", "set one field of a slot", p.span,
+                           f"write `set {p.name}[slot].field = ...`, or use `fill` and `empty`")
+                return None
+            index = self.slot_index(p.name, p.index, scope)
+            fld = self.slot_field(p.name, p.field, p.span)
+            if index is None or fld is None:
+                return None
+            value = self.expect_type(s.expr, scope, fld.type, f"{_a(fld.type)} for `{p.field}`")
+            return ir.SetSlotField(p.name, index, p.field, value, loc) if value is not None else None
+        if p.name in scope.params or p.name in scope.locals:
+            self.error("R029", f"`{p.name}` cannot be changed", p.name_span,
+                       "parameters and `let` values are fixed; `set` changes the player's state")
+            return None
+        if p.name == "level":
+            self.error("R029", "`level` cannot be set", p.name_span,
+                       f"it follows from {self.level.stat if self.level else 'a stat'}: set that instead")
+            return None
+        target = self.resource_place(p, scope, "set")
+        value = self.expect_type(s.expr, scope, T.INT, "an amount")
+        if target is None or value is None:
+            return None
+        res, key, label = target
+        self.given.add(res)
+        return ir.SetResource(res, key, value, label, loc)
+
+    def slot_field(self, slots: str, name: str, span: Span) -> ir.Column | None:
+        for f in self.slots[slots].fields:
+            if f.name == name:
+                return f
+        self.error("R010", f"{slots} slots have no field `{name}`", span,
+                   did_you_mean(name, [f.name for f in self.slots[slots].fields])
+                   or "fields: " + ", ".join(f.name for f in self.slots[slots].fields))
+        return None
+
+    def fill(self, s: ast.Fill, scope: Scope, loc: ir.Loc):
+        target = self.slot_place(s.place, scope)
+        if target is None:
+            return None
+        slots, index = target
+        given: dict[str, ir.Expr] = {}
+        ok = True
+        for fv in s.values:
+            fld = self.slot_field(slots, fv.name, fv.span)
+            if fld is None:
+                ok = False
+                continue
+            if fv.name in given:
+                self.error("R035", f"`{fv.name}` is given twice", fv.span, "give each field once")
+                ok = False
+                continue
+            value = self.expect_type(fv.expr, scope, fld.type, f"{_a(fld.type)} for `{fv.name}`")
+            if value is None:
+                ok = False
+                continue
+            given[fv.name] = value
+        missing = [f.name for f in self.slots[slots].fields if f.name not in given]
+        if ok and missing:
+            self.error("R035", f"`fill` leaves {', '.join(f'`{m}`' for m in missing)} unset", s.span,
+                       "a filled slot has every field: add " + ", ".join(f"{m} = ..." for m in missing))
+            return None
+        if not ok:
+            return None
+        ordered = tuple((f.name, given[f.name]) for f in self.slots[slots].fields)
+        return ir.Fill(slots, index, ordered, loc)
+
+    def never_holds(self, d: ast.ActionDecl, scope: Scope) -> None:
+        """Requirements that contradict each other or the parameters' bounds (where we can tell)."""
+        bounds: dict[str, tuple[int, int, Span | None]] = {}
+        for p in scope.params.values():
+            if p.lo is not None and p.hi is not None:
+                bounds[p.name] = (p.lo, p.hi, None)
+        for r in self.resources.values():
+            if r.key is None:
+                bounds[r.name] = (0, r.max if r.max is not None else INT64_MAX, None)
+        for s in d.body:
+            if not isinstance(s, ast.Require):
+                continue
+            for cmp in _conjuncts(s.cond):
+                fact = _bound_fact(cmp)
+                if fact is None or fact[0] not in bounds or fact[0] in scope.locals:
+                    continue
+                name, lo, hi = fact
+                old_lo, old_hi, why = bounds[name]
+                new_lo, new_hi = max(old_lo, lo), min(old_hi, hi)
+                if new_lo > new_hi:
+                    notes = [("it contradicts this requirement", why)] if why else []
+                    limit = f"{old_lo}..{old_hi}" if why is None else "the earlier requirement"
+                    self.error("R020", f"`{name}` can never satisfy this: it is bounded by {limit}", cmp.span,
+                               "this action could never run: fix the comparison", notes)
+                    return
+                bounds[name] = (new_lo, new_hi, cmp.span)
+
+    def invariant(self, d: ast.InvariantDecl) -> ir.Invariant | None:
+        scope = Scope()
+        cond = self.expect_type(d.cond, scope, T.BOOL, "a condition")
+        msg = self.message(d.message, scope) if d.message else None
+        if cond is None:
+            return None
+        return ir.Invariant(cond, msg, self.loc(d.span))
+
+    def usage_warnings(self) -> None:
+        for name, span in self.costed.items():
+            if name not in self.given and self.resources[name].kind == "item" and self.resources[name].start == 0:
+                self.warn("R021", f"`{name}` is costed but nothing gives it", span,
+                          f"add an action that gains `{name}`, or give it a `start`")
+        for r in self.resources.values():
+            if r.name not in self.used:
+                span = self.decl_spans.get(r.name)
+                if span is not None:
+                    self.warn("R022", f"nothing uses `{r.name}`", span, "use it in an action, or remove it")
+
+    # ---- expressions
+    def expect_type(self, e: ast.Expr, scope: Scope, want: T.Type, what: str) -> ir.Expr | None:
+        got = self.expr(e, scope, want)
+        if got is None:
+            return None
+        if not T.same(got.type, want):
+            self.error("R012", f"expected {what}, found {_a(got.type)}", e.span, _type_hint(got.type, want))
+            return None
+        return got
+
+    def message(self, m: ast.StringLit, scope: Scope) -> ir.Message | None:
+        parts: list = []
+        for part in m.parts:
+            if isinstance(part, str):
+                parts.append(part)
+            else:
+                e = self.expr(part, scope)
+                if e is None:
+                    return None
+                parts.append(e)
+        return ir.Message(tuple(parts))
+
+    def expr(self, e: ast.Expr, scope: Scope, want: T.Type | None = None) -> ir.Expr | None:
+        if isinstance(e, ast.IntLit):
+            if not INT64_MIN <= e.value <= INT64_MAX:
+                self.error("R031", "the number does not fit in 64 bits", e.span, "numbers go up to 9223372036854775807")
+                return None
+            return ir.Const(e.value, T.INT)
+        if isinstance(e, ast.DurationLit):
+            return ir.Const(e.ms, T.DURATION)
+        if isinstance(e, ast.BoolLit):
+            return ir.Const(e.value, T.BOOL)
+        if isinstance(e, ast.StringLit):
+            self.error("R012", "a message cannot be used as a value", e.span,
+                       "messages only follow `else` in a `require`")
+            return None
+        if isinstance(e, ast.Now):
+            return ir.Now(T.TIME)
+        if isinstance(e, ast.LevelRef):
+            if self.level is None:
+                self.error("R010", "`level` is not declared", e.span, "declare it: `level from xp at 0, 50, 150`")
+                return None
+            self.used.add(self.level.stat)
+            return ir.LevelRead(T.INT)
+        if isinstance(e, ast.Name):
+            return self.name(e, scope, want)
+        if isinstance(e, ast.Index):
+            return self.index(e, scope)
+        if isinstance(e, ast.Attr):
+            return self.attr(e, scope)
+        if isinstance(e, ast.Neg):
+            x = self.expr(e.operand, scope)
+            if x is None:
+                return None
+            if x.type.kind not in ("int", "duration", "slot_index"):
+                self.error("R012", f"cannot negate {_a(x.type)}", e.span, "only numbers and durations have a sign")
+                return None
+            return ir.Neg(x, T.INT if T.is_intlike(x.type) else x.type)
+        if isinstance(e, ast.Binary):
+            left = self.expr(e.left, scope)
+            right = self.expr(e.right, scope)
+            if left is None or right is None:
+                return None
+            t = T.arith_result(left.type, e.op, right.type)
+            if t is None:
+                self.error("R012", f"cannot compute {_a(left.type)} {e.op} {_a(right.type)}", e.span,
+                           _arith_hint(left.type, e.op, right.type))
+                return None
+            if e.op in "/%" and isinstance(right, ir.Const) and right.value == 0:
+                self.error("R032", "division by zero", e.right.span, "divide by a number other than 0")
+                return None
+            return ir.Arith(e.op, left, right, t)
+        if isinstance(e, ast.Compare):
+            left = self.expr(e.left, scope)
+            right = self.expr(e.right, scope, left.type if left else None)
+            if left is None or right is None:
+                return None
+            if not T.same(left.type, right.type):
+                self.error("R012", f"cannot compare {_a(left.type)} with {_a(right.type)}", e.span,
+                           _type_hint(right.type, left.type))
+                return None
+            if e.op not in ("==", "!=") and left.type.kind in ("bool", "enum", "slot"):
+                self.error("R012", f"{_a(left.type)} has no order", e.span, "compare with `==` or `!=`")
+                return None
+            return ir.Compare(e.op, left, right, T.BOOL)
+        if isinstance(e, ast.BoolOp):
+            items = [self.expect_type(i, scope, T.BOOL, "a condition") for i in e.items]
+            if any(i is None for i in items):
+                return None
+            return ir.Logic(e.op, tuple(items), T.BOOL)  # type: ignore[arg-type]
+        if isinstance(e, ast.Not):
+            x = self.expect_type(e.operand, scope, T.BOOL, "a condition")
+            return ir.Not(x, T.BOOL) if x is not None else None
+        if isinstance(e, ast.IsSlot):
+            x = self.expr(e.operand, scope)
+            if x is None:
+                return None
+            if not isinstance(x, ir.SlotRead):
+                word = "filled" if e.filled else "empty"
+                self.error("R012", f"only a slot can be {word}, not {_a(x.type)}", e.operand.span,
+                           "write `field[slot] is empty` with a row of slots")
+                return None
+            return ir.IsFilled(x.slots, x.index, e.filled, T.BOOL)
+        if isinstance(e, ast.Call):
+            return self.call(e, scope)
+        raise AssertionError(f"unknown expression {e!r}")
+
+    def name(self, e: ast.Name, scope: Scope, want: T.Type | None) -> ir.Expr | None:
+        if e.id in scope.locals:
+            return ir.LocalRef(e.id, scope.locals[e.id])
+        if e.id in scope.params:
+            return ir.ParamRef(e.id, scope.params[e.id].type)
+        if e.id in self.resources:
+            res = self.resources[e.id]
+            self.used.add(res.name)
+            if res.key is not None:
+                self.error("R026", f"`{res.name}` is counted per {res.key}", e.span,
+                           f"say which: `{res.name}[...]` with a {res.key}")
+                return None
+            return ir.ResourceRead(res.name, None, T.INT)
+        owners = self.row_owner.get(e.id, [])
+        if want is not None and want.kind == "enum" and want.name in owners:
+            return ir.Const(e.id, want)
+        if len(owners) == 1:
+            return ir.Const(e.id, T.enum(owners[0]))
+        if len(owners) > 1:
+            self.error("R012", f"`{e.id}` is a row of several tables: {', '.join(owners)}", e.span,
+                       "compare it with a value of the table you mean")
+            return None
+        if e.id in self.tables or e.id in self.slots:
+            what = "table" if e.id in self.tables else "row of slots"
+            self.error("R026", f"`{e.id}` is a {what}: say which row", e.span, f"write `{e.id}[...]`")
+            return None
+        candidates = [*scope.locals, *scope.params, *self.resources, *self.row_owner, *self.tables, *self.slots]
+        self.error("R010", f"unknown name `{e.id}`", e.span, did_you_mean(e.id, candidates))
+        return None
+
+    def index(self, e: ast.Index, scope: Scope) -> ir.Expr | None:
+        if isinstance(e.base, ast.Name) and e.base.id in self.resources:
+            res = self.resources[e.base.id]
+            self.used.add(res.name)
+            target = self.keyed(res, e.index, e.span, scope)
+            if target is None:
+                return None
+            return ir.ResourceRead(res.name, target[1], T.INT)
+        if isinstance(e.base, ast.Name) and e.base.id in self.slots:
+            index = self.slot_index(e.base.id, e.index, scope)
+            return ir.SlotRead(e.base.id, index, T.slot(e.base.id)) if index is not None else None
+        if isinstance(e.base, ast.Name) and e.base.id in self.tables:
+            self.error("R026", f"say which column of `{e.base.id}`", e.span,
+                       f"write `{e.base.id}[...].{self.tables[e.base.id].columns[0].name if self.tables[e.base.id].columns else 'column'}`")
+            return None
+        if isinstance(e.base, ast.Name) and e.base.id not in scope.locals and e.base.id not in scope.params:
+            candidates = [*self.resources, *self.tables, *self.slots]
+            self.error("R010", f"unknown name `{e.base.id}`", e.base.span, did_you_mean(e.base.id, candidates))
+            return None
+        self.error("R012", "only items, tables and slots take `[...]`", e.span, "remove the brackets")
+        return None
+
+    def attr(self, e: ast.Attr, scope: Scope) -> ir.Expr | None:
+        base = e.base
+        if isinstance(base, ast.Index) and isinstance(base.base, ast.Name) and base.base.id in self.tables:
+            table = self.tables[base.base.id]
+            key = self.expect_type(base.index, scope, T.enum(table.name), f"a {table.name}")
+            col = next((c for c in table.columns if c.name == e.name), None)
+            if col is None:
+                self.error("R010", f"table `{table.name}` has no column `{e.name}`", e.name_span,
+                           did_you_mean(e.name, [c.name for c in table.columns])
+                           or "columns: " + ", ".join(c.name for c in table.columns))
+                return None
+            return ir.TableGet(table.name, key, col.name, col.type) if key is not None else None
+        if isinstance(base, ast.Index) and isinstance(base.base, ast.Name) and base.base.id in self.slots:
+            slots = base.base.id
+            index = self.slot_index(slots, base.index, scope)
+            fld = self.slot_field(slots, e.name, e.name_span)
+            if index is None or fld is None:
+                return None
+            return ir.SlotFieldRead(slots, index, fld.name, fld.type)
+        inner = self.expr(base, scope)
+        if inner is None:
+            return None
+        self.error("R012", f"{_a(inner.type)} has no field `{e.name}`", e.name_span,
+                   "fields belong to table rows (`crop[kind].grow`) and slots (`field[slot].ready_at`)")
+        return None
+
+    def call(self, e: ast.Call, scope: Scope) -> ir.Expr | None:
+        if e.func == "ceil":
+            if len(e.args) != 1 or not (isinstance(e.args[0], ast.Binary) and e.args[0].op == "/"):
+                self.error("R033", "`ceil` takes one division", e.span,
+                           "write `ceil(a / b)`: divisions round down unless wrapped in `ceil`")
+                return None
+            div = self.expr(e.args[0], scope)
+            if div is None:
+                return None
+            assert isinstance(div, ir.Arith)
+            return ir.CeilDiv(div.left, div.right, div.type)
+        args = [self.expr(a, scope) for a in e.args]
+        if any(a is None for a in args):
+            return None
+        if len(args) < 2:
+            self.error("R033", f"`{e.func}` takes two or more values", e.span, f"write `{e.func}(a, b)`")
+            return None
+        first = args[0].type  # type: ignore[union-attr]
+        for a, src in zip(args, e.args, strict=True):
+            assert a is not None
+            if not T.same(a.type, first) or a.type.kind not in ("int", "duration", "time", "slot_index"):
+                self.error("R012", f"`{e.func}` needs numbers, durations or times of one kind", src.span,
+                           f"this is {_a(a.type)}, the first is {_a(first)}")
+                return None
+        t = T.INT if T.is_intlike(first) else first
+        return ir.MinMax(e.func, tuple(args), t)  # type: ignore[arg-type]
+
+    # ---- scenarios
+    def scenario(self, d: ast.ScenarioDecl) -> ir.Scenario | None:
+        steps: list = []
+        ok = True
+        actions = {a.name: a for a in self.actions_by_name()}
+        for st in d.steps:
+            loc = self.loc(st.span)
+            if isinstance(st, ast.Wait):
+                steps.append(ir.WaitStep(st.duration.ms, loc))
+            elif isinstance(st, ast.ExpectEvent):
+                steps.append(ir.ExpectEventStep(st.event, loc))
+            elif isinstance(st, ast.Given | ast.Expect):
+                values = []
+                for sv in st.values:
+                    checked = self.state_value(sv, given=isinstance(st, ast.Given))
+                    if checked is None:
+                        ok = False
+                    else:
+                        values.append(checked)
+                cls = ir.GivenStep if isinstance(st, ast.Given) else ir.ExpectStep
+                steps.append(cls(tuple(values), loc))
+            elif isinstance(st, ast.Do):
+                step = self.do_step(st, actions, loc)
+                ok = ok and step is not None
+                if step is not None:
+                    steps.append(step)
+        return ir.Scenario(d.title, tuple(steps), self.loc(d.span)) if ok else None
+
+    def actions_by_name(self) -> list[ast.ActionDecl]:
+        return [d for m in self.src.rules for d in m.decls if isinstance(d, ast.ActionDecl)]
+
+    def do_step(self, st: ast.Do, actions: dict[str, ast.ActionDecl], loc: ir.Loc) -> ir.DoStep | None:
+        action = actions.get(st.action)
+        if action is None:
+            self.error("R034", f"unknown action `{st.action}`", st.span, did_you_mean(st.action, actions))
+            return None
+        params = {p.name: p for p in action.params}
+        out = []
+        for a in st.args:
+            p = params.get(a.name)
+            if p is None:
+                self.error("R034", f"`{st.action}` has no parameter `{a.name}`", a.span,
+                           did_you_mean(a.name, params) or f"parameters: {', '.join(params) or 'none'}")
+                return None
+            out.append((a.name, _literal(a.value)))
+        missing = [n for n in params if n not in {a.name for a in st.args}]
+        if missing and not st.fails:
+            self.error("R034", f"`{st.action}` needs {', '.join(missing)}", st.span,
+                       "give every parameter: " + ", ".join(f"{n}: ..." for n in params))
+            return None
+        if st.draw is not None and st.draw < 1:
+            self.error("R034", "draws are numbered from 1", st.span, "write `draws 1` for the first branch")
+            return None
+        return ir.DoStep(st.action, tuple(out), st.draw, st.fails, st.fail_text, loc)
+
+    def state_value(self, sv: ast.StateValue, *, given: bool):
+        p = sv.place
+        value = _literal(sv.value)
+        label = p.name + (f"[{p.key}]" if p.key is not None else "") + (f".{p.field}" if p.field else "")
+        path = ir.StatePath(p.name, p.key, p.field, label)
+        if p.name == "level":
+            if given:
+                self.error("R034", "`level` follows from experience and cannot be given", p.span,
+                           f"give {self.level.stat if self.level else 'the stat'} instead")
+                return None
+            return path, value
+        if p.name in self.resources:
+            res = self.resources[p.name]
+            if (res.key is None) != (p.key is None) or p.field is not None:
+                self.error("R034", f"`{label}` does not name a count", p.span,
+                           f"write `{res.name}[...]`" if res.key else f"write `{res.name}`")
+                return None
+            if res.key is not None and not any(r[0] == p.key for r in self.tables[res.key].rows):
+                self.error("R034", f"`{p.key}` is not a {res.key}", p.span,
+                           did_you_mean(str(p.key), [r[0] for r in self.tables[res.key].rows]))
+                return None
+            if not isinstance(value, int) or isinstance(value, bool):
+                self.error("R034", f"`{label}` is a number", sv.value.span, f"write `{label} 10`")
+                return None
+            return path, value
+        if p.name in self.slots:
+            if not isinstance(p.key, int) or not 0 <= p.key < self.slots[p.name].count:
+                self.error("R034", f"`{label}` is not a slot", p.span,
+                           f"slots are numbered 0 to {self.slots[p.name].count - 1}")
+                return None
+            if p.field is not None and self.slot_field(p.name, p.field, p.span) is None:
+                return None
+            if given and p.field is not None:
+                self.error("R034", "a scenario cannot give one field of a slot", p.span,
+                           "fill the slot with an action, or give the whole slot as `empty`")
+                return None
+            return path, value
+        self.error("R034", f"unknown name `{p.name}`", p.span,
+                   did_you_mean(p.name, [*self.resources, *self.slots, "level"]))
+        return None
+
+
+# ---- helpers ------------------------------------------------------------------------
+
+
+class _EmptyValue:
+    def __repr__(self) -> str:
+        return "empty"
+
+
+EMPTY = _EmptyValue()
+
+
+def _literal(e: ast.Expr):
+    if isinstance(e, ast.IntLit):
+        return e.value
+    if isinstance(e, ast.DurationLit):
+        return e.ms
+    if isinstance(e, ast.BoolLit):
+        return e.value
+    if isinstance(e, ast.Name):
+        return e.id
+    if isinstance(e, ast.StringLit):
+        return "".join(p for p in e.parts if isinstance(p, str))
+    return EMPTY
+
+
+def _source_path(d: ast.TableDecl) -> str:
+    assert d.source is not None
+    return "".join(p for p in d.source.parts if isinstance(p, str))
+
+
+def _cell_text(c: ast.Expr) -> str:
+    if isinstance(c, ast.IntLit):
+        return str(c.value)
+    if isinstance(c, ast.DurationLit):
+        return c.text
+    if isinstance(c, ast.BoolLit):
+        return "true" if c.value else "false"
+    if isinstance(c, ast.Name):
+        return c.id
+    return "?"
+
+
+def _label(e: ast.Expr) -> str:
+    """How the rules write an index, for messages: `seed[kind]`."""
+    if isinstance(e, ast.Name):
+        return e.id
+    if isinstance(e, ast.IntLit):
+        return str(e.value)
+    return "..."
+
+
+def _a(t: T.Type) -> str:
+    if t.kind in ("int", "bool"):
+        return f"an {t.kind}" if t.kind == "int" else "a bool"
+    if t.kind in ("duration", "time", "string"):
+        return f"a {t.kind}"
+    if t.kind == "enum":
+        return f"a {t.name}"
+    return str(t)
+
+
+def _example_of(t: T.Type, tables: dict[str, ir.Table]) -> str:
+    if t == T.INT:
+        return "write a whole number such as 12"
+    if t == T.DURATION:
+        return "write a duration such as 90s, 10m or 1h30m"
+    if t == T.BOOL:
+        return "write true or false"
+    if t.kind == "enum" and t.name in tables:
+        return "one of: " + ", ".join(r[0] for r in tables[t.name].rows)
+    return f"write {_a(t)}"
+
+
+def _type_hint(got: T.Type, want: T.Type) -> str | None:
+    if got == T.DURATION and want == T.INT:
+        return "a duration is not a count: divide it by a duration (`d / 1m`) to get a number"
+    if got == T.INT and want == T.DURATION:
+        return "write a duration with its unit, such as 5m, or multiply: `n * 1m`"
+    if got == T.TIME and want == T.DURATION:
+        return "subtract two times to get a duration: `ready_at - now`"
+    if want == T.BOOL:
+        return "a condition compares values, e.g. `coins >= 10`"
+    if want.kind == "enum":
+        return f"give a row of the table `{want.name}`"
+    return None
+
+
+def _arith_hint(left: T.Type, op: str, right: T.Type) -> str:
+    if T.DURATION in (left, right) and T.is_intlike(left) != T.is_intlike(right):
+        return "add durations to durations; multiply a duration by a number (`qty * 5m`)"
+    if left == T.TIME and right == T.TIME:
+        return "subtract two times to get a duration; times cannot be added"
+    return "arithmetic works on numbers, durations and times"
+
+
+def _conjuncts(e: ast.Expr) -> list[ast.Expr]:
+    if isinstance(e, ast.BoolOp) and e.op == "and":
+        return [c for item in e.items for c in _conjuncts(item)]
+    return [e]
+
+
+def _bound_fact(e: ast.Expr) -> tuple[str, int, int] | None:
+    """`qty > 10` -> ("qty", 11, max). Only a name against an integer literal."""
+    if not isinstance(e, ast.Compare):
+        return None
+    op = e.op
+    if isinstance(e.left, ast.Name) and isinstance(e.right, ast.IntLit):
+        name, value = e.left.id, e.right.value
+    elif isinstance(e.right, ast.Name) and isinstance(e.left, ast.IntLit):
+        name, value = e.right.id, e.left.value
+        op = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}[op]
+    else:
+        return None
+    return {
+        "<": (name, INT64_MIN, value - 1),
+        "<=": (name, INT64_MIN, value),
+        ">": (name, value + 1, INT64_MAX),
+        ">=": (name, value, INT64_MAX),
+        "==": (name, value, value),
+    }.get(op)
+
+
+def _writes(body: Iterable) -> set[str]:
+    """The top-level state keys a body may change, so the engine copies only those."""
+    out: set[str] = set()
+    for s in body:
+        if isinstance(s, ir.Cost | ir.Gain):
+            out.update(a.resource for a in s.amounts)
+        elif isinstance(s, ir.SetResource):
+            out.add(s.resource)
+        elif isinstance(s, ir.SetSlotField | ir.Fill | ir.Empty):
+            out.add(s.slots)
+        elif isinstance(s, ir.Limit):
+            out.add("_limits")
+        elif isinstance(s, ir.Cooldown):
+            out.add("_cooldowns")
+        elif isinstance(s, ir.When):
+            out |= _writes(s.body) | _writes(s.otherwise)
+        elif isinstance(s, ir.Pick):
+            for b in s.branches:
+                out |= _writes(b.body)
+    return out
+
+
+def check_game(src: GameSources) -> tuple[ir.Game | None, list[Diagnostic]]:
+    """The checker pass: parsed sources in, typed IR (or None) and every diagnostic out."""
+    checker = Checker(src)
+    game = checker.run()
+    diags = src.diagnostics + checker.diags
+    if any(d.is_error for d in diags):
+        game = None
+    return game, diags

@@ -1,0 +1,87 @@
+"""Find a game's files and parse them: rules, scenario tests and the CSVs tables load."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rulesc.dsl import ast
+from rulesc.dsl.diagnostics import Diagnostic, Sources, Span
+from rulesc.dsl.parser import parse_source
+
+
+@dataclass
+class GameSources:
+    root: Path
+    label: str  # how diagnostics name the folder, e.g. games/harvest
+    rules: list[ast.Module] = field(default_factory=list)
+    tests: list[ast.Module] = field(default_factory=list)
+    texts: Sources = field(default_factory=Sources)
+    hashes: dict[str, str] = field(default_factory=dict)  # pack sources only: path -> sha256
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def file_label(self, rel: str) -> str:
+        return f"{self.label}/{rel}" if self.label not in ("", ".") else rel
+
+    def read_data(self, rel: str) -> tuple[str, str] | None:
+        """A data file beside the rules (a table's CSV): its label and text, hashed into the pack."""
+        path = (self.root / rel).resolve()
+        if self.root.resolve() not in path.parents or not path.is_file():
+            return None
+        raw = path.read_bytes()
+        text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
+        label = self.file_label(rel)
+        self.hashes[rel] = hashlib.sha256(raw).hexdigest()
+        self.texts.texts[label] = text
+        return label, text
+
+
+def _label_for(root: Path) -> str:
+    try:
+        return str(root.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(root)
+
+
+def load_game(root: Path | str, *, with_tests: bool = True) -> GameSources:
+    root = Path(root)
+    src = GameSources(root=root, label=_label_for(root))
+    if not root.is_dir():
+        src.diagnostics.append(
+            Diagnostic("R050", "error", f"no game folder at {root}", Span(str(root), 1, 1, 1, 1),
+                       "pass the folder that holds the game's .rules files")
+        )
+        return src
+    rule_files = sorted(root.glob("*.rules"))
+    if not rule_files:
+        src.diagnostics.append(
+            Diagnostic("R050", "error", f"no .rules files in {src.label}", Span(src.label, 1, 1, 1, 1),
+                       "a game is a folder of .rules files, with scenario tests under tests/")
+        )
+    for path in rule_files:
+        rel = path.relative_to(root).as_posix()
+        src.rules.append(_parse(src, path, rel))
+        src.hashes[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    if with_tests:
+        for path in sorted((root / "tests").glob("*.rules")):
+            src.tests.append(_parse(src, path, path.relative_to(root).as_posix()))
+    return src
+
+
+def _parse(src: GameSources, path: Path, rel: str) -> ast.Module:
+    label = src.file_label(rel)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        text = raw.decode("utf-8", errors="replace")
+        line = raw[: err.start].count(b"\n") + 1
+        src.diagnostics.append(
+            Diagnostic("R005", "error", "the file is not UTF-8 text", Span(label, line, 1, line, 2),
+                       "save the file as UTF-8")
+        )
+    src.texts.texts[label] = text.replace("\r\n", "\n")
+    module, diags = parse_source(label, text)
+    src.diagnostics.extend(diags)
+    return module
