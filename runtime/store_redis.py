@@ -21,7 +21,7 @@ import functools
 import hashlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
@@ -156,7 +156,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _unavailable_on_error(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _unavailable_on_error(
+    fn: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
@@ -254,7 +256,7 @@ class RedisStore(Store):
 
     @_unavailable_on_error
     async def load(self, game: str, player: str) -> Snapshot:
-        raw = await self._redis.hgetall(_prefix(game, player) + ":state")
+        raw: Any = await self._redis.hgetall(_prefix(game, player) + ":state")
         if not raw:
             return Snapshot(0, None)
         version = int(raw.pop(VERSION_FIELD))
@@ -309,7 +311,7 @@ class RedisStore(Store):
         if not action_ids:
             return {}
         p = _prefix(game, player) + ":res:"
-        blobs = await self._redis.mget([p + a for a in action_ids])
+        blobs: Any = await self._redis.mget([p + a for a in action_ids])
         return {a: _stored(b) for a, b in zip(action_ids, blobs, strict=True) if b is not None}
 
     @_unavailable_on_error
@@ -317,7 +319,7 @@ class RedisStore(Store):
         if limit < 1:
             return []
         start = "-" if after is None else "({}-{}".format(*_stream_id(after))
-        raw = await self._redis.xrange(_prefix(game, player) + ":ledger", start, "+", limit)
+        raw: Any = await self._redis.xrange(_prefix(game, player) + ":ledger", start, "+", limit)
         return _entries(raw)
 
     @_unavailable_on_error
@@ -331,7 +333,7 @@ class RedisStore(Store):
         key = f"rulesc:{{{_part(game)}:dev:{_part(device_id)}}}"
         fresh = new_player_id()
         # SET NX GET: one round trip, and two racing first sign-ins agree on one player.
-        old = await self._redis.set(key, fresh, nx=True, get=True)
+        old: Any = await self._redis.set(key, fresh, nx=True, get=True)
         return fresh if old is None else old.decode()
 
     @_unavailable_on_error

@@ -173,6 +173,7 @@ class SqliteStore(Store):
             )
             for d in decided
         ]
+        writes: dict[str, bytes | None]
         if changed is None:
             writes = {k: orjson.dumps(v) for k, v in state.items()}
         else:
