@@ -485,7 +485,15 @@ class _Build(Transformer):
         if not c:
             return ("fails", None)
         tok = c[0]
+        if not isinstance(tok, Token):
+            return ("fails", tok)
         return ("fails", _unquote(tok) if tok.type == "STRING" else str(tok))
+
+    def fail_limit(self, c):
+        return "limit"
+
+    def fail_cooldown(self, c):
+        return "cooldown"
 
     @v_args(meta=True)
     def state_value(self, meta, c):
