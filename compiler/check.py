@@ -368,7 +368,7 @@ class Checker:
                 params.append(param)
         self.check_order(d.body)
         self.current_action = d.name
-        self.stmt_index = 0
+        self.limit_count = 0  # limit keys are numbered per action, so editing one action keeps the others' windows
         body = self.block(d.body, scope)
         self.never_holds(d, scope)
         if body is None or len(params) != len(d.params):

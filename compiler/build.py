@@ -1,0 +1,197 @@
+"""Typed IR to a rule pack directory: rules.py, schema.json, manifest.json.
+
+Same sources, same bytes: nothing here depends on time, paths or dict order.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from rulesc import __version__
+
+from . import ir
+from . import types as T
+from .check import check_game
+from .emit import BodyEmitter, ExprEmitter, literal, py_name, table_const
+from .loader import GameSources, load_game
+
+PACK_FORMAT = 1
+MODULE_FILE = "rules.py"
+
+
+@dataclass
+class BuildResult:
+    game: ir.Game | None
+    sources: GameSources
+    diagnostics: list
+    files: dict[str, str] | None  # file name -> text, when the game checked
+
+    @property
+    def ok(self) -> bool:
+        return self.game is not None
+
+
+def pack_version(game: ir.Game) -> str:
+    digest = hashlib.sha256()
+    for src in game.sources:
+        digest.update(f"{src.path}\0{src.sha256}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+@functools.cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("rulesc.compiler", "templates"),
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - we generate Python, not HTML
+    )
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+    return env
+
+
+def render_module(game: ir.Game) -> str:
+    expr = ExprEmitter(game)
+    bodies = {a.name: BodyEmitter(game).emit(a.body) for a in game.actions}
+
+    def param_type(p: ir.Param) -> str:
+        if p.type.kind == "enum":
+            return camel(p.type.name or "")
+        if p.type == T.BOOL:
+            return "bool"
+        return f"Annotated[int, Field(ge={p.lo}, le={p.hi})]"
+
+    def invariant_message(inv: ir.Invariant) -> str:
+        if inv.message is not None:
+            return expr.message(inv.message)
+        return json.dumps(f"invariant {inv.loc.text.removeprefix('invariant').strip()} broken ({inv.loc.file}:{inv.loc.line})")
+
+    text = _env().get_template("pack.py.j2").render(
+        game=game,
+        version=pack_version(game),
+        compiler_version=__version__,
+        tables={t.name: t for t in game.tables},
+        bodies=bodies,
+        literal=literal,
+        py_name=py_name,
+        table_const=table_const,
+        enum_name=camel,
+        params_class=lambda name: camel(name) + "Params",
+        param_type=param_type,
+        expr=expr,
+        invariant_message=invariant_message,
+    )
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+def schema(game: ir.Game) -> dict:
+    """The public schema: JSON Schema of every action's params, and what the state holds."""
+    tables = {t.name: t for t in game.tables}
+
+    def param_schema(p: ir.Param) -> dict:
+        if p.type.kind == "enum":
+            return {"type": "string", "enum": [r[0] for r in tables[p.type.name or ""].rows]}
+        if p.type == T.BOOL:
+            return {"type": "boolean"}
+        out = {"type": "integer", "minimum": p.lo, "maximum": p.hi}
+        if p.type.kind == "slot_index":
+            out["x-slots"] = p.type.name
+        return out
+
+    actions = {}
+    for a in game.actions:
+        actions[a.name] = {
+            "params": {
+                "type": "object",
+                "properties": {p.name: param_schema(p) for p in a.params},
+                "required": [p.name for p in a.params],
+                "additionalProperties": False,
+            },
+            "source": f"{a.loc.file}:{a.loc.line}",
+        }
+    resources = {}
+    for r in game.resources:
+        entry: dict = {"kind": r.kind, "start": r.start}
+        if r.max is not None:
+            entry["max"] = r.max
+        if r.key:
+            entry["per"] = r.key
+        if r.regen:
+            entry["regen"] = {"amount": r.regen[0], "every_ms": r.regen[1]}
+        resources[r.name] = entry
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "game": game.id,
+        "title": game.title,
+        "version": pack_version(game),
+        "day_starts_ms": game.day_start_minutes * 60_000,
+        "resources": resources,
+        "level": {"from": game.level.stat, "thresholds": list(game.level.thresholds)} if game.level else None,
+        "tables": {
+            t.name: {
+                "columns": {c.name: c.type.kind for c in t.columns},
+                "rows": {name: dict(zip([c.name for c in t.columns], values, strict=True)) for name, values in t.rows},
+            }
+            for t in game.tables
+        },
+        "slots": {
+            s.name: {"count": s.count, "fields": {f.name: f.type.name if f.type.kind == "enum" else f.type.kind for f in s.fields}}
+            for s in game.slots
+        },
+        "actions": actions,
+    }
+
+
+def manifest(game: ir.Game) -> dict:
+    return {
+        "format": PACK_FORMAT,
+        "game": game.id,
+        "title": game.title,
+        "version": pack_version(game),
+        "compiler": f"rulesc {__version__}",
+        "module": MODULE_FILE,
+        "sources": [{"path": s.path, "sha256": s.sha256} for s in game.sources],
+    }
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def compile_game(root: Path | str, *, with_tests: bool = True) -> BuildResult:
+    src = load_game(root, with_tests=with_tests)
+    game, diags = check_game(src)
+    if game is None:
+        return BuildResult(None, src, diags, None)
+    files = {
+        MODULE_FILE: render_module(game),
+        "schema.json": _json(schema(game)),
+        "manifest.json": _json(manifest(game)),
+    }
+    return BuildResult(game, src, diags, files)
+
+
+def write_pack(files: dict[str, str], out: Path | str) -> Path:
+    """Write a pack directory, replacing an older pack there as a whole."""
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for name, text in sorted(files.items()):
+        (tmp / name).write_text(text, encoding="utf-8")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out

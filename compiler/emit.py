@@ -1,0 +1,212 @@
+"""Typed IR to Python source: expressions and action bodies.
+
+Reads only the IR. Every statement is preceded by a comment naming its `.rules`
+line (`# harvest.rules:25: require ...`); the pack loader reads those comments
+back to point errors inside a pack at the designer's line.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+
+from . import ir
+from . import types as T
+
+# names the generated functions use for themselves
+_RESERVED = {"s", "p", "ctx", "rt", "state", "now"}
+
+
+def py_name(name: str) -> str:
+    """A rules name as a Python local: `yield` -> `yield_`, `s` -> `s_`."""
+    if keyword.iskeyword(name) or name in _RESERVED or name in dir(__builtins__):
+        return name + "_"
+    return name
+
+
+def table_const(name: str) -> str:
+    return name.upper()
+
+
+def literal(value: int | bool | str) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, int):
+        return f"{value:_}" if abs(value) >= 10_000 else str(value)
+    return json.dumps(value)
+
+
+class ExprEmitter:
+    def __init__(self, game: ir.Game) -> None:
+        self.game = game
+        self.slots = {s.name: s for s in game.slots}
+
+    def __call__(self, e: ir.Expr) -> str:
+        return self.expr(e)
+
+    def expr(self, e: ir.Expr) -> str:
+        if isinstance(e, ir.Const):
+            return literal(e.value)
+        if isinstance(e, ir.ParamRef | ir.LocalRef):
+            return py_name(e.name)
+        if isinstance(e, ir.ResourceRead):
+            if e.key is None:
+                return f's["{e.resource}"]'
+            return f's["{e.resource}"][{self.expr(e.key)}]'
+        if isinstance(e, ir.IsFilled):
+            op = "is not" if e.filled else "is"
+            return f's["{e.slots}"][{self.index(e.slots, e.index)}] {op} None'
+        if isinstance(e, ir.SlotRead):
+            return f's["{e.slots}"][{self.index(e.slots, e.index)}]'
+        if isinstance(e, ir.SlotFieldRead):
+            return f'rt.slot_field(s, "{e.slots}", {self.index(e.slots, e.index)}, "{e.field}")'
+        if isinstance(e, ir.TableGet):
+            return f'{table_const(e.table)}[{self.expr(e.key)}]["{e.column}"]'
+        if isinstance(e, ir.Now):
+            return "ctx.now"
+        if isinstance(e, ir.LevelRead):
+            assert self.game.level is not None
+            return f'level_of(s["{self.game.level.stat}"])'
+        if isinstance(e, ir.Arith):
+            fn = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod"}[e.op]
+            return f"rt.{fn}({self.expr(e.left)}, {self.expr(e.right)})"
+        if isinstance(e, ir.Neg):
+            return f"rt.neg({self.expr(e.operand)})"
+        if isinstance(e, ir.CeilDiv):
+            return f"rt.ceil_div({self.expr(e.left)}, {self.expr(e.right)})"
+        if isinstance(e, ir.Compare):
+            return f"{self.operand(e.left)} {e.op} {self.operand(e.right)}"
+        if isinstance(e, ir.Logic):
+            return f" {e.op} ".join(self.operand(i) for i in e.items)
+        if isinstance(e, ir.Not):
+            return f"not {self.operand(e.operand)}"
+        if isinstance(e, ir.MinMax):
+            return f"{e.func}({', '.join(self.expr(a) for a in e.args)})"
+        raise AssertionError(f"cannot emit {e!r}")
+
+    def operand(self, e: ir.Expr) -> str:
+        """An expression inside a larger boolean one, bracketed where precedence needs it."""
+        text = self.expr(e)
+        if isinstance(e, ir.Compare | ir.Logic | ir.Not | ir.IsFilled):
+            return f"({text})"
+        return text
+
+    def index(self, slots: str, e: ir.Expr) -> str:
+        """Parameters and constants are already in range; computed numbers are checked."""
+        if isinstance(e, ir.Const) or e.type.kind == "slot_index":
+            return self.expr(e)
+        count = self.slots[slots].count
+        return f'rt.check_index({self.expr(e)}, {count}, "{slots}")'
+
+    def message(self, m: ir.Message) -> str:
+        out = []
+        for part in m.parts:
+            if isinstance(part, str):
+                out.append(
+                    part.replace("\\", "\\\\").replace("'", "\\'").replace("{", "{{").replace("}", "}}")
+                    .replace("\n", "\\n")
+                )
+            else:
+                out.append("{" + self.formatted(part) + "}")
+        return "f'" + "".join(out) + "'" if any(not isinstance(p, str) for p in m.parts) else "'" + "".join(out) + "'"
+
+    def formatted(self, e: ir.Expr) -> str:
+        if e.type == T.DURATION:
+            return f"rt.fmt_duration({self.expr(e)})"
+        if e.type == T.TIME:
+            return f"rt.fmt_time({self.expr(e)})"
+        if e.type == T.BOOL:
+            return f"rt.fmt({self.expr(e)})"
+        return self.expr(e)
+
+
+
+class BodyEmitter:
+    """One action's statements as indented Python lines."""
+
+    def __init__(self, game: ir.Game) -> None:
+        self.e = ExprEmitter(game)
+        self.resources = {r.name: r for r in game.resources}
+        self.lines: list[str] = []
+        self.picks = 0
+
+    def emit(self, body: tuple, depth: int = 1) -> list[str]:
+        for stmt in body:
+            self.stmt(stmt, depth)
+        if not body:
+            self.line(depth, "pass")
+        return self.lines
+
+    def line(self, depth: int, text: str) -> None:
+        self.lines.append("    " * depth + text)
+
+    def where(self, loc: ir.Loc, depth: int) -> None:
+        self.line(depth, f"# {loc.file}:{loc.line}: {loc.text}")
+
+    def stmt(self, s: ir.Stmt, d: int) -> None:
+        e = self.e
+        self.where(s.loc, d)
+        if isinstance(s, ir.Require):
+            if s.message is not None:
+                msg = e.message(s.message)
+            else:
+                msg = json.dumps("requires " + s.loc.text.removeprefix("require").strip())
+            self.line(d, f"if not ({e.expr(s.cond)}):")
+            self.line(d + 1, f'raise rt.Rejected("precondition", {msg})')
+        elif isinstance(s, ir.Cost):
+            items = [f'("{a.resource}", {e.expr(a.key) if a.key else "None"}, {e.expr(a.amount)})' for a in s.amounts]
+            self.line(d, f"ctx.cost(s, ({', '.join(items)}{',' if len(items) == 1 else ''}))")
+        elif isinstance(s, ir.Gain):
+            for a in s.amounts:
+                mx = self.resources[a.resource].max
+                key = e.expr(a.key) if a.key else "None"
+                self.line(
+                    d,
+                    f'ctx.gain(s, "{a.resource}", {key}, {e.expr(a.amount)}, {literal(mx) if mx is not None else "None"})',
+                )
+        elif isinstance(s, ir.SetResource):
+            mx = self.resources[s.resource].max
+            key = e.expr(s.key) if s.key else "None"
+            self.line(
+                d,
+                f'ctx.set_amount(s, "{s.resource}", {key}, {e.expr(s.value)}, {literal(mx) if mx is not None else "None"})',
+            )
+        elif isinstance(s, ir.SetSlotField):
+            index = e.index(s.slots, s.index)
+            self.line(
+                d,
+                f'rt.set_slot_field(s, "{s.slots}", {index}, "{s.field}", {e.expr(s.value)})',
+            )
+        elif isinstance(s, ir.Fill):
+            values = ", ".join(f'"{name}": {e.expr(v)}' for name, v in s.values)
+            self.line(d, f's["{s.slots}"][{e.index(s.slots, s.index)}] = {{{values}}}')
+        elif isinstance(s, ir.Empty):
+            self.line(d, f's["{s.slots}"][{e.index(s.slots, s.index)}] = None')
+        elif isinstance(s, ir.Let):
+            self.line(d, f"{py_name(s.name)} = {e.expr(s.value)}")
+        elif isinstance(s, ir.Limit):
+            per = py_name(s.per) if s.per else "None"
+            self.line(d, f'ctx.limit(s, "{s.key}", {s.count}, "{s.period}", {literal(s.period_ms)}, {per})')
+        elif isinstance(s, ir.Cooldown):
+            per = py_name(s.per) if s.per else "None"
+            self.line(d, f'ctx.cooldown(s, "{s.key}", {literal(s.ms)}, {per})')
+        elif isinstance(s, ir.Emit):
+            data = ", ".join(f'"{name}": {e.expr(v)}' for name, v in s.args)
+            self.line(d, f'ctx.emit("{s.event}", {{{data}}})')
+        elif isinstance(s, ir.When):
+            self.line(d, f"if {e.expr(s.cond)}:")
+            self.emit(s.body, d + 1)
+            if s.otherwise:
+                self.line(d, "else:")
+                self.emit(s.otherwise, d + 1)
+        elif isinstance(s, ir.Pick):
+            self.picks += 1
+            var = "branch" if self.picks == 1 else f"branch_{self.picks}"
+            weights = ", ".join(str(b.weight) for b in s.branches)
+            self.line(d, f"{var} = ctx.draw(({weights},))")
+            for i, b in enumerate(s.branches):
+                keyword_ = "if" if i == 0 else "elif" if i < len(s.branches) - 1 else "else"
+                self.line(d, f"{keyword_} {var} == {i}:" if keyword_ != "else" else "else:")
+                self.emit(b.body, d + 1)
+        else:
+            raise AssertionError(f"cannot emit {s!r}")
