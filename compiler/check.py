@@ -275,9 +275,8 @@ class Checker:
             return duration_ms(text)
         if t == T.BOOL and text in ("true", "false"):
             return text == "true"
-        if t.kind == "enum" and t.name in self.tables:
-            if any(r[0] == text for r in self.tables[t.name].rows):
-                return text
+        if t.kind == "enum" and t.name in self.tables and any(r[0] == text for r in self.tables[t.name].rows):
+            return text
         self.error("R016", f"`{text}` is not {_a(t)} (column `{col.name}`)", span,
                    _example_of(t, self.tables))
         return None
