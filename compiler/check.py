@@ -725,6 +725,10 @@ class Checker:
         msg = self.message(d.message, scope) if d.message else None
         if cond is None:
             return None
+        if _mentions_now(d.cond):
+            self.error("R036", "an invariant cannot depend on `now`", d.cond.span,
+                       "state what must hold at all times, e.g. `coins <= 100_000_000`")
+            return None
         return ir.Invariant(cond, msg, self.loc(d.span))
 
     def usage_warnings(self) -> None:
@@ -1167,6 +1171,15 @@ def _bound_fact(e: ast.Expr) -> tuple[str, int, int] | None:
         ">=": (name, value, INT64_MAX),
         "==": (name, value, value),
     }.get(op)
+
+
+def _mentions_now(e) -> bool:
+    if isinstance(e, ast.Now):
+        return True
+    children = [getattr(e, f) for f in getattr(e, "__slots__", ()) if f != "span"]
+    return any(
+        _mentions_now(c) or (isinstance(c, tuple) and any(_mentions_now(x) for x in c)) for c in children
+    )
 
 
 def _writes(body: Iterable) -> set[str]:

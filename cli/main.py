@@ -1,0 +1,177 @@
+"""The `rulesc` command line.
+
+Exit codes (also in the README):
+  0  success (warnings allowed)
+  1  the rules have errors, or scenarios failed
+  2  the command was used wrongly (unknown option, missing argument)
+  3  rulesc itself failed: a bug, please report it (RULESC_DEBUG=1 shows the traceback)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from rulesc import __version__
+from rulesc.compiler.build import BuildResult, compile_game, write_pack
+from rulesc.compiler.codes import CODES, explain
+from rulesc.dsl.diagnostics import JSON_FORMAT_VERSION, render_all, sort_key
+
+app = typer.Typer(
+    name="rulesc",
+    help="Compile a game's .rules files into rule packs, test them, and serve them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_RULES, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+F = TypeVar("F", bound=Callable)
+
+
+class Format(str, Enum):
+    human = "human"
+    json = "json"
+
+
+GameDir = Annotated[Path, typer.Argument(help="The game folder: its .rules files, CSVs and tests/.")]
+
+
+def guarded(fn: F) -> F:
+    """A failure of rulesc itself is said in one line, never as a traceback (unless debugging)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except Exception as err:  # noqa: BLE001 - the last line of defence
+            if os.environ.get("RULESC_DEBUG"):
+                traceback.print_exc()
+            typer.echo(f"rulesc: internal error: {type(err).__name__}: {err}", err=True)
+            typer.echo("This is a bug in rulesc; RULESC_DEBUG=1 shows the details.", err=True)
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def report(result: BuildResult, fmt: Format) -> None:
+    diags = sorted(result.diagnostics, key=sort_key)
+    if fmt is Format.json:
+        errors = sum(d.is_error for d in diags)
+        typer.echo(
+            json.dumps(
+                {
+                    "format_version": JSON_FORMAT_VERSION,
+                    "valid": errors == 0,
+                    "error_count": errors,
+                    "warning_count": len(diags) - errors,
+                    "diagnostics": [d.to_json() for d in diags],
+                },
+                indent=2,
+            )
+        )
+    elif diags:
+        typer.echo(render_all(diags, result.sources.texts), err=not result.ok)
+
+
+@app.command()
+@guarded
+def check(
+    game: GameDir,
+    format: Annotated[Format, typer.Option("--format", "-f", help="human, or json for editors and CI.")] = Format.human,
+) -> None:
+    """Check a game's rules and scenarios; report every mistake."""
+    result = compile_game(game)
+    report(result, format)
+    if format is Format.human and result.ok:
+        game_ir = result.game
+        assert game_ir is not None
+        typer.echo(
+            f"ok: {game_ir.id} — {len(game_ir.actions)} actions, {len(game_ir.resources)} resources, "
+            f"{len(game_ir.scenarios)} scenarios"
+        )
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_RULES)
+
+
+@app.command()
+@guarded
+def build(
+    game: GameDir,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The pack folder to write [default: build/GAME_ID].")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.human,
+) -> None:
+    """Compile a game into a rule pack: rules.py, schema.json, manifest.json."""
+    result = compile_game(game, with_tests=False)
+    report(result, format)
+    if not result.ok or result.files is None or result.game is None:
+        raise typer.Exit(EXIT_RULES)
+    target = out or Path("build") / result.game.id
+    write_pack(result.files, target)
+    if format is Format.human:
+        manifest = json.loads(result.files["manifest.json"])
+        typer.echo(f"built {result.game.id} {manifest['version']} -> {target} ({len(result.game.actions)} actions)")
+
+
+@app.command("test")
+@guarded
+def test_command(
+    game: GameDir,
+    run: Annotated[str | None, typer.Option("--run", "-r", help="Only scenarios whose title matches (text or glob).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing scenarios too.")] = False,
+) -> None:
+    """Run the game's scenarios (tests/*.rules) on its compiled pack with a simulated clock."""
+    from rulesc.compiler.scenarios import render_failure, run_scenario, select
+    from rulesc.runtime.pack import load_pack
+
+    result = compile_game(game)
+    if not result.ok or result.files is None or result.game is None:
+        report(result, Format.human)
+        raise typer.Exit(EXIT_RULES)
+    scenarios = select(result.game.scenarios, run)
+    if run and not scenarios:
+        typer.echo(f"no scenario matches {run!r}", err=True)
+        raise typer.Exit(EXIT_RULES)
+    with tempfile.TemporaryDirectory(prefix="rulesc-test-") as tmp:
+        pack = load_pack(write_pack(result.files, Path(tmp) / result.game.id))
+        results = [run_scenario(pack, s) for s in scenarios]
+    passed = sum(r.passed for r in results)
+    for r in results:
+        if not r.passed:
+            typer.echo(render_failure(r, result.sources.label) + "\n")
+        elif verbose:
+            typer.echo(f"ok    {r.scenario.title}")
+    typer.echo(f"{passed} passed, {len(results) - passed} failed")
+    raise typer.Exit(EXIT_OK if passed == len(results) else EXIT_RULES)
+
+
+@app.command("explain")
+@guarded
+def explain_command(code: Annotated[str, typer.Argument(help="A diagnostic code such as R012.")]) -> None:
+    """Explain a diagnostic code, with an example and the fix."""
+    text = explain(code)
+    if text is None:
+        typer.echo(f"unknown code {code!r}; codes are {', '.join(sorted(CODES))}", err=True)
+        raise typer.Exit(EXIT_RULES)
+    typer.echo(text, nl=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the compiler version."""
+    typer.echo(f"rulesc {__version__}")
+
+
+def main() -> None:  # pragma: no cover - the console script
+    sys.exit(app())
