@@ -84,6 +84,17 @@ class ExprEmitter:
             return f"{e.func}({', '.join(self.expr(a) for a in e.args)})"
         raise AssertionError(f"cannot emit {e!r}")
 
+    def negated(self, e: ir.Expr) -> str:
+        """`not e`, written the way a person would: `a < b` rather than `not (a >= b)`."""
+        if isinstance(e, ir.Compare):
+            flip = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}[e.op]
+            return f"{self.operand(e.left)} {flip} {self.operand(e.right)}"
+        if isinstance(e, ir.IsFilled):
+            return self.expr(ir.IsFilled(e.slots, e.index, not e.filled, e.type))
+        if isinstance(e, ir.Not):
+            return self.expr(e.operand)
+        return f"not ({self.expr(e)})"
+
     def operand(self, e: ir.Expr) -> str:
         """An expression inside a larger boolean one, bracketed where precedence needs it."""
         text = self.expr(e)
@@ -151,7 +162,7 @@ class BodyEmitter:
                 msg = e.message(s.message)
             else:
                 msg = json.dumps("requires " + s.loc.text.removeprefix("require").strip())
-            self.line(d, f"if not ({e.expr(s.cond)}):")
+            self.line(d, f"if {e.negated(s.cond)}:")
             self.line(d + 1, f'raise rt.Rejected("precondition", {msg})')
         elif isinstance(s, ir.Cost):
             items = [f'("{a.resource}", {e.expr(a.key) if a.key else "None"}, {e.expr(a.amount)})' for a in s.amounts]
