@@ -10,10 +10,8 @@ from dataclasses import dataclass
 
 from .types import Type
 
-node = dataclass(frozen=True, slots=True)
 
-
-@node
+@dataclass(frozen=True, slots=True)
 class Loc:
     file: str  # relative to the game folder
     line: int
@@ -23,32 +21,32 @@ class Loc:
 # ---- expressions ----------------------------------------------------------------
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Const:
     value: int | bool | str
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class ParamRef:
     name: str
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class LocalRef:
     name: str
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class ResourceRead:
     resource: str
     key: Expr | None  # for items keyed by an enum
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class SlotRead:
     """`field[slot]` as a whole: only used with `is empty` / `is filled`."""
 
@@ -57,7 +55,7 @@ class SlotRead:
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class SlotFieldRead:
     slots: str
     index: Expr
@@ -65,7 +63,7 @@ class SlotFieldRead:
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class IsFilled:
     slots: str
     index: Expr
@@ -73,7 +71,7 @@ class IsFilled:
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class TableGet:
     table: str
     key: Expr
@@ -81,17 +79,17 @@ class TableGet:
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Now:
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class LevelRead:
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Arith:
     op: str
     left: Expr
@@ -99,13 +97,13 @@ class Arith:
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Neg:
     operand: Expr
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Compare:
     op: str
     left: Expr
@@ -113,27 +111,27 @@ class Compare:
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Logic:
     op: str  # and, or
     items: tuple[Expr, ...]
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Not:
     operand: Expr
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class MinMax:
     func: str  # min, max
     args: tuple[Expr, ...]
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class CeilDiv:
     left: Expr
     right: Expr
@@ -146,7 +144,7 @@ Expr = (
 )
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Message:
     """A message for players: literal text and typed interpolations."""
 
@@ -156,7 +154,7 @@ class Message:
 # ---- statements -------------------------------------------------------------------
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Amount:
     resource: str
     key: Expr | None
@@ -164,26 +162,26 @@ class Amount:
     label: str  # how the rules name it, for messages: `seed[kind]`
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Require:
     cond: Expr
     message: Message | None
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Cost:
     amounts: tuple[Amount, ...]
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Gain:
     amounts: tuple[Amount, ...]
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class SetResource:
     resource: str
     key: Expr | None
@@ -192,7 +190,7 @@ class SetResource:
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class SetSlotField:
     slots: str
     index: Expr
@@ -201,7 +199,7 @@ class SetSlotField:
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Fill:
     slots: str
     index: Expr
@@ -209,21 +207,21 @@ class Fill:
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Empty:
     slots: str
     index: Expr
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Let:
     name: str
     value: Expr
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Limit:
     key: str  # unique per limit statement of the game
     count: int
@@ -233,7 +231,7 @@ class Limit:
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Cooldown:
     key: str
     ms: int
@@ -241,14 +239,14 @@ class Cooldown:
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Emit:
     event: str
     args: tuple[tuple[str, Expr], ...]
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class When:
     cond: Expr
     body: tuple[Stmt, ...]
@@ -256,14 +254,14 @@ class When:
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Branch:
     weight: int
     body: tuple[Stmt, ...]
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Pick:
     branches: tuple[Branch, ...]
     loc: Loc
@@ -278,7 +276,7 @@ Stmt = (
 # ---- declarations ---------------------------------------------------------------------
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Resource:
     name: str
     kind: str  # currency, meter, stat, item
@@ -289,13 +287,13 @@ class Resource:
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Column:
     name: str
     type: Type
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Table:
     name: str
     columns: tuple[Column, ...]
@@ -303,7 +301,7 @@ class Table:
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Slots:
     name: str
     count: int
@@ -311,14 +309,14 @@ class Slots:
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Level:
     stat: str
     thresholds: tuple[int, ...]
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Param:
     name: str
     type: Type
@@ -326,7 +324,7 @@ class Param:
     hi: int | None
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Action:
     name: str
     params: tuple[Param, ...]
@@ -335,7 +333,7 @@ class Action:
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Invariant:
     cond: Expr
     message: Message | None
@@ -345,7 +343,7 @@ class Invariant:
 # ---- scenarios ----------------------------------------------------------------------
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class StatePath:
     """A place in a player's state as a scenario names it: `seed[corn]`, `field[0].crop`."""
 
@@ -355,31 +353,31 @@ class StatePath:
     label: str
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class GivenStep:
     values: tuple[tuple[StatePath, object], ...]
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class ExpectStep:
     values: tuple[tuple[StatePath, object], ...]
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class ExpectEventStep:
     event: str
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class WaitStep:
     ms: int
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class DoStep:
     action: str
     params: tuple[tuple[str, object], ...]
@@ -392,20 +390,20 @@ class DoStep:
 Step = GivenStep | ExpectStep | ExpectEventStep | WaitStep | DoStep
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Scenario:
     title: str
     steps: tuple[Step, ...]
     loc: Loc
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class SourceFile:
     path: str  # relative to the game folder
     sha256: str
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Game:
     id: str
     title: str

@@ -10,32 +10,29 @@ from dataclasses import dataclass
 
 from .diagnostics import Span
 
-node = dataclass(frozen=True, slots=True)
-
-
 # ---- expressions ----------------------------------------------------------
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class IntLit:
     value: int
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class DurationLit:
     ms: int
     text: str
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class BoolLit:
     value: bool
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class StringLit:
     """A message; `parts` alternate literal text and `{expr}` interpolations."""
 
@@ -43,23 +40,23 @@ class StringLit:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Name:
     id: str
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Now:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class LevelRef:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Binary:
     op: str  # + - * / %
     left: Expr
@@ -67,13 +64,13 @@ class Binary:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Neg:
     operand: Expr
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Compare:
     op: str  # == != < <= > >=
     left: Expr
@@ -81,20 +78,20 @@ class Compare:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class BoolOp:
     op: str  # and, or
     items: tuple[Expr, ...]
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Not:
     operand: Expr
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class IsSlot:
     """`x is empty` (filled=False) or `x is filled` (filled=True)."""
 
@@ -103,14 +100,14 @@ class IsSlot:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Index:
     base: Expr
     index: Expr
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Attr:
     base: Expr
     name: str
@@ -118,7 +115,7 @@ class Attr:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Call:
     func: str  # min, max, ceil
     args: tuple[Expr, ...]
@@ -133,7 +130,7 @@ Expr = (
 # ---- statements -------------------------------------------------------------
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Place:
     """A place in the player's state: `coins`, `seed[kind]`, `field[slot].ready_at`."""
 
@@ -144,74 +141,74 @@ class Place:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Amount:
     place: Place
     expr: Expr
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Require:
     cond: Expr
     message: StringLit | None
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Cost:
     amounts: tuple[Amount, ...]
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Gain:
     amounts: tuple[Amount, ...]
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Set:
     place: Place
     expr: Expr
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class FieldValue:
     name: str
     expr: Expr
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Fill:
     place: Place
     values: tuple[FieldValue, ...]
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Empty:
     place: Place
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Let:
     name: str
     expr: Expr
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Period:
     kind: str  # day, week, span
     ms: int  # the window length
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Limit:
     count: int
     period: Period
@@ -219,28 +216,28 @@ class Limit:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Cooldown:
     duration: DurationLit
     per: Name | None
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class NamedArg:
     name: str
     expr: Expr
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Emit:
     event: str
     args: tuple[NamedArg, ...]
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class When:
     cond: Expr
     body: tuple[Stmt, ...]
@@ -248,7 +245,7 @@ class When:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Branch:
     weight: int
     weight_span: Span
@@ -256,7 +253,7 @@ class Branch:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Pick:
     branches: tuple[Branch, ...]
     span: Span
@@ -270,28 +267,28 @@ Stmt = (
 # ---- declarations -------------------------------------------------------------
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class GameDecl:
     id: str
     title: str | None
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class DayStartDecl:
     minutes: int  # after midnight
     zone: str | None
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Regen:
     amount: int
     every: DurationLit
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class ResourceDecl:
     kind: str  # currency, meter, stat
     name: str
@@ -302,28 +299,28 @@ class ResourceDecl:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class LevelDecl:
     stat: Name
     thresholds: tuple[IntLit, ...]
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Column:
     name: str
     type: Name
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Row:
     name: str
     cells: tuple[Expr, ...]
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class TableDecl:
     name: str
     source: StringLit | None  # a CSV file beside the rules
@@ -333,7 +330,7 @@ class TableDecl:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class ItemDecl:
     name: str
     key: Name | None  # `item seed of crop`
@@ -344,14 +341,14 @@ class ItemDecl:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class SlotField:
     name: str
     type: Name
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class SlotsDecl:
     name: str
     count: IntLit
@@ -360,7 +357,7 @@ class SlotsDecl:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Param:
     name: str
     type: Name
@@ -369,7 +366,7 @@ class Param:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class ActionDecl:
     name: str
     params: tuple[Param, ...]
@@ -378,7 +375,7 @@ class ActionDecl:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class InvariantDecl:
     cond: Expr
     message: StringLit | None
@@ -388,7 +385,7 @@ class InvariantDecl:
 # ---- scenarios ------------------------------------------------------------------
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class ScenarioPlace:
     name: str
     key: str | int | None
@@ -396,50 +393,50 @@ class ScenarioPlace:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class StateValue:
     place: ScenarioPlace
     value: Expr  # literal: int, duration, bool, enum name, or `empty`
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class EmptyLit:
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Given:
     values: tuple[StateValue, ...]
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Expect:
     values: tuple[StateValue, ...]
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class ExpectEvent:
     event: str
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Wait:
     duration: DurationLit
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class CallArg:
     name: str
     value: Expr
     span: Span
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Do:
     action: str
     args: tuple[CallArg, ...]
@@ -454,7 +451,7 @@ Step = (
 )
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class ScenarioDecl:
     title: str
     steps: tuple[Step, ...]
@@ -466,7 +463,7 @@ Decl = (
 )
 
 
-@node
+@dataclass(frozen=True, slots=True)
 class Module:
     file: str
     decls: tuple[Decl, ...]
