@@ -122,6 +122,10 @@ class Store(abc.ABC):
         not shaped like this store's event ids raises ValueError."""
 
     @abc.abstractmethod
+    async def ledger_recent(self, game: str, player: str, *, limit: int) -> list[dict]:
+        """The newest `limit` retained entries, oldest first (as `ledger`)."""
+
+    @abc.abstractmethod
     async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
         """Every retained entry strictly after `after` (as `ledger`), or None when some
         entry after `after` was trimmed away (the client must resync). "0" means from the

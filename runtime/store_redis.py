@@ -323,6 +323,13 @@ class RedisStore(Store):
         return _entries(raw)
 
     @_unavailable_on_error
+    async def ledger_recent(self, game: str, player: str, *, limit: int) -> list[dict]:
+        if limit < 1:
+            return []
+        raw: Any = await self._redis.xrevrange(_prefix(game, player) + ":ledger", "+", "-", limit)
+        return _entries(list(reversed(raw)))
+
+    @_unavailable_on_error
     async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
         keys = [_prefix(game, player) + ":ledger"]
         reply = await _ledger_since_script(self._redis, keys, list(_stream_id(after)))

@@ -297,6 +297,29 @@ class SqliteStore(Store):
             out.append(entry)
         return out
 
+    async def ledger_recent(self, game: str, player: str, *, limit: int) -> list[dict]:
+        if limit < 1:
+            return []
+
+        def run() -> list[dict]:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT seq, entry FROM ledger WHERE game = ? AND player = ?"
+                    " ORDER BY seq DESC LIMIT ?",
+                    (game, player, limit),
+                )
+                .fetchall()
+            )
+            out = []
+            for seq, blob in reversed(rows):
+                entry = orjson.loads(blob)
+                entry["id"] = _event_id(seq)
+                out.append(entry)
+            return out
+
+        return await self._run(run)
+
     async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
         start = _seq(after)
 

@@ -1,0 +1,147 @@
+"""The Tornado application: routes, and the Server that owns one process's parts.
+
+A Server is one gateway (per-player writers and cache), one push hub, the games it hosts,
+the auth settings and the limits. Several Servers can run in one process on different
+ports (tests do): they share nothing but the store they may both point at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+from . import handlers as h
+from . import packs
+from .auth import Auth
+from .config import ServerConfig
+from .games import Games
+from .gateway import Gateway, now_ms
+from .hub import Hub
+from .limits import RateLimiter
+from .metrics import Metrics
+from .packs import Game
+from .store import Store
+from .ws import GameSocket
+
+log = logging.getLogger(__name__)
+
+GAME = r"([A-Za-z0-9_.-]+)"
+PLAYER = r"([^/]+)"
+
+
+class Server:
+    def __init__(
+        self,
+        store: Store,
+        auth: Auth,
+        config: ServerConfig | None = None,
+        *,
+        games: list[Game] | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.store = store
+        self.auth = auth
+        self.config = config or ServerConfig()
+        self.clock = clock
+        self.games = Games()
+        for game in games or []:
+            self.games.put(game)
+        self.gateway = Gateway(store, retries=self.config.retries,
+                               cache_size=self.config.cache_size, clock=clock)  # fmt: skip
+        self.metrics = Metrics(self.gateway.calls)
+        self.hub = Hub(store, self.gateway.saw_version)
+        limits = self.config.limits
+        self.limiter = RateLimiter(limits.rate, limits.burst)
+        self.session_limiter = RateLimiter(limits.session_rate, limits.session_burst)
+        self.app = make_app(self)
+        self._http: tornado.httpserver.HTTPServer | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- packs --
+
+    async def reload(self, game_id: str, path: str | None = None) -> Game:
+        """Build or load a pack (from `path`, else from where the game came from), check
+        it, and swap it in. Raises RulesInvalid / PackError and keeps the old pack."""
+        current = self.games.get(game_id)
+        source = Path(path) if path is not None else current.source if current else None
+        if source is None:
+            raise packs.PackError(f"no source known for game {game_id}")
+        loop = asyncio.get_running_loop()
+        # compiling and importing block: a thread keeps the loop answering meanwhile
+        game = await loop.run_in_executor(None, packs.build, source, self.config.data_dir)
+        if game.id != game_id:
+            raise packs.PackError(f"{source} is game `{game.id}`, not `{game_id}`")
+        self.games.put(game)
+        log.info("game %s now runs pack %s", game.id, game.pack.version)
+        return game
+
+    # -- running --
+
+    def listen(self, port: int, host: str = "127.0.0.1") -> int:
+        """Start serving; returns the port (pass 0 for a free one)."""
+        limits = self.config.limits
+        self._http = tornado.httpserver.HTTPServer(
+            self.app,
+            # tornado's own ceiling: our handlers answer 413 below it, with a JSON body
+            max_body_size=max(4 * limits.max_body, 1 << 20),
+            xheaders=True,  # behind a proxy, rate limits by address see the client's
+        )
+        sockets = tornado.netutil.bind_sockets(port, host, family=socket.AF_INET)
+        self._http.add_sockets(sockets)
+        return sockets[0].getsockname()[1]
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run background work (kept referenced so it is not collected half-way)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            self._http.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._http.close_all_connections(), 2.0)
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 2.0)
+        await self.hub.close()
+
+
+def make_app(server: Server) -> tornado.web.Application:
+    s = {"server": server}
+    routes: list[Any] = [
+        (rf"/v1/{GAME}/session", h.SessionHandler, s),
+        (rf"/v1/{GAME}/actions", h.ActionsHandler, s),
+        (rf"/v1/{GAME}/actions/check", h.CheckHandler, s),
+        (rf"/v1/{GAME}/ws", GameSocket, s),
+        (rf"/v1/{GAME}/state", h.StateHandler, s),
+        (rf"/v1/{GAME}/ledger", h.LedgerHandler, s),
+        (rf"/v1/{GAME}/rules", h.RulesHandler, s),
+        (rf"/admin/{GAME}/players/{PLAYER}", h.AdminPlayerHandler, s),
+        (rf"/admin/{GAME}/players/{PLAYER}/grant", h.AdminGrantHandler, s),
+        (rf"/admin/{GAME}/rules", h.AdminRulesHandler, s),
+        (r"/healthz", h.HealthHandler, s),
+        (r"/readyz", h.ReadyHandler, s),
+        (r"/metrics", h.MetricsHandler, s),
+        (r"/v1/openapi.json", h.OpenApiHandler, s),
+    ]
+    return tornado.web.Application(
+        routes,
+        default_handler_class=h.NotFoundHandler,
+        default_handler_args=s,
+        websocket_ping_interval=server.config.ws_ping_interval,
+        websocket_ping_timeout=server.config.ws_ping_timeout,
+        # tornado closes the connection past this; frames between max_frame and it get an
+        # error frame and the connection stays open (see ws.py)
+        websocket_max_message_size=max(4 * server.config.limits.max_frame, 1 << 20),
+        compress_response=False,
+    )

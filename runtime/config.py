@@ -1,0 +1,32 @@
+"""Server settings, all in one place (the CLI fills them from flags and env vars)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KiB = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body: int = 256 * KiB  # bytes of an HTTP body; above: 413
+    max_frame: int = 256 * KiB  # bytes of a WebSocket frame; above: an error frame
+    max_batch: int = 100  # actions in one batch (HTTP or WS); above: 413 / error frame
+    rate: float = 50.0  # requests (HTTP calls, act/batch frames) a second per player
+    burst: float = 100.0  # requests a player may make at once before `rate` applies
+    session_rate: float = 5.0  # sign-ins a second per address (before there is a player)
+    session_burst: float = 20.0
+    flood_errors: int = 20  # unreadable frames a connection may send in `flood_window`...
+    flood_window: float = 10.0  # ... seconds; one more and it is closed (1008)
+    ledger_limit: int = 500  # most ledger entries one call answers
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    limits: Limits = Limits()
+    ws_ping_interval: float = 15.0  # seconds between server pings on a WebSocket
+    ws_ping_timeout: float = 10.0  # no pong within this: the connection is closed
+    retries: int = 5  # store conflicts per batch before `busy`
+    cache_size: int = 100_000  # players whose state stays warm in the process
+    token_ttl: float = 30 * 24 * 3600.0  # seconds a guest token is good for
+    data_dir: str = ".rulesc-data"  # where game folders are built into packs

@@ -1,0 +1,366 @@
+"""HTTP handlers: thin. Each reads the request, asks the gateway once, answers JSON.
+
+Errors outside results are `{"error": {"code", "message"}}` with the protocol's status;
+every handler raises ApiError (or lets StoreUnavailable / TokenError through) and
+`write_error` shapes the answer. Metrics are recorded in on_finish, after the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import tornado.web
+
+from .auth import TokenError, bearer
+from .gateway import GRANT_PREFIX, Intent
+from .grants import GrantError, check_grant
+from .limits import retry_after_header
+from .openapi import openapi_document
+from .pack import PackError
+from .packs import Game, RulesInvalid
+from .store import StoreUnavailable
+from .wire import ACTION_ID, ApiError, bad_request, dumps, fingerprint, read_batch, read_json_object
+
+if TYPE_CHECKING:
+    from .app import Server
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEDGER_LIMIT = 100
+ADMIN_RECENT = 20  # ledger entries the admin player view shows
+
+
+def as_api_error(exc: BaseException) -> ApiError | None:
+    """The protocol's answer to an exception, or None for a bug (500)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, TokenError):
+        return ApiError(401, "unauthorized", str(exc))
+    if isinstance(exc, StoreUnavailable):
+        return ApiError(503, "unavailable", "the store cannot be reached; nothing was applied",
+                        headers={"Retry-After": "1"})  # fmt: skip
+    if isinstance(exc, tornado.web.HTTPError):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        return ApiError(exc.status_code, code, exc.reason or code.replace("_", " "))
+    return None
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    route = "other"  # the metrics label; each handler names its route
+
+    def initialize(self, server: Server) -> None:
+        self.server = server
+        self.started = time.perf_counter()
+        self.game: Game | None = None
+        self.player: str | None = None
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+
+    def answer(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        err = as_api_error(exc) if exc is not None else None
+        if err is None:
+            if status_code >= 500 or exc is not None:
+                message = str(exc) if isinstance(exc, PackError) else "internal error"
+                err = ApiError(500, "internal", message)
+            else:
+                err = ApiError(status_code, "bad_request", self._reason)
+        if isinstance(exc, StoreUnavailable):
+            self.server.metrics.store_errors.inc()
+        self.set_status(err.status)
+        self.set_header("Content-Type", "application/json")
+        for name, value in err.headers.items():
+            self.set_header(name, value)
+        self.finish(dumps(err.body()))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, StoreUnavailable):
+            log.warning("%s %s: %s", self.request.method, self.request.path, value)
+        elif as_api_error(value) is None:
+            super().log_exception(typ, value, tb)
+
+    def on_finish(self) -> None:
+        elapsed = time.perf_counter() - self.started
+        self.server.metrics.requests.labels(self.route, str(self.get_status())).observe(elapsed)
+
+    # -- the checks most calls start with --
+
+    def find_game(self, game_id: str) -> Game:
+        game = self.server.games.get(game_id)
+        if game is None:
+            raise ApiError(404, "not_found", f"there is no game `{game_id}` here")
+        return game
+
+    def sign_in(self, game_id: str) -> tuple[Game, str]:
+        """The game and the calling player; 404, 401 or 429 otherwise."""
+        self.game = game = self.find_game(game_id)
+        token = bearer(self.request.headers.get("Authorization"))
+        self.player = player = self.server.auth.player(token, game.id, self.server.clock())
+        self.limit(f"p:{game.id}:{player}", self.server.limiter)
+        return game, player
+
+    def limit(self, key: str, limiter: Any) -> None:
+        wait = limiter.take(key)
+        if wait > 0:
+            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f}s",
+                           details={"retry_after_ms": int(wait * 1000) + 1},
+                           headers={"Retry-After": retry_after_header(wait)})  # fmt: skip
+
+    def require_admin(self) -> None:
+        if not self.server.auth.is_admin(bearer(self.request.headers.get("Authorization"))):
+            raise ApiError(403, "forbidden", "admin calls need the admin token")
+
+
+@tornado.web.stream_request_body
+class JsonPostHandler(BaseHandler):
+    """Reads the body itself, so a body over the limit is answered 413 (tornado's own
+    limit answers a bare 400) before it is read, when Content-Length tells."""
+
+    def initialize(self, server: Server) -> None:
+        super().initialize(server)
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    async def prepare(self) -> None:
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            self.set_header("Connection", "close")
+            raise self.too_large()
+
+    @property
+    def max_body(self) -> int:
+        return self.server.config.limits.max_body
+
+    def too_large(self) -> ApiError:
+        return ApiError(413, "too_large", f"the body is over {self.max_body} bytes")
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size <= self.max_body:  # past it, drop the rest; post() answers 413
+            self._chunks.append(chunk)
+
+    def body(self) -> bytes:
+        if self._size > self.max_body:
+            raise self.too_large()
+        return b"".join(self._chunks)
+
+
+# -- players ------------------------------------------------------------------------------
+
+
+class SessionHandler(JsonPostHandler):
+    route = "session"
+
+    async def post(self, game_id: str) -> None:
+        game = self.find_game(game_id)
+        self.limit(f"a:{self.request.remote_ip}", self.server.session_limiter)
+        if not self.server.auth.guest_sessions:
+            raise ApiError(403, "forbidden", f"{game.id} signs players in with its own tokens")
+        body = read_json_object(self.body())
+        device = body.get("device_id")
+        if not isinstance(device, str) or not 8 <= len(device) <= 128:
+            raise bad_request("`device_id` must be a string of 8-128 characters")
+        player = await self.server.gateway.store.player_for_device(game.id, device)
+        token, expires = self.server.auth.guests.issue(player, game.id, self.server.clock())
+        self.answer({"player_id": player, "token": token, "expires_at": expires})
+
+
+class ActionsHandler(JsonPostHandler):
+    route = "actions"
+    check_only = False
+
+    async def post(self, game_id: str) -> None:
+        game, player = self.sign_in(game_id)
+        actions = read_batch(read_json_object(self.body()), self.server.config.limits.max_batch)
+        intents = [Intent.of(a) for a in actions]
+        gateway = self.server.gateway
+        if self.check_only:
+            answer = await gateway.check(game, player, intents)
+        else:
+            answer = await gateway.apply(game, player, intents)
+        self.answer({"results": answer.results, "version": answer.version,
+                     "server_time": answer.server_time})  # fmt: skip
+        self._counted = (game, [a.name for a in actions], answer.results)
+
+    def on_finish(self) -> None:
+        super().on_finish()
+        counted = getattr(self, "_counted", None)
+        if counted is not None and not self.check_only:
+            game, names, results = counted
+            self.server.metrics.count_results(game.id, game.pack.actions, names, results)
+
+
+class CheckHandler(ActionsHandler):
+    route = "actions_check"
+    check_only = True
+
+
+class StateHandler(BaseHandler):
+    route = "state"
+
+    async def get(self, game_id: str) -> None:
+        game, player = self.sign_in(game_id)
+        version, state, now = await self.server.gateway.state(game, player)
+        self.answer({"player_id": player, "version": version, "server_time": now,
+                     "rules": rules_info(game), "state": state})  # fmt: skip
+
+
+class LedgerHandler(BaseHandler):
+    route = "ledger"
+
+    async def get(self, game_id: str) -> None:
+        game, player = self.sign_in(game_id)
+        self.answer({"entries": await ledger_page(self, game, player)})
+
+
+class RulesHandler(BaseHandler):
+    route = "rules"
+
+    async def get(self, game_id: str) -> None:
+        game, _ = self.sign_in(game_id)
+        self.answer(game.pack.schema | {"rules": rules_info(game)})
+
+
+def rules_info(game: Game) -> dict:
+    return {"version": game.pack.version, "hash": game.rules_hash}
+
+
+async def ledger_page(handler: BaseHandler, game: Game, player: str) -> list[dict]:
+    after = handler.get_query_argument("after", None) or None
+    raw_limit = handler.get_query_argument("limit", str(DEFAULT_LEDGER_LIMIT))
+    top = handler.server.config.limits.ledger_limit
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= top:
+        raise bad_request(f"`limit` must be a whole number from 1 to {top}")
+    try:
+        return await handler.server.gateway.store.ledger(game.id, player, after=after,
+                                                         limit=int(raw_limit))  # fmt: skip
+    except ValueError as e:
+        raise bad_request(f"`after` is not an event id: {after!r}") from e
+
+
+# -- admin --------------------------------------------------------------------------------
+
+
+class AdminPlayerHandler(BaseHandler):
+    route = "admin_player"
+
+    async def get(self, game_id: str, player: str) -> None:
+        self.require_admin()
+        game = self.find_game(game_id)
+        store = self.server.gateway.store
+        version, state, now = await self.server.gateway.state(game, player)
+        if self.get_query_argument("after", None) is not None:
+            ledger = await ledger_page(self, game, player)
+        else:
+            ledger = await store.ledger_recent(game.id, player, limit=ADMIN_RECENT)
+        self.answer({"player_id": player, "version": version, "server_time": now,
+                     "rules": rules_info(game), "state": state, "ledger": ledger})  # fmt: skip
+
+
+class AdminGrantHandler(JsonPostHandler):
+    route = "admin_grant"
+
+    async def prepare(self) -> None:
+        self.require_admin()  # before reading a body from someone who may not send one
+        await super().prepare()
+
+    async def post(self, game_id: str, player: str) -> None:
+        game = self.find_game(game_id)
+        body = read_json_object(self.body())
+        grant_id, reason = body.get("id"), body.get("reason", "")
+        if not isinstance(grant_id, str) or not ACTION_ID.fullmatch(grant_id):
+            raise bad_request("`id` must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+        if not isinstance(reason, str) or len(reason) > 500:
+            raise bad_request("`reason` must be a string of at most 500 characters")
+        try:
+            places = check_grant(game.pack, body.get("changes"))
+        except GrantError as e:
+            raise bad_request(str(e)) from e
+        params = {"changes": body["changes"], "reason": reason}
+        intent = Intent(GRANT_PREFIX + grant_id, grant_id, "admin:grant", params,
+                        fingerprint("admin:grant", params), places, reason)  # fmt: skip
+        answer = await self.server.gateway.apply(game, player, [intent])
+        self.answer({"result": answer.results[0], "version": answer.version,
+                     "server_time": answer.server_time})  # fmt: skip
+
+
+class AdminRulesHandler(JsonPostHandler):
+    route = "admin_rules"
+
+    async def prepare(self) -> None:
+        self.require_admin()
+        await super().prepare()
+
+    async def post(self, game_id: str) -> None:
+        body = read_json_object(self.body() or b"{}")
+        path = body.get("path")
+        if path is not None and not isinstance(path, str):
+            raise bad_request("`path` must be a string: a game folder or a pack directory")
+        current = self.server.games.get(game_id)
+        if path is None and current is None:
+            raise ApiError(404, "not_found", f"there is no game `{game_id}` here; give a `path`")
+        try:
+            game = await self.server.reload(game_id, path)
+        except RulesInvalid as e:
+            raise ApiError(422, "rules_invalid", str(e)) from e
+        except PackError as e:
+            raise ApiError(422, "pack_invalid", str(e)) from e
+        old = current.pack.version if current else None
+        self.answer({"game": game.id, "version": game.pack.version, "hash": game.rules_hash,
+                     "previous": old})  # fmt: skip
+
+
+# -- operations ---------------------------------------------------------------------------
+
+
+class HealthHandler(BaseHandler):
+    route = "healthz"
+
+    def get(self) -> None:
+        self.answer({"ok": True})
+
+
+class ReadyHandler(BaseHandler):
+    route = "readyz"
+
+    async def get(self) -> None:
+        problems = []
+        if not len(self.server.games):
+            problems.append("no game loaded")
+        try:
+            await asyncio.wait_for(self.server.gateway.store.ping(), 2.0)
+        except (StoreUnavailable, TimeoutError) as e:
+            problems.append(f"store unreachable: {e or 'timeout'}")
+        body = {"ok": not problems, "games": self.server.games.ids(), "problems": problems}
+        self.answer(body, 503 if problems else 200)
+
+
+class MetricsHandler(BaseHandler):
+    route = "metrics"
+
+    def get(self) -> None:
+        from .metrics import CONTENT_TYPE
+
+        self.set_header("Content-Type", CONTENT_TYPE)
+        self.finish(self.server.metrics.render())
+
+
+class OpenApiHandler(BaseHandler):
+    route = "openapi"
+
+    def get(self) -> None:
+        self.answer(openapi_document(self.server.games.ids()))
+
+
+class NotFoundHandler(BaseHandler):
+    def prepare(self) -> None:
+        raise ApiError(404, "not_found", f"no route {self.request.method} {self.request.path}")

@@ -1,0 +1,87 @@
+"""/metrics: Prometheus text. One registry per application (tests run several in a process).
+
+Handlers record after the answer is written (on_finish, or after the frame is sent), so
+counting never delays a player.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client import Counter as PCounter
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+disable_created_metrics()  # the *_created series double the output and nobody reads them
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class _StoreCalls(Collector):
+    """The gateway's store round trips, read from its plain Counter at scrape time."""
+
+    def __init__(self, calls: Counter[str]) -> None:
+        self._calls = calls
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "rulesc_store_calls", "Store round trips made by the gateway", labels=["op"]
+        )
+        for op, n in sorted(self._calls.items()):
+            family.add_metric([op], n)
+        yield family
+
+
+class Metrics:
+    def __init__(self, store_calls: Counter[str]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.actions = PCounter(
+            "rulesc_actions", "Actions answered, by game, action and outcome",
+            ["game", "action", "outcome"], registry=r,
+        )  # fmt: skip
+        self.requests = Histogram(
+            "rulesc_request_seconds", "HTTP request latency, by route and status",
+            ["route", "status"], buckets=_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.frames = Histogram(
+            "rulesc_ws_frame_seconds", "WebSocket frame handling latency, by frame type",
+            ["type"], buckets=_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.connections = Gauge(
+            "rulesc_open_connections", "Open WebSocket connections", ["game"], registry=r
+        )
+        self.store_errors = PCounter(
+            "rulesc_store_errors", "Calls answered 503 because the store was unavailable",
+            registry=r,
+        )  # fmt: skip
+        self.pushes = PCounter(
+            "rulesc_push_frames", "Frames pushed to WebSocket connections", ["type"], registry=r
+        )
+        r.register(_StoreCalls(store_calls))
+
+    def count_results(
+        self, game: str, known_actions: object, names: list[str], results: list[dict]
+    ) -> None:
+        for name, result in zip(names, results, strict=False):
+            if result.get("replayed"):
+                outcome = "replayed"
+            elif result["status"] == "ok":
+                outcome = "ok"
+            else:
+                outcome = result["error"]["code"]
+            # unknown names come from clients: one label value for all, not one each
+            label = name if name in known_actions else "(unknown)"  # type: ignore[operator]
+            self.actions.labels(game, label, outcome).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,351 @@
+"""GET /v1/openapi.json: the protocol as an OpenAPI 3.1 document, written by hand.
+
+The WebSocket frames cannot be described as operations; they are listed as schemas
+(`ClientFrame`, `ServerFrame`) and the upgrade route says where they go.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rulesc import __version__
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": _REF + name}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict:
+    text = {
+        400: "Unreadable JSON or wrong shape (`bad_request`)",
+        401: "Missing, bad, expired or foreign token (`unauthorized`)",
+        403: "Admin call without the admin token (`forbidden`)",
+        404: "Unknown game or route (`not_found`)",
+        413: "Body over the size limit, or a batch over the action limit (`too_large`)",
+        422: "The new rules do not check (`rules_invalid`, `pack_invalid`)",
+        429: "Too many requests from one player or address (`rate_limited`); see Retry-After",
+        503: "The store cannot be reached; nothing was applied (`unavailable`)",
+    }
+    return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
+
+
+_GAME = {"name": "game", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": "The id from the game's `game` declaration"}  # fmt: skip
+_PLAYER = {"name": "player_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_BEARER = [{"bearer": []}]
+_ADMIN = [{"admin": []}]
+
+_ACTION_ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
+_CODES = ["bad_params", "unknown_action", "precondition", "insufficient", "limit", "cooldown",
+          "overflow", "id_reused", "busy"]  # fmt: skip
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "details": {"type": "object"},
+                },
+            }
+        },
+    },
+    "Action": {
+        "type": "object",
+        "required": ["id", "name"],
+        "additionalProperties": False,
+        "properties": {
+            "id": _ACTION_ID,
+            "name": {"type": "string"},
+            "params": {"type": "object", "description": "See GET /v1/{game}/rules"},
+        },
+    },
+    "Batch": {
+        "type": "object",
+        "required": ["actions"],
+        "properties": {"actions": {"type": "array", "items": _ref("Action"), "maxItems": 100}},
+    },
+    "Result": {
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {
+            "id": _ACTION_ID,
+            "status": {"enum": ["ok", "rejected"]},
+            "changes": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "array",
+                    "prefixItems": [{}, {}],
+                    "description": "[before, after]",
+                },
+            },
+            "events": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "data": {"type": "object"}},
+                },
+            },
+            "clamped": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "replayed": {"const": True, "description": "decided before; nothing changed now"},
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"enum": _CODES},
+                    "message": {"type": "string"},
+                    "details": {
+                        "type": "object",
+                        "description": "`retry_at` (ms) for limit and cooldown",
+                    },
+                },
+            },
+        },
+    },
+    "Results": {
+        "type": "object",
+        "required": ["results", "version", "server_time"],
+        "properties": {
+            "results": {"type": "array", "items": _ref("Result")},
+            "version": {"type": "integer"},
+            "server_time": {"type": "integer"},
+        },
+    },
+    "Session": {
+        "type": "object",
+        "required": ["player_id", "token", "expires_at"],
+        "properties": {
+            "player_id": {"type": "string"},
+            "token": {"type": "string"},
+            "expires_at": {"type": "integer", "description": "ms since the epoch"},
+        },
+    },
+    "State": {
+        "type": "object",
+        "required": ["player_id", "version", "server_time", "rules", "state"],
+        "properties": {
+            "player_id": {"type": "string"},
+            "version": {"type": "integer"},
+            "server_time": {"type": "integer"},
+            "rules": {
+                "type": "object",
+                "properties": {"version": {"type": "string"}, "hash": {"type": "string"}},
+            },
+            "state": {
+                "type": "object",
+                "description": "Scalars by name, keyed items as "
+                "objects, slots as lists with null for an empty slot, times in ms",
+            },
+        },
+    },
+    "LedgerEntry": {
+        "type": "object",
+        "required": ["id", "action", "action_id", "changes", "time"],
+        "properties": {
+            "id": {"type": "string", "description": "event id; increases"},
+            "action": {"type": "string", "description": "the action, or `admin:grant`"},
+            "action_id": {"type": "string"},
+            "params": {},
+            "changes": {"type": "object"},
+            "events": {"type": "array"},
+            "time": {"type": "integer"},
+        },
+    },
+    "Grant": {
+        "type": "object",
+        "required": ["id", "changes"],
+        "properties": {
+            "id": _ACTION_ID,
+            "reason": {"type": "string", "maxLength": 500},
+            "changes": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "resource (`gems`, `seed[wheat]`) -> amount",
+            },
+        },
+    },
+    "ClientFrame": {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["type", "id", "name"],
+                "properties": {
+                    "type": {"const": "act"},
+                    "id": _ACTION_ID,
+                    "name": {"type": "string"},
+                    "params": {"type": "object"},
+                    "ref": {"type": "string"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["type", "actions"],
+                "properties": {
+                    "type": {"const": "batch"},
+                    "actions": {"type": "array", "items": _ref("Action")},
+                    "ref": {"type": "string"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"const": "resume"}, "after": {"type": "string"}},
+            },
+            {"type": "object", "required": ["type"], "properties": {"type": {"const": "ping"}}},
+        ]
+    },
+    "ServerFrame": {
+        "oneOf": [
+            {
+                "description": "answer to `act`: a Result plus `version`",
+                "properties": {"type": {"const": "result"}},
+            },
+            {
+                "description": "answer to `batch`",
+                "properties": {
+                    "type": {"const": "results"},
+                    "results": {"type": "array"},
+                    "version": {"type": "integer"},
+                },
+            },
+            {
+                "description": "pushed to every connection of the player after any change",
+                "properties": {
+                    "type": {"const": "state"},
+                    "version": {"type": "integer"},
+                    "changes": {"type": "object"},
+                    "cause": {
+                        "type": "object",
+                        "properties": {
+                            "action_id": {"type": "string"},
+                            "action": {"type": "string"},
+                        },
+                    },
+                },
+            },
+            {
+                "description": "an event; `id` is its ledger entry's id",
+                "properties": {
+                    "type": {"const": "event"},
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "data": {"type": "object"},
+                },
+            },
+            {
+                "description": "events were lost: fetch /state",
+                "properties": {"type": {"const": "resync"}},
+            },
+            {
+                "description": "end of a `resume` replay",
+                "properties": {
+                    "type": {"const": "resumed"},
+                    "replayed": {"type": "integer"},
+                    "version": {"type": "integer"},
+                },
+            },
+            {"properties": {"type": {"const": "pong"}, "server_time": {"type": "integer"}}},
+            {
+                "description": "a frame that could not be read or applied",
+                "properties": {
+                    "type": {"const": "error"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        ]
+    },
+}
+
+
+def _op(summary: str, ok: dict, *errors: int, body: dict | None = None,
+        params: list | None = None, security: list | None = None) -> dict:  # fmt: skip
+    op: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **_errors(*errors)}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if params:
+        op["parameters"] = params
+    if security is not None:
+        op["security"] = security
+    return op
+
+
+def openapi_document(games: list[str]) -> dict:
+    batch = _json(_ref("Results"), "One result per action, in order")
+    paths = {
+        "/v1/{game}/session": {"post": _op(
+            "Sign a device in as a guest", _json(_ref("Session"), "A signed token"),
+            400, 403, 404, 413, 429, 503, params=[_GAME], security=[],
+            body={"type": "object", "required": ["device_id"], "properties": {
+                "device_id": {"type": "string", "minLength": 8, "maxLength": 128}}})},
+        "/v1/{game}/actions": {"post": _op(
+            "Apply a batch of actions, in order, exactly once", batch,
+            400, 401, 404, 413, 429, 503, params=[_GAME], body=_ref("Batch"))},
+        "/v1/{game}/actions/check": {"post": _op(
+            "What a batch would do now; changes nothing", batch,
+            400, 401, 404, 413, 429, 503, params=[_GAME], body=_ref("Batch"))},
+        "/v1/{game}/ws": {"get": {
+            "summary": "Upgrade to the live channel (WebSocket); frames: ClientFrame, "
+                       "ServerFrame. The token may come as ?token=.",
+            "parameters": [_GAME, {"name": "token", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"101": {"description": "Switching protocols"}, **_errors(401, 404)}}},
+        "/v1/{game}/state": {"get": _op(
+            "The player's state, meters brought to server_time", _json(_ref("State"), "State"),
+            401, 404, 429, 503, params=[_GAME])},
+        "/v1/{game}/ledger": {"get": _op(
+            "The player's own history", _json({"type": "object", "properties": {
+                "entries": {"type": "array", "items": _ref("LedgerEntry")}}}, "Entries, oldest first"),
+            400, 401, 404, 429, 503, params=[_GAME,
+                {"name": "after", "in": "query", "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}])},
+        "/v1/{game}/rules": {"get": _op(
+            "The public schema of the pack: resources, tables, actions with JSON Schema params",
+            _json({"type": "object"}, "The schema"), 401, 404, 429, params=[_GAME])},
+        "/admin/{game}/players/{player_id}": {"get": _op(
+            "A player's state and recent ledger", _json({"type": "object"}, "State and ledger"),
+            403, 404, 503, params=[_GAME, _PLAYER], security=_ADMIN)},
+        "/admin/{game}/players/{player_id}/grant": {"post": _op(
+            "Grant (or take) resources, exactly once; recorded and pushed",
+            _json({"type": "object", "properties": {"result": _ref("Result"),
+                   "version": {"type": "integer"}}}, "The grant's result"),
+            400, 403, 404, 413, 503, params=[_GAME, _PLAYER], security=_ADMIN, body=_ref("Grant"))},
+        "/admin/{game}/rules": {"post": _op(
+            "Build or load a new pack, check it, swap it in atomically",
+            _json({"type": "object"}, "The pack now served"), 400, 403, 404, 422,
+            params=[_GAME], security=_ADMIN,
+            body={"type": "object", "properties": {"path": {
+                "type": "string", "description": "game folder or pack dir (default: the one served)"}}})},
+        "/healthz": {"get": _op("Process up", _json({"type": "object"}, "Up"), security=[])},
+        "/readyz": {"get": {"summary": "Store reachable and packs loaded", "security": [],
+                            "responses": {"200": {"description": "Ready"},
+                                          "503": {"description": "Not ready"}}}},
+        "/metrics": {"get": {"summary": "Prometheus text format", "security": [],
+                             "responses": {"200": {"description": "Metrics",
+                                                   "content": {"text/plain": {}}}}}},
+    }  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "rulesc game server", "version": __version__,
+                 "description": f"Games served here: {', '.join(games) or 'none'}."},
+        "paths": paths,
+        "security": _BEARER,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "A session token, or the game's own JWT"},
+                "admin": {"type": "http", "scheme": "bearer", "description": "The admin token"},
+            },
+        },
+    }  # fmt: skip

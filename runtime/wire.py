@@ -1,0 +1,112 @@
+"""What comes over the wire, read and checked: JSON bodies and frames, actions, errors.
+
+Everything here is pure (no I/O) so HTTP handlers and the WebSocket share one reading of
+the protocol: the same body shape is an HTTP batch and a `batch` frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+ACTION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+NAME_MAX = 128  # longer than any rule identifier; caps what an unknown name can cost us
+
+
+class ApiError(Exception):
+    """An error outside results: `{"error": {"code", "message"}}` with an HTTP status."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: dict | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "bad_request", message)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    id: str
+    name: str
+    params: Any  # whatever the client sent; the engine judges it (bad_params)
+    fingerprint: str
+
+
+def fingerprint(name: str, params: Any) -> str:
+    """Same id with another fingerprint is `id_reused`. Key order does not matter."""
+    blob = orjson.dumps([name, params], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON; anything unreadable is a 400. orjson refuses NaN and Infinity, and
+    reads integers past 64 bits as floats, which strict params then refuse (bad_params)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise bad_request(f"the body is not JSON: {e}") from e
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def read_action(raw: Any, where: str) -> Action:
+    """One action object: `{"id", "name", "params"}`. A bad id or name is a shape error
+    (the request is refused whole); bad params are the engine's to judge, per action."""
+    if not isinstance(raw, dict):
+        raise bad_request(f"{where} must be an object")
+    extra = set(raw) - {"id", "name", "params", "type", "ref"}
+    if extra:
+        raise bad_request(f"{where} has unknown fields: {', '.join(sorted(extra))}")
+    action_id, name = raw.get("id"), raw.get("name")
+    if not isinstance(action_id, str) or not ACTION_ID.fullmatch(action_id):
+        raise bad_request(f"{where}.id must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+    if not isinstance(name, str) or not 0 < len(name) <= NAME_MAX:
+        raise bad_request(f"{where}.name must be a string of 1-{NAME_MAX} characters")
+    params = raw.get("params")
+    return Action(action_id, name, params, fingerprint(name, params))
+
+
+def read_batch(body: Any, max_actions: int) -> list[Action]:
+    """`{"actions": [...]}`, as the HTTP batch body and the `batch` frame."""
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    actions = body.get("actions")
+    if not isinstance(actions, list):
+        raise bad_request("`actions` must be a list")
+    if len(actions) > max_actions:
+        raise ApiError(
+            413, "too_large", f"a batch holds at most {max_actions} actions, not {len(actions)}"
+        )
+    return [read_action(a, f"actions[{i}]") for i, a in enumerate(actions)]
+
+
+def read_json_object(data: bytes) -> dict:
+    body = loads(data) if data else None
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    return body

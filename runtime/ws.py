@@ -1,0 +1,262 @@
+"""The live channel: `GET /v1/{game}/ws`.
+
+Frames are handled one at a time per connection, in order (tornado waits for on_message
+before it reads the next frame), so a client may match answers to its `act` and `batch`
+frames in the order it sent them; pushes (`state`, `event`, `resync`) come in between.
+A frame the server cannot read gets an `error` frame and the connection stays open,
+unless the client keeps sending them (a flood): then it is closed with 1008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import tornado.websocket
+
+from .auth import TokenError, bearer
+from .gateway import Intent
+from .handlers import as_api_error
+from .hub import entry_frames
+from .packs import Game
+from .store import StoreUnavailable
+from .wire import ApiError, bad_request, dumps, loads, read_action, read_batch
+
+if TYPE_CHECKING:
+    from .app import Server
+
+log = logging.getLogger(__name__)
+
+CLOSE_FLOOD = 1008  # policy violation
+CLOSE_TRY_AGAIN = 1013  # the store cannot be reached: reconnect later
+
+
+class GameSocket(tornado.websocket.WebSocketHandler):
+    def initialize(self, server: Server) -> None:
+        self.server = server
+        self.game_id = ""
+        self.player = ""
+        self.joined = False
+        self._errors: collections.deque[float] = collections.deque()
+        # while a `resume` replays, live event frames wait here (None: not resuming)
+        self._held: list[tuple[dict, str]] | None = None
+
+    # -- opening: checks happen before the upgrade, so they are plain HTTP answers --
+
+    async def prepare(self) -> None:
+        game_id = self.path_args[0]
+        try:
+            game = self.server.games.get(game_id)
+            if game is None:
+                raise ApiError(404, "not_found", f"there is no game `{game_id}` here")
+            token = bearer(self.request.headers.get("Authorization")) or self.get_query_argument(
+                "token", None
+            )
+            self.player = self.server.auth.player(token, game.id, self.server.clock())
+            self.game_id = game.id
+        except (ApiError, TokenError) as e:
+            err = as_api_error(e)
+            assert err is not None
+            self.set_status(err.status)
+            self.set_header("Content-Type", "application/json")
+            self.finish(dumps(err.body()))
+
+    def check_origin(self, origin: str) -> bool:
+        return True  # tokens, not cookies, say who is calling: no cross-site risk
+
+    def get_compression_options(self) -> dict | None:
+        return None
+
+    async def open(self, *args: Any) -> None:
+        try:
+            await self.server.hub.join(self.key, self)
+        except StoreUnavailable:
+            self.server.metrics.store_errors.inc()
+            self.close(CLOSE_TRY_AGAIN, "store unavailable")
+            return
+        self.joined = True
+        self.server.metrics.connections.labels(self.game_id).inc()
+
+    def on_close(self) -> None:
+        if self.joined:
+            self.joined = False
+            self.server.metrics.connections.labels(self.game_id).dec()
+            self.server.spawn(self.server.hub.leave(self.key, self))
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.game_id, self.player)
+
+    # -- frames --
+
+    async def on_message(self, message: str | bytes) -> None:
+        started = time.perf_counter()
+        kind = "unreadable"
+        try:
+            if len(message) > self.server.config.limits.max_frame:
+                raise ApiError(413, "too_large",
+                               f"frames hold at most {self.server.config.limits.max_frame} bytes")  # fmt: skip
+            frame = loads(message)
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                raise bad_request("a frame is a JSON object with a `type`")
+            kind = frame["type"]
+            handler = _FRAMES.get(kind)
+            if handler is None:
+                kind = "unknown"
+                raise bad_request(f"unknown frame type {frame['type']!r}")
+            await handler(self, frame)
+        except Exception as e:
+            self._error(e, message)
+        self.server.metrics.frames.labels(kind).observe(time.perf_counter() - started)
+
+    def _error(self, exc: Exception, message: str | bytes) -> None:
+        err = as_api_error(exc)
+        if err is None:
+            log.exception("frame failed")
+            err = ApiError(500, "internal", "internal error")
+        if isinstance(exc, StoreUnavailable):
+            self.server.metrics.store_errors.inc()
+        frame: dict[str, Any] = {"type": "error", "code": err.code, "message": err.message}
+        if err.details:
+            frame["details"] = err.details
+        ref = _ref_of(message)
+        if ref is not None:
+            frame["ref"] = ref
+        self.send(frame)
+        if err.status in (400, 413) and self._flooding():
+            self.close(CLOSE_FLOOD, "too many unreadable frames")
+
+    def _flooding(self) -> bool:
+        limits = self.server.config.limits
+        now = time.monotonic()
+        self._errors.append(now)
+        while self._errors and self._errors[0] < now - limits.flood_window:
+            self._errors.popleft()
+        return len(self._errors) > limits.flood_errors
+
+    def _take(self) -> None:
+        wait = self.server.limiter.take(f"p:{self.game_id}:{self.player}")
+        if wait > 0:
+            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f}s",
+                           details={"retry_after_ms": int(wait * 1000) + 1})  # fmt: skip
+
+    def _game(self) -> Game:
+        game = self.server.games.get(self.game_id)
+        if game is None:  # cannot happen today: games are swapped, never removed
+            raise ApiError(404, "not_found", f"there is no game `{self.game_id}` here")
+        return game
+
+    async def _act(self, frame: dict) -> None:
+        action = read_action(frame, "act")
+        self._take()
+        game = self._game()  # the pack this action runs on, even if a new one lands
+        answer = await self.server.gateway.apply(game, self.player, [Intent.of(action)])
+        self.send({"type": "result", **answer.results[0], "version": answer.version},
+                  frame.get("ref"))  # fmt: skip
+        self.server.metrics.count_results(game.id, game.pack.actions, [action.name], answer.results)
+
+    async def _batch(self, frame: dict) -> None:
+        actions = read_batch(frame, self.server.config.limits.max_batch)
+        self._take()
+        game = self._game()
+        answer = await self.server.gateway.apply(game, self.player, [Intent.of(a) for a in actions])
+        self.send({"type": "results", "results": answer.results, "version": answer.version,
+                   "server_time": answer.server_time}, frame.get("ref"))  # fmt: skip
+        self.server.metrics.count_results(
+            game.id, game.pack.actions, [a.name for a in actions], answer.results
+        )
+
+    async def _resume(self, frame: dict) -> None:
+        after = frame.get("after")
+        if after is None or after == "":
+            after = "0"  # from the beginning of what is retained
+        if not isinstance(after, str) or len(after) > 64:
+            raise bad_request("`after` must be an event id")
+        self._held = []  # live pushes wait until the replay is out, so order holds
+        try:
+            try:
+                entries = await self.server.gateway.store.ledger_since(
+                    self.game_id, self.player, after
+                )
+            except ValueError as e:
+                raise bad_request(f"`after` is not an event id: {after!r}") from e
+            version = await self.server.gateway.version(self.game_id, self.player)
+        except BaseException:
+            self._flush_held(set())
+            raise
+        if entries is None:
+            self.send({"type": "resync"})
+            self._flush_held(set())
+            return
+        replayed: set[str] = set()
+        for entry in entries:
+            replayed.add(entry["id"])
+            for f in entry_frames(entry, entry["id"], None):
+                self.send(f)
+        self.send({"type": "resumed", "after": after, "replayed": len(replayed),
+                   "version": version}, frame.get("ref"))  # fmt: skip
+        self._flush_held(replayed)
+
+    def _flush_held(self, replayed: set[str]) -> None:
+        held, self._held = self._held or [], None
+        for f, text in held:
+            if f["type"] == "event" and f["id"] in replayed:
+                continue  # already sent by the replay
+            self._write(text, f["type"])
+
+    async def _ping(self, frame: dict) -> None:
+        self.send({"type": "pong", "server_time": self.server.clock()}, frame.get("ref"))
+
+    # -- sending --
+
+    def send(self, frame: dict, ref: Any = None) -> None:
+        if isinstance(ref, str) and len(ref) <= 64:
+            frame["ref"] = ref  # echoed so a client may match answers by its own tag
+        self._write(dumps(frame).decode(), frame["type"])
+
+    def push(self, frames: list[tuple[dict, str]]) -> None:
+        """Called by the hub for every commit of this player (see hub.Listener)."""
+        if self._held is not None:
+            self._held.extend(frames)
+            return
+        for f, text in frames:
+            self._write(text, f["type"])
+
+    def _write(self, text: str, kind: str) -> None:
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return
+        try:
+            fut = self.write_message(text)
+        except tornado.websocket.WebSocketClosedError:
+            return
+        fut.add_done_callback(_quiet)
+        if kind in ("state", "event", "resync"):
+            self.server.metrics.pushes.labels(kind).inc()
+
+
+def _quiet(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # a closed connection is not an error worth a log line
+
+
+def _ref_of(message: str | bytes) -> str | None:
+    # Best effort, only for short frames: the error frame echoes the client's tag.
+    if len(message) > 4096:
+        return None
+    try:
+        frame = loads(message)
+    except ApiError:
+        return None
+    ref = frame.get("ref") if isinstance(frame, dict) else None
+    return ref if isinstance(ref, str) and len(ref) <= 64 else None
+
+
+_FRAMES = {
+    "act": GameSocket._act,
+    "batch": GameSocket._batch,
+    "resume": GameSocket._resume,
+    "ping": GameSocket._ping,
+}
