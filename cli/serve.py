@@ -1,0 +1,269 @@
+"""`rulesc serve`: host games over HTTP and WebSocket (registered in cli/main.py).
+
+Every flag can also come from an environment variable (RULESC_...), so a container or a
+process manager configures it without a command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rulesc.runtime import packs
+from rulesc.runtime.app import Server
+from rulesc.runtime.auth import Auth, GuestTokens, JwtVerifier, random_secret
+from rulesc.runtime.config import Limits, ServerConfig
+from rulesc.runtime.pack import PackError
+from rulesc.runtime.store import DEFAULT_LEDGER_MAXLEN, Store
+
+DEFAULT_DATA_DIR = Path(".rulesc-data")
+_LIMITS = Limits()  # the defaults shown in --help
+
+
+def serve_command(
+    games: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Game folders (built on start) or pack directories (loaded as they are).",
+            envvar="RULESC_GAMES",
+            show_default=False,
+        ),
+    ],
+    host: Annotated[
+        str, typer.Option(help="Address to listen on.", envvar="RULESC_HOST")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", envvar="RULESC_PORT")] = 8000,
+    redis: Annotated[
+        str | None,
+        typer.Option(
+            "--redis",
+            help="Redis URL (redis://host:6379/0). Without it: the embedded SQLite store "
+            "in the data directory.",
+            envvar="RULESC_REDIS_URL",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            help="Built packs, and the SQLite store when there is no --redis.",
+            envvar="RULESC_DATA_DIR",
+        ),
+    ] = DEFAULT_DATA_DIR,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            help="Signs guest tokens. Dev mode without it: a random one per start (tokens die "
+            "with the process).",
+            envvar="RULESC_SECRET",
+        ),
+    ] = None,
+    admin_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Bearer token of /admin calls. Dev mode without it: a random one, printed.",
+            envvar="RULESC_ADMIN_TOKEN",
+        ),
+    ] = None,
+    production: Annotated[
+        bool,
+        typer.Option(
+            "--production",
+            help="Refuse to start without --secret and --admin-token.",
+            envvar="RULESC_PRODUCTION",
+        ),
+    ] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Rebuild a game folder when its files change and swap the pack in.",
+            envvar="RULESC_WATCH",
+        ),
+    ] = False,
+    jwt_hs256_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Also accept the game's own JWTs signed HS256 with this key (player = sub).",
+            envvar="RULESC_JWT_HS256_KEY",
+        ),
+    ] = None,
+    jwt_rs256_public_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also accept the game's own JWTs signed RS256; PEM public key file.",
+            envvar="RULESC_JWT_RS256_PUBLIC_KEY",
+        ),
+    ] = None,
+    jwt_audience: Annotated[str | None, typer.Option(envvar="RULESC_JWT_AUDIENCE")] = None,
+    jwt_issuer: Annotated[str | None, typer.Option(envvar="RULESC_JWT_ISSUER")] = None,
+    guest_sessions: Annotated[
+        bool,
+        typer.Option(
+            "--guest-sessions/--no-guest-sessions",
+            help="Allow POST /v1/{game}/session.",
+            envvar="RULESC_GUEST_SESSIONS",
+        ),
+    ] = True,
+    max_body: Annotated[
+        int, typer.Option(help="Largest HTTP body, bytes (413 above).", envvar="RULESC_MAX_BODY")
+    ] = _LIMITS.max_body,
+    max_frame: Annotated[
+        int, typer.Option(help="Largest WebSocket frame, bytes.", envvar="RULESC_MAX_FRAME")
+    ] = _LIMITS.max_frame,
+    max_batch: Annotated[
+        int, typer.Option(help="Most actions in one batch.", envvar="RULESC_MAX_BATCH")
+    ] = _LIMITS.max_batch,
+    rate: Annotated[
+        float,
+        typer.Option(help="Requests a second per player (0: no limit).", envvar="RULESC_RATE"),
+    ] = _LIMITS.rate,
+    burst: Annotated[
+        float, typer.Option(help="Requests a player may make at once.", envvar="RULESC_BURST")
+    ] = _LIMITS.burst,
+    ws_ping_interval: Annotated[
+        float, typer.Option(help="Seconds between server pings.", envvar="RULESC_WS_PING_INTERVAL")
+    ] = 15.0,
+    ws_ping_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Close a WebSocket with no pong within this.", envvar="RULESC_WS_PING_TIMEOUT"
+        ),
+    ] = 10.0,
+    result_ttl: Annotated[
+        float,
+        typer.Option(
+            help="Hours an action id is remembered (at least 24).", envvar="RULESC_RESULT_TTL_HOURS"
+        ),
+    ] = 24.0,
+    ledger_maxlen: Annotated[
+        int, typer.Option(help="Ledger entries kept per player.", envvar="RULESC_LEDGER_MAXLEN")
+    ] = DEFAULT_LEDGER_MAXLEN,
+    sharded_pubsub: Annotated[
+        bool,
+        typer.Option(
+            "--sharded-pubsub",
+            help="SPUBLISH pushes (Redis Cluster).",
+            envvar="RULESC_SHARDED_PUBSUB",
+        ),
+    ] = False,
+) -> None:
+    """Serve games over HTTP and WebSocket (the protocol is in docs/protocol.md)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not games:
+        raise typer.BadParameter("give at least one game folder or pack directory")
+    if production and (not secret or not admin_token):
+        typer.echo(
+            "error: --production needs --secret and --admin-token "
+            "(or RULESC_SECRET and RULESC_ADMIN_TOKEN)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if not secret:
+        secret = random_secret()
+        typer.echo(
+            "warning: no --secret: guest tokens are signed with a random secret made "
+            "for this run; they stop working when the server restarts (dev mode)",
+            err=True,
+        )
+    if not admin_token:
+        admin_token = random_secret()
+        typer.echo(
+            f"warning: no --admin-token: admin calls take this one for this run: {admin_token}",
+            err=True,
+        )
+
+    verifier = None
+    if jwt_hs256_key or jwt_rs256_public_key:
+        try:
+            public_key = jwt_rs256_public_key.read_text() if jwt_rs256_public_key else None
+            verifier = JwtVerifier(
+                hs256_key=jwt_hs256_key,
+                rs256_public_key=public_key,
+                audience=jwt_audience,
+                issuer=jwt_issuer,
+            )
+        except (OSError, ValueError) as e:
+            typer.echo(f"error: JWT verifier: {e}", err=True)
+            raise typer.Exit(2) from e
+
+    loaded = []
+    for source in games:
+        try:
+            game = packs.build(source, data_dir)
+        except packs.RulesInvalid as e:
+            typer.echo(f"{e}\n\nerror: {source}: the rules do not check", err=True)
+            raise typer.Exit(1) from e
+        except PackError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1) from e
+        if any(g.id == game.id for g in loaded):
+            typer.echo(f"error: two sources are game `{game.id}`", err=True)
+            raise typer.Exit(2)
+        loaded.append(game)
+        typer.echo(f"game {game.id}: pack {game.pack.version} from {source}")
+
+    config = ServerConfig(
+        limits=Limits(
+            max_body=max_body, max_frame=max_frame, max_batch=max_batch, rate=rate, burst=burst
+        ),
+        ws_ping_interval=ws_ping_interval,
+        ws_ping_timeout=ws_ping_timeout,
+        data_dir=str(data_dir),
+    )
+    auth = Auth(GuestTokens(secret), verifier, admin_token, guest_sessions)
+    ttl = max(result_ttl, 24.0) * 3600
+
+    def make_store() -> Store:
+        if redis:
+            from rulesc.runtime.store_redis import RedisStore
+
+            typer.echo(f"store: redis at {redis}")
+            return RedisStore(
+                redis,
+                result_ttl=ttl,
+                ledger_maxlen=ledger_maxlen,
+                publish_command="SPUBLISH" if sharded_pubsub else "PUBLISH",
+            )
+        from rulesc.runtime.store_sqlite import DB_FILE, SqliteStore
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        typer.echo(f"store: embedded SQLite at {(data_dir / DB_FILE).resolve()}")
+        return SqliteStore(data_dir, result_ttl=ttl, ledger_maxlen=ledger_maxlen)
+
+    watched = {g.id: g.source for g in loaded if packs.is_game_folder(g.source)}
+    asyncio.run(_run(make_store(), auth, config, loaded, host, port, watched if watch else {}))
+
+
+async def _run(store: Store, auth: Auth, config: ServerConfig, games: list[packs.Game],
+               host: str, port: int, watched: dict[str, Path]) -> None:  # fmt: skip
+    server = Server(store, auth, config, games=games)
+    bound = server.listen(port, host)
+    typer.echo(f"serving {', '.join(g.id for g in games)} on http://{host}:{bound}  "
+               f"(try GET /readyz, /v1/openapi.json)")  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(sig, stop.set)
+    watcher = None
+    if watched:
+        from rulesc.runtime.watch import watch
+
+        typer.echo(f"watching {', '.join(str(p) for p in watched.values())} for changes")
+        watcher = loop.create_task(watch(server, watched, report=lambda m: typer.echo(m, err=True)))
+    try:
+        await stop.wait()
+    finally:
+        typer.echo("stopping")
+        if watcher is not None:
+            watcher.cancel()
+        await server.close()
+        await store.close()
