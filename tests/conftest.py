@@ -101,3 +101,10 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis.from_url(redis_server.url) as client:
         client.flushall()
     return redis_server.url
+
+
+# ---------------------------------------------------------------------------------------
+# The game server: real servers on free ports over SQLite and Redis (tests/serverkit.py).
+# ---------------------------------------------------------------------------------------
+
+from .serverkit import harvest, kit, redis_kit, sqlite_kit  # noqa: E402, F401

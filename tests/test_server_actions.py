@@ -1,0 +1,172 @@
+"""Actions through a real server: exactly once under retries, in order, one writer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rulesc.client import Client
+
+from .serverkit import Kit, Proxy, a, act, call, session, state
+
+
+async def test_batch_applies_in_order_and_answers_each(kit: Kit) -> None:
+    run = await kit.start()
+    _, token = await session(run)
+    r = await act(run, token,
+                  a("b1", "buy_seed", kind="wheat", qty=3),
+                  a("b2", "plant", slot=0, kind="wheat"),
+                  a("b3", "plant", slot=0, kind="wheat"),  # the plot is busy now
+                  a("b4", "plant", slot=1, kind="wheat"))  # judged after b3: still applies  # fmt: skip
+    assert r.status == 200
+    assert [x["status"] for x in r.body["results"]] == ["ok", "ok", "rejected", "ok"]
+    assert r.body["results"][0]["changes"] == {"coins": [200, 185], "seed[wheat]": [0, 3]}
+    assert r.body["results"][2]["error"]["code"] == "precondition"
+    assert r.body["version"] == 1  # one commit for the batch
+    s = await state(run, token)
+    assert s["version"] == 1 and s["state"]["seed"]["wheat"] == 1
+    assert s["rules"]["version"] == kit.game.pack.version and s["rules"]["hash"]
+
+
+async def test_retry_of_a_batch_is_answered_from_memory(kit: Kit) -> None:
+    run = await kit.start()
+    _, token = await session(run)
+    batch = [a("r1", "buy_seed", kind="wheat", qty=39), a("r2", "buy_seed", kind="wheat", qty=99)]
+    first = await act(run, token, *batch)
+    again = await act(run, token, *batch)
+    assert [x["status"] for x in first.body["results"]] == ["ok", "rejected"]
+    # identical answers, marked replayed; nothing applied twice (39 seeds cost 195 of 200)
+    assert again.body["results"] == [{**x, "replayed": True} for x in first.body["results"]]
+    s = await state(run, token)
+    assert s["state"]["coins"] == 5 and s["state"]["seed"]["wheat"] == 39
+    assert s["version"] == first.body["version"] == again.body["version"]
+
+
+async def test_retry_with_more_actions_replays_the_known_and_applies_the_new(kit: Kit) -> None:
+    run = await kit.start()
+    _, token = await session(run)
+    await act(run, token, a("m1", "daily_gift"))
+    r = await act(run, token, a("m1", "daily_gift"), a("m2", "buy_seed", kind="carrot", qty=1))
+    assert r.body["results"][0]["replayed"] is True
+    assert r.body["results"][1]["status"] == "ok" and "replayed" not in r.body["results"][1]
+    assert (await state(run, token))["state"]["coins"] == 250 - 8
+
+
+async def test_same_id_other_params_is_id_reused(kit: Kit) -> None:
+    run = await kit.start()
+    _, token = await session(run)
+    await act(run, token, a("x1", "buy_seed", kind="wheat", qty=1))
+    r = await act(run, token, a("x1", "buy_seed", kind="wheat", qty=2))
+    assert r.body["results"][0]["error"]["code"] == "id_reused"
+    # the same id twice in one batch: the second is a replay of the first
+    r = await act(run, token, a("x2", "daily_gift"), a("x2", "daily_gift"), a("x2", "clear", slot=0))
+    codes = [x.get("replayed") or x.get("error", {}).get("code") for x in r.body["results"]]
+    assert r.body["results"][0]["status"] == "ok" and codes[1:] == [True, "id_reused"]
+
+
+async def test_a_lost_answer_is_resent_by_the_client_and_applies_once(kit: Kit) -> None:
+    run = await kit.start()
+    proxy = await Proxy(run.port).start()
+    try:
+        client = await Client.guest(proxy.url, "harvest", "device-lost-1", backoff=0.01, timeout=2)
+        proxy.drop_answers = 2  # the first two tries reach the server; their answers do not come back
+        futures = [client.queue("buy_seed", {"kind": "wheat", "qty": 2}),
+                   client.queue("buy_seed", {"kind": "carrot", "qty": 1})]  # fmt: skip
+        results = await asyncio.wait_for(asyncio.gather(*futures), 10)
+        assert [r["status"] for r in results] == ["ok", "ok"]
+        assert all(r.get("replayed") for r in results)  # answered from memory
+        s = await client.state()
+        assert s["state"]["coins"] == 200 - 10 - 8 and s["version"] == 1
+        await client.close()
+    finally:
+        await proxy.close()
+
+
+async def test_order_across_batches_from_the_client(kit: Kit) -> None:
+    run = await kit.start()
+    client = await Client.guest(run.url, "harvest", "device-order", window=0.005, max_batch=4)
+    futures = [client.queue("buy_seed", {"kind": "wheat", "qty": q}) for q in range(1, 9)]
+    futures.append(client.queue("buy_seed", {"kind": "wheat", "qty": 99}))  # rejected: too dear
+    results = await asyncio.gather(*futures)
+    assert [r["status"] for r in results] == ["ok"] * 8 + ["rejected"]
+    ledger = await client.ledger(limit=100)
+    assert [e["params"]["qty"] for e in ledger] == list(range(1, 9))
+    assert [e["action_id"] for e in ledger] == [r["id"] for r in results[:8]]
+    await client.close()
+
+
+async def test_concurrent_batches_of_one_player_serialise(kit: Kit) -> None:
+    run = await kit.start()
+    _, token = await session(run)
+    # 20 requests at once, each buying 1 seed: every one applies, none is lost
+    replies = await asyncio.gather(*(act(run, token, a(f"c{i}", "buy_seed", kind="wheat", qty=1))
+                                     for i in range(20)))  # fmt: skip
+    assert all(r.body["results"][0]["status"] == "ok" for r in replies)
+    assert sorted(r.body["version"] for r in replies) == list(range(1, 21))
+    s = await state(run, token)
+    assert s["state"]["seed"]["wheat"] == 20 and s["state"]["coins"] == 200 - 20 * 5
+
+
+async def test_two_processes_on_one_redis_take_turns(redis_kit: Kit) -> None:
+    one, two = await redis_kit.start(), await redis_kit.start()
+    _, token = await session(one)
+    # both warm their cache, then write alternately: each write makes the other's stale
+    for i in range(6):
+        run = one if i % 2 == 0 else two
+        r = await act(run, token, a(f"t{i}", "buy_seed", kind="wheat", qty=1))
+        assert r.body["results"][0]["status"] == "ok", r.body
+    replies = await asyncio.gather(*(act(one if i % 2 else two, token,
+                                         a(f"u{i}", "buy_seed", kind="wheat", qty=1))
+                                     for i in range(10)))  # fmt: skip
+    assert all(r.body["results"][0]["status"] == "ok" for r in replies)
+    s = await state(two, token)
+    assert s["state"]["seed"]["wheat"] == 16 and s["version"] == 16
+
+
+async def test_check_changes_nothing(kit: Kit) -> None:
+    run = await kit.start()
+    _, token = await session(run)
+    await act(run, token, a("k1", "daily_gift"))
+    body = {"actions": [a("k1", "daily_gift"), a("k2", "buy_seed", kind="wheat", qty=2)]}
+    r = await call(f"{run.url}/v1/harvest/actions/check", "POST", body, token=token)
+    assert r.status == 200
+    assert r.body["results"][0]["replayed"] is True
+    assert r.body["results"][1]["changes"] == {"coins": [250, 240], "seed[wheat]": [0, 2]}
+    s = await state(run, token)
+    assert s["version"] == 1 and s["state"]["coins"] == 250
+    again = await act(run, token, a("k2", "buy_seed", kind="wheat", qty=2))
+    assert "replayed" not in again.body["results"][0]  # check did not remember k2
+
+
+async def test_one_store_round_trip_per_batch_when_warm(kit: Kit) -> None:
+    run = await kit.start()
+    _, token = await session(run)
+    calls = run.server.gateway.calls
+    await act(run, token, a("w0", "daily_gift"))  # cold: load + commit
+    assert calls["load"] == 1 and calls["commit"] == 1
+    before = sum(calls.values())
+    for i in range(1, 6):
+        await act(run, token, a(f"w{i}", "buy_seed", kind="wheat", qty=1),
+                  a(f"w{i}b", "buy_seed", kind="carrot", qty=1))  # fmt: skip
+    assert sum(calls.values()) - before == 5  # one commit each, no load, no lookup
+    await act(run, token, a("w9", "buy_seed", kind="wheat", qty=99))  # all rejected: one lookup
+    assert sum(calls.values()) - before == 6 and calls["lookup"] == 1
+
+
+async def test_grant_validation_and_exactly_once(kit: Kit) -> None:
+    run = await kit.start()
+    player, token = await session(run)
+    url = f"{run.url}/admin/harvest/players/{player}/grant"
+    grant = {"id": "g-1", "changes": {"gems": 50, "seed[corn]": 2}, "reason": "support ticket 7"}
+    r1 = await call(url, "POST", grant, token="test-admin-token")
+    r2 = await call(url, "POST", grant, token="test-admin-token")
+    assert r1.status == 200 and r1.body["result"]["changes"] == {"gems": [10, 60], "seed[corn]": [0, 2]}
+    assert r2.body["result"] == {**r1.body["result"], "replayed": True}
+    s = await state(run, token)
+    assert s["state"]["gems"] == 60 and s["version"] == 1
+    # an xp grant levels the player up, told as an event
+    r = await call(url, "POST", {"id": "g-2", "changes": {"xp": 60}}, token="test-admin-token")
+    assert r.body["result"]["changes"]["level"] == [1, 2]
+    assert {"name": "level_up", "data": {"from": 1, "to": 2}} in r.body["result"]["events"]
+    # an action id and a grant id never collide
+    r = await act(run, token, a("g-1", "daily_gift"))
+    assert r.body["results"][0]["status"] == "ok" and "replayed" not in r.body["results"][0]
