@@ -66,12 +66,18 @@ class Sources:
     """The text of every file of a run, so diagnostics can quote the designer's line."""
 
     texts: dict[str, str] = field(default_factory=dict)
+    # file -> (the text it was split from, its lines): the checker asks for a line per
+    # statement, and splitting the whole file each time made checking quadratic
+    _lines: dict[str, tuple[str, list[str]]] = field(default_factory=dict, repr=False, compare=False)
 
     def line(self, file: str, line: int) -> str | None:
         text = self.texts.get(file)
         if text is None:
             return None
-        lines = text.splitlines()
+        cached = self._lines.get(file)
+        if cached is None or cached[0] is not text:  # `texts` is written to directly
+            cached = self._lines[file] = (text, text.splitlines())
+        lines = cached[1]
         return lines[line - 1] if 0 < line <= len(lines) else None
 
 
