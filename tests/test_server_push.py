@@ -1,0 +1,204 @@
+"""The live channel: pushes to every device (across processes), resume, resync, pings."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+
+from rulesc.client import Client
+
+from .serverkit import ADMIN, Kit, Proxy, Socket, a, act, call, session, state
+
+
+def grant_url(run, player: str) -> str:  # noqa: ANN001
+    return f"{run.url}/admin/harvest/players/{player}/grant"
+
+
+async def grant(run, player: str, gid: str, **changes: int) -> dict:  # noqa: ANN001
+    r = await call(grant_url(run, player), "POST", {"id": gid, "changes": changes, "reason": "test"},
+                   token=ADMIN)  # fmt: skip
+    assert r.status == 200, r.body
+    return r.body
+
+
+async def test_every_connection_of_the_player_gets_state(kit: Kit) -> None:
+    run = await kit.start()
+    _, token = await session(run)
+    _, other = await session(run, "device-of-someone-else")
+    phone, tablet, stranger = [await Socket.open(run, t) for t in (token, token, other)]
+    r = await act(run, token, a("p1", "buy_seed", kind="wheat", qty=2))
+    for ws in (phone, tablet):
+        f = await ws.of_type("state")
+        assert f == {"type": "state", "version": r.body["version"],
+                     "changes": {"coins": [200, 190], "seed[wheat]": [0, 2]},
+                     "cause": {"action_id": "p1", "action": "buy_seed"}}  # fmt: skip
+    # an `act` frame on one device: the result to it, the state to both
+    phone.send({"type": "act", "id": "p2", "name": "daily_gift"})
+    result = await phone.of_type("result")
+    assert result["id"] == "p2" and result["status"] == "ok" and result["version"] == 2
+    for ws in (phone, tablet):
+        assert (await ws.of_type("state"))["cause"]["action_id"] == "p2"
+    await asyncio.sleep(0.05)
+    assert stranger.taken("state") == []  # never someone else's
+    for ws in (phone, tablet, stranger):
+        await ws.close()
+
+
+async def test_pushes_cross_server_processes(redis_kit: Kit) -> None:
+    one, two = await redis_kit.start(), await redis_kit.start()
+    player, token = await session(one)
+    on_one, on_two = await Socket.open(one, token), await Socket.open(two, token)
+    await act(two, token, a("x1", "daily_gift"))  # written through process two
+    for ws in (on_one, on_two):
+        assert (await ws.of_type("state"))["cause"]["action_id"] == "x1"
+    on_one.send({"type": "act", "id": "x2", "name": "buy_seed", "params": {"kind": "wheat", "qty": 1}})
+    assert (await on_one.of_type("result"))["status"] == "ok"
+    for ws in (on_one, on_two):
+        assert (await ws.of_type("state"))["cause"]["action_id"] == "x2"
+    await grant(one, player, "gx", gems=5)  # admin through process one, pushed on both
+    for ws in (on_one, on_two):
+        assert (await ws.of_type("event"))["name"] == "grant"
+    await on_one.close()
+    await on_two.close()
+
+
+async def test_admin_grant_is_pushed_and_in_the_ledger(kit: Kit) -> None:
+    run = await kit.start()
+    player, token = await session(run)
+    ws = await Socket.open(run, token)
+    body = await grant(run, player, "gift-1", gems=25)
+    pushed = await ws.of_type("state")
+    assert pushed["changes"] == {"gems": [10, 35]} and pushed["cause"]["action_id"] == "gift-1"
+    event = await ws.of_type("event")
+    assert event["name"] == "grant" and event["data"] == {"changes": {"gems": 25}, "reason": "test"}
+    r = await call(f"{run.url}/v1/harvest/ledger", token=token)
+    [entry] = r.body["entries"]
+    assert entry["action"] == "admin:grant" and entry["action_id"] == "gift-1"
+    assert entry["changes"] == {"gems": [10, 35]} and entry["id"] == event["id"]
+    admin = await call(f"{run.url}/admin/harvest/players/{player}", token=ADMIN)
+    assert admin.status == 200 and admin.body["state"]["gems"] == 35
+    assert admin.body["version"] == body["version"] and admin.body["ledger"][-1]["id"] == event["id"]
+    await ws.close()
+
+
+async def test_resume_replays_missed_events(kit: Kit) -> None:
+    run = await kit.start()
+    player, token = await session(run)
+    ws = await Socket.open(run, token)
+    await grant(run, player, "e1", gems=1)
+    seen = (await ws.of_type("event"))["id"]
+    await ws.close()
+    await grant(run, player, "e2", gems=2)  # missed while away
+    await grant(run, player, "e3", xp=60)  # a grant and a level_up, one ledger entry
+    ws = await Socket.open(run, token)
+    ws.send({"type": "resume", "after": seen, "ref": "r"})
+    resumed = await ws.of_type("resumed")
+    events = ws.taken("event")
+    assert [(e["name"], e["data"].get("changes")) for e in events] == [
+        ("grant", {"gems": 2}), ("grant", {"xp": 60}), ("level_up", None)]  # fmt: skip
+    assert resumed["replayed"] == 2 and resumed["version"] == 3 and resumed["ref"] == "r"
+    assert ws.taken("state") == []  # a resume replays events; the state comes from /state
+    ws.send({"type": "resume", "after": events[-1]["id"]})
+    assert (await ws.of_type("resumed"))["replayed"] == 0
+    ws.send({"type": "resume", "after": "not an id"})
+    assert (await ws.of_type("error"))["code"] == "bad_request"
+    await ws.close()
+
+
+async def test_resume_too_old_is_told_to_resync(kit: Kit) -> None:
+    run = await kit.start(store=kit.make_store(ledger_maxlen=3))
+    player, token = await session(run)
+    await grant(run, player, "big", coins=10_000)
+    first = (await call(f"{run.url}/v1/harvest/ledger", token=token)).body["entries"][0]["id"]
+    for b in range(2):  # Redis trims streams approximately: write well past the limit
+        r = await act(run, token, *(a(f"s{b}-{i}", "buy_seed", kind="wheat", qty=1) for i in range(100)))
+        assert r.status == 200
+    ws = await Socket.open(run, token)
+    ws.send({"type": "resume", "after": first})
+    await ws.of_type("resync")
+    await ws.close()
+
+
+async def test_client_reconnects_and_resumes(kit: Kit) -> None:
+    run = await kit.start()
+    proxy = await Proxy(run.port).start()
+    events: list[dict] = []
+    client = await Client.guest(proxy.url, "harvest", "device-roaming", backoff=0.02,
+                                on_event=events.append)  # fmt: skip
+    await client.connect()
+    player = client.player_id
+    assert player is not None
+    await grant(run, player, "r1", gems=1)
+    await _until(lambda: len(events) == 1)
+    proxy.down = True  # the phone goes into a tunnel
+    proxy.cut()
+    await grant(run, player, "r2", gems=2)
+    await grant(run, player, "r3", gems=3)
+    await asyncio.sleep(0.1)
+    proxy.down = False
+    await _until(lambda: len(events) == 3, timeout=5)
+    assert [e["data"]["changes"] for e in events] == [{"gems": 1}, {"gems": 2}, {"gems": 3}]
+    assert client.reconnects >= 1
+    result = await client.act("daily_gift")  # and the channel works again
+    assert result["status"] == "ok"
+    await client.close()
+    await proxy.close()
+
+
+async def test_client_act_and_ws_batches(kit: Kit) -> None:
+    run = await kit.start()
+    states: list[dict] = []
+    client = await Client.guest(run.url, "harvest", "device-ws", channel="ws", on_state=states.append)
+    await client.connect()
+    assert (await client.ping())["type"] == "pong"
+    r = await client.act("buy_seed", {"kind": "wheat", "qty": 4})
+    assert r["status"] == "ok" and r["changes"]["seed[wheat]"] == [0, 4]
+    f1 = client.queue("plant", {"slot": 0, "kind": "wheat"})
+    f2 = client.queue("plant", {"slot": 0, "kind": "wheat"})
+    assert (await f1)["status"] == "ok" and (await f2)["error"]["code"] == "precondition"
+    await _until(lambda: len(states) == 2)
+    assert (await client.state())["state"]["field"][0]["crop"] == "wheat"
+    await client.close()
+
+
+async def test_server_closes_connections_that_do_not_answer_pings(kit: Kit) -> None:
+    run = await kit.start(ws_ping_interval=0.1, ws_ping_timeout=0.1)
+    _, token = await session(run)
+    reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET /v1/harvest/ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())  # fmt: skip
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    await _until(lambda: run.server.hub.players() == 1)
+    # we never answer the server's pings: it gives up on us with a close frame
+    opcodes = []
+    while 0x8 not in opcodes:
+        head = await asyncio.wait_for(reader.readexactly(2), 3)
+        opcodes.append(head[0] & 0x0F)
+        await reader.readexactly(head[1] & 0x7F)  # server frames are short and unmasked
+    assert 0x9 in opcodes  # it did ping first
+    writer.close()
+    await _until(lambda: run.server.hub.players() == 0)
+
+
+async def test_pushes_survive_a_new_pack(kit: Kit) -> None:
+    run = await kit.start()
+    _, token = await session(run)
+    ws = await Socket.open(run, token)
+    before = await state(run, token)
+    game = await run.server.reload("harvest")  # same sources: a fresh load of the pack
+    assert run.server.games.get("harvest") is game
+    await act(run, token, a("n1", "daily_gift"))
+    assert (await ws.of_type("state"))["version"] == before["version"] + 1
+    await ws.close()
+
+
+async def _until(pred, timeout: float = 3.0) -> None:  # noqa: ANN001
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not pred():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.01)
