@@ -187,9 +187,10 @@ class ActionsHandler(JsonPostHandler):
             answer = await gateway.check(game, player, intents)
         else:
             answer = await gateway.apply(game, player, intents)
+        # counted in on_finish, which runs inside answer(): after the bytes are written
+        self._counted = (game, [a.name for a in actions], answer.results)
         self.answer({"results": answer.results, "version": answer.version,
                      "server_time": answer.server_time})  # fmt: skip
-        self._counted = (game, [a.name for a in actions], answer.results)
 
     def on_finish(self) -> None:
         super().on_finish()
