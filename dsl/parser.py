@@ -14,16 +14,16 @@ from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import (
-    LarkError,
     UnexpectedCharacters,
-    UnexpectedEOF,
     UnexpectedInput,
     VisitError,
 )
 from lark.indenter import DedentError, Indenter
 
-from . import ast
+from . import ast, syntax_errors
 from .diagnostics import Diagnostic, Span
+from .syntax_errors import Unexpected
+from .syntax_errors import strip_comment as _strip_comment
 
 _DURATION_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION_PART = re.compile(r"([0-9][0-9_]*)(ms|s|m|h|d|w)")
@@ -61,13 +61,16 @@ class _Build(Transformer):
     """Lark tree -> AST nodes. Positions are shifted for interpolated expressions."""
 
     def __init__(
-        self, file: str, line_offset: int = 0, col_offset: int = 0, lines: list[str] | None = None
+        self, file: str, line_offset: int = 0, col_offset: int = 0, lines: list[str] | None = None,
+        weight_shifts: dict[int, int] | None = None,
     ) -> None:
         super().__init__()
         self.file = file
         self.line_offset = line_offset
         self.col_offset = col_offset
         self.lines = lines or []
+        # line -> columns a right-aligned pick weight was moved left by (_align_pick_weights)
+        self.weight_shifts = weight_shifts or {}
 
     # -- spans
     def _pos(self, line: int, col: int) -> tuple[int, int]:
@@ -300,7 +303,11 @@ class _Build(Transformer):
     @v_args(meta=True)
     def branch(self, meta, c):
         weight = c[0]
-        return ast.Branch(weight.value, weight.span, tuple(c[1:]), self.span(meta))
+        span = weight.span
+        shift = self.weight_shifts.get(span.line, 0)
+        if shift:  # where the designer wrote it
+            span = Span(span.file, span.line, span.col + shift, span.end_line, span.end_col + shift)
+        return ast.Branch(weight.value, span, tuple(c[1:]), self.span(meta))
 
     @v_args(meta=True)
     def place(self, meta, c):
@@ -314,14 +321,12 @@ class _Build(Transformer):
                 index = part
         return ast.Place(str(name), self.tspan(name), index, fld, self.span(meta))
 
+    @v_args(meta=True)
+    def level_place(self, meta, c):
+        span = self.span(meta)
+        return ast.Place("level", span, None, None, span)
+
     # -- expressions
-    def _bin(self, op):
-        @v_args(meta=True)
-        def build(meta, c):
-            return ast.Binary(op, c[0], c[1], self.span(meta))
-
-        return build
-
     @v_args(meta=True)
     def add(self, meta, c):
         return ast.Binary("+", c[0], c[1], self.span(meta))
@@ -548,17 +553,6 @@ def _last_code_before(lines: list[str], line: int, col: int) -> tuple[int, int]:
     return ln, len(_strip_comment(lines[ln - 1]).rstrip()) + 1
 
 
-def _strip_comment(line: str) -> str:
-    """The line without its trailing comment (a `#` inside a message is kept)."""
-    in_string = False
-    for i, ch in enumerate(line):
-        if ch == '"':
-            in_string = not in_string
-        elif ch == "#" and not in_string:
-            return line[:i]
-    return line
-
-
 def _unquote(tok) -> str:
     raw = str(tok)[1:-1]
     return re.sub(r"\\(.)", r"\1", raw)
@@ -597,195 +591,29 @@ def _unescape(text: str) -> str:
 
 # ---- error reporting ------------------------------------------------------------
 
-_TOKEN_WORDS = {
-    "NAME": "a name",
-    "INT": "a whole number",
-    "DURATION": "a duration such as 5m",
-    "STRING": 'a quoted message',
-    "CLOCK": "a time of day such as 04:00",
-    "_NL": "the end of the line",
-    "_INDENT": "an indented block",
-    "_DEDENT": "the end of the block",
-    "$END": "the end of the file",
-    "RESOURCE_KIND": "`currency`, `meter` or `stat`",
-    "FUNC": "`min(`, `max(` or `ceil(`",
-    "COMPARE": "a comparison such as `>=`",
-}
 
-_EXPR_STARTS = {"INT", "DURATION", "NAME", "LPAR", "MINUS", "NOW", "LEVEL", "TRUE", "FALSE", "FUNC", "NOT", "STRING"}
+@functools.cache
+def _literals() -> dict[str, str]:
+    """Token type -> its fixed text, for saying what was expected: RPAR -> ")"."""
+    return {t.name: t.pattern.value for t in _lark().terminals if t.pattern.type == "str"}
 
 
-_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "COMPARE", "DOT", "LSQB", "AND", "OR", "IS"}
-
-
-def _describe_expected(expected: set[str]) -> str:
-    names = set(expected)
-    if {"ACTION", "GAME", "TABLE"} <= names:
-        return "a declaration such as `action`, `currency`, `table` or `scenario`"
-    if {"COST", "GAIN", "REQUIRE"} <= names:
-        return "a statement such as `require`, `cost`, `gain`, `set` or `when`"
-    if {"GIVEN", "DO", "EXPECT"} <= names:
-        return "a scenario step: `given`, `do`, `wait` or `expect`"
-    words: list[str] = []
-    if len(names & _OPERATORS) >= 4:
-        names -= _OPERATORS | {"RPAR", "RSQB", "COMMA"}
-        words.append("an operator")
-    if len(names & _EXPR_STARTS) >= 5:
-        names -= _EXPR_STARTS
-        words.append("a value")
-    terminals = {t.name: t for t in _lark().terminals}
-    for name in sorted(names):
-        if name in _TOKEN_WORDS:
-            words.append(_TOKEN_WORDS[name])
-            continue
-        term = terminals.get(name)
-        if term is not None and term.pattern.type == "str":
-            words.append(f"`{term.pattern.value}`")
-        else:
-            words.append(name.lower())
-    words = sorted(set(words), key=lambda w: (w.startswith("the end"), w))
-    if len(words) > 7:
-        return "one of " + ", ".join(words[:7]) + ", ..."
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _found(tok: Token | None) -> str:
-    if tok is None or tok.type == "$END":
-        return "the end of the file"
-    if tok.type == "_NL":
-        return "the end of the line"
-    if tok.type == "_INDENT":
-        return "an indented line"
-    if tok.type == "_DEDENT":
-        return "the end of the block"
-    return f"`{tok}`"
-
-
-_OPENERS = {"(": ")", "[": "]"}
-
-
-def _open_bracket(text: str, upto: tuple[int, int]) -> tuple[str, int, int, str] | None:
-    """The innermost bracket still open before position `upto`, with what it opened."""
-    stack: list[tuple[str, int, int, str]] = []
-    line, col = 1, 1
-    i = 0
-    in_string = False
-    while i < len(text):
-        if (line, col) >= upto:
-            break
-        ch = text[i]
-        if in_string:
-            if ch == "\\":
-                i += 1
-                col += 1
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "#":
-            while i < len(text) and text[i] != "\n":
-                i += 1
-            continue
-        elif ch in _OPENERS:
-            stack.append((ch, line, col, _bracket_role(text, i)))
-        elif ch in ")]" and stack:
-            stack.pop()
-        if ch == "\n":
-            line, col = line + 1, 1
-        else:
-            col += 1
-        i += 1
-    return stack[-1] if stack else None
-
-
-def _bracket_role(text: str, i: int) -> str:
-    if text[i] == "[":
-        return "index"
-    before = text[:i].rsplit("\n", 1)[-1]
-    if re.match(r"\s*action\s+\w+\s*$", before):
-        return "parameter list"
-    if re.match(r"\s*do\s+\w+\s*$", before):
-        return "argument list"
-    if re.search(r"\w\s*$", before):
-        return "argument list"
-    return "parenthesised expression"
+def _unexpected(err: UnexpectedInput) -> Unexpected:
+    """Lark's error as plain data for syntax_errors (which does not know lark)."""
+    line, col = max(err.line or 1, 1), max(err.column or 1, 1)
+    if isinstance(err, UnexpectedCharacters):
+        return Unexpected("", "", line, col, line, col + 1, frozenset())
+    accepts = frozenset(getattr(err, "accepts", None) or getattr(err, "expected", None) or ())
+    tok = getattr(err, "token", None)
+    if not isinstance(tok, Token):
+        return Unexpected("$END", "", line, col, line, col, accepts)
+    line, col = tok.line or line, tok.column or col
+    end_line, end_col = tok.end_line or line, tok.end_column or col + len(tok)
+    return Unexpected(tok.type, str(tok), line, col, end_line, end_col, accepts)
 
 
 def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
-    line, col = err.line if err.line > 0 else 1, err.column if err.column > 0 else 1
-    tok = getattr(err, "token", None)
-    width = 1
-    hint = None
-    if isinstance(err, UnexpectedCharacters):
-        ch = text.splitlines()[line - 1][col - 1] if line <= len(text.splitlines()) else "?"
-        message = f"unexpected character `{ch}`"
-        if ch == "'":
-            hint = 'messages are written in double quotes: "like this"'
-        elif ch == ".":
-            hint = "numbers are whole: there are no decimals in the rules"
-        else:
-            hint = "names are snake_case letters, digits and `_`"
-    else:
-        expected = set(getattr(err, "expected", None) or getattr(err, "accepts", None) or [])
-        if isinstance(tok, Token) and tok.type in ("_NL", "_DEDENT", "$END") or isinstance(err, UnexpectedEOF):
-            # point after the last real character rather than at the next line
-            line, col = _end_of_previous(text, line, col)
-        elif isinstance(tok, Token) and tok.type == "_INDENT":
-            line, col = tok.end_line, tok.end_column
-            width = max(1, len(text.splitlines()[line - 1].strip())) if line <= len(text.splitlines()) else 1
-        elif isinstance(tok, Token):
-            width = max(1, len(str(tok)))
-        opened = _open_bracket(text, (line, col))
-        closers = {"RPAR": ")", "RSQB": "]"}
-        closing = [closers[e] for e in expected if e in closers]
-        if opened and _OPENERS[opened[0]] in closing:
-            message = (
-                f"expected `{_OPENERS[opened[0]]}` to close the {opened[3]} opened at {opened[1]}:{opened[2]}"
-            )
-        else:
-            message = f"expected {_describe_expected(expected)}, found {_found(tok)}"
-        if isinstance(tok, Token) and str(tok) == "=" and "COMPARE" in expected:
-            hint = "to compare, write `==`"
-        elif isinstance(tok, Token) and tok.type == "_INDENT":
-            hint = "this line is indented more than the line before it"
-        elif isinstance(tok, Token) and tok.type == "INT" and _char_before(text, line, col) == ".":
-            hint = "numbers are whole: there are no decimals in the rules"
-        elif isinstance(tok, Token) and tok.type == "NAME" and str(tok) in _KEYWORDLIKE_TYPOS:
-            hint = _KEYWORDLIKE_TYPOS[str(tok)]
-    return Diagnostic("R001", "error", message, Span(file, line, col, line, col + width), hint)
-
-
-_KEYWORDLIKE_TYPOS = {
-    "costs": "the statement is `cost`",
-    "gains": "the statement is `gain`",
-    "requires": "the statement is `require`",
-    "if": "conditions are written `when ...` with an indented block",
-    "else": "alternatives are written `otherwise` on their own line",
-    "elif": "write `otherwise` with a nested `when`",
-    "def": "actions are declared with `action`",
-}
-
-
-def _char_before(text: str, line: int, col: int) -> str:
-    lines = text.splitlines()
-    return lines[line - 1][col - 2] if line <= len(lines) and 1 < col <= len(lines[line - 1]) + 1 else ""
-
-
-def _end_of_previous(text: str, line: int, col: int) -> tuple[int, int]:
-    lines = text.splitlines()
-    # walk back to the last line with code on it
-    ln = min(line, len(lines))
-    while ln > 1 and not _code(lines[ln - 1]):
-        ln -= 1
-    if ln < line or col > len(lines[ln - 1]) if ln <= len(lines) else True:
-        return ln, len(_code(lines[ln - 1]).rstrip()) + 1 if ln <= len(lines) else 1
-    return line, col
-
-
-def _code(line: str) -> str:
-    return line.split("#", 1)[0] if '"' not in line else line
+    return syntax_errors.explain(_unexpected(err), file, text, _literals())
 
 
 # ---- entry points ----------------------------------------------------------------
@@ -810,54 +638,89 @@ def parse_source(file: str, text: str) -> tuple[ast.Module, list[Diagnostic]]:
     text = text.replace("\r\n", "\n")
     if text.startswith("\ufeff"):
         text = text[1:]
+    # the file's lines, each chunk's aligned copy put in its place (same count and length);
+    # spans read them by absolute line number
+    lines = text.split("\n") + [""]
     for start, chunk in _chunks(text):
         tab = _tab_in_indent(chunk)
         if tab is not None:
-            ln = start + tab
-            diags.append(
-                Diagnostic(
-                    "R002", "error", "a tab in the indentation",
-                    Span(file, ln, 1, ln, 2), "indent with spaces only (two per level is usual)",
-                )
-            )
+            diags.append(_tab_diagnostic(file, start + tab, chunk.split("\n")[tab]))
             continue
-        chunk = _align_pick_weights(chunk)
-        padded = "\n" * (start - 1) + chunk + "\n"
-        try:
-            tree = _lark().parse(padded, start="start")
-            decls.extend(_Build(file, lines=padded.split("\n")).transform(tree))
-        except UnexpectedInput as err:
-            diags.append(_syntax_diagnostic(err, file, padded))
-        except (DedentError, LarkError) as err:
-            cause = err.orig_exc if isinstance(err, VisitError) else err
-            if isinstance(cause, _BadInterpolation):
-                diags.append(
-                    Diagnostic(
-                        "R004", "error", f"cannot read `{{{cause.text}}}` in this message",
-                        cause.span, "inside `{...}` write a value such as `{coins}` or `{crop[kind].sell}`",
-                    )
-                )
-                continue
-            ln = start + _bad_dedent_line(chunk)
-            diags.append(
-                Diagnostic(
-                    "R003", "error", "the indentation does not match any outer block",
-                    Span(file, ln, 1, ln, 2), "line up the block with the lines around it",
-                )
-            )
+        chunk, shifts = _align_pick_weights(chunk)
+        chunk_lines = chunk.split("\n")
+        lines[start - 1 : start - 1 + len(chunk_lines)] = chunk_lines
+        build = _Build(file, line_offset=start - 1, lines=lines,
+                       weight_shifts={start + i: n for i, n in shifts.items()})
+        parsed, diag = _parse_chunk(file, start, chunk, build)
+        decls.extend(parsed)
+        if diag is not None:
+            diags.append(diag)
     return ast.Module(file, tuple(decls)), diags
+
+
+def _parse_chunk(file: str, start: int, chunk: str, build: _Build) -> tuple[list, Diagnostic | None]:
+    """One top-level declaration (starting at line `start`): its nodes, or its one mistake."""
+    try:
+        # parsed on its own and shifted by `start - 1` lines: padding each chunk with the
+        # newlines before it made parsing a file quadratic in its length
+        return build.transform(_lark().parse(chunk + "\n", start="start")), None
+    except UnexpectedInput as err:
+        # rare: parse again padded, so the error's lines and columns are the file's
+        padded = "\n" * (start - 1) + chunk + "\n"
+        return [], _syntax_diagnostic(_syntax_error(padded) or err, file, padded)
+    except VisitError as err:
+        if not isinstance(err.orig_exc, _BadInterpolation):
+            raise
+        cause = err.orig_exc
+        return [], Diagnostic(
+            "R004", "error", f"cannot read `{{{cause.text}}}` in this message", cause.span,
+            "inside `{...}` write a value such as `{coins}` or `{crop[kind].sell}`; "
+            "to show a brace itself, write `\\{`",
+        )
+    except DedentError:
+        return [], _dedent_diagnostic(file, start, chunk)
+
+
+def _tab_diagnostic(file: str, line: int, text: str) -> Diagnostic:
+    width = len(text) - len(text.lstrip(" \t"))
+    return Diagnostic("R002", "error", "a tab in the indentation", Span(file, line, 1, line, 1 + max(1, width)),
+                      "indent with spaces only (two per level is usual)")
+
+
+def _dedent_diagnostic(file: str, start: int, chunk: str) -> Diagnostic:
+    offset, used = _bad_dedent_line(chunk)
+    text = chunk.split("\n")[offset]
+    indent = len(text) - len(text.lstrip(" "))
+    spaces = ", ".join(str(n) for n in used[:-1]) + f" or {used[-1]}" if len(used) > 1 else str(used[0])
+    line = start + offset
+    return Diagnostic(
+        "R003", "error", "the indentation does not match any block around it",
+        Span(file, line, indent + 1, line, indent + 1 + max(1, len(_strip_comment(text).strip()))),
+        f"this line is indented by {indent} space{'s' * (indent != 1)}; "
+        f"line it up with a block around it: {spaces} spaces",
+    )
+
+
+def _syntax_error(text: str) -> UnexpectedInput | None:
+    try:
+        _lark().parse(text, start="start")
+    except UnexpectedInput as err:
+        return err
+    return None
 
 
 _WEIGHT_LINE = re.compile(r"^( +)([0-9][0-9_]*)( *):")
 
 
-def _align_pick_weights(chunk: str) -> str:
+def _align_pick_weights(chunk: str) -> tuple[str, dict[int, int]]:
     """Let designers right-align the weights of a `pick one` block (` 5:` under `70:`).
 
     The spaces before a shorter weight move to after it, so the block's indentation
     is the leftmost weight's and every other column stays where the designer put it.
+    Returns the chunk and, per line moved (index in the chunk), how far its weight moved left.
     """
     lines = chunk.split("\n")
+    shifts: dict[int, int] = {}
     for i, line in enumerate(lines):
         if not re.match(r"^\s*pick\s+one\b", line):
             continue
@@ -881,11 +744,13 @@ def _align_pick_weights(chunk: str) -> str:
             extra = len(m.group(1)) - left
             if extra:
                 lines[j] = " " * left + m.group(2) + m.group(3) + " " * extra + lines[j][m.end(3) :]
-    return "\n".join(lines)
+                shifts[j] = extra
+    return "\n".join(lines), shifts
 
 
-def _bad_dedent_line(chunk: str) -> int:
-    """The offset of the first line that dedents to a column no outer block used."""
+def _bad_dedent_line(chunk: str) -> tuple[int, list[int]]:
+    """The first line that dedents to a column no outer block used: its offset in the
+    chunk, and the indentations (in spaces) of the blocks open before it."""
     stack = [0]
     for i, line in enumerate(chunk.split("\n")):
         if not _strip_comment(line).strip():
@@ -894,11 +759,12 @@ def _bad_dedent_line(chunk: str) -> int:
         if indent > stack[-1]:
             stack.append(indent)
             continue
+        used = list(stack)
         while indent < stack[-1]:
             stack.pop()
         if indent != stack[-1]:
-            return i
-    return 0
+            return i, used
+    return 0, stack
 
 
 def _tab_in_indent(chunk: str) -> int | None:
