@@ -27,6 +27,13 @@ INT64_MIN = -(2**63)
 EFFECTS = (ast.Gain, ast.Set, ast.Fill, ast.Empty, ast.Emit, ast.When, ast.Pick)
 CHECKS = (ast.Require, ast.Cost, ast.Limit, ast.Cooldown)
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+# a table row as written: its name, its span and each cell's text and span
+RawRow = tuple[str, Span, list[tuple[str, Span]]]
+SYNTAX_CODES = ("R001", "R002", "R003", "R004")
+# `currency coins ...`, `action buy(...`, `game ...`, `level ...`: the keyword and the name
+DECL_HEADER = re.compile(
+    r"^(game|level|day)\b|^(?:currency|meter|stat|item|table|slots|action)\s+([A-Za-z_][A-Za-z0-9_]*)"
+)
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
@@ -38,9 +45,14 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 class Scope:
     params: dict[str, ir.Param] = field(default_factory=dict)
     locals: dict[str, T.Type] = field(default_factory=dict)
+    # parameters and values whose declaration had a mistake (already reported)
+    broken: set[str] = field(default_factory=set)
 
     def child(self) -> Scope:
-        return Scope(self.params, dict(self.locals))
+        return Scope(self.params, dict(self.locals), set(self.broken))
+
+    def defines(self, name: str) -> bool:
+        return name in self.params or name in self.locals or name in self.broken
 
 
 class Checker:
@@ -60,6 +72,15 @@ class Checker:
         self.given: set[str] = set()  # resources some action gains
         self.costed: dict[str, Span] = {}  # resources some action costs
         self.limit_count = 0
+        # names whose declaration did not parse: their syntax error was reported, so
+        # uses of them stay quiet (one mistake, one diagnostic)
+        self.broken: set[str] = set()
+        self.level_broken = False  # `level` was declared but its line has a mistake
+        self.level_span: Span | None = None
+        self.table_names: set[str] = set()
+        self.day_span: Span | None = None
+        self.param_spans: dict[str, Span] = {}  # of the action being checked
+        self.let_spans: dict[str, Span] = {}
 
     # ---- reporting
     def error(self, code: str, message: str, span: Span, hint: str | None = None, notes=()) -> None:
@@ -79,14 +100,13 @@ class Checker:
     # ---- entry
     def run(self) -> ir.Game | None:
         decls = [d for m in self.src.rules for d in m.decls]
+        self.broken = self.unparsed_names()
         for d in decls:
             if isinstance(d, ast.ScenarioDecl):
                 self.error("R045", "scenarios belong in the tests/ folder", d.span,
                            "move this scenario to a file under tests/ beside the rules")
         self.declare_names(decls)
-        for d in decls:
-            if isinstance(d, ast.TableDecl):
-                self.table(d)
+        self.tables_pass(decls)
         for d in decls:
             if isinstance(d, ast.SlotsDecl):
                 self.slot_decl(d)
@@ -97,7 +117,10 @@ class Checker:
                 self.level_decl(d)
         actions = [self.action(d) for d in decls if isinstance(d, ast.ActionDecl)]
         invariants = [self.invariant(d) for d in decls if isinstance(d, ast.InvariantDecl)]
-        self.usage_warnings()
+        if not self.rules_have_errors():
+            # usage is only known once every action reads right: a misspelt or unparsed
+            # use would make a used resource look unused
+            self.usage_warnings()
         scenarios = [
             self.scenario(d) for m in self.src.tests for d in m.decls if isinstance(d, ast.ScenarioDecl)
         ]
@@ -106,10 +129,10 @@ class Checker:
                 if not isinstance(d, ast.ScenarioDecl):
                     self.error("R045", "only scenarios belong in the tests/ folder", d.span,
                                "move declarations and actions to a .rules file beside tests/")
-        if self.game is None:
-            span = Span(self.first_file(), 1, 1, 1, 1)
+        if self.game is None and self.src.rules and "game" not in self.broken:
+            span = Span(self.first_file(), 1, 1, 1, 2)
             self.error("R023", "the game has no `game` declaration", span,
-                       'start a file with `game my_game "My Game"`')
+                       'start the main file with the game\'s id and title: `game my_game "My Game"`')
         if any(d.is_error for d in self.diags) or self.game is None:
             return None
         sources = tuple(ir.SourceFile(p, h) for p, h in sorted(self.src.hashes.items()))
@@ -127,8 +150,62 @@ class Checker:
             sources=sources,
         )
 
+    def reported(self, name: str, scope: Scope | None = None) -> bool:
+        """Whether a mistake in the declaration of `name` was already reported."""
+        return name in self.broken or (scope is not None and name in scope.broken)
+
+    def source(self, span: Span) -> str:
+        """The text a one-line span covers, for quoting the designer's own words."""
+        text = self.src.texts.line(span.file, span.line) or ""
+        end = span.end_col if span.end_line == span.line else len(text) + 1
+        return text[span.col - 1 : end - 1]
+
+    def find(self, span: Span, pattern: str) -> Span:
+        """The span of the first group of `pattern` in the line of `span`, searched from its start."""
+        text = self.src.texts.line(span.file, span.line) or ""
+        m = re.compile(pattern).search(text, span.col - 1)
+        if m is None:
+            return span
+        return Span(span.file, span.line, m.start(1) + 1, span.line, m.end(1) + 1)
+
+    def names_of_type(self, t: T.Type, scope: Scope) -> list[str]:
+        """Parameters and `let` values of type `t`, to suggest in a hint."""
+        params = [p.name for p in scope.params.values() if p.type == t]
+        return params + [name for name, lt in scope.locals.items() if lt == t]
+
+    def row_names(self, table: str | None) -> list[str]:
+        return [name for name, owners in self.row_owner.items() if table in owners]
+
     def first_file(self) -> str:
         return self.src.rules[0].file if self.src.rules else self.src.label
+
+    def rules_have_errors(self) -> bool:
+        test_files = {m.file for m in self.src.tests}
+        return any(d.is_error and d.span.file not in test_files for d in self.src.diagnostics + self.diags)
+
+    def unparsed_names(self) -> set[str]:
+        """The names declared by top-level declarations that have a syntax error.
+
+        The parser drops such a declaration, so without this every use of its name
+        would be reported again as unknown.
+        """
+        names: set[str] = set()
+        for d in self.src.diagnostics:
+            if d.code not in SYNTAX_CODES:
+                continue
+            header = self.declaration_line(d.span.file, d.span.line)
+            m = DECL_HEADER.match(header or "")
+            if m:
+                names.add(m.group(2) or m.group(1))
+        return names
+
+    def declaration_line(self, file: str, line: int) -> str | None:
+        """The unindented line that starts the declaration holding `line`."""
+        for ln in range(line, 0, -1):
+            text = self.src.texts.line(file, ln)
+            if text and text[0] not in " \t#":
+                return text
+        return None
 
     # ---- declarations
     def declare_names(self, decls: list) -> None:
@@ -142,12 +219,7 @@ class Checker:
                     self.game = d
                     self.check_snake(d.id, d.span)
             elif isinstance(d, ast.DayStartDecl):
-                self.day_start = d.minutes
-                if d.minutes >= 24 * 60 or d.minutes % 60 >= 60:
-                    self.error("R039", "that is not a time of day", d.span, "write hours 00-23 and minutes 00-59, like 04:00")
-                if d.zone not in (None, "UTC"):
-                    self.error("R039", f"unknown time zone `{d.zone}`", d.span,
-                               "days are counted in UTC: write the reset time in UTC")
+                self.day_start_decl(d)
             elif isinstance(d, ast.ResourceDecl | ast.ItemDecl | ast.TableDecl | ast.SlotsDecl):
                 self.claim(d.name, d.name_span)
             elif isinstance(d, ast.ActionDecl):
@@ -157,6 +229,22 @@ class Checker:
                 else:
                     seen_actions[d.name] = d.name_span
                 self.check_snake(d.name, d.name_span)
+
+    def day_start_decl(self, d: ast.DayStartDecl) -> None:
+        if self.day_span is not None:
+            self.error("R011", "`day starts` is declared twice", d.span, "keep one `day starts` line",
+                       [("first declared here", self.day_span)])
+            return
+        self.day_span = d.span
+        self.day_start = d.minutes
+        clock = self.find(d.span, r"([0-9]{2}:[0-9]{2})")
+        hours, minutes = (int(n) for n in self.source(clock).split(":"))
+        if hours > 23 or minutes > 59:
+            self.error("R039", f"`{self.source(clock)}` is not a time of day", clock,
+                       "write hours 00-23 and minutes 00-59, like 04:00")
+        if d.zone not in (None, "UTC"):
+            self.error("R039", f"unknown time zone `{d.zone}`", self.find(d.span, r"[0-9]{2}:[0-9]{2}\s+(\w+)"),
+                       "days are counted in UTC: write the reset time in UTC")
 
     def claim(self, name: str, span: Span) -> None:
         if name in self.decl_spans:
@@ -174,111 +262,139 @@ class Checker:
     def type_named(self, name: ast.Name, *, allow_slots: bool = False) -> T.Type | None:
         if name.id in T.SCALAR_TYPE_NAMES:
             return T.SCALAR_TYPE_NAMES[name.id]
-        if name.id in self.tables:
+        if name.id in self.table_names:
             return T.enum(name.id)
         if allow_slots and name.id in self.slots:
             return T.slot_index(name.id)
-        options = list(T.SCALAR_TYPE_NAMES) + list(self.tables) + (list(self.slots) if allow_slots else [])
+        if self.reported(name.id):
+            return None
+        options = list(T.SCALAR_TYPE_NAMES) + sorted(self.table_names) + (list(self.slots) if allow_slots else [])
         self.error("R024", f"unknown type `{name.id}`", name.span,
                    did_you_mean(name.id, options) or "types are int, duration, time, bool or a table's name")
         return None
 
-    def table(self, d: ast.TableDecl) -> None:
+    # ---- tables: first every table's columns and row names, then the cells, so a
+    # column may hold rows of a table declared later (or of its own table)
+    def tables_pass(self, decls: list) -> None:
+        tables = [d for d in decls if isinstance(d, ast.TableDecl)]
+        self.table_names = {d.name for d in tables}
+        shapes = [(d, self.table_columns(d), self.table_rows(d)) for d in tables]
+        for d, columns, rows in shapes:
+            self.table_cells(d, columns, rows)
+
+    def table_columns(self, d: ast.TableDecl) -> list[ir.Column] | None:
+        """The typed columns, or None when one has a mistake (reported)."""
         columns: list[ir.Column] = []
-        names: set[str] = set()
+        seen: dict[str, Span] = {}
         for c in d.columns:
             t = self.type_named(c.type)
-            if c.name in names:
-                self.error("R011", f"column `{c.name}` is declared twice", c.span, "rename one of them")
-            names.add(c.name)
+            if c.name in seen:
+                self.error("R011", f"column `{c.name}` is declared twice", c.span, "rename one of them",
+                           [("first declared here", seen[c.name])])
+            seen.setdefault(c.name, c.span)
             if t is not None:
                 columns.append(ir.Column(c.name, t))
-        if not d.columns:
+        if not d.columns and (d.rows or d.source is not None):
             self.error("R015", f"table `{d.name}` has no `columns` line", d.name_span,
-                       "declare the columns under the table: `columns cost: int, grow: duration`")
-        ok_columns = len(columns) == len(d.columns)
-        rows: list[tuple[str, tuple]] = []
-        raw_rows: list[tuple[str, Span, list[tuple[str, Span]]]] = []
+                       "declare the columns under the table: `columns seed_cost: int, grow: duration`")
+        return columns if len(columns) == len(d.columns) else None
+
+    def table_rows(self, d: ast.TableDecl) -> list[RawRow]:
+        """The rows as written (from the rules or the CSV), each named once and the right length."""
         if d.source is not None:
             if d.rows:
                 self.error("R017", "a table takes its rows from the CSV or from the rules, not both",
                            d.rows[0].span, "remove these rows or the `from` file")
-            raw_rows = self.csv_rows(d)
-        for r in d.rows:
-            raw_rows.append((r.name, r.span, [(_cell_text(c), c.span) for c in r.cells]))
-        seen_rows: dict[str, Span] = {}
-        for name, span, cells in raw_rows:
-            if name in seen_rows:
+            raw = self.csv_rows(d)
+            if raw is None:
+                return []  # the CSV's mistake is reported
+        else:
+            raw = [(r.name, r.span, [(_cell_text(c), c.span) for c in r.cells]) for r in d.rows]
+        if not raw and not d.columns and d.source is None:
+            self.error("R015", f"table `{d.name}` is empty", d.name_span,
+                       "declare its columns and rows below it, indented: "
+                       "`columns seed_cost: int, grow: duration` then `wheat: 5, 2m`")
+        elif not raw:
+            where = "the CSV" if d.source is not None else "the table"
+            self.error("R015", f"table `{d.name}` has no rows", d.name_span,
+                       f"add a row per kind to {where}: `wheat: 5, 2m`")
+        rows: list[RawRow] = []
+        seen: dict[str, Span] = {}
+        for name, span, cells in raw:
+            if name in seen:
                 self.error("R011", f"row `{name}` appears twice in table `{d.name}`", span, "rename one of them",
-                           [("first here", seen_rows[name])])
+                           [("first listed here", seen[name])])
                 continue
-            seen_rows[name] = span
+            seen[name] = span
             self.check_snake(name, span)
+            self.row_owner.setdefault(name, []).append(d.name)
             if len(cells) != len(d.columns):
-                self.error("R015", f"row `{name}` has {len(cells)} cell{'s' * (len(cells) != 1)}, "
-                           f"the table has {len(d.columns)} column{'s' * (len(d.columns) != 1)}", span,
-                           "columns: " + ", ".join(c.name for c in d.columns))
+                self.error("R015", f"row `{name}` has {_count(len(cells), 'cell')}, "
+                           f"the table has {_count(len(d.columns), 'column')}", span,
+                           "one cell per column: " + ", ".join(c.name for c in d.columns))
                 continue
-            if not ok_columns:
-                continue
-            values = []
-            for (text, cspan), col in zip(cells, columns, strict=True):
-                value = self.cell_value(text, col, cspan)
-                values.append(value)
+            rows.append((name, span, cells))
+        return rows
+
+    def table_cells(self, d: ast.TableDecl, columns: list[ir.Column] | None, raw: list[RawRow]) -> None:
+        rows: list[tuple[str, tuple]] = []
+        for name, _, cells in raw if columns is not None else []:
+            values = [self.cell_value(text, col, span) for (text, span), col in zip(cells, columns, strict=True)]
             if all(v is not None for v in values):
                 rows.append((name, tuple(values)))
-        if not raw_rows and (d.source is None or self.src.read_data(_source_path(d)) is not None):
-            self.error("R015", f"table `{d.name}` has no rows", d.name_span, "add a row per kind: `wheat: 5, 2m`")
-        for name, _ in rows:
-            self.row_owner.setdefault(name, []).append(d.name)
-        self.tables[d.name] = ir.Table(d.name, tuple(columns), tuple(rows), self.loc(d.span))
+        self.tables.setdefault(d.name, ir.Table(d.name, tuple(columns or ()), tuple(rows), self.loc(d.span)))
 
-    def csv_rows(self, d: ast.TableDecl) -> list[tuple[str, Span, list[tuple[str, Span]]]]:
+    def csv_rows(self, d: ast.TableDecl) -> list[RawRow] | None:
+        """The rows of a table's CSV, with the span of every cell; None if the CSV cannot be used."""
         assert d.source is not None
         rel = _source_path(d)
         found = self.src.read_data(rel)
         if found is None:
             self.error("R017", f"cannot read `{rel}`", d.source.span,
                        "the CSV file goes in the game folder, beside the .rules files")
-            return []
+            return None
         label, text = found
         lines = list(csv.reader(io.StringIO(text)))
         if not lines:
-            self.error("R017", f"`{rel}` is empty", d.source.span, "the first row names the columns")
-            return []
+            self.error("R017", f"`{rel}` is empty", d.source.span,
+                       "the first row names the columns: " + ",".join(["name"] + [c.name for c in d.columns]))
+            return None
         header = [h.strip() for h in lines[0]]
         expected = ["name"] + [c.name for c in d.columns]
         if header != expected:
-            hspan = Span(label, 1, 1, 1, len(",".join(lines[0])) + 1)
-            self.error("R017", f"the header of `{rel}` does not match the table's columns", hspan,
-                       "the header must be: " + ",".join(expected))
-            return []
-        rows = []
+            self.error("R017", f"the header of `{rel}` does not match the columns of table `{d.name}`",
+                       Span(label, 1, 1, 1, len(",".join(lines[0])) + 1),
+                       "the header must be: " + ",".join(expected), [("the columns are declared here", d.span)])
+            return None
+        rows: list[RawRow] = []
         for number, cells in enumerate(lines[1:], start=2):
             if not any(c.strip() for c in cells):
                 continue
-            col = 1
-            spans: list[tuple[str, Span]] = []
-            for cell in cells:
-                lead = len(cell) - len(cell.lstrip())
-                spans.append((cell.strip(), Span(label, number, col + lead, number, col + lead + len(cell.strip()))))
-                col += len(cell) + 1
+            spans = _csv_cell_spans(label, number, cells)
             name, nspan = spans[0]
+            if not name:
+                self.error("R015", f"row {number} of `{rel}` has no name", nspan,
+                           "the first cell of a row is its name, such as `wheat`")
+                continue
             rows.append((name, nspan, spans[1:]))
         return rows
 
     def cell_value(self, text: str, col: ir.Column, span: Span):
         t = col.type
         if t == T.INT and re.fullmatch(r"-?[0-9][0-9_]*", text):
-            return int(text.replace("_", ""))
+            value = int(text.replace("_", ""))
+            if INT64_MIN <= value <= INT64_MAX:
+                return value
+            self.error("R031", "the number does not fit in 64 bits", span, "numbers go up to 9223372036854775807")
+            return None
         if t == T.DURATION and re.fullmatch(r"([0-9][0-9_]*(ms|s|m|h|d|w))+", text):
             return duration_ms(text)
         if t == T.BOOL and text in ("true", "false"):
             return text == "true"
-        if t.kind == "enum" and t.name in self.tables and any(r[0] == text for r in self.tables[t.name].rows):
+        if t.kind == "enum" and t.name in self.row_owner.get(text, ()):
             return text
         self.error("R016", f"`{text}` is not {_a(t)} (column `{col.name}`)", span,
-                   _example_of(t, self.tables))
+                   _example_of(t, self.row_names(t.name) if t.kind == "enum" else []))
         return None
 
     def slot_decl(self, d: ast.SlotsDecl) -> None:
@@ -301,7 +417,7 @@ class Checker:
         if isinstance(d, ast.ItemDecl) and d.key is not None:
             if d.key.id in self.tables:
                 key = d.key.id
-            else:
+            elif not self.reported(d.key.id):
                 self.error("R024", f"unknown table `{d.key.id}`", d.key.span,
                            did_you_mean(d.key.id, self.tables) or "an item is counted per row of a table: `item seed of crop`")
         start = d.start.value if d.start else 0
@@ -310,8 +426,9 @@ class Checker:
         if kind == "meter" and mx is None:
             self.error("R030", f"meter `{d.name}` needs a `max`", d.name_span, f"write `meter {d.name} start {start} max {max(start, 1)} ...`")
         if kind != "meter" and d.regen is not None:
-            self.error("R030", f"only meters regenerate, and `{d.name}` is a {kind}", d.regen.span,
-                       f"declare it as `meter {d.name} ...` or remove the `regen`")
+            self.error("R030", f"only meters regenerate, and `{d.name}` is {'an' if kind == 'item' else 'a'} {kind}",
+                       d.regen.span, f"declare it as `meter {d.name} ... max ...`, or remove the `regen`"
+                       if kind != "item" else "remove the `regen`: items change only through actions")
         if d.regen is not None and (d.regen.amount <= 0 or d.regen.every.ms <= 0):
             self.error("R030", "regeneration must give a positive amount over a positive time", d.regen.span,
                        "for example `regen 1 every 3m`")
@@ -329,35 +446,41 @@ class Checker:
         self.resources[d.name] = ir.Resource(d.name, kind, key, start, mx, regen, self.loc(d.span))
 
     def level_decl(self, d: ast.LevelDecl) -> None:
-        if self.level is not None:
-            self.error("R011", "`level` is declared twice", d.span, "keep one `level from ... at ...` line")
+        if self.level_span is not None:
+            self.error("R011", "`level` is declared twice", d.span, "keep one `level from ... at ...` line",
+                       [("first declared here", self.level_span)])
             return
-        res = self.resources.get(d.stat.id)
-        if res is None:
-            self.error("R010", f"unknown resource `{d.stat.id}`", d.stat.span,
-                       did_you_mean(d.stat.id, self.resources) or "levels come from a stat: `stat xp`")
-            return
-        if res.key is not None:
-            self.error("R026", f"`{d.stat.id}` is counted per {res.key}: a level needs one number", d.stat.span,
-                       "derive the level from a stat such as `stat xp`")
-            return
-        self.used.add(res.name)
+        self.level_span = d.span
+        stat = self.level_stat(d.stat)
         values = [t.value for t in d.thresholds]
-        for prev, cur in zip(d.thresholds, d.thresholds[1:], strict=False):
-            if cur.value <= prev.value:
-                self.error("R018", f"level thresholds must increase: {cur.value} comes after {prev.value}", cur.span,
-                           "list the xp needed for level 1, 2, 3, ... in increasing order")
-                return
-        if values and values[0] != 0:
-            self.error("R018", f"level 1 must start at 0 {d.stat.id}, not {values[0]}", d.thresholds[0].span,
-                       f"write `level from {d.stat.id} at 0, ...`")
+        mistake = _threshold_mistake(d, stat.name if stat else d.stat.id)
+        if mistake is not None:
+            self.error("R018", *mistake)
+        if stat is None or mistake is not None:
+            self.level_broken = True
             return
-        self.level = ir.Level(d.stat.id, tuple(values), self.loc(d.span))
+        self.level = ir.Level(stat.name, tuple(values), self.loc(d.span))
+
+    def level_stat(self, name: ast.Name) -> ir.Resource | None:
+        res = self.resources.get(name.id)
+        if res is None:
+            if not self.reported(name.id):
+                self.error("R010", f"unknown resource `{name.id}`", name.span,
+                           did_you_mean(name.id, self.resources) or "levels come from a stat: `stat xp`")
+            return None
+        if res.key is not None:
+            self.error("R026", f"`{name.id}` is counted per {res.key}: a level needs one number", name.span,
+                       "derive the level from a stat such as `stat xp`")
+            return None
+        self.used.add(res.name)
+        return res
 
     # ---- actions
     def action(self, d: ast.ActionDecl) -> ir.Action | None:
         scope = Scope()
         params: list[ir.Param] = []
+        self.param_spans = {p.name: p.span for p in reversed(d.params)}
+        self.let_spans = {}
         for p in d.params:
             param = self.param(p)
             if p.name in scope.params:
@@ -365,6 +488,8 @@ class Checker:
             elif param is not None:
                 scope.params[p.name] = param
                 params.append(param)
+            else:
+                scope.broken.add(p.name)
         self.check_order(d.body)
         self.current_action = d.name
         self.limit_count = 0  # limit keys are numbered per action, so editing one action keeps the others' windows
@@ -401,16 +526,22 @@ class Checker:
         return ir.Param(p.name, t, None, None)
 
     def check_order(self, body: tuple) -> None:
-        """Everything an action checks comes before anything it changes."""
-        first_effect = None
-        for s in body:
-            if isinstance(s, EFFECTS) and first_effect is None:
-                first_effect = s
-            elif isinstance(s, CHECKS) and first_effect is not None:
-                word = type(s).__name__.lower()
-                self.error("R028", f"`{word}` after an effect", s.span,
-                           f"move it above line {first_effect.span.line}: an action checks everything before it changes anything",
-                           [("the first effect is here", first_effect.span)])
+        """Everything an action checks comes before anything it changes.
+
+        Reported once per action, at the first check that comes too late.
+        """
+        first_effect = next((s for s in body if isinstance(s, EFFECTS)), None)
+        if first_effect is None:
+            return
+        late = [s for s in body[body.index(first_effect) :] if isinstance(s, CHECKS)]
+        if not late:
+            return
+        others = f" (and the {_count(len(late) - 1, 'other check')} after it)" if len(late) > 1 else ""
+        word = type(late[0]).__name__.lower()
+        self.error("R028", f"`{word}` after an effect", late[0].span,
+                   f"move it{others} above line {first_effect.span.line}: "
+                   "an action checks everything before it changes anything",
+                   [("the first effect is here", first_effect.span)])
 
     def block(self, stmts: tuple, scope: Scope) -> list | None:
         out = []
@@ -446,17 +577,7 @@ class Checker:
             cls = ir.Cost if isinstance(s, ast.Cost) else ir.Gain
             return cls(tuple(amounts), loc)  # type: ignore[arg-type]
         if isinstance(s, ast.Let):
-            if s.name in scope.locals or s.name in scope.params:
-                self.error("R038", f"`{s.name}` is already defined", s.span, "give the value another name")
-                return None
-            if s.name in self.decl_spans:
-                self.error("R038", f"`{s.name}` is the name of a declaration", s.span, "give the value another name")
-                return None
-            value = self.expr(s.expr, scope)
-            if value is None:
-                return None
-            scope.locals[s.name] = value.type
-            return ir.Let(s.name, value, loc)
+            return self.let(s, scope, loc)
         if isinstance(s, ast.Set):
             return self.set_stmt(s, scope, loc)
         if isinstance(s, ast.Fill):
@@ -468,7 +589,8 @@ class Checker:
             return ir.Empty(target[0], target[1], loc)
         if isinstance(s, ast.Limit):
             if s.count <= 0:
-                self.error("R041", "a limit must allow at least once", s.span, "write `limit 1 per day` or more")
+                self.error("R041", f"a limit of {s.count} never allows the action", self.find(s.span, r"limit\s+(-?[0-9_]+)"),
+                           "allow it at least once (`limit 1 per day`), or remove the action")
                 return None
             if s.period.kind == "span" and s.period.ms <= 0:
                 self.error("R041", "the period of a limit must be longer than 0", s.period.span, "for example `per 1h`")
@@ -528,18 +650,65 @@ class Checker:
             return ir.Pick(tuple(branches), loc) if ok else None
         raise AssertionError(f"unknown statement {s!r}")
 
+    def let(self, s: ast.Let, scope: Scope, loc: ir.Loc) -> ir.Let | None:
+        name_span = self.find(s.span, r"let\s+([A-Za-z_][A-Za-z0-9_]*)")
+        taken = self.name_taken(s.name, scope)
+        if taken is not None:
+            what, first = taken
+            self.error("R038", f"`{s.name}` is already {what}", name_span, "give the value another name",
+                       [("it is declared here", first)] if first else [])
+            scope.broken.add(s.name)
+            return None
+        value = self.expr(s.expr, scope)
+        if value is not None and value.type.kind == "slot":
+            fields = [f.name for f in self.slots[value.type.name or ""].fields] or ["field"]
+            self.error("R012", "a `let` value cannot hold a whole slot", s.expr.span,
+                       f"name one of its fields instead: `let {s.name} = {self.source(s.expr.span)}.{fields[0]}`")
+            value = None
+        if value is None:
+            scope.broken.add(s.name)
+            return None
+        scope.locals[s.name] = value.type
+        self.let_spans[s.name] = name_span
+        return ir.Let(s.name, value, loc)
+
+    def name_taken(self, name: str, scope: Scope) -> tuple[str, Span | None] | None:
+        """What already has this name (in words) and where it is declared, if anything does."""
+        if name in scope.params:
+            return "a parameter of this action", self.param_spans.get(name)
+        if name in scope.locals:
+            return "defined by an earlier `let`", self.let_spans.get(name)
+        if name in self.decl_spans:
+            return "the name of a declaration", self.decl_spans[name]
+        if name in self.row_owner:
+            return f"a row of table `{self.row_owner[name][0]}`", None
+        return None
+
     def per(self, name: ast.Name | None, scope: Scope) -> str | None:
         if name is None:
             return None
+        if name.id in scope.broken:
+            return None
         if name.id not in scope.params:
             self.error("R014", f"`per {name.id}` names no parameter of this action", name.span,
-                       did_you_mean(name.id, scope.params) or "`per` takes one of the action's parameters")
+                       self.per_hint(name.id, scope))
             return None
         return name.id
 
+    def per_hint(self, name: str, scope: Scope) -> str:
+        typed = self.names_of_type(T.enum(name), scope) if name in self.table_names else []
+        typed = typed or (self.names_of_type(T.slot_index(name), scope) if name in self.slots else [])
+        if typed:
+            return f"`{name}` is a type; the parameter of that type is `{typed[0]}`: write `per {typed[0]}`"
+        params = ", ".join(f"`{p}`" for p in scope.params)
+        return did_you_mean(name, scope.params) or (
+            f"`per` takes one of the action's parameters: {params}" if params
+            else "`per` takes a parameter, and this action has none"
+        )
+
     def amount(self, a: ast.Amount, scope: Scope, is_cost: bool) -> ir.Amount | None:
         target = self.resource_place(a.place, scope, "cost" if is_cost else "gain")
-        value = self.expect_type(a.expr, scope, T.INT, "an amount")
+        value = self.expect_type(a.expr, scope, T.INT, f"an amount of `{a.place.name}`")
         if target is None or value is None:
             return None
         res, key, label = target
@@ -557,13 +726,11 @@ class Checker:
         res = self.resources.get(p.name)
         if res is None:
             if p.name in self.slots or p.name in self.tables or p.name in scope.params or p.name in scope.locals:
-                what = "slots" if p.name in self.slots else "a table" if p.name in self.tables else "a value"
-                self.error("R013", f"`{p.name}` is {what}, not a resource: it cannot be a {verb}", p.name_span,
-                           "costs and gains take currencies, meters, stats and items")
+                self.not_a_resource(p, scope, verb)
             elif p.name == "level":
                 self.error("R013", f"`level` follows from {self.level.stat if self.level else 'a stat'}: it cannot be a {verb}",
                            p.name_span, f"{verb} the stat instead")
-            else:
+            elif not self.reported(p.name, scope):
                 self.error("R010", f"unknown resource `{p.name}`", p.name_span,
                            did_you_mean(p.name, self.resources) or "declare it: `currency gold start 0`")
             return None
@@ -573,6 +740,23 @@ class Checker:
             return None
         return self.keyed(res, p.index, p.span, scope)
 
+    def not_a_resource(self, p: ast.Place, scope: Scope, verb: str) -> None:
+        index = f"[{self.source(p.index.span)}]" if p.index is not None else "[...]"
+        if p.name in self.slots:
+            what = "a row of slots"
+            hint = (f"a slot is not counted: free it with `empty {p.name}{index}`, "
+                    f"or change it with `fill` and `set`")
+        elif p.name in self.tables:
+            what = "a table"
+            items = [r.name for r in self.resources.values() if r.key == p.name]
+            hint = (f"a table's values are fixed; the item counted per {p.name} is `{items[0]}`: "
+                    f"`{verb} {items[0]}{index} 1`" if items
+                    else f"a table's values are fixed; `{verb}` takes a currency, meter, stat or item")
+        else:
+            what = "a parameter" if p.name in scope.params else "a `let` value"
+            hint = f"`{verb}` takes a currency, meter, stat or item, such as `{verb} coins 5`"
+        self.error("R013", f"`{p.name}` is {what}, not a resource", p.name_span, hint)
+
     def keyed(self, res: ir.Resource, index: ast.Expr | None, span: Span, scope: Scope):
         if res.key is None:
             if index is not None:
@@ -581,8 +765,7 @@ class Checker:
                 return None
             return res.name, None, res.name
         if index is None:
-            self.error("R026", f"`{res.name}` is counted per {res.key}", span,
-                       f"say which: `{res.name}[...]` with a {res.key}")
+            self.error("R026", f"`{res.name}` is counted per {res.key}", span, self.which_hint(res, scope))
             return None
         key = self.expect_type(index, scope, T.enum(res.key), f"a {res.key}")
         if key is None:
@@ -590,11 +773,22 @@ class Checker:
         label = f"{res.name}[{_label(index)}]"
         return res.name, key, label
 
+    def which_hint(self, res: ir.Resource, scope: Scope) -> str:
+        assert res.key is not None
+        names = self.names_of_type(T.enum(res.key), scope) or self.row_names(res.key)[:1]
+        example = names[0] if names else "..."
+        return f"say which {res.key}: `{res.name}[{example}]`"
+
     def slot_place(self, p: ast.Place, scope: Scope) -> tuple[str, ir.Expr] | None:
         if p.name not in self.slots:
-            self.error("R010" if p.name not in self.resources else "R012",
-                       f"`{p.name}` is not a row of slots", p.name_span,
-                       did_you_mean(p.name, self.slots) or "declare them: `slots field 6` with their fields")
+            if self.reported(p.name, scope):
+                return None
+            if p.name in self.resources:
+                self.error("R012", f"`{p.name}` is a resource, not a row of slots", p.name_span,
+                           f"resources change with `cost {p.name} ...`, `gain {p.name} ...` and `set {p.name} = ...`")
+            else:
+                self.error("R010", f"unknown slots `{p.name}`", p.name_span,
+                           did_you_mean(p.name, self.slots) or "declare them: `slots field 6` with their fields")
             return None
         if p.index is None:
             self.error("R026", f"say which slot of `{p.name}`", p.span, f"write `{p.name}[slot]`")
@@ -619,7 +813,8 @@ class Checker:
             return None
         count = self.slots[slots].count
         if isinstance(e, ir.Const) and not 0 <= int(e.value) < count:
-            self.error("R031", f"{slots}[{e.value}] is out of range", index.span, f"slots are numbered 0 to {count - 1}")
+            self.error("R031", f"`{slots}[{e.value}]` is out of range: there are {_count(count, slots + ' slot')}",
+                       index.span, f"slots are numbered from 0: `{slots}[0]` to `{slots}[{count - 1}]`")
             return None
         return e
 
@@ -627,8 +822,10 @@ class Checker:
         p = s.place
         if p.name in self.slots:
             if p.field is None or p.index is None:
-                self.error("R012", "set one field of a slot", p.span,
-                           f"write `set {p.name}[slot].field = ...`, or use `fill` and `empty`")
+                index = self.source(p.index.span) if p.index is not None else "slot"
+                fields = [f.name for f in self.slots[p.name].fields] or ["field"]
+                self.error("R012", "`set` changes one field of a slot", p.span,
+                           f"write `set {p.name}[{index}].{fields[0]} = ...`, or use `fill` and `empty` for the whole slot")
                 return None
             index = self.slot_index(p.name, p.index, scope)
             fld = self.slot_field(p.name, p.field, p.span)
@@ -637,8 +834,10 @@ class Checker:
             value = self.expect_type(s.expr, scope, fld.type, f"{_a(fld.type)} for `{p.field}`")
             return ir.SetSlotField(p.name, index, p.field, value, loc) if value is not None else None
         if p.name in scope.params or p.name in scope.locals:
-            self.error("R029", f"`{p.name}` cannot be changed", p.name_span,
-                       "parameters and `let` values are fixed; `set` changes the player's state")
+            what, first = self.name_taken(p.name, scope) or ("fixed", None)
+            self.error("R029", f"`{p.name}` cannot be changed: it is {what.removeprefix('defined by ')}", p.name_span,
+                       "parameters and `let` values are fixed; `set` changes the player's state, "
+                       "so use another `let` for a new value", [("it is declared here", first)] if first else [])
             return None
         if p.name == "level":
             self.error("R029", "`level` cannot be set", p.name_span,
@@ -656,7 +855,7 @@ class Checker:
         for f in self.slots[slots].fields:
             if f.name == name:
                 return f
-        self.error("R010", f"{slots} slots have no field `{name}`", span,
+        self.error("R010", f"`{slots}` slots have no field `{name}`", span,
                    did_you_mean(name, [f.name for f in self.slots[slots].fields])
                    or "fields: " + ", ".join(f.name for f in self.slots[slots].fields))
         return None
@@ -685,7 +884,7 @@ class Checker:
         missing = [f.name for f in self.slots[slots].fields if f.name not in given]
         if ok and missing:
             self.error("R035", f"`fill` leaves {', '.join(f'`{m}`' for m in missing)} unset", s.span,
-                       "a filled slot has every field: add " + ", ".join(f"{m} = ..." for m in missing))
+                       "a filled slot has every field: add " + ", ".join(f"`{m} = ...`" for m in missing))
             return None
         if not ok:
             return None
@@ -695,12 +894,12 @@ class Checker:
     def never_holds(self, d: ast.ActionDecl, scope: Scope) -> None:
         """Requirements that contradict each other or the parameters' bounds (where we can tell)."""
         bounds: dict[str, tuple[int, int, Span | None]] = {}
-        for p in scope.params.values():
-            if p.lo is not None and p.hi is not None:
-                bounds[p.name] = (p.lo, p.hi, None)
         for r in self.resources.values():
             if r.key is None:
                 bounds[r.name] = (0, r.max if r.max is not None else INT64_MAX, None)
+        for p in scope.params.values():
+            if p.lo is not None and p.hi is not None:
+                bounds[p.name] = (p.lo, p.hi, None)
         for s in d.body:
             if not isinstance(s, ast.Require):
                 continue
@@ -712,12 +911,23 @@ class Checker:
                 old_lo, old_hi, why = bounds[name]
                 new_lo, new_hi = max(old_lo, lo), min(old_hi, hi)
                 if new_lo > new_hi:
-                    notes = [("it contradicts this requirement", why)] if why else []
-                    limit = f"{old_lo}..{old_hi}" if why is None else "the earlier requirement"
-                    self.error("R020", f"`{name}` can never satisfy this: it is bounded by {limit}", cmp.span,
-                               "this action could never run: fix the comparison", notes)
+                    self.report_never(cmp, name, (old_lo, old_hi), why, scope)
                     return
                 bounds[name] = (new_lo, new_hi, cmp.span)
+
+    def report_never(self, cmp: ast.Expr, name: str, bound: tuple[int, int], why: Span | None,
+                     scope: Scope) -> None:
+        said = self.source(cmp.span)
+        if why is not None:
+            self.error("R020", f"`{said}` can never hold together with `{self.source(why)}`", cmp.span,
+                       "the action could never run: fix one of the two requirements",
+                       [("the other requirement is here", why)])
+        elif name in scope.params:
+            self.error("R020", f"`{said}` can never hold: `{name}` is declared {bound[0]}..{bound[1]}", cmp.span,
+                       "the action could never run: fix the comparison or the parameter's range")
+        else:
+            self.error("R020", f"`{said}` can never hold: `{name}` is always {_range_words(*bound)}", cmp.span,
+                       "the action could never run: fix the comparison")
 
     def invariant(self, d: ast.InvariantDecl) -> ir.Invariant | None:
         scope = Scope()
@@ -725,8 +935,9 @@ class Checker:
         msg = self.message(d.message, scope) if d.message else None
         if cond is None:
             return None
-        if _mentions_now(d.cond):
-            self.error("R036", "an invariant cannot depend on `now`", d.cond.span,
+        now = _find_now(d.cond)
+        if now is not None:
+            self.error("R036", "an invariant cannot depend on `now`", now.span,
                        "state what must hold at all times, e.g. `coins <= 100_000_000`")
             return None
         return ir.Invariant(cond, msg, self.loc(d.span))
@@ -782,7 +993,8 @@ class Checker:
             return ir.Now(T.TIME)
         if isinstance(e, ast.LevelRef):
             if self.level is None:
-                self.error("R010", "`level` is not declared", e.span, "declare it: `level from xp at 0, 50, 150`")
+                if not (self.level_broken or self.reported("level")):
+                    self.error("R010", "`level` is not declared", e.span, "declare it: `level from xp at 0, 50, 150`")
                 return None
             self.used.add(self.level.stat)
             return ir.LevelRead(T.INT)
@@ -821,7 +1033,7 @@ class Checker:
                 return None
             if not T.same(left.type, right.type):
                 self.error("R012", f"cannot compare {_a(left.type)} with {_a(right.type)}", e.span,
-                           _type_hint(right.type, left.type))
+                           self.compare_hint(e, left.type, right.type))
                 return None
             if e.op not in ("==", "!=") and left.type.kind in ("bool", "enum", "slot"):
                 self.error("R012", f"{_a(left.type)} has no order", e.span, "compare with `==` or `!=`")
@@ -841,13 +1053,28 @@ class Checker:
                 return None
             if not isinstance(x, ir.SlotRead):
                 word = "filled" if e.filled else "empty"
-                self.error("R012", f"only a slot can be {word}, not {_a(x.type)}", e.operand.span,
-                           "write `field[slot] is empty` with a row of slots")
+                said = self.source(e.operand.span)
+                hint = (f"write `{x.type.name}[{said}] is {word}`" if x.type.kind == "slot_index"
+                        else f"write `field[slot] is {word}` with a row of slots")
+                self.error("R012", f"only a slot can be {word}, not {_a(x.type)}", e.operand.span, hint)
                 return None
             return ir.IsFilled(x.slots, x.index, e.filled, T.BOOL)
         if isinstance(e, ast.Call):
             return self.call(e, scope)
         raise AssertionError(f"unknown expression {e!r}")
+
+    def compare_hint(self, e: ast.Compare, left: T.Type, right: T.Type) -> str | None:
+        if "enum" in (left.kind, right.kind) and T.is_intlike(right if left.kind == "enum" else left):
+            side, other = (e.left, e.right) if left.kind == "enum" else (e.right, e.left)
+            table = self.tables.get((left if left.kind == "enum" else right).name or "")
+            if table is not None:
+                column = next((c.name for c in table.columns if c.type == T.INT), None)
+                row = self.row_names(table.name)[:1] or ["..."]
+                said = self.source(side.span)
+                of_column = (f", or compare one of its columns: `{table.name}[{said}].{column} {e.op} "
+                             f"{self.source(other.span)}`" if column else "")
+                return f"a {table.name} is a row such as `{row[0]}`: compare it with `==` (`{said} == {row[0]}`){of_column}"
+        return _type_hint(right, left)
 
     def name(self, e: ast.Name, scope: Scope, want: T.Type | None) -> ir.Expr | None:
         if e.id in scope.locals:
@@ -858,8 +1085,7 @@ class Checker:
             res = self.resources[e.id]
             self.used.add(res.name)
             if res.key is not None:
-                self.error("R026", f"`{res.name}` is counted per {res.key}", e.span,
-                           f"say which: `{res.name}[...]` with a {res.key}")
+                self.error("R026", f"`{res.name}` is counted per {res.key}", e.span, self.which_hint(res, scope))
                 return None
             return ir.ResourceRead(res.name, None, T.INT)
         owners = self.row_owner.get(e.id, [])
@@ -872,8 +1098,10 @@ class Checker:
                        "compare it with a value of the table you mean")
             return None
         if e.id in self.tables or e.id in self.slots:
-            what = "table" if e.id in self.tables else "row of slots"
-            self.error("R026", f"`{e.id}` is a {what}: say which row", e.span, f"write `{e.id}[...]`")
+            what, which = ("table", "row") if e.id in self.tables else ("row of slots", "slot")
+            self.error("R026", f"`{e.id}` is a {what}: say which {which}", e.span, f"write `{e.id}[...]`")
+            return None
+        if self.reported(e.id, scope):
             return None
         candidates = [*scope.locals, *scope.params, *self.resources, *self.row_owner, *self.tables, *self.slots]
         self.error("R010", f"unknown name `{e.id}`", e.span, did_you_mean(e.id, candidates))
@@ -893,6 +1121,8 @@ class Checker:
         if isinstance(e.base, ast.Name) and e.base.id in self.tables:
             self.error("R026", f"say which column of `{e.base.id}`", e.span,
                        f"write `{e.base.id}[...].{self.tables[e.base.id].columns[0].name if self.tables[e.base.id].columns else 'column'}`")
+            return None
+        if isinstance(e.base, ast.Name) and self.reported(e.base.id, scope):
             return None
         if isinstance(e.base, ast.Name) and e.base.id not in scope.locals and e.base.id not in scope.params:
             candidates = [*self.resources, *self.tables, *self.slots]
@@ -988,7 +1218,8 @@ class Checker:
     def do_step(self, st: ast.Do, actions: dict[str, ast.ActionDecl], loc: ir.Loc) -> ir.DoStep | None:
         action = actions.get(st.action)
         if action is None:
-            self.error("R034", f"unknown action `{st.action}`", st.span, did_you_mean(st.action, actions))
+            if not self.reported(st.action):
+                self.error("R034", f"unknown action `{st.action}`", st.span, did_you_mean(st.action, actions))
             return None
         params = {p.name: p for p in action.params}
         out = []
@@ -998,11 +1229,15 @@ class Checker:
                 self.error("R034", f"`{st.action}` has no parameter `{a.name}`", a.span,
                            did_you_mean(a.name, params) or f"parameters: {', '.join(params) or 'none'}")
                 return None
+            if a.name in dict(out):
+                self.error("R034", f"`{a.name}` is given twice", a.span, "give each parameter once")
+                return None
             out.append((a.name, _literal(a.value)))
         missing = [n for n in params if n not in {a.name for a in st.args}]
         if missing and not st.fails:
-            self.error("R034", f"`{st.action}` needs {', '.join(missing)}", st.span,
-                       "give every parameter: " + ", ".join(f"{n}: ..." for n in params))
+            names = ", ".join(f"`{n}`" for n in missing)
+            self.error("R034", f"`{st.action}` needs a value for {names}", st.span,
+                       f"give every parameter: `do {st.action}(" + ", ".join(f"{n}: ..." for n in params) + ")`")
             return None
         if st.draw is not None and st.draw < 1:
             self.error("R034", "draws are numbered from 1", st.span, "write `draws 1` for the first branch")
@@ -1010,45 +1245,74 @@ class Checker:
         return ir.DoStep(st.action, tuple(out), st.draw, st.fails, st.fail_text, loc)
 
     def state_value(self, sv: ast.StateValue, *, given: bool):
+        """A `given` or `expect` value: (path, value) when the place and the value fit."""
         p = sv.place
-        value = _literal(sv.value)
         label = p.name + (f"[{p.key}]" if p.key is not None else "") + (f".{p.field}" if p.field else "")
         path = ir.StatePath(p.name, p.key, p.field, label)
         if p.name == "level":
-            if given:
-                self.error("R034", "`level` follows from experience and cannot be given", p.span,
-                           f"give {self.level.stat if self.level else 'the stat'} instead")
-                return None
-            return path, value
-        if p.name in self.resources:
-            res = self.resources[p.name]
-            if (res.key is None) != (p.key is None) or p.field is not None:
-                self.error("R034", f"`{label}` does not name a count", p.span,
-                           f"write `{res.name}[...]`" if res.key else f"write `{res.name}`")
-                return None
-            if res.key is not None and not any(r[0] == p.key for r in self.tables[res.key].rows):
-                self.error("R034", f"`{p.key}` is not a {res.key}", p.span,
-                           did_you_mean(str(p.key), [r[0] for r in self.tables[res.key].rows]))
-                return None
-            if not isinstance(value, int) or isinstance(value, bool):
-                self.error("R034", f"`{label}` is a number", sv.value.span, f"write `{label} 10`")
-                return None
-            return path, value
-        if p.name in self.slots:
-            if not isinstance(p.key, int) or not 0 <= p.key < self.slots[p.name].count:
-                self.error("R034", f"`{label}` is not a slot", p.span,
-                           f"slots are numbered 0 to {self.slots[p.name].count - 1}")
-                return None
-            if p.field is not None and self.slot_field(p.name, p.field, p.span) is None:
-                return None
-            if given and p.field is not None:
-                self.error("R034", "a scenario cannot give one field of a slot", p.span,
-                           "fill the slot with an action, or give the whole slot as `empty`")
-                return None
-            return path, value
-        self.error("R034", f"unknown name `{p.name}`", p.span,
-                   did_you_mean(p.name, [*self.resources, *self.slots, "level"]))
-        return None
+            ok = self.level_value(p, given)
+        elif p.name in self.resources:
+            ok = self.count_value(sv, self.resources[p.name], label)
+        elif p.name in self.slots:
+            ok = self.slot_value(sv, label, given)
+        else:
+            ok = False
+            if not self.reported(p.name):
+                self.error("R034", f"unknown name `{p.name}`", p.span,
+                           did_you_mean(p.name, [*self.resources, *self.slots, "level"]))
+        return (path, _literal(sv.value)) if ok else None
+
+    def level_value(self, p: ast.ScenarioPlace, given: bool) -> bool:
+        if given:
+            stat = self.level.stat if self.level else None
+            self.error("R034", "`level` follows from its stat and cannot be given", p.span,
+                       f"give `{stat}` instead, e.g. `given {stat} {self.level.thresholds[-1]}`"
+                       if self.level and stat else "give the stat it follows from instead")
+        return not given
+
+    def count_value(self, sv: ast.StateValue, res: ir.Resource, label: str) -> bool:
+        p = sv.place
+        if (res.key is None) != (p.key is None) or p.field is not None:
+            rows = self.row_names(res.key)[:1] if res.key else []
+            self.error("R034", f"`{label}` does not name a count", p.span,
+                       f"write `{res.name}[{rows[0] if rows else '...'}]`" if res.key else f"write `{res.name}`")
+            return False
+        if res.key is not None and p.key not in self.row_names(res.key):
+            self.error("R034", f"`{p.key}` is not a {res.key}", p.span,
+                       did_you_mean(str(p.key), self.row_names(res.key))
+                       or f"{res.key} rows: {', '.join(self.row_names(res.key))}")
+            return False
+        if not isinstance(sv.value, ast.IntLit) or sv.value.value < 0:
+            self.error("R034", f"`{label}` is a count: give a whole number, 0 or more", sv.value.span,
+                       f"write `{label} 10`")
+            return False
+        return True
+
+    def slot_value(self, sv: ast.StateValue, label: str, given: bool) -> bool:
+        p = sv.place
+        slots = self.slots[p.name]
+        if not isinstance(p.key, int) or not 0 <= p.key < slots.count:
+            self.error("R034", f"there is no slot `{label}`", p.span, f"slots are numbered 0 to {slots.count - 1}")
+            return False
+        if p.field is None:
+            if not isinstance(sv.value, ast.EmptyLit):
+                field = slots.fields[0].name if slots.fields else "field"
+                self.error("R034", f"`{label}` is a whole slot: it can only be `empty`", sv.value.span,
+                           f"write `{label} empty`, or name one of its fields: `{label}.{field} ...`")
+                return False
+            return True
+        fld = self.slot_field(p.name, p.field, p.span)
+        if fld is None:
+            return False
+        if given:
+            self.error("R034", "a scenario cannot give one field of a slot", p.span,
+                       "fill the slot with an action, or give the whole slot as `empty`")
+            return False
+        if fld.type.kind == "enum" and _literal(sv.value) not in self.row_names(fld.type.name):
+            self.error("R034", f"`{label}` holds a {fld.type.name}", sv.value.span,
+                       _example_of(fld.type, self.row_names(fld.type.name)))
+            return False
+        return True
 
 
 # ---- helpers ------------------------------------------------------------------------
@@ -1074,6 +1338,22 @@ def _literal(e: ast.Expr):
     if isinstance(e, ast.StringLit):
         return "".join(p for p in e.parts if isinstance(p, str))
     return EMPTY
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def _csv_cell_spans(label: str, number: int, cells: list[str]) -> list[tuple[str, Span]]:
+    """Each cell's text, stripped, with its span in the CSV line (cells hold no quotes)."""
+    col = 1
+    out: list[tuple[str, Span]] = []
+    for cell in cells:
+        text = cell.strip()
+        lead = len(cell) - len(cell.lstrip())
+        out.append((text, Span(label, number, col + lead, number, col + lead + max(1, len(text)))))
+        col += len(cell) + 1
+    return out
 
 
 def _source_path(d: ast.TableDecl) -> str:
@@ -1112,21 +1392,21 @@ def _a(t: T.Type) -> str:
     return str(t)
 
 
-def _example_of(t: T.Type, tables: dict[str, ir.Table]) -> str:
+def _example_of(t: T.Type, rows: list[str]) -> str:
     if t == T.INT:
         return "write a whole number such as 12"
     if t == T.DURATION:
         return "write a duration such as 90s, 10m or 1h30m"
     if t == T.BOOL:
         return "write true or false"
-    if t.kind == "enum" and t.name in tables:
-        return "one of: " + ", ".join(r[0] for r in tables[t.name].rows)
+    if t.kind == "enum" and rows:
+        return "one of: " + ", ".join(rows)
     return f"write {_a(t)}"
 
 
 def _type_hint(got: T.Type, want: T.Type) -> str | None:
     if got == T.DURATION and want == T.INT:
-        return "a duration is not a count: divide it by a duration (`d / 1m`) to get a number"
+        return "write a whole number; to count a duration, divide it by one: `(ready_at - now) / 1m`"
     if got == T.INT and want == T.DURATION:
         return "write a duration with its unit, such as 5m, or multiply: `n * 1m`"
     if got == T.TIME and want == T.DURATION:
@@ -1139,11 +1419,32 @@ def _type_hint(got: T.Type, want: T.Type) -> str | None:
 
 
 def _arith_hint(left: T.Type, op: str, right: T.Type) -> str:
+    if T.BOOL in (left, right):
+        return "a bool is true or false, not a number: choose between amounts with `when ...` / `otherwise`"
+    if "enum" in (left.kind, right.kind):
+        return "a table's row is not a number: compute with one of its columns, such as `crop[kind].sell`"
     if T.DURATION in (left, right) and T.is_intlike(left) != T.is_intlike(right):
         return "add durations to durations; multiply a duration by a number (`qty * 5m`)"
     if left == T.TIME and right == T.TIME:
         return "subtract two times to get a duration; times cannot be added"
     return "arithmetic works on numbers, durations and times"
+
+
+def _threshold_mistake(d: ast.LevelDecl, stat: str) -> tuple[str, Span, str] | None:
+    """What is wrong with a level's thresholds, if anything: (message, span, hint)."""
+    first = d.thresholds[0]
+    if first.value != 0:
+        return (f"level 1 must start at 0 {stat}, not {first.value}", first.span,
+                f"write `level from {stat} at 0, ...`: every player starts at level 1")
+    for prev, cur in zip(d.thresholds, d.thresholds[1:], strict=False):
+        if cur.value <= prev.value:
+            return (f"level thresholds must increase: {cur.value} comes after {prev.value}", cur.span,
+                    f"list the {stat} each level starts at, for level 1, 2, 3, ... in increasing order")
+    return None
+
+
+def _range_words(lo: int, hi: int) -> str:
+    return f"at least {lo}" if hi == INT64_MAX else f"between {lo} and {hi}"
 
 
 def _conjuncts(e: ast.Expr) -> list[ast.Expr]:
@@ -1173,13 +1474,17 @@ def _bound_fact(e: ast.Expr) -> tuple[str, int, int] | None:
     }.get(op)
 
 
-def _mentions_now(e) -> bool:
+def _find_now(e) -> ast.Now | None:
+    """The first `now` in an expression, if any."""
     if isinstance(e, ast.Now):
-        return True
-    children = [getattr(e, f) for f in getattr(e, "__slots__", ()) if f != "span"]
-    return any(
-        _mentions_now(c) or (isinstance(c, tuple) and any(_mentions_now(x) for x in c)) for c in children
-    )
+        return e
+    for f in getattr(e, "__slots__", ()):
+        child = getattr(e, f)
+        for c in child if isinstance(child, tuple) else (child,):
+            found = _find_now(c)
+            if found is not None:
+                return found
+    return None
 
 
 def _writes(body: Iterable) -> set[str]:
