@@ -1,0 +1,392 @@
+"""`rulesc explore`: find exploits in a game and report each as a scenario that reproduces it.
+
+Three searches, on the typed IR and the compiled pack only:
+- static loops (loops.py over the flow model of economy.py),
+- dodged limits (dodges.py),
+- a dynamic search on the pack for broken invariants and `--bound`s (search.py).
+
+Nothing is reported on the model's word alone: every loop and dodge is played on
+the pack (replay.py), written as a scenario, compiled with the game and run by the
+scenario runner. Loops that do not reproduce are listed as unconfirmed, not found.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rulesc.runtime.pack import Pack, load_pack
+
+from . import ir
+from .build import BuildResult, write_pack
+from .dodges import Dodge, find_dodges
+from .economy import Case, Model, build_model
+from .irtext import value_text
+from .loops import Loop, find_loops, schedule
+from .replay import Do, Played, Step, Wait, confirm, play, pool_value, scenario_text
+from .search import Bound, Break, Search
+
+JSON_FORMAT_VERSION = 1
+TRIES_PER_LOOP_GROUP = 3  # variants of one loop replayed before giving up on it
+MAX_REPLAY_STEPS = 60
+
+
+@dataclass
+class Options:
+    depth: int = 4
+    budget: float = 10.0  # seconds, for the whole exploration
+    bounds: list[Bound] = field(default_factory=list)
+
+
+@dataclass
+class Finding:
+    kind: str  # loop, dodged_limit, shared_reward, invariant, bound
+    summary: str
+    details: list[str]
+    actions: list[str]
+    net: dict[str, int]  # what the scenario gains (per turn, for loops)
+    scenario: str | None = None
+    title: str | None = None
+    verified: bool = False
+    loop: Loop | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind, "summary": self.summary, "details": self.details, "actions": self.actions,
+            "net": self.net, "verified": self.verified, "title": self.title, "scenario": self.scenario,
+            "loop": [{"call": c.call, "times": n} for c, n in self.loop.steps] if self.loop else None,
+        }
+
+
+@dataclass
+class Report:
+    game: str
+    findings: list[Finding]
+    unconfirmed: list[str]  # static loops that did not reproduce on the pack, and why
+    skipped: list[str]  # action cases the static model left out, and why
+    stats: dict[str, int]
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def to_json(self) -> dict:
+        return {
+            "format_version": JSON_FORMAT_VERSION, "game": self.game, "clean": self.clean,
+            "findings": [f.to_json() for f in self.findings], "unconfirmed": self.unconfirmed,
+            "skipped": self.skipped, "stats": self.stats,
+        }
+
+
+def parse_bound(text: str) -> Bound:
+    """`coins=10000` or `seed[wheat]=50`; a keyed item without a key bounds every row."""
+    name, sep, limit = text.partition("=")
+    if not sep or not limit.strip().replace("_", "").isdigit():
+        raise ValueError(f"--bound takes RESOURCE=NUMBER, such as coins=10000, not {text!r}")
+    return Bound(name.strip(), int(limit.strip().replace("_", "")))
+
+
+def check_bounds(game: ir.Game, bounds: list[Bound]) -> None:
+    resources = {r.name: r for r in game.resources}
+    tables = {t.name: [row for row, _ in t.rows] for t in game.tables}
+    for b in bounds:
+        name, _, key = b.pool.partition("[")
+        if name not in resources:
+            raise ValueError(f"--bound {b.pool}: no resource `{name}` (resources: {', '.join(sorted(resources))})")
+        row_table = resources[name].key
+        if key and (row_table is None or key.rstrip("]") not in tables[row_table]):
+            raise ValueError(f"--bound {b.pool}: `{name}` has no row `{key.rstrip(']')}`")
+
+
+def explore(result: BuildResult, options: Options) -> Report:
+    assert result.game is not None and result.files is not None
+    game = result.game
+    check_bounds(game, options.bounds)
+    start = time.monotonic()
+    deadline = start + options.budget
+    with tempfile.TemporaryDirectory(prefix="rulesc-explore-") as tmp:
+        pack = load_pack(write_pack(result.files, Path(tmp) / game.id))
+        model = build_model(game)
+        explorer = _Explorer(game, model, pack, options)
+        explorer.static(start + options.budget / 3)
+        explorer.dynamic(deadline)
+        explorer.confirm(result.sources.root)
+    findings = explorer.findings
+    return Report(
+        game=game.id, findings=findings, unconfirmed=explorer.unconfirmed, skipped=model.skipped,
+        stats={
+            "cases": len(model.cases),
+            "unbounded_cases": sum(1 for c in model.cases if not c.bounds),
+            "loop_candidates": explorer.candidates,
+        },
+    )
+
+
+class _Explorer:
+    def __init__(self, game: ir.Game, model: Model, pack: Pack, options: Options) -> None:
+        self.game = game
+        self.model = model
+        self.pack = pack
+        self.options = options
+        self.findings: list[Finding] = []
+        self.unconfirmed: list[str] = []
+        self.candidates = 0
+        self.params = {a.name: tuple(p.name for p in a.params) for a in game.actions}
+
+    # -- static loops
+
+    def static(self, deadline: float) -> None:
+        loops = find_loops(self.model, self.options.depth, deadline)
+        self.candidates = len(loops)
+        groups: dict[tuple[str, ...], list[Loop]] = {}
+        for loop in loops:
+            groups.setdefault(tuple(sorted(loop.actions)), []).append(loop)
+        for _, group in sorted(groups.items()):
+            group.sort(key=lambda lp: (lp.length, -sum(v for _, v in lp.gained), [c.ident for c, _ in lp.steps]))
+            self.loop_group(group)
+        for dodge in find_dodges(self.model):
+            self.dodge(dodge)
+
+    def loop_group(self, group: list[Loop]) -> None:
+        why = ""
+        for loop in group[:TRIES_PER_LOOP_GROUP]:
+            order, needed = schedule(loop)
+            if len(order) > MAX_REPLAY_STEPS:
+                why = f"{len(order)} steps, too long to replay"
+                continue
+            given = {p: v for p, v in needed.items() if p not in self.model.tokens}
+            played = None
+            for g in self.givens(given):
+                played = play(self.pack, "explore", g, [self.do(c) for c in order])
+                if played.ok and _gains(played):
+                    self.findings.append(self.loop_finding(loop, g, played, len(group)))
+                    return
+            assert played is not None
+            why = played.problem or "it gains nothing when played"
+        first = group[0]
+        self.unconfirmed.append(f"{_loop_words(first)}: {why}")
+
+    def givens(self, given: dict[str, int]) -> list[dict[str, int]]:
+        """What to give the player: the loop's inputs; then also the top level, for `require level`."""
+        out = [given]
+        if self.game.level is not None:
+            stat, top = self.game.level.stat, self.game.level.thresholds[-1]
+            out.append({**given, stat: max(given.get(stat, 0), top)})
+        return out
+
+    def do(self, c: Case) -> Do:
+        return Do(c.action, c.params, c.slot_params, c.pin, self.params[c.action])
+
+    def loop_finding(self, loop: Loop, given: dict[str, int], played: Played, variants: int) -> Finding:
+        gained = {p: v for p, v in loop.net if v > 0}
+        gain = ", ".join(f"+{value_text(v)} {p}" for p, v in gained.items())
+        calls = _loop_words(loop)
+        title = f"explore: {' -> '.join(loop.actions)} gains {_amounts(gained)} a turn"
+        meters = ", ".join(f"{m} refills {r}" for m, r in sorted(self.model.meters.items()))
+        details = [
+            f"the loop: {calls}" + (f" (after {', '.join(c.call for c in loop.setup)} once)" if loop.setup else ""),
+            f"net gain per turn: {gain}" + _losses(loop),
+            f"why nothing bounds it: {_and(loop.actions)} {'has' if len(loop.actions) == 1 else 'have'} no limit "
+            f"or cooldown, spend no refilling meter{f' ({meters})' if meters else ''} and wait for no timer, "
+            "so a player can repeat it as fast as the server answers",
+        ]
+        notes = sorted({n for c, _ in loop.steps for n in c.notes})
+        choices = sorted({ch for c, _ in loop.steps for ch in c.choices})
+        if choices:
+            details.append("takes the branches: " + "; ".join(choices))
+        if notes:
+            details.append("model approximations (the replay confirms the gain): " + "; ".join(notes))
+        if variants > 1:
+            details.append(f"{variants - 1} other parameter choices make the same loop")
+        comments = [
+            f"found by rulesc explore: {calls} gains {gain} a turn;",
+            "nothing limits how often it runs. Fix the economy and this scenario fails.",
+        ]
+        expect = _changed(played, given)
+        text = scenario_text(title, comments, given, played.lines, expect)
+        return Finding("loop", f"loop {' -> '.join(loop.actions)} gains {gain} per turn", details,
+                       list(loop.actions), gained, text, title, loop=loop)
+
+    # -- dodged limits
+
+    def dodge(self, dodge: Dodge) -> None:
+        kind = "dodged_limit" if dodge.kind == "per_param" else "shared_reward"
+        finding = Finding(kind, dodge.summary, [dodge.explanation], list(dodge.actions), {})
+        self.findings.append(finding)
+        if not dodge.steps:
+            finding.details.append("not replayed: the limit allows too many claims to show it in a short scenario")
+            return
+        given = dict(dodge.given)
+        played = None
+        for g in self.givens(given):
+            played = play(self.pack, "explore", g, list(dodge.steps))
+            if played.ok:
+                break
+        assert played is not None
+        if not played.ok:
+            finding.details.append(f"not replayed: {played.problem}")
+            return
+        gained = {p: pool_value(played.end, p) - pool_value(played.start, p) for p in _pools(played)}
+        finding.net = {p: v for p, v in gained.items() if v > 0}
+        claims = len(dodge.steps)
+        finding.title = (f"explore: {dodge.actions[0]} claimed {claims} times in one window"
+                         if dodge.kind == "per_param" else f"explore: {_and(dodge.actions)} pay the same reward")
+        comments = [f"found by rulesc explore: {dodge.summary}.",
+                    f"{claims} claims in one window, where the limits suggest {dodge.allowed}."]
+        finding.scenario = scenario_text(finding.title, comments, g, played.lines, _changed(played, g))
+
+    # -- dynamic search
+
+    def dynamic(self, deadline: float) -> None:
+        search = Search(self.pack, self.game, self.options.bounds, self.options.depth)
+        found = search.run(deadline)
+        if found is not None:
+            self.findings.append(self.break_finding(found))
+
+    def break_finding(self, found: Break) -> Finding:
+        played = play(self.pack, "explore", {}, list(found.steps))
+        actions = list(dict.fromkeys(s.action for s in found.steps if isinstance(s, Do)))
+        steps = len(played.lines)
+        if found.what == "invariant":
+            title = f"explore: {steps} steps break an invariant"
+            comments = [f"found by rulesc explore: the last step breaks the invariant: {found.detail}.",
+                        "`rulesc test` fails on it until the rules keep the invariant."]
+            text = scenario_text(title, comments, {}, played.lines, {})
+            return Finding("invariant", f"{steps} steps break an invariant: {found.detail}",
+                           [f"shortest sequence found: {_steps_words(found.steps)}"], actions, {}, text, title)
+        assert found.place is not None and found.value is not None
+        title = f"explore: {found.place} passes its bound in {steps} steps"
+        comments = [f"found by rulesc explore: {found.detail}."]
+        text = scenario_text(title, comments, {}, played.lines, {found.place: found.value})
+        return Finding("bound", f"{found.detail} after {steps} steps",
+                       [f"shortest sequence found: {_steps_words(found.steps)}"], actions,
+                       {found.place: found.value}, text, title)
+
+    # -- the scenarios, run by the scenario runner itself
+
+    def confirm(self, root: Path) -> None:
+        titled = [f for f in self.findings if f.scenario and f.title]
+        _unique_titles(titled)
+        results, error = confirm(root, [f.scenario for f in titled if f.scenario])
+        kept = []
+        for f in self.findings:
+            res = results.get(f.title or "")
+            if f.scenario is None:
+                kept.append(f)  # a static warning with nothing replayed
+                continue
+            if res is None:
+                f.details.append(f"the scenario could not be checked: {error}")
+                f.verified = False
+            elif f.kind == "invariant":
+                f.verified = res.failure is not None and any("invariant broken" in p for p in res.failure.problems)
+            else:
+                f.verified = res.passed
+            if f.kind == "loop" and not f.verified:
+                problems = "; ".join(res.failure.problems) if res and res.failure else error
+                self.unconfirmed.append(f"{f.summary}: the scenario did not pass ({problems})")
+                continue
+            kept.append(f)
+        order = {"loop": 0, "dodged_limit": 1, "shared_reward": 2, "invariant": 3, "bound": 4}
+        self.findings = sorted(kept, key=lambda f: (order[f.kind], f.summary))
+
+
+# ---- words --------------------------------------------------------------------------------
+
+
+def _gains(played: Played) -> bool:
+    """Nothing fell, something rose: the loop pays."""
+    diffs = [pool_value(played.end, p) - pool_value(played.start, p) for p in _pools(played)]
+    return all(d >= 0 for d in diffs) and any(d > 0 for d in diffs)
+
+
+def _pools(played: Played) -> list[str]:
+    out = []
+    for name, value in sorted(played.start.items()):
+        if name == "level":
+            continue
+        if isinstance(value, dict):
+            out.extend(f"{name}[{k}]" for k in value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            out.append(name)
+    return out
+
+
+def _changed(played: Played, given: dict[str, int]) -> dict[str, int]:
+    """Expect every given place, and every place that moved."""
+    out = {p: pool_value(played.end, p) for p in given}
+    for p in _pools(played):
+        if pool_value(played.end, p) != pool_value(played.start, p):
+            out[p] = pool_value(played.end, p)
+    return out
+
+
+def _amounts(amounts: dict[str, int]) -> str:
+    return ", ".join(f"{value_text(v)} {p}" for p, v in amounts.items())
+
+
+def _losses(loop: Loop) -> str:
+    spent = [p for p, v in loop.net if v < 0]
+    return "" if not spent else f" (it also spends {', '.join(spent)})"
+
+
+def _loop_words(loop: Loop) -> str:
+    return ", ".join(c.call + (f" x{n}" if n > 1 else "") for c, n in loop.steps)
+
+
+def _steps_words(steps: tuple[Step, ...]) -> str:
+    words = []
+    for s in steps:
+        words.append(f"wait {value_text(s.ms, 'duration')}" if isinstance(s, Wait) else s.action)
+    return ", ".join(words)
+
+
+def _and(names: tuple[str, ...] | list[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _unique_titles(findings: list[Finding]) -> None:
+    seen: dict[str, int] = {}
+    for f in findings:
+        assert f.title is not None and f.scenario is not None
+        n = seen.get(f.title, 0) + 1
+        seen[f.title] = n
+        if n > 1:
+            new = f"{f.title} ({n})"
+            f.scenario = f.scenario.replace(f'scenario "{f.title}"', f'scenario "{new}"', 1)
+            f.title = new
+
+
+# ---- output -------------------------------------------------------------------------------------
+
+_KIND_WORDS = {"loop": "loop", "dodged_limit": "dodged limit", "shared_reward": "shared reward",
+               "invariant": "broken invariant", "bound": "past a bound"}
+
+
+def render_human(report: Report) -> str:
+    lines = []
+    if report.clean:
+        lines.append(f"explore {report.game}: nothing found")
+    else:
+        lines.append(f"explore {report.game}: {len(report.findings)} found")
+    for f in report.findings:
+        lines += ["", f"[{_KIND_WORDS[f.kind]}] {f.summary}"]
+        lines += [f"  {d}" for d in f.details]
+        if f.scenario:
+            state = "replayed on the compiled pack: " + (
+                ("`rulesc test` fails at the last step, as it should until fixed" if f.kind == "invariant"
+                 else "the scenario below passes") if f.verified else "the scenario below did NOT behave as expected")
+            lines += [f"  {state}", ""]
+            lines += [f"    {line}" if line else "" for line in f.scenario.rstrip("\n").split("\n")]
+    if report.unconfirmed:
+        lines += ["", "static candidates that did not reproduce on the pack (not counted):"]
+        lines += [f"  - {u}" for u in report.unconfirmed]
+    s = report.stats
+    lines += ["", f"static model: {s['cases']} action cases, {s['unbounded_cases']} with nothing to bound them, "
+                  f"{s['loop_candidates']} candidate loops"]
+    if report.skipped:
+        lines.append(f"left out of the static model ({len(report.skipped)}): " + "; ".join(report.skipped[:5])
+                     + (" ..." if len(report.skipped) > 5 else ""))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,183 @@
+"""Static loop search: combinations of unbounded action cases that gain for nothing.
+
+A loop is a multiset of cases whose summed flow is >= 0 on every resource, > 0 on
+at least one, and exactly 0 on every slot token (a loop must leave the slots as it
+found them). Only cases nothing time-limits take part (see economy.py).
+
+Method, kept simple and exact:
+1. Candidate sets are grown from a case that gains something, adding for the first
+   pool the set consumes but does not make one of the cases that make it, up to
+   `depth` distinct cases ("closure search"). A closed set that is not profitable
+   is grown by any case touching its pools, so larger loops are not missed.
+2. For a closed set, an exact linear program (lp.py) finds multiplicities
+   maximising the total gain with every pool balanced; scaled to whole numbers they
+   are the loop. Only minimal sets are kept: a set is not grown past a loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .economy import Case, Model
+from .lp import maximize
+
+MAX_SETS = 50_000  # candidate sets examined, at most
+
+
+@dataclass(frozen=True)
+class Loop:
+    steps: tuple[tuple[Case, int], ...]  # each case with how often it runs per loop
+    net: tuple[tuple[str, int], ...]  # resource -> change per loop, nonzero
+    setup: tuple[Case, ...]  # run once first: they fill the slots the loop works with
+
+    @property
+    def length(self) -> int:
+        return sum(n for _, n in self.steps)
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.action for c, _ in self.steps))
+
+    @property
+    def gained(self) -> tuple[tuple[str, int], ...]:
+        return tuple((k, v) for k, v in self.net if v > 0)
+
+
+def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> list[Loop]:
+    free = sorted((c for c in model.cases if not c.bounds), key=lambda c: c.ident)
+    tokens = model.tokens
+    makers: dict[str, list[int]] = {}
+    users: dict[str, list[int]] = {}
+    for i, c in enumerate(free):
+        for pool, v in c.net:
+            (makers if v > 0 else users).setdefault(pool, []).append(i)
+        for pool in c.needs:
+            users.setdefault(pool, []).append(i)
+    seen: set[frozenset[int]] = set()
+    found: dict[frozenset[int], Loop] = {}
+
+    def open_pools(chosen: tuple[int, ...]) -> list[str]:
+        made = {p for i in chosen for p, v in free[i].net if v > 0}
+        wanted = {p for i in chosen for p, v in free[i].net if v < 0} | {p for i in chosen for p in free[i].needs}
+        return sorted(wanted - made)
+
+    def grow(chosen: tuple[int, ...]) -> None:
+        key = frozenset(chosen)
+        if key in seen or len(seen) >= MAX_SETS or (deadline is not None and time.monotonic() > deadline):
+            return
+        seen.add(key)
+        if any(key >= k for k in found):
+            return  # a loop inside it is already known
+        wanting = open_pools(chosen)
+        if not wanting:
+            loop = solve([free[i] for i in chosen], tokens)
+            if loop is not None:
+                used = frozenset(i for i in chosen if any(c is free[i] for c, _ in loop.steps))
+                found.setdefault(used, loop)
+                return
+            touching = sorted({j for i in chosen for p, _ in free[i].net
+                               for j in makers.get(p, []) + users.get(p, [])} - set(chosen))
+            nxt = touching
+        else:
+            nxt = [j for j in makers.get(wanting[0], []) if j not in chosen]
+        if len(chosen) < depth:
+            for j in nxt:
+                grow((*chosen, j))
+
+    for i, c in enumerate(free):
+        if any(v > 0 and p not in tokens for p, v in c.net):
+            grow((i,))
+    loops = [found[k] for k in sorted(found, key=lambda k: sorted(k))]
+    return sorted(loops, key=lambda lp: (lp.actions, lp.length, [c.ident for c, _ in lp.steps]))
+
+
+def solve(cases: list[Case], tokens: set[str]) -> Loop | None:
+    """The best whole-number multiplicities for these cases, if they make a loop."""
+    flows = [c.flow for c in cases]
+    pools = sorted({p for f in flows for p in f})
+    resources = [p for p in pools if p not in tokens]
+    rows: list[list[Fraction]] = []
+    for p in pools:
+        row = [Fraction(-f.get(p, 0)) for f in flows]
+        rows.append(row)  # no pool may fall
+        if p in tokens:
+            rows.append([-v for v in row])  # and slots must come out even
+    rows.append([Fraction(1)] * len(cases))  # sum of x <= 1: the scale of a loop is arbitrary
+    objective = [Fraction(sum(f.get(p, 0) for p in resources)) for f in flows]
+    result = maximize(objective, rows, [Fraction(0)] * (len(rows) - 1) + [Fraction(1)])
+    if result is None or result[0] <= 0:
+        return None
+    x = result[1]
+    scale = math.lcm(*(v.denominator for v in x if v > 0))
+    counts = [int(v * scale) for v in x]
+    common = math.gcd(*(n for n in counts if n > 0))
+    counts = [n // common for n in counts]
+    used = [(c, n) for c, n in zip(cases, counts, strict=True) if n > 0]
+    total: Counter[str] = Counter()
+    for c, n in used:
+        for p, v in c.net:
+            total[p] += v * n
+    net = tuple((p, total[p]) for p in resources if total[p] != 0)
+    steps = flow_order(used, {p for p, v in net if v > 0})
+    made = {p for c, _ in steps for p, v in c.net if v > 0}
+    setup = tuple(
+        next(c for c in cases if c.flow.get(tok, 0) > 0)
+        for tok in sorted({t for c, _ in steps for t in c.needs} - made)
+    )
+    return Loop(steps, net, setup)
+
+
+def flow_order(steps: list[tuple[Case, int]], gained: set[str]) -> tuple[tuple[Case, int], ...]:
+    """The order a person tells a loop in: spend what it gains, then follow the goods.
+
+    buy_ore (coins -> ore), smelt (ore -> ingot), sell_ingot (ingot -> coins).
+    """
+    left = sorted(steps, key=lambda s: s[0].ident)
+    first = next((s for s in left if any(v < 0 and p in gained for p, v in s[0].net)), left[0])
+    out = [first]
+    left.remove(first)
+    while left:
+        made = [p for c, _ in reversed(out) for p, v in c.net if v > 0]  # latest first
+        nxt = next((s for p in made for s in left if s[0].flow.get(p, 0) < 0 or p in s[0].needs), left[0])
+        out.append(nxt)
+        left.remove(nxt)
+    return tuple(out)
+
+
+def schedule(loop: Loop) -> tuple[list[Case], dict[str, int]]:
+    """An order to play the loop in, and what the player must hold to play it.
+
+    Greedy, in the loop's own order: play the first case the player can already
+    afford; if none, the first not yet played, and count what it lacks as holdings
+    to give first.
+    """
+    holding: Counter[str] = Counter()
+    given: Counter[str] = Counter()
+    order: list[Case] = []
+
+    def lacking(c: Case) -> dict[str, int]:
+        return {p: -v - holding[p] for p, v in c.net if v < 0 and holding[p] < -v}
+
+    def play(c: Case) -> None:
+        for p, v in lacking(c).items():
+            given[p] += v
+            holding[p] += v
+        for p, v in c.net:
+            holding[p] += v
+        order.append(c)
+
+    for c in loop.setup:
+        play(c)
+    left = Counter({c: n for c, n in loop.steps})
+    ranked = [c for c, _ in loop.steps]
+    while sum(left.values()):
+        ready = [c for c in ranked if left[c] and not lacking(c) and all(holding[t] > 0 for t in c.needs)]
+        pick = ready[0] if ready else next(c for c in ranked if left[c])
+        play(pick)
+        left[pick] -= 1
+    pools = {p for c in order for p, _ in c.net}
+    return order, {p: given[p] for p in sorted(pools)}

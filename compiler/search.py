@@ -1,0 +1,243 @@
+"""Dynamic search: play the compiled pack on a simulated clock until something breaks.
+
+"Breaks" means an `invariant` no longer holds, or a resource passes a bound given
+on the command line (`--bound coins=10000`). First breadth-first over short
+sequences (actions and a few small waits), then random walks from a fixed seed,
+guided towards the resources that the invariants and bounds watch. The shortest
+breaking sequence found is shrunk (steps dropped while it still breaks) and
+returned; draws are pinned (`draws N`) so the sequence replays exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from rulesc.runtime import engine
+from rulesc.runtime.pack import Pack
+
+from . import ir
+from .economy import int_values, nodes
+from .replay import Do, Player, Step, Wait, pool_value
+
+WAITS = (60_000, 600_000, 3_600_000, 86_400_000)  # 1m, 10m, 1h, 1d
+SEED = 20_260_105
+WALK_LENGTH = 60
+MAX_BFS_STATES = 20_000
+
+
+@dataclass(frozen=True)
+class Bound:
+    pool: str  # `coins`, `seed[wheat]`, or `seed` for any of its rows
+    limit: int
+
+    def broken(self, view: dict) -> tuple[str, int] | None:
+        """The place past the bound and its value, if any."""
+        name, _, key = self.pool.partition("[")
+        value = view.get(name)
+        if isinstance(value, dict) and not key:
+            over = sorted((k, v) for k, v in value.items() if v > self.limit)
+            return (f"{name}[{over[0][0]}]", over[0][1]) if over else None
+        v = pool_value(view, self.pool)
+        return (self.pool, v) if v > self.limit else None
+
+
+@dataclass(frozen=True)
+class Break:
+    steps: tuple[Step, ...]
+    what: str  # "invariant" or "bound"
+    detail: str  # the invariant's message, or "coins 1200 > 1000"
+    place: str | None  # the place past its bound
+    value: int | None
+
+
+def moves(game: ir.Game) -> list[Do]:
+    """Every action with representative parameters (all slot numbers, all rows, pinned draws)."""
+    out = []
+    tables = {t.name: [r for r, _ in t.rows] for t in game.tables}
+    for a in game.actions:
+        options: list[list[tuple[str, object]]] = []
+        for p in a.params:
+            kind = p.type.kind
+            if kind == "enum":
+                values: list = tables[p.type.name or ""]
+            elif kind == "bool":
+                values = [False, True]
+            elif kind == "slot_index":
+                values = list(range((p.lo or 0), (p.hi or 0) + 1))
+            else:
+                values = int_values(a, p)[:6]
+            options.append([(p.name, v) for v in values])
+        picks = [len(n.branches) for n in nodes(a.body) if isinstance(n, ir.Pick)]
+        pins: list[int | None] = list(range(1, min(picks) + 1)) if picks else [None]
+        order = tuple(p.name for p in a.params)
+        for combo in _product(options):
+            for pin in pins:
+                out.append(Do(a.name, tuple(combo), (), pin, order))
+    return out
+
+
+def _product(options: list[list]) -> list[list]:
+    out: list[list] = [[]]
+    for opts in options:
+        out = [prefix + [o] for prefix in out for o in opts]
+    return out
+
+
+class Search:
+    def __init__(self, pack: Pack, game: ir.Game, bounds: list[Bound], depth: int) -> None:
+        self.pack = pack
+        self.bounds = bounds
+        self.depth = depth
+        self.moves = moves(game)
+        self.watched = sorted({n.resource for n in nodes(tuple(i.cond for i in game.invariants))
+                               if isinstance(n, ir.ResourceRead)} | {b.pool.partition("[")[0] for b in bounds})
+        self.has_invariants = bool(game.invariants)
+
+    def broken(self, view: dict, state: dict) -> Break | None:
+        problems = engine.check_invariants(self.pack, state) if self.has_invariants else []
+        if problems:
+            return Break((), "invariant", problems[0], None, None)
+        for b in self.bounds:
+            hit = b.broken(view)
+            if hit:
+                return Break((), "bound", f"{hit[0]} reached {hit[1]}, past the bound of {b.limit}", hit[0], hit[1])
+        return None
+
+    def replay(self, steps: tuple[Step, ...]) -> Break | None:
+        """Play steps from a new player; the first break, with the steps up to it."""
+        player = Player(self.pack, "explore")
+        for i, step in enumerate(steps):
+            if isinstance(step, Wait):
+                player.wait(step.ms)
+            else:
+                outcome, _ = player.do(step)
+                if not outcome.ok:
+                    continue  # a step that no longer applies after shrinking is skipped
+            hit = self.broken(player.view(), player.state)
+            if hit:
+                return Break(steps[: i + 1], hit.what, hit.detail, hit.place, hit.value)
+        return None
+
+    def run(self, deadline: float) -> Break | None:
+        if not self.has_invariants and not self.bounds:
+            return None  # nothing to break
+        found = self.breadth_first(deadline)
+        if found is None:
+            found = self.walks(deadline)
+        return self.shrink(found, deadline) if found else None
+
+    def breadth_first(self, deadline: float) -> Break | None:
+        start = Player(self.pack, "explore")
+        queue: deque[tuple[Player, tuple[Step, ...]]] = deque([(start, ())])
+        seen = {self._key(start)}
+        while queue and time.monotonic() < deadline:
+            player, path = queue.popleft()
+            if len(path) >= self.depth:
+                continue
+            for step in [*self.moves, *(Wait(ms) for ms in WAITS)]:
+                nxt = _copy(player)
+                if isinstance(step, Wait):
+                    nxt.wait(step.ms)
+                elif not nxt.do(step)[0].ok:
+                    continue
+                key = self._key(nxt)
+                if key in seen:
+                    continue
+                seen.add(key)
+                hit = self.broken(nxt.view(), nxt.state)
+                if hit:
+                    return Break((*path, step), hit.what, hit.detail, hit.place, hit.value)
+                if len(seen) < MAX_BFS_STATES:
+                    queue.append((nxt, (*path, step)))
+        return None
+
+    def walks(self, deadline: float) -> Break | None:
+        rng = random.Random(SEED)
+        best: Break | None = None
+        while time.monotonic() < deadline:
+            player = Player(self.pack, "explore")
+            path: list[Step] = []
+            for _ in range(WALK_LENGTH):
+                if time.monotonic() > deadline:
+                    break
+                step = self.walk_step(player, rng)
+                path.append(step)
+                hit = self.broken(player.view(), player.state)
+                if hit:
+                    if best is None or len(path) < len(best.steps):
+                        best = Break(tuple(path), hit.what, hit.detail, hit.place, hit.value)
+                    break
+            if best is not None and len(best.steps) <= self.depth * 2:
+                break
+        return best
+
+    def walk_step(self, player: Player, rng: random.Random) -> Step:
+        """Mostly the move that grows the watched resources most; sometimes any move, or a wait."""
+        if rng.random() < 0.15:
+            wait = Wait(rng.choice(WAITS))
+            player.wait(wait.ms)
+            return wait
+        tried = []
+        for step in rng.sample(self.moves, min(8, len(self.moves))):
+            nxt = _copy(player)
+            if nxt.do(step)[0].ok:
+                tried.append((self._score(nxt.view()), step, nxt))
+        if not tried:
+            wait = Wait(rng.choice(WAITS))
+            player.wait(wait.ms)
+            return wait
+        pick = max(tried, key=lambda t: t[0]) if rng.random() < 0.7 else rng.choice(tried)
+        _, step, nxt = pick
+        player.__dict__.update(nxt.__dict__)
+        return step
+
+    def _score(self, view: dict) -> int:
+        total = 0
+        for name in self.watched:
+            v = view.get(name)
+            total += sum(v.values()) if isinstance(v, dict) else v if isinstance(v, int) else 0
+        return total
+
+    def shrink(self, found: Break, deadline: float) -> Break:
+        """Drop steps one at a time while the sequence still breaks; then keep only steps that mattered."""
+        best = found
+        changed = True
+        while changed and time.monotonic() < deadline + 2.0:
+            changed = False
+            for i in range(len(best.steps)):
+                trial = best.steps[:i] + best.steps[i + 1:]
+                hit = self.replay(trial)
+                if hit is not None and len(hit.steps) < len(best.steps):
+                    best, changed = hit, True
+                    break
+        return self._clean(best)
+
+    def _clean(self, found: Break) -> Break:
+        """Leave out steps the engine rejects (they change nothing), so the scenario reads cleanly."""
+        player = Player(self.pack, "explore")
+        kept: list[Step] = []
+        for step in found.steps:
+            if isinstance(step, Wait):
+                player.wait(step.ms)
+                if kept and isinstance(kept[-1], Wait):
+                    kept[-1] = Wait(kept[-1].ms + step.ms)
+                else:
+                    kept.append(step)
+            elif player.do(step)[0].ok:
+                kept.append(step)
+        hit = self.replay(tuple(kept))
+        return hit if hit is not None else found
+
+    @staticmethod
+    def _key(player: Player) -> str:
+        return json.dumps([player.state, player.now], sort_keys=True, default=str)
+
+
+def _copy(player: Player) -> Player:
+    out = Player.__new__(Player)
+    out.__dict__.update(player.__dict__)
+    return out
