@@ -200,7 +200,7 @@ class Client:
             self.url.replace("http", "ws", 1)
             + f"/v1/{self.game}/ws?token={quote(self.token or '')}"
         )
-        self._ws = await asyncio.wait_for(
+        ws = await asyncio.wait_for(
             websocket_connect(
                 url,
                 ping_interval=self.ping_interval,  # pings both ways: half-open links show
@@ -209,6 +209,12 @@ class Client:
             ),
             self.timeout,
         )
+        # `welcome` says the server has subscribed us: no push after it can be missed
+        message = await asyncio.wait_for(ws.read_message(), self.timeout)
+        if message is None or orjson.loads(message).get("type") != "welcome":
+            ws.close()
+            raise ConnectionError("the server closed the live channel on opening")
+        self._ws = ws
         self._connected.set()
 
     async def _read(self) -> None:

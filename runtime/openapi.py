@@ -257,6 +257,14 @@ SCHEMAS: dict[str, Any] = {
             },
             {"properties": {"type": {"const": "pong"}, "server_time": {"type": "integer"}}},
             {
+                "description": "first frame: the connection is subscribed to the player's pushes",
+                "properties": {
+                    "type": {"const": "welcome"},
+                    "player_id": {"type": "string"},
+                    "server_time": {"type": "integer"},
+                },
+            },
+            {
                 "description": "a frame that could not be read or applied",
                 "properties": {
                     "type": {"const": "error"},

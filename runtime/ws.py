@@ -79,6 +79,8 @@ class GameSocket(tornado.websocket.WebSocketHandler):
             return
         self.joined = True
         self.server.metrics.connections.labels(self.game_id).inc()
+        # from here on every change of the player is pushed: the client may act and expect it
+        self.send({"type": "welcome", "player_id": self.player, "server_time": self.server.clock()})
 
     def on_close(self) -> None:
         if self.joined:

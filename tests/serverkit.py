@@ -100,7 +100,9 @@ class Kit:
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-async def kit(request: pytest.FixtureRequest, harvest: packs.Game, tmp_path: Path) -> AsyncIterator[Kit]:
+async def kit(
+    request: pytest.FixtureRequest, harvest: packs.Game, tmp_path: Path
+) -> AsyncIterator[Kit]:
     url = request.getfixturevalue("redis_url") if request.param == "redis" else None
     k = Kit(request.param, harvest, tmp_path, url)
     yield k
@@ -168,7 +170,9 @@ async def session(run: Running, device: str = "device-0001") -> tuple[str, str]:
 
 
 async def act(run: Running, token: str, *actions: dict) -> Reply:
-    return await call(f"{run.url}/v1/harvest/actions", "POST", {"actions": list(actions)}, token=token)
+    return await call(
+        f"{run.url}/v1/harvest/actions", "POST", {"actions": list(actions)}, token=token
+    )
 
 
 async def state(run: Running, token: str) -> dict:
@@ -194,7 +198,9 @@ class Socket:
     @classmethod
     async def open(cls, run: Running, token: str, game: str = "harvest") -> Socket:
         conn = await websocket_connect(f"{run.ws_url}/v1/{game}/ws?token={token}")
-        return cls(conn)
+        socket = cls(conn)
+        await socket.of_type("welcome")  # subscribed: pushes from now on reach us
+        return socket
 
     async def _read(self) -> None:
         while True:

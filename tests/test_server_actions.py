@@ -58,7 +58,9 @@ async def test_same_id_other_params_is_id_reused(kit: Kit) -> None:
     r = await act(run, token, a("x1", "buy_seed", kind="wheat", qty=2))
     assert r.body["results"][0]["error"]["code"] == "id_reused"
     # the same id twice in one batch: the second is a replay of the first
-    r = await act(run, token, a("x2", "daily_gift"), a("x2", "daily_gift"), a("x2", "clear", slot=0))
+    r = await act(
+        run, token, a("x2", "daily_gift"), a("x2", "daily_gift"), a("x2", "clear", slot=0)
+    )
     codes = [x.get("replayed") or x.get("error", {}).get("code") for x in r.body["results"]]
     assert r.body["results"][0]["status"] == "ok" and codes[1:] == [True, "id_reused"]
 
@@ -68,7 +70,9 @@ async def test_a_lost_answer_is_resent_by_the_client_and_applies_once(kit: Kit) 
     proxy = await Proxy(run.port).start()
     try:
         client = await Client.guest(proxy.url, "harvest", "device-lost-1", backoff=0.01, timeout=2)
-        proxy.drop_answers = 2  # the first two tries reach the server; their answers do not come back
+        proxy.drop_answers = (
+            2  # the first two tries reach the server; their answers do not come back
+        )
         futures = [client.queue("buy_seed", {"kind": "wheat", "qty": 2}),
                    client.queue("buy_seed", {"kind": "carrot", "qty": 1})]  # fmt: skip
         results = await asyncio.wait_for(asyncio.gather(*futures), 10)
@@ -159,7 +163,10 @@ async def test_grant_validation_and_exactly_once(kit: Kit) -> None:
     grant = {"id": "g-1", "changes": {"gems": 50, "seed[corn]": 2}, "reason": "support ticket 7"}
     r1 = await call(url, "POST", grant, token="test-admin-token")
     r2 = await call(url, "POST", grant, token="test-admin-token")
-    assert r1.status == 200 and r1.body["result"]["changes"] == {"gems": [10, 60], "seed[corn]": [0, 2]}
+    assert r1.status == 200 and r1.body["result"]["changes"] == {
+        "gems": [10, 60],
+        "seed[corn]": [0, 2],
+    }
     assert r2.body["result"] == {**r1.body["result"], "replayed": True}
     s = await state(run, token)
     assert s["state"]["gems"] == 60 and s["version"] == 1

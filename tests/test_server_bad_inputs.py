@@ -52,7 +52,11 @@ def tokens(ctx: Ctx) -> dict[str, str | None]:
         "other_game": guests.issue(ctx.player, "othergame", 10**13)[0],
         "other_secret": GuestTokens("not-the-secret").issue(ctx.player, "harvest", 10**13)[0],
         "jwt_none": jwt.encode({"sub": ctx.player, "exp": 10**10}, None, algorithm="none"),
-        "jwt_hs": jwt.encode({"sub": ctx.player, "exp": 10**10}, "guess-the-key-guess-the-key-guess-the-key", algorithm="HS256"),
+        "jwt_hs": jwt.encode(
+            {"sub": ctx.player, "exp": 10**10},
+            "guess-the-key-guess-the-key-guess-the-key",
+            algorithm="HS256",
+        ),
         "admin": ADMIN,
     }
 

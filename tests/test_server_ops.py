@@ -36,10 +36,15 @@ async def test_health_readiness_and_metrics(kit: Kit) -> None:
     text = r.body.decode() if isinstance(r.body, bytes) else str(r.body)
     assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
     assert 'rulesc_actions_total{action="daily_gift",game="harvest",outcome="ok"} 1.0' in text
-    assert 'rulesc_actions_total{action="(unknown)",game="harvest",outcome="unknown_action"} 1.0' in text
+    assert (
+        'rulesc_actions_total{action="(unknown)",game="harvest",outcome="unknown_action"} 1.0'
+        in text
+    )
     assert 'outcome="limit"' in text
     assert 'rulesc_open_connections{game="harvest"} 1.0' in text
-    assert "rulesc_request_seconds_bucket" in text and 'rulesc_store_calls_total{op="commit"}' in text
+    assert (
+        "rulesc_request_seconds_bucket" in text and 'rulesc_store_calls_total{op="commit"}' in text
+    )
     await ws.close()
 
 
@@ -79,14 +84,18 @@ async def test_rate_limit_answers_429_with_retry_after(sqlite_kit: Kit) -> None:
     assert (await call(f"{run.url}/v1/harvest/state", token=other)).status == 200
 
 
-async def test_admin_reload_swaps_packs_and_keeps_the_old_on_bad_rules(sqlite_kit: Kit, tmp_path: Path) -> None:
+async def test_admin_reload_swaps_packs_and_keeps_the_old_on_bad_rules(
+    sqlite_kit: Kit, tmp_path: Path
+) -> None:
     run = await sqlite_kit.start()
     _, token = await session(run)
     game_dir = tmp_path / "harvest-src"
     shutil.copytree(HARVEST, game_dir)
     url = f"{run.url}/admin/harvest/rules"
     rules = game_dir / "harvest.rules"
-    rules.write_text(rules.read_text().replace("currency coins start 200", "currency coins start 300"))
+    rules.write_text(
+        rules.read_text().replace("currency coins start 200", "currency coins start 300")
+    )
     r = await call(url, "POST", {"path": str(game_dir)}, token=ADMIN)
     assert r.status == 200 and r.body["previous"] == sqlite_kit.game.pack.version
     new_version = r.body["version"]
@@ -96,13 +105,21 @@ async def test_admin_reload_swaps_packs_and_keeps_the_old_on_bad_rules(sqlite_ki
     assert (await state(run, fresh))["rules"]["version"] == new_version
     rules.write_text(rules.read_text() + "\naction broken\n  gain nothing_here 5\n")
     r = await call(url, "POST", {}, token=ADMIN)  # rebuild from where the game came from
-    assert r.status == 422 and r.code == "rules_invalid" and "nothing_here" in r.body["error"]["message"]
+    assert (
+        r.status == 422
+        and r.code == "rules_invalid"
+        and "nothing_here" in r.body["error"]["message"]
+    )
     assert (await state(run, token))["rules"]["version"] == new_version  # still the last good one
-    r = await call(f"{run.url}/admin/harvest/rules", "POST", {"path": str(tmp_path / "nope")}, token=ADMIN)
+    r = await call(
+        f"{run.url}/admin/harvest/rules", "POST", {"path": str(tmp_path / "nope")}, token=ADMIN
+    )
     assert r.status == 422 and r.code == "pack_invalid"
 
 
-async def test_watch_rebuilds_on_save_and_keeps_serving_on_errors(sqlite_kit: Kit, tmp_path: Path) -> None:
+async def test_watch_rebuilds_on_save_and_keeps_serving_on_errors(
+    sqlite_kit: Kit, tmp_path: Path
+) -> None:
     game_dir = tmp_path / "harvest-src"
     shutil.copytree(HARVEST, game_dir)
     run = await sqlite_kit.start()
@@ -149,9 +166,13 @@ async def test_game_accounts_sign_in_with_their_own_jwts(sqlite_kit: Kit, alg: s
     good = jwt.encode({"sub": "account-42", "exp": int(time.time()) + 60}, sign_key, algorithm=alg)
     s = await state(run, good)
     assert s["player_id"] == "account-42"
-    expired = jwt.encode({"sub": "account-42", "exp": int(time.time()) - 600}, sign_key, algorithm=alg)
+    expired = jwt.encode(
+        {"sub": "account-42", "exp": int(time.time()) - 600}, sign_key, algorithm=alg
+    )
     assert (await call(f"{run.url}/v1/harvest/state", token=expired)).status == 401
-    other_alg = jwt.encode({"sub": "account-42", "exp": int(time.time()) + 60}, "x" * 64, algorithm="HS512")
+    other_alg = jwt.encode(
+        {"sub": "account-42", "exp": int(time.time()) + 60}, "x" * 64, algorithm="HS512"
+    )
     assert (await call(f"{run.url}/v1/harvest/state", token=other_alg)).status == 401
     no_sub = jwt.encode({"exp": int(time.time()) + 60}, sign_key, algorithm=alg)
     assert (await call(f"{run.url}/v1/harvest/state", token=no_sub)).status == 401

@@ -44,7 +44,9 @@ async def test_outage_answers_503_applies_nothing_and_recovers(
         assert r.status == 503 and r.code == "unavailable" and r.headers["Retry-After"]
         assert (await call(f"{run.url}/v1/harvest/state", token=token)).status == 503
         assert (await call(f"{run.url}/readyz")).status == 503
-        assert (await call(f"{run.url}/v1/harvest/session", "POST", {"device_id": "device-new-9"})).status == 503
+        assert (
+            await call(f"{run.url}/v1/harvest/session", "POST", {"device_id": "device-new-9"})
+        ).status == 503
         ws.send({"type": "act", "id": "o3", "name": "daily_gift"})
         assert (await ws.of_type("error", timeout=5))["code"] == "unavailable"
         metrics = (await call(f"{run.url}/metrics")).body.decode()
@@ -58,7 +60,9 @@ async def test_outage_answers_503_applies_nothing_and_recovers(
                 break
             await asyncio.sleep(0.05)
         assert r.status == 200
-        assert r.body["version"] == 1 and r.body["state"]["seed"]["wheat"] == 2  # o1 kept, o2 not applied
+        assert (
+            r.body["version"] == 1 and r.body["state"]["seed"]["wheat"] == 2
+        )  # o1 kept, o2 not applied
         assert (await call(f"{run.url}/readyz")).status == 200
         await ws.of_type("resync", timeout=5)  # pushes were missed while the link was down
         r = await act(run, token, a("o2", "buy_seed", kind="wheat", qty=5))  # the retry applies now

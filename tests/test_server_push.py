@@ -52,7 +52,9 @@ async def test_pushes_cross_server_processes(redis_kit: Kit) -> None:
     await act(two, token, a("x1", "daily_gift"))  # written through process two
     for ws in (on_one, on_two):
         assert (await ws.of_type("state"))["cause"]["action_id"] == "x1"
-    on_one.send({"type": "act", "id": "x2", "name": "buy_seed", "params": {"kind": "wheat", "qty": 1}})
+    on_one.send(
+        {"type": "act", "id": "x2", "name": "buy_seed", "params": {"kind": "wheat", "qty": 1}}
+    )
     assert (await on_one.of_type("result"))["status"] == "ok"
     for ws in (on_one, on_two):
         assert (await ws.of_type("state"))["cause"]["action_id"] == "x2"
@@ -78,7 +80,9 @@ async def test_admin_grant_is_pushed_and_in_the_ledger(kit: Kit) -> None:
     assert entry["changes"] == {"gems": [10, 35]} and entry["id"] == event["id"]
     admin = await call(f"{run.url}/admin/harvest/players/{player}", token=ADMIN)
     assert admin.status == 200 and admin.body["state"]["gems"] == 35
-    assert admin.body["version"] == body["version"] and admin.body["ledger"][-1]["id"] == event["id"]
+    assert (
+        admin.body["version"] == body["version"] and admin.body["ledger"][-1]["id"] == event["id"]
+    )
     await ws.close()
 
 
@@ -112,7 +116,9 @@ async def test_resume_too_old_is_told_to_resync(kit: Kit) -> None:
     await grant(run, player, "big", coins=10_000)
     first = (await call(f"{run.url}/v1/harvest/ledger", token=token)).body["entries"][0]["id"]
     for b in range(2):  # Redis trims streams approximately: write well past the limit
-        r = await act(run, token, *(a(f"s{b}-{i}", "buy_seed", kind="wheat", qty=1) for i in range(100)))
+        r = await act(
+            run, token, *(a(f"s{b}-{i}", "buy_seed", kind="wheat", qty=1) for i in range(100))
+        )
         assert r.status == 200
     ws = await Socket.open(run, token)
     ws.send({"type": "resume", "after": first})
@@ -149,7 +155,9 @@ async def test_client_reconnects_and_resumes(kit: Kit) -> None:
 async def test_client_act_and_ws_batches(kit: Kit) -> None:
     run = await kit.start()
     states: list[dict] = []
-    client = await Client.guest(run.url, "harvest", "device-ws", channel="ws", on_state=states.append)
+    client = await Client.guest(
+        run.url, "harvest", "device-ws", channel="ws", on_state=states.append
+    )
     await client.connect()
     assert (await client.ping())["type"] == "pong"
     r = await client.act("buy_seed", {"kind": "wheat", "qty": 4})
