@@ -194,7 +194,7 @@ def serve_command(
             typer.echo(f"error: JWT verifier: {e}", err=True)
             raise typer.Exit(2) from e
 
-    loaded = []
+    loaded: list[packs.Game] = []
     for source in games:
         try:
             game = packs.build(source, data_dir)

@@ -38,8 +38,8 @@ def _errors(*statuses: int) -> dict:
 _GAME = {"name": "game", "in": "path", "required": True, "schema": {"type": "string"},
          "description": "The id from the game's `game` declaration"}  # fmt: skip
 _PLAYER = {"name": "player_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_BEARER = [{"bearer": []}]
-_ADMIN = [{"admin": []}]
+_BEARER: list[dict[str, list]] = [{"bearer": []}]
+_ADMIN: list[dict[str, list]] = [{"admin": []}]
 
 _ACTION_ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
 _CODES = ["bad_params", "unknown_action", "precondition", "insufficient", "limit", "cooldown",
