@@ -168,6 +168,84 @@ def explain_command(code: Annotated[str, typer.Argument(help="A diagnostic code 
 
 
 @app.command()
+@guarded
+def explore(
+    game: GameDir,
+    depth: Annotated[int, typer.Option("--depth", min=1, max=8, help="Longest loop (distinct actions) and breadth-first sequence to try.")] = 4,
+    budget: Annotated[float, typer.Option("--budget", min=0.1, help="Seconds to spend, in all.")] = 10.0,
+    bound: Annotated[list[str] | None, typer.Option("--bound", help="RES=N: report any way past it, e.g. coins=10000 or seed[wheat]=50 (repeatable).")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="human, or json for CI.")] = Format.human,
+) -> None:
+    """Find exploits: loops that gain for nothing, dodged limits, broken invariants and bounds.
+
+    Each is reported as a scenario that reproduces it, checked on the compiled pack.
+    Exits 1 when anything is found, 0 when the game is clean.
+    """
+    from rulesc.compiler import explore as exploring
+
+    try:
+        bounds = [exploring.parse_bound(b) for b in bound or []]
+    except ValueError as err:
+        typer.echo(f"rulesc explore: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    result = compile_game(game, with_tests=False)
+    if not result.ok or result.game is None:
+        report(result, Format.human)
+        raise typer.Exit(EXIT_RULES)
+    try:
+        found = exploring.explore(result, exploring.Options(depth=depth, budget=budget, bounds=bounds))
+    except ValueError as err:  # a --bound naming no resource
+        typer.echo(f"rulesc explore: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    if format is Format.json:
+        typer.echo(json.dumps(found.to_json(), indent=2))
+    else:
+        typer.echo(exploring.render_human(found), nl=False)
+    raise typer.Exit(EXIT_OK if found.clean else EXIT_RULES)
+
+
+class GraphFormat(StrEnum):
+    dot = "dot"
+    svg = "svg"
+    png = "png"
+
+
+@app.command()
+@guarded
+def graph(
+    game: GameDir,
+    format: Annotated[GraphFormat, typer.Option("--format", "-f", help="dot (text), or svg/png drawn by Graphviz.")] = GraphFormat.dot,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The file to write [default: stdout for dot and svg, GAME_ID.png for png].")] = None,
+) -> None:
+    """Draw the economy as a flow graph: resources, actions, costs, gains, limits; loops in red."""
+    from rulesc.compiler import graph as graphing
+    from rulesc.compiler.explore import confirmed_loops
+
+    result = compile_game(game, with_tests=False)
+    if not result.ok or result.game is None:
+        report(result, Format.human)
+        raise typer.Exit(EXIT_RULES)
+    dot = graphing.to_dot(result.game, confirmed_loops(result))
+    if format is GraphFormat.dot:
+        if out is None:
+            typer.echo(dot, nl=False)
+        else:
+            out.write_text(dot, encoding="utf-8")
+        return
+    target = out or Path(f"{result.game.id}.{format.value}")
+    try:
+        graphing.render(dot, format.value, target)
+    except graphing.GraphvizMissing as err:
+        typer.echo(f"rulesc graph: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    if format is GraphFormat.svg and out is None:
+        typer.echo(target.read_text(encoding="utf-8"), nl=False)
+        target.unlink()
+    else:
+        typer.echo(f"wrote {target}")
+
+
+@app.command()
 def version() -> None:
     """Print the compiler version."""
     typer.echo(f"rulesc {__version__}")

@@ -131,29 +131,28 @@ def _claims(model: Model, action: ir.Action, p: ir.Param, cases: list[Case], all
 
 
 def _twins(model: Model) -> list[Dodge]:
-    """Free rewards behind a limit or cooldown, grouped by what they give."""
-    first: dict[str, Case] = {}
+    """Actions that pay exactly the same thing for nothing, each behind its own limit or cooldown."""
+    groups: dict[tuple[tuple[str, int], ...], dict[str, Case]] = {}
     for c in sorted(model.cases, key=lambda c: c.ident):
         limited = c.bounds and all(b.startswith(("limit", "cooldown")) for b in c.bounds)
-        if limited and c.gains and not c.costs and c.action not in first:
-            first[c.action] = c
-    groups: dict[tuple[str, ...], list[Case]] = {}
-    for c in first.values():
-        groups.setdefault(tuple(k for k, _ in c.gains), []).append(c)
+        if limited and c.gains and not c.costs:
+            groups.setdefault(c.gains, {}).setdefault(c.action, c)
     out = []
-    for pools, cases in sorted(groups.items()):
-        if len(cases) < 2:
-            continue
+    reported: set[tuple[str, ...]] = set()
+    for gains, by_action in sorted(groups.items()):
+        cases = list(by_action.values())
         names = tuple(c.action for c in cases)
+        if len(cases) < 2 or names in reported:
+            continue
+        reported.add(names)
+        what = ", ".join(f"{k} {value_text(v)}" for k, v in gains)
         limits = "; ".join(f"{c.action}: `{'`, `'.join(c.bounds)}`" for c in cases)
-        what = ", ".join(pools)
         explanation = (
             f"{_and(names)} each give {what} for nothing, each under its own limit ({limits}). "
             f"If they are meant as one reward, a player collects it {len(cases)} times per period."
         )
-        steps = tuple(Do(c.action, c.params, c.slot_params, c.pin,
-                         tuple(p.name for p in next(a for a in model.game.actions if a.name == c.action).params))
-                      for c in cases)
+        params = {a.name: tuple(p.name for p in a.params) for a in model.game.actions}
+        steps = tuple(Do(c.action, c.params, c.slot_params, c.pin, params[c.action]) for c in cases)
         out.append(Dodge("twin", names, f"{_and(names)} give the same free reward ({what}) under separate limits",
                          explanation, steps, (), 1))
     return out

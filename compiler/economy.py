@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from . import ir
 from .irtext import text, value_text
 
-MAX_INT_VALUES = 10  # representative values per int parameter
+MAX_INT_VALUES = 16  # representative values per int parameter
 MAX_CASES_PER_ACTION = 4000
 
 
@@ -139,14 +139,12 @@ def int_values(action: ir.Action, p: ir.Param) -> list[int]:
     lo, hi = p.lo, p.hi
     if hi - lo < MAX_INT_VALUES:
         return list(range(lo, hi + 1))
-    found: set[int] = set()
+    picks = [lo, lo + 1, hi - 1, hi]
     for n in nodes(action.body):
         if isinstance(n, ir.Const) and n.type.kind == "int" and isinstance(n.value, int):
-            v = n.value
-            found.update((v - 1, v, v + 1, 2 * v))
-    inner = sorted(v for v in found if lo < v < hi and v not in (lo + 1, hi - 1))
-    picks = [lo, lo + 1, hi - 1, hi] + inner[: MAX_INT_VALUES - 4]
-    return sorted(set(picks))
+            picks += [n.value, n.value - 1, n.value + 1, 2 * n.value]
+    inside = [v for v in dict.fromkeys(picks) if lo <= v <= hi]
+    return sorted(inside[:MAX_INT_VALUES])
 
 
 def param_values(game: ir.Game, action: ir.Action, p: ir.Param) -> list[Value]:

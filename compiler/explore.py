@@ -124,6 +124,17 @@ def explore(result: BuildResult, options: Options) -> Report:
     )
 
 
+def confirmed_loops(result: BuildResult, depth: int = 4, budget: float = 5.0) -> list[Loop]:
+    """The loops `explore` reports (found statically, confirmed on the pack): for `rulesc graph`."""
+    assert result.game is not None and result.files is not None
+    with tempfile.TemporaryDirectory(prefix="rulesc-explore-") as tmp:
+        pack = load_pack(write_pack(result.files, Path(tmp) / result.game.id))
+        explorer = _Explorer(result.game, build_model(result.game), pack, Options(depth=depth, budget=budget))
+        explorer.static(time.monotonic() + budget, dodges=False)
+        explorer.confirm(result.sources.root)
+    return [f.loop for f in explorer.findings if f.loop is not None]
+
+
 class _Explorer:
     def __init__(self, game: ir.Game, model: Model, pack: Pack, options: Options) -> None:
         self.game = game
@@ -137,7 +148,7 @@ class _Explorer:
 
     # -- static loops
 
-    def static(self, deadline: float) -> None:
+    def static(self, deadline: float, *, dodges: bool = True) -> None:
         loops = find_loops(self.model, self.options.depth, deadline)
         self.candidates = len(loops)
         groups: dict[tuple[str, ...], list[Loop]] = {}
@@ -146,7 +157,7 @@ class _Explorer:
         for _, group in sorted(groups.items()):
             group.sort(key=lambda lp: (lp.length, -sum(v for _, v in lp.gained), [c.ident for c, _ in lp.steps]))
             self.loop_group(group)
-        for dodge in find_dodges(self.model):
+        for dodge in find_dodges(self.model) if dodges else []:
             self.dodge(dodge)
 
     def loop_group(self, group: list[Loop]) -> None:
@@ -161,7 +172,7 @@ class _Explorer:
             for g in self.givens(given):
                 played = play(self.pack, "explore", g, [self.do(c) for c in order])
                 if played.ok and _gains(played):
-                    self.findings.append(self.loop_finding(loop, g, played, len(group)))
+                    self.findings.append(self.loop_finding(loop, g, played, group))
                     return
             assert played is not None
             why = played.problem or "it gains nothing when played"
@@ -179,7 +190,7 @@ class _Explorer:
     def do(self, c: Case) -> Do:
         return Do(c.action, c.params, c.slot_params, c.pin, self.params[c.action])
 
-    def loop_finding(self, loop: Loop, given: dict[str, int], played: Played, variants: int) -> Finding:
+    def loop_finding(self, loop: Loop, given: dict[str, int], played: Played, group: list[Loop]) -> Finding:
         gained = {p: v for p, v in loop.net if v > 0}
         gain = ", ".join(f"+{value_text(v)} {p}" for p, v in gained.items())
         calls = _loop_words(loop)
@@ -198,8 +209,7 @@ class _Explorer:
             details.append("takes the branches: " + "; ".join(choices))
         if notes:
             details.append("model approximations (the replay confirms the gain): " + "; ".join(notes))
-        if variants > 1:
-            details.append(f"{variants - 1} other parameter choices make the same loop")
+        details += self.paying_values(loop, group)
         comments = [
             f"found by rulesc explore: {calls} gains {gain} a turn;",
             "nothing limits how often it runs. Fix the economy and this scenario fails.",
@@ -208,6 +218,21 @@ class _Explorer:
         text = scenario_text(title, comments, given, played.lines, expect)
         return Finding("loop", f"loop {' -> '.join(loop.actions)} gains {gain} per turn", details,
                        list(loop.actions), gained, text, title, loop=loop)
+
+    def paying_values(self, loop: Loop, group: list[Loop]) -> list[str]:
+        """Where only some rows or amounts pay, say which: that is where the mistake is."""
+        out = []
+        for action in loop.actions:
+            tried = [c for c in self.model.cases if c.action == action and not c.bounds]
+            for name, _ in next(c for c, _ in loop.steps if c.action == action).params:
+                every = list(dict.fromkeys(dict(c.params)[name] for c in tried))
+                paying = {dict(c.params)[name] for lp in group for c, _ in lp.steps if c.action == action}
+                if len(paying) < len(every):
+                    out.append(f"pays only with {action} {name} = {_values([v for v in every if v in paying])}"
+                               f" (tried: {_values(every)})")
+        if len(group) > 1:
+            out.append(f"{len(group) - 1} other choices of parameters make the same loop")
+        return out
 
     # -- dodged limits
 
@@ -250,17 +275,17 @@ class _Explorer:
         actions = list(dict.fromkeys(s.action for s in found.steps if isinstance(s, Do)))
         steps = len(played.lines)
         if found.what == "invariant":
-            title = f"explore: {steps} steps break an invariant"
+            title = f"explore: {_count(steps, 'step')} break an invariant" if steps > 1 else "explore: one step breaks an invariant"
             comments = [f"found by rulesc explore: the last step breaks the invariant: {found.detail}.",
                         "`rulesc test` fails on it until the rules keep the invariant."]
             text = scenario_text(title, comments, {}, played.lines, {})
-            return Finding("invariant", f"{steps} steps break an invariant: {found.detail}",
+            return Finding("invariant", f"{title.removeprefix('explore: ')}: {found.detail}",
                            [f"shortest sequence found: {_steps_words(found.steps)}"], actions, {}, text, title)
         assert found.place is not None and found.value is not None
-        title = f"explore: {found.place} passes its bound in {steps} steps"
+        title = f"explore: {found.place} passes its bound in {_count(steps, 'step')}"
         comments = [f"found by rulesc explore: {found.detail}."]
         text = scenario_text(title, comments, {}, played.lines, {found.place: found.value})
-        return Finding("bound", f"{found.detail} after {steps} steps",
+        return Finding("bound", f"{found.detail} after {_count(steps, 'step')}",
                        [f"shortest sequence found: {_steps_words(found.steps)}"], actions,
                        {found.place: found.value}, text, title)
 
@@ -320,6 +345,14 @@ def _changed(played: Played, given: dict[str, int]) -> dict[str, int]:
         if pool_value(played.end, p) != pool_value(played.start, p):
             out[p] = pool_value(played.end, p)
     return out
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _values(values: list) -> str:
+    return ", ".join(value_text(v) for v in values)
 
 
 def _amounts(amounts: dict[str, int]) -> str:

@@ -84,7 +84,7 @@ def _bare(e: ir.Expr) -> str:
     if isinstance(e, ir.MinMax):
         return f"{e.func}({', '.join(text(a) for a in e.args)})"
     if isinstance(e, ir.CeilDiv):
-        return f"ceil({text(e.left)} / {text(e.right)})"
+        return f"ceil({_text(e.left, _MUL)} / {_text(e.right, _MUL + 1)})"
     raise AssertionError(f"no text for {e!r}")
 
 

@@ -1,0 +1,190 @@
+"""`rulesc graph`: the economy as a flow graph in Graphviz DOT, read from the typed IR.
+
+Resources are pools (ellipses; refilling meters are fed by a `time` source), slots
+are boxes of their own, actions are converters (boxes) with their limits and
+cooldowns written on them. An edge into an action is a cost, out of it a gain,
+labelled with the amount as the rules write it; edges inside `when` or `pick` are
+dashed and say which branch. Loops that `rulesc explore` finds and confirms are red.
+
+The text is deterministic: nodes and edges are sorted, nothing depends on time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import ir
+from .economy import regen_text
+from .irtext import text, value_text
+from .loops import Loop
+
+LOOP_COLOR = "#d62728"
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    source: str
+    target: str
+    label: str
+    branch: str | None = None  # the `when` or draw this flow depends on
+    style: str | None = None  # dotted: a set, not a flow
+
+
+class GraphvizMissing(Exception):
+    pass
+
+
+def _quote(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _res(name: str) -> str:
+    return f"res:{name}"
+
+
+def _act(name: str) -> str:
+    return f"act:{name}"
+
+
+def _slots(name: str) -> str:
+    return f"slots:{name}"
+
+
+def flows(action: ir.Action) -> list[Edge]:
+    out: list[Edge] = []
+    act = _act(action.name)
+
+    def amount(a: ir.Amount) -> str:
+        return f"{a.label} {text(a.amount)}" if a.key is not None else text(a.amount)
+
+    def walk(body: tuple[ir.Stmt, ...], branch: str | None) -> None:
+        for s in body:
+            if isinstance(s, ir.Cost):
+                out.extend(Edge(_res(a.resource), act, amount(a), branch) for a in s.amounts)
+            elif isinstance(s, ir.Gain):
+                out.extend(Edge(act, _res(a.resource), amount(a), branch) for a in s.amounts)
+            elif isinstance(s, ir.SetResource):
+                out.append(Edge(act, _res(s.resource), f"set {s.label} = {text(s.value)}", branch, "dotted"))
+            elif isinstance(s, ir.Fill):
+                out.append(Edge(act, _slots(s.slots), "fill", branch))
+            elif isinstance(s, ir.Empty):
+                out.append(Edge(_slots(s.slots), act, "empty", branch))
+            elif isinstance(s, ir.SetSlotField):
+                out.append(Edge(act, _slots(s.slots), f"set {s.field}", branch, "dotted"))
+            elif isinstance(s, ir.When):
+                walk(s.body, _join(branch, f"when {text(s.cond)}"))
+                walk(s.otherwise, _join(branch, f"otherwise (not {text(s.cond)})"))
+            elif isinstance(s, ir.Pick):
+                total = sum(b.weight for b in s.branches)
+                for b in s.branches:
+                    walk(b.body, _join(branch, f"draw {b.weight} in {total}"))
+
+    walk(action.body, None)
+    return out
+
+
+def _join(outer: str | None, inner: str) -> str:
+    return inner if outer is None else f"{outer}; {inner}"
+
+
+def _resource_label(r: ir.Resource, game: ir.Game) -> str:
+    kind = r.kind + (f" per {r.key}" if r.key else "")
+    parts = [r.name, f"{kind}, start {value_text(r.start)}" + (f", max {value_text(r.max)}" if r.max is not None else "")]
+    if r.regen:
+        parts.append(f"refills {regen_text(r)}")
+    if game.level is not None and game.level.stat == r.name:
+        parts.append("level at " + ", ".join(value_text(t) for t in game.level.thresholds))
+    return "\n".join(parts)
+
+
+def _action_label(a: ir.Action) -> str:
+    head = f"{a.name}({', '.join(p.name for p in a.params)})" if a.params else a.name
+    checks = [s.loc.text.strip() for s in a.body if isinstance(s, ir.Limit | ir.Cooldown)]
+    return "\n".join([head, *checks])
+
+
+def _hot(style: str) -> str:
+    return f', color="{LOOP_COLOR}", fontcolor="{LOOP_COLOR}", penwidth=2.5, style="{style}"'
+
+
+def loop_nodes(loop: Loop) -> set[str]:
+    """The nodes a loop runs through: its actions, and the pools and slots they move."""
+    out = {_act(c.action) for c, _ in loop.steps} | {_act(c.action) for c in loop.setup}
+    for c, _ in loop.steps:
+        for pool, _ in c.net:
+            if "(" in pool:
+                out.add(_slots(pool.split("(")[0]))
+            else:
+                out.add(_res(pool.split("[")[0]))
+    return out
+
+
+def to_dot(game: ir.Game, loops: list[Loop] | None = None) -> str:
+    loops = loops or []
+    per_loop = [loop_nodes(lp) for lp in loops]
+    hot_nodes = set().union(*per_loop) if per_loop else set()
+
+    lines = [f"digraph {_quote(game.id)} {{"]
+    title = f"{game.title} ({game.id}): the economy"
+    if loops:
+        title += "\nloops found by rulesc explore (red): " + "; ".join(
+            f"{' -> '.join(lp.actions)} (+{', +'.join(f'{value_text(v)} {p}' for p, v in lp.gained)} a turn)"
+            for lp in loops
+        )
+    lines += [
+        f"  graph [rankdir=TB, labelloc=t, fontname=Helvetica, fontsize=14, label={_quote(title)}];",
+        "  node [fontname=Helvetica, fontsize=11];",
+        "  edge [fontname=Helvetica, fontsize=9];",
+        "",
+        "  // resources: pools; refilling meters are fed by time",
+    ]
+    meters = [r for r in game.resources if r.regen]
+    if meters:
+        lines.append('  "time" [shape=circle, style=filled, fillcolor="#eeeeee", label="time"];')
+    for r in sorted(game.resources, key=lambda r: r.name):
+        node = _res(r.name)
+        double = "peripheries=2, " if r.regen else ""
+        extra = _hot("bold") if node in hot_nodes else ""
+        lines.append(f"  {_quote(node)} [shape=ellipse, {double}label={_quote(_resource_label(r, game))}{extra}];")
+    if game.slots:
+        lines += ["", "  // slots: each holds something or nothing"]
+    for s in sorted(game.slots, key=lambda s: s.name):
+        node = _slots(s.name)
+        label = f"{s.name}: {s.count} slots\n" + ", ".join(f.name for f in s.fields)
+        extra = _hot("bold") if node in hot_nodes else ""
+        lines.append(f"  {_quote(node)} [shape=box3d, label={_quote(label)}{extra}];")
+    lines += ["", "  // actions: converters, with their limits and cooldowns"]
+    for a in sorted(game.actions, key=lambda a: a.name):
+        node = _act(a.name)
+        extra = _hot("bold,rounded") if node in hot_nodes else ', style="rounded"'
+        lines.append(f"  {_quote(node)} [shape=box{extra}, label={_quote(_action_label(a))}];")
+    lines += ["", "  // flows: costs into actions, gains out of them"]
+    for r in sorted(meters, key=lambda r: r.name):
+        lines.append(f'  "time" -> {_quote(_res(r.name))} [label={_quote("+" + regen_text(r))}, style=dashed];')
+    for e in sorted({e for a in game.actions for e in flows(a)}):
+        label = e.label + (f"\n({e.branch})" if e.branch else "")
+        attrs = [f"label={_quote(label)}"]
+        if e.style or e.branch:
+            attrs.append(f"style={e.style or 'dashed'}")
+        if any(e.source in nodes and e.target in nodes for nodes in per_loop):
+            attrs.append(f'color="{LOOP_COLOR}", fontcolor="{LOOP_COLOR}", penwidth=2.5')
+        lines.append(f"  {_quote(e.source)} -> {_quote(e.target)} [{', '.join(attrs)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(dot: str, fmt: str, out: Path) -> None:
+    """Draw DOT text as svg or png with Graphviz's `dot` program."""
+    exe = shutil.which("dot")
+    if exe is None:
+        raise GraphvizMissing(
+            f"--format {fmt} needs Graphviz's `dot` program, which is not installed. "
+            "Install it (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz), "
+            "or use --format dot and render the text elsewhere."
+        )
+    proc = subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot.encode(), capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dot failed: {proc.stderr.decode(errors='replace').strip()}")
