@@ -168,6 +168,18 @@ def _option_with_brackets(ctx: _Context) -> _Report | None:
                    f"write `{w.value} 5`")
 
 
+def _unknown_function(ctx: _Context) -> _Report | None:
+    """`floor(x / 2)`: a name called like a function."""
+    w = ctx.what
+    if w.type != "LPAR" or "LPAR" in ctx.accepts:
+        return None
+    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", ctx.text(w.line)[: w.col - 1])
+    if m is None:
+        return None
+    return _Report(f"`{m.group(1)}` is not a function", w.line, m.start(1) + 1, len(m.group(1)),
+                   "the functions are `min(a, b)`, `max(a, b)` and `ceil(a / b)`; `/` rounds down")
+
+
 def _assign_for_compare(ctx: _Context) -> _Report | None:
     w = ctx.what
     if w.value == "=" and "COMPARE" in ctx.accepts:
@@ -256,7 +268,7 @@ def _generic(ctx: _Context) -> _Report:
 
 
 _EXPLAINERS: tuple[Callable[[_Context], _Report | None], ...] = (
-    _decimal, _option_with_brackets, _assign_for_compare, _unexpected_indent, _missing_block, _unclosed_bracket, _missing_value,
+    _decimal, _option_with_brackets, _unknown_function, _assign_for_compare, _unexpected_indent, _missing_block, _unclosed_bracket, _missing_value,
 )
 
 
@@ -314,21 +326,65 @@ _EXAMPLES = {
 
 
 def _hint(ctx: _Context) -> str | None:
+    """A hint for a syntax error no explainer named: a known slip, else an example."""
+    for known_slip in _SLIPS:
+        hint = known_slip(ctx)
+        if hint is not None:
+            return hint
+    example = _EXAMPLES.get(ctx.first_word)
+    return f"for example: `{example}`" if example else None
+
+
+def _typo(ctx: _Context) -> str | None:
     w = ctx.what
-    if w.type == "NAME" and w.value in _TYPOS:
-        return _TYPOS[w.value]
-    if w.type == "LEVEL" and "NAME" in ctx.accepts:
-        return "`level` follows from its stat: change the stat instead"
+    if w.value == "else" and ctx.first_word != "else":
+        return "`else` and a message follow only a `require` or an `invariant`"
+    if w.value == "otherwise" and w.type == "OTHERWISE":
+        return "`otherwise` follows the block of a `when`, lined up with the `when`"
+    return _TYPOS.get(w.value) if w.type in ("NAME", "ELSE") else None
+
+
+def _misplaced(ctx: _Context) -> str | None:
+    w = ctx.what
     if w.col == 1 and not ctx.at_end and w.type != "_INDENT":
         if w.value in _STATEMENT_WORDS:
             return "statements belong to an action (steps to a scenario): indent this line under it"
         return f"a declaration starts with {_DECLARATION_WORDS}"
-    if "COMMA" in ctx.accepts and not ctx.at_end and w.line == ctx.line and w.type in _VALUE_STARTS:
+    return None
+
+
+def _reserved_word(ctx: _Context) -> str | None:
+    """`columns cost: int`: a keyword where a name goes."""
+    w = ctx.what
+    if "NAME" in ctx.accepts and w.type in ctx.literals and w.value.isalpha():
+        return f"`{w.value}` is a keyword of the rules, so it cannot be a name: pick another name"
+    return None
+
+
+def _missing_word(ctx: _Context) -> str | None:
+    """A word the line needs is missing: `else`, a unit, `..`, a `,`."""
+    w, accepts = ctx.what, ctx.accepts
+    if w.type == "STRING" and "ELSE" in accepts:
+        return "write `else` before the message: `require coins >= 10 else \"Not enough coins\"`"
+    if w.type == "INT" and "DURATION" in accepts and "INT" not in accepts:
+        return f"a duration has a unit: `{w.value}s`, `{w.value}m` or `{w.value}h`"
+    if w.type == "NAME" and {"DAY", "WEEK", "DURATION"} <= accepts:
+        return "a period is `day`, `week` or a duration such as `30d`"
+    if w.value == "-" and "__ANON_0" in accepts:
+        return "a range is written with `..`, as in `qty: int 1..99`"
+    if w.type == "COMPARE" and "COMPARE" not in accepts:
+        return "comparisons do not chain: join two with `and`, as in `1 < coins and coins < 5`"
+    if "COMMA" in accepts and not ctx.at_end and w.line == ctx.line and w.type in _ITEM_STARTS:
         return f"is a `,` missing before `{w.value}`?"
     if ctx.at_end and ctx.code(ctx.line).endswith(","):
         return "remove the `,` at the end of the line, or add what follows it"
-    example = _EXAMPLES.get(ctx.first_word)
-    return f"for example: `{example}`" if example else None
+    if len(accepts) == 1 and not ctx.at_end and next(iter(accepts)) in ctx.literals:
+        return f"is a `{ctx.literals[next(iter(accepts))]}` missing before `{w.value}`?"
+    return None
+
+
+_ITEM_STARTS = {"NAME", "INT", "DURATION", "STRING", "NOW", "LEVEL", "TRUE", "FALSE", "FUNC"}
+_SLIPS: tuple[Callable[[_Context], str | None], ...] = (_typo, _misplaced, _reserved_word, _missing_word)
 
 
 _CHARACTER_HINTS = {
