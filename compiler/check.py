@@ -81,6 +81,7 @@ class Checker:
         self.day_span: Span | None = None
         self.param_spans: dict[str, Span] = {}  # of the action being checked
         self.let_spans: dict[str, Span] = {}
+        self.action_params: dict[str, dict[str, ir.Param]] = {}  # the typed parameters, for scenarios
 
     # ---- reporting
     def error(self, code: str, message: str, span: Span, hint: str | None = None, notes=()) -> None:
@@ -419,7 +420,8 @@ class Checker:
                 key = d.key.id
             elif not self.reported(d.key.id):
                 self.error("R024", f"unknown table `{d.key.id}`", d.key.span,
-                           did_you_mean(d.key.id, self.tables) or "an item is counted per row of a table: `item seed of crop`")
+                           did_you_mean(d.key.id, self.table_names | self.broken)
+                           or "an item is counted per row of a table: `item seed of crop`")
         start = d.start.value if d.start else 0
         mx = d.max.value if d.max else None
         regen = (d.regen.amount, d.regen.every.ms) if d.regen else None
@@ -484,12 +486,14 @@ class Checker:
         for p in d.params:
             param = self.param(p)
             if p.name in scope.params:
-                self.error("R011", f"parameter `{p.name}` is declared twice", p.span, "rename one of them")
+                self.error("R011", f"parameter `{p.name}` is declared twice", p.span, "rename one of them",
+                           [("first declared here", self.param_spans[p.name])])
             elif param is not None:
                 scope.params[p.name] = param
                 params.append(param)
             else:
                 scope.broken.add(p.name)
+        self.action_params.setdefault(d.name, {p.name: p for p in params})
         self.check_order(d.body)
         self.current_action = d.name
         self.limit_count = 0  # limit keys are numbered per action, so editing one action keeps the others' windows
@@ -840,8 +844,8 @@ class Checker:
                        "so use another `let` for a new value", [("it is declared here", first)] if first else [])
             return None
         if p.name == "level":
-            self.error("R029", "`level` cannot be set", p.name_span,
-                       f"it follows from {self.level.stat if self.level else 'a stat'}: set that instead")
+            stat = f"`{self.level.stat}`" if self.level else "its stat"
+            self.error("R029", "`level` cannot be set", p.name_span, f"it follows from {stat}: change {stat} instead")
             return None
         target = self.resource_place(p, scope, "set")
         value = self.expect_type(s.expr, scope, T.INT, "an amount")
@@ -959,7 +963,7 @@ class Checker:
         if got is None:
             return None
         if not T.same(got.type, want):
-            self.error("R012", f"expected {what}, found {_a(got.type)}", e.span, _type_hint(got.type, want))
+            self.error("R012", f"expected {what}, found {_a(got.type)}", e.span, self.type_hint(e, got.type, want))
             return None
         return got
 
@@ -1062,6 +1066,14 @@ class Checker:
         if isinstance(e, ast.Call):
             return self.call(e, scope)
         raise AssertionError(f"unknown expression {e!r}")
+
+    def type_hint(self, e: ast.Expr, got: T.Type, want: T.Type) -> str | None:
+        if want == T.BOOL and T.is_intlike(got):
+            return f"a condition is true or false: compare the number, as in `{self.source(e.span)} > 0`"
+        if want.kind == "enum":
+            rows = self.row_names(want.name)[:1]
+            return f"give a {want.name}, such as `{rows[0]}`" if rows else _type_hint(got, want)
+        return _type_hint(got, want)
 
     def compare_hint(self, e: ast.Compare, left: T.Type, right: T.Type) -> str | None:
         if "enum" in (left.kind, right.kind) and T.is_intlike(right if left.kind == "enum" else left):
@@ -1232,6 +1244,9 @@ class Checker:
             if a.name in dict(out):
                 self.error("R034", f"`{a.name}` is given twice", a.span, "give each parameter once")
                 return None
+            typed = self.action_params.get(st.action, {}).get(a.name)
+            if typed is not None and not self.arg_fits(a, typed, st.fails):
+                return None
             out.append((a.name, _literal(a.value)))
         missing = [n for n in params if n not in {a.name for a in st.args}]
         if missing and not st.fails:
@@ -1243,6 +1258,32 @@ class Checker:
             self.error("R034", "draws are numbered from 1", st.span, "write `draws 1` for the first branch")
             return None
         return ir.DoStep(st.action, tuple(out), st.draw, st.fails, st.fail_text, loc)
+
+    def arg_fits(self, a: ast.CallArg, p: ir.Param, fails: bool) -> bool:
+        """Whether a scenario's value for a parameter has its type (and, unless the step
+        expects a failure, is within its bounds)."""
+        v = a.value
+        if p.type.kind == "enum":
+            rows = self.row_names(p.type.name)
+            if isinstance(v, ast.Name) and v.id in rows:
+                return True
+            said = self.source(v.span)
+            self.error("R034", f"`{said}` is not a {p.type.name}", v.span,
+                       did_you_mean(said, rows) or "one of: " + ", ".join(rows))
+            return False
+        if p.type == T.BOOL:
+            if isinstance(v, ast.BoolLit):
+                return True
+            self.error("R034", f"`{a.name}` is true or false", v.span, f"write `{a.name}: true`")
+            return False
+        if not isinstance(v, ast.IntLit):
+            self.error("R034", f"`{a.name}` is a whole number", v.span, f"write `{a.name}: {p.lo}`")
+            return False
+        if not fails and p.lo is not None and p.hi is not None and not p.lo <= v.value <= p.hi:
+            self.error("R034", f"`{a.name}: {v.value}` is outside {p.lo}..{p.hi}", v.span,
+                       "the action would reject it; end the step with `fails` if that is what it tests")
+            return False
+        return True
 
     def state_value(self, sv: ast.StateValue, *, given: bool):
         """A `given` or `expect` value: (path, value) when the place and the value fit."""
@@ -1406,7 +1447,7 @@ def _example_of(t: T.Type, rows: list[str]) -> str:
 
 def _type_hint(got: T.Type, want: T.Type) -> str | None:
     if got == T.DURATION and want == T.INT:
-        return "write a whole number; to count a duration, divide it by one: `(ready_at - now) / 1m`"
+        return "write a whole number; a duration counts as a number only divided by a duration, as in `(...) / 1m`"
     if got == T.INT and want == T.DURATION:
         return "write a duration with its unit, such as 5m, or multiply: `n * 1m`"
     if got == T.TIME and want == T.DURATION:
