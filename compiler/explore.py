@@ -66,7 +66,7 @@ class Report:
     findings: list[Finding]
     unconfirmed: list[str]  # static loops that did not reproduce on the pack, and why
     skipped: list[str]  # action cases the static model left out, and why
-    stats: dict[str, int]
+    stats: dict[str, int | bool]
 
     @property
     def clean(self) -> bool:
@@ -110,7 +110,7 @@ def explore(result: BuildResult, options: Options) -> Report:
         pack = load_pack(write_pack(result.files, Path(tmp) / game.id))
         model = build_model(game)
         explorer = _Explorer(game, model, pack, options)
-        explorer.static(start + options.budget / 3)
+        explorer.static(deadline)  # small games finish in milliseconds; the deadline is a safety net
         explorer.dynamic(deadline)
         explorer.confirm(result.sources.root)
     findings = explorer.findings
@@ -120,6 +120,7 @@ def explore(result: BuildResult, options: Options) -> Report:
             "cases": len(model.cases),
             "unbounded_cases": sum(1 for c in model.cases if not c.bounds),
             "loop_candidates": explorer.candidates,
+            "static_search_complete": explorer.complete,
         },
     )
 
@@ -144,12 +145,13 @@ class _Explorer:
         self.findings: list[Finding] = []
         self.unconfirmed: list[str] = []
         self.candidates = 0
+        self.complete = True  # the static search ran to the end
         self.params = {a.name: tuple(p.name for p in a.params) for a in game.actions}
 
     # -- static loops
 
     def static(self, deadline: float, *, dodges: bool = True) -> None:
-        loops = find_loops(self.model, self.options.depth, deadline)
+        loops, self.complete = find_loops(self.model, self.options.depth, deadline)
         self.candidates = len(loops)
         groups: dict[tuple[str, ...], list[Loop]] = {}
         for loop in loops:
@@ -180,11 +182,15 @@ class _Explorer:
         self.unconfirmed.append(f"{_loop_words(first)}: {why}")
 
     def givens(self, given: dict[str, int]) -> list[dict[str, int]]:
-        """What to give the player: the loop's inputs; then also the top level, for `require level`."""
-        out = [given]
+        """What to give the player, tried in turn: exactly the loop's inputs; then plenty of
+        each (for a `when coins >= 100`); each also at the top level (for a `require level`)."""
+        maxima = {r.name: r.max for r in self.game.resources}
+        cushion = max(1000, 10 * max(given.values(), default=0))
+        plenty = {p: min(v + cushion, maxima[p.split("[")[0]] or v + cushion) if v else 0 for p, v in given.items()}
+        out = [given, plenty]
         if self.game.level is not None:
             stat, top = self.game.level.stat, self.game.level.thresholds[-1]
-            out.append({**given, stat: max(given.get(stat, 0), top)})
+            out += [{**g, stat: max(g.get(stat, 0), top)} for g in (given, plenty)]
         return out
 
     def do(self, c: Case) -> Do:
@@ -226,7 +232,8 @@ class _Explorer:
             tried = [c for c in self.model.cases if c.action == action and not c.bounds]
             for name, _ in next(c for c, _ in loop.steps if c.action == action).params:
                 every = list(dict.fromkeys(dict(c.params)[name] for c in tried))
-                paying = {dict(c.params)[name] for lp in group for c, _ in lp.steps if c.action == action}
+                paying = {dict(c.params)[name] for lp in group for same in lp.alike for c in same
+                          if c.action == action}
                 if len(paying) < len(every):
                     out.append(f"pays only with {action} {name} = {_values([v for v in every if v in paying])}"
                                f" (tried: {_values(every)})")
@@ -419,6 +426,8 @@ def render_human(report: Report) -> str:
     s = report.stats
     lines += ["", f"static model: {s['cases']} action cases, {s['unbounded_cases']} with nothing to bound them, "
                   f"{s['loop_candidates']} candidate loops"]
+    if not s["static_search_complete"]:
+        lines.append("the static search stopped at its limit (time or sets tried): raise --budget or lower --depth")
     if report.skipped:
         lines.append(f"left out of the static model ({len(report.skipped)}): " + "; ".join(report.skipped[:5])
                      + (" ..." if len(report.skipped) > 5 else ""))

@@ -33,6 +33,7 @@ class Loop:
     steps: tuple[tuple[Case, int], ...]  # each case with how often it runs per loop
     net: tuple[tuple[str, int], ...]  # resource -> change per loop, nonzero
     setup: tuple[Case, ...]  # run once first: they fill the slots the loop works with
+    alike: tuple[tuple[Case, ...], ...] = ()  # per step: the cases that are multiples of it
 
     @property
     def length(self) -> int:
@@ -47,8 +48,25 @@ class Loop:
         return tuple((k, v) for k, v in self.net if v > 0)
 
 
-def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> list[Loop]:
-    free = sorted((c for c in model.cases if not c.bounds), key=lambda c: c.ident)
+def _ray(c: Case) -> tuple[tuple, int]:
+    """A case's direction and size: buy(qty: 6) is 6 times buy(qty: 1), on the same ray."""
+    size = math.gcd(*(abs(v) for _, v in c.net)) if c.net else 0
+    direction = tuple((p, v // size) for p, v in c.net) if size else ()
+    return (c.action, direction, c.needs), size
+
+
+def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> tuple[list[Loop], bool]:
+    """The minimal loops, and whether the search finished (else a limit cut it short).
+
+    Cases that are whole multiples of a smaller case of the same action add nothing a
+    loop could not do by repeating the smaller one: only the smallest takes part in
+    the search, and the loop found is then written with the larger ones where they fit
+    (sell(qty: 10) rather than sell(qty: 1) ten times).
+    """
+    rays: dict[tuple, list[Case]] = {}
+    for c in sorted((c for c in model.cases if not c.bounds), key=lambda c: (_ray(c)[1], c.ident)):
+        rays.setdefault(_ray(c)[0], []).append(c)
+    free = sorted((members[0] for members in rays.values()), key=lambda c: c.ident)
     tokens = model.tokens
     makers: dict[str, list[int]] = {}
     users: dict[str, list[int]] = {}
@@ -59,6 +77,7 @@ def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> l
             users.setdefault(pool, []).append(i)
     seen: set[frozenset[int]] = set()
     found: dict[frozenset[int], Loop] = {}
+    complete = True
 
     def open_pools(chosen: tuple[int, ...]) -> list[str]:
         made = {p for i in chosen for p, v in free[i].net if v > 0}
@@ -66,8 +85,12 @@ def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> l
         return sorted(wanted - made)
 
     def grow(chosen: tuple[int, ...]) -> None:
+        nonlocal complete
         key = frozenset(chosen)
-        if key in seen or len(seen) >= MAX_SETS or (deadline is not None and time.monotonic() > deadline):
+        if key in seen:
+            return
+        if len(seen) >= MAX_SETS or (deadline is not None and time.monotonic() > deadline):
+            complete = False
             return
         seen.add(key)
         if any(key >= k for k in found):
@@ -79,9 +102,8 @@ def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> l
                 used = frozenset(i for i in chosen if any(c is free[i] for c, _ in loop.steps))
                 found.setdefault(used, loop)
                 return
-            touching = sorted({j for i in chosen for p, _ in free[i].net
-                               for j in makers.get(p, []) + users.get(p, [])} - set(chosen))
-            nxt = touching
+            nxt = sorted({j for i in chosen for p, _ in free[i].net
+                          for j in makers.get(p, []) + users.get(p, [])} - set(chosen))
         else:
             nxt = [j for j in makers.get(wanting[0], []) if j not in chosen]
         if len(chosen) < depth:
@@ -91,8 +113,25 @@ def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> l
     for i, c in enumerate(free):
         if any(v > 0 and p not in tokens for p, v in c.net):
             grow((i,))
-    loops = [found[k] for k in sorted(found, key=lambda k: sorted(k))]
-    return sorted(loops, key=lambda lp: (lp.actions, lp.length, [c.ident for c, _ in lp.steps]))
+    loops = [_compress(found[k], rays) for k in sorted(found, key=lambda k: sorted(k))]
+    return sorted(loops, key=lambda lp: (lp.actions, lp.length, [c.ident for c, _ in lp.steps])), complete
+
+
+def _compress(loop: Loop, rays: dict[tuple, list[Case]]) -> Loop:
+    """Write n runs of a case as fewer runs of a multiple of it, where one fits exactly."""
+    steps = []
+    alike = []
+    for c, n in loop.steps:
+        key, size = _ray(c)
+        members = rays[key]
+        best = (c, n)
+        for m in members:
+            k = _ray(m)[1] // size if size else 1
+            if k > 1 and _ray(m)[1] == k * size and n % k == 0 and n // k < best[1]:
+                best = (m, n // k)
+        steps.append(best)
+        alike.append(tuple(members))
+    return Loop(tuple(steps), loop.net, loop.setup, tuple(alike))
 
 
 def solve(cases: list[Case], tokens: set[str]) -> Loop | None:

@@ -1,0 +1,282 @@
+"""`rulesc explore`: planted exploits of every shape are found with the right loop, and
+the harvest economy as designed is clean.
+
+Each planted game lives in tests/exploits/<name>/ with a comment saying what is wrong
+with it. Budgets are small: static findings do not depend on them, and the dynamic
+search finds the planted invariant break breadth-first in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rulesc.cli.main import app
+from rulesc.compiler.build import compile_game
+from rulesc.compiler.economy import build_model
+from rulesc.compiler.explore import Options, Report, explore, parse_bound
+from rulesc.compiler.lp import maximize
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPLOITS = ROOT / "tests" / "exploits"
+HARVEST = ROOT / "games" / "harvest"
+runner = CliRunner()
+_reports: dict[str, Report] = {}
+
+
+def run(game: Path, budget: float = 0.5, **options) -> Report:
+    result = compile_game(game, with_tests=False)
+    assert result.ok
+    return explore(result, Options(budget=budget, **options))
+
+
+def report_for(name: str) -> Report:
+    """Explore each planted game once per test session."""
+    if name not in _reports:
+        _reports[name] = run(EXPLOITS / name)
+    return _reports[name]
+
+
+def only(report: Report, kind: str):
+    found = [f for f in report.findings if f.kind == kind]
+    assert len(found) == 1, [f.summary for f in report.findings]
+    assert found[0].verified, found[0].details
+    return found[0]
+
+
+def loop_calls(finding) -> list[tuple[str, int]]:
+    return [(c.call, n) for c, n in finding.loop.steps]
+
+
+# ---- the planted shapes ------------------------------------------------------------------
+
+
+def test_two_step_loop():
+    f = only(report_for("two_step"), "loop")
+    assert f.actions == ["buy_gem", "sell_gem"]
+    assert f.net == {"coins": 2}
+    assert loop_calls(f) == [("buy_gem", 1), ("sell_gem", 1)]
+
+
+def test_three_step_loop_buys_two_ore_per_ingot():
+    report = report_for("foundry")
+    f = only(report, "loop")
+    assert f.actions == ["buy_ore", "smelt", "sell_ingot"]
+    assert loop_calls(f) == [("buy_ore", 2), ("smelt", 1), ("sell_ingot", 1)]
+    assert f.net == {"coins": 1}
+    assert "net gain per turn: +1 coins" in f.details
+    why = next(d for d in f.details if d.startswith("why nothing bounds it"))
+    assert "no limit or cooldown" in why and "energy refills 1 every 5m" in why
+    assert "mine" not in f.actions  # mining costs energy: time bounds it
+
+
+def test_parameter_dependent_loop_pays_only_from_ten_crates():
+    f = only(report_for("bulk_discount"), "loop")
+    assert f.actions == ["buy_crates", "sell_crates"]
+    (buy, _), (sell, _) = f.loop.steps
+    qty = dict(buy.params)["qty"]
+    assert qty >= 10 and dict(sell.params)["qty"] == qty
+    assert f.net == {"coins": qty // 10 * 5}
+    paying = next(d for d in f.details if d.startswith("pays only with buy_crates qty"))
+    assert paying.startswith("pays only with buy_crates qty = 10, 11, 20,")
+    assert "tried: 1, 2, 3, 4, 5, 6, 8, 9, 10," in paying
+
+
+def test_table_row_dependent_loop_names_the_row():
+    f = only(report_for("row_market"), "loop")
+    assert loop_calls(f) == [("buy(kind: silk)", 1), ("sell(kind: silk)", 1)]
+    assert f.net == {"coins": 3}
+    assert "pays only with buy kind = silk (tried: wheat, wool, silk)" in f.details
+
+
+def test_loop_through_slots():
+    f = only(report_for("builder"), "loop")
+    assert loop_calls(f) == [("build(kind: tower)", 1), ("demolish", 1)]
+    assert f.net == {"coins": 10}
+    assert "do build(slot: 0, kind: tower)\n  do demolish(slot: 0)\n" in f.scenario
+
+
+def test_dodged_limit_per_parameter():
+    report = report_for("daily_regions")
+    f = only(report, "dodged_limit")
+    assert f.actions == ["daily_chest"]  # bounty pays by region: counting regions apart is meant
+    assert "4x the reward" in f.summary and "does not depend on where" in f.details[0]
+    assert f.net == {"coins": 400}
+    assert [x.kind for x in report.findings] == ["dodged_limit"]
+
+
+def test_same_reward_behind_two_limits():
+    report = report_for("twin_rewards")
+    f = only(report, "shared_reward")
+    assert f.actions == ["daily_gift", "login_bonus"]
+    assert f.net == {"gems": 10}
+    assert [x.kind for x in report.findings] == ["shared_reward"]
+
+
+def test_dynamic_search_breaks_an_invariant_in_three_steps():
+    report = report_for("vault")
+    f = only(report, "invariant")
+    assert f.actions == ["work"]
+    assert "the vault holds at most 15 coins, has 20" in f.summary
+    assert "  do work\n  wait 1m\n  do work\n" in f.scenario
+    assert not [x for x in report.findings if x.kind == "loop"]  # the cooldown bounds it statically
+
+
+# ---- harvest as designed -------------------------------------------------------------------
+
+
+def test_harvest_is_clean():
+    result = runner.invoke(app, ["explore", str(HARVEST), "--budget", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("explore harvest: nothing found")
+
+
+def test_a_bound_is_broken_by_the_shortest_sequence():
+    report = run(HARVEST, bounds=[parse_bound("gems=12")])
+    f = only(report, "bound")
+    assert f.net == {"gems": 25}
+    assert "  do open_crate draws 3\n  expect gems 25\n" in f.scenario  # 10 - 5 + 20
+
+
+# ---- the scenarios are ready to paste --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["two_step", "foundry", "bulk_discount", "row_market", "builder",
+                                  "daily_regions", "twin_rewards"])
+def test_reported_scenario_passes_when_pasted_into_the_game(tmp_path, name):
+    game = tmp_path / name
+    shutil.copytree(EXPLOITS / name, game)
+    (game / "tests").mkdir()
+    texts = [f.scenario for f in report_for(name).findings]
+    (game / "tests" / "exploits.rules").write_text("\n".join(texts))
+    result = runner.invoke(app, ["test", str(game)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith(f"{len(texts)} passed, 0 failed")
+
+
+def test_pasted_invariant_scenario_fails_until_fixed(tmp_path):
+    game = tmp_path / "vault"
+    shutil.copytree(EXPLOITS / "vault", game)
+    (game / "tests").mkdir()
+    (game / "tests" / "vault.rules").write_text(report_for("vault").findings[0].scenario)
+    result = runner.invoke(app, ["test", str(game)])
+    assert result.exit_code == 1
+    assert "invariant broken: the vault holds at most 15 coins, has 20" in result.output
+
+
+# ---- what the static model gets right and leaves out ---------------------------------------
+
+
+def write_game(tmp_path: Path, rules: str) -> Path:
+    game = tmp_path / "game"
+    game.mkdir()
+    (game / "game.rules").write_text(textwrap.dedent(rules).lstrip())
+    return game
+
+
+def test_a_candidate_that_does_not_replay_is_not_reported(tmp_path):
+    # the sale needs exactly 7 xp: the model cannot tell, the replay finds it out
+    game = write_game(tmp_path, """
+        game picky "Picky"
+        currency coins start 0
+        stat xp
+        item gem
+        action buy_gem
+          cost coins 10
+          gain gem 1
+        action sell_gem
+          require xp == 7
+          cost gem 1
+          gain coins 12
+        action train
+          limit 1 per day
+          gain xp 1
+        """)
+    report = run(game)
+    assert report.clean
+    assert len(report.unconfirmed) == 1 and "buy_gem, sell_gem" in report.unconfirmed[0]
+    assert "xp == 7" in report.unconfirmed[0]
+
+
+def test_draws_count_as_their_worst_branch(tmp_path):
+    # a crate that pays 20 or 0 coins for 10: not a loop whatever is drawn
+    game = write_game(tmp_path, """
+        game crates "Crates"
+        currency coins start 0
+        item crate
+        action buy_crate
+          cost coins 10
+          gain crate 1
+        action open_crate
+          cost crate 1
+          pick one
+            90: gain coins 20
+            10: gain coins 0
+        """)
+    result = compile_game(game)
+    model = build_model(result.game)
+    case = next(c for c in model.cases if c.action == "open_crate")
+    assert case.flow == {"crate": -1} and case.pin == 2
+    assert run(game).clean
+
+
+def test_a_when_the_model_cannot_decide_is_explored_both_ways(tmp_path):
+    game = write_game(tmp_path, """
+        game sale "Sale"
+        currency coins start 0
+        item hat
+        action buy_hat
+          cost coins 10
+          gain hat 1
+        action sell_hat
+          cost hat 1
+          when coins >= 100
+            gain coins 11
+          otherwise
+            gain coins 9
+        """)
+    report = run(game)
+    f = only(report, "loop")
+    assert "takes the branches: when coins >= 100" in f.details
+    assert "given coins 1010, hat 0" in f.scenario  # the replay gives plenty, for the branch to hold
+
+
+def test_explore_is_deterministic():
+    a = run(EXPLOITS / "foundry").to_json()
+    b = run(EXPLOITS / "foundry").to_json()
+    assert a == b
+
+
+def test_exact_lp():
+    # maximise x + y with x + 2y <= 4, 3x + y <= 6: (8/5, 6/5), value 14/5
+    value, x = maximize([Fraction(1), Fraction(1)], [[Fraction(1), Fraction(2)], [Fraction(3), Fraction(1)]],
+                        [Fraction(4), Fraction(6)])
+    assert value == Fraction(14, 5) and x == [Fraction(8, 5), Fraction(6, 5)]
+
+
+# ---- the command -------------------------------------------------------------------------------
+
+
+def test_cli_exit_codes_and_json():
+    found = runner.invoke(app, ["explore", str(EXPLOITS / "row_market"), "--budget", "0.5", "--format", "json"])
+    assert found.exit_code == 1
+    data = json.loads(found.output)
+    assert data["format_version"] == 1 and data["clean"] is False
+    assert data["findings"][0]["loop"] == [{"call": "buy(kind: silk)", "times": 1}, {"call": "sell(kind: silk)", "times": 1}]
+    bad = runner.invoke(app, ["explore", str(HARVEST), "--bound", "gold=5"])
+    assert bad.exit_code == 2 and "no resource `gold`" in bad.output
+    assert runner.invoke(app, ["explore", str(HARVEST), "--bound", "coins"]).exit_code == 2
+
+
+def test_cli_human_output_shows_the_scenario():
+    result = runner.invoke(app, ["explore", str(EXPLOITS / "foundry"), "--budget", "0.5"])
+    assert result.exit_code == 1
+    assert "[loop] loop buy_ore -> smelt -> sell_ingot gains +1 coins per turn" in result.output
+    assert "replayed on the compiled pack: the scenario below passes" in result.output
+    assert '    scenario "explore: buy_ore -> smelt -> sell_ingot gains 1 coins a turn"' in result.output

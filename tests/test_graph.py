@@ -1,0 +1,104 @@
+"""`rulesc graph`: the economy as DOT. The harvest graph is a committed golden file.
+
+Refresh it after an intended change to the graph or to harvest's rules:
+
+    RULESC_UPDATE_GOLDEN=1 python -m pytest tests/test_graph.py
+
+and review the diff of tests/golden/graph/ like code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rulesc.cli.main import app
+from rulesc.compiler import graph as graphing
+from rulesc.compiler.build import compile_game
+from rulesc.compiler.explore import confirmed_loops
+
+ROOT = Path(__file__).resolve().parent.parent
+HARVEST = ROOT / "games" / "harvest"
+FOUNDRY = ROOT / "tests" / "exploits" / "foundry"
+GOLDEN = ROOT / "tests" / "golden" / "graph" / "harvest.dot"
+RED = graphing.LOOP_COLOR
+runner = CliRunner()
+
+
+def dot_for(game: Path) -> str:
+    result = compile_game(game, with_tests=False)
+    assert result.ok and result.game is not None
+    return graphing.to_dot(result.game, confirmed_loops(result))
+
+
+def line(dot: str, start: str) -> str:
+    found = [ln.strip() for ln in dot.splitlines() if ln.strip().startswith(start)]
+    assert len(found) == 1, (start, found)
+    return found[0]
+
+
+def test_harvest_graph_matches_the_golden_file():
+    dot = runner.invoke(app, ["graph", str(HARVEST)])
+    assert dot.exit_code == 0, dot.output
+    if os.environ.get("RULESC_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(dot.output, encoding="utf-8")
+    assert dot.output == GOLDEN.read_text(encoding="utf-8"), "RULESC_UPDATE_GOLDEN=1 refreshes the golden graph"
+
+
+def test_harvest_graph_shows_pools_converters_limits_and_meters():
+    dot = dot_for(HARVEST)
+    assert RED not in dot  # harvest as designed has no loop
+    assert 'peripheries=2, label="energy\\nmeter, start 30, max 30\\nrefills 1 every 3m"' in dot
+    assert line(dot, '"time" -> "res:energy"').endswith('[label="+1 every 3m", style=dashed];')
+    assert 'label="market_order(kind)\\nlimit 3 per day per kind"' in dot
+    assert 'label="water(slot)\\ncooldown 30m per slot"' in dot
+    assert line(dot, '"res:coins" -> "act:buy_seed"') == '"res:coins" -> "act:buy_seed" [label="crop[kind].seed_cost * qty"];'
+    assert line(dot, '"act:buy_seed" -> "res:seed"') == '"act:buy_seed" -> "res:seed" [label="seed[kind] qty"];'
+    assert line(dot, '"res:gems" -> "act:speed_up"').startswith('"res:gems" -> "act:speed_up" [label="ceil((field[slot].ready_at - now) / 10m)"')
+    assert '"act:open_crate" -> "res:gems" [label="20\\n(draw 5 in 100)", style=dashed];' in dot
+    assert '"act:plant" -> "slots:field" [label="fill"];' in dot
+
+
+def test_loops_found_by_explore_are_red():
+    dot = dot_for(FOUNDRY)
+    assert "loops found by rulesc explore (red): buy_ore -> smelt -> sell_ingot (+1 coins a turn)" in dot
+    for node in ("act:buy_ore", "act:smelt", "act:sell_ingot", "res:ore", "res:ingot", "res:coins"):
+        assert RED in line(dot, f'"{node}" ['), node
+    for node in ("act:mine", "res:energy"):
+        assert RED not in line(dot, f'"{node}" ['), node
+    assert RED in line(dot, '"res:ore" -> "act:smelt"')
+    assert RED in line(dot, '"act:sell_ingot" -> "res:coins"')
+    assert RED not in line(dot, '"act:mine" -> "res:ore"')  # mining is no part of the loop
+
+
+def test_graph_is_deterministic_and_writes_a_file(tmp_path):
+    out = tmp_path / "foundry.dot"
+    result = runner.invoke(app, ["graph", str(FOUNDRY), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == dot_for(FOUNDRY) == dot_for(FOUNDRY)
+
+
+def test_png_without_graphviz_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(graphing.shutil, "which", lambda name: None)
+    result = runner.invoke(app, ["graph", str(HARVEST), "--format", "png", "-o", str(tmp_path / "h.png")])
+    assert result.exit_code == 2
+    assert "needs Graphviz's `dot` program" in result.output and "apt-get install graphviz" in result.output
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
+def test_png_and_svg_with_graphviz(tmp_path):
+    png = tmp_path / "harvest.png"
+    assert runner.invoke(app, ["graph", str(HARVEST), "-f", "png", "-o", str(png)]).exit_code == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = runner.invoke(app, ["graph", str(HARVEST), "-f", "svg"])
+    assert svg.exit_code == 0 and "<svg" in svg.output
+
+
+def test_rules_errors_exit_1(tmp_path):
+    (tmp_path / "game.rules").write_text("game broken \"Broken\"\naction a\n  gain nothing 1\n")
+    assert runner.invoke(app, ["graph", str(tmp_path)]).exit_code == 1
