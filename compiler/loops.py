@@ -5,10 +5,11 @@ at least one, and exactly 0 on every slot token (a loop must leave the slots as 
 found them). Only cases nothing time-limits take part (see economy.py).
 
 Method, kept simple and exact:
-1. Candidate sets are grown from a case that gains something, adding for the first
-   pool the set consumes but does not make one of the cases that make it, up to
-   `depth` distinct cases ("closure search"). A closed set that is not profitable
-   is grown by any case touching its pools, so larger loops are not missed.
+1. Candidate sets are grown from a case that gains something, adding for a pool
+   the set consumes but does not make (the one with fewest makers) one of the
+   cases that make it, up to `depth` distinct cases ("closure search"), all sets of
+   one size before any of the next. A closed set that is not profitable is grown
+   by any case trading in its pools, so larger loops are not missed.
 2. For a closed set, an exact linear program (lp.py) finds multiplicities
    maximising the total gain with every pool balanced; scaled to whole numbers they
    are the loop. Only minimal sets are kept: a set is not grown past a loop.
@@ -66,7 +67,7 @@ def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> t
     rays: dict[tuple, list[Case]] = {}
     for c in sorted((c for c in model.cases if not c.bounds), key=lambda c: (_ray(c)[1], c.ident)):
         rays.setdefault(_ray(c)[0], []).append(c)
-    free = sorted((members[0] for members in rays.values()), key=lambda c: c.ident)
+    free = _useful(sorted((members[0] for members in rays.values()), key=lambda c: c.ident))
     tokens = model.tokens
     makers: dict[str, list[int]] = {}
     users: dict[str, list[int]] = {}
@@ -75,46 +76,67 @@ def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> t
             (makers if v > 0 else users).setdefault(pool, []).append(i)
         for pool in c.needs:
             users.setdefault(pool, []).append(i)
-    seen: set[frozenset[int]] = set()
     found: dict[frozenset[int], Loop] = {}
-    complete = True
 
     def open_pools(chosen: tuple[int, ...]) -> list[str]:
         made = {p for i in chosen for p, v in free[i].net if v > 0}
         wanted = {p for i in chosen for p, v in free[i].net if v < 0} | {p for i in chosen for p in free[i].needs}
-        return sorted(wanted - made)
+        return sorted(wanted - made, key=lambda p: (len(makers.get(p, [])), p))
 
-    def grow(chosen: tuple[int, ...]) -> None:
-        nonlocal complete
-        key = frozenset(chosen)
-        if key in seen:
-            return
-        if len(seen) >= MAX_SETS or (deadline is not None and time.monotonic() > deadline):
-            complete = False
-            return
-        seen.add(key)
-        if any(key >= k for k in found):
-            return  # a loop inside it is already known
+    def extensions(chosen: tuple[int, ...]) -> list[int]:
+        """The cases that could complete this set into a loop; [] when it is one already."""
         wanting = open_pools(chosen)
-        if not wanting:
-            loop = solve([free[i] for i in chosen], tokens)
-            if loop is not None:
-                used = frozenset(i for i in chosen if any(c is free[i] for c, _ in loop.steps))
-                found.setdefault(used, loop)
-                return
-            nxt = sorted({j for i in chosen for p, _ in free[i].net
-                          for j in makers.get(p, []) + users.get(p, [])} - set(chosen))
-        else:
-            nxt = [j for j in makers.get(wanting[0], []) if j not in chosen]
-        if len(chosen) < depth:
-            for j in nxt:
-                grow((*chosen, j))
+        if wanting:  # the pool with fewest makers first: the search branches least
+            return [j for j in makers.get(wanting[0], []) if j not in chosen]
+        loop = solve([free[i] for i in chosen], tokens)
+        if loop is not None:
+            found.setdefault(frozenset(i for i in chosen if any(c is free[i] for c, _ in loop.steps)), loop)
+            return []
+        # closed but not profitable: anything trading in its pools might tip it
+        return sorted({j for i in chosen for p, _ in free[i].net for j in makers.get(p, []) + users.get(p, [])
+                       if j not in chosen and free[j].flow and max(free[j].flow.values()) > 0})
 
-    for i, c in enumerate(free):
-        if any(v > 0 and p not in tokens for p, v in c.net):
-            grow((i,))
+    # level by level (all pairs before any triple), so a cut-short search still has the short loops
+    complete = True
+    frontier = [(i,) for i, c in enumerate(free) if any(v > 0 and p not in tokens for p, v in c.net)]
+    seen = {frozenset(f) for f in frontier}
+    for size in range(1, depth + 1):
+        grown: list[tuple[int, ...]] = []
+        for chosen in frontier:
+            if len(seen) >= MAX_SETS or (deadline is not None and time.monotonic() > deadline):
+                complete = False
+                break
+            if any(frozenset(chosen) >= k for k in found):
+                continue  # a loop inside it is already known
+            options = extensions(chosen)  # solves the set if it is closed
+            if size == depth:
+                continue
+            for j in options:
+                key = frozenset((*chosen, j))
+                if key not in seen:
+                    seen.add(key)
+                    grown.append((*chosen, j))
+        if not complete:
+            break
+        frontier = grown
     loops = [_compress(found[k], rays) for k in sorted(found, key=lambda k: sorted(k))]
     return sorted(loops, key=lambda lp: (lp.actions, lp.length, [c.ident for c, _ in lp.steps])), complete
+
+
+def _useful(cases: list[Case]) -> list[Case]:
+    """Leave out cases that can be in no loop: they spend something no unbounded case makes.
+
+    Repeated until nothing changes, as leaving one out can starve another. This loses no
+    loop (a loop makes back all it spends) and keeps big games tractable: selling bars
+    that only a timed furnace makes is never tried with each of a hundred purchases.
+    """
+    alive = list(cases)
+    while True:
+        made = {p for c in alive for p, v in c.net if v > 0}
+        keep = [c for c in alive if all(v > 0 or p in made for p, v in c.net) and all(t in made for t in c.needs)]
+        if len(keep) == len(alive):
+            return keep
+        alive = keep
 
 
 def _compress(loop: Loop, rays: dict[tuple, list[Case]]) -> Loop:
