@@ -15,6 +15,7 @@ from pathlib import Path
 import jinja2
 
 from rulesc import __version__
+from rulesc.runtime.pack import PACK_FORMAT  # the contract between packs and the engine
 
 from . import ir
 from . import types as T
@@ -22,7 +23,6 @@ from .check import check_game
 from .emit import BodyEmitter, ExprEmitter, literal, py_name, table_const
 from .loader import GameSources, load_game
 
-PACK_FORMAT = 1
 MODULE_FILE = "rules.py"
 
 

@@ -40,6 +40,9 @@ class ExprEmitter:
     def __init__(self, game: ir.Game) -> None:
         self.game = game
         self.slots = {s.name: s for s in game.slots}
+        # slots known to be filled at this point of an action, as (slots, index code): their
+        # fields are read directly instead of through rt.slot_field's emptiness check
+        self.filled: set[tuple[str, str]] = set()
 
     def __call__(self, e: ir.Expr) -> str:
         return self.expr(e)
@@ -59,7 +62,10 @@ class ExprEmitter:
         if isinstance(e, ir.SlotRead):
             return f's["{e.slots}"][{self.index(e.slots, e.index)}]'
         if isinstance(e, ir.SlotFieldRead):
-            return f'rt.slot_field(s, "{e.slots}", {self.index(e.slots, e.index)}, "{e.field}")'
+            index = self.index(e.slots, e.index)
+            if (e.slots, index) in self.filled:
+                return f's["{e.slots}"][{index}]["{e.field}"]'
+            return f'rt.slot_field(s, "{e.slots}", {index}, "{e.field}")'
         if isinstance(e, ir.TableGet):
             return f'{table_const(e.table)}[{self.expr(e.key)}]["{e.column}"]'
         if isinstance(e, ir.Now):
@@ -154,6 +160,33 @@ class BodyEmitter:
     def where(self, loc: ir.Loc, depth: int) -> None:
         self.line(depth, f"# {loc.file}:{loc.line}: {loc.text}")
 
+    def filled_by(self, cond: ir.Expr) -> set[tuple[str, str]]:
+        """The slots `cond` being true shows are filled (`field[slot] is filled and ...`), where
+        the index is a parameter, a `let` or a constant, so it names the same slot later on."""
+        if isinstance(cond, ir.Logic) and cond.op == "and":
+            return set().union(*(self.filled_by(c) for c in cond.items))
+        if isinstance(cond, ir.IsFilled) and cond.filled and isinstance(cond.index, ir.ParamRef | ir.LocalRef | ir.Const):
+            return {(cond.slots, self.e.index(cond.slots, cond.index))}
+        return set()
+
+    def forget_emptied(self, body: tuple) -> None:
+        """After `empty X[...]` anywhere in `body`, no slot of X is known to be filled: the index
+        emptied may be the same slot under another name."""
+        for st in body:
+            if isinstance(st, ir.Empty):
+                self.e.filled = {f for f in self.e.filled if f[0] != st.slots}
+            elif isinstance(st, ir.When):
+                self.forget_emptied(st.body)
+                self.forget_emptied(st.otherwise)
+            elif isinstance(st, ir.Pick):
+                for b in st.branches:
+                    self.forget_emptied(b.body)
+
+    def block(self, body: tuple, d: int, known: set[tuple[str, str]]) -> None:
+        """A nested block: what it learns about filled slots stays inside it."""
+        self.e.filled = set(known)
+        self.emit(body, d)
+
     def stmt(self, s: ir.Stmt, d: int) -> None:
         e = self.e
         self.where(s.loc, d)
@@ -164,9 +197,13 @@ class BodyEmitter:
                 msg = json.dumps("requires " + s.loc.text.removeprefix("require").strip())
             self.line(d, f"if {e.negated(s.cond)}:")
             self.line(d + 1, f'raise rt.Rejected("precondition", {msg})')
+            e.filled |= self.filled_by(s.cond)
         elif isinstance(s, ir.Cost):
-            items = [f'("{a.resource}", {e.expr(a.key) if a.key else "None"}, {e.expr(a.amount)})' for a in s.amounts]
-            self.line(d, f"ctx.cost(s, ({', '.join(items)}{',' if len(items) == 1 else ''}))")
+            items = [f'"{a.resource}", {e.expr(a.key) if a.key else "None"}, {e.expr(a.amount)}' for a in s.amounts]
+            if len(items) == 1:
+                self.line(d, f"ctx.cost_one(s, {items[0]})")
+            else:
+                self.line(d, f"ctx.cost(s, ({', '.join(f'({i})' for i in items)}))")
         elif isinstance(s, ir.Gain):
             for a in s.amounts:
                 mx = self.resources[a.resource].max
@@ -184,15 +221,13 @@ class BodyEmitter:
             )
         elif isinstance(s, ir.SetSlotField):
             index = e.index(s.slots, s.index)
-            self.line(
-                d,
-                f'rt.set_slot_field(s, "{s.slots}", {index}, "{s.field}", {e.expr(s.value)})',
-            )
+            self.line(d, f'ctx.set_field(s, "{s.slots}", {index}, "{s.field}", {e.expr(s.value)})')
         elif isinstance(s, ir.Fill):
             values = ", ".join(f'"{name}": {e.expr(v)}' for name, v in s.values)
-            self.line(d, f's["{s.slots}"][{e.index(s.slots, s.index)}] = {{{values}}}')
+            self.line(d, f'ctx.fill(s, "{s.slots}", {e.index(s.slots, s.index)}, {{{values}}})')
         elif isinstance(s, ir.Empty):
-            self.line(d, f's["{s.slots}"][{e.index(s.slots, s.index)}] = None')
+            self.line(d, f'ctx.empty(s, "{s.slots}", {e.index(s.slots, s.index)})')
+            self.forget_emptied((s,))
         elif isinstance(s, ir.Let):
             self.line(d, f"{py_name(s.name)} = {e.expr(s.value)}")
         elif isinstance(s, ir.Limit):
@@ -205,12 +240,16 @@ class BodyEmitter:
             data = ", ".join(f'"{name}": {e.expr(v)}' for name, v in s.args)
             self.line(d, f'ctx.emit("{s.event}", {{{data}}})')
         elif isinstance(s, ir.When):
+            known = set(e.filled)
             self.line(d, f"if {e.expr(s.cond)}:")
-            self.emit(s.body, d + 1)
+            self.block(s.body, d + 1, known | self.filled_by(s.cond))
             if s.otherwise:
                 self.line(d, "else:")
-                self.emit(s.otherwise, d + 1)
+                self.block(s.otherwise, d + 1, known)
+            e.filled = known
+            self.forget_emptied((s,))
         elif isinstance(s, ir.Pick):
+            known = set(e.filled)
             self.picks += 1
             var = "branch" if self.picks == 1 else f"branch_{self.picks}"
             weights = ", ".join(str(b.weight) for b in s.branches)
@@ -218,6 +257,8 @@ class BodyEmitter:
             for i, b in enumerate(s.branches):
                 keyword_ = "if" if i == 0 else "elif" if i < len(s.branches) - 1 else "else"
                 self.line(d, f"{keyword_} {var} == {i}:" if keyword_ != "else" else "else:")
-                self.emit(b.body, d + 1)
+                self.block(b.body, d + 1, known)
+            e.filled = known
+            self.forget_emptied((s,))
         else:
             raise AssertionError(f"cannot emit {s!r}")

@@ -82,28 +82,28 @@ def run(
     pin: int | None = None,
 ) -> Outcome:
     m = pack.module
-    settled = prepare(pack, state, now)
+    version = pack.version
+    if state is not None and state.get("_pack") == version:  # prepare(), the common case inline
+        settled = m.settle(state, max(now, state.get("_now", 0)))
+    else:
+        settled = prepare(pack, state, now)
     now = max(now, settled["_now"])
-    spec = m.ACTIONS.get(name)
-    if spec is None:
+    plan = pack.plans.get(name) or _plan(pack, name)
+    if plan is None:
         return rejected(settled, now, "unknown_action", f"there is no action `{name}`")
-    fn, model, writes = spec
+    fn, validate, copies, writes, stat = plan
     if params is None:
         params = {}
     if not isinstance(params, dict):
         return rejected(settled, now, "bad_params", "params must be an object")
     try:
-        p = model.model_validate(params)
+        p = validate(params)
     except ValidationError as err:
         return rejected(settled, now, "bad_params", _params_message(err), {"errors": _params_errors(err)})
     s = dict(settled)
-    for key in writes:  # copy only what this action may change
-        value = s[key]
-        if isinstance(value, dict):
-            s[key] = dict(value)
-        elif isinstance(value, list):
-            s[key] = list(value)
-    ctx = Context(now, player_id, action_id, pack.version, m.DAY_START_MS, pin)
+    for key, copy in copies:  # copy only the dicts and lists this action may change
+        s[key] = copy(s[key])
+    ctx = Context(now, player_id, action_id, version, m.DAY_START_MS, pin)
     try:
         fn(s, p, ctx)
     except Rejected as r:
@@ -111,16 +111,37 @@ def run(
     except Exception as err:
         raise _located(pack, err) from err
     s["_now"] = now
-    changes = diff(settled, s, writes)
+    if writes is None:  # the pack recorded what it changed
+        changes = ctx.changes
+    else:  # a format 1 pack: compare the state before and after
+        changes = diff(settled, s, writes)
     events = ctx.events
-    stat = m.LEVEL_STAT
-    if stat is not None and stat in writes:
+    if stat is not None and s[stat] != settled[stat]:
         before, after = m.level_of(settled[stat]), m.level_of(s[stat])
         if after != before:
             changes["level"] = [before, after]
         if after > before:
             events = [*events, {"name": "level_up", "data": {"from": before, "to": after}}]
     return Outcome(True, s, now, changes, events, ctx.clamped)
+
+
+def _plan(pack: Pack, name: str) -> tuple | None:
+    """Worked out once per pack and action: the function, its parameters' validator, which
+    state entries to copy before it runs (and how), the keys to diff for a format 1 pack (None
+    when the pack reports its changes), and the level stat when the action may change it."""
+    spec = pack.module.ACTIONS.get(name)
+    if spec is None:
+        return None
+    fn, model, writes = spec
+    fresh = pack.module.new_state(0)
+    copies = tuple((k, type(fresh[k])) for k in writes if isinstance(fresh.get(k), dict | list))
+    legacy = pack.manifest.get("format", 1) < 2
+    stat = pack.module.LEVEL_STAT if pack.module.LEVEL_STAT in writes else None
+    # the model's core validator, as model_validate calls it, without that wrapper's overhead
+    validate = model.__pydantic_validator__.validate_python
+    plan = (fn, validate, copies, tuple(writes) if legacy else None, stat)
+    pack.plans[name] = plan
+    return plan
 
 
 def diff(before: dict, after: dict, keys) -> dict[str, list]:

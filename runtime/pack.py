@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+# What generated code and the engine agree on. Format 2: actions report the places they
+# write (Context.changes) instead of the engine diffing the state. Format 1 packs still run.
+PACK_FORMAT = 2
+
 _MARKER = re.compile(r"^\s*# (?P<file>[^:\s]+\.rules):(?P<line>\d+): (?P<text>.*)$")
 
 
@@ -30,6 +34,8 @@ class Pack:
     schema: dict
     module: ModuleType
     line_map: dict[int, tuple[str, int, str]] = field(repr=False)
+    # action name -> what engine.run needs to run it, worked out on first use (see engine._plan)
+    plans: dict[str, tuple] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def game_id(self) -> str:
@@ -79,6 +85,9 @@ def load_pack(path: Path | str) -> Pack:
         source = module_path.read_text(encoding="utf-8")
     except (OSError, ValueError, KeyError) as err:
         raise PackError(f"not a rule pack: {path} ({err})") from err
+    if not isinstance(manifest.get("format"), int) or manifest["format"] > PACK_FORMAT:
+        raise PackError(f"the pack at {path} has format {manifest.get('format')!r}; this runtime runs "
+                        f"formats up to {PACK_FORMAT}: rebuild it with this version's `rulesc build`")
     # a unique module name per game and version, so a new pack can load beside the old one
     name = f"rulesc_pack_{manifest['game']}_{manifest['version']}"
     spec = importlib.util.spec_from_file_location(name, module_path)

@@ -89,12 +89,7 @@ def settle(state: dict, now: int) -> dict:
 
 def level_of(value: int) -> int:
     """Level 1 from 0; one more for each threshold reached."""
-    level = 0
-    for threshold in LEVEL_THRESHOLDS:
-        if value < threshold:
-            break
-        level += 1
-    return max(level, 1)
+    return max(rt.bisect_right(LEVEL_THRESHOLDS, value), 1)  # the thresholds increase
 
 
 # ---- parameters ------------------------------------------------------------------------
@@ -182,7 +177,7 @@ def buy_seed(s: dict, p: BuySeedParams, ctx: rt.Context) -> None:
     if level_of(s["xp"]) < CROP[kind]["unlock"]:
         raise rt.Rejected("precondition", f'{kind} unlocks at level {CROP[kind]["unlock"]}')
     # harvest.rules:40: cost coins crop[kind].seed_cost * qty
-    ctx.cost(s, (("coins", None, rt.mul(CROP[kind]["seed_cost"], qty)),))
+    ctx.cost_one(s, "coins", None, rt.mul(CROP[kind]["seed_cost"], qty))
     # harvest.rules:41: gain seed[kind] qty
     ctx.gain(s, "seed", kind, qty, None)
 
@@ -197,7 +192,7 @@ def plant(s: dict, p: PlantParams, ctx: rt.Context) -> None:
     # harvest.rules:45: cost energy 1, seed[kind] 1
     ctx.cost(s, (("energy", None, 1), ("seed", kind, 1)))
     # harvest.rules:46: fill field[slot] with crop = kind, ready_at = now + crop[kind].grow
-    s["field"][slot] = {"crop": kind, "ready_at": rt.add(ctx.now, CROP[kind]["grow"])}
+    ctx.fill(s, "field", slot, {"crop": kind, "ready_at": rt.add(ctx.now, CROP[kind]["grow"])})
 
 
 def harvest(s: dict, p: HarvestParams, ctx: rt.Context) -> None:
@@ -207,20 +202,20 @@ def harvest(s: dict, p: HarvestParams, ctx: rt.Context) -> None:
     if s["field"][slot] is None:
         raise rt.Rejected("precondition", 'Nothing is planted there')
     # harvest.rules:50: require now >= field[slot].ready_at else "Ready in {field[slot].ready_at - now}"
-    if ctx.now < rt.slot_field(s, "field", slot, "ready_at"):
-        raise rt.Rejected("precondition", f'Ready in {rt.fmt_duration(rt.sub(rt.slot_field(s, "field", slot, "ready_at"), ctx.now))}')
+    if ctx.now < s["field"][slot]["ready_at"]:
+        raise rt.Rejected("precondition", f'Ready in {rt.fmt_duration(rt.sub(s["field"][slot]["ready_at"], ctx.now))}')
     # harvest.rules:51: let kind = field[slot].crop
-    kind = rt.slot_field(s, "field", slot, "crop")
+    kind = s["field"][slot]["crop"]
     # harvest.rules:52: gain produce[kind] crop[kind].yield, xp crop[kind].xp
     ctx.gain(s, "produce", kind, CROP[kind]["yield"], 999)
     ctx.gain(s, "xp", None, CROP[kind]["xp"], None)
     # harvest.rules:53: when crop[kind].regrow > 0s
     if CROP[kind]["regrow"] > 0:
         # harvest.rules:54: set field[slot].ready_at = now + crop[kind].regrow
-        rt.set_slot_field(s, "field", slot, "ready_at", rt.add(ctx.now, CROP[kind]["regrow"]))
+        ctx.set_field(s, "field", slot, "ready_at", rt.add(ctx.now, CROP[kind]["regrow"]))
     else:
         # harvest.rules:56: empty field[slot]
-        s["field"][slot] = None
+        ctx.empty(s, "field", slot)
 
 
 def sell(s: dict, p: SellParams, ctx: rt.Context) -> None:
@@ -228,7 +223,7 @@ def sell(s: dict, p: SellParams, ctx: rt.Context) -> None:
     kind = p.kind
     qty = p.qty
     # harvest.rules:59: cost produce[kind] qty
-    ctx.cost(s, (("produce", kind, qty),))
+    ctx.cost_one(s, "produce", kind, qty)
     # harvest.rules:60: gain coins crop[kind].sell * qty
     ctx.gain(s, "coins", None, rt.mul(CROP[kind]["sell"], qty), None)
 
@@ -240,9 +235,9 @@ def speed_up(s: dict, p: SpeedUpParams, ctx: rt.Context) -> None:
     if not ((s["field"][slot] is not None) and (ctx.now < rt.slot_field(s, "field", slot, "ready_at"))):
         raise rt.Rejected("precondition", "requires field[slot] is filled and now < field[slot].ready_at")
     # harvest.rules:66: cost gems ceil((field[slot].ready_at - now) / 10m)      # one gem per started 10 minutes
-    ctx.cost(s, (("gems", None, rt.ceil_div(rt.sub(rt.slot_field(s, "field", slot, "ready_at"), ctx.now), 600_000)),))
+    ctx.cost_one(s, "gems", None, rt.ceil_div(rt.sub(s["field"][slot]["ready_at"], ctx.now), 600_000))
     # harvest.rules:67: set field[slot].ready_at = now
-    rt.set_slot_field(s, "field", slot, "ready_at", ctx.now)
+    ctx.set_field(s, "field", slot, "ready_at", ctx.now)
 
 
 def fertilize(s: dict, p: FertilizeParams, ctx: rt.Context) -> None:
@@ -252,12 +247,12 @@ def fertilize(s: dict, p: FertilizeParams, ctx: rt.Context) -> None:
     if s["field"][slot] is None:
         raise rt.Rejected("precondition", 'Nothing is planted there')
     # harvest.rules:72: require now < field[slot].ready_at else "Already ready to harvest"
-    if ctx.now >= rt.slot_field(s, "field", slot, "ready_at"):
+    if ctx.now >= s["field"][slot]["ready_at"]:
         raise rt.Rejected("precondition", 'Already ready to harvest')
     # harvest.rules:73: cost fertilizer 1
-    ctx.cost(s, (("fertilizer", None, 1),))
+    ctx.cost_one(s, "fertilizer", None, 1)
     # harvest.rules:74: set field[slot].ready_at = now + (field[slot].ready_at - now) / 2
-    rt.set_slot_field(s, "field", slot, "ready_at", rt.add(ctx.now, rt.div(rt.sub(rt.slot_field(s, "field", slot, "ready_at"), ctx.now), 2)))
+    ctx.set_field(s, "field", slot, "ready_at", rt.add(ctx.now, rt.div(rt.sub(s["field"][slot]["ready_at"], ctx.now), 2)))
 
 
 def water(s: dict, p: WaterParams, ctx: rt.Context) -> None:
@@ -269,12 +264,12 @@ def water(s: dict, p: WaterParams, ctx: rt.Context) -> None:
     if s["field"][slot] is None:
         raise rt.Rejected("precondition", 'Nothing is planted there')
     # harvest.rules:80: require now < field[slot].ready_at else "Already ready to harvest"
-    if ctx.now >= rt.slot_field(s, "field", slot, "ready_at"):
+    if ctx.now >= s["field"][slot]["ready_at"]:
         raise rt.Rejected("precondition", 'Already ready to harvest')
     # harvest.rules:81: cost energy 1
-    ctx.cost(s, (("energy", None, 1),))
+    ctx.cost_one(s, "energy", None, 1)
     # harvest.rules:82: set field[slot].ready_at = max(now, field[slot].ready_at - 5m)
-    rt.set_slot_field(s, "field", slot, "ready_at", max(ctx.now, rt.sub(rt.slot_field(s, "field", slot, "ready_at"), 300_000)))
+    ctx.set_field(s, "field", slot, "ready_at", max(ctx.now, rt.sub(s["field"][slot]["ready_at"], 300_000)))
 
 
 def clear(s: dict, p: ClearParams, ctx: rt.Context) -> None:
@@ -284,9 +279,9 @@ def clear(s: dict, p: ClearParams, ctx: rt.Context) -> None:
     if s["field"][slot] is None:
         raise rt.Rejected("precondition", 'Nothing is planted there')
     # harvest.rules:87: let kind = field[slot].crop
-    kind = rt.slot_field(s, "field", slot, "crop")
+    kind = s["field"][slot]["crop"]
     # harvest.rules:88: empty field[slot]
-    s["field"][slot] = None
+    ctx.empty(s, "field", slot)
     # harvest.rules:89: emit plot_cleared(slot: slot, kind: kind)
     ctx.emit("plot_cleared", {"slot": slot, "kind": kind})
 
@@ -297,7 +292,7 @@ def buy_energy(s: dict, p: BuyEnergyParams, ctx: rt.Context) -> None:
     if s["energy"] >= 30:
         raise rt.Rejected("precondition", 'Energy is already full')
     # harvest.rules:95: cost gems 3
-    ctx.cost(s, (("gems", None, 3),))
+    ctx.cost_one(s, "gems", None, 3)
     # harvest.rules:96: gain energy 10                       # clamped at the meter's max of 30
     ctx.gain(s, "energy", None, 10, 30)
 
@@ -309,7 +304,7 @@ def buy_fertilizer(s: dict, p: BuyFertilizerParams, ctx: rt.Context) -> None:
     if level_of(s["xp"]) < 3:
         raise rt.Rejected("precondition", 'Fertilizer is sold from level 3')
     # harvest.rules:100: cost coins 30 * qty
-    ctx.cost(s, (("coins", None, rt.mul(30, qty)),))
+    ctx.cost_one(s, "coins", None, rt.mul(30, qty))
     # harvest.rules:101: gain fertilizer qty
     ctx.gain(s, "fertilizer", None, qty, None)
 
@@ -323,7 +318,7 @@ def market_order(s: dict, p: MarketOrderParams, ctx: rt.Context) -> None:
     if level_of(s["xp"]) < 2:
         raise rt.Rejected("precondition", 'The market opens at level 2')
     # harvest.rules:108: cost produce[kind] 10
-    ctx.cost(s, (("produce", kind, 10),))
+    ctx.cost_one(s, "produce", kind, 10)
     # harvest.rules:109: let premium = min(level, 4) * 5
     premium = rt.mul(min(level_of(s["xp"]), 4), 5)
     # harvest.rules:110: let paid = crop[kind].sell * 10 + premium
@@ -363,7 +358,7 @@ def weekly_bonus(s: dict, p: WeeklyBonusParams, ctx: rt.Context) -> None:
 def open_crate(s: dict, p: OpenCrateParams, ctx: rt.Context) -> None:
     # harvest.rules:129: action open_crate
     # harvest.rules:130: cost gems 5
-    ctx.cost(s, (("gems", None, 5),))
+    ctx.cost_one(s, "gems", None, 5)
     # harvest.rules:131: pick one                             # weighted, drawn on the server
     branch = ctx.draw((70, 25, 5,))
     if branch == 0:
