@@ -291,6 +291,8 @@ class _Explorer:
         assert found.place is not None and found.value is not None
         title = f"explore: {found.place} passes its bound in {_count(steps, 'step')}"
         comments = [f"found by rulesc explore: {found.detail}."]
+        if any(isinstance(s, Do) and s.pin is not None for s in found.steps):
+            comments.append("`draws N` pins a draw: a lucky player; the server draws at random.")
         text = scenario_text(title, comments, {}, played.lines, {found.place: found.value})
         return Finding("bound", f"{found.detail} after {_count(steps, 'step')}",
                        [f"shortest sequence found: {_steps_words(found.steps)}"], actions,

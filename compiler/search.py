@@ -27,6 +27,8 @@ WAITS = (60_000, 600_000, 3_600_000, 86_400_000)  # 1m, 10m, 1h, 1d
 SEED = 20_260_105
 WALK_LENGTH = 60
 MAX_BFS_STATES = 20_000
+SAMPLE = 24  # moves tried at each step of a walk
+MORE_WALKS = 30
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,9 @@ class Search:
         self.bounds = bounds
         self.depth = depth
         self.moves = moves(game)
-        self.watched = sorted({n.resource for n in nodes(tuple(i.cond for i in game.invariants))
-                               if isinstance(n, ir.ResourceRead)} | {b.pool.partition("[")[0] for b in bounds})
+        watched = {n.resource for n in nodes(tuple(i.cond for i in game.invariants)) if isinstance(n, ir.ResourceRead)}
+        watched |= {b.pool.partition("[")[0] for b in bounds}
+        self.weights = {name: 1000.0 ** -d for name, d in upstream(game, watched).items()}
         self.has_invariants = bool(game.invariants)
 
     def broken(self, view: dict, state: dict) -> Break | None:
@@ -125,7 +128,7 @@ class Search:
     def run(self, deadline: float) -> Break | None:
         if not self.has_invariants and not self.bounds:
             return None  # nothing to break
-        found = self.breadth_first(deadline)
+        found = self.breadth_first(time.monotonic() + (deadline - time.monotonic()) / 2)
         if found is None:
             found = self.walks(deadline)
         return self.shrink(found, deadline) if found else None
@@ -158,7 +161,9 @@ class Search:
     def walks(self, deadline: float) -> Break | None:
         rng = random.Random(SEED)
         best: Break | None = None
-        while time.monotonic() < deadline:
+        after = 0  # walks since the first find: a fixed number more, looking for a shorter one
+        while time.monotonic() < deadline and after < MORE_WALKS:
+            after += best is not None
             player = Player(self.pack, "explore")
             path: list[Step] = []
             for _ in range(WALK_LENGTH):
@@ -171,8 +176,6 @@ class Search:
                     if best is None or len(path) < len(best.steps):
                         best = Break(tuple(path), hit.what, hit.detail, hit.place, hit.value)
                     break
-            if best is not None and len(best.steps) <= self.depth * 2:
-                break
         return best
 
     def walk_step(self, player: Player, rng: random.Random) -> Step:
@@ -182,7 +185,7 @@ class Search:
             player.wait(wait.ms)
             return wait
         tried = []
-        for step in rng.sample(self.moves, min(8, len(self.moves))):
+        for step in rng.sample(self.moves, min(SAMPLE, len(self.moves))):
             nxt = _copy(player)
             if nxt.do(step)[0].ok:
                 tried.append((self._score(nxt.view()), step, nxt))
@@ -195,11 +198,18 @@ class Search:
         player.__dict__.update(nxt.__dict__)
         return step
 
-    def _score(self, view: dict) -> int:
-        total = 0
-        for name in self.watched:
+    def _score(self, view: dict) -> float:
+        """Watched resources first, then what feeds them, then what feeds that (weights 1, 1/1000, ...)."""
+        total = 0.0
+        for name, weight in self.weights.items():
             v = view.get(name)
-            total += sum(v.values()) if isinstance(v, dict) else v if isinstance(v, int) else 0
+            if isinstance(v, dict):
+                amount = sum(v.values())
+            elif isinstance(v, list):
+                amount = sum(x is not None for x in v)  # filled slots
+            else:
+                amount = v if isinstance(v, int) else 0
+            total += weight * amount
         return total
 
     def shrink(self, found: Break, deadline: float) -> Break:
@@ -214,7 +224,20 @@ class Search:
                 if hit is not None and len(hit.steps) < len(best.steps):
                     best, changed = hit, True
                     break
-        return self._clean(best)
+        return self._clean(self._shorter_waits(best))
+
+    def _shorter_waits(self, found: Break) -> Break:
+        """Wait no longer than needed: each wait becomes the shortest of WAITS that still breaks."""
+        best = found
+        for i, step in enumerate(best.steps):
+            if not isinstance(step, Wait):
+                continue
+            for ms in sorted(w for w in WAITS if w < step.ms):
+                hit = self.replay(best.steps[:i] + (Wait(ms),) + best.steps[i + 1:])
+                if hit is not None and len(hit.steps) <= len(best.steps):
+                    best = hit
+                    break
+        return best
 
     def _clean(self, found: Break) -> Break:
         """Leave out steps the engine rejects (they change nothing), so the scenario reads cleanly."""
@@ -235,6 +258,38 @@ class Search:
     @staticmethod
     def _key(player: Player) -> str:
         return json.dumps([player.state, player.now], sort_keys=True, default=str)
+
+
+def upstream(game: ir.Game, watched: set[str]) -> dict[str, int]:
+    """How many actions away each resource or slot is from feeding a watched resource.
+
+    Seeds feed a planted field, which feeds harvested xp: to grow xp, a walk holding
+    more seeds or more planted fields is on its way.
+    """
+    flows = []
+    for a in game.actions:
+        ins, outs = set(), set()
+        for n in nodes(a.body):
+            if isinstance(n, ir.Cost):
+                ins |= {x.resource for x in n.amounts}
+            elif isinstance(n, ir.Gain):
+                outs |= {x.resource for x in n.amounts}
+            elif isinstance(n, ir.SetResource):
+                outs.add(n.resource)
+            elif isinstance(n, ir.Fill | ir.SetSlotField):
+                outs.add(n.slots)
+            elif isinstance(n, ir.IsFilled | ir.SlotFieldRead | ir.Empty):
+                ins.add(n.slots)
+        flows.append((ins, outs))
+    dist = dict.fromkeys(sorted(watched), 0)
+    frontier = set(watched)
+    d = 0
+    while frontier:
+        d += 1
+        feeding = {i for ins, outs in flows if outs & frontier for i in ins} - set(dist)
+        dist.update(dict.fromkeys(sorted(feeding), d))
+        frontier = feeding
+    return dist
 
 
 def _copy(player: Player) -> Player:
