@@ -24,6 +24,7 @@ import contextlib
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any
 
 from . import ir
 from .irtext import text, value_text
@@ -209,14 +210,14 @@ class _Walker:
         touched, why = self.touched_slots(action)
         choices = [param_values(self.game, action, p) for p in action.params]
         contents = [self.contents(name) for name in touched]
-        combos = list(itertools.product(*choices, *contents))
+        combos: list[tuple[Any, ...]] = list(itertools.product(*choices, *contents))
         if len(combos) > MAX_CASES_PER_ACTION:
             return [], [f"{action.name}: too many cases ({len(combos)}) to model"]
         out: list[Case] = []
         skipped: list[str] = []
         for combo in combos:
-            params = dict(zip((p.name for p in action.params), combo, strict=False))
-            start = dict(zip(touched, combo[len(action.params):], strict=True))
+            params: dict[str, Value] = dict(zip((p.name for p in action.params), combo, strict=False))
+            start: dict[str, dict | None] = dict(zip(touched, combo[len(action.params):], strict=True))
             path = _Path(params=params, slots=dict(start))
             if why:
                 path.opaque = why
@@ -241,7 +242,7 @@ class _Walker:
     def contents(self, slots: str) -> list[dict | None]:
         """Every content the explorer tells apart: empty, or each mix of enum and bool fields."""
         tracked = [f for f in self.slots[slots].fields if f.type.kind in ("enum", "bool")]
-        options = []
+        options: list[list[bool] | list[str]] = []
         for f in tracked:
             if f.type.kind == "bool":
                 options.append([False, True])
@@ -509,8 +510,9 @@ class _Walker:
         if isinstance(key, str):
             return dict(table.rows)[key][col]
         cells = [values[col] for _, values in table.rows]
-        if all(isinstance(c, int) and not isinstance(c, bool) for c in cells):
-            return Range(min(cells), max(cells))  # type: ignore[type-var]
+        numbers = [c for c in cells if isinstance(c, int) and not isinstance(c, bool)]
+        if len(numbers) == len(cells):
+            return Range(min(numbers), max(numbers))
         return UNKNOWN
 
 

@@ -336,7 +336,7 @@ def _gains(played: Played) -> bool:
 
 
 def _pools(played: Played) -> list[str]:
-    out = []
+    out: list[str] = []
     for name, value in sorted(played.start.items()):
         if name == "level":
             continue

@@ -98,7 +98,7 @@ def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> t
 
     # level by level (all pairs before any triple), so a cut-short search still has the short loops
     complete = True
-    frontier = [(i,) for i, c in enumerate(free) if any(v > 0 and p not in tokens for p, v in c.net)]
+    frontier: list[tuple[int, ...]] = [(i,) for i, c in enumerate(free) if any(v > 0 and p not in tokens for p, v in c.net)]
     seen = {frozenset(f) for f in frontier}
     for size in range(1, depth + 1):
         grown: list[tuple[int, ...]] = []

@@ -141,7 +141,8 @@ class Search:
             player, path = queue.popleft()
             if len(path) >= self.depth:
                 continue
-            for step in [*self.moves, *(Wait(ms) for ms in WAITS)]:
+            steps: list[Step] = [*self.moves, *(Wait(ms) for ms in WAITS)]
+            for step in steps:
                 nxt = _copy(player)
                 if isinstance(step, Wait):
                     nxt.wait(step.ms)
