@@ -27,6 +27,8 @@ from rulesc.compiler.build import BuildResult, compile_game, write_pack
 from rulesc.compiler.codes import CODES, explain
 from rulesc.dsl.diagnostics import JSON_FORMAT_VERSION, render_all, sort_key
 
+from .serve import serve_command
+
 app = typer.Typer(
     name="rulesc",
     help="Compile a game's .rules files into rule packs, test them, and serve them.",
@@ -243,6 +245,9 @@ def graph(
         target.unlink()
     else:
         typer.echo(f"wrote {target}")
+
+
+app.command("serve")(serve_command)
 
 
 @app.command()
