@@ -222,7 +222,7 @@ class _Explorer:
         ]
         expect = _changed(played, given)
         text = scenario_text(title, comments, given, played.lines, expect)
-        return Finding("loop", f"loop {' -> '.join(loop.actions)} gains {gain} per turn", details,
+        return Finding("loop", f"{' -> '.join(loop.actions)} gains {gain} per turn", details,
                        list(loop.actions), gained, text, title, loop=loop)
 
     def paying_values(self, loop: Loop, group: list[Loop]) -> list[str]:
@@ -426,8 +426,8 @@ def render_human(report: Report) -> str:
         lines += ["", "static candidates that did not reproduce on the pack (not counted):"]
         lines += [f"  - {u}" for u in report.unconfirmed]
     s = report.stats
-    lines += ["", f"static model: {s['cases']} action cases, {s['unbounded_cases']} with nothing to bound them, "
-                  f"{s['loop_candidates']} candidate loops"]
+    lines += ["", f"static model: {_count(int(s['cases']), 'action case')}, {s['unbounded_cases']} with nothing "
+                  f"to bound them, {_count(int(s['loop_candidates']), 'candidate loop')}"]
     if not s["static_search_complete"]:
         lines.append("the static search stopped at its limit (time or sets tried): raise --budget or lower --depth")
     if report.skipped:

@@ -277,6 +277,6 @@ def test_cli_exit_codes_and_json():
 def test_cli_human_output_shows_the_scenario():
     result = runner.invoke(app, ["explore", str(EXPLOITS / "foundry"), "--budget", "0.5"])
     assert result.exit_code == 1
-    assert "[loop] loop buy_ore -> smelt -> sell_ingot gains +1 coins per turn" in result.output
+    assert "[loop] buy_ore -> smelt -> sell_ingot gains +1 coins per turn" in result.output
     assert "replayed on the compiled pack: the scenario below passes" in result.output
     assert '    scenario "explore: buy_ore -> smelt -> sell_ingot gains 1 coins a turn"' in result.output
