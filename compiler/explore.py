@@ -173,8 +173,11 @@ class _Explorer:
             played = None
             for g in self.givens(given):
                 played = play(self.pack, "explore", g, [self.do(c) for c in order])
-                if played.ok and _gains(played):
-                    self.findings.append(self.loop_finding(loop, g, played, group))
+                # the loop starts once the setup (filling the slots it works with) is done
+                base = played.marks[len(loop.setup) - 1] if loop.setup and played.ok else played.start
+                gained = _gain(base, played.end) if played.ok else None
+                if gained:
+                    self.findings.append(self.loop_finding(loop, g, played, base, gained, group))
                     return
             assert played is not None
             why = played.problem or "it gains nothing when played"
@@ -196,17 +199,17 @@ class _Explorer:
     def do(self, c: Case) -> Do:
         return Do(c.action, c.params, c.slot_params, c.pin, self.params[c.action])
 
-    def loop_finding(self, loop: Loop, given: dict[str, int], played: Played, group: list[Loop]) -> Finding:
-        gained = {p: v for p, v in loop.net if v > 0}
+    def loop_finding(self, loop: Loop, given: dict[str, int], played: Played, base: dict,
+                     gained: dict[str, int], group: list[Loop]) -> Finding:
         gain = ", ".join(f"+{value_text(v)} {p}" for p, v in gained.items())
         calls = _loop_words(loop)
         title = f"explore: {' -> '.join(loop.actions)} gains {_amounts(gained)} a turn"
         meters = ", ".join(f"{m} refills {r}" for m, r in sorted(self.model.meters.items()))
         details = [
             f"the loop: {calls}" + (f" (after {', '.join(c.call for c in loop.setup)} once)" if loop.setup else ""),
-            f"net gain per turn: {gain}" + _losses(loop),
-            f"why nothing bounds it: {_and(loop.actions)} {'has' if len(loop.actions) == 1 else 'have'} no limit "
-            f"or cooldown, spend no refilling meter{f' ({meters})' if meters else ''} and wait for no timer, "
+            f"net gain per turn: {gain}",
+            f"why nothing bounds it: {_and(loop.actions)} {_verbs(len(loop.actions) == 1)}"
+            f"{f' ({meters})' if meters else ''} and {'waits' if len(loop.actions) == 1 else 'wait'} for no timer, "
             "so a player can repeat it as fast as the server answers",
         ]
         notes = sorted({n for c, _ in loop.steps for n in c.notes})
@@ -220,8 +223,12 @@ class _Explorer:
             f"found by rulesc explore: {calls} gains {gain} a turn;",
             "nothing limits how often it runs. Fix the economy and this scenario fails.",
         ]
-        expect = _changed(played, given)
-        text = scenario_text(title, comments, given, played.lines, expect)
+        lines = played.lines
+        if loop.setup:
+            k = len(loop.setup)
+            lines = [*lines[:k], "# set up once; the loop starts here",
+                     _expect_line(_changed(played.start, base, given)), *lines[k:]]
+        text = scenario_text(title, comments, given, lines, _changed(base, played.end, given))
         return Finding("loop", f"{' -> '.join(loop.actions)} gains {gain} per turn", details,
                        list(loop.actions), gained, text, title, loop=loop)
 
@@ -260,14 +267,14 @@ class _Explorer:
         if not played.ok:
             finding.details.append(f"not replayed: {played.problem}")
             return
-        gained = {p: pool_value(played.end, p) - pool_value(played.start, p) for p in _pools(played)}
-        finding.net = {p: v for p, v in gained.items() if v > 0}
+        finding.net = {p: pool_value(played.end, p) - pool_value(played.start, p) for p in _pools(played.start)
+                       if pool_value(played.end, p) > pool_value(played.start, p)}
         claims = len(dodge.steps)
         finding.title = (f"explore: {dodge.actions[0]} claimed {claims} times in one window"
                          if dodge.kind == "per_param" else f"explore: {_and(dodge.actions)} pay the same reward")
         comments = [f"found by rulesc explore: {dodge.summary}.",
                     f"{claims} claims in one window, where the limits suggest {dodge.allowed}."]
-        finding.scenario = scenario_text(finding.title, comments, g, played.lines, _changed(played, g))
+        finding.scenario = scenario_text(finding.title, comments, g, played.lines, _changed(played.start, played.end, g))
 
     # -- dynamic search
 
@@ -329,15 +336,18 @@ class _Explorer:
 # ---- words --------------------------------------------------------------------------------
 
 
-def _gains(played: Played) -> bool:
-    """Nothing fell, something rose: the loop pays."""
-    diffs = [pool_value(played.end, p) - pool_value(played.start, p) for p in _pools(played)]
-    return all(d >= 0 for d in diffs) and any(d > 0 for d in diffs)
+def _gain(before: dict, after: dict) -> dict[str, int] | None:
+    """What rose, if nothing fell and something rose: the loop pays."""
+    diffs = {p: pool_value(after, p) - pool_value(before, p) for p in _pools(before)}
+    if any(d < 0 for d in diffs.values()) or not any(d > 0 for d in diffs.values()):
+        return None
+    return {p: d for p, d in diffs.items() if d > 0}
 
 
-def _pools(played: Played) -> list[str]:
+def _pools(view: dict) -> list[str]:
+    """Every count in a view: `coins`, `seed[wheat]`, ..."""
     out: list[str] = []
-    for name, value in sorted(played.start.items()):
+    for name, value in sorted(view.items()):
         if name == "level":
             continue
         if isinstance(value, dict):
@@ -347,13 +357,22 @@ def _pools(played: Played) -> list[str]:
     return out
 
 
-def _changed(played: Played, given: dict[str, int]) -> dict[str, int]:
+def _changed(before: dict, after: dict, given: dict[str, int]) -> dict[str, int]:
     """Expect every given place, and every place that moved."""
-    out = {p: pool_value(played.end, p) for p in given}
-    for p in _pools(played):
-        if pool_value(played.end, p) != pool_value(played.start, p):
-            out[p] = pool_value(played.end, p)
+    out = {p: pool_value(after, p) for p in given}
+    for p in _pools(before):
+        if pool_value(after, p) != pool_value(before, p):
+            out[p] = pool_value(after, p)
     return out
+
+
+def _expect_line(values: dict[str, int]) -> str:
+    return "expect " + ", ".join(f"{k} {value_text(v)}" for k, v in values.items())
+
+
+def _verbs(one: bool) -> str:
+    return ("has no limit or cooldown, spends no refilling meter" if one
+            else "have no limit or cooldown, spend no refilling meter")
 
 
 def _count(n: int, word: str) -> str:
@@ -366,11 +385,6 @@ def _values(values: list) -> str:
 
 def _amounts(amounts: dict[str, int]) -> str:
     return ", ".join(f"{value_text(v)} {p}" for p, v in amounts.items())
-
-
-def _losses(loop: Loop) -> str:
-    spent = [p for p, v in loop.net if v < 0]
-    return "" if not spent else f" (it also spends {', '.join(spent)})"
 
 
 def _loop_words(loop: Loop) -> str:

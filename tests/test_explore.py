@@ -102,6 +102,14 @@ def test_loop_through_slots():
     assert "do build(slot: 0, kind: tower)\n  do demolish(slot: 0)\n" in f.scenario
 
 
+def test_loop_that_only_reads_a_slot_is_set_up_once():
+    f = only(report_for("landlord"), "loop")
+    assert loop_calls(f) == [("collect_rent", 1)] and [c.call for c in f.loop.setup] == ["build"]
+    assert f.net == {"coins": 2}
+    assert ("  given coins 30\n  do build(slot: 0)\n  # set up once; the loop starts here\n  expect coins 0\n"
+            "  do collect_rent(slot: 0)\n  expect coins 2\n") in f.scenario
+
+
 def test_dodged_limit_per_parameter():
     report = report_for("daily_regions")
     f = only(report, "dodged_limit")
@@ -148,7 +156,7 @@ def test_a_bound_is_broken_by_the_shortest_sequence():
 
 
 @pytest.mark.parametrize("name", ["two_step", "foundry", "bulk_discount", "row_market", "builder",
-                                  "daily_regions", "twin_rewards"])
+                                  "landlord", "daily_regions", "twin_rewards"])
 def test_reported_scenario_passes_when_pasted_into_the_game(tmp_path, name):
     game = tmp_path / name
     shutil.copytree(EXPLOITS / name, game)
