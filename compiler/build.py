@@ -75,7 +75,7 @@ def render_module(game: ir.Game) -> str:
     def invariant_message(inv: ir.Invariant) -> str:
         if inv.message is not None:
             return expr.message(inv.message)
-        return json.dumps(f"invariant {inv.loc.text.removeprefix('invariant').strip()} broken ({inv.loc.file}:{inv.loc.line})")
+        return json.dumps(f"invariant {inv.loc.code.removeprefix('invariant').strip()} broken ({inv.loc.file}:{inv.loc.line})")
 
     text = _env().get_template("pack.py.j2").render(
         game=game,

@@ -194,7 +194,7 @@ class BodyEmitter:
             if s.message is not None:
                 msg = e.message(s.message)
             else:
-                msg = json.dumps("requires " + s.loc.text.removeprefix("require").strip())
+                msg = json.dumps("requires " + s.loc.code.removeprefix("require").strip())
             self.line(d, f"if {e.negated(s.cond)}:")
             self.line(d + 1, f'raise rt.Rejected("precondition", {msg})')
             e.filled |= self.filled_by(s.cond)

@@ -17,6 +17,17 @@ class Loc:
     line: int
     text: str  # the designer's source line, for comments and messages
 
+    @property
+    def code(self) -> str:
+        """The line without its trailing comment (a `#` inside a message is kept)."""
+        in_string = False
+        for i, ch in enumerate(self.text):
+            if ch == '"':
+                in_string = not in_string
+            elif ch == "#" and not in_string:
+                return self.text[:i].rstrip()
+        return self.text
+
 
 # ---- expressions ----------------------------------------------------------------
 

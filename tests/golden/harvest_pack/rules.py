@@ -396,5 +396,5 @@ def invariants(s: dict) -> list[str]:
     broken = []
     # harvest.rules:136: invariant coins <= 100_000_000         # checked by tests, exploration and simulation
     if not (s["coins"] <= 100_000_000):
-        broken.append("invariant coins <= 100_000_000         # checked by tests, exploration and simulation broken (harvest.rules:136)")
+        broken.append("invariant coins <= 100_000_000 broken (harvest.rules:136)")
     return broken
