@@ -23,7 +23,7 @@ from . import ir
 from .build import BuildResult, write_pack
 from .dodges import Dodge, find_dodges
 from .economy import Case, Model, build_model
-from .irtext import value_text
+from .irtext import text, value_text
 from .loops import Loop, find_loops, schedule
 from .replay import Do, Played, Step, Wait, confirm, play, pool_value, scenario_text
 from .search import Bound, Break, Search
@@ -67,6 +67,7 @@ class Report:
     unconfirmed: list[str]  # static loops that did not reproduce on the pack, and why
     skipped: list[str]  # action cases the static model left out, and why
     stats: dict[str, int | bool]
+    watched: list[str] = field(default_factory=list)  # what the dynamic search tried to break
 
     @property
     def clean(self) -> bool:
@@ -76,7 +77,7 @@ class Report:
         return {
             "format_version": JSON_FORMAT_VERSION, "game": self.game, "clean": self.clean,
             "findings": [f.to_json() for f in self.findings], "unconfirmed": self.unconfirmed,
-            "skipped": self.skipped, "stats": self.stats,
+            "skipped": self.skipped, "stats": self.stats, "watched": self.watched,
         }
 
 
@@ -122,6 +123,8 @@ def explore(result: BuildResult, options: Options) -> Report:
             "loop_candidates": explorer.candidates,
             "static_search_complete": explorer.complete,
         },
+        watched=[f"invariant {text(i.cond)}" for i in game.invariants]
+        + [f"{b.pool} <= {b.limit}" for b in options.bounds],
     )
 
 
@@ -442,6 +445,10 @@ def render_human(report: Report) -> str:
     s = report.stats
     lines += ["", f"static model: {_count(int(s['cases']), 'action case')}, {s['unbounded_cases']} with nothing "
                   f"to bound them, {_count(int(s['loop_candidates']), 'candidate loop')}"]
+    if report.watched:
+        lines.append("dynamic search watched: " + "; ".join(report.watched))
+    else:
+        lines.append("dynamic search: skipped, nothing to watch (no invariant, no --bound)")
     if not s["static_search_complete"]:
         lines.append("the static search stopped at its limit (time or sets tried): raise --budget or lower --depth")
     if report.skipped:
