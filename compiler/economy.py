@@ -253,16 +253,15 @@ class _Walker:
 
     def cases_from(self, action: ir.Action, params: dict, start: dict, paths: list[_Path]) -> list[Case]:
         """Paths that differ only by their draws become one case: the worst of the draws."""
-        groups: dict[tuple, list[_Path]] = {}
+        groups: dict[tuple[str, ...], list[_Path]] = {}
         for p in paths:
-            key = (p.choices, tuple(sorted((k, repr(v)) for k, v in p.slots.items())))
-            groups.setdefault(key, []).append(p)
+            groups.setdefault(p.choices, []).append(p)  # a draw is never chosen, even where it leaves a slot
         shown = tuple(
             (p.name, params[p.name]) for p in action.params if p.type.kind != "slot_index"
         )
         slot_params = tuple(p.name for p in action.params if p.type.kind == "slot_index")
         out = []
-        for (choices, _), group in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+        for choices, group in sorted(groups.items()):
             nets = [self.path_net(p, start) for p in group]
             pools = sorted({k for n in nets for k in n})
             net = {k: min(n.get(k, 0) for n in nets) for k in pools}

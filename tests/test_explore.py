@@ -255,6 +255,17 @@ def test_a_when_the_model_cannot_decide_is_explored_both_ways(tmp_path):
     assert "given coins 1010, hat 0" in f.scenario  # the replay gives plenty, for the branch to hold
 
 
+def test_a_free_action_is_a_loop_of_one(tmp_path):
+    game = write_game(tmp_path, """
+        game free "Free"
+        currency coins start 0
+        action tap
+          gain coins 1
+        """)
+    f = only(run(game, depth=1), "loop")
+    assert loop_calls(f) == [("tap", 1)] and f.net == {"coins": 1}
+
+
 def test_explore_is_deterministic():
     a = run(EXPLOITS / "foundry").to_json()
     b = run(EXPLOITS / "foundry").to_json()

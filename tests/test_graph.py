@@ -76,6 +76,23 @@ def test_loops_found_by_explore_are_red():
     assert RED not in line(dot, '"act:mine" -> "res:ore"')  # mining is no part of the loop
 
 
+def test_expressions_are_written_as_the_rules_write_them():
+    from rulesc.compiler import ir, irtext
+    from rulesc.compiler import types as T
+
+    def num(v):
+        return ir.Const(v, T.INT)
+
+    def op(o, a, b):
+        return ir.Arith(o, a, b, T.INT)
+
+    a, b, c = (ir.ParamRef(n, T.INT) for n in "abc")
+    assert irtext.text(op("-", a, op("-", b, c))) == "a - (b - c)"
+    assert irtext.text(op("*", op("+", a, b), c)) == "(a + b) * c"
+    assert irtext.text(op("+", a, op("*", b, num(10_000)))) == "a + b * 10_000"
+    assert irtext.text(ir.CeilDiv(op("-", a, b), ir.Const(600_000, T.DURATION), T.INT)) == "ceil((a - b) / 10m)"
+
+
 def test_graph_is_deterministic_and_writes_a_file(tmp_path):
     out = tmp_path / "foundry.dot"
     result = runner.invoke(app, ["graph", str(FOUNDRY), "-o", str(out)])
