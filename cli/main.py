@@ -175,7 +175,7 @@ def explore(
     game: GameDir,
     depth: Annotated[int, typer.Option("--depth", min=1, max=8, help="Longest loop (distinct actions) and breadth-first sequence to try.")] = 4,
     budget: Annotated[float, typer.Option("--budget", min=0.1, help="Seconds to spend, in all.")] = 10.0,
-    bound: Annotated[list[str] | None, typer.Option("--bound", help="RES=N: report any way past it, e.g. coins=10000 or seed[wheat]=50 (repeatable).")] = None,
+    bound: Annotated[list[str] | None, typer.Option("--bound", help="RES=N: report any way past it, e.g. coins=10000 or seed\\[wheat]=50 (repeatable).")] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="human, or json for CI.")] = Format.human,
 ) -> None:
     """Find exploits: loops that gain for nothing, dodged limits, broken invariants and bounds.
@@ -217,7 +217,7 @@ class GraphFormat(StrEnum):
 def graph(
     game: GameDir,
     format: Annotated[GraphFormat, typer.Option("--format", "-f", help="dot (text), or svg/png drawn by Graphviz.")] = GraphFormat.dot,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="The file to write [default: stdout for dot and svg, GAME_ID.png for png].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The file to write (default: stdout for dot and svg, GAME_ID.png for png).")] = None,
 ) -> None:
     """Draw the economy as a flow graph: resources, actions, costs, gains, limits; loops in red."""
     from rulesc.compiler import graph as graphing
