@@ -260,13 +260,8 @@ class _Explorer:
         if not dodge.steps:
             finding.details.append("not replayed: the limit allows too many claims to show it in a short scenario")
             return
-        given = dict(dodge.given)
-        played = None
-        for g in self.givens(given):
-            played = play(self.pack, "explore", g, list(dodge.steps))
-            if played.ok:
-                break
-        assert played is not None
+        attempts = [(g, play(self.pack, "explore", g, list(dodge.steps))) for g in self.givens(dict(dodge.given))]
+        g, played = next(((g, p) for g, p in attempts if p.ok), attempts[0])
         if not played.ok:
             finding.details.append(f"not replayed: {played.problem}")
             return

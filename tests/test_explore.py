@@ -152,6 +152,13 @@ def test_a_bound_is_broken_by_the_shortest_sequence():
     assert "  do open_crate draws 3\n  expect gems 25\n" in f.scenario  # 10 - 5 + 20
 
 
+def test_a_bound_on_a_keyed_item_covers_every_row():
+    report = run(HARVEST, budget=2, bounds=[parse_bound("seed=5")])
+    f = only(report, "bound")
+    assert f.net == {"seed[wheat]": 6}
+    assert f.scenario.count("do buy_seed(kind: wheat, qty: 2)") == 3  # breadth first: the shortest
+
+
 # ---- the scenarios are ready to paste --------------------------------------------------------
 
 
