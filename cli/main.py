@@ -114,7 +114,7 @@ def build(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="The pack folder to write [default: build/GAME_ID].")] = None,
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.human,
 ) -> None:
-    """Compile a game into a rule pack: rules.py, schema.json, manifest.json."""
+    """Compile a game into a rule pack: rules.py, schema.json, manifest.json, types.d.ts."""
     result = compile_game(game, with_tests=False)
     report(result, format)
     if not result.ok or result.files is None or result.game is None:

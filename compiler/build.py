@@ -1,4 +1,4 @@
-"""Typed IR to a rule pack directory: rules.py, schema.json, manifest.json.
+"""Typed IR to a rule pack directory: rules.py, schema.json, manifest.json, types.d.ts.
 
 Same sources, same bytes: nothing here depends on time, paths or dict order.
 """
@@ -22,6 +22,7 @@ from . import types as T
 from .check import check_game
 from .emit import BodyEmitter, ExprEmitter, literal, py_name, table_const
 from .loader import GameSources, load_game
+from .typescript import declarations
 
 MODULE_FILE = "rules.py"
 
@@ -178,6 +179,7 @@ def compile_game(root: Path | str, *, with_tests: bool = True) -> BuildResult:
         MODULE_FILE: render_module(game),
         "schema.json": _json(schema(game)),
         "manifest.json": _json(manifest(game)),
+        "types.d.ts": declarations(game, pack_version(game)),  # typed calls for TS clients
     }
     return BuildResult(game, src, diags, files)
 
