@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import ir
 from .economy import Case, Model, nodes, param_values, value_count
-from .irtext import value_text
+from .irtext import statement_text, value_text
 from .replay import Do
 
 MAX_CLAIMS = 12  # claims a replay makes to show a dodge
@@ -90,7 +90,7 @@ def _per_param(model: Model, action: ir.Action) -> list[Dodge]:
         if n < 2 or not cases:
             continue
         allowed = lim.count if isinstance(lim, ir.Limit) else 1
-        statement = lim.loc.text.strip()
+        statement = statement_text(lim.loc)
         reward = ", ".join(f"{k} {value_text(v)}" for k, v in cases[0].gains) or "its reward"
         explanation = (
             f"`{statement}` counts each {lim.per} apart, but what {action.name} costs and gives does "

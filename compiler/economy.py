@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from . import ir
-from .irtext import text, value_text
+from .irtext import statement_text, text, value_text
 
 MAX_INT_VALUES = 16  # representative values per int parameter
 MAX_CASES_PER_ACTION = 4000
@@ -348,7 +348,7 @@ class _Walker:
             p.local[s.name] = self.eval(s.value, p)
             return [p]
         if isinstance(s, ir.Limit | ir.Cooldown):
-            p.bounds.append(s.loc.text.strip())
+            p.bounds.append(statement_text(s.loc))
             return [p]
         if isinstance(s, ir.SetResource):
             p.opaque = f"sets {s.label} to a value that depends on the player's state"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import ir
 from .economy import regen_text
-from .irtext import text, value_text
+from .irtext import statement_text, text, value_text
 from .loops import Loop
 
 LOOP_COLOR = "#d62728"
@@ -102,7 +102,7 @@ def _resource_label(r: ir.Resource, game: ir.Game) -> str:
 
 def _action_label(a: ir.Action) -> str:
     head = f"{a.name}({', '.join(p.name for p in a.params)})" if a.params else a.name
-    checks = [s.loc.text.strip() for s in a.body if isinstance(s, ir.Limit | ir.Cooldown)]
+    checks = [statement_text(s.loc) for s in a.body if isinstance(s, ir.Limit | ir.Cooldown)]
     return "\n".join([head, *checks])
 
 

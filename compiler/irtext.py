@@ -88,6 +88,17 @@ def _bare(e: ir.Expr) -> str:
     raise AssertionError(f"no text for {e!r}")
 
 
+def statement_text(loc: ir.Loc) -> str:
+    """A statement's line as written, less a trailing comment: `limit 1 per day`."""
+    quoted = False
+    for i, ch in enumerate(loc.text):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "#" and not quoted:
+            return loc.text[:i].strip()
+    return loc.text.strip()
+
+
 def amount_text(a: ir.Amount) -> str:
     """`seed[kind] qty`, as in `gain seed[kind] qty`."""
     return f"{a.label} {text(a.amount)}"
