@@ -4,13 +4,14 @@ For each batch, under the player's lock in this process:
 1. take the player's state from the warm cache (or load it: the only extra round trip);
 2. run every action through the engine in order, each on the state the earlier ones left;
    an id decided before is answered from the store with `"replayed": true`;
-3. ONE store commit for the whole batch, checked against the version we started from.
-   "seen" (an id was decided meanwhile, e.g. the answer to an earlier try was lost): those
-   ids become replays and the rest is computed again. "conflict" (another process wrote):
+3. ONE store write for the whole batch, checked against the version we started from: a
+   commit when some action applies; when none does, `remember` (the rejections are
+   remembered, state and version stay as they are). "seen" (an id was decided before or
+   meanwhile, e.g. the answer to an earlier try was lost): nothing was written, those ids
+   become replays and the rest is computed again. "conflict" (another process wrote):
    reload and compute again, a bounded number of times, then answer `busy`.
-A batch in which nothing applies commits nothing (state and version stay as they are):
-one lookup makes sure none of its ids was decided before, so a retry is never judged
-anew when it already applied.
+So every id is decided once, on the version its batch was judged on (a rejection too), and
+a retry gets that decision back, identical, whatever the state has become since.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .engine import Outcome
 from .grants import GRANT_ACTION, Place, apply_grant
 from .packs import Game
 from .players import Key, PlayerLocks, StateCache
-from .store import Decided, Store, StoreUnavailable
+from .store import CommitOutcome, Decided, Store, StoreUnavailable
 from .wire import Action
 
 DEFAULT_RETRIES = 5  # conflicts tolerated per batch before answering `busy`
@@ -96,28 +97,12 @@ class Gateway:
                 now = self.clock()
                 version, base = await self._current(key)
                 plan = self._plan(game, player, base, intents, known, now)
-                if not plan.applies:
-                    fresh = [i.store_id for i in intents if i.store_id not in known]
-                    seen = await self._lookup(key, fresh)
-                    if seen:  # a retry of something decided before: answer it from there
-                        known.update(seen)
-                        continue
+                if not plan.decided:  # every id was decided before: answered from memory
                     return Answer(plan.results, version, now)
-                assert plan.state is not None
-                self.calls["commit"] += 1
-                try:
-                    outcome = await self.store.commit(
-                        game.id, player,
-                        expected_version=version,
-                        state=plan.state,
-                        changed=_changed(base, plan.state, version),
-                        decided=plan.decided,
-                    )  # fmt: skip
-                except StoreUnavailable:
-                    self._cache.drop(key)  # applied or not, we cannot tell: reload next time
-                    raise
+                outcome = await self._write(key, version, base, plan)
                 if outcome.status == "ok":
-                    self._cache.put(key, outcome.version, plan.state)
+                    if plan.applies:
+                        self._cache.put(key, outcome.version, plan.state)
                     return Answer(plan.results, outcome.version, now)
                 if outcome.status == "conflict" or outcome.version != version:
                     self._cache.drop(key)
@@ -126,6 +111,27 @@ class Gateway:
                     if conflicts > self.retries:
                         return Answer([_busy(i) for i in intents], outcome.version, now)
                 known.update(outcome.seen)
+
+    async def _write(self, key: Key, version: int, base: dict | None, plan: _Plan) -> CommitOutcome:
+        """One store round trip for the plan: a commit when something applies, else the
+        rejections are remembered (state and version stay as they are). Either way the
+        store checks the ids and the version first and writes nothing when they fail."""
+        if not plan.applies:
+            self.calls["remember"] += 1
+            return await self.store.remember(*key, expected_version=version, decided=plan.decided)
+        assert plan.state is not None
+        self.calls["commit"] += 1
+        try:
+            return await self.store.commit(
+                *key,
+                expected_version=version,
+                state=plan.state,
+                changed=_changed(base, plan.state, version),
+                decided=plan.decided,
+            )
+        except StoreUnavailable:
+            self._cache.drop(key)  # applied or not, we cannot tell: reload next time
+            raise
 
     async def check(self, game: Game, player: str, intents: list[Intent]) -> Answer:
         """What the batch would do now; nothing is written."""

@@ -13,6 +13,11 @@ Guarantees of `commit`, in one atomic step:
   player's ledger (the event id is the ledger id), and one message goes to the player's
   subscribers (unless push=False).
 
+`remember` is the same step for decisions that change nothing (a batch whose every action
+was rejected): the same checks in the same order, then only the results are remembered;
+state, version and ledger stay as they are and nothing is pushed. So a rejection is
+decided once, on the version it was judged on, and a retry gets it back identical.
+
 Ledger event ids are strings that increase within one player's ledger of one store; they
 are not comparable across stores.
 """
@@ -110,6 +115,19 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def remember(
+        self, game: str, player: str, *, expected_version: int, decided: list[Decided]
+    ) -> CommitOutcome:
+        """Remember results that change nothing, atomically (see the module docstring).
+
+        An id decided before (and still remembered) answers "seen" with its stored result
+        and nothing is written: the first decision of an id wins. Else a version other
+        than `expected_version` answers "conflict" and nothing is written. Else every
+        result is remembered under its id for `result_ttl`, and the answer is "ok" with the
+        version unchanged. Every Decided must have `ledger` None (ValueError otherwise).
+        """
+
+    @abc.abstractmethod
     async def lookup(
         self, game: str, player: str, action_ids: list[str]
     ) -> dict[str, tuple[str, dict]]:
@@ -160,6 +178,17 @@ def check_commit_args(state: dict, changed: list[str] | None, decided: list[Deci
     for name in fields:
         if not isinstance(name, str) or name.startswith(RESERVED_PREFIX):
             raise ValueError(f"state field name not allowed: {name!r}")
+    _check_ids(decided)
+
+
+def check_remember_args(decided: list[Decided]) -> None:
+    """Refuse what `remember` must not write: ledger entries, an id twice."""
+    if any(d.ledger is not None for d in decided):
+        raise ValueError("remember() takes results that change nothing (ledger None)")
+    _check_ids(decided)
+
+
+def _check_ids(decided: list[Decided]) -> None:
     ids = [d.action_id for d in decided]
     if len(set(ids)) != len(ids):
         raise ValueError("the same action id is decided twice in one commit")

@@ -7,7 +7,8 @@ Every key of one player carries the hash tag {GAME:PLAYER}, so a commit touches 
     rulesc:{GAME:PLAYER}:ledger       STREAM, one field "e" = JSON entry
     rulesc:{GAME:PLAYER}:push         pub/sub channel (PUBLISH, or SPUBLISH on Cluster)
     rulesc:{GAME:dev:DEVICE}          STRING, the device's player id
-A commit is one Lua script (one round trip, atomic). Result keys are built inside the
+A commit is one Lua script (one round trip, atomic); so is `remember` (results that change
+nothing, under the same result keys and expiry). Result keys are built inside the
 script from a prefix passed in KEYS: they are not declared one by one, which is still
 cluster-safe because the prefix carries the player's hash tag, so every result key hashes
 to the same slot as the declared keys.
@@ -51,6 +52,7 @@ from .store import (
     StoreUnavailable,
     Subscription,
     check_commit_args,
+    check_remember_args,
     new_player_id,
 )
 
@@ -111,6 +113,29 @@ if ARGV[4] ~= '' then
     .. table.concat(entries, ',') .. ']}')
 end
 return out
+"""
+
+# The commit's checks, then only the results: state, version and ledger are not touched.
+# SET NX as well, though the check above already found none of the ids: the first
+# decision of an id is never overwritten.
+REMEMBER_LUA = """
+-- KEYS: 1 state hash, 2 result key prefix
+-- ARGV: 1 expected version, 2 result ttl (ms), then n x (action id, JSON [fingerprint, result])
+local version = tonumber(redis.call('HGET', KEYS[1], '@version') or '0')
+local seen = {'seen', version}
+for i = 3, #ARGV, 2 do
+  local stored = redis.call('GET', KEYS[2] .. ARGV[i])
+  if stored then
+    seen[#seen + 1] = ARGV[i]
+    seen[#seen + 1] = stored
+  end
+end
+if #seen > 2 then return seen end
+if version ~= tonumber(ARGV[1]) then return {'conflict', version} end
+for i = 3, #ARGV, 2 do
+  redis.call('SET', KEYS[2] .. ARGV[i], ARGV[i + 1], 'PX', ARGV[2], 'NX')
+end
+return {'ok', version}
 """
 
 # Trimming does not move Redis's max-deleted-entry-id, so an entry after `after` may be
@@ -189,6 +214,7 @@ class _Script:
 
 
 _commit_script = _Script(COMMIT_LUA)
+_remember_script = _Script(REMEMBER_LUA)
 _ledger_since_script = _Script(LEDGER_SINCE_LUA)
 
 
@@ -221,6 +247,19 @@ def _entries(raw: list) -> list[dict]:
 def _stored(blob: bytes) -> tuple[str, dict]:
     fingerprint, result = orjson.loads(blob)
     return fingerprint, result
+
+
+def _outcome(reply: list) -> CommitOutcome:
+    """A commit or remember script's reply: {'ok', version, event ids...},
+    {'seen', version, id, stored, ...} or {'conflict', version}."""
+    status = reply[0].decode()
+    if status == "seen":
+        pairs = reply[2:]
+        seen = {pairs[i].decode(): _stored(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+        return CommitOutcome("seen", reply[1], seen=seen)
+    if status == "conflict":
+        return CommitOutcome("conflict", reply[1])
+    return CommitOutcome("ok", reply[1], event_ids=[e.decode() for e in reply[2:]])
 
 
 class RedisStore(Store):
@@ -294,15 +333,18 @@ class RedisStore(Store):
             args += [name, orjson.dumps(state[name]) if name in state else b""]
         args.append(orjson.dumps([d.result for d in decided]))
 
-        reply = await _commit_script(self._redis, keys, args)
-        status = reply[0].decode()
-        if status == "seen":
-            pairs = reply[2:]
-            seen = {pairs[i].decode(): _stored(pairs[i + 1]) for i in range(0, len(pairs), 2)}
-            return CommitOutcome("seen", reply[1], seen=seen)
-        if status == "conflict":
-            return CommitOutcome("conflict", reply[1])
-        return CommitOutcome("ok", reply[1], event_ids=[e.decode() for e in reply[2:]])
+        return _outcome(await _commit_script(self._redis, keys, args))
+
+    @_unavailable_on_error
+    async def remember(
+        self, game: str, player: str, *, expected_version: int, decided: list[Decided]
+    ) -> CommitOutcome:
+        check_remember_args(decided)
+        p = _prefix(game, player)
+        args: list[Any] = [expected_version, self._result_ttl_ms]
+        for d in decided:
+            args += [d.action_id, orjson.dumps([d.fingerprint, d.result])]
+        return _outcome(await _remember_script(self._redis, [p + ":state", p + ":res:"], args))
 
     @_unavailable_on_error
     async def lookup(

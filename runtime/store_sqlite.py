@@ -32,6 +32,7 @@ from .store import (
     StoreUnavailable,
     Subscription,
     check_commit_args,
+    check_remember_args,
     new_player_id,
 )
 
@@ -236,10 +237,43 @@ class SqliteStore(Store):
                     event_ids.append(_event_id(cur.lastrowid or 0))
             if event_ids:
                 self._trim(db, game, player)
-            if now - self._last_purge > PURGE_EVERY:
-                db.execute("DELETE FROM results WHERE expires_at <= ?", (now,))
-                self._last_purge = now
+            self._purge(db, now)
         return CommitOutcome("ok", version, event_ids=event_ids)
+
+    async def remember(
+        self, game: str, player: str, *, expected_version: int, decided: list[Decided]
+    ) -> CommitOutcome:
+        check_remember_args(decided)
+        blobs = [(d.action_id, orjson.dumps([d.fingerprint, d.result])) for d in decided]
+        return await self._run(self._remember, game, player, expected_version, blobs)
+
+    def _remember(
+        self, game: str, player: str, expected: int, blobs: list[tuple[str, bytes]]
+    ) -> CommitOutcome:
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT version FROM state WHERE game = ? AND player = ?", (game, player)
+            ).fetchone()
+            version = 0 if row is None else row[0]
+            seen = self._seen(db, game, player, [b[0] for b in blobs], now)
+            if seen:
+                return CommitOutcome("seen", version, seen=seen)
+            if version != expected:
+                return CommitOutcome("conflict", version)
+            # REPLACE only ever meets an expired row here: live ones were "seen" above
+            db.executemany(
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
+                [(game, player, action_id, stored, now + self._result_ttl)
+                 for action_id, stored in blobs],
+            )  # fmt: skip
+            self._purge(db, now)
+        return CommitOutcome("ok", version)
+
+    def _purge(self, db: sqlite3.Connection, now: float) -> None:
+        if now - self._last_purge > PURGE_EVERY:
+            db.execute("DELETE FROM results WHERE expires_at <= ?", (now,))
+            self._last_purge = now
 
     def _seen(
         self, db: sqlite3.Connection, game: str, player: str, ids: list[str], now: float

@@ -216,7 +216,7 @@ async def test_bad_http_input(ctx: Ctx, case: Case) -> None:
     assert r.status == case.status, r.body
     assert_answer(r, case)
     assert await snapshot(ctx) == before
-    if case.status == 200 and case.path == GRANT:  # a refused grant is not remembered either
+    if case.status == 200 and case.path == GRANT:  # a refused grant changes nothing
         assert r.body["result"]["status"] == "rejected"
 
 

@@ -167,6 +167,100 @@ async def test_concurrent_commits_exactly_one_wins(make_store: Factory) -> None:
     assert {o.version for o in outs} == {1}
 
 
+# -- remember: results that change nothing --
+
+
+def rejected_as(action_id: str, code: str) -> Decided:
+    """The same id decided another way (another process, a later state)."""
+    d = rejected(action_id)
+    return Decided(d.action_id, d.fingerprint, {**d.result, "error": {"code": code}}, None)
+
+
+async def remember(store: Store, version: int, *decided: Decided) -> CommitOutcome:
+    return await store.remember(G, P, expected_version=version, decided=list(decided))
+
+
+async def test_remember_keeps_state_version_and_ledger(store: Store) -> None:
+    inbox = Inbox()
+    await store.subscribe(G, P, inbox)
+    first = await put(store, 0, {"coins": 1}, ok("a1"))
+    await inbox.next()
+    out = await remember(store, 1, rejected("r1"), rejected("r2"))
+    assert (out.status, out.version, out.seen, out.event_ids) == ("ok", 1, {}, [])
+    assert await store.load(G, P) == Snapshot(1, {"coins": 1})
+    assert await store.lookup(G, P, ["r1", "r2"]) == {
+        d.action_id: (d.fingerprint, d.result) for d in (rejected("r1"), rejected("r2"))}  # fmt: skip
+    assert [e["id"] for e in await store.ledger(G, P, after=None, limit=10)] == first.event_ids
+    await asyncio.sleep(0.1)
+    assert inbox.messages == []  # nothing changed: nothing is pushed
+    # the next commit is checked against the same version: remember did not move it
+    assert (await put(store, 1, {"coins": 2}, ok("a2"))).version == 2
+
+
+async def test_remember_for_a_new_player_creates_no_state(store: Store) -> None:
+    assert (await remember(store, 0, rejected("r1"))).status == "ok"
+    assert await store.load(G, P) == Snapshot(0, None)
+    assert "r1" in await store.lookup(G, P, ["r1"])
+    assert (await put(store, 0, {"coins": 5}, ok("a1"))).version == 1
+
+
+async def test_remember_first_decision_wins(store: Store) -> None:
+    await put(store, 0, {"coins": 1}, ok("a1"))
+    await remember(store, 1, rejected("r1"))
+    # an id decided before: "seen" with the stored result, and nothing of the call is written
+    out = await remember(
+        store, 1, rejected("r2"), rejected_as("r1", "limit"), rejected_as("a1", "x")
+    )
+    assert (out.status, out.version) == ("seen", 1)
+    assert out.seen == {"r1": ("fp-r1", rejected("r1").result), "a1": ("fp-a1", ok("a1").result)}
+    assert await store.lookup(G, P, ["r1", "r2"]) == {"r1": ("fp-r1", rejected("r1").result)}
+    # "seen" is checked before the version, as in commit
+    assert (await remember(store, 0, rejected_as("r1", "x"))).status == "seen"
+    # and a commit meets the remembered rejection too: nothing of it is written
+    out = await put(store, 1, {"coins": 50}, ok("a2"), ok("r1"))
+    assert out.status == "seen" and out.seen == {"r1": ("fp-r1", rejected("r1").result)}
+    assert await store.load(G, P) == Snapshot(1, {"coins": 1})
+
+
+async def test_remember_conflict_writes_nothing(store: Store) -> None:
+    await put(store, 0, {"coins": 1}, ok("a1"))
+    out = await remember(store, 0, rejected("r1"))  # judged on a state that is gone
+    assert (out.status, out.version, out.seen) == ("conflict", 1, {})
+    assert await store.lookup(G, P, ["r1"]) == {}
+    assert await store.load(G, P) == Snapshot(1, {"coins": 1})
+
+
+async def test_remember_refuses_ledger_entries_and_repeated_ids(store: Store) -> None:
+    with pytest.raises(ValueError):
+        await remember(store, 0, ok("a1"))
+    with pytest.raises(ValueError):
+        await remember(store, 0, rejected("r1"), rejected_as("r1", "limit"))
+    assert await store.lookup(G, P, ["a1", "r1"]) == {}
+
+
+async def test_remembered_results_expire(make_store: Factory) -> None:
+    store = make_store(result_ttl=0.2)
+    await remember(store, 0, rejected("r1"))
+    assert "r1" in await store.lookup(G, P, ["r1"])
+    await asyncio.sleep(0.35)
+    assert await store.lookup(G, P, ["r1"]) == {}
+    # forgotten: decided anew, and the new decision is what is remembered now
+    assert (await remember(store, 0, rejected_as("r1", "limit"))).status == "ok"
+    assert (await store.lookup(G, P, ["r1"]))["r1"][1]["error"]["code"] == "limit"
+
+
+async def test_concurrent_remembers_of_one_id_exactly_one_wins(make_store: Factory) -> None:
+    stores = [make_store() for _ in range(4)] if make_store.kind == "redis" else [make_store()]
+    outs = await asyncio.gather(*(
+        remember(stores[i % len(stores)], 0, rejected_as("r1", f"code{i}")) for i in range(20)
+    ))  # fmt: skip
+    assert sorted(o.status for o in outs) == ["ok"] + ["seen"] * 19
+    winner = next(i for i, o in enumerate(outs) if o.status == "ok")
+    stored = (await stores[0].lookup(G, P, ["r1"]))["r1"]
+    assert stored[1]["error"]["code"] == f"code{winner}"
+    assert all(o.seen == {"r1": stored} for o in outs if o.status == "seen")
+
+
 # -- results, ledger, devices --
 
 
@@ -194,6 +288,38 @@ async def test_ledger_order_and_after(store: Store) -> None:
     assert await store.ledger_since(G, P, ids[3]) == entries[4:]
     with pytest.raises(ValueError):
         await store.ledger(G, P, after="not an id", limit=10)
+
+
+async def test_ledger_recent(store: Store) -> None:
+    assert await store.ledger_recent(G, P, limit=5) == []
+    ids: list[str] = []
+    for v in range(4):
+        out = await put(store, v, {}, ok(f"a{v}x", v), rejected(f"a{v}r"), ok(f"a{v}y", v))
+        ids += out.event_ids
+    everything = await store.ledger(G, P, after=None, limit=100)
+    assert [e["id"] for e in everything] == ids
+    # the newest `limit`, oldest first, each with its event id, as `ledger` answers them
+    assert await store.ledger_recent(G, P, limit=3) == everything[-3:]
+    assert await store.ledger_recent(G, P, limit=1) == everything[-1:]
+    assert await store.ledger_recent(G, P, limit=8) == everything
+    assert await store.ledger_recent(G, P, limit=100) == everything
+    assert await store.ledger_recent(G, P, limit=0) == []
+    assert everything[-1] == {"id": ids[-1], **ok("a3y", 3).ledger}  # type: ignore[dict-item]
+    # rejected-only decisions add nothing; other players and games are apart
+    await remember(store, 4, rejected("late"))
+    assert await store.ledger_recent(G, P, limit=3) == everything[-3:]
+    assert await store.ledger_recent(G, "p2", limit=3) == []
+    assert await store.ledger_recent("other", P, limit=3) == []
+
+
+async def test_ledger_recent_after_trimming(make_store: Factory) -> None:
+    store = make_store(ledger_maxlen=10)
+    out = await put(store, 0, {}, *(ok(f"a{i}") for i in range(300)))
+    retained = await store.ledger(G, P, after=None, limit=1000)
+    assert 10 <= len(retained) < 300  # Redis trims approximately
+    assert await store.ledger_recent(G, P, limit=5) == retained[-5:]
+    assert [e["id"] for e in retained[-5:]] == out.event_ids[-5:]
+    assert await store.ledger_recent(G, P, limit=1000) == retained  # only what is retained
 
 
 async def test_trimmed_ledger_asks_for_resync(make_store: Factory) -> None:
@@ -283,6 +409,30 @@ async def test_redis_keys_of_a_player_share_one_slot(redis_url: str) -> None:
     assert sorted(keys) == [b"rulesc:{farm:p1}:ledger", b"rulesc:{farm:p1}:res:a1",
                             b"rulesc:{farm:p1}:res:a2", b"rulesc:{farm:p1}:state"]  # fmt: skip
     assert len({key_slot(k) for k in keys} | {key_slot(b"rulesc:{farm:p1}:push")}) == 1
+
+
+async def test_redis_remember_is_one_script_under_the_hash_tag(redis_url: str) -> None:
+    store = RedisStore(redis_url, result_ttl=3600)
+    await put(store, 0, {"coins": 1}, ok("a1"))
+    client = redis.Redis.from_url(redis_url)
+    before = client.info("commandstats")
+    await remember(store, 1, rejected("r1"), rejected("r2"))
+    after = client.info("commandstats")
+    calls = {k: n for k, v in after.items()
+             if (n := v["calls"] - before.get(k, {"calls": 0})["calls"])}  # fmt: skip
+    # one round trip: one EVALSHA (the GET/SET inside the script count apart from it)
+    assert calls.get("cmdstat_evalsha") == 1 and "cmdstat_eval" not in calls
+    assert calls.get("cmdstat_hget") == 1 and "cmdstat_hset" not in calls
+    await store.close()
+    keys = client.keys("*")
+    assert sorted(keys) == [b"rulesc:{farm:p1}:ledger", b"rulesc:{farm:p1}:res:a1",
+                            b"rulesc:{farm:p1}:res:r1", b"rulesc:{farm:p1}:res:r2",
+                            b"rulesc:{farm:p1}:state"]  # fmt: skip
+    assert len({key_slot(k) for k in keys}) == 1
+    for k in (b"rulesc:{farm:p1}:res:r1", b"rulesc:{farm:p1}:res:a1"):
+        assert 3_590_000 < client.pttl(k) <= 3_600_000  # the same expiry as a commit's
+    assert client.hget(b"rulesc:{farm:p1}:state", b"@version") == b"1"
+    client.close()
 
 
 async def test_redis_sharded_pubsub(redis_url: str) -> None:
