@@ -674,8 +674,7 @@ def _parse_chunk(file: str, start: int, chunk: str, build: _Build) -> tuple[list
         cause = err.orig_exc
         return [], Diagnostic(
             "R004", "error", f"cannot read `{{{cause.text}}}` in this message", cause.span,
-            "inside `{...}` write a value such as `{coins}` or `{crop[kind].sell}`; "
-            "to show a brace itself, write `\\{`",
+            "inside `{...}` write a value such as `{coins}` or `{crop[kind].sell}`",
         )
     except DedentError:
         return [], _dedent_diagnostic(file, start, chunk)

@@ -77,6 +77,26 @@ class _Context:
         return m.group(1) if m else ""
 
     @property
+    def parent_line(self) -> str:
+        """The nearest line above the error's that is indented less: the block's header."""
+        text = self.text(self.line)
+        indent = len(text) - len(text.lstrip(" "))
+        for line in range(self.line - 1, 0, -1):
+            above = self.text(line)
+            if strip_comment(above).strip() and len(above) - len(above.lstrip(" ")) < indent:
+                return above
+        return ""
+
+    @property
+    def declaration_word(self) -> str:
+        """The keyword of the top-level declaration the error is in."""
+        for line in range(self.line, 0, -1):
+            text = self.text(line)
+            if text[:1].isalpha():
+                return text.split(" ", 1)[0]
+        return ""
+
+    @property
     def found(self) -> str:
         if self.at_end:
             return "the end of the line"
@@ -331,8 +351,25 @@ def _hint(ctx: _Context) -> str | None:
         hint = known_slip(ctx)
         if hint is not None:
             return hint
-    example = _EXAMPLES.get(ctx.first_word)
-    return f"for example: `{example}`" if example else None
+    example = _EXAMPLES.get(ctx.first_word) or _BLOCK_LINES.get(ctx.declaration_word)
+    if example:
+        return f"for example: `{example}`"
+    if "COST" in ctx.accepts:
+        return f"a statement starts with {_STATEMENT_LIST}"
+    if "DO" in ctx.accepts:
+        return "a step reads like `given coins 50`, `do plant(slot: 0, kind: wheat)`, `wait 10m` or `expect coins 45`"
+    if "INT" in ctx.accepts and ctx.parent_line.lstrip().startswith("pick"):
+        return "a branch of `pick one` starts with its weight: `70: gain coins 100`"
+    return None
+
+
+_STATEMENT_LIST = ("`require`, `cost`, `gain`, `set`, `fill`, `empty`, `let`, `limit`, `cooldown`, "
+                   "`emit`, `when` or `pick one`")
+# inside these declarations a line has no keyword of its own: an example by the declaration
+_BLOCK_LINES = {
+    "slots": "ready_at: time   (a field of every slot: its name and its type)",
+    "table": "wheat: 5, 2m   (a row: its name, then one cell per column)",
+}
 
 
 def _typo(ctx: _Context) -> str | None:
@@ -356,7 +393,7 @@ def _misplaced(ctx: _Context) -> str | None:
 def _reserved_word(ctx: _Context) -> str | None:
     """`columns cost: int`: a keyword where a name goes."""
     w = ctx.what
-    if "NAME" in ctx.accepts and w.type in ctx.literals and w.value.isalpha():
+    if "NAME" in ctx.accepts and (w.type in ctx.literals or w.type == "FUNC") and w.value.isalpha():
         return f"`{w.value}` is a keyword of the rules, so it cannot be a name: pick another name"
     return None
 
