@@ -29,6 +29,7 @@ CHECKS = (ast.Require, ast.Cost, ast.Limit, ast.Cooldown)
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 # a table row as written: its name, its span and each cell's text and span
 RawRow = tuple[str, Span, list[tuple[str, Span]]]
+_NAMES_HINT = "no parameter of this action, `let` value, resource or table row has this name"
 SYNTAX_CODES = ("R001", "R002", "R003", "R004")
 # `currency coins ...`, `action buy(...`, `game ...`, `level ...`: the keyword and the name
 DECL_HEADER = re.compile(
@@ -848,8 +849,11 @@ class Checker:
             self.error("R029", "`level` cannot be set", p.name_span, f"it follows from {stat}: change {stat} instead")
             return None
         target = self.resource_place(p, scope, "set")
-        value = self.expect_type(s.expr, scope, T.INT, "an amount")
-        if target is None or value is None:
+        if target is None:
+            self.expr(s.expr, scope)  # its own mistakes; its type depends on the unknown target
+            return None
+        value = self.expect_type(s.expr, scope, T.INT, f"an amount of `{p.name}`")
+        if value is None:
             return None
         res, key, label = target
         self.given.add(res)
@@ -1086,7 +1090,12 @@ class Checker:
                 of_column = (f", or compare one of its columns: `{table.name}[{said}].{column} {e.op} "
                              f"{self.source(other.span)}`" if column else "")
                 return f"a {table.name} is a row such as `{row[0]}`: compare it with `==` (`{said} == {row[0]}`){of_column}"
-        return _type_hint(right, left)
+        if "slot" in (left.kind, right.kind):
+            side = e.left if left.kind == "slot" else e.right
+            slots = self.slots.get((left if left.kind == "slot" else right).name or "")
+            field = slots.fields[0].name if slots and slots.fields else "field"
+            return f"a slot is compared through its fields, as in `{self.source(side.span)}.{field}`"
+        return _type_hint(right, left) or "compare values of one kind: numbers, durations, times or rows of one table"
 
     def name(self, e: ast.Name, scope: Scope, want: T.Type | None) -> ir.Expr | None:
         if e.id in scope.locals:
@@ -1116,7 +1125,7 @@ class Checker:
         if self.reported(e.id, scope):
             return None
         candidates = [*scope.locals, *scope.params, *self.resources, *self.row_owner, *self.tables, *self.slots]
-        self.error("R010", f"unknown name `{e.id}`", e.span, did_you_mean(e.id, candidates))
+        self.error("R010", f"unknown name `{e.id}`", e.span, did_you_mean(e.id, candidates) or _NAMES_HINT)
         return None
 
     def index(self, e: ast.Index, scope: Scope) -> ir.Expr | None:
@@ -1138,7 +1147,8 @@ class Checker:
             return None
         if isinstance(e.base, ast.Name) and e.base.id not in scope.locals and e.base.id not in scope.params:
             candidates = [*self.resources, *self.tables, *self.slots]
-            self.error("R010", f"unknown name `{e.base.id}`", e.base.span, did_you_mean(e.base.id, candidates))
+            self.error("R010", f"unknown name `{e.base.id}`", e.base.span,
+                       did_you_mean(e.base.id, candidates) or "only items, tables and slots are read with `[...]`")
             return None
         self.error("R012", "only items, tables and slots take `[...]`", e.span, "remove the brackets")
         return None
@@ -1231,7 +1241,8 @@ class Checker:
         action = actions.get(st.action)
         if action is None:
             if not self.reported(st.action):
-                self.error("R034", f"unknown action `{st.action}`", st.span, did_you_mean(st.action, actions))
+                self.error("R034", f"unknown action `{st.action}`", st.span,
+                           did_you_mean(st.action, actions) or "the actions are: " + ", ".join(sorted(actions)))
             return None
         params = {p.name: p for p in action.params}
         out = []
@@ -1300,7 +1311,8 @@ class Checker:
             ok = False
             if not self.reported(p.name):
                 self.error("R034", f"unknown name `{p.name}`", p.span,
-                           did_you_mean(p.name, [*self.resources, *self.slots, "level"]))
+                           did_you_mean(p.name, [*self.resources, *self.slots, "level"])
+                           or "a scenario gives and expects resources, slots and `level`")
         return (path, _literal(sv.value)) if ok else None
 
     def level_value(self, p: ast.ScenarioPlace, given: bool) -> bool:
@@ -1450,6 +1462,10 @@ def _type_hint(got: T.Type, want: T.Type) -> str | None:
         return "write a whole number; a duration counts as a number only divided by a duration, as in `(...) / 1m`"
     if got == T.INT and want == T.DURATION:
         return "write a duration with its unit, such as 5m, or multiply: `n * 1m`"
+    if got == T.BOOL and want == T.INT:
+        return "a condition is not a number: choose between amounts with `when ...` / `otherwise`"
+    if got == T.TIME and want == T.INT:
+        return "a time is a moment, not a number: subtract two times to get a duration, as in `ready_at - now`"
     if got == T.TIME and want == T.DURATION:
         return "subtract two times to get a duration: `ready_at - now`"
     if want == T.BOOL:
