@@ -39,12 +39,9 @@ NOT_FROM_SOURCE: dict[str, str] = {
     # no_rules_files shows R050 for a folder without .rules files.
 }
 
-# Diagnostics that may come without a hint: (code, message pattern).
-HINTLESS: list[tuple[str, str]] = [
-    # "unknown name" only has a hint when a known name is close enough to suggest
-    ("R010", r"^unknown "),
-    ("R034", r"^unknown "),
-]
+# Diagnostics that may come without a hint, as (code, message pattern). None so far:
+# even an unknown name with nothing close to suggest says where names come from.
+HINTLESS: list[tuple[str, str]] = []
 
 
 @pytest.fixture(autouse=True)
