@@ -217,6 +217,7 @@ def serve_command(
         ws_ping_interval=ws_ping_interval,
         ws_ping_timeout=ws_ping_timeout,
         data_dir=str(data_dir),
+        dev=not production,  # the playground and the dev clock
     )
     auth = Auth(GuestTokens(secret), verifier, admin_token, guest_sessions)
     ttl = max(result_ttl, 24.0) * 3600
@@ -248,6 +249,9 @@ async def _run(store: Store, auth: Auth, config: ServerConfig, games: list[packs
     bound = server.listen(port, host)
     typer.echo(f"serving {', '.join(g.id for g in games)} on http://{host}:{bound}  "
                f"(try GET /readyz, /v1/openapi.json)")  # fmt: skip
+    if config.dev:
+        for g in games:
+            typer.echo(f"playground: http://{host}:{bound}/play/{g.id}  (development mode)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -20,9 +20,10 @@ import tornado.netutil
 import tornado.web
 
 from . import handlers as h
-from . import packs
+from . import packs, play
 from .auth import Auth
 from .config import ServerConfig
+from .devclock import DevClock, DevGateway
 from .games import Games
 from .gateway import Gateway, now_ms
 from .hub import Hub
@@ -51,11 +52,14 @@ class Server:
         self.store = store
         self.auth = auth
         self.config = config or ServerConfig()
+        if self.config.dev:  # one player's time can be moved forward (runtime/devclock.py)
+            clock = DevClock(clock)
         self.clock = clock
         self.games = Games()
         for game in games or []:
             self.games.put(game)
-        self.gateway = Gateway(store, retries=self.config.retries,
+        gateway = DevGateway if self.config.dev else Gateway
+        self.gateway = gateway(store, retries=self.config.retries,
                                cache_size=self.config.cache_size, clock=clock)  # fmt: skip
         self.metrics = Metrics(self.gateway.calls)
         self.hub = Hub(store, self.gateway.saw_version)
@@ -118,6 +122,7 @@ class Server:
 
 def make_app(server: Server) -> tornado.web.Application:
     s = {"server": server}
+    play_assets = {"path": str(play.PLAY), "dev_only": True, "server": server}
     routes: list[Any] = [
         (rf"/v1/{GAME}/session", h.SessionHandler, s),
         (rf"/v1/{GAME}/actions", h.ActionsHandler, s),
@@ -133,6 +138,11 @@ def make_app(server: Server) -> tornado.web.Application:
         (r"/readyz", h.ReadyHandler, s),
         (r"/metrics", h.MetricsHandler, s),
         (r"/v1/openapi.json", h.OpenApiHandler, s),
+        # the JavaScript client; the playground and the dev clock (development mode only)
+        (r"/(client\.js|client\.d\.ts)", play.AssetHandler, {"path": str(play.STATIC)}),
+        (rf"/play/{GAME}", play.PlayHandler, s),
+        (r"/play/static/(play\.js|play\.css)", play.AssetHandler, play_assets),
+        (rf"/v1/{GAME}/dev/clock", play.DevClockHandler, s),
     ]
     return tornado.web.Application(
         routes,
