@@ -341,6 +341,7 @@ class Checker:
     def table_cells(self, d: ast.TableDecl, columns: list[ir.Column] | None, raw: list[RawRow]) -> None:
         rows: list[tuple[str, tuple]] = []
         for name, _, cells in raw if columns is not None else []:
+            assert columns is not None
             values = [self.cell_value(text, col, span) for (text, span), col in zip(cells, columns, strict=True)]
             if all(v is not None for v in values):
                 rows.append((name, tuple(values)))
@@ -560,100 +561,110 @@ class Checker:
         return out if ok else None
 
     def stmt(self, s, scope: Scope):
-        loc = self.loc(s.span)
-        if isinstance(s, ast.Require):
-            cond = self.expect_type(s.cond, scope, T.BOOL, "a condition")
-            msg = self.message(s.message, scope) if s.message else None
-            if isinstance(s.cond, ast.BoolLit) and not s.cond.value:
-                self.error("R020", "this requirement can never hold", s.cond.span, "remove the action or the requirement")
-            if cond is None or (s.message and msg is None):
+        """One statement to IR, or None when it (or something in it) has a mistake."""
+        check = {
+            ast.Require: self.require_stmt, ast.Cost: self.amounts_stmt, ast.Gain: self.amounts_stmt,
+            ast.Let: self.let, ast.Set: self.set_stmt, ast.Fill: self.fill, ast.Empty: self.empty_stmt,
+            ast.Limit: self.limit_stmt, ast.Cooldown: self.cooldown_stmt, ast.Emit: self.emit_stmt,
+            ast.When: self.when_stmt, ast.Pick: self.pick_stmt,
+        }.get(type(s))
+        if check is None:
+            raise AssertionError(f"unknown statement {s!r}")
+        return check(s, scope, self.loc(s.span))
+
+    def require_stmt(self, s: ast.Require, scope: Scope, loc: ir.Loc) -> ir.Require | None:
+        cond = self.expect_type(s.cond, scope, T.BOOL, "a condition")
+        msg = self.message(s.message, scope) if s.message else None
+        if isinstance(s.cond, ast.BoolLit) and not s.cond.value:
+            self.error("R020", "this requirement can never hold", s.cond.span, "remove the action or the requirement")
+        if cond is None or (s.message and msg is None):
+            return None
+        return ir.Require(cond, msg, loc)
+
+    def amounts_stmt(self, s: ast.Cost | ast.Gain, scope: Scope, loc: ir.Loc) -> ir.Cost | ir.Gain | None:
+        amounts = [self.amount(a, scope, isinstance(s, ast.Cost)) for a in s.amounts]
+        if any(a is None for a in amounts):
+            return None
+        seen: dict[str, Span] = {}
+        for a, src in zip(amounts, s.amounts, strict=True):
+            assert a is not None
+            if a.label in seen and a.key is None:
+                self.error("R011", f"`{a.label}` appears twice in one statement", src.span,
+                           "add the amounts together", [("first here", seen[a.label])])
+            seen.setdefault(a.label, src.span)
+        cls = ir.Cost if isinstance(s, ast.Cost) else ir.Gain
+        return cls(tuple(amounts), loc)  # type: ignore[arg-type]
+
+    def empty_stmt(self, s: ast.Empty, scope: Scope, loc: ir.Loc) -> ir.Empty | None:
+        target = self.slot_place(s.place, scope)
+        return ir.Empty(target[0], target[1], loc) if target is not None else None
+
+    def limit_stmt(self, s: ast.Limit, scope: Scope, loc: ir.Loc) -> ir.Limit | None:
+        if s.count <= 0:
+            self.error("R041", f"a limit of {s.count} never allows the action", self.find(s.span, r"limit\s+(-?[0-9_]+)"),
+                       "allow it at least once (`limit 1 per day`), or remove the action")
+            return None
+        if s.period.kind == "span" and s.period.ms <= 0:
+            self.error("R041", "the period of a limit must be longer than 0", s.period.span, "for example `per 1h`")
+            return None
+        per = self.per(s.per, scope)
+        if s.per is not None and per is None:
+            return None
+        self.limit_count += 1
+        return ir.Limit(f"{self.current_action}.{self.limit_count}", s.count, s.period.kind, s.period.ms, per, loc)
+
+    def cooldown_stmt(self, s: ast.Cooldown, scope: Scope, loc: ir.Loc) -> ir.Cooldown | None:
+        if s.duration.ms <= 0:
+            self.error("R041", "a cooldown must be longer than 0", s.duration.span, "for example `cooldown 30m`")
+            return None
+        per = self.per(s.per, scope)
+        if s.per is not None and per is None:
+            return None
+        self.limit_count += 1
+        return ir.Cooldown(f"{self.current_action}.{self.limit_count}", s.duration.ms, per, loc)
+
+    def emit_stmt(self, s: ast.Emit, scope: Scope, loc: ir.Loc) -> ir.Emit | None:
+        args = []
+        seen: dict[str, Span] = {}
+        for a in s.args:
+            if a.name in seen:
+                self.error("R011", f"`{a.name}` is given twice", a.span, "give each value once",
+                           [("first given here", seen[a.name])])
+            seen.setdefault(a.name, a.span)
+            e = self.expr(a.expr, scope)
+            if e is None:
                 return None
-            return ir.Require(cond, msg, loc)
-        if isinstance(s, ast.Cost | ast.Gain):
-            amounts = [self.amount(a, scope, isinstance(s, ast.Cost)) for a in s.amounts]
-            if any(a is None for a in amounts):
-                return None
-            seen: dict[str, Span] = {}
-            for a, src in zip(amounts, s.amounts, strict=True):
-                if a.label in seen and a.key is None:
-                    self.error("R011", f"`{a.label}` appears twice in one statement", src.span,
-                               "add the amounts together")
-                seen[a.label] = src.span
-            cls = ir.Cost if isinstance(s, ast.Cost) else ir.Gain
-            return cls(tuple(amounts), loc)  # type: ignore[arg-type]
-        if isinstance(s, ast.Let):
-            return self.let(s, scope, loc)
-        if isinstance(s, ast.Set):
-            return self.set_stmt(s, scope, loc)
-        if isinstance(s, ast.Fill):
-            return self.fill(s, scope, loc)
-        if isinstance(s, ast.Empty):
-            target = self.slot_place(s.place, scope)
-            if target is None:
-                return None
-            return ir.Empty(target[0], target[1], loc)
-        if isinstance(s, ast.Limit):
-            if s.count <= 0:
-                self.error("R041", f"a limit of {s.count} never allows the action", self.find(s.span, r"limit\s+(-?[0-9_]+)"),
-                           "allow it at least once (`limit 1 per day`), or remove the action")
-                return None
-            if s.period.kind == "span" and s.period.ms <= 0:
-                self.error("R041", "the period of a limit must be longer than 0", s.period.span, "for example `per 1h`")
-                return None
-            per = self.per(s.per, scope)
-            if s.per is not None and per is None:
-                return None
-            self.limit_count += 1
-            return ir.Limit(f"{self.current_action}.{self.limit_count}", s.count, s.period.kind, s.period.ms, per, loc)
-        if isinstance(s, ast.Cooldown):
-            if s.duration.ms <= 0:
-                self.error("R041", "a cooldown must be longer than 0", s.duration.span, "for example `cooldown 30m`")
-                return None
-            per = self.per(s.per, scope)
-            if s.per is not None and per is None:
-                return None
-            self.limit_count += 1
-            return ir.Cooldown(f"{self.current_action}.{self.limit_count}", s.duration.ms, per, loc)
-        if isinstance(s, ast.Emit):
-            args = []
-            names: set[str] = set()
-            for a in s.args:
-                if a.name in names:
-                    self.error("R011", f"`{a.name}` is given twice", a.span, "give each value once")
-                names.add(a.name)
-                e = self.expr(a.expr, scope)
-                if e is None:
-                    return None
-                args.append((a.name, e))
-            self.check_snake(s.event, s.span)
-            return ir.Emit(s.event, tuple(args), loc)
-        if isinstance(s, ast.When):
-            cond = self.expect_type(s.cond, scope, T.BOOL, "a condition")
-            body = self.block(s.body, scope.child())
-            other = self.block(s.otherwise, scope.child())
-            if cond is None or body is None or other is None:
-                return None
-            return ir.When(cond, tuple(body), tuple(other), loc)
-        if isinstance(s, ast.Pick):
-            branches = []
-            ok = True
-            for b in s.branches:
-                if b.weight <= 0:
-                    self.error("R019", f"a weight must be positive, not {b.weight}", b.weight_span,
-                               "remove the branch, or give it a weight of 1 or more")
+            args.append((a.name, e))
+        self.check_snake(s.event, s.span)
+        return ir.Emit(s.event, tuple(args), loc)
+
+    def when_stmt(self, s: ast.When, scope: Scope, loc: ir.Loc) -> ir.When | None:
+        cond = self.expect_type(s.cond, scope, T.BOOL, "a condition")
+        body = self.block(s.body, scope.child())
+        other = self.block(s.otherwise, scope.child())
+        if cond is None or body is None or other is None:
+            return None
+        return ir.When(cond, tuple(body), tuple(other), loc)
+
+    def pick_stmt(self, s: ast.Pick, scope: Scope, loc: ir.Loc) -> ir.Pick | None:
+        branches = []
+        ok = True
+        for b in s.branches:
+            if b.weight <= 0:
+                self.error("R019", f"a weight must be positive, not {b.weight}", b.weight_span,
+                           "remove the branch, or give it a weight of 1 or more")
+                ok = False
+            for inner in b.body:
+                if isinstance(inner, ast.Limit | ast.Cooldown):
+                    self.error("R028", "a limit or cooldown cannot depend on a draw", inner.span,
+                               "put it at the top of the action, before the `pick one`")
                     ok = False
-                body = self.block(b.body, scope.child())
-                if body is None:
-                    ok = False
-                    continue
-                for inner in b.body:
-                    if isinstance(inner, ast.Limit | ast.Cooldown):
-                        self.error("R028", "a limit or cooldown cannot depend on a draw", inner.span,
-                                   "put it at the top of the action")
-                        ok = False
-                branches.append(ir.Branch(b.weight, tuple(body), self.loc(b.span)))
-            return ir.Pick(tuple(branches), loc) if ok else None
-        raise AssertionError(f"unknown statement {s!r}")
+            body = self.block(b.body, scope.child())
+            if body is None:
+                ok = False
+                continue
+            branches.append(ir.Branch(b.weight, tuple(body), self.loc(b.span)))
+        return ir.Pick(tuple(branches), loc) if ok else None
 
     def let(self, s: ast.Let, scope: Scope, loc: ir.Loc) -> ir.Let | None:
         name_span = self.find(s.span, r"let\s+([A-Za-z_][A-Za-z0-9_]*)")
@@ -827,10 +838,10 @@ class Checker:
         p = s.place
         if p.name in self.slots:
             if p.field is None or p.index is None:
-                index = self.source(p.index.span) if p.index is not None else "slot"
+                said = self.source(p.index.span) if p.index is not None else "slot"
                 fields = [f.name for f in self.slots[p.name].fields] or ["field"]
                 self.error("R012", "`set` changes one field of a slot", p.span,
-                           f"write `set {p.name}[{index}].{fields[0]} = ...`, or use `fill` and `empty` for the whole slot")
+                           f"write `set {p.name}[{said}].{fields[0]} = ...`, or use `fill` and `empty` for the whole slot")
                 return None
             index = self.slot_index(p.name, p.index, scope)
             fld = self.slot_field(p.name, p.field, p.span)
@@ -984,6 +995,25 @@ class Checker:
         return ir.Message(tuple(parts))
 
     def expr(self, e: ast.Expr, scope: Scope, want: T.Type | None = None) -> ir.Expr | None:
+        """An expression to typed IR, or None when it has a mistake (reported once).
+
+        `want` is the type the context expects, used only to read a row name that
+        several tables share.
+        """
+        if isinstance(e, ast.IntLit | ast.DurationLit | ast.BoolLit | ast.StringLit | ast.Now):
+            return self.literal(e)
+        if isinstance(e, ast.Name):
+            return self.name(e, scope, want)
+        check = {
+            ast.LevelRef: self.level_ref, ast.Index: self.index, ast.Attr: self.attr, ast.Neg: self.neg,
+            ast.Binary: self.binary, ast.Compare: self.compare, ast.BoolOp: self.bool_op, ast.Not: self.not_,
+            ast.IsSlot: self.is_slot, ast.Call: self.call,
+        }.get(type(e))
+        if check is None:
+            raise AssertionError(f"unknown expression {e!r}")
+        return check(e, scope)
+
+    def literal(self, e) -> ir.Expr | None:
         if isinstance(e, ast.IntLit):
             if not INT64_MIN <= e.value <= INT64_MAX:
                 self.error("R031", "the number does not fit in 64 bits", e.span, "numbers go up to 9223372036854775807")
@@ -993,83 +1023,80 @@ class Checker:
             return ir.Const(e.ms, T.DURATION)
         if isinstance(e, ast.BoolLit):
             return ir.Const(e.value, T.BOOL)
-        if isinstance(e, ast.StringLit):
-            self.error("R012", "a message cannot be used as a value", e.span,
-                       "messages only follow `else` in a `require`")
-            return None
         if isinstance(e, ast.Now):
             return ir.Now(T.TIME)
-        if isinstance(e, ast.LevelRef):
-            if self.level is None:
-                if not (self.level_broken or self.reported("level")):
-                    self.error("R010", "`level` is not declared", e.span, "declare it: `level from xp at 0, 50, 150`")
-                return None
-            self.used.add(self.level.stat)
-            return ir.LevelRead(T.INT)
-        if isinstance(e, ast.Name):
-            return self.name(e, scope, want)
-        if isinstance(e, ast.Index):
-            return self.index(e, scope)
-        if isinstance(e, ast.Attr):
-            return self.attr(e, scope)
-        if isinstance(e, ast.Neg):
-            x = self.expr(e.operand, scope)
-            if x is None:
-                return None
-            if x.type.kind not in ("int", "duration", "slot_index"):
-                self.error("R012", f"cannot negate {_a(x.type)}", e.span, "only numbers and durations have a sign")
-                return None
-            return ir.Neg(x, T.INT if T.is_intlike(x.type) else x.type)
-        if isinstance(e, ast.Binary):
-            left = self.expr(e.left, scope)
-            right = self.expr(e.right, scope)
-            if left is None or right is None:
-                return None
-            t = T.arith_result(left.type, e.op, right.type)
-            if t is None:
-                self.error("R012", f"cannot compute {_a(left.type)} {e.op} {_a(right.type)}", e.span,
-                           _arith_hint(left.type, e.op, right.type))
-                return None
-            if e.op in "/%" and isinstance(right, ir.Const) and right.value == 0:
-                self.error("R032", "division by zero", e.right.span, "divide by a number other than 0")
-                return None
-            return ir.Arith(e.op, left, right, t)
-        if isinstance(e, ast.Compare):
-            left = self.expr(e.left, scope)
-            right = self.expr(e.right, scope, left.type if left else None)
-            if left is None or right is None:
-                return None
-            if not T.same(left.type, right.type):
-                self.error("R012", f"cannot compare {_a(left.type)} with {_a(right.type)}", e.span,
-                           self.compare_hint(e, left.type, right.type))
-                return None
-            if e.op not in ("==", "!=") and left.type.kind in ("bool", "enum", "slot"):
-                self.error("R012", f"{_a(left.type)} has no order", e.span, "compare with `==` or `!=`")
-                return None
-            return ir.Compare(e.op, left, right, T.BOOL)
-        if isinstance(e, ast.BoolOp):
-            items = [self.expect_type(i, scope, T.BOOL, "a condition") for i in e.items]
-            if any(i is None for i in items):
-                return None
-            return ir.Logic(e.op, tuple(items), T.BOOL)  # type: ignore[arg-type]
-        if isinstance(e, ast.Not):
-            x = self.expect_type(e.operand, scope, T.BOOL, "a condition")
-            return ir.Not(x, T.BOOL) if x is not None else None
-        if isinstance(e, ast.IsSlot):
-            x = self.expr(e.operand, scope)
-            if x is None:
-                return None
-            if not isinstance(x, ir.SlotRead):
-                word = "filled" if e.filled else "empty"
-                said = self.source(e.operand.span)
-                hint = (f"write `{x.type.name}[{said}] is {word}`" if x.type.kind == "slot_index"
-                        else f"write `field[slot] is {word}` with a row of slots")
-                self.error("R012", f"only a slot can be {word}, not {_a(x.type)}", e.operand.span, hint)
-                return None
-            return ir.IsFilled(x.slots, x.index, e.filled, T.BOOL)
-        if isinstance(e, ast.Call):
-            return self.call(e, scope)
-        raise AssertionError(f"unknown expression {e!r}")
+        self.error("R012", "a message cannot be used as a value", e.span,
+                   "messages only follow `else`, in a `require` or an `invariant`")
+        return None
+
+    def level_ref(self, e: ast.LevelRef, scope: Scope) -> ir.Expr | None:
+        if self.level is None:
+            if not (self.level_broken or self.reported("level")):
+                self.error("R010", "`level` is not declared", e.span, "declare it: `level from xp at 0, 50, 150`")
+            return None
+        self.used.add(self.level.stat)
+        return ir.LevelRead(T.INT)
+
+    def neg(self, e: ast.Neg, scope: Scope) -> ir.Expr | None:
+        x = self.expr(e.operand, scope)
+        if x is None:
+            return None
+        if x.type.kind not in ("int", "duration", "slot_index"):
+            self.error("R012", f"cannot negate {_a(x.type)}", e.span, "only numbers and durations have a sign")
+            return None
+        return ir.Neg(x, T.INT if T.is_intlike(x.type) else x.type)
+
+    def binary(self, e: ast.Binary, scope: Scope) -> ir.Expr | None:
+        left = self.expr(e.left, scope)
+        right = self.expr(e.right, scope)
+        if left is None or right is None:
+            return None
+        t = T.arith_result(left.type, e.op, right.type)
+        if t is None:
+            self.error("R012", f"cannot compute {_a(left.type)} {e.op} {_a(right.type)}", e.span,
+                       _arith_hint(left.type, e.op, right.type))
+            return None
+        if e.op in "/%" and isinstance(right, ir.Const) and right.value == 0:
+            self.error("R032", "division by zero", e.right.span, "divide by a number other than 0")
+            return None
+        return ir.Arith(e.op, left, right, t)
+
+    def compare(self, e: ast.Compare, scope: Scope) -> ir.Expr | None:
+        left = self.expr(e.left, scope)
+        right = self.expr(e.right, scope, left.type if left else None)
+        if left is None or right is None:
+            return None
+        if not T.same(left.type, right.type):
+            self.error("R012", f"cannot compare {_a(left.type)} with {_a(right.type)}", e.span,
+                       self.compare_hint(e, left.type, right.type))
+            return None
+        if e.op not in ("==", "!=") and left.type.kind in ("bool", "enum", "slot"):
+            self.error("R012", f"{_a(left.type)} has no order", e.span, "compare with `==` or `!=`")
+            return None
+        return ir.Compare(e.op, left, right, T.BOOL)
+
+    def bool_op(self, e: ast.BoolOp, scope: Scope) -> ir.Expr | None:
+        items = [self.expect_type(i, scope, T.BOOL, "a condition") for i in e.items]
+        if any(i is None for i in items):
+            return None
+        return ir.Logic(e.op, tuple(items), T.BOOL)  # type: ignore[arg-type]
+
+    def not_(self, e: ast.Not, scope: Scope) -> ir.Expr | None:
+        x = self.expect_type(e.operand, scope, T.BOOL, "a condition")
+        return ir.Not(x, T.BOOL) if x is not None else None
+
+    def is_slot(self, e: ast.IsSlot, scope: Scope) -> ir.Expr | None:
+        x = self.expr(e.operand, scope)
+        if x is None:
+            return None
+        if not isinstance(x, ir.SlotRead):
+            word = "filled" if e.filled else "empty"
+            said = self.source(e.operand.span)
+            hint = (f"write `{x.type.name}[{said}] is {word}`" if x.type.kind == "slot_index"
+                    else f"write `field[slot] is {word}` with a row of slots")
+            self.error("R012", f"only a slot can be {word}, not {_a(x.type)}", e.operand.span, hint)
+            return None
+        return ir.IsFilled(x.slots, x.index, e.filled, T.BOOL)
 
     def type_hint(self, e: ast.Expr, got: T.Type, want: T.Type) -> str | None:
         if want == T.BOOL and T.is_intlike(got):
@@ -1245,7 +1272,7 @@ class Checker:
                            did_you_mean(st.action, actions) or "the actions are: " + ", ".join(sorted(actions)))
             return None
         params = {p.name: p for p in action.params}
-        out = []
+        out: list[tuple[str, object]] = []
         for a in st.args:
             p = params.get(a.name)
             if p is None:

@@ -87,8 +87,8 @@ class _Build(Transformer):
         return Span(self.file, line, col, end_line, end_col)
 
     def tspan(self, tok: Token) -> Span:
-        line, col = self._pos(tok.line, tok.column)
-        end_line, end_col = self._pos(tok.end_line, tok.end_column)
+        line, col = self._pos(tok.line or 1, tok.column or 1)
+        end_line, end_col = self._pos(tok.end_line or tok.line or 1, tok.end_column or tok.column or 1)
         return Span(self.file, line, col, end_line, end_col)
 
     def string(self, tok: Token) -> ast.StringLit:

@@ -134,9 +134,9 @@ _GROUPS = (
 
 def describe(accepts: set[str], literals: dict[str, str]) -> str:
     """The accepted token types in words: "a name, `,` or the end of the line"."""
-    for group, words in _GROUPS:
+    for group, said in _GROUPS:
         if group <= accepts:
-            return words
+            return said
     names = set(accepts)
     if "INT" in names:
         names.discard("MINUS")  # a whole number may be negative: no need to say so
