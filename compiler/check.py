@@ -777,7 +777,7 @@ class Checker:
         if res.key is None:
             if index is not None:
                 self.error("R026", f"`{res.name}` is a single count, not counted per kind", span,
-                           f"write `{res.name}` without `[...]`")
+                           self.single_count_hint(res, index, scope))
                 return None
             return res.name, None, res.name
         if index is None:
@@ -788,6 +788,16 @@ class Checker:
             return None
         label = f"{res.name}[{_label(index)}]"
         return res.name, key, label
+
+    def single_count_hint(self, res: ir.Resource, index: ast.Expr, scope: Scope) -> str:
+        table = None
+        if isinstance(index, ast.Name):
+            param = scope.params.get(index.id)
+            owners = self.row_owner.get(index.id, [])
+            table = param.type.name if param is not None and param.type.kind == "enum" else (owners or [None])[0]
+        if res.kind == "item" and table:
+            return f"write `{res.name}` without `[...]`, or count it per {table}: `item {res.name} of {table}`"
+        return f"write `{res.name}` without `[...]`"
 
     def which_hint(self, res: ir.Resource, scope: Scope) -> str:
         assert res.key is not None
@@ -810,7 +820,9 @@ class Checker:
             self.error("R026", f"say which slot of `{p.name}`", p.span, f"write `{p.name}[slot]`")
             return None
         if p.field is not None:
-            self.error("R012", "fill and empty take a whole slot, not one field", p.span, f"write `{p.name}[...]`")
+            said = self.source(p.index.span)
+            self.error("R012", "`fill` and `empty` take a whole slot, not one field", p.span,
+                       f"write `{p.name}[{said}]`; to change one field, use `set {p.name}[{said}].{p.field} = ...`")
             return None
         index = self.slot_index(p.name, p.index, scope)
         return (p.name, index) if index is not None else None
@@ -850,8 +862,9 @@ class Checker:
             value = self.expect_type(s.expr, scope, fld.type, f"{_a(fld.type)} for `{p.field}`")
             return ir.SetSlotField(p.name, index, p.field, value, loc) if value is not None else None
         if p.name in scope.params or p.name in scope.locals:
-            what, first = self.name_taken(p.name, scope) or ("fixed", None)
-            self.error("R029", f"`{p.name}` cannot be changed: it is {what.removeprefix('defined by ')}", p.name_span,
+            first = self.param_spans.get(p.name) if p.name in scope.params else self.let_spans.get(p.name)
+            what = "a parameter" if p.name in scope.params else "a `let` value"
+            self.error("R029", f"`{p.name}` cannot be changed: it is {what}", p.name_span,
                        "parameters and `let` values are fixed; `set` changes the player's state, "
                        "so use another `let` for a new value", [("it is declared here", first)] if first else [])
             return None
@@ -1054,12 +1067,22 @@ class Checker:
         t = T.arith_result(left.type, e.op, right.type)
         if t is None:
             self.error("R012", f"cannot compute {_a(left.type)} {e.op} {_a(right.type)}", e.span,
-                       _arith_hint(left.type, e.op, right.type))
+                       self.arith_hint(e, left.type, right.type))
             return None
         if e.op in "/%" and isinstance(right, ir.Const) and right.value == 0:
             self.error("R032", "division by zero", e.right.span, "divide by a number other than 0")
             return None
         return ir.Arith(e.op, left, right, t)
+
+    def arith_hint(self, e: ast.Binary, left: T.Type, right: T.Type) -> str:
+        if "enum" in (left.kind, right.kind):
+            side, t = (e.left, left) if left.kind == "enum" else (e.right, right)
+            table = self.tables.get(t.name or "")
+            column = next((c.name for c in table.columns if c.type == T.INT), None) if table else None
+            if column:
+                return (f"a {t.name} is a row, not a number: compute with one of its columns, "
+                        f"as in `{t.name}[{self.source(side.span)}].{column}`")
+        return _arith_hint(left, e.op, right)
 
     def compare(self, e: ast.Compare, scope: Scope) -> ir.Expr | None:
         left = self.expr(e.left, scope)
@@ -1495,18 +1518,25 @@ def _type_hint(got: T.Type, want: T.Type) -> str | None:
         return "a time is a moment, not a number: subtract two times to get a duration, as in `ready_at - now`"
     if got == T.TIME and want == T.DURATION:
         return "subtract two times to get a duration: `ready_at - now`"
-    if want == T.BOOL:
-        return "a condition compares values, e.g. `coins >= 10`"
-    if want.kind == "enum":
-        return f"give a row of the table `{want.name}`"
-    return None
+    if got.kind == "enum" and T.is_intlike(want):
+        return f"a {got.name} is a row, not a number: use one of its columns, as in `{got.name}[...].<column>`"
+    return _WHAT_FITS.get(want.kind, f"give {_a(want)}")
+
+
+# what a value of each type looks like, for hints
+_WHAT_FITS = {
+    "int": "give a whole number such as 5, or a count such as `coins`",
+    "duration": "give a duration such as 10m, or the time between two times: `ready_at - now`",
+    "time": "a time is `now` or a slot's time, plus or minus a duration: `now + 5m`",
+    "bool": "a condition compares values, e.g. `coins >= 10`",
+}
 
 
 def _arith_hint(left: T.Type, op: str, right: T.Type) -> str:
     if T.BOOL in (left, right):
         return "a bool is true or false, not a number: choose between amounts with `when ...` / `otherwise`"
     if "enum" in (left.kind, right.kind):
-        return "a table's row is not a number: compute with one of its columns, such as `crop[kind].sell`"
+        return "a table's row is not a number: compute with one of its columns"
     if T.DURATION in (left, right) and T.is_intlike(left) != T.is_intlike(right):
         return "add durations to durations; multiply a duration by a number (`qty * 5m`)"
     if left == T.TIME and right == T.TIME:
