@@ -135,6 +135,14 @@ def serve_command(
             help="Close a WebSocket with no pong within this.", envvar="RULESC_WS_PING_TIMEOUT"
         ),
     ] = 10.0,
+    ws_max_buffer: Annotated[
+        int,
+        typer.Option(
+            help="Bytes waiting to be sent to one WebSocket client before it is closed as "
+            "too slow (1013).",
+            envvar="RULESC_WS_MAX_BUFFER",
+        ),
+    ] = _LIMITS.ws_max_buffer,
     result_ttl: Annotated[
         float,
         typer.Option(
@@ -212,7 +220,12 @@ def serve_command(
 
     config = ServerConfig(
         limits=Limits(
-            max_body=max_body, max_frame=max_frame, max_batch=max_batch, rate=rate, burst=burst
+            max_body=max_body,
+            max_frame=max_frame,
+            max_batch=max_batch,
+            rate=rate,
+            burst=burst,
+            ws_max_buffer=ws_max_buffer,
         ),
         ws_ping_interval=ws_ping_interval,
         ws_ping_timeout=ws_ping_timeout,

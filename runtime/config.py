@@ -19,6 +19,9 @@ class Limits:
     flood_errors: int = 20  # unreadable frames a connection may send in `flood_window`...
     flood_window: float = 10.0  # ... seconds; one more and it is closed (1008)
     ledger_limit: int = 500  # most ledger entries one call answers
+    # bytes waiting to be sent to one WebSocket client (written, not yet taken by its
+    # socket) before it counts as not reading: closed with 1013 and its resources freed
+    ws_max_buffer: int = 1024 * KiB
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,10 @@ class Metrics:
         self.pushes = PCounter(
             "rulesc_push_frames", "Frames pushed to WebSocket connections", ["type"], registry=r
         )
+        self.slow_closes = PCounter(
+            "rulesc_ws_slow_closes", "WebSocket connections closed because the client did "
+            "not read what was sent to it", registry=r,
+        )  # fmt: skip
         r.register(_StoreCalls(store_calls))
 
     def count_results(

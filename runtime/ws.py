@@ -5,6 +5,11 @@ before it reads the next frame), so a client may match answers to its `act` and 
 frames in the order it sent them; pushes (`state`, `event`, `resync`) come in between.
 A frame the server cannot read gets an `error` frame and the connection stays open,
 unless the client keeps sending them (a flood): then it is closed with 1008.
+
+A client that does not read what is sent to it is closed with 1013 as soon as more than
+`limits.ws_max_buffer` bytes wait to be sent to it, so a stuck phone cannot make the
+process buffer its pushes without end. A `resume` replay waits for the client to read
+(it never fills the buffer by itself), and the pushes held back meanwhile count too.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import tornado.iostream
 import tornado.websocket
 
 from .auth import TokenError, bearer
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLOSE_FLOOD = 1008  # policy violation
-CLOSE_TRY_AGAIN = 1013  # the store cannot be reached: reconnect later
+CLOSE_TRY_AGAIN = 1013  # the store cannot be reached, or the client reads too slowly
 
 
 class GameSocket(tornado.websocket.WebSocketHandler):
@@ -43,6 +49,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         self._errors: collections.deque[float] = collections.deque()
         # while a `resume` replays, live event frames wait here (None: not resuming)
         self._held: list[tuple[dict, str]] | None = None
+        self._held_bytes = 0
 
     # -- opening: checks happen before the upgrade, so they are plain HTTP answers --
 
@@ -83,6 +90,10 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         self.send({"type": "welcome", "player_id": self.player, "server_time": self.server.clock()})
 
     def on_close(self) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
+        """Stop pushing to this connection and free what it holds in the hub (once)."""
         if self.joined:
             self.joined = False
             self.server.metrics.connections.labels(self.game_id).dec()
@@ -95,6 +106,8 @@ class GameSocket(tornado.websocket.WebSocketHandler):
     # -- frames --
 
     async def on_message(self, message: str | bytes) -> None:
+        if self._closing():
+            return  # we are closing it (e.g. too slow): nothing more is applied
         started = time.perf_counter()
         kind = "unreadable"
         try:
@@ -194,16 +207,37 @@ class GameSocket(tornado.websocket.WebSocketHandler):
             self._flush_held(set())
             return
         replayed: set[str] = set()
+        pace = self.server.config.limits.ws_max_buffer // 2
         for entry in entries:
             replayed.add(entry["id"])
             for f in entry_frames(entry, entry["id"], None):
-                self.send(f)
+                sent = self.send(f)
+                # a long replay goes at the client's pace: it never fills the buffer alone
+                if sent is not None and self._unsent() > pace and not await self._drained(sent):
+                    self._flush_held(set())
+                    return
         self.send({"type": "resumed", "after": after, "replayed": len(replayed),
                    "version": version}, frame.get("ref"))  # fmt: skip
         self._flush_held(replayed)
 
+    async def _drained(self, sent: asyncio.Future[None]) -> bool:
+        """Wait until `sent` has been taken by the socket (the client reads). False when
+        the connection closed, or the client read nothing for the ping timeout (then it is
+        closed as too slow)."""
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(sent), max(self.server.config.ws_ping_timeout, 1.0)
+            )
+        except TimeoutError:
+            self._too_slow()
+            return False
+        except (tornado.websocket.WebSocketClosedError, tornado.iostream.StreamClosedError):
+            return False
+        return not self._closing()
+
     def _flush_held(self, replayed: set[str]) -> None:
         held, self._held = self._held or [], None
+        self._held_bytes = 0
         for f, text in held:
             if f["type"] == "event" and f["id"] in replayed:
                 continue  # already sent by the replay
@@ -214,29 +248,65 @@ class GameSocket(tornado.websocket.WebSocketHandler):
 
     # -- sending --
 
-    def send(self, frame: dict, ref: Any = None) -> None:
+    def send(self, frame: dict, ref: Any = None) -> asyncio.Future[None] | None:
         if isinstance(ref, str) and len(ref) <= 64:
             frame["ref"] = ref  # echoed so a client may match answers by its own tag
-        self._write(dumps(frame).decode(), frame["type"])
+        return self._write(dumps(frame).decode(), frame["type"])
 
     def push(self, frames: list[tuple[dict, str]]) -> None:
         """Called by the hub for every commit of this player (see hub.Listener)."""
         if self._held is not None:
             self._held.extend(frames)
+            self._held_bytes += sum(len(text) for _, text in frames)
+            if self._held_bytes + self._unsent() > self.server.config.limits.ws_max_buffer:
+                self._too_slow()
             return
         for f, text in frames:
             self._write(text, f["type"])
 
-    def _write(self, text: str, kind: str) -> None:
-        if self.ws_connection is None or self.ws_connection.is_closing():
-            return
+    def _write(self, text: str, kind: str) -> asyncio.Future[None] | None:
+        """Send one frame; None when it was not sent (closing, or closed as too slow)."""
+        if self._closing():
+            return None
+        if self._unsent() > self.server.config.limits.ws_max_buffer:
+            self._too_slow()
+            return None
         try:
             fut = self.write_message(text)
         except tornado.websocket.WebSocketClosedError:
-            return
+            return None
         fut.add_done_callback(_quiet)
         if kind in ("state", "event", "resync"):
             self.server.metrics.pushes.labels(kind).inc()
+        return fut
+
+    def _closing(self) -> bool:
+        return self.ws_connection is None or self.ws_connection.is_closing()
+
+    def _unsent(self) -> int:
+        """Bytes written to this connection that its socket has not taken yet.
+
+        Read from the tornado stream's own buffer: tornado keeps no public count, and
+        adding up our writes' futures would over-count, since they resolve a loop turn
+        late (a burst of frames the socket took at once would look unsent). The kernel's
+        socket buffer comes on top; it is bounded by the system."""
+        stream = getattr(self.ws_connection, "stream", None)
+        buffer = getattr(stream, "_write_buffer", None)
+        return len(buffer) if buffer is not None else 0
+
+    def _too_slow(self) -> None:
+        """The client does not read: close (1013, the frame queues behind what it has not
+        read) and free its place in the hub now. Tornado drops the socket if the client
+        does not answer the close within 5 s."""
+        if self._closing():
+            return
+        limit = self.server.config.limits.ws_max_buffer
+        log.info("closing a WebSocket of %s/%s: more than %d bytes unread",
+                 self.game_id, self.player, limit)  # fmt: skip
+        self.server.metrics.slow_closes.inc()
+        self._held, self._held_bytes = None, 0
+        self.close(CLOSE_TRY_AGAIN, f"too slow: more than {limit} bytes unread")
+        self._leave()
 
 
 def _quiet(fut: asyncio.Future[None]) -> None:

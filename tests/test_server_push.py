@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
+import socket
+
+import orjson
 
 from rulesc.client import Client
+from rulesc.runtime.config import Limits
 
 from .serverkit import ADMIN, Kit, Proxy, Socket, a, act, call, session, state
 
@@ -210,3 +215,136 @@ async def _until(pred, timeout: float = 3.0) -> None:  # noqa: ANN001
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("timed out waiting")
         await asyncio.sleep(0.01)
+
+
+# -- clients that do not read --
+
+
+async def _raw_ws(run, token: str, rcvbuf: int | None = None):  # noqa: ANN001, ANN202
+    """A WebSocket on a plain socket, to stop reading at will: the stream reader stops
+    taking from the socket past 8 KB unread, and a small receive buffer makes the kernel
+    hold little for it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", run.port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET /v1/harvest/ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())  # fmt: skip
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    return reader, writer
+
+
+async def _frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One server frame (unmasked): (opcode, payload)."""
+    head = await reader.readexactly(2)
+    n = head[1] & 0x7F
+    if n == 126:
+        n = int.from_bytes(await reader.readexactly(2), "big")
+    elif n == 127:
+        n = int.from_bytes(await reader.readexactly(8), "big")
+    return head[0] & 0x0F, await reader.readexactly(n)
+
+
+def _client_frame(text: str) -> bytes:
+    """A masked text frame, as a client sends it."""
+    data, mask = text.encode(), os.urandom(4)
+    n = len(data)
+    head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else
+                            bytes([0x80 | 126]) + n.to_bytes(2, "big") if n < 65536 else
+                            bytes([0x80 | 127]) + n.to_bytes(8, "big"))  # fmt: skip
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+async def test_a_client_that_does_not_read_is_closed_and_freed(sqlite_kit: Kit) -> None:
+    limit = 256 * 1024
+    run = await sqlite_kit.start(limits=Limits(ws_max_buffer=limit, rate=0))
+    player, token = await session(run)
+    other_device = await Socket.open(run, token)
+    reader, writer = await _raw_ws(run, token, rcvbuf=4096)
+    await _until(lambda: run.server.hub.players() == 1 and len(run.server.hub._listeners[
+        ("harvest", player)]) == 2)  # fmt: skip
+    # From here it reads nothing, and keeps asking: each frame's answer is ~12 KB (100
+    # rejections, replayed after the first), and its own device's pushes come on top.
+    batch = orjson.dumps({"type": "batch", "actions": [
+        {"id": f"x{i}", "name": "print_money"} for i in range(100)]}).decode()  # fmt: skip
+    frame = _client_frame(batch)
+    asked = 0
+    while not run.server.metrics.registry.get_sample_value("rulesc_ws_slow_closes_total"):
+        assert asked < 2000, "the server kept buffering for a client that does not read"
+        writer.write(frame)
+        asked += 1
+        if asked % 5 == 0:  # pushes too: the same player acts over HTTP meanwhile
+            r = await act(run, token, a(f"h{asked}", "buy_seed", kind="wheat", qty=1))
+            assert r.status == 200
+        await asyncio.sleep(0.001)
+    # freed at once: its place in the hub, the open-connection count
+    await _until(lambda: len(run.server.hub._listeners.get(("harvest", player), ())) == 1)
+    metrics = (await call(f"{run.url}/metrics")).body.decode()
+    assert 'rulesc_open_connections{game="harvest"} 1.0' in metrics
+    assert "rulesc_ws_slow_closes_total 1.0" in metrics
+    # the player's other device is not held up by it
+    r = await act(run, token, a("after", "daily_gift"))
+    assert (await other_device.wait_for(lambda f: f["type"] == "state" and f["cause"][
+        "action_id"] == "after"))["version"] == r.body["version"]  # fmt: skip
+    # what it was sent ends with a close frame: 1013 and why (it reads again to see it)
+    opcode, payload = await asyncio.wait_for(_frame(reader), 3)
+    while opcode != 0x8:
+        assert opcode == 0x1  # text frames: welcome, results, state ...
+        opcode, payload = await asyncio.wait_for(_frame(reader), 3)
+    code, why = int.from_bytes(payload[:2], "big"), payload[2:].decode()
+    assert (code, why) == (1013, f"too slow: more than {limit} bytes unread")
+    # the server does not wait for ever for a close reply: it drops the socket
+    with contextlib.suppress(ConnectionError):
+        while await asyncio.wait_for(reader.read(65536), 8):
+            pass
+    writer.close()
+    await other_device.close()
+
+
+async def test_a_long_resume_is_paced_for_a_client_that_reads(sqlite_kit: Kit) -> None:
+    limit = 16 * 1024
+    run = await sqlite_kit.start(limits=Limits(ws_max_buffer=limit))
+    player, token = await session(run)
+    reason = "r" * 500
+    for i in range(200):  # ~130 KB of events to replay: 8 times the buffer
+        body = {"id": f"g{i}", "changes": {"gems": 1}, "reason": reason}
+        assert (await call(grant_url(run, player), "POST", body, token=ADMIN)).status == 200
+    reader, writer = await _raw_ws(run, token, rcvbuf=4096)
+    await _until(lambda: run.server.hub.players() == 1)
+    # a slow link: little room in the kernel on either side, so the replay backs up in the
+    # server unless it waits for the client (which reads all the time, just not fast)
+    [conn] = run.server.hub._listeners[("harvest", player)]
+    conn.ws_connection.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    writer.write(_client_frame(orjson.dumps({"type": "resume", "after": "0"}).decode()))
+    kinds: list[str] = []
+    while not kinds or kinds[-1] != "resumed":
+        opcode, payload = await asyncio.wait_for(_frame(reader), 10)
+        assert opcode == 0x1, (opcode, payload)  # never a close
+        kinds.append(orjson.loads(payload)["type"])
+        await asyncio.sleep(0.0005)
+    assert kinds.count("event") == 200
+    assert run.server.metrics.registry.get_sample_value("rulesc_ws_slow_closes_total") == 0
+    writer.close()
+
+
+async def test_a_resume_to_a_client_that_stops_reading_ends_in_a_close(sqlite_kit: Kit) -> None:
+    run = await sqlite_kit.start(limits=Limits(ws_max_buffer=16 * 1024),
+                                 ws_ping_interval=60, ws_ping_timeout=0.3)  # fmt: skip
+    player, token = await session(run)
+    for i in range(200):
+        body = {"id": f"g{i}", "changes": {"gems": 1}, "reason": "r" * 500}
+        assert (await call(grant_url(run, player), "POST", body, token=ADMIN)).status == 200
+    reader, writer = await _raw_ws(run, token, rcvbuf=4096)
+    await _until(lambda: run.server.hub.players() == 1)
+    [conn] = run.server.hub._listeners[("harvest", player)]
+    conn.ws_connection.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    writer.write(_client_frame(orjson.dumps({"type": "resume", "after": "0"}).decode()))
+    # it reads nothing: the replay waits for it no longer than the ping timeout
+    await _until(lambda: run.server.hub.players() == 0, timeout=3)
+    assert run.server.metrics.registry.get_sample_value("rulesc_ws_slow_closes_total") == 1
+    writer.close()
