@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import stat
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +26,9 @@ from rulesc.runtime.store import DEFAULT_LEDGER_MAXLEN, Store
 
 DEFAULT_DATA_DIR = Path(".rulesc-data")
 _LIMITS = Limits()  # the defaults shown in --help
+# dev mode without --secret / --admin-token: the values made once and kept in the data dir
+DEV_SECRET_FILE = "dev-secret"
+DEV_ADMIN_TOKEN_FILE = "dev-admin-token"
 
 
 def serve_command(
@@ -58,15 +63,16 @@ def serve_command(
     secret: Annotated[
         str | None,
         typer.Option(
-            help="Signs guest tokens. Dev mode without it: a random one per start (tokens die "
-            "with the process).",
+            help="Signs guest tokens. Dev mode without it: a random one made once and kept in "
+            "DATA_DIR/dev-secret (mode 0600), so tokens outlive a restart.",
             envvar="RULESC_SECRET",
         ),
     ] = None,
     admin_token: Annotated[
         str | None,
         typer.Option(
-            help="Bearer token of /admin calls. Dev mode without it: a random one, printed.",
+            help="Bearer token of /admin calls. Dev mode without it: a random one kept in "
+            "DATA_DIR/dev-admin-token (mode 0600), printed.",
             envvar="RULESC_ADMIN_TOKEN",
         ),
     ] = None,
@@ -175,16 +181,18 @@ def serve_command(
         )
         raise typer.Exit(2)
     if not secret:
-        secret = random_secret()
+        secret, path, made = _dev_value(data_dir, DEV_SECRET_FILE)
         typer.echo(
-            "warning: no --secret: guest tokens are signed with a random secret made "
-            "for this run; they stop working when the server restarts (dev mode)",
+            f"warning: no --secret: guest tokens are signed with the dev secret "
+            f"{'just made and ' if made else ''}kept in {path} (dev mode; never use it in "
+            "production)",
             err=True,
         )
     if not admin_token:
-        admin_token = random_secret()
+        admin_token, path, _ = _dev_value(data_dir, DEV_ADMIN_TOKEN_FILE)
         typer.echo(
-            f"warning: no --admin-token: admin calls take this one for this run: {admin_token}",
+            f"warning: no --admin-token: admin calls take the dev one kept in {path}: "
+            f"{admin_token}",
             err=True,
         )
 
@@ -254,6 +262,58 @@ def serve_command(
 
     watched = {g.id: g.source for g in loaded if packs.is_game_folder(g.source)}
     asyncio.run(_run(make_store(), auth, config, loaded, host, port, watched if watch else {}))
+
+
+def _dev_value(data_dir: Path, name: str) -> tuple[str, Path, bool]:
+    try:
+        value, made = kept_secret(data_dir / name)
+    except (OSError, ValueError) as e:
+        typer.echo(f"error: dev mode keeps its secrets in {data_dir}: {e}", err=True)
+        raise typer.Exit(2) from e
+    return value, data_dir / name, made
+
+
+def kept_secret(path: Path) -> tuple[str, bool]:
+    """The secret kept in `path`, made (random) and written there when it is missing:
+    (secret, made now). The file is readable by its owner only (0600; a looser mode is
+    tightened). Two servers starting at once on one data dir agree on one secret: the file
+    appears whole or not at all (written aside, then hard-linked into place), so an empty
+    one was emptied by hand (ValueError: delete it to have a new secret made)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            pass
+        else:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                os.close(fd)
+                raise ValueError(f"{path} is not a regular file")
+            with os.fdopen(fd) as f:
+                if info.st_mode & 0o077 and hasattr(os, "fchmod"):
+                    os.fchmod(f.fileno(), 0o600)  # someone loosened it: only the owner reads
+                value = f.read().strip()
+            if not value:
+                raise ValueError(f"{path} is empty; delete it to have a new secret made")
+            return value, False
+        value = random_secret()
+        aside = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(value + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(aside, path)  # fails if another process put its own there first
+            except FileExistsError:
+                continue  # read theirs
+            return value, True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(aside)
+    raise ValueError(f"could not read or make {path}")
 
 
 async def _run(store: Store, auth: Auth, config: ServerConfig, games: list[packs.Game],

@@ -4,7 +4,11 @@ JWT sign-in, and the serve command's start-up checks."""
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
+import signal
+import stat
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
-from rulesc.cli.serve import serve_command
+from rulesc.cli.serve import kept_secret, serve_command
 from rulesc.runtime.auth import JwtVerifier
 from rulesc.runtime.config import Limits
 from rulesc.runtime.watch import watch
@@ -196,6 +200,96 @@ def test_production_mode_refuses_to_start_without_secrets(tmp_path: Path) -> Non
     r = runner.invoke(_cli(), ["serve", str(HARVEST), "--data-dir", str(tmp_path)],
                       env={"RULESC_PRODUCTION": "1", "RULESC_SECRET": "s"})  # fmt: skip
     assert r.exit_code == 2 and "--admin-token" in r.output
+
+
+def test_kept_secret_is_made_once_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "dev-secret"
+    value, made = kept_secret(path)
+    assert made and len(value) >= 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert kept_secret(path) == (value, False)
+    assert [p.name for p in path.parent.iterdir()] == ["dev-secret"]  # nothing left aside
+    path.chmod(0o644)  # loosened by hand: tightened again, the secret kept
+    assert kept_secret(path) == (value, False)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.write_text("")  # emptied by hand (it is never written empty): said, not guessed
+    with pytest.raises(ValueError, match="delete it"):
+        kept_secret(path)
+    path.unlink()
+    fresh, made = kept_secret(path)
+    assert made and fresh != value and kept_secret(path) == (fresh, False)
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(ValueError):
+        kept_secret(tmp_path / "dir")
+
+
+def test_kept_secret_made_at_once_by_many_is_one_secret(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "dev-secret"
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: kept_secret(path), range(32)))
+    assert len({value for value, _ in got}) == 1
+    assert sum(made for _, made in got) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["dev-secret"]
+
+
+async def _serve(args: list[str], log: Path) -> tuple[asyncio.subprocess.Process, str]:
+    """`rulesc serve ...` in its own process; (process, its URL) once it listens."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from rulesc.cli.main import app; app()", "serve", *args,
+        "--port", "0", stdout=asyncio.subprocess.PIPE, stderr=log.open("w"),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    while True:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        assert line, f"the server did not start:\n{log.read_text()}"
+        if match := re.search(r" on (http://[0-9.]+:[0-9]+)", line):
+            return proc, match.group(1)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 20)
+
+
+async def test_dev_server_keeps_its_secret_so_tokens_outlive_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    args = [str(HARVEST), "--data-dir", str(data)]
+    proc, url = await _serve(args, tmp_path / "first.log")
+    try:
+        r = await call(f"{url}/v1/harvest/session", "POST", {"device_id": "device-restart"})
+        token = r.body["token"]
+        assert (await call(f"{url}/v1/harvest/state", token=token)).status == 200
+    finally:
+        await _stop(proc)
+    printed = re.search(r"admin calls take the dev one kept in \S+: (\S+)",
+                        (tmp_path / "first.log").read_text())  # fmt: skip
+    assert printed is not None
+    for name in ("dev-secret", "dev-admin-token"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
+    assert (data / "dev-admin-token").read_text().strip() == printed.group(1)
+
+    proc, url = await _serve(args, tmp_path / "second.log")  # a new process, the same dir
+    try:
+        r = await call(f"{url}/v1/harvest/state", token=token)
+        assert r.status == 200 and r.body["player_id"]
+        player = r.body["player_id"]
+        r = await call(f"{url}/admin/harvest/players/{player}", token=printed.group(1))
+        assert r.status == 200  # the printed admin token still works too
+    finally:
+        await _stop(proc)
+    assert "just made" in (tmp_path / "first.log").read_text()
+    assert "just made" not in (tmp_path / "second.log").read_text()
+
+
+def test_production_does_not_take_the_dev_secret(tmp_path: Path) -> None:
+    kept_secret(tmp_path / "dev-secret")
+    kept_secret(tmp_path / "dev-admin-token")
+    r = CliRunner().invoke(_cli(), ["serve", str(HARVEST), "--production",
+                                    "--data-dir", str(tmp_path)])  # fmt: skip
+    assert r.exit_code == 2 and "--secret" in r.output
 
 
 def test_serve_refuses_rules_that_do_not_check(tmp_path: Path) -> None:
