@@ -121,7 +121,6 @@ _TOKEN_WORDS = {
     "RESOURCE_KIND": "`currency`, `meter` or `stat`",
     "FUNC": "`min(`, `max(` or `ceil(`",
     "COMPARE": "a comparison such as `>=`",
-    "__ANON_0": "`..`",
 }
 _VALUE_STARTS = {"INT", "DURATION", "NAME", "LPAR", "MINUS", "NOW", "LEVEL", "TRUE", "FALSE", "FUNC", "NOT", "STRING"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "COMPARE", "DOT", "LSQB", "AND", "OR", "IS"}
@@ -288,7 +287,14 @@ def _generic(ctx: _Context) -> _Report:
 
 
 _EXPLAINERS: tuple[Callable[[_Context], _Report | None], ...] = (
-    _decimal, _option_with_brackets, _unknown_function, _assign_for_compare, _unexpected_indent, _missing_block, _unclosed_bracket, _missing_value,
+    _decimal,
+    _option_with_brackets,
+    _unknown_function,
+    _assign_for_compare,
+    _unexpected_indent,
+    _missing_block,
+    _unclosed_bracket,
+    _missing_value,
 )
 
 
@@ -345,6 +351,15 @@ _EXAMPLES = {
 }
 
 
+_STATEMENT_LIST = ("`require`, `cost`, `gain`, `set`, `fill`, `empty`, `let`, `limit`, `cooldown`, "
+                   "`emit`, `when` or `pick one`")
+# inside these declarations a line has no keyword of its own: an example by the declaration
+_BLOCK_LINES = {
+    "slots": "ready_at: time   (a field of every slot: its name and its type)",
+    "table": "wheat: 5, 2m   (a row: its name, then one cell per column)",
+}
+
+
 def _hint(ctx: _Context) -> str | None:
     """A hint for a syntax error no explainer named: a known slip, else an example."""
     for known_slip in _SLIPS:
@@ -361,15 +376,6 @@ def _hint(ctx: _Context) -> str | None:
     if "INT" in ctx.accepts and ctx.parent_line.lstrip().startswith("pick"):
         return "a branch of `pick one` starts with its weight: `70: gain coins 100`"
     return None
-
-
-_STATEMENT_LIST = ("`require`, `cost`, `gain`, `set`, `fill`, `empty`, `let`, `limit`, `cooldown`, "
-                   "`emit`, `when` or `pick one`")
-# inside these declarations a line has no keyword of its own: an example by the declaration
-_BLOCK_LINES = {
-    "slots": "ready_at: time   (a field of every slot: its name and its type)",
-    "table": "wheat: 5, 2m   (a row: its name, then one cell per column)",
-}
 
 
 def _typo(ctx: _Context) -> str | None:
@@ -407,7 +413,7 @@ def _missing_word(ctx: _Context) -> str | None:
         return f"a duration has a unit: `{w.value}s`, `{w.value}m` or `{w.value}h`"
     if w.type == "NAME" and {"DAY", "WEEK", "DURATION"} <= accepts:
         return "a period is `day`, `week` or a duration such as `30d`"
-    if w.value == "-" and "__ANON_0" in accepts:
+    if w.value == "-" and "_DOTS" in accepts:
         return "a range is written with `..`, as in `qty: int 1..99`"
     if w.type == "COMPARE" and "COMPARE" not in accepts:
         return "comparisons do not chain: join two with `and`, as in `1 < coins and coins < 5`"
@@ -415,6 +421,8 @@ def _missing_word(ctx: _Context) -> str | None:
         return f"is a `,` missing before `{w.value}`?"
     if ctx.at_end and ctx.code(ctx.line).endswith(","):
         return "remove the `,` at the end of the line, or add what follows it"
+    if len(accepts & _VALUE_STARTS) >= 5 and not ctx.at_end:
+        return "a value goes here: a number, a duration such as 5m, a name, `now` or `(...)`"
     if len(accepts) == 1 and not ctx.at_end and next(iter(accepts)) in ctx.literals:
         return f"is a `{ctx.literals[next(iter(accepts))]}` missing before `{w.value}`?"
     return None

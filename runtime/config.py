@@ -23,6 +23,19 @@ class Limits:
     # socket) before it counts as not reading: closed with 1013 and its resources freed
     ws_max_buffer: int = 1024 * KiB
 
+    @property
+    def body_discard(self) -> int:
+        """Bytes of a body over `max_body` read and dropped, so the 413 comes after the
+        request and the connection stays open; a body past this is answered at once and
+        the connection closed."""
+        return max(4 * self.max_body, 1024 * KiB)
+
+    @property
+    def ws_max_message(self) -> int:
+        """Frames over this are closed by the WebSocket layer (1009); frames between
+        `max_frame` and it get an error frame."""
+        return max(4 * self.max_frame, 1024 * KiB)
+
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
