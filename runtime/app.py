@@ -95,8 +95,11 @@ class Server:
         limits = self.config.limits
         self._http = tornado.httpserver.HTTPServer(
             self.app,
-            # tornado's own ceiling: our handlers answer 413 below it, with a JSON body
-            max_body_size=max(4 * limits.max_body, 1 << 20),
+            # Every handler streams its body and lifts tornado's body limit for it (see
+            # handlers.BodyLimit), so this one is only a backstop at our own limit. The
+            # read buffer holds the largest single read: a WebSocket frame.
+            max_body_size=limits.max_body,
+            max_buffer_size=limits.ws_max_message + 64 * 1024,
             xheaders=True,  # behind a proxy, rate limits by address see the client's
         )
         sockets = tornado.netutil.bind_sockets(port, host, family=socket.AF_INET)
@@ -152,6 +155,6 @@ def make_app(server: Server) -> tornado.web.Application:
         websocket_ping_timeout=server.config.ws_ping_timeout,
         # tornado closes the connection past this; frames between max_frame and it get an
         # error frame and the connection stays open (see ws.py)
-        websocket_max_message_size=max(4 * server.config.limits.max_frame, 1 << 20),
+        websocket_max_message_size=server.config.limits.ws_max_message,
         compress_response=False,
     )

@@ -3,6 +3,11 @@
 Errors outside results are `{"error": {"code", "message"}}` with the protocol's status;
 every handler raises ApiError (or lets StoreUnavailable / TokenError through) and
 `write_error` shapes the answer. Metrics are recorded in on_finish, after the answer.
+
+Bodies: every handler reads the request body itself, as it streams in (BodyLimit), and
+tornado's own body limit is lifted for the request. Tornado's limit answers a bare
+`400 Bad Request` — and could even send it on the same connection after our 413 — so it
+must never be the one to answer: a body over `--max-body` always gets one JSON 413.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import tornado.http1connection
+import tornado.httputil
 import tornado.web
 
 from .auth import TokenError, bearer
@@ -26,6 +33,7 @@ from .wire import ACTION_ID, ApiError, bad_request, dumps, fingerprint, read_bat
 
 if TYPE_CHECKING:
     from .app import Server
+    from .config import Limits
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +56,80 @@ def as_api_error(exc: BaseException) -> ApiError | None:
     return None
 
 
-class BaseHandler(tornado.web.RequestHandler):
+class BodyLimit:
+    """Reads a request's body as it streams in, within the limits (see the module doc).
+
+    A handler that `takes_body` keeps up to `max_body` bytes of it. A body over that is
+    answered 413: when its size is known up front (Content-Length), at once when it is
+    past `body_discard` or the client waits for `100 Continue` to send it; else it is read
+    to its end and dropped, and the handler answers 413 when it asks for the body — the
+    answer comes after the request and the connection stays open. A handler that takes no
+    body drops what comes and answers 413 as soon as it is past `max_body`. An answer
+    written before the body was read makes tornado close the connection after it.
+    """
+
+    takes_body = False
+    request: tornado.httputil.HTTPServerRequest
+
+    def _body_start(self, limits: Limits) -> None:
+        self._limits = limits
+        self._chunks: list[bytes] = []
+        self._size = 0
+        connection = self.request.connection
+        if isinstance(connection, tornado.http1connection.HTTP1Connection):
+            # past our own limits the body is dropped unread: this only stops tornado
+            # from answering first (see the module doc)
+            connection.set_max_body_size(1 << 62)
+
+    @property
+    def max_body(self) -> int:
+        return self._limits.max_body
+
+    def too_large(self) -> ApiError:
+        return ApiError(413, "too_large", f"the body is over {self.max_body} bytes")
+
+    def too_large_now(self) -> ApiError | None:
+        """The 413 to answer before reading the body, from its declared length."""
+        length = _content_length(self.request.headers)
+        if length is None or length <= self.max_body:
+            return None
+        expect = self.request.headers.get("Expect", "").lower() == "100-continue"
+        if not self.takes_body or expect or length > self._limits.body_discard:
+            return self.too_large()
+        return None
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished_writing():
+            return
+        self._size += len(chunk)
+        if self._size <= self.max_body:
+            if self.takes_body:
+                self._chunks.append(chunk)
+        elif not self.takes_body or self._size > self._limits.body_discard:
+            self._answer_too_large()  # a body of unknown length that goes on and on
+
+    def body(self) -> bytes:
+        if self._size > self.max_body:
+            raise self.too_large()
+        return b"".join(self._chunks)
+
+    def _finished_writing(self) -> bool:
+        raise NotImplementedError
+
+    def _answer_too_large(self) -> None:
+        raise NotImplementedError
+
+
+def _content_length(headers: tornado.httputil.HTTPHeaders) -> int | None:
+    value = headers.get("Content-Length")
+    if value is None:
+        return None
+    value = value.split(",")[0].strip()  # tornado refuses differing repeats itself
+    return int(value) if value.isdigit() else None
+
+
+@tornado.web.stream_request_body
+class BaseHandler(BodyLimit, tornado.web.RequestHandler):
     route = "other"  # the metrics label; each handler names its route
 
     def initialize(self, server: Server) -> None:
@@ -56,6 +137,21 @@ class BaseHandler(tornado.web.RequestHandler):
         self.started = time.perf_counter()
         self.game: Game | None = None
         self.player: str | None = None
+        self._body_start(server.config.limits)
+
+    async def prepare(self) -> None:
+        err = self.too_large_now()
+        if err is not None:
+            self._closing_early = True
+            raise err
+
+    def _finished_writing(self) -> bool:
+        return self._finished
+
+    def _answer_too_large(self) -> None:
+        err = self.too_large()
+        self._closing_early = True
+        self.send_error(err.status, exc_info=(type(err), err, None))
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
@@ -78,6 +174,8 @@ class BaseHandler(tornado.web.RequestHandler):
             self.server.metrics.store_errors.inc()
         self.set_status(err.status)
         self.set_header("Content-Type", "application/json")
+        if getattr(self, "_closing_early", False):
+            self.set_header("Connection", "close")  # the rest of the body is not read
         for name, value in err.headers.items():
             self.set_header(name, value)
         self.finish(dumps(err.body()))
@@ -120,38 +218,10 @@ class BaseHandler(tornado.web.RequestHandler):
             raise ApiError(403, "forbidden", "admin calls need the admin token")
 
 
-@tornado.web.stream_request_body
 class JsonPostHandler(BaseHandler):
-    """Reads the body itself, so a body over the limit is answered 413 (tornado's own
-    limit answers a bare 400) before it is read, when Content-Length tells."""
+    """A handler whose body is JSON: `body()` gives it, or raises the 413 (BodyLimit)."""
 
-    def initialize(self, server: Server) -> None:
-        super().initialize(server)
-        self._chunks: list[bytes] = []
-        self._size = 0
-
-    async def prepare(self) -> None:
-        length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            self.set_header("Connection", "close")
-            raise self.too_large()
-
-    @property
-    def max_body(self) -> int:
-        return self.server.config.limits.max_body
-
-    def too_large(self) -> ApiError:
-        return ApiError(413, "too_large", f"the body is over {self.max_body} bytes")
-
-    def data_received(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._size <= self.max_body:  # past it, drop the rest; post() answers 413
-            self._chunks.append(chunk)
-
-    def body(self) -> bytes:
-        if self._size > self.max_body:
-            raise self.too_large()
-        return b"".join(self._chunks)
+    takes_body = True
 
 
 # -- players ------------------------------------------------------------------------------
@@ -363,5 +433,5 @@ class OpenApiHandler(BaseHandler):
 
 
 class NotFoundHandler(BaseHandler):
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         raise ApiError(404, "not_found", f"no route {self.request.method} {self.request.path}")

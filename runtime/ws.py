@@ -21,11 +21,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import tornado.iostream
+import tornado.web
 import tornado.websocket
 
 from .auth import TokenError, bearer
 from .gateway import Intent
-from .handlers import as_api_error
+from .handlers import BodyLimit, as_api_error
 from .hub import entry_frames
 from .packs import Game
 from .store import StoreUnavailable
@@ -40,12 +41,14 @@ CLOSE_FLOOD = 1008  # policy violation
 CLOSE_TRY_AGAIN = 1013  # the store cannot be reached, or the client reads too slowly
 
 
-class GameSocket(tornado.websocket.WebSocketHandler):
+@tornado.web.stream_request_body
+class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
     def initialize(self, server: Server) -> None:
         self.server = server
         self.game_id = ""
         self.player = ""
         self.joined = False
+        self._body_start(server.config.limits)  # an upgrade has no body: any is dropped
         self._errors: collections.deque[float] = collections.deque()
         # while a `resume` replays, live event frames wait here (None: not resuming)
         self._held: list[tuple[dict, str]] | None = None
@@ -56,6 +59,10 @@ class GameSocket(tornado.websocket.WebSocketHandler):
     async def prepare(self) -> None:
         game_id = self.path_args[0]
         try:
+            too_large = self.too_large_now()
+            if too_large is not None:
+                self._answer_too_large()
+                return
             game = self.server.games.get(game_id)
             if game is None:
                 raise ApiError(404, "not_found", f"there is no game `{game_id}` here")
@@ -67,9 +74,20 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         except (ApiError, TokenError) as e:
             err = as_api_error(e)
             assert err is not None
-            self.set_status(err.status)
-            self.set_header("Content-Type", "application/json")
-            self.finish(dumps(err.body()))
+            self._refuse(err)
+
+    def _refuse(self, err: ApiError) -> None:
+        """Answer the upgrade request with an error, as the HTTP routes do."""
+        self.set_status(err.status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(dumps(err.body()))
+
+    def _finished_writing(self) -> bool:
+        return self._finished
+
+    def _answer_too_large(self) -> None:
+        self.set_header("Connection", "close")  # the rest of the body is not read
+        self._refuse(self.too_large())
 
     def check_origin(self, origin: str) -> bool:
         return True  # tokens, not cookies, say who is calling: no cross-site risk
