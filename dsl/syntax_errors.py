@@ -201,7 +201,7 @@ def _unknown_function(ctx: _Context) -> _Report | None:
 
 def _assign_for_compare(ctx: _Context) -> _Report | None:
     w = ctx.what
-    if w.value == "=" and "COMPARE" in ctx.accepts:
+    if w.value == "=" and "COMPARE" in ctx.accepts and ctx.first_word not in ("set", "let", "fill"):
         fixed = ctx.code(w.line)[: w.col - 1] + "==" + ctx.code(w.line)[w.col :]
         return _Report("expected a comparison such as `==` or `>=`, found `=`", w.line, w.col, 1,
                        f"to compare, write `==`: `{fixed.strip()}`")
@@ -453,6 +453,10 @@ def _bad_character(what: Unexpected, lines: list[str]) -> _Report:
                        _CHARACTER_HINTS['"'])
     if ch == "\t":
         return _Report("unexpected tab", what.line, what.col, 1, _CHARACTER_HINTS["\t"])
+    if ch.isdigit():
+        word = re.match(r"[0-9][A-Za-z0-9_]*", text[what.col - 1 :]).group(0)  # type: ignore[union-attr]
+        return _Report(f"`{word}` is not a number, a duration or a name", what.line, what.col, len(word),
+                       "names start with a letter; a duration ends in its unit: ms, s, m, h, d or w (`30m`)")
     hint = _CHARACTER_HINTS.get(ch)
     if hint is None and ch.isalpha():
         hint = "names use the letters a-z, digits and `_`"
