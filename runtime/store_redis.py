@@ -41,6 +41,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .redis_pipeline import AutoPipeline
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
     DEFAULT_RESULT_TTL,
@@ -205,12 +206,12 @@ class _Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def __call__(self, r: aioredis.Redis, keys: list[str], args: list[Any]) -> Any:
+    async def __call__(self, pipe: AutoPipeline, keys: list[str], args: list[Any]) -> Any:
         try:
-            return await r.evalsha(self.sha, len(keys), *keys, *args)
+            return await pipe.execute("EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            await r.script_load(self.source)
-            return await r.evalsha(self.sha, len(keys), *keys, *args)
+            await pipe.execute("SCRIPT", "LOAD", self.source)
+            return await pipe.execute("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
 _commit_script = _Script(COMMIT_LUA)
@@ -289,15 +290,20 @@ class RedisStore(Store):
             socket_keepalive=True,  # find half-open links, the pub/sub one included
             retry=Retry(NoBackoff(), 0),
         )
+        # the calls of every request (load, commit, remember, lookup) share one connection
+        # and go out together: see redis_pipeline.py
+        self._pipe = AutoPipeline(self._redis)
         self._hub = _PushHub(
             self._redis, sharded=publish_command == "SPUBLISH", timeout=socket_timeout
         )
 
     @_unavailable_on_error
     async def load(self, game: str, player: str) -> Snapshot:
-        raw: Any = await self._redis.hgetall(_prefix(game, player) + ":state")
+        raw: Any = await self._pipe.execute("HGETALL", _prefix(game, player) + ":state")
         if not raw:
             return Snapshot(0, None)
+        if not isinstance(raw, dict):  # RESP2 answers a flat list of fields and values
+            raw = dict(zip(raw[::2], raw[1::2], strict=True))
         version = int(raw.pop(VERSION_FIELD))
         return Snapshot(version, {k.decode(): orjson.loads(v) for k, v in raw.items()})
 
@@ -333,7 +339,7 @@ class RedisStore(Store):
             args += [name, orjson.dumps(state[name]) if name in state else b""]
         args.append(orjson.dumps([d.result for d in decided]))
 
-        return _outcome(await _commit_script(self._redis, keys, args))
+        return _outcome(await _commit_script(self._pipe, keys, args))
 
     @_unavailable_on_error
     async def remember(
@@ -344,7 +350,7 @@ class RedisStore(Store):
         args: list[Any] = [expected_version, self._result_ttl_ms]
         for d in decided:
             args += [d.action_id, orjson.dumps([d.fingerprint, d.result])]
-        return _outcome(await _remember_script(self._redis, [p + ":state", p + ":res:"], args))
+        return _outcome(await _remember_script(self._pipe, [p + ":state", p + ":res:"], args))
 
     @_unavailable_on_error
     async def lookup(
@@ -353,7 +359,7 @@ class RedisStore(Store):
         if not action_ids:
             return {}
         p = _prefix(game, player) + ":res:"
-        blobs: Any = await self._redis.mget([p + a for a in action_ids])
+        blobs: Any = await self._pipe.execute("MGET", *[p + a for a in action_ids])
         return {a: _stored(b) for a, b in zip(action_ids, blobs, strict=True) if b is not None}
 
     @_unavailable_on_error
@@ -374,7 +380,7 @@ class RedisStore(Store):
     @_unavailable_on_error
     async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
         keys = [_prefix(game, player) + ":ledger"]
-        reply = await _ledger_since_script(self._redis, keys, list(_stream_id(after)))
+        reply = await _ledger_since_script(self._pipe, keys, list(_stream_id(after)))
         return _entries(reply[1]) if reply[0] == 1 else None
 
     @_unavailable_on_error
@@ -394,6 +400,7 @@ class RedisStore(Store):
         await self._redis.ping()
 
     async def close(self) -> None:
+        await self._pipe.close()
         await self._hub.close()
         await self._redis.aclose()
 
