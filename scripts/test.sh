@@ -3,6 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -e '.[dev]'
+# playwright-core and typescript, for the JavaScript tests (package-lock.json pins them)
+if command -v npm >/dev/null 2>&1; then
+    npm ci --no-audit --no-fund --loglevel=error
+fi
 python3 -m ruff check .
 set +e
 python3 -m pytest "$@"
