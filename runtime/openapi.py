@@ -289,8 +289,19 @@ def _op(summary: str, ok: dict, *errors: int, body: dict | None = None,
     return op
 
 
+def _dev(op: dict) -> dict:
+    """A development-mode route: its 403 means production mode (runtime/play.py)."""
+    refused = "The server runs in production mode (`forbidden`)"
+    op["responses"]["403"] = _json(_ref("Error"), refused)
+    return op
+
+
 def openapi_document(games: list[str]) -> dict:
     batch = _json(_ref("Results"), "One result per action, in order")
+    dev_clock = _json({"type": "object", "properties": {
+        "offset_ms": {"type": "integer"}, "server_time": {"type": "integer"},
+        "meters": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+            "value": {"type": "integer"}, "since": {"type": "integer"}}}}}}, "The player's clock")  # fmt: skip
     paths = {
         "/v1/{game}/session": {"post": _op(
             "Sign a device in as a guest", _json(_ref("Session"), "A signed token"),
@@ -334,6 +345,16 @@ def openapi_document(games: list[str]) -> dict:
             params=[_GAME], security=_ADMIN,
             body={"type": "object", "properties": {"path": {
                 "type": "string", "description": "game folder or pack dir (default: the one served)"}}})},
+        "/v1/{game}/dev/clock": {
+            "get": _dev(_op("Development mode: the player's time offset and time, and when each "
+                            "meter last ticked", dev_clock, 401, 403, 404, 429, 503, params=[_GAME])),
+            "post": _dev(_op("Development mode: move the player's time forward", dev_clock,
+                             400, 401, 403, 404, 413, 429, 503, params=[_GAME], body={
+                    "type": "object", "required": ["skip_ms"], "properties": {"skip_ms": {
+                        "type": "integer", "minimum": 1, "maximum": 366 * 86_400_000}}}))},
+        "/client.js": {"get": {"summary": "The JavaScript client, an ES module (`?v=` caches it for good)",
+                               "security": [], "responses": {"200": {
+                                   "description": "The module", "content": {"text/javascript": {}}}}}},
         "/healthz": {"get": _op("Process up", _json({"type": "object"}, "Up"), security=[])},
         "/readyz": {"get": {"summary": "Store reachable and packs loaded", "security": [],
                             "responses": {"200": {"description": "Ready"},
