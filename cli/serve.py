@@ -132,6 +132,20 @@ def serve_command(
     burst: Annotated[
         float, typer.Option(help="Requests a player may make at once.", envvar="RULESC_BURST")
     ] = _LIMITS.burst,
+    auth_fail_rate: Annotated[
+        float,
+        typer.Option(
+            help="Bad tokens a second one address may present once its burst is spent; past "
+            "that, its calls are 429 (0: no limit).",
+            envvar="RULESC_AUTH_FAIL_RATE",
+        ),
+    ] = _LIMITS.auth_fail_rate,
+    auth_fail_burst: Annotated[
+        float,
+        typer.Option(
+            help="Bad tokens one address may present at once.", envvar="RULESC_AUTH_FAIL_BURST"
+        ),
+    ] = _LIMITS.auth_fail_burst,
     ws_ping_interval: Annotated[
         float, typer.Option(help="Seconds between server pings.", envvar="RULESC_WS_PING_INTERVAL")
     ] = 15.0,
@@ -233,6 +247,8 @@ def serve_command(
             max_batch=max_batch,
             rate=rate,
             burst=burst,
+            auth_fail_rate=auth_fail_rate,
+            auth_fail_burst=auth_fail_burst,
             ws_max_buffer=ws_max_buffer,
         ),
         ws_ping_interval=ws_ping_interval,

@@ -66,6 +66,7 @@ class Server:
         limits = self.config.limits
         self.limiter = RateLimiter(limits.rate, limits.burst)
         self.session_limiter = RateLimiter(limits.session_rate, limits.session_burst)
+        self.auth_fail_limiter = RateLimiter(limits.auth_fail_rate, limits.auth_fail_burst)
         self.app = make_app(self)
         self._http: tornado.httpserver.HTTPServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -16,6 +16,10 @@ class Limits:
     burst: float = 100.0  # requests a player may make at once before `rate` applies
     session_rate: float = 5.0  # sign-ins a second per address (before there is a player)
     session_burst: float = 20.0
+    # bad tokens (and wrong admin tokens) an address may present: `auth_fail_burst` at
+    # once, then `auth_fail_rate` a second; past that its calls are 429 until it may again
+    auth_fail_rate: float = 1.0
+    auth_fail_burst: float = 20.0
     flood_errors: int = 20  # unreadable frames a connection may send in `flood_window`...
     flood_window: float = 10.0  # ... seconds; one more and it is closed (1008)
     ledger_limit: int = 500  # most ledger entries one call answers

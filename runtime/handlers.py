@@ -202,20 +202,57 @@ class BaseHandler(BodyLimit, tornado.web.RequestHandler):
         """The game and the calling player; 404, 401 or 429 otherwise."""
         self.game = game = self.find_game(game_id)
         token = bearer(self.request.headers.get("Authorization"))
-        self.player = player = self.server.auth.player(token, game.id, self.server.clock())
+        self.player = player = player_of(self.server, self.request.remote_ip, token, game.id)
         self.limit(f"p:{game.id}:{player}", self.server.limiter)
         return game, player
 
     def limit(self, key: str, limiter: Any) -> None:
         wait = limiter.take(key)
         if wait > 0:
-            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f}s",
-                           details={"retry_after_ms": int(wait * 1000) + 1},
-                           headers={"Retry-After": retry_after_header(wait)})  # fmt: skip
+            raise rate_limited(wait, "too many requests")
 
     def require_admin(self) -> None:
-        if not self.server.auth.is_admin(bearer(self.request.headers.get("Authorization"))):
+        token = bearer(self.request.headers.get("Authorization"))
+        refuse_if_guessing(self.server, self.request.remote_ip)
+        if not self.server.auth.is_admin(token):
+            if token:
+                bad_token_from(self.server, self.request.remote_ip)
             raise ApiError(403, "forbidden", "admin calls need the admin token")
+
+
+# -- token guessing -----------------------------------------------------------------------
+# An address that presents bad tokens (to any route, the WebSocket included) uses up its
+# bucket of failures (`--auth-fail-burst`, refilled at `--auth-fail-rate` a second); then
+# its calls are answered 429 until it may try again — before its token is looked at, so
+# a right guess does not get through either. A missing token guesses nothing: not counted.
+
+
+def player_of(server: Server, address: str | None, token: str | None, game: str) -> str:
+    """The player a bearer token stands for in `game` (Auth.player), throttled by address:
+    429 while the address may not try, 401 for a bad token (counted)."""
+    refuse_if_guessing(server, address)
+    try:
+        return server.auth.player(token, game, server.clock())
+    except TokenError:
+        if token:
+            bad_token_from(server, address)
+        raise
+
+
+def refuse_if_guessing(server: Server, address: str | None) -> None:
+    wait = server.auth_fail_limiter.wait(f"f:{address}")
+    if wait > 0:
+        raise rate_limited(wait, "too many bad tokens from this address")
+
+
+def bad_token_from(server: Server, address: str | None) -> None:
+    server.auth_fail_limiter.take(f"f:{address}")
+
+
+def rate_limited(wait: float, why: str) -> ApiError:
+    return ApiError(429, "rate_limited", f"{why}; retry in {wait:.2f}s",
+                    details={"retry_after_ms": int(wait * 1000) + 1},
+                    headers={"Retry-After": retry_after_header(wait)})  # fmt: skip
 
 
 class JsonPostHandler(BaseHandler):

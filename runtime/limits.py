@@ -1,7 +1,10 @@
-"""Request rate per player (and per address before sign-in): token buckets.
+"""Request rate per player (and per address before sign-in), and failed token checks per
+address: token buckets.
 
-Each key has a bucket of `burst` tokens refilled at `rate` a second; a request takes one.
-Buckets that have refilled completely are forgotten, so memory follows active callers.
+Each key has a bucket of `burst` tokens refilled at `rate` a second; a request takes one
+(for failed token checks: each failure takes one, and `wait` tells without taking whether
+the address may try now). Buckets that have refilled completely are forgotten, so memory
+follows active callers.
 """
 
 from __future__ import annotations
@@ -41,6 +44,17 @@ class RateLimiter:
             return (1.0 - tokens) / self.rate
         self._buckets[key] = (tokens - 1.0, now)
         return 0.0
+
+    def wait(self, key: str) -> float:
+        """Like `take`, without taking: 0.0 when one could be taken now."""
+        if self.rate <= 0:
+            return 0.0
+        entry = self._buckets.get(key)
+        if entry is None:
+            return 0.0
+        tokens, at = entry
+        tokens = min(self.burst, tokens + (self._clock() - at) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
 
     def _sweep(self, now: float) -> None:
         full = [

@@ -29,7 +29,8 @@ def _errors(*statuses: int) -> dict:
         404: "Unknown game or route (`not_found`)",
         413: "Body over the size limit, or a batch over the action limit (`too_large`)",
         422: "The new rules do not check (`rules_invalid`, `pack_invalid`)",
-        429: "Too many requests from one player or address (`rate_limited`); see Retry-After",
+        429: "Too many requests from one player or address, or too many bad tokens from one "
+        "address (`rate_limited`); see Retry-After",
         503: "The store cannot be reached; nothing was applied (`unavailable`)",
     }
     return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
@@ -318,7 +319,8 @@ def openapi_document(games: list[str]) -> dict:
             "summary": "Upgrade to the live channel (WebSocket); frames: ClientFrame, "
                        "ServerFrame. The token may come as ?token=.",
             "parameters": [_GAME, {"name": "token", "in": "query", "schema": {"type": "string"}}],
-            "responses": {"101": {"description": "Switching protocols"}, **_errors(401, 404)}}},
+            "responses": {"101": {"description": "Switching protocols"},
+                          **_errors(401, 404, 413, 429)}}},
         "/v1/{game}/state": {"get": _op(
             "The player's state, meters brought to server_time", _json(_ref("State"), "State"),
             401, 404, 429, 503, params=[_GAME])},
@@ -333,15 +335,15 @@ def openapi_document(games: list[str]) -> dict:
             _json({"type": "object"}, "The schema"), 401, 404, 429, params=[_GAME])},
         "/admin/{game}/players/{player_id}": {"get": _op(
             "A player's state and recent ledger", _json({"type": "object"}, "State and ledger"),
-            403, 404, 503, params=[_GAME, _PLAYER], security=_ADMIN)},
+            403, 404, 413, 429, 503, params=[_GAME, _PLAYER], security=_ADMIN)},
         "/admin/{game}/players/{player_id}/grant": {"post": _op(
             "Grant (or take) resources, exactly once; recorded and pushed",
             _json({"type": "object", "properties": {"result": _ref("Result"),
                    "version": {"type": "integer"}}}, "The grant's result"),
-            400, 403, 404, 413, 503, params=[_GAME, _PLAYER], security=_ADMIN, body=_ref("Grant"))},
+            400, 403, 404, 413, 429, 503, params=[_GAME, _PLAYER], security=_ADMIN, body=_ref("Grant"))},
         "/admin/{game}/rules": {"post": _op(
             "Build or load a new pack, check it, swap it in atomically",
-            _json({"type": "object"}, "The pack now served"), 400, 403, 404, 422,
+            _json({"type": "object"}, "The pack now served"), 400, 403, 404, 413, 422, 429,
             params=[_GAME], security=_ADMIN,
             body={"type": "object", "properties": {"path": {
                 "type": "string", "description": "game folder or pack dir (default: the one served)"}}})},

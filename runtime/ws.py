@@ -26,7 +26,7 @@ import tornado.websocket
 
 from .auth import TokenError, bearer
 from .gateway import Intent
-from .handlers import BodyLimit, as_api_error
+from .handlers import BodyLimit, as_api_error, player_of
 from .hub import entry_frames
 from .packs import Game
 from .store import StoreUnavailable
@@ -69,7 +69,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             token = bearer(self.request.headers.get("Authorization")) or self.get_query_argument(
                 "token", None
             )
-            self.player = self.server.auth.player(token, game.id, self.server.clock())
+            self.player = player_of(self.server, self.request.remote_ip, token, game.id)
             self.game_id = game.id
         except (ApiError, TokenError) as e:
             err = as_api_error(e)
@@ -80,6 +80,8 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         """Answer the upgrade request with an error, as the HTTP routes do."""
         self.set_status(err.status)
         self.set_header("Content-Type", "application/json")
+        for name, value in err.headers.items():
+            self.set_header(name, value)
         self.finish(dumps(err.body()))
 
     def _finished_writing(self) -> bool:

@@ -17,6 +17,8 @@ import pytest
 import typer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
 from typer.testing import CliRunner
 
 from rulesc.cli.serve import kept_secret, serve_command
@@ -86,6 +88,52 @@ async def test_rate_limit_answers_429_with_retry_after(sqlite_kit: Kit) -> None:
     await ws.close()
     _, other = await session(run, "device-another-1")  # one player's flood is not another's
     assert (await call(f"{run.url}/v1/harvest/state", token=other)).status == 200
+
+
+async def test_bad_tokens_from_one_address_are_throttled(sqlite_kit: Kit) -> None:
+    run = await sqlite_kit.start(limits=Limits(auth_fail_rate=5.0, auth_fail_burst=3))
+    _, good = await session(run)
+    bad = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    state_url = f"{run.url}/v1/harvest/state"
+
+    def at(address: str) -> dict[str, str]:  # the server sits behind a proxy (X-Real-Ip)
+        return {"X-Real-Ip": address}
+
+    codes = [(await call(state_url, token=bad, headers=at("10.0.0.1"))).status for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    r = await call(f"{run.url}/v1/harvest/actions", "POST", {"actions": []}, token=bad,
+                   headers=at("10.0.0.1"))  # fmt: skip
+    assert r.status == 429 and r.code == "rate_limited" and int(r.headers["Retry-After"]) >= 1
+    assert 0 < r.body["error"]["details"]["retry_after_ms"] <= 200
+    # the address is refused before its token is looked at: a right guess is no way out
+    assert (await call(state_url, token=good, headers=at("10.0.0.1"))).status == 429
+    with pytest.raises(HTTPClientError) as refused:
+        await websocket_connect(HTTPRequest(f"{run.ws_url}/v1/harvest/ws?token={good}",
+                                            headers=at("10.0.0.1")))  # fmt: skip
+    assert refused.value.code == 429
+    # other addresses are not held up, and count their own failures
+    assert (await call(state_url, token=good, headers=at("10.0.0.2"))).status == 200
+    assert (await call(state_url, token=bad, headers=at("10.0.0.2"))).status == 401
+    # a missing token guesses nothing: not counted
+    for _ in range(6):
+        assert (await call(state_url, headers=at("10.0.0.3"))).status == 401
+    assert (await call(state_url, token=good, headers=at("10.0.0.3"))).status == 200
+    # wrong admin tokens count the same way; the admin token itself is not throttled away
+    admin = f"{run.url}/admin/harvest/players/somebody"
+    codes = [(await call(admin, token="guess", headers=at("10.0.0.4"))).status for _ in range(4)]
+    assert codes == [403, 403, 403, 429]
+    assert (await call(admin, token=ADMIN, headers=at("10.0.0.5"))).status == 200
+    # after the wait, one more try (5 a second): then refused again
+    await asyncio.sleep(0.25)
+    assert (await call(state_url, token=good, headers=at("10.0.0.1"))).status == 200
+    assert (await call(state_url, token=bad, headers=at("10.0.0.1"))).status == 401
+    assert (await call(state_url, token=bad, headers=at("10.0.0.1"))).status == 429
+
+
+async def test_bad_token_throttle_can_be_off(sqlite_kit: Kit) -> None:
+    run = await sqlite_kit.start(limits=Limits(auth_fail_rate=0))
+    for _ in range(30):
+        assert (await call(f"{run.url}/v1/harvest/state", token="g1.x.y")).status == 401
 
 
 async def test_admin_reload_swaps_packs_and_keeps_the_old_on_bad_rules(
