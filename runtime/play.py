@@ -41,9 +41,10 @@ def asset_version(path: Path) -> str:
 class AssetHandler(tornado.web.StaticFileHandler):
     """A file of runtime/static/ with its real content type and cache headers."""
 
-    def initialize(self, path: str, default_filename: str | None = None, dev_only: bool = False,
-                   server: Any = None) -> None:  # fmt: skip
-        super().initialize(path, default_filename)
+    def initialize(  # type: ignore[override]  # two settings of our own, by keyword
+        self, path: str, dev_only: bool = False, server: Any = None
+    ) -> None:
+        super().initialize(path)
         self.dev_only = dev_only
         self.server = server
 
@@ -104,6 +105,7 @@ class DevClockHandler(JsonPostHandler):
         if not self.server.config.dev or not isinstance(self.server.clock, DevClock):
             raise ApiError(403, "forbidden", "the dev clock only runs in development mode "
                                              "(this server runs with --production)")  # fmt: skip
+        self.clock: DevClock = self.server.clock
         await super().prepare()
 
     async def get(self, game_id: str) -> None:
@@ -116,11 +118,11 @@ class DevClockHandler(JsonPostHandler):
         skip = body.get("skip_ms")
         if type(skip) is not int or not 0 < skip <= MAX_SKIP_MS:
             raise bad_request(f"`skip_ms` must be a whole number from 1 to {MAX_SKIP_MS}")
-        self.server.clock.skip((game.id, player), skip)
+        self.clock.skip((game.id, player), skip)
         self.answer(await self._clock(game, player))
 
     async def _clock(self, game: Any, player: str) -> dict:
-        clock: DevClock = self.server.clock
+        clock = self.clock
         key = (game.id, player)
         snap = await self.server.gateway.store.load(game.id, player)
         now = max(clock.now_for(key), (snap.state or {}).get("_now", 0))
