@@ -281,6 +281,7 @@ class Checker:
         tables = [d for d in decls if isinstance(d, ast.TableDecl)]
         self.table_names = {d.name for d in tables}
         shapes = [(d, self.table_columns(d), self.table_rows(d)) for d in tables]
+        self.broken |= {d.name for d, columns, _ in shapes if columns is None}
         for d, columns, rows in shapes:
             self.table_cells(d, columns, rows)
 
@@ -744,8 +745,9 @@ class Checker:
             if p.name in self.slots or p.name in self.tables or p.name in scope.params or p.name in scope.locals:
                 self.not_a_resource(p, scope, verb)
             elif p.name == "level":
-                self.error("R013", f"`level` follows from {self.level.stat if self.level else 'a stat'}: it cannot be a {verb}",
-                           p.name_span, f"{verb} the stat instead")
+                stat = f"`{self.level.stat}`" if self.level else "its stat"
+                self.error("R013", f"`level` is not a resource: it follows from {stat}", p.name_span,
+                           f"`{verb}` {stat} instead")
             elif not self.reported(p.name, scope):
                 self.error("R010", f"unknown resource `{p.name}`", p.name_span,
                            did_you_mean(p.name, self.resources) or "declare it: `currency gold start 0`")
@@ -1145,6 +1147,9 @@ class Checker:
             slots = self.slots.get((left if left.kind == "slot" else right).name or "")
             field = slots.fields[0].name if slots and slots.fields else "field"
             return f"a slot is compared through its fields, as in `{self.source(side.span)}.{field}`"
+        if left.kind == "enum" and right.kind != "enum":
+            rows = self.row_names(left.name)[:1] or ["..."]
+            return f"compare a {left.name} with another, as in `{self.source(e.left.span)} == {rows[0]}`"
         return _type_hint(right, left) or "compare values of one kind: numbers, durations, times or rows of one table"
 
     def name(self, e: ast.Name, scope: Scope, want: T.Type | None) -> ir.Expr | None:
@@ -1209,6 +1214,8 @@ class Checker:
             table = self.tables[base.base.id]
             key = self.expect_type(base.index, scope, T.enum(table.name), f"a {table.name}")
             col = next((c for c in table.columns if c.name == e.name), None)
+            if col is None and self.reported(table.name):
+                return None  # a column of the table has a mistake (reported): it may be this one
             if col is None:
                 self.error("R010", f"table `{table.name}` has no column `{e.name}`", e.name_span,
                            did_you_mean(e.name, [c.name for c in table.columns])
@@ -1225,9 +1232,15 @@ class Checker:
         inner = self.expr(base, scope)
         if inner is None:
             return None
-        self.error("R012", f"{_a(inner.type)} has no field `{e.name}`", e.name_span,
-                   "fields belong to table rows (`crop[kind].grow`) and slots (`field[slot].ready_at`)")
+        self.error("R012", f"{_a(inner.type)} has no field `{e.name}`", e.name_span, self.field_hint(base, inner, e.name))
         return None
+
+    def field_hint(self, base: ast.Expr, inner: ir.Expr, name: str) -> str:
+        if isinstance(inner, ir.ResourceRead) and inner.key is not None and isinstance(base, ast.Index):
+            table = self.resources[inner.resource].key
+            return (f"`{self.source(base.span)}` is a count; columns are read from the table: "
+                    f"`{table}[{self.source(base.index.span)}].{name}`")
+        return "fields belong to table rows (`crop[kind].grow`) and slots (`field[slot].ready_at`)"
 
     def call(self, e: ast.Call, scope: Scope) -> ir.Expr | None:
         if e.func == "ceil":
@@ -1541,6 +1554,8 @@ def _arith_hint(left: T.Type, op: str, right: T.Type) -> str:
         return "add durations to durations; multiply a duration by a number (`qty * 5m`)"
     if left == T.TIME and right == T.TIME:
         return "subtract two times to get a duration; times cannot be added"
+    if T.TIME in (left, right):
+        return "a time moves by a duration (`now + 5m`), and two times subtract to a duration (`ready_at - now`)"
     return "arithmetic works on numbers, durations and times"
 
 
