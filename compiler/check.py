@@ -745,9 +745,9 @@ class Checker:
             if p.name in self.slots or p.name in self.tables or p.name in scope.params or p.name in scope.locals:
                 self.not_a_resource(p, scope, verb)
             elif p.name == "level":
-                stat = f"`{self.level.stat}`" if self.level else "its stat"
-                self.error("R013", f"`level` is not a resource: it follows from {stat}", p.name_span,
-                           f"`{verb}` {stat} instead")
+                stat = self.level.stat if self.level else "its stat"
+                self.error("R013", f"`level` is not a resource: it follows from `{stat}`", p.name_span,
+                           f"write `{verb} {stat} ...` instead")
             elif not self.reported(p.name, scope):
                 self.error("R010", f"unknown resource `{p.name}`", p.name_span,
                            did_you_mean(p.name, self.resources) or "declare it: `currency gold start 0`")
@@ -1263,8 +1263,10 @@ class Checker:
         for a, src in zip(args, e.args, strict=True):
             assert a is not None
             if not T.same(a.type, first) or a.type.kind not in ("int", "duration", "time", "slot_index"):
+                differs = not T.same(a.type, first)
                 self.error("R012", f"`{e.func}` needs numbers, durations or times of one kind", src.span,
-                           f"this is {_a(a.type)}, the first is {_a(first)}")
+                           f"this is {_a(a.type)}, the first is {_a(first)}" if differs
+                           else f"this is {_a(a.type)}, which has no order")
                 return None
         t = T.INT if T.is_intlike(first) else first
         return ir.MinMax(e.func, tuple(args), t)  # type: ignore[arg-type]
