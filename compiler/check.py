@@ -30,6 +30,8 @@ SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 # a table row as written: its name, its span and each cell's text and span
 RawRow = tuple[str, Span, list[tuple[str, Span]]]
 _NAMES_HINT = "no parameter of this action, `let` value, resource or table row has this name"
+# a CSV row: the line it starts on, its raw text, its cells
+CsvRow = tuple[int, str, list[str]]
 SYNTAX_CODES = ("R001", "R002", "R003", "R004")
 # `currency coins ...`, `action buy(...`, `game ...`, `level ...`: the keyword and the name
 DECL_HEADER = re.compile(
@@ -240,8 +242,8 @@ class Checker:
         self.day_span = d.span
         self.day_start = d.minutes
         clock = self.find(d.span, r"([0-9]{2}:[0-9]{2})")
-        hours, minutes = (int(n) for n in self.source(clock).split(":"))
-        if hours > 23 or minutes > 59:
+        hours, _, minutes = self.source(clock).partition(":")
+        if hours.isdigit() and minutes.isdigit() and (int(hours) > 23 or int(minutes) > 59):
             self.error("R039", f"`{self.source(clock)}` is not a time of day", clock,
                        "write hours 00-23 and minutes 00-59, like 04:00")
         if d.zone not in (None, "UTC"):
@@ -358,23 +360,18 @@ class Checker:
                        "the CSV file goes in the game folder, beside the .rules files")
             return None
         label, text = found
-        lines = list(csv.reader(io.StringIO(text)))
+        lines = _csv_lines(text)
         if not lines:
             self.error("R017", f"`{rel}` is empty", d.source.span,
                        "the first row names the columns: " + ",".join(["name"] + [c.name for c in d.columns]))
             return None
-        header = [h.strip() for h in lines[0]]
-        expected = ["name"] + [c.name for c in d.columns]
-        if header != expected:
-            self.error("R017", f"the header of `{rel}` does not match the columns of table `{d.name}`",
-                       Span(label, 1, 1, 1, len(",".join(lines[0])) + 1),
-                       "the header must be: " + ",".join(expected), [("the columns are declared here", d.span)])
+        if not self.csv_header_fits(d, rel, label, lines[0]):
             return None
         rows: list[RawRow] = []
-        for number, cells in enumerate(lines[1:], start=2):
+        for number, raw, cells in lines[1:]:
             if not any(c.strip() for c in cells):
                 continue
-            spans = _csv_cell_spans(label, number, cells)
+            spans = _csv_cell_spans(label, number, raw, cells)
             name, nspan = spans[0]
             if not name:
                 self.error("R015", f"row {number} of `{rel}` has no name", nspan,
@@ -382,6 +379,20 @@ class Checker:
                 continue
             rows.append((name, nspan, spans[1:]))
         return rows
+
+    def csv_header_fits(self, d: ast.TableDecl, rel: str, label: str, first: CsvRow) -> bool:
+        number, _, cells = first
+        expected = ["name"] + [c.name for c in d.columns]
+        if [h.strip() for h in cells] == expected:
+            return True
+        text = self.src.texts.line(label, number) or ""
+        hint = "the header must be: " + ",".join(expected)
+        if ";" in text and "," not in text:
+            hint = "separate the cells with commas, not semicolons; " + hint
+        self.error("R017", f"the header of `{rel}` does not match the columns of table `{d.name}`",
+                   Span(label, number, 1, number, max(2, len(text) + 1)), hint,
+                   [("the columns are declared here", d.span)])
+        return False
 
     def cell_value(self, text: str, col: ir.Column, span: Span):
         t = col.type
@@ -397,7 +408,8 @@ class Checker:
             return text == "true"
         if t.kind == "enum" and t.name in self.row_owner.get(text, ()):
             return text
-        self.error("R016", f"`{text}` is not {_a(t)} (column `{col.name}`)", span,
+        shown = text.replace("\n", "\\n")
+        self.error("R016", f"`{shown}` is not {_a(t)} (column `{col.name}`)", span,
                    _example_of(t, self.row_names(t.name) if t.kind == "enum" else []))
         return None
 
@@ -1462,16 +1474,57 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' * (n != 1)}"
 
 
-def _csv_cell_spans(label: str, number: int, cells: list[str]) -> list[tuple[str, Span]]:
-    """Each cell's text, stripped, with its span in the CSV line (cells hold no quotes)."""
-    col = 1
+def _csv_lines(text: str) -> list[CsvRow]:
+    """The rows of a CSV: where each starts, its raw text and its cells as the csv module reads them."""
+    physical = text.removeprefix("\ufeff").split("\n")
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    rows: list[CsvRow] = []
+    start = 1
+    for cells in reader:
+        end = reader.line_num  # the line the row ends on
+        rows.append((start, "\n".join(physical[start - 1 : end]), cells))
+        start = end + 1
+    return rows
+
+
+def _csv_cell_spans(label: str, first_line: int, raw: str, cells: list[str]) -> list[tuple[str, Span]]:
+    """Each cell's value, stripped, with its span in the CSV file.
+
+    `raw` is the row as written (one line, or several when a quoted cell holds a line
+    break), starting at `first_line`; the values are the csv module's reading of it.
+    """
+    bounds = _csv_cell_bounds(raw)
+    if len(bounds) != len(cells):  # cannot happen for a row the csv module read; stay safe
+        bounds = [(0, max(1, len(raw.split("\n", 1)[0])))] * len(cells)
     out: list[tuple[str, Span]] = []
-    for cell in cells:
-        text = cell.strip()
-        lead = len(cell) - len(cell.lstrip())
-        out.append((text, Span(label, number, col + lead, number, col + lead + max(1, len(text)))))
-        col += len(cell) + 1
+    for value, (start, end) in zip(cells, bounds, strict=True):
+        line, col = _csv_position(raw, start, first_line)
+        end_line, end_col = _csv_position(raw, end, first_line)
+        if end_line != line:  # a quoted cell over several lines: underline its first line
+            end_line, end_col = line, len(raw.split("\n")[line - first_line]) + 1
+        end_col = max(end_col, col + 1)
+        out.append((value.strip(), Span(label, line, col, end_line, end_col)))
     return out
+
+
+def _csv_cell_bounds(raw: str) -> list[tuple[int, int]]:
+    """Where each cell of a raw CSV row starts and ends (offsets), without surrounding spaces."""
+    bounds: list[tuple[int, int]] = []
+    start, quoted = 0, False
+    for i, ch in enumerate(raw + ","):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            cell = raw[start:i]
+            lead = len(cell) - len(cell.lstrip())
+            bounds.append((start + lead, start + len(cell.rstrip())))
+            start = i + 1
+    return bounds
+
+
+def _csv_position(raw: str, offset: int, first_line: int) -> tuple[int, int]:
+    before = raw[:offset]
+    return first_line + before.count("\n"), offset - (before.rfind("\n") + 1) + 1
 
 
 def _source_path(d: ast.TableDecl) -> str:
