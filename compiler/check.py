@@ -54,9 +54,6 @@ class Scope:
     def child(self) -> Scope:
         return Scope(self.params, dict(self.locals), set(self.broken))
 
-    def defines(self, name: str) -> bool:
-        return name in self.params or name in self.locals or name in self.broken
-
 
 class Checker:
     def __init__(self, src: GameSources) -> None:
