@@ -421,7 +421,9 @@ export class Client {
   }
 
   _sendFrame(frame) {
-    if (this._ws === null) throw new Retry("not connected");
+    // a browser drops what is sent on a closing socket without a word: fail it here, so it
+    // is resent at once rather than after a timeout
+    if (this._ws === null || this._ws.readyState !== 1) throw new Retry("not connected");
     try {
       this._ws.send(JSON.stringify(frame));
     } catch {
