@@ -143,11 +143,20 @@ describe("the playground", () => {
     await ready(page);
     assert.equal(await page.getByTestId("form-pet_the_cat").count(), 0);
     const rules = `${process.env.RULESC_GAME_DIR}/harvest.rules`;
-    fs.appendFileSync(rules, '\naction pet_the_cat(times: int 1..3)\n  gain coins times\n');
-    await page.getByTestId("form-pet_the_cat").waitFor({ timeout: 15000 });
+    fs.appendFileSync(rules, "\naction pet_the_cat(times: int 1..3, gently: bool)\n"
+      + '  require gently else "Be gentle"\n  gain coins times\n');
+    const form = page.getByTestId("form-pet_the_cat");
+    await form.waitFor({ timeout: 15000 });
     await page.locator("#banner").filter({ hasText: "The rules changed" }).waitFor(WAIT);
+    // the form follows the params' JSON Schema: an int with its bounds, a bool as a checkbox
+    const times = form.locator("input[name=times]");
+    assert.deepEqual([await times.getAttribute("min"), await times.getAttribute("max")], ["1", "3"]);
+    await shows(page, "reason-pet_the_cat", "Be gentle");
+    await form.locator("input[name=gently][type=checkbox]").check();
+    await times.fill("2");
+    await shows(page, "reason-pet_the_cat", "");
     await page.getByTestId("do-pet_the_cat").click();
-    await page.locator("#log li.ok").filter({ hasText: "pet_the_cat(times: 1)" }).waitFor(WAIT);
+    await page.locator("#log li.ok").filter({ hasText: "pet_the_cat(times: 2, gently: true)" }).waitFor(WAIT);
     await page.close();
   });
 });
