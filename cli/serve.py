@@ -172,6 +172,16 @@ def serve_command(
     ledger_maxlen: Annotated[
         int, typer.Option(help="Ledger entries kept per player.", envvar="RULESC_LEDGER_MAXLEN")
     ] = DEFAULT_LEDGER_MAXLEN,
+    trust_proxy: Annotated[
+        bool,
+        typer.Option(
+            "--trust-proxy",
+            help="Take the client's address (for per-address limits) from X-Real-Ip / "
+            "X-Forwarded-For. Only behind a proxy that sets them: exposed directly, a caller "
+            "could name any address.",
+            envvar="RULESC_TRUST_PROXY",
+        ),
+    ] = False,
     sharded_pubsub: Annotated[
         bool,
         typer.Option(
@@ -255,6 +265,7 @@ def serve_command(
         ws_ping_timeout=ws_ping_timeout,
         data_dir=str(data_dir),
         dev=not production,  # the playground and the dev clock
+        trust_proxy=trust_proxy,
     )
     auth = Auth(GuestTokens(secret), verifier, admin_token, guest_sessions)
     ttl = max(result_ttl, 24.0) * 3600

@@ -101,7 +101,9 @@ class Server:
             # read buffer holds the largest single read: a WebSocket frame.
             max_body_size=limits.max_body,
             max_buffer_size=limits.ws_max_message + 64 * 1024,
-            xheaders=True,  # behind a proxy, rate limits by address see the client's
+            # behind a proxy (--trust-proxy) limits by address see the client's, not the
+            # proxy's; a directly exposed server must not believe what callers claim
+            xheaders=self.config.trust_proxy,
         )
         sockets = tornado.netutil.bind_sockets(port, host, family=socket.AF_INET)
         self._http.add_sockets(sockets)

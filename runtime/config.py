@@ -53,3 +53,6 @@ class ServerConfig:
     # development mode (serve without --production): the playground at /play/{game} and the
     # per-player dev clock; off by default so nothing dev-only is reachable by accident
     dev: bool = False
+    # take the client's address from X-Real-Ip / X-Forwarded-For (per-address limits): only
+    # behind a proxy that sets them, else any caller could name any address
+    trust_proxy: bool = False

@@ -91,7 +91,8 @@ async def test_rate_limit_answers_429_with_retry_after(sqlite_kit: Kit) -> None:
 
 
 async def test_bad_tokens_from_one_address_are_throttled(sqlite_kit: Kit) -> None:
-    run = await sqlite_kit.start(limits=Limits(auth_fail_rate=5.0, auth_fail_burst=3))
+    run = await sqlite_kit.start(limits=Limits(auth_fail_rate=5.0, auth_fail_burst=3),
+                                 trust_proxy=True)  # fmt: skip
     _, good = await session(run)
     bad = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
     state_url = f"{run.url}/v1/harvest/state"
@@ -128,6 +129,18 @@ async def test_bad_tokens_from_one_address_are_throttled(sqlite_kit: Kit) -> Non
     assert (await call(state_url, token=good, headers=at("10.0.0.1"))).status == 200
     assert (await call(state_url, token=bad, headers=at("10.0.0.1"))).status == 401
     assert (await call(state_url, token=bad, headers=at("10.0.0.1"))).status == 429
+
+
+async def test_address_headers_are_ignored_unless_the_proxy_is_trusted(sqlite_kit: Kit) -> None:
+    # a directly exposed server: a guesser cannot dodge the throttle by naming new addresses
+    run = await sqlite_kit.start(limits=Limits(auth_fail_rate=0.001, auth_fail_burst=2))
+    state_url = f"{run.url}/v1/harvest/state"
+    codes = [
+        (await call(state_url, token="g1.x.y",
+                    headers={"X-Real-Ip": f"10.1.0.{i}", "X-Forwarded-For": f"10.2.0.{i}"})).status
+        for i in range(3)
+    ]  # fmt: skip
+    assert codes == [401, 401, 429]
 
 
 async def test_bad_token_throttle_can_be_off(sqlite_kit: Kit) -> None:
