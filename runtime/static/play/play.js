@@ -109,9 +109,12 @@ async function loadRules() {
 
 async function refreshState() {
   const answer = await client.state();
-  model.state = answer.state;
-  model.version = answer.version;
-  model.fetchedVersion = answer.version;
+  if (answer.version >= model.version) {
+    // (an answer older than a push already shown would take that change back)
+    model.state = answer.state;
+    model.version = answer.version;
+  }
+  model.fetchedVersion = Math.max(model.fetchedVersion, answer.version);
   setClock(answer.server_time);
   if (model.rules && answer.rules.version !== model.rules.rules.version) await loadRules();
 }
@@ -130,7 +133,14 @@ async function devClock(method = "GET", body = undefined) {
   return answer;
 }
 
-async function refreshLedger() {
+// one at a time: two at once would both fetch after the same entry
+let ledgerTurn = Promise.resolve();
+function refreshLedger() {
+  ledgerTurn = ledgerTurn.then(fetchLedger, fetchLedger);
+  return ledgerTurn;
+}
+
+async function fetchLedger() {
   for (;;) {
     const page = await client.ledger({ after: model.ledgerAfter, limit: 200 });
     if (page.length === 0) break;
