@@ -458,8 +458,57 @@ class ScenarioDecl:
     span: Span
 
 
+
+# ---- bots (bots/*.rules) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnyValue:
+    """`any`: the simulator picks a valid value of the parameter's type at random."""
+
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BotArg:
+    name: str
+    value: Expr | AnyValue
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BotTry:
+    """`try sell(kind: any, qty: 10) when coins < 500`."""
+
+    action: str
+    action_span: Span
+    args: tuple[BotArg, ...]
+    when: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BotRate:
+    """`sessions 3 per day` (what="sessions") or `actions 12 per session` (what="actions")."""
+
+    what: str
+    count: IntLit
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BotDecl:
+    name: str
+    title: str | None
+    rates: tuple[BotRate, ...]
+    tries: tuple[BotTry, ...]
+    name_span: Span
+    span: Span
+
+
 Decl = (
     GameDecl | DayStartDecl | ResourceDecl | LevelDecl | TableDecl | ItemDecl | SlotsDecl | ActionDecl | InvariantDecl | ScenarioDecl
+    | BotDecl
 )
 
 

@@ -529,6 +529,46 @@ class _Build(Transformer):
     def empty_lit(self, meta, c):
         return ast.EmptyLit(self.span(meta))
 
+    # -- bots (bots/*.rules)
+    @v_args(meta=True)
+    def bot_decl(self, meta, c):
+        name, *rest = c
+        title = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            title = _unquote(rest.pop(0))
+        rates = tuple(x for x in rest if isinstance(x, ast.BotRate))
+        tries = tuple(x for x in rest if isinstance(x, ast.BotTry))
+        return ast.BotDecl(str(name), title, rates, tries, self.tspan(name), self.span(meta))
+
+    @v_args(meta=True)
+    def bot_sessions(self, meta, c):
+        return ast.BotRate("sessions", c[0], self.span(meta))
+
+    @v_args(meta=True)
+    def bot_actions(self, meta, c):
+        return ast.BotRate("actions", c[0], self.span(meta))
+
+    @v_args(meta=True)
+    def bot_try(self, meta, c):
+        name, *rest = c
+        args: tuple = ()
+        if rest and isinstance(rest[0], tuple):
+            args = rest.pop(0)
+        when = rest[0] if rest else None
+        return ast.BotTry(str(name), self.tspan(name), args, when, self.span(meta))
+
+    @v_args(meta=True)
+    def bot_args(self, meta, c):
+        return tuple(c)
+
+    @v_args(meta=True)
+    def bot_arg(self, meta, c):
+        return ast.BotArg(str(c[0]), c[1], self.span(meta))
+
+    @v_args(meta=True)
+    def any_value(self, meta, c):
+        return ast.AnyValue(self.span(meta))
+
 
 class _BadInterpolation(Exception):
     def __init__(self, text: str, span: Span) -> None:

@@ -225,6 +225,7 @@ _BLOCK_HINTS = {
     "pick": "list the weighted branches below it, indented: `  70: gain coins 100`",
     "slots": "list the fields of a slot below it, indented: `  ready_at: time`",
     "scenario": "write the steps below it, indented: `  do plant(slot: 0, kind: wheat)`",
+    "bot": "write how it plays below it, indented: `  sessions 3 per day` and `  try harvest(slot: any)`",
 }
 
 
@@ -348,6 +349,10 @@ _EXAMPLES = {
     "do": 'do plant(slot: 0, kind: wheat) fails "That plot is busy"',
     "wait": "wait 10m",
     "expect": "expect coins 45, field[0] empty",
+    "bot": 'bot casual "Three short visits a day"',
+    "sessions": "sessions 3 per day",
+    "actions": "actions 12 per session",
+    "try": "try sell(kind: any, qty: 10) when coins < 500",
 }
 
 
