@@ -170,8 +170,8 @@ def _json(data: dict) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def compile_game(root: Path | str, *, with_tests: bool = True) -> BuildResult:
-    src = load_game(root, with_tests=with_tests)
+def compile_game(root: Path | str, *, with_tests: bool = True, with_bots: bool | None = None) -> BuildResult:
+    src = load_game(root, with_tests=with_tests, with_bots=with_bots)
     game, diags = check_game(src)
     if game is None:
         return BuildResult(None, src, diags, None)

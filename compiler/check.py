@@ -127,9 +127,12 @@ class Checker:
         ]
         for m in self.src.tests:
             for d in m.decls:
-                if not isinstance(d, ast.ScenarioDecl):
+                if not isinstance(d, ast.ScenarioDecl | ast.BotDecl):  # a bot there is R060
                     self.error("R045", "only scenarios belong in the tests/ folder", d.span,
                                "move declarations and actions to a .rules file beside tests/")
+        from .botcheck import check_bots  # it builds on this module's Checker
+
+        bots = check_bots(self)
         if self.game is None and self.src.rules and "game" not in self.broken:
             span = Span(self.first_file(), 1, 1, 1, 2)
             self.error("R023", "the game has no `game` declaration", span,
@@ -149,6 +152,7 @@ class Checker:
             invariants=tuple(i for i in invariants if i is not None),
             scenarios=tuple(s for s in scenarios if s is not None),
             sources=sources,
+            bots=tuple(bots),
         )
 
     def reported(self, name: str, scope: Scope | None = None) -> bool:

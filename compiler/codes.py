@@ -175,6 +175,28 @@ CODES: dict[str, tuple[str, str, str]] = {
         Scenarios live under tests/ beside the rules, and only scenarios live there;
         they are never part of the built pack.
         """),
+    "R060": _entry("error", "bot out of place", """
+        Bots are scripted players for `rulesc simulate`. They live in bots/*.rules
+        beside the rules, and only bots live there: they are never part of the built
+        pack, so editing a bot does not change the game's version.
+        """),
+    "R061": _entry("error", "what a bot tries", """
+        Each `try` names an action of the game and gives every parameter a value of
+        its type: a literal, an expression over the player's state, or `any` (a valid
+        value picked at random). An optional `when` is a condition:
+
+            try sell(kind: any, qty: produce[kind]) when coins < 500
+            try buy_seed(kind: wheat, qty: 5)
+        """),
+    "R062": _entry("error", "how often a bot plays", """
+        A bot says how often it plays, once each: `sessions N per day` (1 to 96) and
+        `actions N per session` (1 to 1000):
+
+            bot casual
+              sessions 3 per day
+              actions 12 per session
+              try harvest(slot: any)
+        """),
     "R050": _entry("error", "no game folder", """
         Commands take a game folder: a folder holding the game's .rules files.
         """),

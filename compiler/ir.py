@@ -408,6 +408,33 @@ class Scenario:
     loc: Loc
 
 
+# ---- bots (bots/*.rules): scripted players for `rulesc simulate` --------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BotArg:
+    name: str
+    value: Expr | None  # None: `any`, a valid value picked at random
+
+
+@dataclass(frozen=True, slots=True)
+class BotTry:
+    action: str
+    args: tuple[BotArg, ...]  # every parameter of the action, in the action's order
+    when: Expr | None
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class Bot:
+    name: str
+    title: str
+    sessions_per_day: int
+    actions_per_session: int
+    tries: tuple[BotTry, ...]  # in priority order
+    loc: Loc
+
+
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     path: str  # relative to the game folder
@@ -427,3 +454,4 @@ class Game:
     invariants: tuple[Invariant, ...]
     scenarios: tuple[Scenario, ...]
     sources: tuple[SourceFile, ...]  # the pack's sources (scenarios are not part of it)
+    bots: tuple[Bot, ...] = ()  # not part of the pack either

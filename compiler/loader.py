@@ -17,6 +17,7 @@ class GameSources:
     label: str  # how diagnostics name the folder, e.g. games/harvest
     rules: list[ast.Module] = field(default_factory=list)
     tests: list[ast.Module] = field(default_factory=list)
+    bots: list[ast.Module] = field(default_factory=list)  # bots/*.rules, for `rulesc simulate`
     texts: Sources = field(default_factory=Sources)
     hashes: dict[str, str] = field(default_factory=dict)  # pack sources only: path -> sha256
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -44,7 +45,7 @@ def _label_for(root: Path) -> str:
         return str(root)
 
 
-def load_game(root: Path | str, *, with_tests: bool = True) -> GameSources:
+def load_game(root: Path | str, *, with_tests: bool = True, with_bots: bool | None = None) -> GameSources:
     root = Path(root)
     src = GameSources(root=root, label=_label_for(root))
     if not root.is_dir():
@@ -66,6 +67,11 @@ def load_game(root: Path | str, *, with_tests: bool = True) -> GameSources:
     if with_tests:
         for path in sorted((root / "tests").glob("*.rules")):
             src.tests.append(_parse(src, path, path.relative_to(root).as_posix()))
+    # bots are scripted players, like scenarios never part of the pack (nor of its version)
+    load_bots = with_tests if with_bots is None else with_bots
+    if load_bots:
+        for path in sorted((root / "bots").glob("*.rules")):
+            src.bots.append(_parse(src, path, path.relative_to(root).as_posix()))
     return src
 
 
