@@ -3,10 +3,11 @@ write, and their replies one read.
 
 Sending each command on its own pooled connection costs a socket write, a read and the
 client library's per-command work (about 100 µs of CPU a command on a small machine);
-under load the server spent a fifth of its time there. Here every command issued while
-a batch is out is queued, and the queue goes out as one pipeline as soon as the replies
-of the batch before it are in. A command alone (no load) goes out at once, so latency
-only grows by the wait for the batch ahead.
+under load the server spent a fifth of its time there. Here commands queue up while two
+writes are unanswered and then go out together as one write; another task reads the
+replies in order. So Redis always has the next write waiting while it runs one (it and
+the server work at the same time), writes grow with the load, and a command alone (no
+load) goes out at once.
 
 Nothing about a command's meaning changes: Redis runs each one atomically and in the
 order sent (a player's commands never overtake each other), a command's error reply
@@ -18,6 +19,7 @@ caller's back, so a commit whose reply was lost is never sent twice).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from typing import Any
 
@@ -30,15 +32,35 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 _Pending = tuple[tuple[Any, ...], asyncio.Future[Any]]
 
 
+# Writes whose replies are not all in yet: Redis runs one while the next waits in its
+# socket, and what comes meanwhile queues up for a bigger write (fewer system calls).
+MAX_WRITES = 2
+
+
+class _Link:
+    """One connection, and the futures of the replies still owed on it, in sent order."""
+
+    def __init__(self, conn: AbstractConnection) -> None:
+        self.conn = conn
+        self.owed: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.writes: collections.deque[int] = collections.deque()  # replies owed per write
+        self.room = asyncio.Event()  # set when a write is answered in full, or the link broke
+        self.reader: asyncio.Task[None] | None = None
+
+
 class AutoPipeline:
     """Raw commands (`execute("HGETALL", key)`), replies as the parser gives them: no
-    response callbacks, so HGETALL may come back as a flat list (RESP2) or a dict."""
+    response callbacks, so HGETALL may come back as a flat list (RESP2) or a dict.
+
+    One task writes (what was queued meanwhile, as one write), another reads the replies
+    in order, so Redis runs one write's commands while the next is on its way."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._pool = redis.connection_pool
-        self._conn: AbstractConnection | None = None
+        self._link: _Link | None = None
         self._queue: list[_Pending] = []
-        self._driver: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # disconnects of broken links
         self._closed = False
 
     async def execute(self, *args: Any) -> Any:
@@ -47,67 +69,122 @@ class AutoPipeline:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((args, future))
-        if self._driver is None:
-            self._driver = loop.create_task(self._drive(), name="rulesc-redis-pipeline")
+        if self._writer is None:
+            self._writer = loop.create_task(self._write(), name="rulesc-redis-writer")
         return await future
 
-    async def _drive(self) -> None:
-        batch: list[_Pending] = []
+    async def _write(self) -> None:
         try:
             while self._queue:
-                batch, self._queue = self._queue, []
                 try:
-                    await self._round_trip(batch)
-                except Exception as e:  # the link failed: what is unanswered fails
-                    _fail(batch, e)
-        except BaseException as e:  # cancelled by close()
-            _fail(batch, e)
-            raise
+                    link = await self._connected()
+                except Exception as e:
+                    batch, self._queue = self._queue, []
+                    _fail([f for _, f in batch], e)
+                    continue
+                while len(link.writes) >= MAX_WRITES and self._link is link:
+                    link.room.clear()
+                    await link.room.wait()
+                if self._link is not link:
+                    continue  # it broke meanwhile: dial again
+                batch, self._queue = self._queue, []
+                packed, futures = _pack_batch(batch)
+                if not futures:
+                    continue
+                link.owed.extend(futures)
+                link.writes.append(len(futures))
+                if link.reader is None:
+                    link.reader = asyncio.get_running_loop().create_task(self._read(link))
+                try:
+                    await link.conn.send_packed_command(packed, check_health=False)
+                except Exception as e:
+                    self._broken(link, e)
         finally:
-            self._driver = None
+            self._writer = None
 
-    async def _round_trip(self, batch: list[_Pending]) -> None:
-        conn = await self._connection()
-        packed: list[bytes] = []
-        sent: list[_Pending] = []
-        for args, future in batch:
-            try:
-                packed.append(_pack(args))
-            except DataError as e:  # a bad argument fails its own command, not the batch
-                future.set_exception(e)
-                continue
-            sent.append((args, future))
-        await conn.send_packed_command(b"".join(packed), check_health=False)
-        for _, future in sent:
-            try:
-                reply = await conn.read_response()
-            except ResponseError as e:  # this command's error reply; the link is fine
-                if not future.done():
-                    future.set_exception(e)
-                continue
-            if not future.done():  # a caller that gave up: its reply is dropped
-                future.set_result(reply)
+    async def _read(self, link: _Link) -> None:
+        try:
+            while link.owed:
+                error: ResponseError | None = None
+                try:
+                    reply = await link.conn.read_response()
+                except ResponseError as e:  # this command's error reply; the link is fine
+                    reply, error = None, e
+                _settle(link.owed.popleft(), reply, error)
+                link.writes[0] -= 1
+                if not link.writes[0]:
+                    link.writes.popleft()
+                    link.room.set()
+        except Exception as e:
+            self._broken(link, e)
+        finally:
+            link.reader = None
 
-    async def _connection(self) -> AbstractConnection:
-        if self._conn is None:
-            self._conn = await self._pool.get_connection()  # connected, held for good
-        elif not self._conn.is_connected:
-            await self._conn.connect()  # it was dropped after an error: dial again
-        return self._conn
+    async def _connected(self) -> _Link:
+        if self._link is None:
+            # a connection of our own, outside the pool: after a failure it is dropped
+            # with its reader, and a fresh one never sees the old one's late replies
+            conn = self._pool.make_connection()
+            await conn.connect()
+            self._link = _Link(conn)
+        return self._link
+
+    def _broken(self, link: _Link, error: BaseException) -> None:
+        """The link failed: every reply still owed on it fails, and the next command
+        dials a new connection."""
+        if self._link is link:
+            self._link = None
+        owed, link.owed = list(link.owed), collections.deque()
+        link.writes.clear()
+        link.room.set()  # a writer waiting for room dials again
+        _fail(owed, error)
+        if link.reader is not None and link.reader is not asyncio.current_task():
+            link.reader.cancel()
+        # redis-py has closed it already when the error was its own; this is for the rest
+        task = asyncio.get_running_loop().create_task(link.conn.disconnect(nowait=True))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         self._closed = True
-        if self._driver is not None:
-            self._driver.cancel()
+        reader = self._link.reader if self._link is not None else None
+        tasks = [t for t in (self._writer, reader) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._driver
-        _fail(self._queue, RedisConnectionError("the store is closed"))
+                await task
+        closed = RedisConnectionError("the store is closed")
+        _fail([f for _, f in self._queue], closed)
         self._queue = []
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
+        if self._link is not None:
+            link, self._link = self._link, None
+            _fail(list(link.owed), closed)
             with contextlib.suppress(Exception):
-                await conn.disconnect()
-            await self._pool.release(conn)
+                await link.conn.disconnect()
+
+
+def _pack_batch(batch: list[_Pending]) -> tuple[bytes, list[asyncio.Future[Any]]]:
+    """The batch as one write, and the futures of the commands in it."""
+    packed: list[bytes] = []
+    futures: list[asyncio.Future[Any]] = []
+    for args, future in batch:
+        try:
+            packed.append(_pack(args))
+        except DataError as e:  # a bad argument fails its own command, not the batch
+            future.set_exception(e)
+            continue
+        futures.append(future)
+    return b"".join(packed), futures
+
+
+def _settle(future: asyncio.Future[Any], reply: Any = None, error: Exception | None = None) -> None:
+    if future.done():  # a caller that gave up: its reply is dropped
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(reply)
 
 
 def _pack(args: tuple[Any, ...]) -> bytes:
@@ -125,8 +202,8 @@ def _pack(args: tuple[Any, ...]) -> bytes:
     return b"".join(out)
 
 
-def _fail(batch: list[_Pending], error: BaseException) -> None:
-    for _, future in batch:
+def _fail(futures: list[asyncio.Future[Any]], error: BaseException) -> None:
+    for future in futures:
         if not future.done():
             future.set_exception(_link_error(error))
 
