@@ -48,8 +48,8 @@ def serve_command(
         str | None,
         typer.Option(
             "--redis",
-            help="Redis URL (redis://host:6379/0). Without it: the embedded SQLite store "
-            "in the data directory.",
+            help="Redis URL (redis://host:6379/0), or any node of a Redis Cluster (found "
+            "by itself). Without it: the embedded SQLite store in the data directory.",
             envvar="RULESC_REDIS_URL",
         ),
     ] = None,
@@ -186,7 +186,8 @@ def serve_command(
         bool,
         typer.Option(
             "--sharded-pubsub",
-            help="SPUBLISH pushes (Redis Cluster).",
+            help="SPUBLISH pushes on a single Redis too (a cluster always uses sharded "
+            "pub/sub: found by itself).",
             envvar="RULESC_SHARDED_PUBSUB",
         ),
     ] = False,
@@ -279,7 +280,7 @@ def serve_command(
                 redis,
                 result_ttl=ttl,
                 ledger_maxlen=ledger_maxlen,
-                publish_command="SPUBLISH" if sharded_pubsub else "PUBLISH",
+                publish_command="SPUBLISH" if sharded_pubsub else None,
             )
         from rulesc.runtime.store_sqlite import DB_FILE, SqliteStore
 

@@ -1,4 +1,4 @@
-"""RedisStore: the production store (Redis >= 7.0, single node now, Cluster-ready).
+"""RedisStore: the production store (Redis >= 7.0, one node or a Redis Cluster).
 
 Every key of one player carries the hash tag {GAME:PLAYER}, so a commit touches one slot:
     rulesc:{GAME:PLAYER}:state        HASH, one field per top-level state field (JSON),
@@ -6,42 +6,35 @@ Every key of one player carries the hash tag {GAME:PLAYER}, so a commit touches 
     rulesc:{GAME:PLAYER}:res:<id>     STRING, JSON [fingerprint, result], with expiry
     rulesc:{GAME:PLAYER}:ledger       STREAM, one field "e" = JSON entry
     rulesc:{GAME:PLAYER}:push         pub/sub channel (PUBLISH, or SPUBLISH on Cluster)
-    rulesc:{GAME:dev:DEVICE}          STRING, the device's player id
+    rulesc:{GAME:dev:DEVICE}          STRING, the device's player id (a key of its own)
 A commit is one Lua script (one round trip, atomic); so is `remember` (results that change
 nothing, under the same result keys and expiry). Result keys are built inside the
 script from a prefix passed in KEYS: they are not declared one by one, which is still
 cluster-safe because the prefix carries the player's hash tag, so every result key hashes
 to the same slot as the declared keys.
+
+Whether `url` names one node or a member of a Redis Cluster is found on first use (INFO
+cluster), unless `cluster` says. One node: redis_links.SingleNode; a cluster:
+redis_cluster.ClusterLink, which sends each command to the master of its key's slot and
+uses sharded pub/sub. The commands and scripts are the same either way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote
 
 import orjson
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import (
-    ClusterDownError,
-    NoScriptError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    ResponseError,
-    TryAgainError,
-)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError, ResponseError
 
-from .redis_pipeline import AutoPipeline
+from .redis_links import UNAVAILABLE, SingleNode, is_cluster
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
     DEFAULT_RESULT_TTL,
@@ -167,16 +160,7 @@ return {1, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-' .. ARGV[2], '+')}
 
 _STREAM_ID = re.compile(r"(\d{1,19})(?:-(\d{1,19}))?")
 
-# Errors that mean "the store cannot take the call now" rather than a bug: answer 503.
-_UNAVAILABLE = (
-    RedisConnectionError,  # includes LOADING (BusyLoadingError)
-    RedisTimeoutError,
-    OSError,
-    ReadOnlyError,
-    OutOfMemoryError,
-    ClusterDownError,  # includes MASTERDOWN
-    TryAgainError,
-)
+_UNAVAILABLE = UNAVAILABLE  # errors that mean "the store cannot take the call now": 503
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -200,23 +184,34 @@ def _unavailable_on_error(
 
 
 class _Script:
-    """EVALSHA, loading the script again when the server lost it (restart, SCRIPT FLUSH)."""
+    """EVALSHA; when the node does not have the script (a restart, a failover to a replica
+    that never saw it, SCRIPT FLUSH), EVAL with the source, which runs it and caches it:
+    NOSCRIPT means nothing ran, so the action goes on as if nothing happened."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def __call__(self, pipe: AutoPipeline, keys: list[str], args: list[Any]) -> Any:
+    async def __call__(self, link: Link, keys: list[str], args: list[Any]) -> Any:
+        # keys[0] routes the call: every key of a script shares its hash tag and slot
         try:
-            return await pipe.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await link.execute(keys[0], "EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            await pipe.execute("SCRIPT", "LOAD", self.source)
-            return await pipe.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await link.execute(keys[0], "EVAL", self.source, len(keys), *keys, *args)
 
 
 _commit_script = _Script(COMMIT_LUA)
 _remember_script = _Script(REMEMBER_LUA)
 _ledger_since_script = _Script(LEDGER_SINCE_LUA)
+
+
+class Link(Protocol):
+    """What RedisStore talks through: redis_links.SingleNode or redis_cluster.ClusterLink."""
+
+    def execute(self, key: str, *args: Any) -> Awaitable[Any]: ...
+    async def subscribe(self, channel: str, callback: Callback) -> Subscription: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 def _part(s: str) -> str:
@@ -226,6 +221,10 @@ def _part(s: str) -> str:
 
 def _prefix(game: str, player: str) -> str:
     return f"rulesc:{{{_part(game)}:{_part(player)}}}"
+
+
+def _device_key(game: str, device_id: str) -> str:
+    return f"rulesc:{{{_part(game)}:dev:{_part(device_id)}}}"
 
 
 def _stream_id(event_id: str) -> tuple[str, str]:
@@ -270,36 +269,59 @@ class RedisStore(Store):
         *,
         result_ttl: float = DEFAULT_RESULT_TTL,
         ledger_maxlen: int = DEFAULT_LEDGER_MAXLEN,
-        publish_command: str = "PUBLISH",
+        publish_command: str | None = None,
         socket_timeout: float = 5.0,
         connect_timeout: float = 2.0,
+        cluster: bool | None = None,
     ) -> None:
-        """`publish_command` "SPUBLISH" uses sharded pub/sub (Redis Cluster)."""
-        if publish_command not in ("PUBLISH", "SPUBLISH"):
+        """`publish_command`: "PUBLISH" (the default) or "SPUBLISH" (sharded pub/sub) on
+        one node; a cluster always uses sharded pub/sub. `cluster`: whether `url` is a
+        node of a Redis Cluster; None finds out on first use."""
+        if publish_command not in (None, "PUBLISH", "SPUBLISH"):
             raise ValueError("publish_command must be PUBLISH or SPUBLISH")
+        self._url = url
         self._result_ttl_ms = max(1, round(result_ttl * 1000))
         self._ledger_maxlen = ledger_maxlen
-        self._publish = publish_command
+        self._publish_option = publish_command
+        self._publish = publish_command or "PUBLISH"  # settled when the link opens
         self._timeout = socket_timeout
-        # No client-side retries: a command fails fast into StoreUnavailable (503), and a
-        # commit whose reply was lost is never sent twice behind the caller's back.
-        self._redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-            socket_keepalive=True,  # find half-open links, the pub/sub one included
-            retry=Retry(NoBackoff(), 0),
-        )
-        # the calls of every request (load, commit, remember, lookup) share one connection
-        # and go out together: see redis_pipeline.py
-        self._pipe = AutoPipeline(self._redis)
-        self._hub = _PushHub(
-            self._redis, sharded=publish_command == "SPUBLISH", timeout=socket_timeout
-        )
+        self._connect_timeout = connect_timeout
+        self._cluster = cluster
+        self._link: Link | None = None
+        self._opening = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def is_cluster(self) -> bool | None:
+        """True on a Redis Cluster, False on one node, None until the link opens."""
+        return self._cluster if self._link is not None else None
+
+    async def _open(self) -> Link:
+        """The link, opened on first use (so a server may start while Redis is down)."""
+        async with self._opening:
+            if self._link is not None:
+                return self._link
+            if self._closed:
+                raise RedisConnectionError("the store is closed")
+            t, ct = self._timeout, self._connect_timeout
+            if self._cluster is None:
+                self._cluster = await is_cluster(self._url, timeout=t, connect_timeout=ct)
+            if self._cluster:
+                from .redis_cluster import ClusterLink
+
+                self._publish = "SPUBLISH"  # each channel lives on its slot's master
+                link: Link = await ClusterLink.open(self._url, timeout=t, connect_timeout=ct)
+            else:
+                self._publish = self._publish_option or "PUBLISH"
+                sharded = self._publish == "SPUBLISH"
+                link = SingleNode(self._url, sharded=sharded, timeout=t, connect_timeout=ct)
+            self._link = link
+            return link
 
     @_unavailable_on_error
     async def load(self, game: str, player: str) -> Snapshot:
-        raw: Any = await self._pipe.execute("HGETALL", _prefix(game, player) + ":state")
+        key = _prefix(game, player) + ":state"
+        raw: Any = await (self._link or await self._open()).execute(key, "HGETALL", key)
         if not raw:
             return Snapshot(0, None)
         if not isinstance(raw, dict):  # RESP2 answers a flat list of fields and values
@@ -320,6 +342,7 @@ class RedisStore(Store):
         push: bool = True,
     ) -> CommitOutcome:
         check_commit_args(state, changed, decided)
+        link = self._link or await self._open()
         p = _prefix(game, player)
         keys = [p + ":state", p + ":res:", p + ":ledger", p + ":push"]
         fields = list(state) if changed is None else changed
@@ -339,18 +362,19 @@ class RedisStore(Store):
             args += [name, orjson.dumps(state[name]) if name in state else b""]
         args.append(orjson.dumps([d.result for d in decided]))
 
-        return _outcome(await _commit_script(self._pipe, keys, args))
+        return _outcome(await _commit_script(link, keys, args))
 
     @_unavailable_on_error
     async def remember(
         self, game: str, player: str, *, expected_version: int, decided: list[Decided]
     ) -> CommitOutcome:
         check_remember_args(decided)
+        link = self._link or await self._open()
         p = _prefix(game, player)
         args: list[Any] = [expected_version, self._result_ttl_ms]
         for d in decided:
             args += [d.action_id, orjson.dumps([d.fingerprint, d.result])]
-        return _outcome(await _remember_script(self._pipe, [p + ":state", p + ":res:"], args))
+        return _outcome(await _remember_script(link, [p + ":state", p + ":res:"], args))
 
     @_unavailable_on_error
     async def lookup(
@@ -359,7 +383,8 @@ class RedisStore(Store):
         if not action_ids:
             return {}
         p = _prefix(game, player) + ":res:"
-        blobs: Any = await self._pipe.execute("MGET", *[p + a for a in action_ids])
+        link = self._link or await self._open()
+        blobs: Any = await link.execute(p, "MGET", *[p + a for a in action_ids])
         return {a: _stored(b) for a, b in zip(action_ids, blobs, strict=True) if b is not None}
 
     @_unavailable_on_error
@@ -367,153 +392,47 @@ class RedisStore(Store):
         if limit < 1:
             return []
         start = "-" if after is None else "({}-{}".format(*_stream_id(after))
-        raw: Any = await self._redis.xrange(_prefix(game, player) + ":ledger", start, "+", limit)
-        return _entries(raw)
+        key = _prefix(game, player) + ":ledger"
+        link = self._link or await self._open()
+        return _entries(await link.execute(key, "XRANGE", key, start, "+", "COUNT", limit))
 
     @_unavailable_on_error
     async def ledger_recent(self, game: str, player: str, *, limit: int) -> list[dict]:
         if limit < 1:
             return []
-        raw: Any = await self._redis.xrevrange(_prefix(game, player) + ":ledger", "+", "-", limit)
+        key = _prefix(game, player) + ":ledger"
+        link = self._link or await self._open()
+        raw = await link.execute(key, "XREVRANGE", key, "+", "-", "COUNT", limit)
         return _entries(list(reversed(raw)))
 
     @_unavailable_on_error
     async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
         keys = [_prefix(game, player) + ":ledger"]
-        reply = await _ledger_since_script(self._pipe, keys, list(_stream_id(after)))
+        link = self._link or await self._open()
+        reply = await _ledger_since_script(link, keys, list(_stream_id(after)))
         return _entries(reply[1]) if reply[0] == 1 else None
 
     @_unavailable_on_error
     async def player_for_device(self, game: str, device_id: str) -> str:
-        key = f"rulesc:{{{_part(game)}:dev:{_part(device_id)}}}"
+        key = _device_key(game, device_id)
         fresh = new_player_id()
+        link = self._link or await self._open()
         # SET NX GET: one round trip, and two racing first sign-ins agree on one player.
-        old: Any = await self._redis.set(key, fresh, nx=True, get=True)
+        old: Any = await link.execute(key, "SET", key, fresh, "NX", "GET")
         return fresh if old is None else old.decode()
 
     @_unavailable_on_error
     async def subscribe(self, game: str, player: str, callback: Callback) -> Subscription:
-        return await self._hub.subscribe(_prefix(game, player) + ":push", callback)
+        link = self._link or await self._open()
+        return await link.subscribe(_prefix(game, player) + ":push", callback)
 
     @_unavailable_on_error
     async def ping(self) -> None:
-        await self._redis.ping()
+        await (self._link or await self._open()).ping()
 
     async def close(self) -> None:
-        await self._pipe.close()
-        await self._hub.close()
-        await self._redis.aclose()
-
-
-class _PushHub:
-    """One pub/sub connection per store, shared by every subscription of the process."""
-
-    def __init__(self, r: aioredis.Redis, *, sharded: bool, timeout: float) -> None:
-        self._pubsub = r.pubsub()
-        self._sharded = sharded
-        self._timeout = timeout
-        self._callbacks: dict[bytes, list[Callback]] = {}
-        self._confirm: dict[bytes, asyncio.Future[None]] = {}
-        self._gap: set[bytes] = set()  # channels to tell about missed messages
-        self._lock = asyncio.Lock()
-        self._reader: asyncio.Task[None] | None = None
-
-    async def subscribe(self, channel: str, callback: Callback) -> Subscription:
-        ch = channel.encode()
-        async with self._lock:
-            if ch in self._callbacks:
-                self._callbacks[ch].append(callback)
-                return _RedisSubscription(self, ch, callback)
-            confirmed = asyncio.get_running_loop().create_future()
-            self._confirm[ch] = confirmed
-            try:
-                if self._sharded:
-                    await self._pubsub.ssubscribe(ch)
-                else:
-                    await self._pubsub.subscribe(ch)
-                if self._reader is None:
-                    self._reader = asyncio.create_task(self._read(), name="rulesc-push-reader")
-                # Wait for the server's confirmation: a commit made after we return is seen.
-                await asyncio.wait_for(asyncio.shield(confirmed), self._timeout)
-            except BaseException:
-                self._confirm.pop(ch, None)
-                self._drop_channel(ch)
-                raise
-            self._callbacks[ch] = [callback]
-            return _RedisSubscription(self, ch, callback)
-
-    async def unsubscribe(self, ch: bytes, callback: Callback) -> None:
-        async with self._lock:
-            callbacks = self._callbacks.get(ch)
-            if not callbacks or callback not in callbacks:
-                return
-            callbacks.remove(callback)
-            if callbacks:
-                return
-            del self._callbacks[ch]
-            self._gap.discard(ch)
-            try:
-                if self._sharded:
-                    await self._pubsub.sunsubscribe(ch)
-                else:
-                    await self._pubsub.unsubscribe(ch)
-            except _UNAVAILABLE:
-                self._drop_channel(ch)  # so a reconnect does not subscribe it again
-
-    def _drop_channel(self, ch: bytes) -> None:
-        (self._pubsub.shard_channels if self._sharded else self._pubsub.channels).pop(ch, None)
-
-    async def _read(self) -> None:
-        delay = 0.05
-        while True:
-            try:
-                msg = await self._pubsub.get_message(timeout=None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # the link broke: redis-py reconnects and resubscribes
-                if not self._gap:
-                    log.warning("push link to redis lost (%s); reconnecting", e)
-                self._gap.update(self._callbacks)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            delay = 0.05
-            if msg is not None:
-                self._dispatch(msg)
-
-    def _dispatch(self, msg: dict) -> None:
-        ch, kind = msg["channel"], msg["type"]
-        if kind in ("subscribe", "ssubscribe"):
-            confirmed = self._confirm.pop(ch, None)
-            if confirmed is not None and not confirmed.done():
-                confirmed.set_result(None)
-            if ch in self._gap:
-                self._gap.discard(ch)
-                self._deliver(ch, {"gap": True})
-        elif kind in ("message", "smessage"):
-            self._deliver(ch, orjson.loads(msg["data"]))
-
-    def _deliver(self, ch: bytes, message: dict) -> None:
-        for callback in list(self._callbacks.get(ch, ())):
-            try:
-                callback(message)
-            except Exception:
-                log.exception("push callback failed")
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
-        with contextlib.suppress(*_UNAVAILABLE):
-            await self._pubsub.aclose()
-
-
-class _RedisSubscription(Subscription):
-    def __init__(self, hub: _PushHub, ch: bytes, callback: Callback) -> None:
-        self._hub, self._ch, self._callback = hub, ch, callback
-
-    async def close(self) -> None:
-        with contextlib.suppress(*_UNAVAILABLE):
-            await self._hub.unsubscribe(self._ch, self._callback)
+        self._closed = True
+        async with self._opening:
+            link, self._link = self._link, None
+        if link is not None:
+            await link.close()

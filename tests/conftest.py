@@ -8,9 +8,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
+
+if TYPE_CHECKING:
+    from .clusterkit import Cluster
 
 # ---------------------------------------------------------------------------------------
 # A real redis-server for the runtime tests (stores now, the server later).
@@ -26,9 +30,10 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, port: int, data_dir: Path) -> None:
+    def __init__(self, port: int, data_dir: Path, extra: list[str] | None = None) -> None:
         self.port = port
         self.data_dir = data_dir
+        self.extra = extra or []  # more redis-server options (cluster nodes: clusterkit.py)
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -48,7 +53,8 @@ class RedisServer:
         self._proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-             "--dir", str(self.data_dir), "--logfile", str(self.data_dir / "redis.log")],
+             "--dir", str(self.data_dir), "--logfile", str(self.data_dir / "redis.log"),
+             *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
@@ -101,6 +107,35 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis.from_url(redis_server.url) as client:
         client.flushall()
     return redis_server.url
+
+
+# ---------------------------------------------------------------------------------------
+# A real three-master Redis Cluster (tests/clusterkit.py), made by the first test that
+# asks for it (a session fixture: never started when no such test is selected). Tests may
+# stop and restart its nodes: `cluster_url` brings every node back and empties it.
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    from .clusterkit import Cluster
+
+    for tool in ("redis-server", "redis-cli"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed (Debian packages redis-server, redis-tools)")
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: Cluster) -> str:
+    """Any node's URL of the test cluster, every node up and empty."""
+    redis_cluster.ensure_up()
+    redis_cluster.flush()
+    return redis_cluster.url
 
 
 # ---------------------------------------------------------------------------------------

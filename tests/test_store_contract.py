@@ -18,7 +18,7 @@ G, P = "farm", "p1"
 
 
 class Factory:
-    """Makes stores of one kind; `kind == "redis"` stores are separate clients, as two
+    """Makes stores of one kind; redis and cluster stores are separate clients, as two
     server processes would be; sqlite stores share one file."""
 
     def __init__(self, kind: str, make: Callable[..., Store]) -> None:
@@ -32,11 +32,11 @@ class Factory:
         return store
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "cluster"])
 async def make_store(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Factory]:
-    if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        factory = Factory("redis", lambda **o: RedisStore(url, **o))
+    if request.param in ("redis", "cluster"):  # the store finds out which it is talking to
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
+        factory = Factory(request.param, lambda **o: RedisStore(url, **o))
     else:
         factory = Factory("sqlite", lambda **o: SqliteStore(tmp_path / "store.db", **o))
     yield factory
@@ -157,7 +157,7 @@ async def test_refuses_reserved_fields_and_repeated_ids(store: Store) -> None:
 
 
 async def test_concurrent_commits_exactly_one_wins(make_store: Factory) -> None:
-    stores = [make_store() for _ in range(4)] if make_store.kind == "redis" else [make_store()]
+    stores = [make_store() for _ in range(4)] if make_store.kind != "sqlite" else [make_store()]
     outs = await asyncio.gather(*(
         put(stores[i % len(stores)], 0, {"coins": i}, ok(f"a{i}")) for i in range(20)
     ))  # fmt: skip
@@ -250,7 +250,7 @@ async def test_remembered_results_expire(make_store: Factory) -> None:
 
 
 async def test_concurrent_remembers_of_one_id_exactly_one_wins(make_store: Factory) -> None:
-    stores = [make_store() for _ in range(4)] if make_store.kind == "redis" else [make_store()]
+    stores = [make_store() for _ in range(4)] if make_store.kind != "sqlite" else [make_store()]
     outs = await asyncio.gather(*(
         remember(stores[i % len(stores)], 0, rejected_as("r1", f"code{i}")) for i in range(20)
     ))  # fmt: skip
@@ -369,7 +369,7 @@ class Inbox:
 
 async def test_subscribe_receives_each_commit(make_store: Factory) -> None:
     writer = make_store()
-    reader = make_store() if make_store.kind == "redis" else writer  # another process
+    reader = make_store() if make_store.kind != "sqlite" else writer  # another process
     inbox, inbox2 = Inbox(), Inbox()
     sub = await reader.subscribe(G, P, inbox)
     sub2 = await reader.subscribe(G, P, inbox2)
