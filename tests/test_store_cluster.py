@@ -258,3 +258,36 @@ async def test_a_failover_to_a_replica_takes_commands_scripts_and_pushes_along(
         for store in made:
             await store.close()
         cluster.stop()
+
+
+async def test_a_slot_being_migrated_is_asked_of_its_target(
+    redis_cluster: Cluster, cluster_url: str, stores: list[RedisStore]
+) -> None:
+    store = new(stores, cluster_url)
+    await store.ping()
+    key = _prefix(G, "p1")
+    slot = key_slot(key.encode())
+    source = redis_cluster.node_of(key)
+    target = next(n for n in redis_cluster.nodes if n is not source)
+    ids = {}
+    for node in (source, target):
+        with redis.Redis(port=node.port) as c:
+            ids[node.port] = c.execute_command("CLUSTER", "MYID")
+    with redis.Redis(port=target.port) as c:
+        c.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source.port])
+    with redis.Redis(port=source.port) as c:
+        c.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target.port])
+    try:
+        with redis.Redis(port=target.port, single_connection_client=True) as c:
+            c.execute_command("ASKING")  # the player's state has moved already
+            c.hset(key + ":state", mapping={"@version": 5, "coins": 9})
+        # not on the source: ASK, and the store reads it from the target after ASKING
+        assert await store.load(G, "p1") == Snapshot(5, {"coins": 9})
+        # a script's keys are split while the slot moves: Redis says TRYAGAIN, nothing
+        # runs, the caller answers 503 and the client sends it again later
+        with pytest.raises(StoreUnavailable, match="TRYAGAIN|rehashing"):
+            await commit(store, "p1", 5, ok("a1"))
+    finally:
+        for node in (source, target):
+            with redis.Redis(port=node.port) as c:
+                c.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
