@@ -238,6 +238,36 @@ class Emit:
 
 
 @dataclass(frozen=True, slots=True)
+class Give:
+    """`give friend coins 10, gems 1` or `give friend loot chest`: gains delivered to
+    another player (a `player` parameter) through that player's inbox."""
+
+    target: Name
+    amounts: tuple[Amount, ...]
+    loot: Name | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Take:
+    """`take target trophies up to 5`: what the other player has, at most the amount,
+    moved to this player (decided in the other player's own step)."""
+
+    target: Name
+    place: Place
+    expr: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class GainLoot:
+    """`gain loot common_chest`: draw from a named loot table."""
+
+    loot: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class When:
     cond: Expr
     body: tuple[Stmt, ...]
@@ -261,6 +291,7 @@ class Pick:
 
 Stmt = (
     Require | Cost | Gain | Set | Fill | Empty | Let | Limit | Cooldown | Emit | When | Pick
+    | Give | Take | GainLoot
 )
 
 
@@ -297,6 +328,7 @@ class ResourceDecl:
     regen: Regen | None
     name_span: Span
     span: Span
+    public: bool = False  # other players may read it (`target.power`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +371,7 @@ class ItemDecl:
     regen: Regen | None
     name_span: Span
     span: Span
+    public: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +409,59 @@ class ActionDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class LootAmount:
+    """`coins 50` in a loot entry."""
+
+    place: Place
+    amount: IntLit
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LootRef:
+    """`loot rare_chest` in a loot entry: a draw from another table."""
+
+    name: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LootEntry:
+    weight: int
+    weight_span: Span
+    items: tuple[LootAmount | LootRef, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LootDecl:
+    name: str
+    entries: tuple[LootEntry, ...]
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class HookDecl:
+    """`on level_up` / `on receive` with the statements the runtime runs then."""
+
+    event: Name
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardDecl:
+    """`leaderboard weekly_power by power resets weekly`."""
+
+    name: str
+    stat: Name
+    resets: Name | None
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class InvariantDecl:
     cond: Expr
     message: StringLit | None
@@ -391,6 +477,7 @@ class ScenarioPlace:
     key: str | int | None
     field: str | None
     span: Span
+    player: str | None = None  # `bob.coins`: another player of the scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,6 +508,7 @@ class Expect:
 class ExpectEvent:
     event: str
     span: Span
+    player: str | None = None  # `expect bob event received`
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,6 +532,8 @@ class Do:
     fails: bool
     fail_text: str | None  # a message to match, or an error code
     span: Span
+    player: str | None = None  # `as bob do ...`
+    draws: tuple[int, ...] = ()  # `draws 3, 1`: the draws in order (`draw` is the first)
 
 
 Step = (
@@ -508,7 +598,7 @@ class BotDecl:
 
 Decl = (
     GameDecl | DayStartDecl | ResourceDecl | LevelDecl | TableDecl | ItemDecl | SlotsDecl | ActionDecl | InvariantDecl | ScenarioDecl
-    | BotDecl
+    | BotDecl | LootDecl | HookDecl | LeaderboardDecl
 )
 
 

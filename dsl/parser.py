@@ -115,7 +115,8 @@ class _Build(Transformer):
         kind, name, *opts = c
         o = dict(opts)
         return ast.ResourceDecl(
-            str(kind), str(name), o.get("start"), o.get("max"), o.get("regen"), self.tspan(name), self.span(meta)
+            str(kind), str(name), o.get("start"), o.get("max"), o.get("regen"), self.tspan(name), self.span(meta),
+            public=o.get("public", False),
         )
 
     @v_args(meta=True)
@@ -125,6 +126,10 @@ class _Build(Transformer):
     @v_args(meta=True)
     def opt_max(self, meta, c):
         return ("max", c[0])
+
+    @v_args(meta=True)
+    def opt_public(self, meta, c):
+        return ("public", True)
 
     @v_args(meta=True)
     def opt_regen(self, meta, c):
@@ -174,7 +179,8 @@ class _Build(Transformer):
             opts = opts[1:]
         o = dict(opts)
         return ast.ItemDecl(
-            str(name), key, o.get("start"), o.get("max"), o.get("regen"), self.tspan(name), self.span(meta)
+            str(name), key, o.get("start"), o.get("max"), o.get("regen"), self.tspan(name), self.span(meta),
+            public=o.get("public", False),
         )
 
     @v_args(meta=True)
@@ -303,11 +309,15 @@ class _Build(Transformer):
     @v_args(meta=True)
     def branch(self, meta, c):
         weight = c[0]
+        return ast.Branch(weight.value, self.weight_span(weight), tuple(c[1:]), self.span(meta))
+
+    def weight_span(self, weight: ast.IntLit) -> Span:
+        """Where the designer wrote a weight (right-aligned weights were moved left)."""
         span = weight.span
         shift = self.weight_shifts.get(span.line, 0)
-        if shift:  # where the designer wrote it
+        if shift:
             span = Span(span.file, span.line, span.col + shift, span.end_line, span.end_col + shift)
-        return ast.Branch(weight.value, span, tuple(c[1:]), self.span(meta))
+        return span
 
     @v_args(meta=True)
     def place(self, meta, c):
@@ -392,6 +402,12 @@ class _Build(Transformer):
         return ast.Attr(c[0], str(c[1]), self.tspan(c[1]), self.span(meta))
 
     @v_args(meta=True)
+    def attr_level(self, meta, c):
+        span = self.span(meta)  # `target.level`: the name is the last five characters
+        name_span = Span(span.file, span.end_line, span.end_col - 5, span.end_line, span.end_col)
+        return ast.Attr(c[0], "level", name_span, span)
+
+    @v_args(meta=True)
     def int_lit(self, meta, c):
         return ast.IntLit(int(str(c[0]).replace("_", "")), self.span(meta))
 
@@ -450,7 +466,8 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def expect_event(self, meta, c):
-        return ast.ExpectEvent(str(c[0]), self.span(meta))
+        player = str(c[0]) if len(c) > 1 else None
+        return ast.ExpectEvent(str(c[-1]), self.span(meta), player)
 
     @v_args(meta=True)
     def wait_step(self, meta, c):
@@ -459,19 +476,26 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def do_step(self, meta, c):
+        player = None
+        if isinstance(c[0], tuple) and c[0][0] == "as":
+            player, c = c[0][1], c[1:]
         name, *rest = c
         args: tuple = ()
-        draw = None
+        draws: tuple[int, ...] = ()
         fails = False
         fail_text = None
         for part in rest:
             if isinstance(part, tuple) and part and part[0] == "draws":
-                draw = part[1]
+                draws = part[1]
             elif isinstance(part, tuple) and part and part[0] == "fails":
                 fails, fail_text = True, part[1]
             else:
                 args = part
-        return ast.Do(str(name), args, draw, fails, fail_text, self.span(meta))
+        draw = draws[0] if draws else None
+        return ast.Do(str(name), args, draw, fails, fail_text, self.span(meta), player, draws)
+
+    def as_player(self, c):
+        return ("as", str(c[0]))
 
     @v_args(meta=True)
     def call_args(self, meta, c):
@@ -483,7 +507,7 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def draws(self, meta, c):
-        return ("draws", int(str(c[0]).replace("_", "")))
+        return ("draws", tuple(int(str(tok).replace("_", "")) for tok in c))
 
     @v_args(meta=True)
     def outcome(self, meta, c):
@@ -506,28 +530,86 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def scenario_place(self, meta, c):
-        name = "level"
-        key: str | int | None = None
-        fld = None
+        # parts: a name (or `level`) with an optional [key]; `bob.coins` names a player first
+        parts: list[list] = []
         for part in c:
             if isinstance(part, Token):
-                name = str(part)
-            elif part[0] == "key":
-                key = part[1]
+                parts.append([str(part), None])
             else:
-                fld = part[1]
-        return ast.ScenarioPlace(name, key, fld, self.span(meta))
+                parts[-1][1] = part[1]
+        span = self.span(meta)
+        player = None
+        if len(parts) > 1 and parts[0][1] is None and (len(parts) == 2 or parts[1][1] is not None):
+            player = parts.pop(0)[0]
+        if len(parts) == 1:
+            return ast.ScenarioPlace(parts[0][0], parts[0][1], None, span, player)
+        if len(parts) == 2 and parts[0][1] is not None and parts[1][1] is None:
+            return ast.ScenarioPlace(parts[0][0], parts[0][1], parts[1][0], span, player)
+        # no place has this shape: the checker names it as written
+        said = ".".join(n + (f"[{k}]" if k is not None else "") for n, k in parts)
+        return ast.ScenarioPlace(said, None, None, span, player)
+
+    def level_word(self, c):
+        return Token("NAME", "level")
 
     def scenario_key(self, c):
         tok = c[0]
         return ("key", int(str(tok).replace("_", "")) if tok.type == "INT" else str(tok))
 
-    def scenario_field(self, c):
-        return ("field", str(c[0]))
-
     @v_args(meta=True)
     def empty_lit(self, meta, c):
         return ast.EmptyLit(self.span(meta))
+
+    # -- players meeting players
+    @v_args(meta=True)
+    def give_stmt(self, meta, c):
+        target, *amounts = c
+        return ast.Give(ast.Name(str(target), self.tspan(target)), tuple(amounts), None, self.span(meta))
+
+    @v_args(meta=True)
+    def give_loot(self, meta, c):
+        target, loot = c
+        return ast.Give(ast.Name(str(target), self.tspan(target)), (), ast.Name(str(loot), self.tspan(loot)),
+                        self.span(meta))
+
+    @v_args(meta=True)
+    def take_stmt(self, meta, c):
+        target, place, _up_to, expr = c
+        return ast.Take(ast.Name(str(target), self.tspan(target)), place, expr, self.span(meta))
+
+    @v_args(meta=True)
+    def gain_loot(self, meta, c):
+        return ast.GainLoot(ast.Name(str(c[0]), self.tspan(c[0])), self.span(meta))
+
+    @v_args(meta=True)
+    def loot_decl(self, meta, c):
+        name, *entries = c
+        return ast.LootDecl(str(name), tuple(entries), self.tspan(name), self.span(meta))
+
+    @v_args(meta=True)
+    def loot_entry(self, meta, c):
+        weight, *items = c
+        return ast.LootEntry(weight.value, self.weight_span(weight), tuple(items), self.span(meta))
+
+    @v_args(meta=True)
+    def loot_amount(self, meta, c):
+        return ast.LootAmount(c[0], c[1], self.span(meta))
+
+    @v_args(meta=True)
+    def loot_ref(self, meta, c):
+        return ast.LootRef(ast.Name(str(c[0]), self.tspan(c[0])), self.span(meta))
+
+    @v_args(meta=True)
+    def hook_decl(self, meta, c):
+        event, *body = c
+        return ast.HookDecl(ast.Name(str(event), self.tspan(event)), tuple(body), self.span(meta))
+
+    @v_args(meta=True)
+    def leaderboard_decl(self, meta, c):
+        name, stat, *rest = c
+        resets = ast.Name(str(rest[0]), self.tspan(rest[0])) if rest else None
+        return ast.LeaderboardDecl(str(name), ast.Name(str(stat), self.tspan(stat)), resets,
+                                   self.tspan(name), self.span(meta))
 
     # -- bots (bots/*.rules)
     @v_args(meta=True)
@@ -752,7 +834,7 @@ _WEIGHT_LINE = re.compile(r"^( +)([0-9][0-9_]*)( *):")
 
 
 def _align_pick_weights(chunk: str) -> tuple[str, dict[int, int]]:
-    """Let designers right-align the weights of a `pick one` block (` 5:` under `70:`).
+    """Let designers right-align the weights of a `pick one` block or a `loot` table (` 5:` under `70:`).
 
     The spaces before a shorter weight move to after it, so the block's indentation
     is the leftmost weight's and every other column stays where the designer put it.
@@ -761,7 +843,7 @@ def _align_pick_weights(chunk: str) -> tuple[str, dict[int, int]]:
     lines = chunk.split("\n")
     shifts: dict[int, int] = {}
     for i, line in enumerate(lines):
-        if not re.match(r"^\s*pick\s+one\b", line):
+        if not re.match(r"^\s*pick\s+one\b|^loot\s+\w+\s*(#.*)?$", line):  # both list weights
             continue
         outer = len(line) - len(line.lstrip(" "))
         block = []

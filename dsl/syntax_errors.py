@@ -121,6 +121,7 @@ _TOKEN_WORDS = {
     "RESOURCE_KIND": "`currency`, `meter` or `stat`",
     "FUNC": "`min(`, `max(` or `ceil(`",
     "COMPARE": "a comparison such as `>=`",
+    "UP_TO": "`up to`",
 }
 _VALUE_STARTS = {"INT", "DURATION", "NAME", "LPAR", "MINUS", "NOW", "LEVEL", "TRUE", "FALSE", "FUNC", "NOT", "STRING"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "COMPARE", "DOT", "LSQB", "AND", "OR", "IS"}
@@ -139,6 +140,8 @@ def describe(accepts: set[str], literals: dict[str, str]) -> str:
     names = set(accepts)
     if "INT" in names:
         names.discard("MINUS")  # a whole number may be negative: no need to say so
+    if "NAME" in names:
+        names.discard("LEVEL")  # `level` reads as a name (`target.level`): no need to say so
     words: list[str] = []
     if names & ENDS:
         names -= ENDS
@@ -226,6 +229,8 @@ _BLOCK_HINTS = {
     "slots": "list the fields of a slot below it, indented: `  ready_at: time`",
     "scenario": "write the steps below it, indented: `  do plant(slot: 0, kind: wheat)`",
     "bot": "write how it plays below it, indented: `  sessions 3 per day` and `  try harvest(slot: any)`",
+    "loot": "list the weighted entries below it, indented: `  60: coins 50`",
+    "on": "write the statements the runtime runs below it, indented: `  gain gems 5`",
 }
 
 
@@ -315,7 +320,7 @@ _TYPOS = {
     "return": "an action ends after its last statement: remove `return`",
 }
 _STATEMENT_WORDS = {"require", "cost", "gain", "set", "fill", "empty", "let", "limit", "cooldown", "emit",
-                    "when", "otherwise", "pick", "given", "do", "wait", "expect"}
+                    "when", "otherwise", "pick", "given", "do", "wait", "expect", "give", "take", "as"}
 _DECLARATION_WORDS = "`game`, `currency`, `meter`, `stat`, `level`, `table`, `item`, `slots`, `action` or `invariant`"
 
 # an example of each statement, shown when a line of that kind does not read
@@ -353,6 +358,12 @@ _EXAMPLES = {
     "sessions": "sessions 3 per day",
     "actions": "actions 12 per session",
     "try": "try sell(kind: any, qty: 10) when coins < 500",
+    "give": "give friend coins 10   or   give friend loot common_chest",
+    "take": "take target trophies up to 5",
+    "loot": "loot common_chest",
+    "on": "on level_up   or   on receive",
+    "leaderboard": "leaderboard weekly_power by power resets weekly",
+    "as": "as bob do attack(target: me)",
 }
 
 
