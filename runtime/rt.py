@@ -361,8 +361,11 @@ class Context:
                 f"limit of {count} per {what} reached, try again in {fmt_duration(retry_at - self.now)}",
                 {"retry_at": retry_at, "limit": count},
             )
-        # forget windows that are over, so the state does not grow
-        for k in [k for k, v in limits.items() if v[0] != start and v[0] + length <= self.now]:
+        # forget this limit's windows that are over, so the state does not grow (only this
+        # limit's: another limit's window has its own length, a week is not over after a day)
+        mine = key + ":"
+        for k in [k for k, v in limits.items()
+                  if (k == key or k.startswith(mine)) and v[0] != start and v[0] + length <= self.now]:
             del limits[k]
         limits[slot] = [start, n + 1]
 

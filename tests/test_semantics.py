@@ -187,6 +187,18 @@ def test_weekly_limit_resets_monday_at_day_start(pack):
     assert p.do("weekly").ok
 
 
+def test_a_daily_limit_does_not_reset_a_weekly_one(pack):
+    # found by `rulesc simulate`: a daily limit used to forget every window longer than
+    # a day once a day had passed, so a player could claim a weekly bonus every day
+    p = Player(pack)
+    assert p.do("weekly").ok
+    p.now = T0 + DAY
+    assert p.do("daily").ok
+    assert p.do("weekly").error["code"] == "limit"
+    p.now = T0 + 7 * DAY - 8 * HOUR  # next Monday 04:00
+    assert p.do("weekly").ok
+
+
 def test_limit_per_parameter_keeps_one_count_per_value(pack):
     p = Player(pack)
     assert p.do("hourly", kind="iron").ok
