@@ -44,6 +44,15 @@ def serve_command(
         str, typer.Option(help="Address to listen on.", envvar="RULESC_HOST")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", envvar="RULESC_PORT")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (SO_REUSEPORT). More than one needs "
+            "--redis: the embedded SQLite store serves one process.",
+            envvar="RULESC_WORKERS",
+        ),
+    ] = 1,
     redis: Annotated[
         str | None,
         typer.Option(
@@ -198,6 +207,16 @@ def serve_command(
     )
     if not games:
         raise typer.BadParameter("give at least one game folder or pack directory")
+    if workers > 1 and not redis:
+        typer.echo(
+            "error: --workers needs --redis: the embedded SQLite store is a single-process "
+            "store (its pushes and its writer live in one process)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if workers > 1 and watch:
+        typer.echo("error: --watch is for development: serve one worker", err=True)
+        raise typer.Exit(2)
     if production and (not secret or not admin_token):
         typer.echo(
             "error: --production needs --secret and --admin-token "
@@ -289,7 +308,24 @@ def serve_command(
         return SqliteStore(data_dir, result_ttl=ttl, ledger_maxlen=ledger_maxlen)
 
     watched = {g.id: g.source for g in loaded if packs.is_game_folder(g.source)}
-    asyncio.run(_run(make_store(), auth, config, loaded, host, port, watched if watch else {}))
+    if workers == 1:
+        asyncio.run(_run(make_store(), auth, config, loaded, host, port, watched if watch else {}))
+        return
+    from .workers import reserve_port, supervise
+
+    holder, bound = reserve_port(host, port)
+
+    def run_worker(index: int, ready_fd: int) -> None:
+        holder.close()
+        # a store per worker, made after the fork: no connection is shared between them
+        asyncio.run(_run(make_store(), auth, config, loaded, host, bound, {}, ready_fd=ready_fd))
+
+    def announce() -> None:
+        holder.close()  # every worker listens on the port now
+        _announce(loaded, host, bound, config.dev, workers)
+
+    code = supervise(workers, run_worker, announce, lambda m: typer.echo(m, err=True))
+    raise typer.Exit(code)
 
 
 def _dev_value(data_dir: Path, name: str) -> tuple[str, Path, bool]:
@@ -344,15 +380,26 @@ def kept_secret(path: Path) -> tuple[str, bool]:
     raise ValueError(f"could not read or make {path}")
 
 
-async def _run(store: Store, auth: Auth, config: ServerConfig, games: list[packs.Game],
-               host: str, port: int, watched: dict[str, Path]) -> None:  # fmt: skip
-    server = Server(store, auth, config, games=games)
-    bound = server.listen(port, host)
-    typer.echo(f"serving {', '.join(g.id for g in games)} on http://{host}:{bound}  "
-               f"(try GET /readyz, /v1/openapi.json)")  # fmt: skip
-    if config.dev:
+def _announce(games: list[packs.Game], host: str, port: int, dev: bool, workers: int) -> None:
+    procs = f", {workers} workers" if workers > 1 else ""
+    typer.echo(f"serving {', '.join(g.id for g in games)} on http://{host}:{port}  "
+               f"(try GET /readyz, /v1/openapi.json{procs})")  # fmt: skip
+    if dev:
         for g in games:
-            typer.echo(f"playground: http://{host}:{bound}/play/{g.id}  (development mode)")
+            typer.echo(f"playground: http://{host}:{port}/play/{g.id}  (development mode)")
+
+
+async def _run(store: Store, auth: Auth, config: ServerConfig, games: list[packs.Game],
+               host: str, port: int, watched: dict[str, Path],
+               ready_fd: int | None = None) -> None:  # fmt: skip
+    """Serve until SIGTERM / SIGINT. A worker (`ready_fd` given) shares the port with the
+    others and tells the supervisor through `ready_fd` that it listens."""
+    server = Server(store, auth, config, games=games)
+    if ready_fd is None:
+        _announce(games, host, server.listen(port, host), config.dev, 1)
+    else:
+        server.listen(port, host, reuse_port=True)
+        os.write(ready_fd, b"1")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -91,8 +91,9 @@ class Server:
 
     # -- running --
 
-    def listen(self, port: int, host: str = "127.0.0.1") -> int:
-        """Start serving; returns the port (pass 0 for a free one)."""
+    def listen(self, port: int, host: str = "127.0.0.1", *, reuse_port: bool = False) -> int:
+        """Start serving; returns the port (pass 0 for a free one). `reuse_port`: share
+        the port with other processes (SO_REUSEPORT; `rulesc serve --workers`)."""
         limits = self.config.limits
         self._http = tornado.httpserver.HTTPServer(
             self.app,
@@ -105,7 +106,9 @@ class Server:
             # proxy's; a directly exposed server must not believe what callers claim
             xheaders=self.config.trust_proxy,
         )
-        sockets = tornado.netutil.bind_sockets(port, host, family=socket.AF_INET)
+        sockets = tornado.netutil.bind_sockets(
+            port, host, family=socket.AF_INET, reuse_port=reuse_port
+        )
         self._http.add_sockets(sockets)
         return sockets[0].getsockname()[1]
 
