@@ -247,6 +247,67 @@ def graph(
         typer.echo(f"wrote {target}")
 
 
+@app.command()
+@guarded
+def simulate(
+    game: GameDir,
+    days: Annotated[int, typer.Option("--days", min=1, max=3650, help="Days each run plays.")] = 30,
+    runs: Annotated[int, typer.Option("--runs", min=1, max=10_000, help="Runs (players) per bot.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="The same seed plays the same games.")] = 1,
+    bot: Annotated[list[str] | None, typer.Option("--bot", help="Only this bot (repeatable) [default: every bot].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write samples.csv, the plots and summary.txt [default: build/sim/GAME_ID].")] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs matplotlib).")] = True,
+) -> None:
+    """Play the game with its bots (bots/*.rules) for days, many times: CSV, plots, summary.
+
+    Exits 1 when the rules have errors or a run breaks an invariant, 2 for an unknown bot.
+    """
+    import time
+
+    from rulesc.compiler import simplot, simsummary
+    from rulesc.compiler import simulate as simulating
+    from rulesc.runtime.pack import load_pack
+
+    result = compile_game(game, with_tests=False, with_bots=True)
+    if not result.ok or result.files is None or result.game is None:
+        report(result, Format.human)
+        raise typer.Exit(EXIT_RULES)
+    game_ir = result.game
+    known = {b.name: b for b in game_ir.bots}
+    if not known:
+        typer.echo(f"rulesc simulate: {result.sources.label} has no bots: declare one in bots/*.rules "
+                   "(see `rulesc explain R062`)", err=True)
+        raise typer.Exit(EXIT_RULES)
+    unknown = [b for b in bot or [] if b not in known]
+    if unknown:
+        typer.echo(f"rulesc simulate: no bot {', '.join(unknown)}; the bots are {', '.join(known)}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    chosen = [known[b] for b in dict.fromkeys(bot)] if bot else list(known.values())
+    target = out or Path("build") / "sim" / game_ir.id
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rulesc-sim-") as tmp:
+        pack = load_pack(write_pack(result.files, Path(tmp) / game_ir.id))
+        started = time.perf_counter()
+        results = simulating.simulate(pack, game_ir, chosen, simulating.Options(days, runs, seed))
+        elapsed = time.perf_counter() - started
+    (target / "samples.csv").write_text(simulating.to_csv(results), encoding="utf-8")
+    summary = "\n".join(simsummary.render(game_ir, r) for r in results)
+    (target / "summary.txt").write_text(summary, encoding="utf-8")
+    typer.echo(summary)
+    wrote = [target / "samples.csv", target / "summary.txt"]
+    if plots:
+        try:
+            wrote += [simplot.plot(game_ir, r, target / f"{r.bot.name}.png") for r in results]
+        except simplot.MatplotlibMissing as err:
+            typer.echo(f"rulesc simulate: no plots: {err}", err=True)
+    played = sum(sum(run.actions.values()) for r in results for run in r.runs)
+    typer.echo(f"simulated {len(results)} bot{'s' * (len(results) != 1)} x {runs} runs x {days} days "
+               f"({played:,} actions) in {elapsed:.1f}s (seed {seed})")
+    typer.echo("wrote " + ", ".join(str(p) for p in wrote))
+    broken = any(run.broken for r in results for run in r.runs)
+    raise typer.Exit(EXIT_RULES if broken else EXIT_OK)
+
+
 app.command("serve")(serve_command)
 
 

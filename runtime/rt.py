@@ -149,6 +149,24 @@ def window_length(period: str, period_ms: int) -> int:
     return DAY_MS if period == "day" else WEEK_MS if period == "week" else period_ms
 
 
+def limit_slot(key: str, per: Any) -> str:
+    """Where a limit or a cooldown keeps its count: one place per value of its `per` parameter."""
+    return key if per is None else f"{key}:{per}"
+
+
+def limit_reached(s: dict, key: str, count: int, period: str, period_ms: int, per: Any, now: int,
+                  day_start_ms: int) -> bool:
+    """Whether `Context.limit` would reject now, counting nothing (for bots that look ahead)."""
+    used = s["_limits"].get(limit_slot(key, per))
+    return used is not None and used[0] == window_start(period, period_ms, now, day_start_ms) and used[1] >= count
+
+
+def cooling_down(s: dict, key: str, per: Any, now: int) -> bool:
+    """Whether `Context.cooldown` would reject now, starting nothing."""
+    ready = s["_cooldowns"].get(limit_slot(key, per))
+    return ready is not None and now < ready
+
+
 # ---- meters ----------------------------------------------------------------------------------
 
 
@@ -347,7 +365,7 @@ class Context:
             seen[1] = after
 
     def limit(self, s: dict, key: str, count: int, period: str, period_ms: int, per: Any) -> None:
-        slot = key if per is None else f"{key}:{per}"
+        slot = limit_slot(key, per)
         start = window_start(period, period_ms, self.now, self.day_start_ms)
         length = window_length(period, period_ms)
         limits = s["_limits"]
@@ -370,7 +388,7 @@ class Context:
         limits[slot] = [start, n + 1]
 
     def cooldown(self, s: dict, key: str, ms: int, per: Any) -> None:
-        slot = key if per is None else f"{key}:{per}"
+        slot = limit_slot(key, per)
         cooldowns = s["_cooldowns"]
         ready = cooldowns.get(slot)
         if ready is not None and self.now < ready:

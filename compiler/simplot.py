@@ -1,0 +1,72 @@
+"""PNG plots of a simulation: per resource, the median over runs and the 10th-90th
+percentile band, by day. One picture per bot, one small chart per resource that moved.
+
+matplotlib is an optional dependency (`pip install 'rulesc[sim]'`): the rest of
+rulesc, the server included, never needs it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from . import ir
+from .simsummary import by_day, percentile
+
+
+class MatplotlibMissing(Exception):
+    pass
+
+
+def plot(game: ir.Game, result, out: Path) -> Path:
+    """Draw one bot's results into `out` (a .png file) and return it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: no display, the same picture everywhere
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise MatplotlibMissing("plots need matplotlib: pip install 'rulesc[sim]'") from err
+    labels = _moving(result)
+    maxima = {r.name: r.max for r in game.resources}
+    cols = min(4, max(1, len(labels)))
+    rows = max(1, math.ceil(len(labels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)
+    days = list(range(result.days + 1))
+    for ax, label in zip([a for row in axes for a in row], labels, strict=False):
+        values = by_day(result, label)
+        low = [percentile(v, 10) for v in values]
+        high = [percentile(v, 90) for v in values]
+        mid = [percentile(v, 50) for v in values]
+        ax.fill_between(days, low, high, color="#1f77b4", alpha=0.25, linewidth=0, label="10th-90th percentile")
+        ax.plot(days, mid, color="#1f77b4", linewidth=1.8, label="median")
+        top = maxima.get(label.split("[", 1)[0]) if label != "level" else None
+        if top is not None and top <= 2 * max(high + [1]):
+            ax.axhline(top, color="#d62728", linestyle="--", linewidth=1, label="max")
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("day", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    for ax in [a for row in axes for a in row][len(labels):]:
+        ax.axis("off")
+    legend: dict = {}  # one entry per kind of line, whichever chart has it
+    for ax in [a for row in axes for a in row]:
+        for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(name, handle)
+    fig.legend(list(legend.values()), list(legend), loc="upper right", fontsize=8, ncol=3)
+    bot = result.bot
+    fig.suptitle(f"{game.title}: bot {bot.name}, {len(result.runs)} runs of {result.days} days", fontsize=12, x=0.01,
+                 horizontalalignment="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # no timestamp in the file: the same simulation draws the same bytes
+    fig.savefig(out, dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    return out
+
+
+def _moving(result) -> list[str]:
+    """The resources whose value changes in some run (a flat line says nothing)."""
+    labels = list(result.runs[0].samples[0].values) if result.runs else []
+    return [label for label in labels
+            if len({s.values[label] for run in result.runs for s in run.samples}) > 1]
