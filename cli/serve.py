@@ -14,6 +14,7 @@ import signal
 import stat
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
@@ -294,7 +295,7 @@ def serve_command(
         if redis:
             from rulesc.runtime.store_redis import RedisStore
 
-            typer.echo(f"store: redis at {redis}")
+            typer.echo(f"store: redis at {_without_password(redis)}")
             return RedisStore(
                 redis,
                 result_ttl=ttl,
@@ -326,6 +327,16 @@ def serve_command(
 
     code = supervise(workers, run_worker, announce, lambda m: typer.echo(m, err=True))
     raise typer.Exit(code)
+
+
+def _without_password(url: str) -> str:
+    """The URL to print: a password in it never reaches the logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _dev_value(data_dir: Path, name: str) -> tuple[str, Path, bool]:

@@ -28,6 +28,7 @@ import contextlib
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError, TryAgainError
@@ -44,9 +45,8 @@ WATCH_EVERY = 1.0  # seconds between looks at the map while a master's push link
 
 
 class _Node:
-    def __init__(self, host: str, port: int, timeout: float, connect_timeout: float) -> None:
-        self.client = node_client(host=host, port=port, timeout=timeout,
-                                  connect_timeout=connect_timeout)  # fmt: skip
+    def __init__(self, url: str, timeout: float, connect_timeout: float) -> None:
+        self.client = node_client(url=url, timeout=timeout, connect_timeout=connect_timeout)
         self.pipe = AutoPipeline(self.client)
 
     async def close(self) -> None:
@@ -55,8 +55,11 @@ class _Node:
 
 
 class ClusterLink:
-    def __init__(self, rc: RedisCluster, *, timeout: float, connect_timeout: float) -> None:
+    def __init__(
+        self, rc: RedisCluster, url: str, *, timeout: float, connect_timeout: float
+    ) -> None:
         self._rc = rc
+        self._url = urlsplit(url)  # each master is dialled as this URL, its address swapped in
         self._timeout, self._connect_timeout = timeout, connect_timeout
         self._nodes: dict[str, _Node] = {}
         self._moved: dict[int, str] = {}  # slot -> master named by a MOVED, until a refresh
@@ -83,7 +86,7 @@ class ClusterLink:
         except BaseException:
             await rc.aclose()
             raise
-        return cls(rc, timeout=timeout, connect_timeout=connect_timeout)
+        return cls(rc, url, timeout=timeout, connect_timeout=connect_timeout)
 
     # -- commands --
 
@@ -95,9 +98,11 @@ class ClusterLink:
     def _node(self, addr: str) -> _Node:
         node = self._nodes.get(addr)
         if node is None:
-            host, port = addr.rsplit(":", 1)
-            node = self._nodes[addr] = _Node(host, int(port), self._timeout,
-                                             self._connect_timeout)  # fmt: skip
+            # the same user, password and TLS (rediss://) as the URL given, database 0
+            userinfo = self._url.netloc.rpartition("@")[0]
+            netloc = f"{userinfo}@{addr}" if userinfo else addr
+            url = urlunsplit(self._url._replace(netloc=netloc, path="/0"))
+            node = self._nodes[addr] = _Node(url, self._timeout, self._connect_timeout)
         return node
 
     async def execute(self, key: str, *args: Any) -> Any:

@@ -48,21 +48,17 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def node_client(
-    *, url: str | None = None, host: str = "", port: int = 0, timeout: float, connect_timeout: float
-) -> aioredis.Redis:
+def node_client(*, url: str, timeout: float, connect_timeout: float) -> aioredis.Redis:
     """A client of one node. No client-side retries: a command fails fast into
     StoreUnavailable (503), and a commit whose reply was lost is never sent twice behind
     the caller's back."""
-    opts: dict[str, Any] = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": connect_timeout,
-        "socket_keepalive": True,  # find half-open links, the pub/sub one included
-        "retry": Retry(NoBackoff(), 0),
-    }
-    if url is not None:
-        return aioredis.Redis.from_url(url, **opts)
-    return aioredis.Redis(host=host, port=port, **opts)
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=connect_timeout,
+        socket_keepalive=True,  # find half-open links, the pub/sub one included
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 async def is_cluster(url: str, *, timeout: float, connect_timeout: float) -> bool:

@@ -291,3 +291,28 @@ async def test_a_slot_being_migrated_is_asked_of_its_target(
         for node in (source, target):
             with redis.Redis(port=node.port) as c:
                 c.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
+
+
+async def test_a_password_reaches_every_master(
+    redis_cluster: Cluster, cluster_url: str, stores: list[RedisStore]
+) -> None:
+    password = "cluster-test-password"
+    players = players_on_other_masters(redis_cluster)
+    for node in redis_cluster.nodes:
+        with redis.Redis(port=node.port) as c:
+            c.config_set("requirepass", password)
+    try:
+        url = f"redis://:{password}@127.0.0.1:{redis_cluster.nodes[0].port}/0"
+        store = new(stores, url)
+        inbox = Inbox()
+        for player in players:
+            await store.subscribe(G, player, inbox)
+            out = await commit(store, player, 0, ok("a1"))
+            assert (await inbox.next())["event_ids"] == out.event_ids
+        await store.ping()  # every master
+        with pytest.raises(StoreUnavailable):
+            await new(stores, redis_cluster.url).load(G, "p-0")  # no password: refused
+    finally:
+        for node in redis_cluster.nodes:
+            with redis.Redis(port=node.port, password=password) as c:
+                c.config_set("requirepass", "")
