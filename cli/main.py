@@ -308,6 +308,64 @@ def simulate(
     raise typer.Exit(EXIT_RULES if broken else EXIT_OK)
 
 
+@app.command()
+@guarded
+def fmt(
+    paths: Annotated[list[Path], typer.Argument(help="Rules files, or folders to search for *.rules.")],
+    check: Annotated[bool, typer.Option("--check", help="Change nothing; exit 1 if a file would change (for CI).")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Change nothing; print what would change.")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Rewrite the files (what fmt does without an option).")] = False,
+) -> None:
+    """Give rules files one canonical layout, keeping every comment.
+
+    A file is changed only if its formatted text parses to the same tree, formats to
+    itself again and keeps every comment; otherwise it is left alone and named.
+    Exits 1 when --check finds a file to change or a file cannot be formatted.
+    """
+    import difflib
+
+    from rulesc.dsl.fmt import format_source
+
+    if write and (check or diff):
+        typer.echo("rulesc fmt: --write rewrites files; --check and --diff only look", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        typer.echo(f"rulesc fmt: no such file or folder: {', '.join(map(str, missing))}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    files = sorted({f for p in paths for f in ([p] if p.is_file() else p.rglob("*.rules"))})
+    changed, refused = [], []
+    for path in files:
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            refused.append(path)
+            typer.echo(f"cannot format {path}: it is not UTF-8 text", err=True)
+            continue
+        result = format_source(text, str(path))
+        if result.problem is not None:
+            refused.append(path)
+            typer.echo(f"cannot format {path}: {result.problem}", err=True)
+            continue
+        if not result.changed:
+            continue
+        changed.append(path)
+        assert result.text is not None
+        if diff:
+            typer.echo("".join(difflib.unified_diff(text.splitlines(True), result.text.splitlines(True),
+                                                    f"{path} (as written)", f"{path} (formatted)")), nl=False)
+        if check:
+            typer.echo(f"would reformat {path}")
+        elif not diff:
+            path.write_text(result.text, encoding="utf-8")
+            typer.echo(f"reformatted {path}")
+    verb = "would be reformatted" if check or diff else "reformatted"
+    typer.echo(f"{len(files)} file{'s' * (len(files) != 1)}: {len(changed)} {verb}, "
+               f"{len(files) - len(changed) - len(refused)} already formatted"
+               + (f", {len(refused)} left alone (see above)" if refused else ""), err=bool(check and changed))
+    raise typer.Exit(EXIT_RULES if refused or (check and changed) else EXIT_OK)
+
+
 app.command("serve")(serve_command)
 
 

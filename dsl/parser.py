@@ -898,3 +898,9 @@ def _tab_in_indent(chunk: str) -> int | None:
 
 def parse_expr(text: str, file: str = "<expr>") -> ast.Expr:
     return _Build(file).transform(_lark().parse(text, start="expr"))
+
+
+def reserved_words() -> frozenset[str]:
+    """The grammar's keywords (`action`, `cost`, `when`, ...): words that cannot be names."""
+    words = {text for text in _literals().values() if text.isidentifier()}
+    return frozenset(words | {"currency", "meter", "stat", "min", "max", "ceil"})
