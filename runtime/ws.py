@@ -97,6 +97,22 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
     def get_compression_options(self) -> dict | None:
         return None
 
+    def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
+        protocol = super().get_websocket_protocol()
+        if protocol is not None:
+            # Free the connection's place in the hub as soon as the server closes it, not
+            # when the close handshake ends: after an unanswered ping (a half-open link)
+            # tornado waits 5 s more for a client that is gone. Closing cannot be undone,
+            # so nothing is lost by leaving early; _leave runs once.
+            close = protocol.close
+
+            def closing(code: int | None = None, reason: str | None = None) -> None:
+                close(code, reason)
+                self._leave()
+
+            protocol.close = closing  # type: ignore[method-assign]
+        return protocol
+
     async def open(self, *args: Any) -> None:
         try:
             await self.server.hub.join(self.key, self)
