@@ -1294,7 +1294,9 @@ class Checker:
             if isinstance(st, ast.Wait):
                 steps.append(ir.WaitStep(st.duration.ms, loc))
             elif isinstance(st, ast.ExpectEvent):
-                steps.append(ir.ExpectEventStep(st.event, loc))
+                player = self.scenario_player(st.player, st.span)
+                ok = ok and player is not False
+                steps.append(ir.ExpectEventStep(st.event, loc, player or None))
             elif isinstance(st, ast.Given | ast.Expect):
                 values = []
                 for sv in st.values:
@@ -1343,15 +1345,37 @@ class Checker:
             self.error("R034", f"`{st.action}` needs a value for {names}", st.span,
                        f"give every parameter: `do {st.action}(" + ", ".join(f"{n}: ..." for n in params) + ")`")
             return None
-        if st.draw is not None and st.draw < 1:
+        if any(d < 1 for d in st.draws) or (st.draw is not None and st.draw < 1):
             self.error("R034", "draws are numbered from 1", st.span, "write `draws 1` for the first branch")
             return None
-        return ir.DoStep(st.action, tuple(out), st.draw, st.fails, st.fail_text, loc)
+        player = self.scenario_player(st.player, st.span)
+        if player is False:
+            return None
+        return ir.DoStep(st.action, tuple(out), st.draw, st.fails, st.fail_text, loc, player or None,
+                         st.draws or ((st.draw,) if st.draw is not None else ()))
+
+    def scenario_player(self, name: str | None, span: Span) -> str | bool:
+        """Another player of a scenario ("" for its own, `me`), or False when the name is
+        a declaration's (reported): `coins.gems` is a typo, not a player called coins."""
+        if name is None or name == "me":
+            return ""
+        if name in self.decl_spans or name in self.row_owner:
+            self.error("R034", f"`{name}` is declared in the rules, so it cannot name a player of the scenario",
+                       span, "players of a scenario have names of their own: `bob.coins`, `as bob do ...`")
+            return False
+        return name
 
     def arg_fits(self, a: ast.CallArg, p: ir.Param, fails: bool) -> bool:
         """Whether a scenario's value for a parameter has its type (and, unless the step
         expects a failure, is within its bounds)."""
         v = a.value
+        if p.type == T.PLAYER:
+            if isinstance(v, ast.Name) and self.scenario_player(v.id, v.span) is not False:
+                return True
+            if not isinstance(v, ast.Name):
+                self.error("R034", f"`{a.name}` is a player of the scenario", v.span,
+                           f"name one: `{a.name}: bob` (`me` is the scenario's own player)")
+            return False
         if p.type.kind == "enum":
             rows = self.row_names(p.type.name)
             if isinstance(v, ast.Name) and v.id in rows:
@@ -1377,8 +1401,12 @@ class Checker:
     def state_value(self, sv: ast.StateValue, *, given: bool):
         """A `given` or `expect` value: (path, value) when the place and the value fit."""
         p = sv.place
+        player = self.scenario_player(p.player, p.span)
+        if player is False:
+            return None
         label = p.name + (f"[{p.key}]" if p.key is not None else "") + (f".{p.field}" if p.field else "")
-        path = ir.StatePath(p.name, p.key, p.field, label)
+        label = f"{player}.{label}" if player else label
+        path = ir.StatePath(p.name, p.key, p.field, label, player or None)
         if p.name == "level":
             ok = self.level_value(p, given)
         elif p.name in self.resources:

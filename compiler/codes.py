@@ -197,6 +197,43 @@ CODES: dict[str, tuple[str, str, str]] = {
               actions 12 per session
               try harvest(slot: any)
         """),
+    "R070": _entry("error", "not public", """
+        An action reads another player's resource (`target.power`, `target.level`) from a
+        snapshot of that player's state, and may only read what the rules make public:
+
+            stat power public
+            action attack(target: player)
+              require target.power < power
+        """),
+    "R071": _entry("error", "another player", """
+        Another player is named by a `player` parameter of the action: the runtime reads
+        a snapshot of exactly those players before the action runs, and delivers `give`
+        and `take` to exactly them. So only parameters can be players (not a table's
+        column or a slot's field), `give`/`take` and `target.power` name a parameter
+        directly (not a `let` copy), and a hook's `sender` can only be compared or
+        emitted:
+
+            action gift(friend: player)
+              give friend coins 10
+        """),
+    "R072": _entry("error", "loot table draws from itself", """
+        A loot table may draw from other tables (`10: loot rare_chest`), but never,
+        through them, from itself: the draw would never end.
+        """),
+    "R073": _entry("error", "hook", """
+        The hooks are `on level_up` (after a step raised the level) and `on receive`
+        (after a delivery from another player was applied). A hook runs after its step was
+        decided, so it cannot refuse it (`require`, `cost`, `limit`, `cooldown`) or act on
+        other players (`give`, `take`); it chooses with `when` and changes this player:
+
+            on level_up
+              gain gems 5
+        """),
+    "R074": _entry("error", "leaderboard", """
+        `leaderboard weekly_power by power resets weekly` ranks players by one count
+        (a stat, a currency, ...: not `level`, which follows from its stat), and starts
+        afresh daily, weekly (Mondays at `day starts`) or never.
+        """),
     "R050": _entry("error", "no game folder", """
         Commands take a game folder: a folder holding the game's .rules files.
         """),

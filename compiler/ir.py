@@ -149,9 +149,29 @@ class CeilDiv:
     type: Type
 
 
+@dataclass(frozen=True, slots=True)
+class PeerRead:
+    """`target.power`: a public resource of another player (a `player` parameter), read
+    from a snapshot of that player's state taken before the action runs."""
+
+    player: str  # the parameter
+    resource: str
+    key: Expr | None
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLevel:
+    """`target.level`, when the level's stat is public."""
+
+    player: str
+    type: Type
+
+
 Expr = (
     Const | ParamRef | LocalRef | ResourceRead | SlotRead | SlotFieldRead | IsFilled
     | TableGet | Now | LevelRead | Arith | Neg | Compare | Logic | Not | MinMax | CeilDiv
+    | PeerRead | PeerLevel
 )
 
 
@@ -278,9 +298,39 @@ class Pick:
     loc: Loc
 
 
+@dataclass(frozen=True, slots=True)
+class Give:
+    """Gains for another player, delivered exactly once through that player's inbox and
+    applied in that player's own step. `loot`: the gains are drawn here, from that table."""
+
+    player: str  # a `player` parameter
+    amounts: tuple[Amount, ...]
+    loot: str | None
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class Take:
+    """What the other player has of a resource, at most `amount`: decided in that player's
+    step, and what was taken comes back to this player's inbox."""
+
+    player: str
+    resource: str
+    key: Expr | None
+    amount: Expr
+    label: str
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class GainLoot:
+    loot: str
+    loc: Loc
+
+
 Stmt = (
     Require | Cost | Gain | SetResource | SetSlotField | Fill | Empty | Let | Limit | Cooldown
-    | Emit | When | Pick
+    | Emit | When | Pick | Give | Take | GainLoot
 )
 
 
@@ -296,6 +346,7 @@ class Resource:
     max: int | None
     regen: tuple[int, int] | None  # (amount, every ms)
     loc: Loc
+    public: bool = False  # other players may read it in a snapshot (`target.power`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +396,48 @@ class Action:
 
 
 @dataclass(frozen=True, slots=True)
+class LootItem:
+    """One thing a loot entry gives: an amount of a resource, or a draw from another table."""
+
+    resource: str | None
+    key: str | None  # the row, for an item counted per row
+    amount: int
+    loot: str | None  # a nested table (then resource is None)
+
+
+@dataclass(frozen=True, slots=True)
+class LootEntry:
+    weight: int
+    items: tuple[LootItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Loot:
+    name: str
+    entries: tuple[LootEntry, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """Statements the runtime runs: `level_up` after a step raised the level, `receive`
+    after a delivery from another player was applied (with `sender` in scope)."""
+
+    event: str
+    body: tuple[Stmt, ...]
+    writes: tuple[str, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class Leaderboard:
+    name: str
+    stat: str
+    resets: str  # daily, weekly, never
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
 class Invariant:
     cond: Expr
     message: Message | None
@@ -362,6 +455,7 @@ class StatePath:
     key: str | int | None
     field: str | None
     label: str
+    player: str | None = None  # another player of the scenario (`bob.coins`); None: `me`
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +474,7 @@ class ExpectStep:
 class ExpectEventStep:
     event: str
     loc: Loc
+    player: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +491,8 @@ class DoStep:
     fails: bool
     fail_text: str | None
     loc: Loc
+    player: str | None = None  # `as bob do ...`
+    draws: tuple[int, ...] = ()  # every pinned draw in order (`draws 3, 1`)
 
 
 Step = GivenStep | ExpectStep | ExpectEventStep | WaitStep | DoStep
@@ -455,3 +552,6 @@ class Game:
     scenarios: tuple[Scenario, ...]
     sources: tuple[SourceFile, ...]  # the pack's sources (scenarios are not part of it)
     bots: tuple[Bot, ...] = ()  # not part of the pack either
+    loot: tuple[Loot, ...] = ()
+    hooks: tuple[Hook, ...] = ()
+    leaderboards: tuple[Leaderboard, ...] = ()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Type:
-    kind: str  # int, duration, time, bool, enum, slot_index, slot, string
+    kind: str  # int, duration, time, bool, enum, slot_index, slot, string, player
     name: str | None = None  # the table of an enum, the slots of an index or a slot
 
     def __str__(self) -> str:
@@ -25,6 +25,7 @@ DURATION = Type("duration")
 TIME = Type("time")
 BOOL = Type("bool")
 STRING = Type("string")
+PLAYER = Type("player")  # another player's id: only a parameter, compared with == and !=
 
 
 def enum(table: str) -> Type:
