@@ -15,7 +15,10 @@ from pathlib import Path
 import jinja2
 
 from rulesc import __version__
-from rulesc.runtime.pack import PACK_FORMAT  # the contract between packs and the engine
+from rulesc.runtime.pack import (  # the contract between packs and the engine
+    PACK_FORMAT,
+    PACK_FORMAT_SOLO,
+)
 
 from . import ir
 from . import types as T
@@ -65,12 +68,15 @@ def _env() -> jinja2.Environment:
 def render_module(game: ir.Game) -> str:
     expr = ExprEmitter(game)
     bodies = {a.name: BodyEmitter(game).emit(a.body) for a in game.actions}
+    hook_bodies = {h.event: BodyEmitter(game).emit(h.body) for h in game.hooks}
 
     def param_type(p: ir.Param) -> str:
         if p.type.kind == "enum":
             return camel(p.type.name or "")
         if p.type == T.BOOL:
             return "bool"
+        if p.type == T.PLAYER:  # a player id: the runtime checks that the player exists
+            return "Annotated[str, Field(min_length=1, max_length=128)]"
         return f"Annotated[int, Field(ge={p.lo}, le={p.hi})]"
 
     def invariant_message(inv: ir.Invariant) -> str:
@@ -84,6 +90,11 @@ def render_module(game: ir.Game) -> str:
         compiler_version=__version__,
         tables={t.name: t for t in game.tables},
         bodies=bodies,
+        hook_bodies=hook_bodies,
+        player_params=player_params(game),
+        py_tuple=py_tuple,
+        loot_gains=lambda e: py_tuple([f"({json.dumps(i.resource)}, {json.dumps(i.key)}, {literal(i.amount)})"
+                                       .replace("null", "None") for i in e.items if i.resource], quote=False),
         literal=literal,
         py_name=py_name,
         table_const=table_const,
@@ -96,6 +107,23 @@ def render_module(game: ir.Game) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
+def py_tuple(items, *, quote: bool = True) -> str:
+    """A Python tuple literal: `("a", "b")`, `("a",)`, `()`."""
+    parts = [json.dumps(i) if quote else i for i in items]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def player_params(game: ir.Game) -> dict[str, tuple[str, ...]]:
+    """Each action's `player` parameters (the actions that have some)."""
+    out = {a.name: tuple(p.name for p in a.params if p.type == T.PLAYER) for a in game.actions}
+    return {name: params for name, params in out.items() if params}
+
+
+def is_social(game: ir.Game) -> bool:
+    """Whether the pack needs the runtime's support for players meeting players."""
+    return bool(player_params(game) or game.loot or game.hooks or game.leaderboards)
+
+
 def schema(game: ir.Game) -> dict:
     """The public schema: JSON Schema of every action's params, and what the state holds."""
     tables = {t.name: t for t in game.tables}
@@ -105,6 +133,8 @@ def schema(game: ir.Game) -> dict:
             return {"type": "string", "enum": [r[0] for r in tables[p.type.name or ""].rows]}
         if p.type == T.BOOL:
             return {"type": "boolean"}
+        if p.type == T.PLAYER:
+            return {"type": "string", "minLength": 1, "maxLength": 128, "x-player": True}
         out = {"type": "integer", "minimum": p.lo, "maximum": p.hi}
         if p.type.kind == "slot_index":
             out["x-slots"] = p.type.name
@@ -130,8 +160,10 @@ def schema(game: ir.Game) -> dict:
             entry["per"] = r.key
         if r.regen:
             entry["regen"] = {"amount": r.regen[0], "every_ms": r.regen[1]}
+        if r.public:
+            entry["public"] = True
         resources[r.name] = entry
-    return {
+    out = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "game": game.id,
         "title": game.title,
@@ -152,11 +184,27 @@ def schema(game: ir.Game) -> dict:
         },
         "actions": actions,
     }
+    # only when the game has them, so a game without them keeps its schema
+    if game.loot:
+        out["loot"] = {lt.name: [_loot_entry(e) for e in lt.entries] for lt in game.loot}
+    if game.leaderboards:
+        out["leaderboards"] = {lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards}
+    return out
+
+
+def _loot_entry(entry: ir.LootEntry) -> dict:
+    gains = {(i.resource if i.key is None else f"{i.resource}[{i.key}]"): i.amount
+             for i in entry.items if i.resource is not None}  # fmt: skip
+    out: dict = {"weight": entry.weight, "gains": gains}
+    nested = [i.loot for i in entry.items if i.loot is not None]
+    if nested:
+        out["loot"] = nested
+    return out
 
 
 def manifest(game: ir.Game) -> dict:
     return {
-        "format": PACK_FORMAT,
+        "format": PACK_FORMAT if is_social(game) else PACK_FORMAT_SOLO,
         "game": game.id,
         "title": game.title,
         "version": pack_version(game),

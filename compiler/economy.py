@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from . import ir
+from . import types as T
 from .irtext import statement_text, text, value_text
 
 MAX_INT_VALUES = 16  # representative values per int parameter
@@ -118,6 +119,10 @@ def build_model(game: ir.Game) -> Model:
     model = Model(game, [], set(), meters)
     walker = _Walker(game)
     for action in game.actions:
+        if any(p.type == T.PLAYER for p in action.params):
+            # the model is of one player's economy: what players do to each other is not in it
+            model.skipped.append(f"{action.name}: acts on another player")
+            continue
         cases, skipped = walker.action_cases(action)
         model.cases.extend(cases)
         model.skipped.extend(skipped)
@@ -375,7 +380,29 @@ class _Walker:
                 q.draws += (i,)
                 out.extend(self.block(branch.body, [q]))
             return out
+        if isinstance(s, ir.GainLoot):
+            return self.loot(s.loot, [p])
         raise AssertionError(f"unknown statement {s!r}")
+
+    def loot(self, name: str, paths: list[_Path]) -> list[_Path]:
+        """A draw from a loot table: a path per entry, as a `pick one` (nested tables too)."""
+        table = next(t for t in self.game.loot if t.name == name)
+        out = []
+        for p in paths:
+            for i, entry in enumerate(table.entries):
+                q = p.fork()
+                q.draws += (i,)
+                for item in entry.items:
+                    if item.resource is not None:
+                        key = ir.Const(item.key, T.enum(self.resources[item.resource].key or "")) if item.key else None
+                        label = item.resource if item.key is None else f"{item.resource}[{item.key}]"
+                        self.gain(ir.Amount(item.resource, key, ir.Const(item.amount, T.INT), label), q)
+                nested = [q]
+                for item in entry.items:
+                    if item.loot is not None:
+                        nested = self.loot(item.loot, nested)
+                out.extend(nested)
+        return out
 
     def place(self, resource: str, key: ir.Expr | None, p: _Path) -> str | None:
         if key is None:

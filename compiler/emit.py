@@ -88,6 +88,12 @@ class ExprEmitter:
             return f"not {self.operand(e.operand)}"
         if isinstance(e, ir.MinMax):
             return f"{e.func}({', '.join(self.expr(a) for a in e.args)})"
+        if isinstance(e, ir.PeerRead):  # the snapshot the runtime read before the action
+            read = f'ctx.peer({py_name(e.player)})["{e.resource}"]'
+            return read if e.key is None else f"{read}[{self.expr(e.key)}]"
+        if isinstance(e, ir.PeerLevel):
+            assert self.game.level is not None
+            return f'level_of(ctx.peer({py_name(e.player)})["{self.game.level.stat}"])'
         raise AssertionError(f"cannot emit {e!r}")
 
     def negated(self, e: ir.Expr) -> str:
@@ -248,6 +254,18 @@ class BodyEmitter:
                 self.block(s.otherwise, d + 1, known)
             e.filled = known
             self.forget_emptied((s,))
+        elif isinstance(s, ir.Give):
+            if s.loot is not None:
+                self.line(d, f'ctx.give({py_name(s.player)}, ctx.draw_loot(LOOT, "{s.loot}"))')
+            else:
+                items = ", ".join(f'("{a.resource}", {e.expr(a.key) if a.key else "None"}, {e.expr(a.amount)})'
+                                  for a in s.amounts)
+                self.line(d, f"ctx.give({py_name(s.player)}, ({items}{',' if len(s.amounts) == 1 else ''}))")
+        elif isinstance(s, ir.Take):
+            key = e.expr(s.key) if s.key else "None"
+            self.line(d, f'ctx.take({py_name(s.player)}, "{s.resource}", {key}, {e.expr(s.amount)})')
+        elif isinstance(s, ir.GainLoot):
+            self.line(d, f'ctx.gain_loot(s, LOOT, "{s.loot}", RESOURCES)')
         elif isinstance(s, ir.Pick):
             known = set(e.filled)
             self.picks += 1

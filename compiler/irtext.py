@@ -85,6 +85,10 @@ def _bare(e: ir.Expr) -> str:
         return f"{e.func}({', '.join(text(a) for a in e.args)})"
     if isinstance(e, ir.CeilDiv):
         return f"ceil({_text(e.left, _MUL)} / {_text(e.right, _MUL + 1)})"
+    if isinstance(e, ir.PeerRead):
+        return f"{e.player}.{e.resource}" + (f"[{text(e.key)}]" if e.key is not None else "")
+    if isinstance(e, ir.PeerLevel):
+        return f"{e.player}.level"
     raise AssertionError(f"no text for {e!r}")
 
 

@@ -1,7 +1,15 @@
-"""Run a game's scenarios on its compiled pack with a simulated clock (`rulesc test`)."""
+"""Run a game's scenarios on its compiled pack with a simulated clock (`rulesc test`).
+
+A scenario plays its own player (`me`) and any others it names (`as bob do ...`,
+`bob.coins`). What one player sends another (`give`, `take`) is delivered right after
+the step that sent it, in the order sent, each applied in the receiver's own step, and
+what a `take` took comes back the same way, before the next scenario step: as on a
+server whose players are all online.
+"""
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 from dataclasses import dataclass, field
 
@@ -13,7 +21,8 @@ from .check import EMPTY
 
 # Monday 2026-01-05 12:00:00 UTC: midday, so the first daily reset is hours away, not seconds.
 SCENARIO_EPOCH_MS = 1_767_614_400_000
-SCENARIO_PLAYER = "scenario-player"
+SCENARIO_PLAYER = "scenario-player"  # the id of `me`; another player's id is its name
+MAX_DELIVERIES = 10_000  # per step: more means effects keep causing effects
 
 
 @dataclass
@@ -35,14 +44,35 @@ class ScenarioResult:
 
 @dataclass
 class Run:
-    """One scenario being played: the player's state, the clock and the last action's outcome."""
+    """One scenario being played: each player's state ("" is `me`), the clock, and the
+    events each player got in the last step (its action and the deliveries it caused)."""
 
     pack: Pack
     title: str
     now: int = SCENARIO_EPOCH_MS
-    state: dict = field(default_factory=dict)
-    last: engine.Outcome | None = None
+    states: dict[str, dict] = field(default_factory=dict)
+    events: dict[str, list[dict]] = field(default_factory=dict)
     actions: int = 0
+    sent: int = 0  # effects sent so far: their ids
+
+    @property
+    def state(self) -> dict:
+        return self.states[""]
+
+    def player(self, name: str | None) -> dict:
+        """A player's state, made (a new player at the current time) when first named."""
+        key = name or ""
+        if key not in self.states:
+            self.states[key] = engine.prepare(self.pack, None, self.now)
+        return self.states[key]
+
+
+def player_id(name: str | None) -> str:
+    return SCENARIO_PLAYER if not name or name == "me" else name
+
+
+def player_name(pid: str) -> str:
+    return "" if pid == SCENARIO_PLAYER else pid
 
 
 def select(scenarios: tuple[ir.Scenario, ...], pattern: str | None) -> list[ir.Scenario]:
@@ -54,7 +84,7 @@ def select(scenarios: tuple[ir.Scenario, ...], pattern: str | None) -> list[ir.S
 
 def run_scenario(pack: Pack, scenario: ir.Scenario) -> ScenarioResult:
     run = Run(pack, scenario.title)
-    run.state = engine.prepare(pack, None, run.now)
+    run.player(None)
     result = ScenarioResult(scenario)
     for step in scenario.steps:
         result.steps += 1
@@ -77,9 +107,10 @@ def _step(run: Run, step: ir.Step) -> list[str]:
     if isinstance(step, ir.ExpectStep):
         return _expect(run, step)
     if isinstance(step, ir.ExpectEventStep):
-        events = [e["name"] for e in (run.last.events if run.last and run.last.ok else [])]
+        events = [e["name"] for e in run.events.get(step.player or "", [])]
         if step.event not in events:
-            return [f"expected event `{step.event}`, the last action raised {_list(events) or 'none'}"]
+            who = f"{step.player} got" if step.player else "the last action raised"
+            return [f"expected event `{step.event}`, {who} {_list(events) or 'none'}"]
         return []
     if isinstance(step, ir.DoStep):
         return _do(run, step)
@@ -87,11 +118,19 @@ def _step(run: Run, step: ir.Step) -> list[str]:
 
 
 def _given(run: Run, step: ir.GivenStep) -> list[str]:
-    state = engine.prepare(run.pack, run.state, run.now)
+    problems: list[str] = []
+    for name in dict.fromkeys(path.player or "" for path, _ in step.values):
+        values = [(p, v) for p, v in step.values if (p.player or "") == name]
+        run.states[name] = _give(run, run.player(name), values, problems)
+    return problems
+
+
+def _give(run: Run, state: dict, values: list, problems: list[str]) -> dict:
+    """`state` with the `given` values set."""
+    state = engine.prepare(run.pack, state, run.now)
     state = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v) for k, v in state.items()}
     resources = run.pack.module.RESOURCES
-    problems = []
-    for path, value in step.values:
+    for path, value in values:
         if path.name in resources:
             _kind, _start, maximum = resources[path.name]
             if not isinstance(value, int) or value < 0 or (maximum is not None and value > maximum):
@@ -107,8 +146,7 @@ def _given(run: Run, step: ir.GivenStep) -> list[str]:
             state[path.name][path.key] = None
         else:
             problems.append(f"{path.label} can only be given as `empty`; fill slots with actions")
-    run.state = state
-    return problems
+    return state
 
 
 def _actual(view: dict, path: ir.StatePath):
@@ -129,9 +167,9 @@ def _show(value) -> str:
 
 
 def _expect(run: Run, step: ir.ExpectStep) -> list[str]:
-    view = engine.view(run.pack, run.state, run.now)
     problems = []
     for path, expected in step.values:
+        view = engine.view(run.pack, run.player(path.player), run.now)
         actual = _actual(view, path)
         if expected is EMPTY:
             ok = actual is None
@@ -147,31 +185,64 @@ def _expect(run: Run, step: ir.ExpectStep) -> list[str]:
 
 def _do(run: Run, step: ir.DoStep) -> list[str]:
     run.actions += 1
+    who = step.player or ""
+    params = dict(step.params)
+    for name in engine.player_params(run.pack, step.action):
+        if isinstance(params.get(name), str):  # a player of the scenario, by name
+            run.player(player_name(player_id(params[name])))
+            params[name] = player_id(params[name])
+    state = run.player(who)
+    # `draws 2` pins every draw (as it always has); `draws 3, 1` pins them one by one
+    pin = step.draws if len(step.draws) > 1 else step.draw
     outcome = engine.run(
         run.pack,
-        run.state,
+        state,
         step.action,
-        dict(step.params),
+        params,
         now=run.now,
-        player_id=SCENARIO_PLAYER,
+        player_id=player_id(who),
         action_id=f"{run.title}#{run.actions}",
-        pin=step.draw,
+        pin=pin,
+        peers={player_id(n): s for n, s in run.states.items()},
     )
-    run.last = outcome
+    run.events = {who: outcome.events if outcome.ok else []}
     run.now = outcome.now
     if outcome.ok:
         if step.fails:
             changed = ", ".join(f"{k} {_show(v[0])} -> {_show(v[1])}" for k, v in outcome.changes.items())
             return [f"expected `{step.action}` to fail, but it succeeded ({changed or 'no change'})"]
         broken = engine.check_invariants(run.pack, outcome.state)
-        run.state = outcome.state
-        return [f"invariant broken: {b}" for b in broken]
+        run.states[who] = outcome.state
+        return [f"invariant broken: {b}" for b in broken] or _deliver(run, outcome.outbox)
     error = outcome.error or {}
     if not step.fails:
         return [f"`{step.action}` was rejected: {error.get('code')}: {error.get('message')}"]
     want = step.fail_text
     if want is not None and want not in (error.get("code"), error.get("message")):
         return [f'expected the failure "{want}", got {error.get("code")}: "{error.get("message")}"']
+    return []
+
+
+def _deliver(run: Run, outbox: list[dict]) -> list[str]:
+    """Apply what was sent, in the order sent, each in its receiver's own step; what those
+    steps send (a take's return) joins the end of the line."""
+    line = collections.deque(outbox)
+    done = 0
+    while line:
+        done += 1
+        if done > MAX_DELIVERIES:
+            return [f"more than {MAX_DELIVERIES} deliveries in one step"]
+        effect = line.popleft()
+        run.sent += 1
+        effect = {**effect, "id": f"{effect['from']}:{run.sent}"}
+        name = player_name(effect["to"])
+        out = engine.receive(run.pack, run.player(name), effect, now=run.now, player_id=effect["to"])
+        run.states[name] = out.state
+        run.events.setdefault(name, []).extend(out.events)
+        broken = engine.check_invariants(run.pack, out.state)
+        if broken:
+            return [f"invariant broken for {name or 'me'}: {b}" for b in broken]
+        line.extend(out.outbox)
     return []
 
 

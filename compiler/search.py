@@ -61,6 +61,8 @@ def moves(game: ir.Game) -> list[Do]:
     out = []
     tables = {t.name: [r for r, _ in t.rows] for t in game.tables}
     for a in game.actions:
+        if any(p.type.kind == "player" for p in a.params):
+            continue  # the search plays one player: actions on others are not its moves
         options: list[list[tuple[str, object]]] = []
         for p in a.params:
             kind = p.type.kind

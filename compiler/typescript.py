@@ -42,7 +42,7 @@ def _ts(t: Type) -> str:
         return _enum_name(t.name or "")
     if t.kind == "bool":
         return "boolean"
-    if t.kind == "string":
+    if t.kind in ("string", "player"):  # a player is named by its id
         return "string"
     if t.kind == "slot":
         return _slot_name(t.name or "")
@@ -52,7 +52,7 @@ def _ts(t: Type) -> str:
 def _note(t: Type) -> str:
     """What `number` means, when it means more than a count."""
     return {"time": "ms since the Unix epoch", "duration": "ms",
-            "slot_index": f"a {t.name} slot number"}.get(t.kind, "")  # fmt: skip
+            "slot_index": f"a {t.name} slot number", "player": "a player id"}.get(t.kind, "")  # fmt: skip
 
 
 def _doc(text: str, indent: str = "") -> list[str]:
@@ -71,6 +71,19 @@ def _emits(node: object) -> Iterator[ir.Emit]:
             value = getattr(node, f.name)
             if isinstance(value, tuple | ir.Emit) or dataclasses.is_dataclass(value):
                 yield from _emits(value)
+
+
+def _walk(node: object) -> Iterator[object]:
+    """Every statement inside an action body, at any depth."""
+    if isinstance(node, tuple):
+        for item in node:
+            yield from _walk(item)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        yield node
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            if isinstance(value, tuple):
+                yield from _walk(value)
 
 
 def declarations(game: ir.Game, version: str) -> str:
@@ -134,12 +147,18 @@ def declarations(game: ir.Game, version: str) -> str:
     out += ["}", ""]
 
     events: dict[str, list[str]] = {}
-    for a in game.actions:
-        for e in _emits(a.body):
+    for body in [a.body for a in game.actions] + [h.body for h in game.hooks]:
+        for e in _emits(body):
             events.setdefault(e.event, [f"{name}: {_ts(expr.type)}" for name, expr in e.args])
     if game.level is not None:
         events.setdefault("level_up", ["from: number", "to: number"])
     events.setdefault("grant", ["changes: Record<string, number>", "reason: string"])
+    if any(isinstance(n, ir.Give | ir.Take) for a in game.actions for n in _walk(a.body)):
+        # a delivery from another player, applied (`kind`: give, take, or return of a take)
+        events.setdefault("received", ["from: string", "action: string", 'kind: "give" | "take" | "return"',
+                                       "amounts: Record<string, number>"])
+    if game.hooks:
+        events.setdefault("hook_failed", ["hook: string", "message: string"])
     out += _doc("Each event's data, by event name (`event` frames and ledger entries).")
     out.append("export interface Events {")
     for name, fields in events.items():

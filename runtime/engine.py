@@ -15,7 +15,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from .pack import Pack, PackError
-from .rt import Context, Rejected
+from .rt import Context, Rejected, place_label
+
+# top-level state keys the runtime owns (not the pack): kept when a new pack upgrades a
+# state. `_outbox`: effects sent, not yet known delivered; `_received`: per sender, the
+# last delivery applied (runtime/social.py)
+RUNTIME_KEYS = ("_pack", "_outbox", "_received")
 
 
 @dataclass(slots=True)
@@ -27,6 +32,9 @@ class Outcome:
     events: list[dict] = field(default_factory=list)
     clamped: dict[str, int] = field(default_factory=dict)
     error: dict | None = None  # {"code", "message", "details"}
+    # effects on other players, to deliver once the step is committed (see rt.Context.outbox),
+    # each with "from" and "action" added
+    outbox: list[dict] = field(default_factory=list)
 
     def result(self, action_id: str) -> dict:
         """The protocol's result object."""
@@ -34,8 +42,18 @@ class Outcome:
             out: dict[str, Any] = {"id": action_id, "status": "ok", "changes": self.changes, "events": self.events}
             if self.clamped:
                 out["clamped"] = self.clamped
+            if self.outbox:
+                out["sent"] = [sent(e) for e in self.outbox]
             return out
         return {"id": action_id, "status": "rejected", "error": self.error}
+
+
+def sent(effect: dict) -> dict:
+    """An effect as the sender's result shows it: to whom, what kind, which amounts (for a
+    `take`, the most that may be taken)."""
+    items = effect["gains"] if "gains" in effect else [effect["take"]]
+    return {"to": effect["to"], "kind": effect["kind"],
+            "amounts": {place_label(n, k): a for n, k, a in items}}  # fmt: skip
 
 
 def rejected(state: dict, now: int, code: str, message: str, details: dict | None = None) -> Outcome:
@@ -64,7 +82,7 @@ def _upgrade(pack: Pack, state: dict, now: int) -> dict:
             out[key] = {k: old.get(k, v) for k, v in value.items()}
         elif isinstance(value, list):
             out[key] = (old + value)[: len(value)]
-    for key in [k for k in out if k not in fresh and k != "_pack"]:
+    for key in [k for k in out if k not in fresh and k not in RUNTIME_KEYS]:
         del out[key]
     out["_pack"] = pack.version
     return out
@@ -79,8 +97,11 @@ def run(
     now: int,
     player_id: str,
     action_id: str,
-    pin: int | None = None,
+    pin: int | tuple[int, ...] | None = None,
+    peers: dict[str, dict | None] | None = None,
 ) -> Outcome:
+    """Run one action. `peers`: the states of the players its `player` parameters name, as
+    read before it runs (None for a player that does not exist)."""
     m = pack.module
     version = pack.version
     if state is not None and state.get("_pack") == version:  # prepare(), the common case inline
@@ -91,7 +112,7 @@ def run(
     plan = pack.plans.get(name) or _plan(pack, name)
     if plan is None:
         return rejected(settled, now, "unknown_action", f"there is no action `{name}`")
-    fn, validate, copies, writes, stat = plan
+    fn, validate, copies, writes, stat, players = plan
     if params is None:
         params = {}
     if not isinstance(params, dict):
@@ -104,6 +125,10 @@ def run(
     for key, copy in copies:  # copy only the dicts and lists this action may change
         s[key] = copy(s[key])
     ctx = Context(now, player_id, action_id, version, m.DAY_START_MS, pin)
+    if players:
+        refused = _meet(pack, ctx, p, players, peers or {})
+        if refused is not None:
+            return rejected(settled, now, "bad_params", refused)
     try:
         fn(s, p, ctx)
     except Rejected as r:
@@ -111,18 +136,77 @@ def run(
     except Exception as err:
         raise _located(pack, err) from err
     s["_now"] = now
-    if writes is None:  # the pack recorded what it changed
-        changes = ctx.changes
-    else:  # a format 1 pack: compare the state before and after
+    if writes is not None:  # a format 1 pack: compare the state before and after
         changes = diff(settled, s, writes)
-    events = ctx.events
+        if stat is not None and s[stat] != settled[stat]:
+            before, after = m.level_of(settled[stat]), m.level_of(s[stat])
+            if after != before:
+                changes["level"] = [before, after]
+            if after > before:
+                ctx.events.append({"name": "level_up", "data": {"from": before, "to": after}})
+        return Outcome(True, s, now, changes, ctx.events, ctx.clamped)
     if stat is not None and s[stat] != settled[stat]:
-        before, after = m.level_of(settled[stat]), m.level_of(s[stat])
-        if after != before:
-            changes["level"] = [before, after]
-        if after > before:
-            events = [*events, {"name": "level_up", "data": {"from": before, "to": after}}]
-    return Outcome(True, s, now, changes, events, ctx.clamped)
+        s = _level_up(pack, settled, s, ctx)
+    outbox = [{"from": player_id, "action": name, **e} for e in ctx.outbox] if ctx.outbox else []
+    return Outcome(True, s, now, ctx.changes, ctx.events, ctx.clamped, outbox=outbox)
+
+
+def _meet(pack: Pack, ctx: Context, p: Any, players: tuple[str, ...], peers: dict) -> str | None:
+    """Check the players an action names and give it their snapshots; why not, if not."""
+    for name in players:
+        other = getattr(p, name)
+        if other == ctx.player_id:
+            return f"{name}: that is you; name another player"
+        state = peers.get(other)
+        if state is None:
+            return f"{name}: there is no player {other!r} in this game"
+        ctx.peers[other] = prepare(pack, state, ctx.now)  # meters as of now
+    return None
+
+
+def _level_up(pack: Pack, before: dict, s: dict, ctx: Context) -> dict:
+    """After a step changed the level's stat: `level` in the changes, and when it rose the
+    `level_up` event and the `on level_up` hook (once per step, even if the hook raises
+    the level again)."""
+    m = pack.module
+    stat = m.LEVEL_STAT
+    old = m.level_of(before[stat])
+    new = m.level_of(s[stat])
+    if new > old:
+        event = {"name": "level_up", "data": {"from": old, "to": new}}
+        ctx.events.append(event)
+        s = run_hook(pack, "level_up", s, ctx)
+        new = event["data"]["to"] = max(new, m.level_of(s[stat]))
+    if new != old:
+        ctx.changes["level"] = [old, new]
+    return s
+
+
+def run_hook(pack: Pack, event: str, s: dict, ctx: Context, *args: Any) -> dict:
+    """The pack's `on EVENT` hook on `s`, in the same step: the state after it. A hook
+    cannot refuse what triggered it: when it fails (a number out of range), its effects
+    are dropped, the step stands, and a `hook_failed` event says why."""
+    spec = getattr(pack.module, "HOOKS", {}).get(event)
+    if spec is None:
+        return s
+    fn, writes = spec
+    h = dict(s)
+    for key in writes:
+        value = h[key]
+        if isinstance(value, dict | list):
+            h[key] = type(value)(value)
+    saved = ({k: list(v) for k, v in ctx.changes.items()}, list(ctx.events), dict(ctx.clamped),
+             len(ctx.outbox))  # fmt: skip
+    try:
+        fn(h, ctx, *args)
+    except Rejected as r:
+        ctx.changes, ctx.events, ctx.clamped = saved[0], saved[1], saved[2]
+        del ctx.outbox[saved[3]:]
+        ctx.events.append({"name": "hook_failed", "data": {"hook": event, "message": r.message}})
+        return s
+    except Exception as err:
+        raise _located(pack, err) from err
+    return h
 
 
 def _plan(pack: Pack, name: str) -> tuple | None:
@@ -139,9 +223,68 @@ def _plan(pack: Pack, name: str) -> tuple | None:
     stat = pack.module.LEVEL_STAT if pack.module.LEVEL_STAT in writes else None
     # the model's core validator, as model_validate calls it, without that wrapper's overhead
     validate = model.__pydantic_validator__.validate_python
-    plan = (fn, validate, copies, tuple(writes) if legacy else None, stat)
+    players = player_params(pack, name)
+    plan = (fn, validate, copies, tuple(writes) if legacy else None, stat, players)
     pack.plans[name] = plan
     return plan
+
+
+def player_params(pack: Pack, name: str) -> tuple[str, ...]:
+    """The `player` parameters of an action: the players whose states it needs (peers)."""
+    return getattr(pack.module, "PLAYER_PARAMS", {}).get(name, ())
+
+
+def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id: str) -> Outcome:
+    """Apply one delivery from another player (`effect`, with its "id", "from", "action"
+    and "kind") in this player's own step: a gain (`give`, or the `return` of a take),
+    or a `take` of at most an amount, whose taking goes back to the taker. Then the
+    `received` event, the `on receive` hook and, when the level rose, `level_up`.
+    Never rejected: what no longer fits the pack (a resource gone) is skipped."""
+    m = pack.module
+    settled = prepare(pack, state, now)
+    now = max(now, settled["_now"])
+    s = {k: (type(v)(v) if isinstance(v, dict | list) else v) for k, v in settled.items()}
+    ctx = Context(now, player_id, effect["id"], pack.version, m.DAY_START_MS)
+    kind, sender = effect["kind"], effect["from"]
+    moved: dict[str, int] = {}
+    if kind == "take":
+        name, key, amount = effect["take"]
+        if _fits(pack, name, key):
+            have = s[name] if key is None else s[name][key]
+            taken = min(have, max(amount, 0))
+            if taken:
+                ctx.cost_one(s, name, key, taken)
+                moved[place_label(name, key)] = taken
+                ctx.outbox.append({"to": sender, "kind": "return", "gains": [[name, key, taken]]})
+    else:
+        for name, key, amount in effect["gains"]:
+            if not _fits(pack, name, key) or amount <= 0:
+                continue
+            have = s[name] if key is None else s[name][key]
+            try:
+                ctx.gain(s, name, key, amount, m.RESOURCES[name][2])
+            except Rejected:  # past 64 bits with no max: that amount cannot be applied
+                continue
+            moved[place_label(name, key)] = (s[name] if key is None else s[name][key]) - have
+    ctx.events.append({"name": "received", "data": {"from": sender, "action": effect["action"],
+                                                    "kind": kind, "amounts": moved}})  # fmt: skip
+    s = run_hook(pack, "receive", s, ctx, sender)
+    s["_now"] = now
+    if m.LEVEL_STAT is not None and s[m.LEVEL_STAT] != settled[m.LEVEL_STAT]:
+        s = _level_up(pack, settled, s, ctx)
+    outbox = [{"from": player_id, "action": effect["action"], **e} for e in ctx.outbox]
+    return Outcome(True, s, now, ctx.changes, ctx.events, ctx.clamped, outbox=outbox)
+
+
+def _fits(pack: Pack, name: str, key: str | None) -> bool:
+    """Whether a place a delivery names (maybe made under an older pack) exists in this one."""
+    resource = pack.schema["resources"].get(name)
+    if resource is None:
+        return False
+    per = resource.get("per")
+    if per is None:
+        return key is None
+    return key in pack.schema["tables"].get(per, {}).get("rows", {})
 
 
 def diff(before: dict, after: dict, keys) -> dict[str, list]:

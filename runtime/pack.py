@@ -11,8 +11,11 @@ from pathlib import Path
 from types import ModuleType
 
 # What generated code and the engine agree on. Format 2: actions report the places they
-# write (Context.changes) instead of the engine diffing the state. Format 1 packs still run.
-PACK_FORMAT = 2
+# write (Context.changes) instead of the engine diffing the state. Format 3: the pack may
+# also use players meeting players (`player` params, give/take, loot, hooks, leaderboards);
+# a pack without them is still written as format 2. Formats 1 and 2 still run.
+PACK_FORMAT = 3
+PACK_FORMAT_SOLO = 2
 
 _MARKER = re.compile(r"^\s*# (?P<file>[^:\s]+\.rules):(?P<line>\d+): (?P<text>.*)$")
 
