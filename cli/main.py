@@ -377,3 +377,7 @@ def version() -> None:
 
 def main() -> None:  # pragma: no cover - the console script
     sys.exit(app())
+
+
+if __name__ == "__main__":  # `python -m rulesc.cli.main`, where the console script is not on PATH
+    main()

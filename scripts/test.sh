@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up from a fresh machine and run every check: install, lint, format check, tests.
+# Set up from a fresh machine and run every check: install, lint, format checks, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -e '.[dev]'
@@ -8,6 +8,8 @@ if command -v npm >/dev/null 2>&1; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
 python3 -m ruff check .
+# every game's rules in the one canonical layout (`rulesc fmt games` fixes them)
+python3 -m rulesc.cli.main fmt --check games
 set +e
 python3 -m pytest "$@"
 status=$?
