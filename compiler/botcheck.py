@@ -116,6 +116,11 @@ def _try(c: Checker, t: ast.BotTry) -> ir.BotTry | None:
         return None
     if len(params) != len(names):
         return None  # a parameter's own mistake is reported with the action
+    others = [n for n, p in params.items() if p.type.kind == "player"]
+    if others:
+        c.error("R061", f"`{t.action}` names another player (`{others[0]}`): a bot plays alone", t.action_span,
+                "simulations play one player at a time; leave actions on other players out of bots")
+        return None
     chosen = {n: p for n, p in params.items() if _chosen(given[n].value, names)}
     args = [_arg(c, t, params[n], given[n], chosen) for n in params]
     when = None

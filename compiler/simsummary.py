@@ -133,7 +133,8 @@ def income(game: ir.Game, result: BotResult) -> list[tuple[str, float, float, fl
 
 def render(game: ir.Game, result: BotResult) -> str:
     bot = result.bot
-    lines = [f"bot {bot.name} — {bot.title}: {len(result.runs)} runs of {result.days} days, "
+    title = f" — {bot.title}" if bot.title != bot.name else ""
+    lines = [f"bot {bot.name}{title}: {len(result.runs)} runs of {result.days} days, "
              f"{bot.sessions_per_day} sessions a day, up to {bot.actions_per_session} actions each"]
     levels = level_times(game, result)
     if levels:
@@ -168,7 +169,8 @@ def render(game: ir.Game, result: BotResult) -> str:
 
 
 def _num(x: float, signed: bool = False) -> str:
-    return f"{x:+,.0f}" if signed else f"{x:,.0f}"
+    x = round(x) or 0  # no "-0"
+    return f"{x:+,}" if signed else f"{x:,}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
