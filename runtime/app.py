@@ -20,7 +20,7 @@ import tornado.netutil
 import tornado.web
 
 from . import handlers as h
-from . import packs, play
+from . import packs, play, social
 from .auth import Auth
 from .config import ServerConfig
 from .devclock import DevClock, DevGateway
@@ -30,7 +30,7 @@ from .hub import Hub
 from .limits import RateLimiter
 from .metrics import Metrics
 from .packs import Game
-from .store import Store
+from .store import Store, StoreUnavailable
 from .ws import GameSocket
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Server:
         self.gateway = gateway(store, retries=self.config.retries,
                                cache_size=self.config.cache_size, clock=clock)  # fmt: skip
         self.metrics = Metrics(self.gateway.calls)
-        self.hub = Hub(store, self.gateway.saw_version)
+        self.hub = Hub(store, self.gateway.saw_version, self._inbox_waits)
         limits = self.config.limits
         self.limiter = RateLimiter(limits.rate, limits.burst)
         self.session_limiter = RateLimiter(limits.session_rate, limits.session_burst)
@@ -70,6 +70,7 @@ class Server:
         self.app = make_app(self)
         self._http: tornado.httpserver.HTTPServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- packs --
 
@@ -88,6 +89,41 @@ class Server:
         self.games.put(game)
         log.info("game %s now runs pack %s", game.id, game.pack.version)
         return game
+
+    # -- players meeting players (runtime/social.py) --
+
+    def _inbox_waits(self, game_id: str, player: str) -> None:
+        """A delivery waits for a player connected here: apply it now, so its pushes go out."""
+        game = self.games.get(game_id)
+        if game is not None:
+            self.spawn(self._quietly(self.gateway.apply(game, player, []), f"inbox of {player}"))
+
+    async def _sweep(self) -> None:
+        """Now and then, deliver what outboxes left marked for a while still hold (a crash
+        between a commit and its delivery, a store that was down)."""
+        cfg = self.config
+        while True:
+            await asyncio.sleep(cfg.sweep_interval)
+            for game_id in self.games.ids():
+                game = self.games.get(game_id)
+                if game is None or not social.receives(game.pack):
+                    continue
+                before = self.clock() - cfg.sweep_grace_ms
+                try:
+                    marks = await self.store.outbox_marks(game.id, before=before, limit=100)
+                except StoreUnavailable:
+                    continue
+                for player, _ in marks:
+                    await self._quietly(self.gateway.flush_outbox(game, player), f"outbox of {player}")
+
+    @staticmethod
+    async def _quietly(work: Coroutine[Any, Any, Any], what: str) -> None:
+        try:
+            await work
+        except StoreUnavailable as e:
+            log.warning("%s: %s", what, e)
+        except Exception:
+            log.exception("%s failed", what)
 
     # -- running --
 
@@ -110,6 +146,8 @@ class Server:
             port, host, family=socket.AF_INET, reuse_port=reuse_port
         )
         self._http.add_sockets(sockets)
+        if self.config.sweep_interval > 0 and self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         return sockets[0].getsockname()[1]
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -119,6 +157,10 @@ class Server:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         if self._http is not None:
             self._http.stop()
             with contextlib.suppress(TimeoutError):
@@ -126,6 +168,8 @@ class Server:
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 2.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.gateway.idle(), 2.0)
         await self.hub.close()
 
 
@@ -140,6 +184,7 @@ def make_app(server: Server) -> tornado.web.Application:
         (rf"/v1/{GAME}/state", h.StateHandler, s),
         (rf"/v1/{GAME}/ledger", h.LedgerHandler, s),
         (rf"/v1/{GAME}/rules", h.RulesHandler, s),
+        (rf"/v1/{GAME}/leaderboards/([A-Za-z0-9_]+)", h.LeaderboardHandler, s),
         (rf"/admin/{GAME}/players/{PLAYER}", h.AdminPlayerHandler, s),
         (rf"/admin/{GAME}/players/{PLAYER}/grant", h.AdminGrantHandler, s),
         (rf"/admin/{GAME}/rules", h.AdminRulesHandler, s),

@@ -56,3 +56,7 @@ class ServerConfig:
     # take the client's address from X-Real-Ip / X-Forwarded-For (per-address limits): only
     # behind a proxy that sets them, else any caller could name any address
     trust_proxy: bool = False
+    # players meeting players: every `sweep_interval` seconds (0: never), outboxes marked
+    # more than `sweep_grace_ms` ago are delivered again (what a crash left undelivered)
+    sweep_interval: float = 5.0
+    sweep_grace_ms: int = 10_000

@@ -12,23 +12,34 @@ For each batch, under the player's lock in this process:
    reload and compute again, a bounded number of times, then answer `busy`.
 So every id is decided once, on the version its batch was judged on (a rejection too), and
 a retry gets that decision back, identical, whatever the state has become since.
+
+Players meeting players (runtime/social.py): before the actions, the snapshots of the
+players they name are read (`peers`); deliveries waiting in the player's inbox are applied
+first, in the same commit (a delivery moves the player's version, so a cached state meets
+a conflict and the reload finds them). After a commit, what it sent is delivered to the
+receivers' inboxes before the answer goes out, and stripped from the outbox by a later
+commit (`_tidy`); leaderboards take the committed scores.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import engine
+from . import engine, leaderboards, social
 from .engine import Outcome
 from .grants import GRANT_ACTION, Place, apply_grant
 from .packs import Game
 from .players import Key, PlayerLocks, StateCache
 from .store import CommitOutcome, Decided, Store, StoreUnavailable
 from .wire import Action
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RETRIES = 5  # conflicts tolerated per batch before answering `busy`
 GRANT_PREFIX = "@grant:"  # grants are remembered apart from action ids ('@' is not in them)
@@ -69,7 +80,9 @@ class _Plan:
     results: list[dict]
     decided: list[Decided]
     state: dict | None
-    applies: bool  # some action is ok: there is something to commit
+    applies: bool  # some action is ok (or a delivery, or outbox tidying): commit
+    done: list[str] = field(default_factory=list)  # inbox ids to forget after the commit
+    sends: bool = False  # the commit adds effects to the outbox
 
 
 @dataclass(slots=True)
@@ -82,6 +95,10 @@ class Gateway:
     calls: Counter[str] = field(default_factory=Counter)
     _locks: PlayerLocks = field(default_factory=PlayerLocks)
     _cache: StateCache = field(init=False)
+    # per player: ids of effects in their outbox known to be in their receivers' inboxes,
+    # stripped from the outbox by the next commit
+    _sent: dict[Key, set[str]] = field(default_factory=dict)
+    _tasks: set[asyncio.Task] = field(default_factory=set)  # outbox tidying under way
 
     def __post_init__(self) -> None:
         self._cache = StateCache(self.cache_size)
@@ -95,14 +112,19 @@ class Gateway:
             conflicts = 0
             while True:
                 now = self.clock()
-                version, base = await self._current(key)
-                plan = self._plan(game, player, base, intents, known, now)
-                if not plan.decided:  # every id was decided before: answered from memory
+                version, base, inbox = await self._current(key, game)
+                peers = await self._peers(game, player, intents, known)
+                plan = self._plan(game, player, base, intents, known, now, version, inbox, peers)
+                if not plan.decided and not plan.applies:  # answered from memory; nothing to tidy
+                    await self._forget(key, plan.done)
                     return Answer(plan.results, version, now)
+                if plan.sends:
+                    await self._mark(key, now)  # before the commit: a crash after it is found
                 outcome = await self._write(key, version, base, plan)
                 if outcome.status == "ok":
                     if plan.applies:
                         self._cache.put(key, outcome.version, plan.state)
+                        await self._after(game, player, base, plan, outcome.version, now)
                     return Answer(plan.results, outcome.version, now)
                 if outcome.status == "conflict" or outcome.version != version:
                     self._cache.drop(key)
@@ -137,9 +159,10 @@ class Gateway:
         """What the batch would do now; nothing is written."""
         key = (game.id, player)
         now = self.clock()
-        version, base = await self._current(key)
+        version, base, inbox = await self._current(key, game)
         known = await self._lookup(key, [i.store_id for i in intents])
-        plan = self._plan(game, player, base, intents, known, now)
+        peers = await self._peers(game, player, intents, known)
+        plan = self._plan(game, player, base, intents, known, now, version, inbox, peers)
         return Answer(plan.results, version, now)
 
     def _plan(
@@ -150,12 +173,20 @@ class Gateway:
         intents: list[Intent],
         known: dict[str, tuple[str, dict]],
         now: int,
+        version: int = 0,
+        inbox: list[dict] | None = None,
+        peers: dict[str, dict | None] | None = None,
     ) -> _Plan:
         state = base
         results: list[dict] = []
-        decided: list[Decided] = []
         in_batch: dict[str, tuple[str, dict]] = {}
-        applies = False
+        # effects this commit sends are numbered by the version it makes
+        numbering = social.Numbering(player, version + 1)
+        sent = self._sent.get((game.id, player))
+        if sent and state is not None and state.get(social.OUTBOX):
+            state = social.without(state, sent)  # delivered before: this commit strips them
+        state, decided, done = social.receive_all(game.pack, player, state, inbox or [], now, numbering)
+        applies = state is not base
         for it in intents:
             prior = known.get(it.store_id) or in_batch.get(it.store_id)
             if prior is not None:
@@ -164,37 +195,131 @@ class Gateway:
                     {**stored, "replayed": True} if fp == it.fingerprint else _reused(it)
                 )
                 continue
-            out = self._run(game, player, it, state, now)
+            out = self._run(game, player, it, state, now, peers)
             result = out.result(it.answer_id)
-            state = out.state
+            state = social.send(out.state, out.outbox, numbering) if out.outbox else out.state
             ledger = _ledger(it, out) if out.ok else None
             applies = applies or out.ok
             decided.append(Decided(it.store_id, it.fingerprint, result, ledger))
             in_batch[it.store_id] = (it.fingerprint, result)
             results.append(result)
-        return _Plan(results, decided, state, applies)
+        return _Plan(results, decided, state, applies, done, numbering.n > 0)
 
     @staticmethod
-    def _run(game: Game, player: str, it: Intent, state: dict | None, now: int) -> Outcome:
+    def _run(
+        game: Game, player: str, it: Intent, state: dict | None, now: int, peers: dict | None = None
+    ) -> Outcome:
         if it.grant is not None:
             return apply_grant(game.pack, state, it.grant, now, it.reason)
         return engine.run(
-            game.pack, state, it.name, it.params, now=now, player_id=player, action_id=it.answer_id
+            game.pack, state, it.name, it.params, now=now, player_id=player, action_id=it.answer_id,
+            peers=peers,
         )
+
+    # -- players meeting players (runtime/social.py) --
+
+    async def _peers(
+        self, game: Game, player: str, intents: list[Intent], known: dict
+    ) -> dict[str, dict | None]:
+        """The states of the other players the actions name, read now from the store (a
+        snapshot: the action is judged on them, and they may change before it commits)."""
+        ids = sorted(social.peer_ids(game.pack, player, [i for i in intents if i.store_id not in known]))
+        if not ids:
+            return {}
+        self.calls["peer"] += len(ids)
+        snaps = await asyncio.gather(*(self.store.load(game.id, p) for p in ids))
+        return {p: s.state for p, s in zip(ids, snaps, strict=True)}
+
+    async def _mark(self, key: Key, now: int) -> None:
+        self.calls["mark"] += 1
+        await self.store.mark_outbox(*key, now)
+
+    async def _after(
+        self, game: Game, player: str, base: dict | None, plan: _Plan, version: int, now: int
+    ) -> None:
+        """After a commit: forget the inbox ids it applied, deliver what it sent, put its
+        scores on the leaderboards. The commit stands whatever happens here: what fails is
+        done again later (the next commit, the sweep of marked outboxes, the next score)."""
+        key = (game.id, player)
+        assert plan.state is not None
+        await self._forget(key, plan.done)
+        outbox = plan.state.get(social.OUTBOX)
+        if outbox:
+            waiting = {e["id"] for e in outbox}
+            sent = self._sent[key] = self._sent.get(key, set()) & waiting  # the rest were stripped
+            self.calls["deliver"] += len(waiting - sent)
+            delivered = await social.deliver(self.store, game.id, [e for e in outbox if e["id"] not in sent])
+            if delivered:
+                sent |= delivered
+                self._spawn(self._tidy(game, player))
+        else:
+            self._sent.pop(key, None)  # every effect sent is stripped now
+        await leaderboards.update(self.store, game.pack, game.id, player, base, plan.state, version, now)
+
+    async def _forget(self, key: Key, ids: list[str]) -> None:
+        if not ids:
+            return
+        try:
+            await self.store.inbox_done(*key, ids)
+        except StoreUnavailable as e:  # they are skipped when seen again (the mark), then forgotten
+            log.warning("inbox of %s/%s not cleaned: %s", *key, e)
+
+    async def _tidy(self, game: Game, player: str) -> None:
+        """Strip delivered effects from the player's outbox (a commit of its own), and take
+        the player off the outbox index when nothing is left to deliver."""
+        key = (game.id, player)
+        try:
+            mark = await self.store.outbox_mark(*key)
+            await self.apply(game, player, [])  # the plan strips what _sent holds
+            cached = self._cache.get(key)
+            if mark is not None and cached is not None and not (cached[1] or {}).get(social.OUTBOX):
+                await self.store.unmark_outbox(*key, mark)
+        except StoreUnavailable as e:  # the sweep of marked outboxes does it later
+            log.warning("outbox of %s/%s not tidied: %s", *key, e)
+
+    async def flush_outbox(self, game: Game, player: str) -> None:
+        """Deliver what a player's outbox still holds (left there by a crash, or a failed
+        delivery) and tidy it: the sweep of marked outboxes calls this."""
+        key = (game.id, player)
+        async with self._locks.hold(key):
+            self._cache.drop(key)  # read what is stored: another process may have written
+            _, state, _ = await self._current(key, game)
+            outbox = (state or {}).get(social.OUTBOX)
+            if outbox:
+                self.calls["deliver"] += len(outbox)
+                self._sent.setdefault(key, set()).update(await social.deliver(self.store, game.id, outbox))
+        await self._tidy(game, player)
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until the outbox tidying under way is done (tests; shutting down)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # -- reading --
 
-    async def _current(self, key: Key) -> tuple[int, dict | None]:
+    async def _current(self, key: Key, game: Game | None = None) -> tuple[int, dict | None, list[dict]]:
+        """(version, state, the inbox). A cached state comes with no inbox: a delivery
+        since moved the stored version, so the commit meets a conflict and reloads."""
         cached = self._cache.get(key)
         if cached is not None:
-            return cached
-        return await self._load(key)
+            return cached[0], cached[1], []
+        return await self._load(key, game)
 
-    async def _load(self, key: Key) -> tuple[int, dict | None]:
+    async def _load(self, key: Key, game: Game | None = None) -> tuple[int, dict | None, list[dict]]:
         self.calls["load"] += 1
-        snap = await self.store.load(*key)
+        if game is None or not social.receives(game.pack):
+            snap = await self.store.load(*key)
+            inbox: list[dict] = []
+        else:  # the same round trip: both commands go out together
+            self.calls["inbox"] += 1
+            snap, inbox = await asyncio.gather(self.store.load(*key), self.store.inbox(*key))
         self._cache.offer(key, snap.version, snap.state)
-        return snap.version, snap.state
+        return snap.version, snap.state, inbox
 
     async def _lookup(self, key: Key, ids: list[str]) -> dict[str, tuple[str, dict]]:
         if not ids:
@@ -204,8 +329,12 @@ class Gateway:
 
     async def state(self, game: Game, player: str) -> tuple[int, dict, int]:
         """(version, the state as clients see it, server time). Always read from the
-        store: a reader may be served by another process than the last writer."""
-        version, base = await self._load((game.id, player))
+        store: a reader may be served by another process than the last writer. What
+        waits in the inbox is applied first, so the state shows it."""
+        version, base, inbox = await self._load((game.id, player), game)
+        if inbox:
+            await self.apply(game, player, [])
+            version, base, _ = await self._load((game.id, player))
         now = max(self.clock(), (base or {}).get("_now", 0))
         return version, engine.view(game.pack, base, now), now
 

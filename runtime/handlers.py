@@ -21,6 +21,7 @@ import tornado.http1connection
 import tornado.httputil
 import tornado.web
 
+from . import leaderboards
 from .auth import TokenError, bearer
 from .gateway import GRANT_PREFIX, Intent
 from .grants import GrantError, check_grant
@@ -340,6 +341,30 @@ class RulesHandler(BaseHandler):
 
 def rules_info(game: Game) -> dict:
     return {"version": game.pack.version, "hash": game.rules_hash}
+
+
+class LeaderboardHandler(BaseHandler):
+    """`GET /v1/{game}/leaderboards/{name}?around=me&limit=&period=current|previous`."""
+
+    route = "leaderboard"
+
+    async def get(self, game_id: str, name: str) -> None:
+        game, player = self.sign_in(game_id)
+        board = leaderboards.boards(game.pack).get(name)
+        if board is None:
+            raise ApiError(404, "not_found", f"{game.id} has no leaderboard `{name}`")
+        raw_limit = self.get_query_argument("limit", "10")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= leaderboards.MAX_LIMIT:
+            raise bad_request(f"`limit` must be a whole number from 1 to {leaderboards.MAX_LIMIT}")
+        around = self.get_query_argument("around", None)
+        if around not in (None, "me"):
+            raise bad_request("`around` can only be `me`")
+        period = self.get_query_argument("period", "current")
+        if period not in ("current", "previous"):
+            raise bad_request("`period` is `current` or `previous`")
+        self.answer(await leaderboards.page(
+            self.server.store, game.pack, game.id, board, player, around_me=around == "me",
+            limit=int(raw_limit), last=period == "previous", now=self.server.clock()))  # fmt: skip
 
 
 async def ledger_page(handler: BaseHandler, game: Game, player: str) -> list[dict]:

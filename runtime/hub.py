@@ -4,6 +4,9 @@ The hub holds one store subscription per player while the player has a connectio
 this process; the store delivers every commit, from any process (Redis pub/sub) or from
 this one. Each commit becomes frames, encoded once and sent to every connection:
 a `state` frame per applied action or grant, then an `event` frame per event it raised.
+A delivery to the player's inbox (from another player) comes as {"version", "inbox"}:
+no frames, but the hub asks for it to be applied now (`on_inbox`), so a player who is
+connected sees what was sent at once (the commit that applies it is pushed as usual).
 """
 
 from __future__ import annotations
@@ -48,9 +51,13 @@ def push_frames(message: dict) -> list[dict]:
 
 
 class Hub:
-    def __init__(self, store: Store, on_version: Callable[[str, str, int], None]) -> None:
+    def __init__(
+        self, store: Store, on_version: Callable[[str, str, int], None],
+        on_inbox: Callable[[str, str], None] | None = None,
+    ) -> None:
         self._store = store
         self._on_version = on_version  # tells the gateway's cache what is stored now
+        self._on_inbox = on_inbox  # a delivery waits in the player's inbox: apply it
         self._listeners: dict[Key, set[Listener]] = {}
         self._subs: dict[Key, Subscription] = {}
         self._locks = PlayerLocks()  # join and leave of one player never interleave
@@ -79,6 +86,10 @@ class Hub:
     def _push(self, key: Key, message: dict) -> None:
         if "version" in message:
             self._on_version(key[0], key[1], message["version"])
+        if message.get("inbox"):
+            if self._on_inbox is not None:
+                self._on_inbox(*key)
+            return
         frames = push_frames(message)
         if not frames:
             return

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .store_social import SocialStore
+
 # Top-level state fields starting with this are reserved for the store (the Redis hash
 # keeps the version next to the fields). Rule names are identifiers, so never collide.
 RESERVED_PREFIX = "@"
@@ -91,7 +93,10 @@ class Subscription(abc.ABC):
         """Stop delivering to this callback. Closing twice is harmless."""
 
 
-class Store(abc.ABC):
+class Store(SocialStore, abc.ABC):
+    """The whole contract: player state, results, ledger and pushes (here), inboxes, the
+    outbox index and leaderboards (store_social.py)."""
+
     @abc.abstractmethod
     async def load(self, game: str, player: str) -> Snapshot: ...
 

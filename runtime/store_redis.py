@@ -49,6 +49,7 @@ from .store import (
     check_remember_args,
     new_player_id,
 )
+from .store_redis_social import RedisSocial
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,7 @@ def _outcome(reply: list) -> CommitOutcome:
     return CommitOutcome("ok", reply[1], event_ids=[e.decode() for e in reply[2:]])
 
 
-class RedisStore(Store):
+class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: store_redis_social
     def __init__(
         self,
         url: str = "redis://127.0.0.1:6379/0",

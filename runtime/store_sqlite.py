@@ -35,6 +35,7 @@ from .store import (
     check_remember_args,
     new_player_id,
 )
+from .store_sqlite_social import SOCIAL_SCHEMA, SqliteSocial
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _stored(blob: str | bytes) -> tuple[str, dict]:
     return fingerprint, result
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteSocial, Store):
     def __init__(
         self,
         path: str | Path,
@@ -122,6 +123,7 @@ class SqliteStore(Store):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit is on disk
             conn.executescript(SCHEMA)
+            conn.executescript(SOCIAL_SCHEMA)  # inboxes, the outbox index, leaderboards
             self._conn = conn
         return self._conn
 
