@@ -92,6 +92,11 @@ class _Reader:  # check_books wants something with a .client
         self.client = client
 
 
+async def _metric_of(layout: Layout, i: int, name: str) -> float:
+    text = (await call(f"{layout.direct(i)}/metrics")).body.decode()
+    return count_metric(text, name)
+
+
 async def test_a_server_killed_mid_load_loses_nothing_and_applies_nothing_twice(
     layout: Layout,
 ) -> None:
@@ -103,7 +108,10 @@ async def test_a_server_killed_mid_load_loses_nothing_and_applies_nothing_twice(
     while acknowledged[0] < players * spends // 3:  # a third answered: kill a process
         assert not load.done(), load
         await asyncio.sleep(0.01)
-    layout.kill_process(0)  # SIGKILL: its connections die with it, answers in flight too
+    # SIGKILL the process with the most WebSocket clients: its connections die with it,
+    # answers in flight too (and HTTP players hashed to it are cut mid-request)
+    held = [await _metric_of(layout, i, "rulesc_open_connections") for i in range(2)]
+    layout.kill_process(held.index(max(held)))
     at_kill = acknowledged[0]
     made = await load
     try:
