@@ -333,6 +333,7 @@ class Gateway:
         waits in the inbox is applied first, so the state shows it."""
         version, base, inbox = await self._load((game.id, player), game)
         if inbox:
+            self._cache.drop((game.id, player))  # so the apply reads the inbox too
             await self.apply(game, player, [])
             version, base, _ = await self._load((game.id, player))
         now = max(self.clock(), (base or {}).get("_now", 0))
