@@ -4,7 +4,9 @@ Resources are pools (ellipses; refilling meters are fed by a `time` source), slo
 are boxes of their own, actions are converters (boxes) with their limits and
 cooldowns written on them. An edge into an action is a cost, out of it a gain,
 labelled with the amount as the rules write it; edges inside `when` or `pick` are
-dashed and say which branch. Loops that `rulesc explore` finds and confirms are red.
+dashed and say which branch. What players send each other goes to and comes from one
+node, `other players`; a loot draw gains what its tables may give (dashed). Loops that
+`rulesc explore` finds and confirms are red.
 
 The text is deterministic: nodes and edges are sorted, nothing depends on time.
 """
@@ -49,13 +51,27 @@ def _act(name: str) -> str:
     return f"act:{name}"
 
 
+PLAYERS = "players"  # the other players: where `give` goes, `take` comes from
+
+
 def _slots(name: str) -> str:
     return f"slots:{name}"
 
 
-def flows(action: ir.Action) -> list[Edge]:
+def flows(action: ir.Action, loot: dict[str, ir.Loot] | None = None) -> list[Edge]:
     out: list[Edge] = []
     act = _act(action.name)
+    tables = loot or {}
+
+    def drawn(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        """The resources a loot table (and those it draws from) may give."""
+        if name in seen or name not in tables:
+            return set()
+        got: set[str] = set()
+        for entry in tables[name].entries:
+            for item in entry.items:
+                got |= {item.resource} if item.resource else drawn(item.loot or "", seen | {name})
+        return got
 
     def amount(a: ir.Amount) -> str:
         return f"{a.label} {text(a.amount)}" if a.key is not None else text(a.amount)
@@ -74,6 +90,13 @@ def flows(action: ir.Action) -> list[Edge]:
                 out.append(Edge(_slots(s.slots), act, "empty", branch))
             elif isinstance(s, ir.SetSlotField):
                 out.append(Edge(act, _slots(s.slots), f"set {s.field}", branch, "dotted"))
+            elif isinstance(s, ir.GainLoot):
+                out.extend(Edge(act, _res(r), f"loot {s.loot}", branch, "dashed") for r in sorted(drawn(s.loot)))
+            elif isinstance(s, ir.Give):
+                what = f"loot {s.loot}" if s.loot else ", ".join(f"{a.label} {text(a.amount)}" for a in s.amounts)
+                out.append(Edge(act, PLAYERS, f"give {what}", branch))
+            elif isinstance(s, ir.Take):
+                out.append(Edge(PLAYERS, act, f"take {s.label} up to {text(s.amount)}", branch))
             elif isinstance(s, ir.When):
                 walk(s.body, _join(branch, f"when {text(s.cond)}"))
                 walk(s.otherwise, _join(branch, f"otherwise (not {text(s.cond)})"))
@@ -161,10 +184,14 @@ def to_dot(game: ir.Game, loops: list[Loop] | None = None) -> str:
         node = _act(a.name)
         extra = _hot("bold,rounded") if node in hot_nodes else ', style="rounded"'
         lines.append(f"  {_quote(node)} [shape=box{extra}, label={_quote(_action_label(a))}];")
+    edges = sorted({e for a in game.actions for e in flows(a, {lt.name: lt for lt in game.loot})})
+    if any(PLAYERS in (e.source, e.target) for e in edges):
+        lines += ["", "  // the other players: what actions send them and take from them"]
+        lines.append(f'  {_quote(PLAYERS)} [shape=doublecircle, label="other players"];')
     lines += ["", "  // flows: costs into actions, gains out of them"]
     for r in sorted(meters, key=lambda r: r.name):
         lines.append(f'  "time" -> {_quote(_res(r.name))} [label={_quote("+" + regen_text(r))}, style=dashed];')
-    for e in sorted({e for a in game.actions for e in flows(a)}):
+    for e in edges:
         label = e.label + (f"\n({e.branch})" if e.branch else "")
         attrs = [f"label={_quote(label)}"]
         if e.style or e.branch:
