@@ -46,7 +46,25 @@ _ACTION_ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
 _CODES = ["bad_params", "unknown_action", "precondition", "insufficient", "limit", "cooldown",
           "overflow", "id_reused", "busy"]  # fmt: skip
 
+_PLACE = {"type": "object", "required": ["rank", "score"],
+          "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "integer"}}}  # fmt: skip
+
 SCHEMAS: dict[str, Any] = {
+    "Leaderboard": {
+        "type": "object",
+        "required": ["leaderboard", "by", "resets", "period", "ends_at", "total", "entries", "me"],
+        "properties": {
+            "leaderboard": {"type": "string"},
+            "by": {"type": "string", "description": "the stat it ranks by"},
+            "resets": {"enum": ["daily", "weekly", "never"]},
+            "period": {"type": "string", "description": "`all`, a date (`2026-01-05`) or an ISO week (`2026-W02`)"},
+            "ends_at": {"type": ["integer", "null"], "description": "ms; null for a board that never resets"},
+            "total": {"type": "integer", "description": "players on the board"},
+            "entries": {"type": "array", "items": {**_PLACE, "required": ["rank", "player_id", "score"],
+                        "properties": {**_PLACE["properties"], "player_id": {"type": "string"}}}},
+            "me": {"oneOf": [_PLACE, {"type": "null"}]},
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -333,6 +351,14 @@ def openapi_document(games: list[str]) -> dict:
         "/v1/{game}/rules": {"get": _op(
             "The public schema of the pack: resources, tables, actions with JSON Schema params",
             _json({"type": "object"}, "The schema"), 401, 404, 429, params=[_GAME])},
+        "/v1/{game}/leaderboards/{name}": {"get": _op(
+            "A leaderboard of the game (an extension): scores from the server's state only",
+            _json(_ref("Leaderboard"), "The top, or the places around the caller"),
+            400, 401, 404, 429, 503, params=[_GAME,
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "around", "in": "query", "schema": {"enum": ["me"]}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "period", "in": "query", "schema": {"enum": ["current", "previous"]}}])},
         "/admin/{game}/players/{player_id}": {"get": _op(
             "A player's state and recent ledger", _json({"type": "object"}, "State and ledger"),
             403, 404, 413, 429, 503, params=[_GAME, _PLAYER], security=_ADMIN)},
