@@ -114,6 +114,9 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         return protocol
 
     async def open(self, *args: Any) -> None:
+        # A result and the push after it are two small writes: with Nagle on, the second
+        # waits for the client's ACK of the first, which Linux delays by up to 40 ms.
+        self.set_nodelay(True)
         try:
             await self.server.hub.join(self.key, self)
         except StoreUnavailable:
