@@ -355,6 +355,10 @@ function buildForms() {
       if (p.type === "boolean") {
         return `<label><input type="checkbox" name="${esc(param)}"${old ? " checked" : ""}> ${esc(param)}</label>`;
       }
+      if (p.type === "string") { // another player (x-player): their id, as /session gives it
+        const what = p["x-player"] ? "a player id" : "";
+        return `<label>${esc(param)} <input type="text" name="${esc(param)}" value="${esc(old ?? "")}" placeholder="${what}"></label>`;
+      }
       const value = old ?? p.minimum ?? 0;
       const bounds = `${p.minimum !== undefined ? ` min="${p.minimum}"` : ""}${p.maximum !== undefined ? ` max="${p.maximum}"` : ""}`;
       const hint = p["x-slots"] ? ` <span class="tag">${esc(p["x-slots"])} slot</span>` : "";
