@@ -124,7 +124,10 @@ class Gateway:
                 if outcome.status == "ok":
                     if plan.applies:
                         self._cache.put(key, outcome.version, plan.state)
-                        await self._after(game, player, base, plan, outcome.version, now)
+                        try:
+                            await self._after(game, player, base, plan, outcome.version, now)
+                        except Exception:  # the commit stands: the answer must say so
+                            log.exception("after the commit of %s/%s", *key)
                     return Answer(plan.results, outcome.version, now)
                 if outcome.status == "conflict" or outcome.version != version:
                     self._cache.drop(key)
