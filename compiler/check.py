@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import io
 import re
 from collections.abc import Iterable
@@ -24,7 +25,7 @@ from .loader import GameSources
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-EFFECTS = (ast.Gain, ast.Set, ast.Fill, ast.Empty, ast.Emit, ast.When, ast.Pick)
+EFFECTS = (ast.Gain, ast.Set, ast.Fill, ast.Empty, ast.Emit, ast.When, ast.Pick, ast.Give, ast.Take, ast.GainLoot)
 CHECKS = (ast.Require, ast.Cost, ast.Limit, ast.Cooldown)
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 # a table row as written: its name, its span and each cell's text and span
@@ -82,6 +83,11 @@ class Checker:
         self.param_spans: dict[str, Span] = {}  # of the action being checked
         self.let_spans: dict[str, Span] = {}
         self.action_params: dict[str, dict[str, ir.Param]] = {}  # the typed parameters, for scenarios
+        # players meeting players (social.py): loot tables by name, and the `player`
+        # parameters of the action being checked (the players it may read and deliver to)
+        self.loot_names: set[str] = set()
+        self.loot: dict[str, ir.Loot] = {}
+        self.peer_params: set[str] = set()
 
     # ---- reporting
     def error(self, code: str, message: str, span: Span, hint: str | None = None, notes=()) -> None:
@@ -106,7 +112,10 @@ class Checker:
             if isinstance(d, ast.ScenarioDecl):
                 self.error("R045", "scenarios belong in the tests/ folder", d.span,
                            "move this scenario to a file under tests/ beside the rules")
+        from . import social  # players meeting players; it builds on this module's Checker
+
         self.declare_names(decls)
+        social.claim_names(self, decls)
         self.tables_pass(decls)
         for d in decls:
             if isinstance(d, ast.SlotsDecl):
@@ -116,7 +125,10 @@ class Checker:
         for d in decls:
             if isinstance(d, ast.LevelDecl):
                 self.level_decl(d)
+        loot = social.check_loot(self, decls)
         actions = [self.action(d) for d in decls if isinstance(d, ast.ActionDecl)]
+        hooks = social.check_hooks(self, decls)
+        leaderboards = social.check_leaderboards(self, decls)
         invariants = [self.invariant(d) for d in decls if isinstance(d, ast.InvariantDecl)]
         if not self.rules_have_errors():
             # usage is only known once every action reads right: a misspelt or unparsed
@@ -153,6 +165,9 @@ class Checker:
             scenarios=tuple(s for s in scenarios if s is not None),
             sources=sources,
             bots=tuple(bots),
+            loot=tuple(loot),
+            hooks=tuple(hooks),
+            leaderboards=tuple(leaderboards),
         )
 
     def reported(self, name: str, scope: Scope | None = None) -> bool:
@@ -265,6 +280,10 @@ class Checker:
                       f"write `{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}`")
 
     def type_named(self, name: ast.Name, *, allow_slots: bool = False) -> T.Type | None:
+        if name.id == "player":  # only parameters name other players (social.py)
+            from .social import player_type
+
+            return player_type(self, name, for_param=allow_slots)
         if name.id in T.SCALAR_TYPE_NAMES:
             return T.SCALAR_TYPE_NAMES[name.id]
         if name.id in self.table_names:
@@ -461,7 +480,7 @@ class Checker:
                        f"start at most at {mx}")
         if kind == "meter" and d.start is None and mx is not None:
             start = mx  # a meter starts full unless told otherwise
-        self.resources[d.name] = ir.Resource(d.name, kind, key, start, mx, regen, self.loc(d.span))
+        self.resources[d.name] = ir.Resource(d.name, kind, key, start, mx, regen, self.loc(d.span), d.public)
 
     def level_decl(self, d: ast.LevelDecl) -> None:
         if self.level_span is not None:
@@ -510,6 +529,7 @@ class Checker:
             else:
                 scope.broken.add(p.name)
         self.action_params.setdefault(d.name, {p.name: p for p in params})
+        self.peer_params = {p.name for p in params if p.type == T.PLAYER}
         self.check_order(d.body)
         self.current_action = d.name
         self.limit_count = 0  # limit keys are numbered per action, so editing one action keeps the others' windows
@@ -517,7 +537,9 @@ class Checker:
         self.never_holds(d, scope)
         if body is None or len(params) != len(d.params):
             return None
-        writes = sorted(_writes(body))
+        from .social import loot_writes
+
+        writes = sorted(_writes(body) | loot_writes(self, body))
         return ir.Action(d.name, tuple(params), tuple(body), tuple(writes), self.loc(d.span))
 
     def param(self, p: ast.Param) -> ir.Param | None:
@@ -581,10 +603,18 @@ class Checker:
             ast.Let: self.let, ast.Set: self.set_stmt, ast.Fill: self.fill, ast.Empty: self.empty_stmt,
             ast.Limit: self.limit_stmt, ast.Cooldown: self.cooldown_stmt, ast.Emit: self.emit_stmt,
             ast.When: self.when_stmt, ast.Pick: self.pick_stmt,
-        }.get(type(s))
+        }.get(type(s)) or self.social_stmt(s)
         if check is None:
             raise AssertionError(f"unknown statement {s!r}")
         return check(s, scope, self.loc(s.span))
+
+    def social_stmt(self, s):
+        """The check of a statement about another player, or of a loot draw (social.py)."""
+        from . import social
+
+        check = {ast.Give: social.give_stmt, ast.Take: social.take_stmt,
+                 ast.GainLoot: social.gain_loot}.get(type(s))  # fmt: skip
+        return None if check is None else functools.partial(check, self)
 
     def require_stmt(self, s: ast.Require, scope: Scope, loc: ir.Loc) -> ir.Require | None:
         cond = self.expect_type(s.cond, scope, T.BOOL, "a condition")
@@ -1108,7 +1138,7 @@ class Checker:
             self.error("R012", f"cannot compare {_a(left.type)} with {_a(right.type)}", e.span,
                        self.compare_hint(e, left.type, right.type))
             return None
-        if e.op not in ("==", "!=") and left.type.kind in ("bool", "enum", "slot"):
+        if e.op not in ("==", "!=") and left.type.kind in ("bool", "enum", "slot", "player"):
             self.error("R012", f"{_a(left.type)} has no order", e.span, "compare with `==` or `!=`")
             return None
         return ir.Compare(e.op, left, right, T.BOOL)
@@ -1197,6 +1227,11 @@ class Checker:
         return None
 
     def index(self, e: ast.Index, scope: Scope) -> ir.Expr | None:
+        from .social import NOT_PEER, peer_index
+
+        peer = peer_index(self, e, scope)
+        if peer is not NOT_PEER:
+            return peer  # type: ignore[return-value]
         if isinstance(e.base, ast.Name) and e.base.id in self.resources:
             res = self.resources[e.base.id]
             self.used.add(res.name)
@@ -1222,6 +1257,11 @@ class Checker:
         return None
 
     def attr(self, e: ast.Attr, scope: Scope) -> ir.Expr | None:
+        from .social import NOT_PEER, peer_attr
+
+        peer = peer_attr(self, e, scope)
+        if peer is not NOT_PEER:
+            return peer  # type: ignore[return-value]
         base = e.base
         if isinstance(base, ast.Index) and isinstance(base.base, ast.Name) and base.base.id in self.tables:
             table = self.tables[base.base.id]
@@ -1294,9 +1334,9 @@ class Checker:
             if isinstance(st, ast.Wait):
                 steps.append(ir.WaitStep(st.duration.ms, loc))
             elif isinstance(st, ast.ExpectEvent):
-                player = self.scenario_player(st.player, st.span)
-                ok = ok and player is not False
-                steps.append(ir.ExpectEventStep(st.event, loc, player or None))
+                named, player = self.scenario_player(st.player, st.span)
+                ok = ok and named
+                steps.append(ir.ExpectEventStep(st.event, loc, player))
             elif isinstance(st, ast.Given | ast.Expect):
                 values = []
                 for sv in st.values:
@@ -1348,29 +1388,30 @@ class Checker:
         if any(d < 1 for d in st.draws) or (st.draw is not None and st.draw < 1):
             self.error("R034", "draws are numbered from 1", st.span, "write `draws 1` for the first branch")
             return None
-        player = self.scenario_player(st.player, st.span)
-        if player is False:
+        named, player = self.scenario_player(st.player, st.span)
+        if not named:
             return None
-        return ir.DoStep(st.action, tuple(out), st.draw, st.fails, st.fail_text, loc, player or None,
+        return ir.DoStep(st.action, tuple(out), st.draw, st.fails, st.fail_text, loc, player,
                          st.draws or ((st.draw,) if st.draw is not None else ()))
 
-    def scenario_player(self, name: str | None, span: Span) -> str | bool:
-        """Another player of a scenario ("" for its own, `me`), or False when the name is
-        a declaration's (reported): `coins.gems` is a typo, not a player called coins."""
+    def scenario_player(self, name: str | None, span: Span) -> tuple[bool, str | None]:
+        """(whether the name can be a player, the other player it names or None for the
+        scenario's own, `me`). A name declared in the rules cannot (reported): `coins.gems`
+        is a typo, not a player called coins."""
         if name is None or name == "me":
-            return ""
+            return True, None
         if name in self.decl_spans or name in self.row_owner:
             self.error("R034", f"`{name}` is declared in the rules, so it cannot name a player of the scenario",
                        span, "players of a scenario have names of their own: `bob.coins`, `as bob do ...`")
-            return False
-        return name
+            return False, None
+        return True, name
 
     def arg_fits(self, a: ast.CallArg, p: ir.Param, fails: bool) -> bool:
         """Whether a scenario's value for a parameter has its type (and, unless the step
         expects a failure, is within its bounds)."""
         v = a.value
         if p.type == T.PLAYER:
-            if isinstance(v, ast.Name) and self.scenario_player(v.id, v.span) is not False:
+            if isinstance(v, ast.Name) and self.scenario_player(v.id, v.span)[0]:
                 return True
             if not isinstance(v, ast.Name):
                 self.error("R034", f"`{a.name}` is a player of the scenario", v.span,
@@ -1401,12 +1442,12 @@ class Checker:
     def state_value(self, sv: ast.StateValue, *, given: bool):
         """A `given` or `expect` value: (path, value) when the place and the value fit."""
         p = sv.place
-        player = self.scenario_player(p.player, p.span)
-        if player is False:
+        named, player = self.scenario_player(p.player, p.span)
+        if not named:
             return None
         label = p.name + (f"[{p.key}]" if p.key is not None else "") + (f".{p.field}" if p.field else "")
         label = f"{player}.{label}" if player else label
-        path = ir.StatePath(p.name, p.key, p.field, label, player or None)
+        path = ir.StatePath(p.name, p.key, p.field, label, player)
         if p.name == "level":
             ok = self.level_value(p, given)
         elif p.name in self.resources:
@@ -1585,7 +1626,7 @@ def _label(e: ast.Expr) -> str:
 def _a(t: T.Type) -> str:
     if t.kind in ("int", "bool"):
         return f"an {t.kind}" if t.kind == "int" else "a bool"
-    if t.kind in ("duration", "time", "string"):
+    if t.kind in ("duration", "time", "string", "player"):
         return f"a {t.kind}"
     if t.kind == "enum":
         return f"a {t.name}"

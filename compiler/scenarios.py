@@ -188,9 +188,10 @@ def _do(run: Run, step: ir.DoStep) -> list[str]:
     who = step.player or ""
     params = dict(step.params)
     for name in engine.player_params(run.pack, step.action):
-        if isinstance(params.get(name), str):  # a player of the scenario, by name
-            run.player(player_name(player_id(params[name])))
-            params[name] = player_id(params[name])
+        named = params.get(name)
+        if isinstance(named, str):  # a player of the scenario, by name
+            run.player(player_name(player_id(named)))
+            params[name] = player_id(named)
     state = run.player(who)
     # `draws 2` pins every draw (as it always has); `draws 3, 1` pins them one by one
     pin = step.draws if len(step.draws) > 1 else step.draw

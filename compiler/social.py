@@ -92,31 +92,31 @@ def _loot_item(c: Checker, item: ast.LootAmount | ast.LootRef) -> ir.LootItem | 
         c.error("R031", f"a negative amount ({item.amount.value})", item.amount.span,
                 "a loot table only gives: write an amount of 0 or more")
         return None
-    key = _loot_key(c, res, p)
-    if key is False:
+    fits, key = _loot_key(c, res, p)
+    if not fits:
         return None
     c.used.add(res.name)
     c.given.add(res.name)
-    return ir.LootItem(res.name, key or None, item.amount.value, None)
+    return ir.LootItem(res.name, key, item.amount.value, None)
 
 
-def _loot_key(c: Checker, res: ir.Resource, p: ast.Place) -> str | bool:
-    """The row of a keyed item (`seed[wheat]`), "" for a single count, False on a mistake."""
+def _loot_key(c: Checker, res: ir.Resource, p: ast.Place) -> tuple[bool, str | None]:
+    """(whether the place fits the resource, the row of an item counted per row)."""
     if p.field is not None:
         c.error("R026", f"`{p.name}` has no fields", p.span, f"write `{p.name}` alone")
-        return False
+        return False, None
     if res.key is None:
         if p.index is not None:
             c.error("R026", f"`{res.name}` is a single count, not counted per kind", p.span,
                     f"write `{res.name}` without `[...]`")
-            return False
-        return ""
+            return False, None
+        return True, None
     rows = c.row_names(res.key)
     if not isinstance(p.index, ast.Name) or p.index.id not in rows:
         c.error("R026", f"say which {res.key} of `{res.name}` the loot gives", p.span,
                 f"name a row: `{res.name}[{rows[0] if rows else '...'}] 1`")
-        return False
-    return p.index.id
+        return False, None
+    return True, p.index.id
 
 
 def _loot_cycles(c: Checker, tables: dict[str, ast.LootDecl]) -> None:

@@ -173,7 +173,7 @@ def _level_up(pack: Pack, before: dict, s: dict, ctx: Context) -> dict:
     old = m.level_of(before[stat])
     new = m.level_of(s[stat])
     if new > old:
-        event = {"name": "level_up", "data": {"from": old, "to": new}}
+        event: dict[str, Any] = {"name": "level_up", "data": {"from": old, "to": new}}
         ctx.events.append(event)
         s = run_hook(pack, "level_up", s, ctx)
         new = event["data"]["to"] = max(new, m.level_of(s[stat]))
@@ -243,7 +243,7 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
     m = pack.module
     settled = prepare(pack, state, now)
     now = max(now, settled["_now"])
-    s = {k: (type(v)(v) if isinstance(v, dict | list) else v) for k, v in settled.items()}
+    s: dict[str, Any] = {k: (type(v)(v) if isinstance(v, dict | list) else v) for k, v in settled.items()}
     ctx = Context(now, player_id, effect["id"], pack.version, m.DAY_START_MS)
     kind, sender = effect["kind"], effect["from"]
     moved: dict[str, int] = {}
