@@ -258,9 +258,9 @@ class BodyEmitter:
             if s.loot is not None:
                 self.line(d, f'ctx.give({py_name(s.player)}, ctx.draw_loot(LOOT, "{s.loot}"))')
             else:
-                items = ", ".join(f'("{a.resource}", {e.expr(a.key) if a.key else "None"}, {e.expr(a.amount)})'
+                gains = ", ".join(f'("{a.resource}", {e.expr(a.key) if a.key else "None"}, {e.expr(a.amount)})'
                                   for a in s.amounts)
-                self.line(d, f"ctx.give({py_name(s.player)}, ({items}{',' if len(s.amounts) == 1 else ''}))")
+                self.line(d, f"ctx.give({py_name(s.player)}, ({gains}{',' if len(s.amounts) == 1 else ''}))")
         elif isinstance(s, ir.Take):
             key = e.expr(s.key) if s.key else "None"
             self.line(d, f'ctx.take({py_name(s.player)}, "{s.resource}", {key}, {e.expr(s.amount)})')
