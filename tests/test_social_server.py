@@ -1,5 +1,5 @@
-"""Players meeting players on a real server, over SQLite and Redis: deliveries to players
-who are away, the leaderboard route, checks that read other players."""
+"""Players meeting players on a real server, over SQLite, Redis and a Redis Cluster:
+deliveries to players who are away, the leaderboard route, checks that read other players."""
 
 from __future__ import annotations
 
@@ -20,10 +20,14 @@ def arena_game(tmp_path_factory: pytest.TempPathFactory) -> packs.Game:
     return packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("arena-server"))
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "cluster"])
 async def akit(request: pytest.FixtureRequest, arena_game: packs.Game, tmp_path: Path) -> AsyncIterator[Kit]:
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    k = Kit(request.param, arena_game, tmp_path, url)
+    """Servers over SQLite, one Redis, and the test Redis Cluster (where the players of a
+    delivery live on different slots, and each step must touch one)."""
+    url = None
+    if request.param != "sqlite":
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
+    k = Kit("sqlite" if request.param == "sqlite" else "redis", arena_game, tmp_path, url)
     yield k
     await k.close()
 
