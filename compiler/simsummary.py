@@ -8,6 +8,7 @@ runs; every number comes from the samples and tallies of compiler/simulate.py.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import ir
@@ -20,7 +21,7 @@ GROWTH_DAYS_SHARE = 0.8
 FULL_SHARE = 0.5
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0..100), linear between the closest ranks."""
     s = sorted(values)
     if not s:
@@ -31,7 +32,7 @@ def percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
-def median(values: list[float]) -> float:
+def median(values: Sequence[float]) -> float:
     return percentile(values, 50)
 
 

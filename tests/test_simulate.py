@@ -221,7 +221,8 @@ def test_the_precheck_only_rejects_what_the_engine_rejects(harvest):
         now = T0
         for name, params in data.draw(st.lists(harvest_moves(pack.schema), min_size=1, max_size=6)):
             ctx = SimpleNamespace(now=now)
-            said_no = rejects(checks[name], state, ctx, dict(params))
+            settled = engine.prepare(pack, state, now)  # as bots see it: meters brought to now
+            said_no = rejects(checks[name], settled, ctx, dict(params))
             outcome = engine.run(pack, state, name, params, now=now, player_id="p", action_id=f"a{now}")
             if said_no:
                 assert not outcome.ok, (name, params)
