@@ -12,8 +12,9 @@ import difflib
 import functools
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rulesc.dsl import ast
 from rulesc.dsl.diagnostics import Diagnostic, Span
@@ -598,12 +599,13 @@ class Checker:
 
     def stmt(self, s, scope: Scope):
         """One statement to IR, or None when it (or something in it) has a mistake."""
-        check = {
+        checks: dict[type, Callable[..., Any]] = {
             ast.Require: self.require_stmt, ast.Cost: self.amounts_stmt, ast.Gain: self.amounts_stmt,
             ast.Let: self.let, ast.Set: self.set_stmt, ast.Fill: self.fill, ast.Empty: self.empty_stmt,
             ast.Limit: self.limit_stmt, ast.Cooldown: self.cooldown_stmt, ast.Emit: self.emit_stmt,
             ast.When: self.when_stmt, ast.Pick: self.pick_stmt,
-        }.get(type(s)) or self.social_stmt(s)
+        }
+        check = checks.get(type(s)) or self.social_stmt(s)
         if check is None:
             raise AssertionError(f"unknown statement {s!r}")
         return check(s, scope, self.loc(s.span))
@@ -839,7 +841,7 @@ class Checker:
         if isinstance(index, ast.Name):
             param = scope.params.get(index.id)
             owners = self.row_owner.get(index.id, [])
-            table = param.type.name if param is not None and param.type.kind == "enum" else (owners or [None])[0]
+            table = param.type.name if param is not None and param.type.kind == "enum" else (owners[0] if owners else None)
         if res.kind == "item" and table:
             return f"write `{res.name}` without `[...]`, or count it per {table}: `item {res.name} of {table}`"
         return f"write `{res.name}` without `[...]`"
@@ -1026,9 +1028,9 @@ class Checker:
                           f"add an action that gains `{name}`, or give it a `start`")
         for r in self.resources.values():
             if r.name not in self.used:
-                span = self.decl_spans.get(r.name)
-                if span is not None:
-                    self.warn("R022", f"nothing uses `{r.name}`", span, "use it in an action, or remove it")
+                decl_span = self.decl_spans.get(r.name)
+                if decl_span is not None:
+                    self.warn("R022", f"nothing uses `{r.name}`", decl_span, "use it in an action, or remove it")
 
     # ---- expressions
     def expect_type(self, e: ast.Expr, scope: Scope, want: T.Type, what: str) -> ir.Expr | None:
@@ -1062,11 +1064,12 @@ class Checker:
             return self.literal(e)
         if isinstance(e, ast.Name):
             return self.name(e, scope, want)
-        check = {
+        checks: dict[type, Callable[..., Any]] = {
             ast.LevelRef: self.level_ref, ast.Index: self.index, ast.Attr: self.attr, ast.Neg: self.neg,
             ast.Binary: self.binary, ast.Compare: self.compare, ast.BoolOp: self.bool_op, ast.Not: self.not_,
             ast.IsSlot: self.is_slot, ast.Call: self.call,
-        }.get(type(e))
+        }
+        check = checks.get(type(e))
         if check is None:
             raise AssertionError(f"unknown expression {e!r}")
         return check(e, scope)
