@@ -8,6 +8,7 @@ if command -v npm >/dev/null 2>&1; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
 python3 -m ruff check .
+python3 scripts/typecheck.py   # mypy on the package as a wheel lays it out
 # every game's rules in the one canonical layout (`rulesc fmt games` fixes them)
 python3 -m rulesc.cli.main fmt --check games
 set +e
