@@ -189,7 +189,7 @@ class BaseHandler(BodyLimit, tornado.web.RequestHandler):
 
     def on_finish(self) -> None:
         elapsed = time.perf_counter() - self.started
-        self.server.metrics.requests.labels(self.route, str(self.get_status())).observe(elapsed)
+        self.server.metrics.request_seconds(self.route, str(self.get_status()), elapsed)
 
     # -- the checks most calls start with --
 

@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 
 class Listener(Protocol):
-    def push(self, frames: list[tuple[dict, str]]) -> None:
-        """Send the frames (each as a dict and as its encoded text). Must not block."""
+    def push(self, frames: list[tuple[dict, bytes]]) -> None:
+        """Send the frames (each as a dict and as its UTF-8 JSON). Must not block."""
 
 
 def entry_frames(entry: dict, event_id: str, version: int | None) -> list[dict]:
@@ -93,7 +93,7 @@ class Hub:
         frames = push_frames(message)
         if not frames:
             return
-        encoded = [(f, dumps(f).decode()) for f in frames]  # once for every connection
+        encoded = [(f, dumps(f)) for f in frames]  # once, the same bytes to every connection
         for listener in list(self._listeners.get(key, ())):
             try:
                 listener.push(encoded)

@@ -49,6 +49,8 @@ class Metrics:
         # (game, action, outcome) -> its counter: labels() costs a few µs a call, and a
         # batch of 100 would pay it 100 times
         self._action_counters: dict[tuple[str, str, str], Any] = {}
+        # the same for the series every frame, push and request touches
+        self._children: dict[tuple[Any, ...], Any] = {}
         self.actions = PCounter(
             "rulesc_actions", "Actions answered, by game, action and outcome",
             ["game", "action", "outcome"], registry=r,
@@ -96,6 +98,22 @@ class Metrics:
             if counter is None:
                 counter = self._action_counters[key] = self.actions.labels(*key)
             counter.inc(n)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def frame_seconds(self, kind: str, seconds: float) -> None:
+        self._child(self.frames, kind).observe(seconds)
+
+    def pushed(self, kind: str) -> None:
+        self._child(self.pushes, kind).inc()
+
+    def request_seconds(self, route: str, status: str, seconds: float) -> None:
+        self._child(self.requests, route, status).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

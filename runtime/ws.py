@@ -51,7 +51,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         self._body_start(server.config.limits)  # an upgrade has no body: any is dropped
         self._errors: collections.deque[float] = collections.deque()
         # while a `resume` replays, live event frames wait here (None: not resuming)
-        self._held: list[tuple[dict, str]] | None = None
+        self._held: list[tuple[dict, bytes]] | None = None
         self._held_bytes = 0
 
     # -- opening: checks happen before the upgrade, so they are plain HTTP answers --
@@ -164,7 +164,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             await handler(self, frame)
         except Exception as e:
             self._error(e, message)
-        self.server.metrics.frames.labels(kind).observe(time.perf_counter() - started)
+        self.server.metrics.frame_seconds(kind, time.perf_counter() - started)
 
     def _error(self, exc: Exception, message: str | bytes) -> None:
         err = as_api_error(exc)
@@ -290,9 +290,9 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
     def send(self, frame: dict, ref: Any = None) -> asyncio.Future[None] | None:
         if isinstance(ref, str) and len(ref) <= 64:
             frame["ref"] = ref  # echoed so a client may match answers by its own tag
-        return self._write(dumps(frame).decode(), frame["type"])
+        return self._write(dumps(frame), frame["type"])
 
-    def push(self, frames: list[tuple[dict, str]]) -> None:
+    def push(self, frames: list[tuple[dict, bytes]]) -> None:
         """Called by the hub for every commit of this player (see hub.Listener)."""
         if self._held is not None:
             self._held.extend(frames)
@@ -303,8 +303,9 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         for f, text in frames:
             self._write(text, f["type"])
 
-    def _write(self, text: str, kind: str) -> asyncio.Future[None] | None:
-        """Send one frame; None when it was not sent (closing, or closed as too slow)."""
+    def _write(self, text: bytes, kind: str) -> asyncio.Future[None] | None:
+        """Send one text frame, given as UTF-8 bytes (tornado sends bytes as they are;
+        a str it would encode again); None when it was not sent (closing, or too slow)."""
         if self._closing():
             return None
         if self._unsent() > self.server.config.limits.ws_max_buffer:
@@ -316,7 +317,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             return None
         fut.add_done_callback(_quiet)
         if kind in ("state", "event", "resync"):
-            self.server.metrics.pushes.labels(kind).inc()
+            self.server.metrics.pushed(kind)
         return fut
 
     def _closing(self) -> bool:
