@@ -113,7 +113,8 @@ class Gateway:
             while True:
                 now = self.clock()
                 version, base, inbox = await self._current(key, game)
-                peers = await self._peers(game, player, intents, known)
+                ids = self._peer_ids(game, player, intents, known)
+                peers = await self._peers(game, ids) if ids else {}
                 plan = self._plan(game, player, base, intents, known, now, version, inbox, peers)
                 if not plan.decided and not plan.applies:  # answered from memory; nothing to tidy
                     await self._forget(key, plan.done)
@@ -164,7 +165,8 @@ class Gateway:
         now = self.clock()
         version, base, inbox = await self._current(key, game)
         known = await self._lookup(key, [i.store_id for i in intents])
-        peers = await self._peers(game, player, intents, known)
+        ids = self._peer_ids(game, player, intents, known)
+        peers = await self._peers(game, ids) if ids else {}
         plan = self._plan(game, player, base, intents, known, now, version, inbox, peers)
         return Answer(plan.results, version, now)
 
@@ -221,14 +223,15 @@ class Gateway:
 
     # -- players meeting players (runtime/social.py) --
 
-    async def _peers(
-        self, game: Game, player: str, intents: list[Intent], known: dict
-    ) -> dict[str, dict | None]:
+    @staticmethod
+    def _peer_ids(game: Game, player: str, intents: list[Intent], known: dict) -> list[str]:
+        """The other players the actions name (not those answered from memory)."""
+        return sorted(social.peer_ids(game.pack, player, [i for i in intents if i.store_id not in known]))
+
+    async def _peers(self, game: Game, ids: list[str]) -> dict[str, dict | None]:
         """The states of the other players the actions name, read now from the store (a
-        snapshot: the action is judged on them, and they may change before it commits)."""
-        ids = sorted(social.peer_ids(game.pack, player, [i for i in intents if i.store_id not in known]))
-        if not ids:
-            return {}
+        snapshot: the action is judged on them, and they may change before it commits).
+        Callers skip it when there are none (most actions): no coroutine to run."""
         self.calls["peer"] += len(ids)
         snaps = await asyncio.gather(*(self.store.load(game.id, p) for p in ids))
         return {p: s.state for p, s in zip(ids, snaps, strict=True)}

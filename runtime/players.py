@@ -8,9 +8,7 @@ so a stale entry costs one "conflict" answer and a reload, never a wrong write.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 
 Key = tuple[str, str]  # (game, player)
 
@@ -22,23 +20,45 @@ class PlayerLocks:
     def __init__(self) -> None:
         self._locks: dict[Key, tuple[asyncio.Lock, list[int]]] = {}
 
-    @contextlib.asynccontextmanager
-    async def hold(self, key: Key) -> AsyncIterator[None]:
-        entry = self._locks.get(key)
-        if entry is None:
-            entry = self._locks[key] = (asyncio.Lock(), [0])
-        lock, users = entry
-        users[0] += 1
-        try:
-            async with lock:  # FIFO: batches of one player apply in arrival order
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._locks[key]
+    def hold(self, key: Key) -> _Hold:
+        """`async with locks.hold(key):` FIFO: batches of one player apply in arrival order."""
+        return _Hold(self._locks, key)
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class _Hold:
+    """The context manager of PlayerLocks.hold (a plain class: cheaper than a generator-
+    based one on a path every action takes). A holder cancelled while it waits gives up
+    its place and the lock entry as if it had held it."""
+
+    __slots__ = ("_locks", "_key", "_lock", "_users")
+
+    def __init__(self, locks: dict[Key, tuple[asyncio.Lock, list[int]]], key: Key) -> None:
+        self._locks = locks
+        self._key = key
+
+    async def __aenter__(self) -> None:
+        entry = self._locks.get(self._key)
+        if entry is None:
+            entry = self._locks[self._key] = (asyncio.Lock(), [0])
+        self._lock, self._users = entry
+        self._users[0] += 1
+        try:
+            await self._lock.acquire()
+        except BaseException:
+            self._done()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+        self._done()
+
+    def _done(self) -> None:
+        self._users[0] -= 1
+        if self._users[0] == 0:
+            del self._locks[self._key]
 
 
 class StateCache:

@@ -127,6 +127,8 @@ def peer_ids(pack: Pack, player: str, intents: list[Any]) -> set[str]:
     """The other players the actions name (their `player` parameters): whose snapshots to
     read before running them."""
     out: set[str] = set()
+    if not getattr(pack.module, "PLAYER_PARAMS", None):  # no action names a player
+        return out
     for it in intents:
         if it.grant is not None or not isinstance(it.params, dict):
             continue

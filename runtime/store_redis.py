@@ -220,6 +220,7 @@ def _part(s: str) -> str:
     return quote(s, safe="")
 
 
+@functools.lru_cache(maxsize=4096)  # the players acting now: quote() is dear per call
 def _prefix(game: str, player: str) -> str:
     return f"rulesc:{{{_part(game)}:{_part(player)}}}"
 
