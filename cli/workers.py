@@ -47,6 +47,8 @@ def supervise(workers: int, run_worker: Callable[[int, int], None], announce: Ca
     pids: dict[int, int] = {}  # pid -> worker index
     stopping = False
 
+    parent = os.getpid()
+
     def start(index: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -56,6 +58,7 @@ def supervise(workers: int, run_worker: Callable[[int, int], None], announce: Ca
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+                _die_with(parent)
                 os.close(read_fd)
                 run_worker(index, write_fd)
             except KeyboardInterrupt:
@@ -109,6 +112,20 @@ def supervise(workers: int, run_worker: Callable[[int, int], None], announce: Ca
     os.close(read_fd)
     os.close(write_fd)
     return code
+
+
+def _die_with(parent: int) -> None:
+    """SIGTERM this worker when the supervisor dies, even by SIGKILL (Linux: prctl
+    PR_SET_PDEATHSIG), so no worker serves on, unsupervised, after it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: a process manager that kills the group does the same
+    if os.getppid() != parent:  # it died before the prctl took hold
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _wait_ready(fd: int, workers: int, pids: dict[int, int]) -> bool:

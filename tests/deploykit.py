@@ -132,8 +132,18 @@ class Layout:
     async def start(self, processes: int = 2) -> Layout:
         self.ports = free_ports(processes)
         self.procs = [None] * processes
-        await asyncio.gather(*(self.start_process(i) for i in range(processes)))
-        self.nginx = Nginx(self.tmp / "nginx", [f"127.0.0.1:{p}" for p in self.ports]).start()
+        try:
+            started = await asyncio.gather(
+                *(self.start_process(i) for i in range(processes)), return_exceptions=True
+            )
+            for result in started:  # every start has ended: close() sees all that run
+                if isinstance(result, BaseException):
+                    raise result
+            self.nginx = Nginx(self.tmp / "nginx", [f"127.0.0.1:{p}" for p in self.ports])
+            self.nginx.start()
+        except BaseException:
+            await self.close()  # nothing may outlive a layout that failed to start
+            raise
         return self
 
     @property

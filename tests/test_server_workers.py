@@ -80,6 +80,17 @@ async def test_a_dead_worker_is_started_again(redis_url: str, tmp_path: Path) ->
         assert await stop(served) == 0
 
 
+async def test_workers_stop_when_the_supervisor_is_killed(redis_url: str, tmp_path: Path) -> None:
+    served = await serve([str(HARVEST), "--redis", redis_url, "--workers", "2",
+                          "--data-dir", str(tmp_path / "data")], tmp_path / "serve.log")  # fmt: skip
+    workers = children(served.pid)
+    os.kill(served.pid, signal.SIGKILL)  # no chance to stop them itself
+    await served.proc.wait()
+    await _until(lambda: not any(os.path.exists(f"/proc/{pid}/stat") and
+                                 Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+                                 for pid in workers))  # fmt: skip
+
+
 def test_workers_need_redis(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli_app, ["serve", str(HARVEST), "--workers", "2",
                                      "--data-dir", str(tmp_path)])  # fmt: skip
