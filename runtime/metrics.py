@@ -42,6 +42,19 @@ class _StoreCalls(Collector):
         yield family
 
 
+class _Counts(Collector):
+    """A counter by one label, kept in a plain Counter and read at scrape time."""
+
+    def __init__(self, name: str, doc: str, label: str, counts: Counter[str]) -> None:
+        self._name, self._doc, self._label, self._counts = name, doc, label, counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self._name, self._doc, labels=[self._label])
+        for value, n in sorted(self._counts.items()):
+            family.add_metric([value], n)
+        yield family
+
+
 class Metrics:
     def __init__(self, store_calls: Counter[str]) -> None:
         self.registry = CollectorRegistry()
@@ -70,14 +83,15 @@ class Metrics:
             "rulesc_store_errors", "Calls answered 503 because the store was unavailable",
             registry=r,
         )  # fmt: skip
-        self.pushes = PCounter(
-            "rulesc_push_frames", "Frames pushed to WebSocket connections", ["type"], registry=r
-        )
+        # frames pushed, by type: a plain Counter read at scrape time (every push adds one)
+        self.pushes: Counter[str] = Counter()
         self.slow_closes = PCounter(
             "rulesc_ws_slow_closes", "WebSocket connections closed because the client did "
             "not read what was sent to it", registry=r,
         )  # fmt: skip
         r.register(_StoreCalls(store_calls))
+        r.register(_Counts("rulesc_push_frames", "Frames pushed to WebSocket connections",
+                           "type", self.pushes))  # fmt: skip
 
     def count_results(
         self, game: str, known_actions: object, names: list[str], results: list[dict]
@@ -110,7 +124,7 @@ class Metrics:
         self._child(self.frames, kind).observe(seconds)
 
     def pushed(self, kind: str) -> None:
-        self._child(self.pushes, kind).inc()
+        self.pushes[kind] += 1
 
     def request_seconds(self, route: str, status: str, seconds: float) -> None:
         self._child(self.requests, route, status).observe(seconds)

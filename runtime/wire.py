@@ -74,12 +74,15 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
+_ACTION_FIELDS = frozenset({"id", "name", "params", "type", "ref"})
+
+
 def read_action(raw: Any, where: str) -> Action:
     """One action object: `{"id", "name", "params"}`. A bad id or name is a shape error
     (the request is refused whole); bad params are the engine's to judge, per action."""
     if not isinstance(raw, dict):
         raise bad_request(f"{where} must be an object")
-    extra = set(raw) - {"id", "name", "params", "type", "ref"}
+    extra = raw.keys() - _ACTION_FIELDS
     if extra:
         raise bad_request(f"{where} has unknown fields: {', '.join(sorted(extra))}")
     action_id, name = raw.get("id"), raw.get("name")
