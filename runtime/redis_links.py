@@ -23,6 +23,7 @@ from redis.exceptions import (
     OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
+    ResponseError,
     SlotNotCoveredError,
     TryAgainError,
 )
@@ -46,6 +47,16 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     SlotNotCoveredError,
     RedisClusterException,  # the cluster client found no node to ask
 )
+
+
+# Error replies that mean "not now" too: a script running too long on the node (BUSY), a
+# master that lost the replicas min-replicas-to-write asks for (NOREPLICAS; a script that
+# meets it has written nothing: its reads come first).
+_NOT_NOW = ("BUSY", "NOREPLICAS")
+
+
+def refused_for_now(error: ResponseError) -> bool:
+    return str(error).startswith(_NOT_NOW)
 
 
 def node_client(*, url: str, timeout: float, connect_timeout: float) -> aioredis.Redis:

@@ -34,7 +34,7 @@ import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from .redis_links import UNAVAILABLE, SingleNode, is_cluster
+from .redis_links import UNAVAILABLE, SingleNode, is_cluster, refused_for_now
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
     DEFAULT_RESULT_TTL,
@@ -177,7 +177,7 @@ def _unavailable_on_error(
         except _UNAVAILABLE as e:
             raise StoreUnavailable(f"redis: {e}") from e
         except ResponseError as e:
-            if str(e).startswith("BUSY"):  # a script runs too long on the server
+            if refused_for_now(e):  # BUSY, NOREPLICAS: nothing was written
                 raise StoreUnavailable(f"redis: {e}") from e
             raise
 

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import orjson
 from redis.exceptions import ResponseError
 
-from .redis_links import UNAVAILABLE
+from .redis_links import UNAVAILABLE, refused_for_now
 from .store import StoreUnavailable
 from .store_social import SocialStore
 
@@ -84,7 +84,7 @@ def _unavailable(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Corouti
         except UNAVAILABLE as e:
             raise StoreUnavailable(f"redis: {e}") from e
         except ResponseError as e:
-            if str(e).startswith("BUSY"):
+            if refused_for_now(e):  # BUSY, NOREPLICAS: nothing was written
                 raise StoreUnavailable(f"redis: {e}") from e
             raise
 

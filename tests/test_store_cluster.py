@@ -316,3 +316,20 @@ async def test_a_password_reaches_every_master(
         for node in redis_cluster.nodes:
             with redis.Redis(port=node.port, password=password) as c:
                 c.config_set("requirepass", "")
+
+
+async def test_a_master_short_of_replicas_answers_unavailable(
+    redis_cluster: Cluster, cluster_url: str, stores: list[RedisStore]
+) -> None:
+    store = new(stores, cluster_url)
+    master = redis_cluster.node_of(_prefix(G, "p1"))
+    with redis.Redis(port=master.port) as c:
+        c.config_set("min-replicas-to-write", 1)  # it has none: it refuses writes
+    try:
+        with pytest.raises(StoreUnavailable, match="NOREPLICAS"):
+            await commit(store, "p1", 0, ok("a1"))
+        assert await store.load(G, "p1") == Snapshot(0, None)  # nothing was written
+    finally:
+        with redis.Redis(port=master.port) as c:
+            c.config_set("min-replicas-to-write", 0)
+    assert (await commit(store, "p1", 0, ok("a1"))).status == "ok"
