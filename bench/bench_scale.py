@@ -34,6 +34,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -264,6 +265,7 @@ class Layout:
     procs: list[Proc]
     ports: list[int]
     store_pids: list[int]
+    window: float = 0.0  # seconds measured per round
     rounds: list[tuple[float, float, dict[str, float]]] = field(default_factory=list)
 
     def best(self) -> tuple[float, float, dict[str, float]]:
@@ -291,6 +293,7 @@ def run_round(pool: ProcessPoolExecutor, layout: Layout, players: int, loaders: 
         a, b, c = f.result(timeout=window + 120)
         ok, other, load_cpu = ok + a, other + b, load_cpu + c
     cpu["load"] = load_cpu
+    layout.window = window
     layout.rounds.append((ok / window, other / window, cpu))
     print(
         f"  {layout.name:<26} {ok / window:8.0f} actions/s  (other answers {other})  "
@@ -380,6 +383,8 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=8.0, help="seconds measured per round")
     parser.add_argument("--idle", type=int, default=10_000, help="idle connections to hold")
     args = parser.parse_args()
+    # SIGTERM stops it like Ctrl-C: the finally blocks stop every process it started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     if args.quick:
         args.rounds, args.window, args.idle, args.players = 1, 3.0, 1_000, 100
     for tool in ("redis-server", "redis-cli"):
@@ -411,10 +416,12 @@ def report(layouts: list[Layout], before: int, after: int, opened: int, took: fl
     print("\nactions/s (best round):")
     for lay in layouts:
         rate, _, cpu = lay.best()
-        print(
-            f"  {lay.name:<26} {rate:8.0f}   CPU s in that round: "
-            + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
-        )
+        done = rate * lay.window  # actions answered in that round
+        server = sum(v for k, v in cpu.items() if k.startswith("server")) / done * 1e6
+        store = sum(v for k, v in cpu.items() if k.startswith("redis")) / done * 1e6
+        print(f"  {lay.name:<26} {rate:8.0f}   CPU per action: servers {server:.0f} µs, "
+              f"Redis {store:.0f} µs; CPU s in that round: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))  # fmt: skip
     s1, s2 = best["1 proc, single Redis"], best["2 proc, single Redis"]
     c1, c2 = best["1 proc, 3-master cluster"], best["2 proc, 3-master cluster"]
     print("ratios:")
