@@ -78,7 +78,8 @@ async def hero(run: Running, name: str) -> Hero:
     return h
 
 
-async def until(check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 10.0) -> None:
+async def until(check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 30.0) -> None:
+    # generous: on a loaded 2-core machine deliveries can take seconds; a pass returns at once
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         done = check()
@@ -136,7 +137,10 @@ async def test_three_heroes_gift_and_fight_and_the_books_balance(arena_kit: Kit)
             attacks = [h.client.act("attack", {"target": t.id})
                        for h in heroes for t in heroes if t is not h for _ in range(2)]  # fmt: skip
             results = await asyncio.gather(*attacks)
-            assert all(r["status"] == "ok" for r in results), results
+            # draws are seeded by the clients' random action ids, so a hero may be out of
+            # trophies by the time it is attacked: the rules' own refusal, nothing else
+            for r in results:
+                assert r["status"] == "ok" or r["error"]["message"] == "They have no trophies to win", r
             await settled(arena_kit, one, heroes)
             states = [await h.state() for h in heroes]
             assert sum(s["trophies"] for s in states) == 300, f"day {day}: trophies made or lost"
