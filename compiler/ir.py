@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rulesc.dsl.syntax_errors import strip_comment
+
 from .types import Type
 
 
@@ -20,13 +22,7 @@ class Loc:
     @property
     def code(self) -> str:
         """The line without its trailing comment (a `#` inside a message is kept)."""
-        in_string = False
-        for i, ch in enumerate(self.text):
-            if ch == '"':
-                in_string = not in_string
-            elif ch == "#" and not in_string:
-                return self.text[:i].rstrip()
-        return self.text
+        return strip_comment(self.text).rstrip()
 
 
 # ---- expressions ----------------------------------------------------------------

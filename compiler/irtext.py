@@ -94,13 +94,7 @@ def _bare(e: ir.Expr) -> str:
 
 def statement_text(loc: ir.Loc) -> str:
     """A statement's line as written, less a trailing comment: `limit 1 per day`."""
-    quoted = False
-    for i, ch in enumerate(loc.text):
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "#" and not quoted:
-            return loc.text[:i].strip()
-    return loc.text.strip()
+    return loc.code.strip()
 
 
 def amount_text(a: ir.Amount) -> str:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from .parser import reserved_words
+from .syntax_errors import comment_start
 
 # the lexer's own token shapes (rules.lark), most specific first
 _TOKEN = re.compile(
@@ -48,17 +49,10 @@ def keywords() -> frozenset[str]:
 
 def split_comment(line: str) -> tuple[str, str | None]:
     """The code of a line and its comment (from `#`, right spaces removed), if any."""
-    in_string = escaped = False
-    for i, ch in enumerate(line):
-        if escaped:
-            escaped = False
-        elif ch == "\\" and in_string:
-            escaped = True
-        elif ch == '"':
-            in_string = not in_string
-        elif ch == "#" and not in_string:
-            return line[:i].rstrip(), line[i:].rstrip()
-    return line.rstrip(), None
+    start = comment_start(line)
+    if start is None:
+        return line.rstrip(), None
+    return line[:start].rstrip(), line[start:].rstrip()
 
 
 def tokenize(code: str) -> list[Tok] | None:

@@ -498,8 +498,8 @@ def explain(what: Unexpected, file: str, text: str, literals: dict[str, str]) ->
 # ---- reading the text around an error ---------------------------------------------
 
 
-def strip_comment(line: str) -> str:
-    """The line without its trailing comment (a `#` inside a message is kept)."""
+def comment_start(line: str) -> int | None:
+    """Where the line's comment starts: the first `#` outside a message, if any."""
     in_string = escaped = False
     for i, ch in enumerate(line):
         if escaped:
@@ -509,8 +509,14 @@ def strip_comment(line: str) -> str:
         elif ch == '"':
             in_string = not in_string
         elif ch == "#" and not in_string:
-            return line[:i]
-    return line
+            return i
+    return None
+
+
+def strip_comment(line: str) -> str:
+    """The line without its trailing comment (a `#` inside a message is kept)."""
+    start = comment_start(line)
+    return line if start is None else line[:start]
 
 
 def end_of_code(lines: list[str], line: int, col: int) -> tuple[int, int]:
