@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
@@ -31,7 +32,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .redis_pipeline import AutoPipeline
-from .store import Callback, Subscription
+from .store import Callback, StoreUnavailable, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,27 @@ _NOT_NOW = ("BUSY", "NOREPLICAS")
 
 def refused_for_now(error: ResponseError) -> bool:
     return str(error).startswith(_NOT_NOW)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def unavailable_on_error(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """A store call whose link fails, or that Redis refuses for now, raises StoreUnavailable (503)."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except UNAVAILABLE as e:
+            raise StoreUnavailable(f"redis: {e}") from e
+        except ResponseError as e:
+            if refused_for_now(e):  # BUSY, NOREPLICAS: nothing was written
+                raise StoreUnavailable(f"redis: {e}") from e
+            raise
+
+    return wrapper
 
 
 def node_client(*, url: str, timeout: float, connect_timeout: float) -> aioredis.Redis:

@@ -26,15 +26,15 @@ import functools
 import hashlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ParamSpec, Protocol, TypeVar
+from collections.abc import Awaitable
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
-from .redis_links import UNAVAILABLE, SingleNode, is_cluster, refused_for_now
+from .redis_links import SingleNode, is_cluster, unavailable_on_error
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
     DEFAULT_RESULT_TTL,
@@ -43,7 +43,6 @@ from .store import (
     Decided,
     Snapshot,
     Store,
-    StoreUnavailable,
     Subscription,
     check_commit_args,
     check_remember_args,
@@ -160,29 +159,6 @@ return {1, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-' .. ARGV[2], '+')}
 """
 
 _STREAM_ID = re.compile(r"(\d{1,19})(?:-(\d{1,19}))?")
-
-_UNAVAILABLE = UNAVAILABLE  # errors that mean "the store cannot take the call now": 503
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _unavailable_on_error(
-    fn: Callable[P, Coroutine[Any, Any, T]],
-) -> Callable[P, Coroutine[Any, Any, T]]:
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await fn(*args, **kwargs)
-        except _UNAVAILABLE as e:
-            raise StoreUnavailable(f"redis: {e}") from e
-        except ResponseError as e:
-            if refused_for_now(e):  # BUSY, NOREPLICAS: nothing was written
-                raise StoreUnavailable(f"redis: {e}") from e
-            raise
-
-    return wrapper
-
 
 class _Script:
     """EVALSHA; when the node does not have the script (a restart, a failover to a replica
@@ -320,7 +296,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             self._link = link
             return link
 
-    @_unavailable_on_error
+    @unavailable_on_error
     async def load(self, game: str, player: str) -> Snapshot:
         key = _prefix(game, player) + ":state"
         raw: Any = await (self._link or await self._open()).execute(key, "HGETALL", key)
@@ -331,7 +307,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         version = int(raw.pop(VERSION_FIELD))
         return Snapshot(version, {k.decode(): orjson.loads(v) for k, v in raw.items()})
 
-    @_unavailable_on_error
+    @unavailable_on_error
     async def commit(
         self,
         game: str,
@@ -366,7 +342,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
 
         return _outcome(await _commit_script(link, keys, args))
 
-    @_unavailable_on_error
+    @unavailable_on_error
     async def remember(
         self, game: str, player: str, *, expected_version: int, decided: list[Decided]
     ) -> CommitOutcome:
@@ -378,7 +354,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             args += [d.action_id, orjson.dumps([d.fingerprint, d.result])]
         return _outcome(await _remember_script(link, [p + ":state", p + ":res:"], args))
 
-    @_unavailable_on_error
+    @unavailable_on_error
     async def lookup(
         self, game: str, player: str, action_ids: list[str]
     ) -> dict[str, tuple[str, dict]]:
@@ -389,7 +365,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         blobs: Any = await link.execute(p, "MGET", *[p + a for a in action_ids])
         return {a: _stored(b) for a, b in zip(action_ids, blobs, strict=True) if b is not None}
 
-    @_unavailable_on_error
+    @unavailable_on_error
     async def ledger(self, game: str, player: str, *, after: str | None, limit: int) -> list[dict]:
         if limit < 1:
             return []
@@ -398,7 +374,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         link = self._link or await self._open()
         return _entries(await link.execute(key, "XRANGE", key, start, "+", "COUNT", limit))
 
-    @_unavailable_on_error
+    @unavailable_on_error
     async def ledger_recent(self, game: str, player: str, *, limit: int) -> list[dict]:
         if limit < 1:
             return []
@@ -407,14 +383,14 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         raw = await link.execute(key, "XREVRANGE", key, "+", "-", "COUNT", limit)
         return _entries(list(reversed(raw)))
 
-    @_unavailable_on_error
+    @unavailable_on_error
     async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
         keys = [_prefix(game, player) + ":ledger"]
         link = self._link or await self._open()
         reply = await _ledger_since_script(link, keys, list(_stream_id(after)))
         return _entries(reply[1]) if reply[0] == 1 else None
 
-    @_unavailable_on_error
+    @unavailable_on_error
     async def player_for_device(self, game: str, device_id: str) -> str:
         key = _device_key(game, device_id)
         fresh = new_player_id()
@@ -423,12 +399,12 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         old: Any = await link.execute(key, "SET", key, fresh, "NX", "GET")
         return fresh if old is None else old.decode()
 
-    @_unavailable_on_error
+    @unavailable_on_error
     async def subscribe(self, game: str, player: str, callback: Callback) -> Subscription:
         link = self._link or await self._open()
         return await link.subscribe(_prefix(game, player) + ":push", callback)
 
-    @_unavailable_on_error
+    @unavailable_on_error
     async def ping(self) -> None:
         await (self._link or await self._open()).ping()
 

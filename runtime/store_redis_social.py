@@ -18,15 +18,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import zlib
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
-from redis.exceptions import ResponseError
 
-from .redis_links import UNAVAILABLE, refused_for_now
-from .store import StoreUnavailable
+from .redis_links import unavailable_on_error
 from .store_social import SocialStore
 
 if TYPE_CHECKING:
@@ -70,25 +68,6 @@ end
 return 1
 """
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _unavailable(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Link errors are StoreUnavailable (503), as for RedisStore's own calls."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await fn(*args, **kwargs)
-        except UNAVAILABLE as e:
-            raise StoreUnavailable(f"redis: {e}") from e
-        except ResponseError as e:
-            if refused_for_now(e):  # BUSY, NOREPLICAS: nothing was written
-                raise StoreUnavailable(f"redis: {e}") from e
-            raise
-
-    return wrapper
 
 
 @functools.cache
@@ -135,7 +114,7 @@ class RedisSocial(SocialStore):
 
     # -- inboxes --
 
-    @_unavailable
+    @unavailable_on_error
     async def deliver(self, game: str, player: str, effect: dict) -> bool:
         link = await self._social_link()
         keys = [_player_key(game, player, ":state"), _player_key(game, player, ":inbox"),
@@ -143,13 +122,13 @@ class RedisSocial(SocialStore):
         reply = await _script(DELIVER_LUA)(link, keys, [effect["id"], orjson.dumps(effect), self._publish])
         return int(reply) >= 0
 
-    @_unavailable
+    @unavailable_on_error
     async def inbox(self, game: str, player: str) -> list[dict]:
         key = _player_key(game, player, ":inbox")
         raw: Any = await (await self._social_link()).execute(key, "HVALS", key)
         return [orjson.loads(blob) for blob in raw]
 
-    @_unavailable
+    @unavailable_on_error
     async def inbox_done(self, game: str, player: str, effect_ids: list[str]) -> None:
         if effect_ids:
             key = _player_key(game, player, ":inbox")
@@ -157,18 +136,18 @@ class RedisSocial(SocialStore):
 
     # -- the outbox index --
 
-    @_unavailable
+    @unavailable_on_error
     async def mark_outbox(self, game: str, player: str, at: int) -> None:
         key = _marks_key(game, player)
         await (await self._social_link()).execute(key, "ZADD", key, at, player)
 
-    @_unavailable
+    @unavailable_on_error
     async def outbox_mark(self, game: str, player: str) -> int | None:
         key = _marks_key(game, player)
         score = await (await self._social_link()).execute(key, "ZSCORE", key, player)
         return None if score is None else int(float(score))
 
-    @_unavailable
+    @unavailable_on_error
     async def outbox_marks(self, game: str, *, before: int, limit: int) -> list[tuple[str, int]]:
         link = await self._social_link()
         keys = [_bucket_key(game, b) for b in range(BUCKETS)]
@@ -178,13 +157,13 @@ class RedisSocial(SocialStore):
         marks = [(m.decode(), int(float(s))) for raw in replies for m, s in _pairs(raw)]
         return sorted(marks, key=lambda m: m[1])[:limit]
 
-    @_unavailable
+    @unavailable_on_error
     async def unmark_outbox(self, game: str, player: str, at: int) -> None:
         await _script(UNMARK_LUA)(await self._social_link(), [_marks_key(game, player)], [player, at])
 
     # -- leaderboards --
 
-    @_unavailable
+    @unavailable_on_error
     async def leaderboard_put(
         self, game: str, board: str, period: str, player: str, score: int, version: int,
         ttl_ms: int | None,
@@ -194,7 +173,7 @@ class RedisSocial(SocialStore):
         await _script(LEADERBOARD_PUT_LUA)(await self._social_link(), [base + ":z", base + ":v"],
                                            [player, score, version, ttl])  # fmt: skip
 
-    @_unavailable
+    @unavailable_on_error
     async def leaderboard_top(
         self, game: str, board: str, period: str, start: int, count: int
     ) -> list[tuple[str, int]]:
@@ -203,7 +182,7 @@ class RedisSocial(SocialStore):
             key, "ZREVRANGE", key, max(start, 0), max(start, 0) + count - 1, "WITHSCORES")
         return [(m.decode(), int(float(s))) for m, s in _pairs(raw)]
 
-    @_unavailable
+    @unavailable_on_error
     async def leaderboard_rank(
         self, game: str, board: str, period: str, player: str
     ) -> tuple[int, int] | None:
@@ -215,7 +194,7 @@ class RedisSocial(SocialStore):
             return None
         return int(rank), int(float(score))
 
-    @_unavailable
+    @unavailable_on_error
     async def leaderboard_size(self, game: str, board: str, period: str) -> int:
         key = _board_key(game, board, period) + ":z"
         return int(await (await self._social_link()).execute(key, "ZCARD", key))
