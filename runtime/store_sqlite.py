@@ -204,11 +204,9 @@ class SqliteStore(SqliteSocial, Store):
                 (game, player),
             ).fetchone()
             version = 0 if row is None else row[0]
-            seen = self._seen(db, game, player, [b[0] for b in blobs], now)
-            if seen:
-                return CommitOutcome("seen", version, seen=seen)
-            if version != expected:
-                return CommitOutcome("conflict", version)
+            refused = self._refused(db, game, player, [b[0] for b in blobs], version, expected, now)
+            if refused is not None:
+                return refused
 
             fields = {} if replace or row is None else orjson.loads(row[1])
             for name, value in writes.items():
@@ -258,11 +256,9 @@ class SqliteStore(SqliteSocial, Store):
                 "SELECT version FROM state WHERE game = ? AND player = ?", (game, player)
             ).fetchone()
             version = 0 if row is None else row[0]
-            seen = self._seen(db, game, player, [b[0] for b in blobs], now)
-            if seen:
-                return CommitOutcome("seen", version, seen=seen)
-            if version != expected:
-                return CommitOutcome("conflict", version)
+            refused = self._refused(db, game, player, [b[0] for b in blobs], version, expected, now)
+            if refused is not None:
+                return refused
             # REPLACE only ever meets an expired row here: live ones were "seen" above
             db.executemany(
                 "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
@@ -271,6 +267,17 @@ class SqliteStore(SqliteSocial, Store):
             )  # fmt: skip
             self._purge(db, now)
         return CommitOutcome("ok", version)
+
+    def _refused(
+        self, db: sqlite3.Connection, game: str, player: str, ids: list[str], version: int, expected: int, now: float
+    ) -> CommitOutcome | None:
+        """The checks before any write, in the contract's order: ids decided before, then the version."""
+        seen = self._seen(db, game, player, ids, now)
+        if seen:
+            return CommitOutcome("seen", version, seen=seen)
+        if version != expected:
+            return CommitOutcome("conflict", version)
+        return None
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
         if now - self._last_purge > PURGE_EVERY:
