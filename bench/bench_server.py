@@ -695,7 +695,7 @@ class Bench:
         self.profiles += 1
         name = f"{self.profiles:02d}-{re.sub(r'[^a-z0-9]+', '-', label)}.txt"
         argv = ["py-spy", "record", "--pid", str(self.server.popen.pid), "--format", "raw",
-                "--duration", str(max(1, int(self.args.seconds))), "--rate", "250", "--output", str(out / name),
+                "--duration", str(max(1, int(self.args.seconds))), "--rate", "1000", "--output", str(out / name),
                 "--nonblocking"]  # fmt: skip
         return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

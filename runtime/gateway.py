@@ -36,7 +36,7 @@ from .engine import Outcome
 from .grants import GRANT_ACTION, Place, apply_grant
 from .packs import Game
 from .players import Key, PlayerLocks, StateCache
-from .store import CommitOutcome, Decided, Store, StoreUnavailable
+from .store import CommitOutcome, Decided, Store, StoreUnavailable, push_message
 from .wire import Action
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,9 @@ class Gateway:
     # stripped from the outbox by the next commit
     _sent: dict[Key, set[str]] = field(default_factory=dict)
     _tasks: set[asyncio.Task] = field(default_factory=set)  # outbox tidying under way
+    # told of every commit made here, with the message the store publishes for it, the
+    # moment it stands (the push hub sends it to this process's connections at once)
+    on_commit: Callable[[Key, dict], None] | None = None
 
     def __post_init__(self) -> None:
         self._cache = StateCache(self.cache_size)
@@ -125,6 +128,8 @@ class Gateway:
                 if outcome.status == "ok":
                     if plan.applies:
                         self._cache.put(key, outcome.version, plan.state)
+                        if self.on_commit is not None:
+                            self.on_commit(key, push_message(outcome.version, plan.decided, outcome.event_ids))
                         try:
                             await self._after(game, player, base, plan, outcome.version, now)
                         except Exception:  # the commit stands: the answer must say so

@@ -7,6 +7,13 @@ a `state` frame per applied action or grant, then an `event` frame per event it 
 A delivery to the player's inbox (from another player) comes as {"version", "inbox"}:
 no frames, but the hub asks for it to be applied now (`on_inbox`), so a player who is
 connected sees what was sent at once (the commit that applies it is pushed as usual).
+
+A commit made in this process is pushed to this process's connections straight away
+(`committed`, told by the gateway), without waiting for the store to bring it back: the
+connection that acted sends it with its result, in one write. That is only done when
+the commit follows the last version pushed here (version + 1), so pushes stay in commit
+order; otherwise (another process's commit is still on its way) the store's copy comes
+in order as before. The store's copy of a commit already pushed is dropped by version.
 """
 
 from __future__ import annotations
@@ -60,6 +67,9 @@ class Hub:
         self._on_inbox = on_inbox  # a delivery waits in the player's inbox: apply it
         self._listeners: dict[Key, set[Listener]] = {}
         self._subs: dict[Key, Subscription] = {}
+        # per subscribed player: the last version whose commit was pushed here (absent:
+        # not known yet, or lost with the store link)
+        self._pushed: dict[Key, int] = {}
         self._locks = PlayerLocks()  # join and leave of one player never interleave
 
     async def join(self, key: Key, listener: Listener) -> None:
@@ -80,16 +90,37 @@ class Hub:
                 return
             del self._listeners[key]
             sub = self._subs.pop(key, None)
+            self._pushed.pop(key, None)
         if sub is not None:
             await sub.close()
 
+    def committed(self, key: Key, message: dict) -> None:
+        """A commit this process made (the message the store publishes for it): push it
+        now when it is the next version after the last one pushed here."""
+        pushed = self._pushed.get(key)
+        if pushed is not None and message["version"] == pushed + 1:
+            self._pushed[key] = message["version"]
+            self._send(key, message)
+
     def _push(self, key: Key, message: dict) -> None:
-        if "version" in message:
-            self._on_version(key[0], key[1], message["version"])
+        """A message from the store's subscription."""
+        version = message.get("version")
+        if version is None:  # a gap: what was pushed here is not known any more
+            self._pushed.pop(key, None)
+        else:
+            self._on_version(key[0], key[1], version)
+            pushed = self._pushed.get(key)
+            if pushed is not None and version <= pushed:
+                return  # pushed when it was committed here
+            if key in self._subs:
+                self._pushed[key] = version
         if message.get("inbox"):
             if self._on_inbox is not None:
                 self._on_inbox(*key)
             return
+        self._send(key, message)
+
+    def _send(self, key: Key, message: dict) -> None:
         frames = push_frames(message)
         if not frames:
             return
@@ -106,5 +137,6 @@ class Hub:
     async def close(self) -> None:
         subs, self._subs = list(self._subs.values()), {}
         self._listeners.clear()
+        self._pushed.clear()
         for sub in subs:
             await sub.close()

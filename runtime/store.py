@@ -87,6 +87,16 @@ class CommitOutcome:
 Callback = Callable[[dict], object]
 
 
+def push_message(version: int, decided: list[Decided], event_ids: list[str]) -> dict:
+    """The message a commit sends its player's subscribers (see Callback)."""
+    return {
+        "version": version,
+        "decided": [d.result for d in decided],
+        "event_ids": event_ids,
+        "ledger": [d.ledger for d in decided if d.ledger is not None],
+    }
+
+
 class Subscription(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:

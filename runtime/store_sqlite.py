@@ -34,6 +34,7 @@ from .store import (
     check_commit_args,
     check_remember_args,
     new_player_id,
+    push_message,
 )
 from .store_sqlite_social import SOCIAL_SCHEMA, SqliteSocial
 
@@ -401,12 +402,7 @@ class SqliteStore(SqliteSocial, Store):
         callbacks = self._subscribers.get((game, player))
         if not callbacks:
             return
-        message = {
-            "version": outcome.version,
-            "decided": [d.result for d in decided],
-            "event_ids": outcome.event_ids,
-            "ledger": [d.ledger for d in decided if d.ledger is not None],
-        }
+        message = push_message(outcome.version, decided, outcome.event_ids)
         # A copy through JSON, as a Redis subscriber gets: independent of the caller's dicts.
         message = orjson.loads(orjson.dumps(message))
         # call_soon: the commit returns to its caller before any push goes out.

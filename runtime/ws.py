@@ -3,6 +3,8 @@
 Frames are handled one at a time per connection, in order (tornado waits for on_message
 before it reads the next frame), so a client may match answers to its `act` and `batch`
 frames in the order it sent them; pushes (`state`, `event`, `resync`) come in between.
+The pushes of an answer's own commit come right after the answer, in the same write to
+the socket (pushes that arrive while a frame is being decided wait for its answer).
 A frame the server cannot read gets an `error` frame and the connection stays open,
 unless the client keeps sending them (a flood): then it is closed with 1008.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import struct
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +28,7 @@ import tornado.web
 import tornado.websocket
 
 from .auth import TokenError, bearer
-from .gateway import Intent
+from .gateway import Answer, Intent
 from .handlers import BodyLimit, as_api_error, player_of
 from .hub import entry_frames
 from .packs import Game
@@ -207,21 +210,32 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         action = read_action(frame, "act")
         self._take()
         game = self._game()  # the pack this action runs on, even if a new one lands
-        answer = await self.server.gateway.apply(game, self.player, [Intent.of(action)])
-        self.send({"type": "result", **answer.results[0], "version": answer.version},
-                  frame.get("ref"))  # fmt: skip
+        answer = await self._apply(game, [Intent.of(action)])
+        self._answer({"type": "result", **answer.results[0], "version": answer.version},
+                     frame.get("ref"))  # fmt: skip
         self.server.metrics.count_results(game.id, game.pack.actions, [action.name], answer.results)
 
     async def _batch(self, frame: dict) -> None:
         actions = read_batch(frame, self.server.config.limits.max_batch)
         self._take()
         game = self._game()
-        answer = await self.server.gateway.apply(game, self.player, [Intent.of(a) for a in actions])
-        self.send({"type": "results", "results": answer.results, "version": answer.version,
-                   "server_time": answer.server_time}, frame.get("ref"))  # fmt: skip
+        answer = await self._apply(game, [Intent.of(a) for a in actions])
+        self._answer({"type": "results", "results": answer.results, "version": answer.version,
+                      "server_time": answer.server_time}, frame.get("ref"))  # fmt: skip
         self.server.metrics.count_results(
             game.id, game.pack.actions, [a.name for a in actions], answer.results
         )
+
+    async def _apply(self, game: Game, intents: list[Intent]) -> Answer:
+        """Decide the actions with this connection's pushes held back: the push of their
+        own commit (the hub sends it as the commit stands) then follows the answer, in
+        the same write to the socket (see _answer)."""
+        self._held = []
+        try:
+            return await self.server.gateway.apply(game, self.player, intents)
+        except BaseException:
+            self._flush_held(set())
+            raise
 
     async def _resume(self, frame: dict) -> None:
         after = frame.get("after")
@@ -277,10 +291,10 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
     def _flush_held(self, replayed: set[str]) -> None:
         held, self._held = self._held or [], None
         self._held_bytes = 0
-        for f, text in held:
-            if f["type"] == "event" and f["id"] in replayed:
-                continue  # already sent by the replay
-            self._write(text, f["type"])
+        frames = [(text, f["type"]) for f, text in held
+                  if not (f["type"] == "event" and f["id"] in replayed)]  # sent by the replay  # fmt: skip
+        if frames:
+            self._write_all(frames)
 
     async def _ping(self, frame: dict) -> None:
         self.send({"type": "pong", "server_time": self.server.clock()}, frame.get("ref"))
@@ -290,7 +304,15 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
     def send(self, frame: dict, ref: Any = None) -> asyncio.Future[None] | None:
         if isinstance(ref, str) and len(ref) <= 64:
             frame["ref"] = ref  # echoed so a client may match answers by its own tag
-        return self._write(dumps(frame), frame["type"])
+        return self._write_all([(dumps(frame), frame["type"])])
+
+    def _answer(self, frame: dict, ref: Any) -> None:
+        """Send an answer, then the pushes held while it was decided, in one write."""
+        if isinstance(ref, str) and len(ref) <= 64:
+            frame["ref"] = ref
+        held, self._held = self._held or [], None
+        self._held_bytes = 0
+        self._write_all([(dumps(frame), frame["type"]), *((text, f["type"]) for f, text in held)])
 
     def push(self, frames: list[tuple[dict, bytes]]) -> None:
         """Called by the hub for every commit of this player (see hub.Listener)."""
@@ -300,32 +322,34 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             if self._held_bytes + self._unsent() > self.server.config.limits.ws_max_buffer:
                 self._too_slow()
             return
-        for f, text in frames:
-            self._write(text, f["type"])
+        self._write_all([(text, f["type"]) for f, text in frames])
 
-    def _write(self, text: bytes, kind: str) -> asyncio.Future[None] | None:
-        """Send one text frame, given as UTF-8 bytes (tornado sends bytes as they are;
-        a str it would encode again); None when it was not sent (closing, or too slow)."""
+    def _write_all(self, frames: list[tuple[bytes, str]]) -> asyncio.Future[None] | None:
+        """Send text frames (each as UTF-8 bytes, with its type) in one write to the
+        socket; the future of the write, or None when nothing was sent (closing, or the
+        client is too slow)."""
         if self._closing():
             return None
         if self._unsent() > self.server.config.limits.ws_max_buffer:
             self._too_slow()
             return None
         conn = self.ws_connection
-        write_frame = getattr(conn, "_write_frame", None)
+        stream = getattr(conn, "stream", None)
         try:
-            if write_frame is not None and getattr(conn, "_compressor", True) is None:
-                # The text frame write_message would send, without the task it wraps
-                # every write in (a task per frame, for an error type we handle alike).
-                fut = write_frame(True, 0x1, text)
-            else:
-                fut = self.write_message(text)
+            if stream is not None and getattr(conn, "_compressor", True) is None:
+                # The frames write_message would send, joined into one system call, and
+                # without the task it wraps every write in (for an error we handle alike).
+                futures = [stream.write(b"".join(_text_frame(text) for text, _ in frames))]
+            else:  # compression on, or a tornado without those fields
+                futures = [self.write_message(text) for text, _ in frames]
         except (tornado.websocket.WebSocketClosedError, tornado.iostream.StreamClosedError):
             return None
-        fut.add_done_callback(_quiet)
-        if kind in ("state", "event", "resync"):
-            self.server.metrics.pushed(kind)
-        return fut
+        for fut in futures:
+            fut.add_done_callback(_quiet)
+        for _, kind in frames:
+            if kind in _PUSHES:
+                self.server.metrics.pushed(kind)
+        return futures[-1]
 
     def _closing(self) -> bool:
         return self.ws_connection is None or self.ws_connection.is_closing()
@@ -354,6 +378,19 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         self._held, self._held_bytes = None, 0
         self.close(CLOSE_TRY_AGAIN, f"too slow: more than {limit} bytes unread")
         self._leave()
+
+
+_PUSHES = frozenset({"state", "event", "resync"})
+
+
+def _text_frame(text: bytes) -> bytes:
+    """One final, unmasked text frame (RFC 6455 5.2): what a server sends."""
+    n = len(text)
+    if n < 126:
+        return bytes((0x81, n)) + text
+    if n <= 0xFFFF:
+        return struct.pack("!BBH", 0x81, 126, n) + text
+    return struct.pack("!BBQ", 0x81, 127, n) + text
 
 
 def _quiet(fut: asyncio.Future[None]) -> None:

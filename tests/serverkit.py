@@ -191,6 +191,7 @@ class Socket:
     def __init__(self, conn: WebSocketClientConnection) -> None:
         self.conn = conn
         self.frames: list[dict] = []
+        self.log: list[dict] = []  # every frame received, in order (frames are taken out)
         self._new = asyncio.Event()
         self._reader = asyncio.get_running_loop().create_task(self._read())
         self.closed = False
@@ -209,7 +210,9 @@ class Socket:
                 self.closed = True
                 self._new.set()
                 return
-            self.frames.append(orjson.loads(message))
+            frame = orjson.loads(message)
+            self.frames.append(frame)
+            self.log.append(frame)
             self._new.set()
 
     def send(self, frame: dict | str | bytes) -> None:

@@ -70,6 +70,39 @@ async def test_pushes_cross_server_processes(redis_kit: Kit) -> None:
     await on_two.close()
 
 
+async def test_each_commit_is_pushed_once_in_order_and_after_its_result(redis_kit: Kit) -> None:
+    """Commits of one player through two processes, by `act` frames and HTTP,
+    interleaved: every connection gets each version's `state` exactly once, in version
+    order (a process pushes its own commits at once and drops the store's copy of them),
+    and a connection that acted gets the result before that commit's `state`."""
+    one, two = await redis_kit.start(), await redis_kit.start()
+    _, token = await session(one)
+    phone, tablet = await Socket.open(one, token), await Socket.open(one, token)
+    far = await Socket.open(two, token)
+    for i in range(12):
+        aid = f"o{i}"
+        by = (phone, far, None)[i % 3]
+        if by is None:  # over HTTP, through process two, then one
+            await act((two, one)[i % 2], token, a(aid, "buy_seed", kind="wheat", qty=1))
+            continue
+        by.send({"type": "act", "id": aid, "name": "buy_seed", "params": {"kind": "wheat", "qty": 1}})
+        assert (await by.wait_for(lambda f, aid=aid: f.get("id") == aid))["status"] == "ok"
+    for ws in (phone, tablet, far):
+        await ws.wait_for(lambda f: f["type"] == "state" and f["cause"]["action_id"] == "o11")
+    await asyncio.sleep(0.3)  # a duplicate, if one were coming, is here by now
+    for ws in (phone, tablet, far):
+        states = [f for f in ws.log if f["type"] == "state"]
+        assert [f["version"] for f in states] == list(range(1, 13))
+        assert [f["cause"]["action_id"] for f in states] == [f"o{i}" for i in range(12)]
+    for ws, mine in ((phone, range(0, 12, 3)), (far, range(1, 12, 3))):
+        for i in mine:
+            at = [k for k, f in enumerate(ws.log) if f.get("id") == f"o{i}"
+                  or (f["type"] == "state" and f["cause"]["action_id"] == f"o{i}")]  # fmt: skip
+            assert [ws.log[k]["type"] for k in at] == ["result", "state"]
+    for ws in (phone, tablet, far):
+        await ws.close()
+
+
 async def test_admin_grant_is_pushed_and_in_the_ledger(kit: Kit) -> None:
     run = await kit.start()
     player, token = await session(run)
