@@ -231,6 +231,8 @@ class Gateway:
     @staticmethod
     def _peer_ids(game: Game, player: str, intents: list[Intent], known: dict) -> list[str]:
         """The other players the actions name (not those answered from memory)."""
+        if not social.names_players(game.pack):
+            return []  # most games: nothing to look for, on a path every action takes
         return sorted(social.peer_ids(game.pack, player, [i for i in intents if i.store_id not in known]))
 
     async def _peers(self, game: Game, ids: list[str]) -> dict[str, dict | None]:
@@ -265,7 +267,8 @@ class Gateway:
                 self._spawn(self._tidy(game, player))
         else:
             self._sent.pop(key, None)  # every effect sent is stripped now
-        await leaderboards.update(self.store, game.pack, game.id, player, base, plan.state, version, now)
+        if leaderboards.kept(game.pack):
+            await leaderboards.update(self.store, game.pack, game.id, player, base, plan.state, version, now)
 
     async def _forget(self, key: Key, ids: list[str]) -> None:
         if not ids:

@@ -36,6 +36,11 @@ class Board:
     resets: str  # daily, weekly, never
 
 
+def kept(pack: Pack) -> bool:
+    """Whether the pack declares any leaderboard."""
+    return bool(getattr(pack.module, "LEADERBOARDS", None))
+
+
 def boards(pack: Pack) -> dict[str, Board]:
     spec = getattr(pack.module, "LEADERBOARDS", {})
     return {name: Board(name, stat, resets) for name, (stat, resets) in spec.items()}

@@ -43,15 +43,16 @@ class _StoreCalls(Collector):
 
 
 class _Counts(Collector):
-    """A counter by one label, kept in a plain Counter and read at scrape time."""
+    """A counter kept in a plain Counter (its label values, or the one value, -> n) and
+    read at scrape time: nothing to look up or lock on the paths that count."""
 
-    def __init__(self, name: str, doc: str, label: str, counts: Counter[str]) -> None:
-        self._name, self._doc, self._label, self._counts = name, doc, label, counts
+    def __init__(self, name: str, doc: str, labels: list[str], counts: Counter[Any]) -> None:
+        self._name, self._doc, self._labels, self._counts = name, doc, labels, counts
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(self._name, self._doc, labels=[self._label])
-        for value, n in sorted(self._counts.items()):
-            family.add_metric([value], n)
+        family = CounterMetricFamily(self._name, self._doc, labels=self._labels)
+        for key, n in sorted(self._counts.items()):
+            family.add_metric(list(key) if isinstance(key, tuple) else [key], n)
         yield family
 
 
@@ -59,15 +60,11 @@ class Metrics:
     def __init__(self, store_calls: Counter[str]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        # (game, action, outcome) -> its counter: labels() costs a few µs a call, and a
-        # batch of 100 would pay it 100 times
-        self._action_counters: dict[tuple[str, str, str], Any] = {}
+        # actions answered, by (game, action, outcome): a plain Counter read at scrape time
+        # (a labelled prometheus counter costs a lookup and a lock per action)
+        self.actions: Counter[tuple[str, str, str]] = Counter()
         # the same for the series every frame, push and request touches
         self._children: dict[tuple[Any, ...], Any] = {}
-        self.actions = PCounter(
-            "rulesc_actions", "Actions answered, by game, action and outcome",
-            ["game", "action", "outcome"], registry=r,
-        )  # fmt: skip
         self.requests = Histogram(
             "rulesc_request_seconds", "HTTP request latency, by route and status",
             ["route", "status"], buckets=_BUCKETS, registry=r,
@@ -90,13 +87,14 @@ class Metrics:
             "not read what was sent to it", registry=r,
         )  # fmt: skip
         r.register(_StoreCalls(store_calls))
+        r.register(_Counts("rulesc_actions", "Actions answered, by game, action and outcome",
+                           ["game", "action", "outcome"], self.actions))  # fmt: skip
         r.register(_Counts("rulesc_push_frames", "Frames pushed to WebSocket connections",
-                           "type", self.pushes))  # fmt: skip
+                           ["type"], self.pushes))  # fmt: skip
 
     def count_results(
         self, game: str, known_actions: object, names: list[str], results: list[dict]
     ) -> None:
-        counts: Counter[tuple[str, str, str]] = Counter()
         for name, result in zip(names, results, strict=False):
             if result.get("replayed"):
                 outcome = "replayed"
@@ -106,12 +104,7 @@ class Metrics:
                 outcome = result["error"]["code"]
             # unknown names come from clients: one label value for all, not one each
             label = name if name in known_actions else "(unknown)"  # type: ignore[operator]
-            counts[(game, label, outcome)] += 1
-        for key, n in counts.items():
-            counter = self._action_counters.get(key)
-            if counter is None:
-                counter = self._action_counters[key] = self.actions.labels(*key)
-            counter.inc(n)
+            self.actions[(game, label, outcome)] += 1
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)

@@ -123,11 +123,16 @@ def without(state: dict, delivered: set[str]) -> dict:
     return out
 
 
+def names_players(pack: Pack) -> bool:
+    """Whether some action of the pack has a `player` parameter."""
+    return bool(getattr(pack.module, "PLAYER_PARAMS", None))
+
+
 def peer_ids(pack: Pack, player: str, intents: list[Any]) -> set[str]:
     """The other players the actions name (their `player` parameters): whose snapshots to
     read before running them."""
     out: set[str] = set()
-    if not getattr(pack.module, "PLAYER_PARAMS", None):  # no action names a player
+    if not names_players(pack):
         return out
     for it in intents:
         if it.grant is not None or not isinstance(it.params, dict):
