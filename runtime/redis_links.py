@@ -15,8 +15,10 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
+import hiredis
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import (
@@ -31,7 +33,14 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .redis_pipeline import AutoPipeline
+from .redis_pipeline import (
+    INCOMPLETE,
+    READ_SIZE,
+    AutoPipeline,
+    pack_command,
+    raw_stream,
+    reply_parser,
+)
 from .store import Callback, StoreUnavailable, Subscription
 
 log = logging.getLogger(__name__)
@@ -133,10 +142,17 @@ class SingleNode:
 class PushHub:
     """One pub/sub connection to one node, shared by every subscription to that node.
 
-    `on_lost` is called when the link breaks (redis-py then reconnects and subscribes
-    again), and `on_dropped(channel)` when the node itself ends a subscription we still
-    hold (Redis does so for sharded channels whose slot moved to another node): a cluster
-    uses them to find the channel's new node (redis_cluster.py)."""
+    The hub sends (S)SUBSCRIBE and (S)UNSUBSCRIBE itself on a connection of its own, and
+    one task reads the pushes: whatever bytes have come, every complete push in them
+    parsed with hiredis in a plain loop (redis-py's PubSub.get_message costs several
+    layers and an await per message).
+
+    When the link breaks, `on_lost` is called, every channel is marked as having missed
+    messages, and the hub dials again with backoff and subscribes every channel it still
+    holds; each hears {"gap": True} once its subscription is confirmed. `on_dropped(channel)`
+    is called when the node itself ends a subscription we still hold (Redis does so for
+    sharded channels whose slot moved to another node): a cluster uses both to find the
+    channel's new node (redis_cluster.py)."""
 
     def __init__(
         self,
@@ -147,15 +163,19 @@ class PushHub:
         on_lost: Callable[[], None] | None = None,
         on_dropped: Callable[[bytes], None] | None = None,
     ) -> None:
-        self._pubsub = r.pubsub()
-        self._sharded = sharded
+        self._pool = r.connection_pool
+        self._sub = b"SSUBSCRIBE" if sharded else b"SUBSCRIBE"
+        self._unsub = b"SUNSUBSCRIBE" if sharded else b"UNSUBSCRIBE"
         self._timeout = timeout
         self._on_lost, self._on_dropped = on_lost, on_dropped
         self._callbacks: dict[bytes, list[Callback]] = {}
         self._confirm: dict[bytes, asyncio.Future[None]] = {}
         self._gap: set[bytes] = set()  # channels to tell about missed messages
-        self._lock = asyncio.Lock()
-        self._reader: asyncio.Task[None] | None = None
+        self._wanted: set[bytes] = set()  # channels to subscribe on the node (again, after a break)
+        self._lock = asyncio.Lock()  # subscribing, unsubscribing and dialling
+        self._conn: AbstractConnection | None = None  # None while the link is down
+        self._reader: asyncio.Task[None] | None = None  # reads _conn, or dials again
+        self._closed = False
         self.healthy = True  # False from a broken link until a message comes again
 
     async def subscribe(self, channel: str | bytes, callback: Callback) -> Subscription:
@@ -166,18 +186,17 @@ class PushHub:
                 return _HubSubscription(self, ch, callback)
             confirmed = asyncio.get_running_loop().create_future()
             self._confirm[ch] = confirmed
+            self._wanted.add(ch)
             try:
-                if self._sharded:
-                    await self._pubsub.ssubscribe(ch)
+                if self._conn is None:
+                    await self._dial()  # subscribes every wanted channel, this one too
                 else:
-                    await self._pubsub.subscribe(ch)
-                if self._reader is None:
-                    self._reader = asyncio.create_task(self._read(), name="rulesc-push-reader")
+                    await self._send(self._sub, ch)
                 # Wait for the server's confirmation: a commit made after we return is seen.
                 await asyncio.wait_for(asyncio.shield(confirmed), self._timeout)
             except BaseException:
                 self._confirm.pop(ch, None)
-                self._drop_channel(ch)
+                self._wanted.discard(ch)
                 raise
             self._callbacks[ch] = [callback]
             return _HubSubscription(self, ch, callback)
@@ -192,13 +211,9 @@ class PushHub:
                 return
             del self._callbacks[ch]
             self._gap.discard(ch)
-            try:
-                if self._sharded:
-                    await self._pubsub.sunsubscribe(ch)
-                else:
-                    await self._pubsub.unsubscribe(ch)
-            except UNAVAILABLE:
-                self._drop_channel(ch)  # so a reconnect does not subscribe it again
+            self._wanted.discard(ch)  # so a reconnect does not subscribe it again
+            if self._conn is not None:
+                await self._send(self._unsub, ch)
 
     def channels(self) -> list[bytes]:
         return list(self._callbacks)
@@ -211,46 +226,110 @@ class PushHub:
         async with self._lock:
             self._callbacks.pop(ch, None)
             self._gap.discard(ch)
-            self._drop_channel(ch)
+            self._wanted.discard(ch)
 
-    def _drop_channel(self, ch: bytes) -> None:
-        (self._pubsub.shard_channels if self._sharded else self._pubsub.channels).pop(ch, None)
+    async def _send(self, *args: bytes) -> None:
+        conn = self._conn
+        # redis-py would quietly dial a closed connection again, with no one reading it
+        if conn is None or not conn.is_connected:
+            raise RedisConnectionError("the push link to redis is down")
+        await conn.send_packed_command(pack_command(args), check_health=False)
 
-    async def _read(self) -> None:
+    async def _dial(self) -> None:
+        """Connect, subscribe every wanted channel and start reading. Under the lock."""
+        # a connection of our own, outside the pool, as AutoPipeline's
+        conn = self._pool.make_connection()
+        try:
+            await conn.connect()
+            stream, parser = raw_stream(conn), reply_parser(conn)
+            if self._wanted:  # one command each: a cluster refuses channels of two slots in one
+                packed = b"".join(pack_command((self._sub, ch)) for ch in self._wanted)
+                await conn.send_packed_command(packed, check_health=False)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.disconnect(nowait=True)
+            raise
+        self._conn = conn
+        old, self._reader = self._reader, asyncio.create_task(
+            self._read(conn, stream, parser), name="rulesc-push-reader"
+        )
+        if old is not None and old is not asyncio.current_task():
+            old.cancel()  # the reader of a lost link, waiting to dial again: done here
+
+    async def _read(
+        self, conn: AbstractConnection, stream: asyncio.StreamReader, parser: hiredis.Reader
+    ) -> None:
+        """Dispatch the pushes that come on `conn` until it breaks; then dial again."""
+        try:
+            while True:
+                chunk = await stream.read(READ_SIZE)
+                if not chunk:
+                    raise RedisConnectionError("Connection closed by server.")
+                parser.feed(chunk)
+                while (push := parser.gets()) is not INCOMPLETE:
+                    if isinstance(push, ResponseError):  # a (S)SUBSCRIBE refused, e.g. MOVED
+                        self._trouble(f"redis refused a push subscription ({push})")
+                    elif isinstance(push, Exception):
+                        raise push
+                    else:
+                        self.healthy = True
+                        self._dispatch(push)
+        except Exception as e:
+            error = e
+        if self._conn is conn:
+            self._conn = None
+        self._trouble(f"push link to redis lost ({error}); reconnecting")
+        self._gap.update(self._callbacks)
+        for confirmed in self._confirm.values():  # a subscribe under way fails now
+            if not confirmed.done():
+                confirmed.set_exception(RedisConnectionError(f"push link to redis lost ({error})"))
+        with contextlib.suppress(Exception):
+            await conn.disconnect(nowait=True)
+        await self._redial()
+
+    async def _redial(self) -> None:
+        """Dial again with backoff, until the link is up or no channel is wanted here."""
         delay = 0.05
         while True:
-            try:
-                msg = await self._pubsub.get_message(timeout=None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # the link broke: redis-py reconnects and resubscribes
-                if self.healthy:
-                    log.warning("push link to redis lost (%s); reconnecting", e)
-                    self.healthy = False
-                    if self._on_lost is not None:
-                        self._on_lost()
-                self._gap.update(self._callbacks)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            delay = 0.05
-            self.healthy = True
-            if msg is not None:
-                self._dispatch(msg)
+            await asyncio.sleep(delay)
+            async with self._lock:
+                if self._closed or self._conn is not None or not self._wanted:
+                    return  # a subscribe dialled meanwhile, or nothing to subscribe again
+                try:
+                    await self._dial()
+                    return
+                except Exception as e:
+                    log.debug("push link to redis still down: %s", e)
+            delay = min(delay * 2, 2.0)
 
-    def _dispatch(self, msg: dict) -> None:
-        ch, kind = msg["channel"], msg["type"]
-        if kind in ("subscribe", "ssubscribe"):
+    def _trouble(self, message: str) -> None:
+        if self.healthy:
+            log.warning(message)
+            self.healthy = False
+            if self._on_lost is not None:
+                self._on_lost()
+
+    def _dispatch(self, push: list[Any]) -> None:
+        """One push as hiredis gives it: [kind, channel, data] (bytes)."""
+        if len(push) != 3:
+            return  # not pub/sub: a RESP3 notification
+        kind, ch, data = push
+        if kind == b"message" or kind == b"smessage":
+            try:
+                message = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                log.warning("a push on %r is not JSON: %.60r", ch, data)
+                return
+            self._deliver(ch, message)
+        elif kind == b"subscribe" or kind == b"ssubscribe":
             confirmed = self._confirm.pop(ch, None)
             if confirmed is not None and not confirmed.done():
                 confirmed.set_result(None)
             if ch in self._gap:
                 self._gap.discard(ch)
                 self._deliver(ch, {"gap": True})
-        elif kind in ("message", "smessage"):
-            self._deliver(ch, orjson.loads(msg["data"]))
-        elif kind == "sunsubscribe" and ch in self._callbacks and self._on_dropped is not None:
-            self._drop_channel(ch)  # the node ended it: never subscribe it here again
+        elif kind == b"sunsubscribe" and ch in self._callbacks and self._on_dropped is not None:
+            self._wanted.discard(ch)  # the node ended it: never subscribe it here again
             self._on_dropped(ch)
 
     def _deliver(self, ch: bytes, message: dict) -> None:
@@ -261,13 +340,16 @@ class PushHub:
                 log.exception("push callback failed")
 
     async def close(self) -> None:
+        self._closed = True
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
-        with contextlib.suppress(*UNAVAILABLE):
-            await self._pubsub.aclose()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(*UNAVAILABLE):
+                await conn.disconnect()
 
 
 class _HubSubscription(Subscription):

@@ -7,7 +7,10 @@ under load the server spent a fifth of its time there. Here commands queue up wh
 writes are unanswered and then go out together as one write; another task reads the
 replies in order. So Redis always has the next write waiting while it runs one (it and
 the server work at the same time), writes grow with the load, and a command alone (no
-load) goes out at once.
+load) goes out at once. The reading task takes whatever bytes have come (often the
+replies of a whole write) and parses every complete reply in them with hiredis in a plain
+loop: redis-py's read_response costs a timeout, several parser layers and an await per
+reply.
 
 Nothing about a command's meaning changes: Redis runs each one atomically and in the
 order sent (a player's commands never overtake each other), a command's error reply
@@ -23,6 +26,7 @@ import collections
 import contextlib
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -30,6 +34,28 @@ from redis.exceptions import DataError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _Pending = tuple[tuple[Any, ...], asyncio.Future[Any]]
+
+
+READ_SIZE = 65536  # bytes asked of the socket at a time, as redis-py does
+INCOMPLETE = object()  # what hiredis.Reader.gets() returns while no reply is complete
+_PUSH = getattr(hiredis, "PushNotification", None)  # a RESP3 push (hiredis >= 3.2)
+
+
+def raw_stream(conn: AbstractConnection) -> asyncio.StreamReader:
+    """The connected `conn`'s socket stream, to read replies from directly. redis-py
+    connects (TLS, AUTH, SELECT, HELLO) and keeps the stream in the private `_reader` (so
+    do redis-py 8's TCP, TLS and Unix socket connections); checked here, so that a redis-py
+    that moves it fails at connect instead of being misread."""
+    stream = getattr(conn, "_reader", None)
+    if not isinstance(stream, asyncio.StreamReader):
+        raise RuntimeError("redis-py's connection keeps no asyncio stream in `_reader`")
+    return stream
+
+
+def reply_parser(conn: AbstractConnection) -> hiredis.Reader:
+    """A parser of RESP replies as bytes. An error reply comes out as the exception redis-py
+    raises for it (NOSCRIPT as NoScriptError...): the connection's own parser maps them."""
+    return hiredis.Reader(replyError=conn._parser.parse_error, notEnoughData=INCOMPLETE)
 
 
 # Writes whose replies are not all in yet: Redis runs one while the next waits in its
@@ -42,6 +68,8 @@ class _Link:
 
     def __init__(self, conn: AbstractConnection) -> None:
         self.conn = conn
+        self.stream = raw_stream(conn)
+        self.parser = reply_parser(conn)  # fresh per connection: no stale bytes
         self.owed: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.writes: collections.deque[int] = collections.deque()  # replies owed per write
         self.room = asyncio.Event()  # set when a write is answered in full, or the link broke
@@ -49,8 +77,9 @@ class _Link:
 
 
 class AutoPipeline:
-    """Raw commands (`execute("HGETALL", key)`), replies as the parser gives them: no
-    response callbacks, so HGETALL may come back as a flat list (RESP2) or a dict.
+    """Raw commands (`execute("HGETALL", key)`), replies as hiredis parses them: bytes (the
+    client's decode_responses is not applied), no response callbacks, so HGETALL may come
+    back as a flat list (RESP2) or a dict (RESP3).
 
     One task writes (what was queued meanwhile, as one write), another reads the replies
     in order, so Redis runs one write's commands while the next is on its way."""
@@ -103,18 +132,24 @@ class AutoPipeline:
             self._writer = None
 
     async def _read(self, link: _Link) -> None:
+        """Read the replies owed on `link` in chunks, and answer each command in order.
+        A read that gets nothing for socket_timeout while replies are owed fails the link,
+        as redis-py's read_response does."""
+        timeout = link.conn.socket_timeout
         try:
             while link.owed:
-                error: ResponseError | None = None
                 try:
-                    reply = await link.conn.read_response()
-                except ResponseError as e:  # this command's error reply; the link is fine
-                    reply, error = None, e
-                _settle(link.owed.popleft(), reply, error)
-                link.writes[0] -= 1
-                if not link.writes[0]:
-                    link.writes.popleft()
-                    link.room.set()
+                    async with asyncio.timeout(timeout):
+                        chunk = await link.stream.read(READ_SIZE)
+                except TimeoutError:
+                    host = link.conn._host_error()
+                    raise RedisTimeoutError(f"Timeout reading from {host}") from None
+                if not chunk:
+                    raise RedisConnectionError("Connection closed by server.")
+                link.parser.feed(chunk)
+                while (reply := link.parser.gets()) is not INCOMPLETE:
+                    if type(reply) is not _PUSH:  # a RESP3 push answers no command
+                        _answer(link, reply)
         except Exception as e:
             self._broken(link, e)
         finally:
@@ -140,7 +175,7 @@ class AutoPipeline:
         _fail(owed, error)
         if link.reader is not None and link.reader is not asyncio.current_task():
             link.reader.cancel()
-        # redis-py has closed it already when the error was its own; this is for the rest
+        # closes the socket (a reply that comes late is never read)
         task = asyncio.get_running_loop().create_task(link.conn.disconnect(nowait=True))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -170,12 +205,28 @@ def _pack_batch(batch: list[_Pending]) -> tuple[bytes, list[asyncio.Future[Any]]
     futures: list[asyncio.Future[Any]] = []
     for args, future in batch:
         try:
-            packed.append(_pack(args))
+            packed.append(pack_command(args))
         except DataError as e:  # a bad argument fails its own command, not the batch
             future.set_exception(e)
             continue
         futures.append(future)
     return b"".join(packed), futures
+
+
+def _answer(link: _Link, reply: Any) -> None:
+    """The next command owed on `link` gets `reply`."""
+    if not link.owed:
+        raise RedisConnectionError("redis sent a reply no command was owed")
+    if isinstance(reply, Exception):
+        if not isinstance(reply, ResponseError):
+            raise reply  # e.g. "max number of clients reached": the link is no good
+        _settle(link.owed.popleft(), error=reply)  # this command's error; the link is fine
+    else:
+        _settle(link.owed.popleft(), reply)
+    link.writes[0] -= 1
+    if not link.writes[0]:
+        link.writes.popleft()
+        link.room.set()
 
 
 def _settle(future: asyncio.Future[Any], reply: Any = None, error: Exception | None = None) -> None:
@@ -187,7 +238,7 @@ def _settle(future: asyncio.Future[Any], reply: Any = None, error: Exception | N
         future.set_result(reply)
 
 
-def _pack(args: tuple[Any, ...]) -> bytes:
+def pack_command(args: tuple[Any, ...]) -> bytes:
     """One command in RESP (an array of bulk strings). redis-py's own packer costs several
     times more per command; the store only ever sends bytes, str and int arguments."""
     out = [b"*%d\r\n" % len(args)]
