@@ -8,16 +8,20 @@ A delivery to the player's inbox (from another player) comes as {"version", "inb
 no frames, but the hub asks for it to be applied now (`on_inbox`), so a player who is
 connected sees what was sent at once (the commit that applies it is pushed as usual).
 
-A commit made in this process is pushed to this process's connections straight away
-(`committed`, told by the gateway), without waiting for the store to bring it back: the
-connection that acted sends it with its result, in one write. That is only done when
-the commit follows the last version pushed here (version + 1), so pushes stay in commit
-order; otherwise (another process's commit is still on its way) the store's copy comes
-in order as before. The store's copy of a commit already pushed is dropped by version.
+Order: every connection gets the player's commits once each, in version order. The hub
+keeps the last version pushed here (from the version the subscription started at): a
+message for the next version goes out, an older one is a copy and is dropped, and a later
+one waits for those before it. Copies and overtaking are normal: a commit made in this
+process is pushed the moment it stands (`committed`, told by the gateway: the connection
+that acted sends it with its answer, in one write) and the store delivers it too, and
+the store's deliveries from this process and from others travel different ways. What
+still waits after GAP_WAIT never had its predecessor delivered (a lapse the store could
+not see): the connections are told to `resync` and pushes go on from there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -27,6 +31,8 @@ from .store import Store, Subscription
 from .wire import dumps
 
 log = logging.getLogger(__name__)
+
+GAP_WAIT = 5.0  # seconds a commit waits for the versions before it, then: resync
 
 
 class Listener(Protocol):
@@ -57,6 +63,22 @@ def push_frames(message: dict) -> list[dict]:
     return frames
 
 
+class _Feed:
+    """What was pushed to one player's connections here, and what waits for its turn."""
+
+    __slots__ = ("pushed", "waiting", "timer")
+
+    def __init__(self) -> None:
+        self.pushed: int | None = None  # the last version pushed; None: not known (yet)
+        self.waiting: dict[int, dict] = {}  # version -> message, each after a gap
+        self.timer: asyncio.TimerHandle | None = None
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
 class Hub:
     def __init__(
         self, store: Store, on_version: Callable[[str, str, int], None],
@@ -67,9 +89,7 @@ class Hub:
         self._on_inbox = on_inbox  # a delivery waits in the player's inbox: apply it
         self._listeners: dict[Key, set[Listener]] = {}
         self._subs: dict[Key, Subscription] = {}
-        # per subscribed player: the last version whose commit was pushed here (absent:
-        # not known yet, or lost with the store link)
-        self._pushed: dict[Key, int] = {}
+        self._feeds: dict[Key, _Feed] = {}  # per subscribed player
         self._locks = PlayerLocks()  # join and leave of one player never interleave
 
     async def join(self, key: Key, listener: Listener) -> None:
@@ -77,7 +97,16 @@ class Hub:
         subscribe (the caller closes the connection; the client reconnects later)."""
         async with self._locks.hold(key):
             if key not in self._subs:
-                self._subs[key] = await self._store.subscribe(*key, lambda m: self._push(key, m))
+                feed = self._feeds[key] = _Feed()  # what arrives meanwhile finds it
+                try:
+                    sub = await self._store.subscribe(*key, lambda m: self._push(key, m))
+                except BaseException:
+                    del self._feeds[key]
+                    raise
+                self._subs[key] = sub
+                if feed.pushed is None or feed.pushed < sub.version:
+                    feed.pushed = sub.version  # nobody listened yet: nothing is lost
+                    self._drain(key, feed)
             self._listeners.setdefault(key, set()).add(listener)
 
     async def leave(self, key: Key, listener: Listener) -> None:
@@ -90,37 +119,79 @@ class Hub:
                 return
             del self._listeners[key]
             sub = self._subs.pop(key, None)
-            self._pushed.pop(key, None)
+            feed = self._feeds.pop(key, None)
+            if feed is not None:
+                feed.stop()
         if sub is not None:
             await sub.close()
 
     def committed(self, key: Key, message: dict) -> None:
-        """A commit this process made (the message the store publishes for it): push it
-        now when it is the next version after the last one pushed here."""
-        pushed = self._pushed.get(key)
-        if pushed is not None and message["version"] == pushed + 1:
-            self._pushed[key] = message["version"]
-            self._send(key, message)
+        """A commit this process made (the message the store delivers for it): pushed
+        now if it is the next version here (the store's copy is then dropped)."""
+        feed = self._feeds.get(key)
+        if feed is not None and feed.pushed is not None:
+            self._take(key, feed, message)
 
     def _push(self, key: Key, message: dict) -> None:
         """A message from the store's subscription."""
+        feed = self._feeds.get(key)
+        if feed is None:
+            return  # left meanwhile
         version = message.get("version")
-        if version is None:  # a gap: what was pushed here is not known any more
-            self._pushed.pop(key, None)
-        else:
-            self._on_version(key[0], key[1], version)
-            pushed = self._pushed.get(key)
-            if pushed is not None and version <= pushed:
-                return  # pushed when it was committed here
-            if key in self._subs:
-                self._pushed[key] = version
+        if version is None:  # commits were missed while the store link was down
+            feed.stop()
+            feed.pushed, feed.waiting = None, {}
+            self._out(key, message)
+            return
+        self._on_version(key[0], key[1], version)
+        self._take(key, feed, message)
+
+    def _take(self, key: Key, feed: _Feed, message: dict) -> None:
+        version = message["version"]
+        if feed.pushed is not None:
+            if version <= feed.pushed:
+                return  # a copy of what was pushed
+            if version > feed.pushed + 1:  # an earlier commit is still on its way
+                feed.waiting[version] = message
+                if feed.timer is None:
+                    feed.timer = asyncio.get_running_loop().call_later(GAP_WAIT, self._give_up, key)
+                return
+        feed.pushed = version
+        self._out(key, message)
+        self._drain(key, feed)
+
+    def _drain(self, key: Key, feed: _Feed) -> None:
+        """Push what waited and is next now."""
+        while feed.waiting and feed.pushed is not None:
+            message = feed.waiting.pop(feed.pushed + 1, None)
+            if message is None:
+                break
+            feed.pushed += 1
+            self._out(key, message)
+        if feed.waiting and feed.pushed is not None:  # copies of what went out meanwhile
+            for version in [v for v in feed.waiting if v <= feed.pushed]:
+                del feed.waiting[version]
+        if not feed.waiting:
+            feed.stop()
+
+    def _give_up(self, key: Key) -> None:
+        """What waited for GAP_WAIT never had its predecessors delivered: resync."""
+        feed = self._feeds.get(key)
+        if feed is None or not feed.waiting:
+            return
+        feed.timer = None
+        log.info("pushes of %s/%s missed versions before %d: resync", *key, min(feed.waiting))
+        waited, feed.waiting = feed.waiting, {}
+        feed.pushed = max(waited)
+        self._out(key, {"gap": True})
+        if self._on_inbox is not None and any(m.get("inbox") for m in waited.values()):
+            self._on_inbox(*key)
+
+    def _out(self, key: Key, message: dict) -> None:
         if message.get("inbox"):
             if self._on_inbox is not None:
                 self._on_inbox(*key)
             return
-        self._send(key, message)
-
-    def _send(self, key: Key, message: dict) -> None:
         frames = push_frames(message)
         if not frames:
             return
@@ -137,6 +208,8 @@ class Hub:
     async def close(self) -> None:
         subs, self._subs = list(self._subs.values()), {}
         self._listeners.clear()
-        self._pushed.clear()
+        for feed in self._feeds.values():
+            feed.stop()
+        self._feeds.clear()
         for sub in subs:
             await sub.close()

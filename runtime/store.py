@@ -98,6 +98,10 @@ def push_message(version: int, decided: list[Decided], event_ids: list[str]) -> 
 
 
 class Subscription(abc.ABC):
+    # the player's version when the subscription started: every commit after it (a
+    # greater version) is delivered, and none before it is
+    version: int = 0
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop delivering to this callback. Closing twice is harmless."""
@@ -171,8 +175,9 @@ class Store(SocialStore, abc.ABC):
 
     @abc.abstractmethod
     async def subscribe(self, game: str, player: str, callback: Callback) -> Subscription:
-        """Deliver every later commit of the player to `callback` (see Callback). When this
-        returns, the subscription is active."""
+        """Deliver every later commit of the player to `callback` (see Callback), made by
+        any process, this one included. When this returns, the subscription is active, and
+        its `version` says from which version on commits are delivered."""
 
     @abc.abstractmethod
     async def ping(self) -> None:

@@ -6,6 +6,9 @@ Every key of one player carries the hash tag {GAME:PLAYER}, so a commit touches 
     rulesc:{GAME:PLAYER}:res:<id>     STRING, JSON [fingerprint, result], with expiry
     rulesc:{GAME:PLAYER}:ledger       STREAM, one field "e" = JSON entry
     rulesc:{GAME:PLAYER}:push         pub/sub channel (PUBLISH, or SPUBLISH on Cluster)
+    rulesc:{GAME:PLAYER}:here         ZSET, the server processes listening to the channel
+                                      (redis_presence.py): a commit publishes only when
+                                      another process than its own listens
     rulesc:{GAME:dev:DEVICE}          STRING, the device's player id (a key of its own)
 A commit is one Lua script (one round trip, atomic); so is `remember` (results that change
 nothing, under the same result keys and expiry). Result keys are built inside the
@@ -22,6 +25,7 @@ uses sharded pub/sub. The commands and scripts are the same either way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
@@ -34,7 +38,8 @@ import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from .redis_links import SingleNode, is_cluster, unavailable_on_error
+from .redis_links import UNAVAILABLE, SingleNode, is_cluster, unavailable_on_error
+from .redis_presence import DEFAULT_RENEW_EVERY, DEFAULT_TTL, HERE_LUA, OTHERS_LISTEN_LUA, Presence
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
     DEFAULT_RESULT_TTL,
@@ -47,6 +52,7 @@ from .store import (
     check_commit_args,
     check_remember_args,
     new_player_id,
+    push_message,
 )
 from .store_redis_social import RedisSocial
 
@@ -56,15 +62,17 @@ VERSION_FIELD = b"@version"
 
 # Reads and checks first, then writes: a failed check returns before any write, and Redis
 # does not deny writes for OOM once a script has written, so a commit is all or nothing.
-COMMIT_LUA = """
--- KEYS: 1 state hash, 2 result key prefix, 3 ledger stream, 4 push channel
+COMMIT_LUA = OTHERS_LISTEN_LUA + """
+-- KEYS: 1 state hash, 2 result key prefix, 3 ledger stream, 4 push channel,
+--   5 the processes listening to the player's pushes (redis_presence.py)
 -- ARGV: 1 expected version, 2 result ttl (ms), 3 ledger maxlen, 4 publish command or '',
---   5 '1' to replace the whole state, 6 n decided, 7 m field writes,
+--   5 '1' to replace the whole state, 6 n decided, 7 m field writes, 8 this process's id,
 --   then n x (action id, JSON [fingerprint, result], JSON ledger entry or ''),
 --   then m x (field, JSON value, or '' to delete the field),
 --   then the JSON array of the decided results (for the push message)
+-- Returns {'ok', version, 1 if published else 0, event ids...}, or as REMEMBER_LUA.
 local n, m = tonumber(ARGV[6]), tonumber(ARGV[7])
-local d, f = 7, 7 + 3 * n
+local d, f = 8, 8 + 3 * n
 local version = tonumber(redis.call('HGET', KEYS[1], '@version') or '0')
 local seen = {'seen', version}
 for i = 0, n - 1 do
@@ -90,7 +98,7 @@ end
 version = version + 1
 redis.call('HSET', KEYS[1], '@version', version)
 
-local out, ids, entries = {'ok', version}, {}, {}
+local out, ids, entries = {'ok', version, 0}, {}, {}
 for i = 0, n - 1 do
   local id, stored, entry = ARGV[d + 3 * i + 1], ARGV[d + 3 * i + 2], ARGV[d + 3 * i + 3]
   redis.call('SET', KEYS[2] .. id, stored, 'PX', ARGV[2])
@@ -101,10 +109,12 @@ for i = 0, n - 1 do
     entries[#entries + 1] = entry
   end
 end
-if ARGV[4] ~= '' then
+-- the committing process pushes to its own connections itself
+if ARGV[4] ~= '' and others_listen(KEYS[5], ARGV[8]) then
   redis.call(ARGV[4], KEYS[4], '{"version":' .. version .. ',"decided":' .. ARGV[f + 2 * m + 1]
     .. ',"event_ids":[' .. table.concat(ids, ',') .. '],"ledger":['
     .. table.concat(entries, ',') .. ']}')
+  out[3] = 1
 end
 return out
 """
@@ -178,6 +188,7 @@ class _Script:
 
 
 _commit_script = _Script(COMMIT_LUA)
+_here_script = _Script(HERE_LUA)
 _remember_script = _Script(REMEMBER_LUA)
 _ledger_since_script = _Script(LEDGER_SINCE_LUA)
 
@@ -228,8 +239,9 @@ def _stored(blob: bytes) -> tuple[str, dict]:
 
 
 def _outcome(reply: list) -> CommitOutcome:
-    """A commit or remember script's reply: {'ok', version, event ids...},
-    {'seen', version, id, stored, ...} or {'conflict', version}."""
+    """A commit or remember script's reply: {'ok', version, event ids...} (a commit's
+    has had its `published` flag taken out), {'seen', version, id, stored, ...} or
+    {'conflict', version}."""
     status = reply[0].decode()
     if status == "seen":
         pairs = reply[2:]
@@ -251,10 +263,14 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         socket_timeout: float = 5.0,
         connect_timeout: float = 2.0,
         cluster: bool | None = None,
+        presence_ttl: float = DEFAULT_TTL,
+        presence_renew_every: float = DEFAULT_RENEW_EVERY,
     ) -> None:
         """`publish_command`: "PUBLISH" (the default) or "SPUBLISH" (sharded pub/sub) on
         one node; a cluster always uses sharded pub/sub. `cluster`: whether `url` is a
-        node of a Redis Cluster; None finds out on first use."""
+        node of a Redis Cluster; None finds out on first use. `presence_*`: how long this
+        process's entry as a listener of a player outlives it, and how often it is renewed
+        (redis_presence.py)."""
         if publish_command not in (None, "PUBLISH", "SPUBLISH"):
             raise ValueError("publish_command must be PUBLISH or SPUBLISH")
         self._url = url
@@ -268,6 +284,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         self._link: Link | None = None
         self._opening = asyncio.Lock()
         self._closed = False
+        self._presence = Presence(self._run_here, ttl=presence_ttl, renew_every=presence_renew_every)
 
     @property
     def is_cluster(self) -> bool | None:
@@ -322,7 +339,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         check_commit_args(state, changed, decided)
         link = self._link or await self._open()
         p = _prefix(game, player)
-        keys = [p + ":state", p + ":res:", p + ":ledger", p + ":push"]
+        keys = [p + ":state", p + ":res:", p + ":ledger", p + ":push", p + ":here"]
         fields = list(state) if changed is None else changed
         args: list[Any] = [
             expected_version,
@@ -332,6 +349,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             "1" if changed is None else "0",
             len(decided),
             len(fields),
+            self._presence.id,
         ]
         for d in decided:
             entry = b"" if d.ledger is None else orjson.dumps(d.ledger)
@@ -340,7 +358,12 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             args += [name, orjson.dumps(state[name]) if name in state else b""]
         args.append(orjson.dumps([d.result for d in decided]))
 
-        return _outcome(await _commit_script(link, keys, args))
+        reply = await _commit_script(link, keys, args)
+        published = reply[0] == b"ok" and reply.pop(2) == 1
+        outcome = _outcome(reply)
+        if outcome.status == "ok" and push and not published and self._presence.listening(p):
+            self._presence.deliver(p, push_message(outcome.version, decided, outcome.event_ids))
+        return outcome
 
     @unavailable_on_error
     async def remember(
@@ -402,7 +425,24 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
     @unavailable_on_error
     async def subscribe(self, game: str, player: str, callback: Callback) -> Subscription:
         link = self._link or await self._open()
-        return await link.subscribe(_prefix(game, player) + ":push", callback)
+        p = _prefix(game, player)
+
+        def listener(message: dict) -> None:
+            if message.get("gap"):  # the push link was down: our entry may have lapsed
+                self._presence.renew_soon(p)
+            callback(message)
+
+        sub = await link.subscribe(p + ":push", listener)
+        try:
+            version = await self._presence.enter(p, callback)
+        except BaseException:
+            await sub.close()
+            raise
+        return _Subscription(self._presence, p, callback, sub, version)
+
+    def _run_here(self, keys: list[str], args: list[Any]) -> Awaitable[Any]:
+        assert self._link is not None  # entries are made by subscribe, after the link opened
+        return _here_script(self._link, keys, args)
 
     @unavailable_on_error
     async def ping(self) -> None:
@@ -410,7 +450,22 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
 
     async def close(self) -> None:
         self._closed = True
+        await self._presence.close()
         async with self._opening:
             link, self._link = self._link, None
         if link is not None:
             await link.close()
+
+
+class _Subscription(Subscription):
+    """A subscription to the channel, and this process's place among its listeners."""
+
+    def __init__(self, presence: Presence, prefix: str, callback: Callback, sub: Subscription,
+                 version: int) -> None:  # fmt: skip
+        self._presence, self._prefix, self._callback, self._sub = presence, prefix, callback, sub
+        self.version = version
+
+    async def close(self) -> None:
+        await self._sub.close()
+        with contextlib.suppress(*UNAVAILABLE):
+            await self._presence.leave(self._prefix, self._callback)

@@ -394,7 +394,20 @@ class SqliteStore(SqliteSocial, Store):
 
     async def subscribe(self, game: str, player: str, callback: Callback) -> Subscription:
         self._subscribers.setdefault((game, player), []).append(callback)
-        return _SqliteSubscription(self, (game, player), callback)
+        sub = _SqliteSubscription(self, (game, player), callback)
+        # read after the callback is in: a commit either is in this version or reaches it
+        try:
+            sub.version = await self._run(self._version, game, player)
+        except BaseException:
+            await sub.close()
+            raise
+        return sub
+
+    def _version(self, game: str, player: str) -> int:
+        row = self._db().execute(
+            "SELECT version FROM state WHERE game = ? AND player = ?", (game, player)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
 
     def _publish(
         self, game: str, player: str, outcome: CommitOutcome, decided: list[Decided]

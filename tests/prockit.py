@@ -87,6 +87,16 @@ def children(pid: int) -> list[int]:
 
 def established(pid: int, port: int) -> int:
     """TCP connections process `pid` holds open on its local `port`, established."""
+    return _sockets(pid, port, "01")
+
+
+def listening(pid: int, port: int) -> bool:
+    """Whether process `pid` listens on `port` (its own socket, as a worker with
+    SO_REUSEPORT has)."""
+    return _sockets(pid, port, "0A") > 0
+
+
+def _sockets(pid: int, port: int, state: str) -> int:
     inodes = set()
     with contextlib.suppress(OSError):
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -98,6 +108,6 @@ def established(pid: int, port: int) -> int:
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         local_port = int(fields[1].rsplit(":", 1)[1], 16)
-        if local_port == port and fields[3] == "01" and fields[9] in inodes:
+        if local_port == port and fields[3] == state and fields[9] in inodes:
             count += 1
     return count

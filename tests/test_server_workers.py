@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rulesc.cli.main import app as cli_app
 
-from .prockit import children, established, serve, stop
+from .prockit import children, established, listening, serve, stop
 from .serverkit import HARVEST, Socket, call
 
 CONNECTIONS = 20  # all on one of two workers by chance: 2 in a million
@@ -69,7 +69,8 @@ async def test_a_dead_worker_is_started_again(redis_url: str, tmp_path: Path) ->
         (replaced,) = set(children(served.pid)) - set(first)
         assert len(children(served.pid)) == 2
         assert "exited (signal SIGKILL); starting it again" in served.log.read_text()
-        # the new worker takes its share of new connections
+        # the new worker takes its share of new connections, once it listens
+        await _until(lambda: listening(replaced, served.port))
         run = _Run(served.url)
         r = await call(f"{run.url}/v1/harvest/session", "POST", {"device_id": "device-workers"})
         sockets = [await Socket.open(run, r.body["token"]) for _ in range(CONNECTIONS)]  # type: ignore[arg-type]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 import pytest
 import redis
 from redis.crc import key_slot
 
 from rulesc.runtime.store import CommitOutcome, Decided, Snapshot, Store, StoreUnavailable
-from rulesc.runtime.store_redis import RedisStore
+from rulesc.runtime.store_redis import RedisStore, _prefix
 from rulesc.runtime.store_sqlite import SqliteStore
 
 G, P = "farm", "p1"
@@ -398,7 +400,116 @@ async def test_subscribe_receives_each_commit(make_store: Factory) -> None:
     assert inbox.messages == inbox2.messages == []
 
 
+async def test_subscribers_get_this_process_s_own_commits_too(make_store: Factory) -> None:
+    """One store commits and listens (one server process, a player on one device): its
+    own commits reach its subscribers, once each, in order; `version` says where the
+    subscription starts."""
+    store = make_store()
+    await put(store, 0, {"coins": 1}, ok("a0"))
+    inbox = Inbox()
+    sub = await store.subscribe(G, P, inbox)
+    assert sub.version == 1
+    for v in range(1, 4):
+        await put(store, v, {"coins": v + 1}, ok(f"a{v}"))
+    assert [(await inbox.next())["version"] for _ in range(3)] == [2, 3, 4]
+    await asyncio.sleep(0.1)
+    assert inbox.messages == []  # not twice
+    await sub.close()
+
+
 # -- Redis only: layout, faults, durability --
+
+
+class RawListener:
+    """A plain Redis subscriber to a player's channel: sees what a commit publishes."""
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url)
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe(_prefix(G, P) + ":push")
+
+    def published(self, wait: float = 0.3) -> list[dict]:
+        out, deadline = [], time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            m = self._pubsub.get_message(timeout=left)
+            if m is not None:
+                out.append(orjson.loads(m["data"]))
+        return out
+
+    def close(self) -> None:
+        self._pubsub.close()
+        self._client.close()
+
+
+async def test_redis_publishes_only_when_another_process_listens(redis_url: str) -> None:
+    """A commit goes through Redis pub/sub only when a process other than the committing
+    one listens to the player (runtime/redis_presence.py); its own subscribers get it
+    from the process itself. A process that leaves is no longer counted."""
+    raw = RawListener(redis_url)
+    one, two = RedisStore(redis_url), RedisStore(redis_url)
+    mine, theirs = Inbox(), Inbox()
+    try:
+        await one.subscribe(G, P, mine)
+        await put(one, 0, {}, ok("a1"))
+        assert (await mine.next())["version"] == 1
+        assert raw.published() == []  # nobody else listens: nothing through Redis
+
+        sub = await two.subscribe(G, P, theirs)
+        await put(one, 1, {}, ok("a2"))  # now process two listens: published, once
+        assert [m["version"] for m in raw.published()] == [2]
+        assert (await mine.next())["version"] == 2
+        assert (await theirs.next())["version"] == 2
+        await put(two, 2, {}, ok("a3"))
+        assert (await mine.next())["version"] == (await theirs.next())["version"] == 3
+        assert [m["version"] for m in raw.published()] == [3]
+
+        await sub.close()
+        await put(one, 3, {}, ok("a4"))
+        assert (await mine.next())["version"] == 4
+        assert raw.published() == []
+        assert theirs.messages == []
+    finally:
+        raw.close()
+        await one.close()
+        await two.close()
+
+
+async def test_redis_a_listener_that_died_lapses(redis_url: str) -> None:
+    """A process that dies holding a subscription stops counting as a listener once
+    its entry lapses (until then commits are published for nobody: harmless)."""
+    raw = RawListener(redis_url)
+    dead, alive = RedisStore(redis_url, presence_ttl=0.5), RedisStore(redis_url)
+    try:
+        await dead.subscribe(G, P, Inbox())
+        await dead.close()  # gone without leaving: its entry stays until it lapses
+        assert redis.Redis.from_url(redis_url).zcard(_prefix(G, P) + ":here") == 1
+        await put(alive, 0, {}, ok("a1"))
+        assert [m["version"] for m in raw.published()] == [1]
+        await asyncio.sleep(0.6)
+        await put(alive, 1, {}, ok("a2"))
+        assert raw.published() == []
+    finally:
+        raw.close()
+        await alive.close()
+
+
+async def test_redis_a_listener_renews_its_entry(redis_url: str) -> None:
+    raw = RawListener(redis_url)
+    listener = RedisStore(redis_url, presence_ttl=0.6, presence_renew_every=0.15)
+    writer = RedisStore(redis_url)
+    inbox = Inbox()
+    try:
+        await listener.subscribe(G, P, inbox)
+        await asyncio.sleep(1.2)  # twice the ttl: renewed meanwhile
+        await put(writer, 0, {}, ok("a1"))
+        assert (await inbox.next())["version"] == 1
+        assert [m["version"] for m in raw.published()] == [1]
+    finally:
+        raw.close()
+        await listener.close()
+        await writer.close()
+
+
 
 
 async def test_redis_keys_of_a_player_share_one_slot(redis_url: str) -> None:
