@@ -27,7 +27,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,7 +124,11 @@ class Gateway:
                     return Answer(plan.results, version, now)
                 if plan.sends:
                     await self._mark(key, now)  # before the commit: a crash after it is found
-                outcome = await self._write(key, version, base, plan)
+                try:
+                    outcome = await self._write(key, version, base, plan)
+                except StoreUnavailable:
+                    self._cache.drop(key)  # applied or not, we cannot tell: reload next time
+                    raise
                 if outcome.status == "ok":
                     if plan.applies:
                         self._cache.put(key, outcome.version, plan.state)
@@ -143,26 +147,23 @@ class Gateway:
                         return Answer([_busy(i) for i in intents], outcome.version, now)
                 known.update(outcome.seen)
 
-    async def _write(self, key: Key, version: int, base: dict | None, plan: _Plan) -> CommitOutcome:
+    def _write(self, key: Key, version: int, base: dict | None, plan: _Plan) -> Awaitable[CommitOutcome]:
         """One store round trip for the plan: a commit when something applies, else the
         rejections are remembered (state and version stay as they are). Either way the
-        store checks the ids and the version first and writes nothing when they fail."""
+        store checks the ids and the version first and writes nothing when they fail.
+        (The store's call itself is returned: no coroutine of its own on this path.)"""
         if not plan.applies:
             self.calls["remember"] += 1
-            return await self.store.remember(*key, expected_version=version, decided=plan.decided)
+            return self.store.remember(*key, expected_version=version, decided=plan.decided)
         assert plan.state is not None
         self.calls["commit"] += 1
-        try:
-            return await self.store.commit(
-                *key,
-                expected_version=version,
-                state=plan.state,
-                changed=_changed(base, plan.state, version),
-                decided=plan.decided,
-            )
-        except StoreUnavailable:
-            self._cache.drop(key)  # applied or not, we cannot tell: reload next time
-            raise
+        return self.store.commit(
+            *key,
+            expected_version=version,
+            state=plan.state,
+            changed=_changed(base, plan.state, version),
+            decided=plan.decided,
+        )
 
     async def check(self, game: Game, player: str, intents: list[Intent]) -> Answer:
         """What the batch would do now; nothing is written."""

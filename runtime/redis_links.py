@@ -73,6 +73,14 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def unavailable(error: Exception) -> StoreUnavailable | None:
+    """The StoreUnavailable (503) a Redis error means: the link failed, or Redis refuses
+    the call for now (BUSY, NOREPLICAS: nothing was written). None for any other error."""
+    if isinstance(error, UNAVAILABLE) or (isinstance(error, ResponseError) and refused_for_now(error)):
+        return StoreUnavailable(f"redis: {error}")
+    return None
+
+
 def unavailable_on_error(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """A store call whose link fails, or that Redis refuses for now, raises StoreUnavailable (503)."""
 
@@ -80,12 +88,11 @@ def unavailable_on_error(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P,
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await fn(*args, **kwargs)
-        except UNAVAILABLE as e:
-            raise StoreUnavailable(f"redis: {e}") from e
-        except ResponseError as e:
-            if refused_for_now(e):  # BUSY, NOREPLICAS: nothing was written
-                raise StoreUnavailable(f"redis: {e}") from e
-            raise
+        except Exception as e:
+            failure = unavailable(e)
+            if failure is None:
+                raise
+            raise failure from e
 
     return wrapper
 

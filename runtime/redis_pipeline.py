@@ -92,15 +92,18 @@ class AutoPipeline:
         self._closing: set[asyncio.Task[None]] = set()  # disconnects of broken links
         self._closed = False
 
-    async def execute(self, *args: Any) -> Any:
-        if self._closed:
-            raise RedisConnectionError("the store is closed")
+    def execute(self, *args: Any) -> asyncio.Future[Any]:
+        """The reply to come (a plain future, not a coroutine: one frame less on the path
+        every command takes)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        if self._closed:
+            future.set_exception(RedisConnectionError("the store is closed"))
+            return future
         self._queue.append((args, future))
         if self._writer is None:
             self._writer = loop.create_task(self._write(), name="rulesc-redis-writer")
-        return await future
+        return future
 
     async def _write(self) -> None:
         try:

@@ -38,7 +38,7 @@ import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from .redis_links import UNAVAILABLE, SingleNode, is_cluster, unavailable_on_error
+from .redis_links import UNAVAILABLE, SingleNode, is_cluster, unavailable, unavailable_on_error
 from .redis_presence import DEFAULT_RENEW_EVERY, DEFAULT_TTL, HERE_LUA, OTHERS_LISTEN_LUA, Presence
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
@@ -324,7 +324,6 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         version = int(raw.pop(VERSION_FIELD))
         return Snapshot(version, {k.decode(): orjson.loads(v) for k, v in raw.items()})
 
-    @unavailable_on_error
     async def commit(
         self,
         game: str,
@@ -337,8 +336,29 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         push: bool = True,
     ) -> CommitOutcome:
         check_commit_args(state, changed, decided)
-        link = self._link or await self._open()
         p = _prefix(game, player)
+        # Not @unavailable_on_error: every action comes this way, and the decorator is a
+        # coroutine frame of its own; the same translation, inline.
+        try:
+            link = self._link or await self._open()
+            keys, args = self._commit_call(p, expected_version, state, changed, decided, push)
+            reply = await _commit_script(link, keys, args)
+        except Exception as e:
+            failure = unavailable(e)
+            if failure is None:
+                raise
+            raise failure from e
+        published = reply[0] == b"ok" and reply.pop(2) == 1
+        outcome = _outcome(reply)
+        if outcome.status == "ok" and push and not published and self._presence.listening(p):
+            self._presence.deliver(p, push_message(outcome.version, decided, outcome.event_ids))
+        return outcome
+
+    def _commit_call(
+        self, p: str, expected_version: int, state: dict, changed: list[str] | None,
+        decided: list[Decided], push: bool,
+    ) -> tuple[list[str], list[Any]]:
+        """The commit script's keys and arguments (see COMMIT_LUA)."""
         keys = [p + ":state", p + ":res:", p + ":ledger", p + ":push", p + ":here"]
         fields = list(state) if changed is None else changed
         args: list[Any] = [
@@ -357,13 +377,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         for name in fields:
             args += [name, orjson.dumps(state[name]) if name in state else b""]
         args.append(orjson.dumps([d.result for d in decided]))
-
-        reply = await _commit_script(link, keys, args)
-        published = reply[0] == b"ok" and reply.pop(2) == 1
-        outcome = _outcome(reply)
-        if outcome.status == "ok" and push and not published and self._presence.listening(p):
-            self._presence.deliver(p, push_message(outcome.version, decided, outcome.event_ids))
-        return outcome
+        return keys, args
 
     @unavailable_on_error
     async def remember(

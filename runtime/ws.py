@@ -28,7 +28,7 @@ import tornado.web
 import tornado.websocket
 
 from .auth import TokenError, bearer
-from .gateway import Answer, Intent
+from .gateway import Intent
 from .handlers import BodyLimit, as_api_error, player_of
 from .hub import entry_frames
 from .packs import Game
@@ -167,6 +167,9 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             await handler(self, frame)
         except Exception as e:
             self._error(e, message)
+        finally:
+            if self._held is not None:  # held for an answer that did not come: send them
+                self._flush_held(set())
         self.server.metrics.frame_seconds(kind, time.perf_counter() - started)
 
     def _error(self, exc: Exception, message: str | bytes) -> None:
@@ -210,7 +213,8 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         action = read_action(frame, "act")
         self._take()
         game = self._game()  # the pack this action runs on, even if a new one lands
-        answer = await self._apply(game, [Intent.of(action)])
+        self._held = []  # this commit's pushes go out after the answer, in one write
+        answer = await self.server.gateway.apply(game, self.player, [Intent.of(action)])
         self._answer({"type": "result", **answer.results[0], "version": answer.version},
                      frame.get("ref"))  # fmt: skip
         self.server.metrics.count_results(game.id, game.pack.actions, [action.name], answer.results)
@@ -219,23 +223,13 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         actions = read_batch(frame, self.server.config.limits.max_batch)
         self._take()
         game = self._game()
-        answer = await self._apply(game, [Intent.of(a) for a in actions])
+        self._held = []
+        answer = await self.server.gateway.apply(game, self.player, [Intent.of(a) for a in actions])
         self._answer({"type": "results", "results": answer.results, "version": answer.version,
                       "server_time": answer.server_time}, frame.get("ref"))  # fmt: skip
         self.server.metrics.count_results(
             game.id, game.pack.actions, [a.name for a in actions], answer.results
         )
-
-    async def _apply(self, game: Game, intents: list[Intent]) -> Answer:
-        """Decide the actions with this connection's pushes held back: the push of their
-        own commit (the hub sends it as the commit stands) then follows the answer, in
-        the same write to the socket (see _answer)."""
-        self._held = []
-        try:
-            return await self.server.gateway.apply(game, self.player, intents)
-        except BaseException:
-            self._flush_held(set())
-            raise
 
     async def _resume(self, frame: dict) -> None:
         after = frame.get("after")
@@ -339,13 +333,14 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             if stream is not None and getattr(conn, "_compressor", True) is None:
                 # The frames write_message would send, joined into one system call, and
                 # without the task it wraps every write in (for an error we handle alike).
+                # The stream marks its futures' errors as seen when it closes.
                 futures = [stream.write(b"".join(_text_frame(text) for text, _ in frames))]
             else:  # compression on, or a tornado without those fields
                 futures = [self.write_message(text) for text, _ in frames]
+                for fut in futures:
+                    fut.add_done_callback(_quiet)
         except (tornado.websocket.WebSocketClosedError, tornado.iostream.StreamClosedError):
             return None
-        for fut in futures:
-            fut.add_done_callback(_quiet)
         for _, kind in frames:
             if kind in _PUSHES:
                 self.server.metrics.pushed(kind)
