@@ -103,6 +103,25 @@ async def test_each_commit_is_pushed_once_in_order_and_after_its_result(redis_ki
         await ws.close()
 
 
+async def test_frames_sent_without_waiting_are_answered_in_order(kit: Kit) -> None:
+    """A client may send many frames before the first answer: each is decided in turn
+    (past a few queued, the server stops reading until it catches up), and the answers
+    come in the order sent."""
+    run = await kit.start()
+    _, token = await session(run)
+    ws = await Socket.open(run, token)
+    n = 40
+    for i in range(n):
+        ws.send({"type": "act", "id": f"q{i}", "name": "buy_seed", "params": {"kind": "wheat", "qty": 1},
+                 "ref": f"r{i}"})  # fmt: skip
+    await ws.wait_for(lambda f: f.get("id") == f"q{n - 1}", timeout=10)
+    results = [f for f in ws.log if f["type"] == "result"]
+    assert [f["ref"] for f in results] == [f"r{i}" for i in range(n)]
+    assert [f["version"] for f in results] == list(range(1, n + 1))
+    assert all(f["status"] == "ok" for f in results)
+    await ws.close()
+
+
 async def test_admin_grant_is_pushed_and_in_the_ledger(kit: Kit) -> None:
     run = await kit.start()
     player, token = await session(run)
