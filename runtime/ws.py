@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 CLOSE_FLOOD = 1008  # policy violation
 CLOSE_TRY_AGAIN = 1013  # the store cannot be reached, or the client reads too slowly
-FRAMES_QUEUED = 8  # frames a connection may have waiting before tornado stops reading it
 
 
 @tornado.web.stream_request_body
@@ -57,10 +56,6 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         # while a `resume` replays, live event frames wait here (None: not resuming)
         self._held: list[tuple[dict, bytes]] | None = None
         self._held_bytes = 0
-        self._queue: collections.deque[str | bytes] = collections.deque()  # frames to decide
-        self._worker: asyncio.Task[None] | None = None
-        self._wake: asyncio.Future[None] | None = None  # the worker waits for a frame
-        self._room: asyncio.Future[None] | None = None  # tornado waits for room in the queue
 
     # -- opening: checks happen before the upgrade, so they are plain HTTP answers --
 
@@ -141,7 +136,6 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
 
     def _leave(self) -> None:
         """Stop pushing to this connection and free what it holds in the hub (once)."""
-        self._stop_work()
         if self.joined:
             self.joined = False
             self.server.metrics.connections.labels(self.game_id).dec()
@@ -153,50 +147,9 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
 
     # -- frames --
 
-    # Frames are decided one at a time, in order, by one task per connection (`_work`);
-    # on_message only queues them. (An async on_message would have tornado make a task per
-    # frame and wait for it through three callbacks: several µs of every `act`.) While
-    # FRAMES_QUEUED frames wait, tornado reads no more from the socket (it waits for the
-    # future on_message returns), so a client that sends without waiting is held back.
-
-    def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
+    async def on_message(self, message: str | bytes) -> None:
         if self._closing():
-            return None  # we are closing it (e.g. too slow): nothing more is applied
-        self._queue.append(message)
-        if self._wake is not None:
-            wake, self._wake = self._wake, None
-            wake.set_result(None)
-        elif self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._work())
-        if len(self._queue) < FRAMES_QUEUED:
-            return None
-        self._room = asyncio.get_running_loop().create_future()
-        return self._room
-
-    async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._closing():
-            if not self._queue:
-                self._wake = loop.create_future()
-                await self._wake
-                continue
-            await self._frame(self._queue.popleft())
-            if self._room is not None and len(self._queue) < FRAMES_QUEUED:
-                room, self._room = self._room, None
-                room.set_result(None)  # tornado reads on
-        self._queue.clear()  # closing: what was not decided is not applied
-
-    def _stop_work(self) -> None:
-        """The connection closes: the frame being decided finishes, the rest are dropped
-        (and tornado, if it waits for room, goes on to see the close)."""
-        for waiting in (self._wake, self._room):
-            if waiting is not None and not waiting.done():
-                waiting.set_result(None)
-        self._wake = self._room = None
-
-    async def _frame(self, message: str | bytes) -> None:
-        if self._closing():
-            return
+            return  # we are closing it (e.g. too slow): nothing more is applied
         started = time.perf_counter()
         kind = "unreadable"
         try:
