@@ -64,7 +64,6 @@ class Server:
                                cache_size=self.config.cache_size, clock=clock)  # fmt: skip
         self.metrics = Metrics(self.gateway.calls)
         self.hub = Hub(store, self.gateway.saw_version, self._inbox_waits)
-        self.gateway.on_commit = self.hub.committed  # this process's commits go out at once
         limits = self.config.limits
         self.limiter = RateLimiter(limits.rate, limits.burst)
         self.session_limiter = RateLimiter(limits.session_rate, limits.session_burst)

@@ -36,7 +36,7 @@ from .engine import Outcome
 from .grants import GRANT_ACTION, Place, apply_grant
 from .packs import Game
 from .players import Key, PlayerLocks, StateCache
-from .store import CommitOutcome, Decided, Store, StoreUnavailable, push_message
+from .store import CommitOutcome, Decided, Store, StoreUnavailable
 from .wire import Action
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,6 @@ class Gateway:
     # stripped from the outbox by the next commit
     _sent: dict[Key, set[str]] = field(default_factory=dict)
     _tasks: set[asyncio.Task] = field(default_factory=set)  # outbox tidying under way
-    # told of every commit made here, with the message the store publishes for it, the
-    # moment it stands (the push hub sends it to this process's connections at once)
-    on_commit: Callable[[Key, dict], None] | None = None
 
     def __post_init__(self) -> None:
         self._cache = StateCache(self.cache_size)
@@ -132,8 +129,6 @@ class Gateway:
                 if outcome.status == "ok":
                     if plan.applies:
                         self._cache.put(key, outcome.version, plan.state)
-                        if self.on_commit is not None:
-                            self.on_commit(key, push_message(outcome.version, plan.decided, outcome.event_ids))
                         try:
                             await self._after(game, player, base, plan, outcome.version, now)
                         except Exception:  # the commit stands: the answer must say so
@@ -363,11 +358,13 @@ class Gateway:
 
 
 def _changed(base: dict | None, new: dict, version: int) -> list[str] | None:
-    """Top-level fields that differ (None: write the whole state, for a new player)."""
+    """Top-level fields that differ (None: write the whole state, for a new player).
+    The engine copies only what an action may change, so most fields are the very same
+    objects: `is` settles them without comparing their contents."""
     if base is None or version == 0:
         return None
-    keys = base.keys() | new.keys()
-    return sorted(k for k in keys if base.get(k, _MISSING) != new.get(k, _MISSING))
+    changed = [k for k, v in new.items() if (old := base.get(k, _MISSING)) is not v and old != v]
+    return sorted(changed + list(base.keys() - new.keys()))
 
 
 def _ledger(it: Intent, out: Outcome) -> dict:

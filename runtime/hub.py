@@ -11,12 +11,12 @@ connected sees what was sent at once (the commit that applies it is pushed as us
 Order: every connection gets the player's commits once each, in version order. The hub
 keeps the last version pushed here (from the version the subscription started at): a
 message for the next version goes out, an older one is a copy and is dropped, and a later
-one waits for those before it. Copies and overtaking are normal: a commit made in this
-process is pushed the moment it stands (`committed`, told by the gateway: the connection
-that acted sends it with its answer, in one write) and the store delivers it too, and
-the store's deliveries from this process and from others travel different ways. What
-still waits after GAP_WAIT never had its predecessor delivered (a lapse the store could
-not see): the connections are told to `resync` and pushes go on from there.
+one waits for those before it. Overtaking is normal: the store delivers a commit made in
+this process the moment it stands (before the commit call returns: the connection that
+acted sends it with its answer, in one write), and those of other processes through
+Redis, two ways that do not keep order between them. What still waits after GAP_WAIT
+never had its predecessor delivered (a lapse the store could not see): the connections
+are told to `resync` and pushes go on from there.
 """
 
 from __future__ import annotations
@@ -124,13 +124,6 @@ class Hub:
                 feed.stop()
         if sub is not None:
             await sub.close()
-
-    def committed(self, key: Key, message: dict) -> None:
-        """A commit this process made (the message the store delivers for it): pushed
-        now if it is the next version here (the store's copy is then dropped)."""
-        feed = self._feeds.get(key)
-        if feed is not None and feed.pushed is not None:
-            self._take(key, feed, message)
 
     def _push(self, key: Key, message: dict) -> None:
         """A message from the store's subscription."""

@@ -112,11 +112,12 @@ class Presence:
         return prefix in self._local
 
     def deliver(self, prefix: str, message: dict) -> None:
-        """A commit of this process that was not published: to the subscribers here, on
-        the loop right after the commit returns (as a published one would arrive)."""
+        """A commit of this process that was not published: to the subscribers here, now
+        (before the commit call returns, so the connection that acted can send the push
+        with its answer)."""
         callbacks = self._local.get(prefix)
         if callbacks:
-            asyncio.get_running_loop().call_soon(_deliver, list(callbacks), message)
+            _deliver(list(callbacks), message)
 
     def renew_soon(self, prefix: str) -> None:
         """The push link was lost and is back: renew the entry now."""

@@ -81,6 +81,9 @@ class CommitOutcome:
 # Called on the event loop for every commit of the player, from any process, with
 # {"version", "decided": [results], "event_ids": [...], "ledger": [entries]} (ledger[i]
 # has event id event_ids[i]). The dict is shared by all callbacks: do not mutate it.
+# A commit made through this store instance is delivered before its `commit` call
+# returns; others when they arrive. The two ways do not keep order between them: order
+# by "version".
 # After the store link was lost and restored, callbacks get {"gap": True}: commits made
 # meanwhile were not delivered, so the client should resync.
 # A callback must not block; its exceptions are logged and dropped.

@@ -3,7 +3,7 @@
 Same guarantees as RedisStore within one process: a commit is one transaction (BEGIN
 IMMEDIATE), checks before writes. Every SQLite call runs on one dedicated thread, so the
 event loop never blocks and the connection is only ever used by that thread. Pushes are
-in-process only: callbacks run on the loop right after the commit returns.
+in-process only: callbacks run on the loop before the commit call returns.
 """
 
 from __future__ import annotations
@@ -418,8 +418,8 @@ class SqliteStore(SqliteSocial, Store):
         message = push_message(outcome.version, decided, outcome.event_ids)
         # A copy through JSON, as a Redis subscriber gets: independent of the caller's dicts.
         message = orjson.loads(orjson.dumps(message))
-        # call_soon: the commit returns to its caller before any push goes out.
-        asyncio.get_running_loop().call_soon(self._deliver, list(callbacks), message)
+        # now, before the commit call returns (as RedisStore does for its own process)
+        self._deliver(list(callbacks), message)
 
     @staticmethod
     def _deliver(callbacks: list[Callback], message: dict) -> None:
