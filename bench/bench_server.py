@@ -495,8 +495,11 @@ async def _ws_player(load: Load, token: str | None, run: str, start: float, end:
             tally.total += 1
             if t0 >= start and t1 <= end:
                 tally.done += 1
-                tally.actions += 1
                 tally.lat.append(t1 - t0)
+                if payload.startswith(b'{"type":"error"'):  # refused, not decided: no action
+                    tally.codes.update(c.decode() for c in CODE.findall(payload))
+                    continue
+                tally.actions += 1
                 if echo or b'"status":"ok"' in payload:
                     tally.ok += 1
                 else:
@@ -781,7 +784,7 @@ def best(rows: list[Row]) -> Row:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Game server benchmarks (issue 3, item 7).")
-    parser.add_argument("--players", type=int, default=100, help="WebSocket connections")
+    parser.add_argument("--players", type=int, default=400, help="WebSocket connections")
     # enough players that each stays under the default 50 requests/s per player
     parser.add_argument("--conns", type=int, default=64, help="HTTP connections")
     parser.add_argument("--seconds", type=float, default=5.0, help="measured per round")
