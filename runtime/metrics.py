@@ -6,6 +6,7 @@ counting never delays a player.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -13,13 +14,13 @@ from typing import Any
 from prometheus_client import (
     CollectorRegistry,
     Gauge,
-    Histogram,
     disable_created_metrics,
     generate_latest,
 )
 from prometheus_client import Counter as PCounter
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 disable_created_metrics()  # the *_created series double the output and nobody reads them
 
@@ -56,6 +57,33 @@ class _Counts(Collector):
         yield family
 
 
+class _Histogram(Collector):
+    """A latency histogram by one or more labels, kept in plain lists and read at scrape
+    time: an observation is a bisect and two additions (prometheus_client's takes a lock
+    and several calls; every WebSocket frame and HTTP request makes one)."""
+
+    def __init__(self, name: str, doc: str, labels: list[str]) -> None:
+        self._name, self._doc, self._labels = name, doc, labels
+        self._series: dict[tuple[str, ...], list[float]] = {}  # counts per bucket, then the sum
+
+    def observe(self, labels: tuple[str, ...], seconds: float) -> None:
+        series = self._series.get(labels)
+        if series is None:
+            series = self._series[labels] = [0.0] * (len(_BUCKETS) + 2)
+        series[bisect.bisect_left(_BUCKETS, seconds)] += 1  # the last slot is +Inf
+        series[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self._name, self._doc, labels=self._labels)
+        for labels, series in sorted(self._series.items()):
+            cumulative, buckets = 0.0, []
+            for le, n in zip((*_BUCKETS, float("inf")), series[:-1], strict=True):
+                cumulative += n
+                buckets.append((floatToGoString(le), cumulative))
+            family.add_metric(list(labels), buckets, series[-1])
+        yield family
+
+
 class Metrics:
     def __init__(self, store_calls: Counter[str]) -> None:
         self.registry = CollectorRegistry()
@@ -63,16 +91,14 @@ class Metrics:
         # actions answered, by (game, action, outcome): a plain Counter read at scrape time
         # (a labelled prometheus counter costs a lookup and a lock per action)
         self.actions: Counter[tuple[str, str, str]] = Counter()
-        # the same for the series every frame, push and request touches
-        self._children: dict[tuple[Any, ...], Any] = {}
-        self.requests = Histogram(
-            "rulesc_request_seconds", "HTTP request latency, by route and status",
-            ["route", "status"], buckets=_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.frames = Histogram(
-            "rulesc_ws_frame_seconds", "WebSocket frame handling latency, by frame type",
-            ["type"], buckets=_BUCKETS, registry=r,
-        )  # fmt: skip
+        self.requests = _Histogram(
+            "rulesc_request_seconds", "HTTP request latency, by route and status", ["route", "status"]
+        )
+        self.frames = _Histogram(
+            "rulesc_ws_frame_seconds", "WebSocket frame handling latency, by frame type", ["type"]
+        )
+        r.register(self.requests)
+        r.register(self.frames)
         self.connections = Gauge(
             "rulesc_open_connections", "Open WebSocket connections", ["game"], registry=r
         )
@@ -106,21 +132,14 @@ class Metrics:
             label = name if name in known_actions else "(unknown)"  # type: ignore[operator]
             self.actions[(game, label, outcome)] += 1
 
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
-
     def frame_seconds(self, kind: str, seconds: float) -> None:
-        self._child(self.frames, kind).observe(seconds)
+        self.frames.observe((kind,), seconds)
 
     def pushed(self, kind: str) -> None:
         self.pushes[kind] += 1
 
     def request_seconds(self, route: str, status: str, seconds: float) -> None:
-        self._child(self.requests, route, status).observe(seconds)
+        self.requests.observe((route, status), seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,57 +8,76 @@ so a stale entry costs one "conflict" answer and a reload, never a wrong write.
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections import OrderedDict
 
 Key = tuple[str, str]  # (game, player)
 
 
 class PlayerLocks:
-    """An asyncio.Lock per player, dropped as soon as nobody holds or waits for it, so
-    the table is as large as the number of players acting right now."""
+    """One lock per player, FIFO, as large as the number of players acting right now.
+
+    Not an asyncio.Lock per player: every action takes one, and making a Lock (and its
+    entry) each time cost more than the rest of this. A free player costs one dict entry
+    while held; only a player held already gets a queue, of futures handed on in order."""
 
     def __init__(self) -> None:
-        self._locks: dict[Key, tuple[asyncio.Lock, list[int]]] = {}
+        # key -> the waiters after the holder (an entry exists while someone holds it)
+        self._held: dict[Key, collections.deque[asyncio.Future[None]]] = {}
 
     def hold(self, key: Key) -> _Hold:
         """`async with locks.hold(key):` FIFO: batches of one player apply in arrival order."""
-        return _Hold(self._locks, key)
+        return _Hold(self, key)
+
+    async def acquire(self, key: Key) -> None:
+        waiters = self._held.get(key)
+        if waiters is None:
+            self._held[key] = _NO_WAITERS
+            return
+        if waiters is _NO_WAITERS:
+            waiters = self._held[key] = collections.deque()
+        turn = asyncio.get_running_loop().create_future()
+        waiters.append(turn)
+        try:
+            await turn  # handed over by release(): we hold it now
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.release(key)  # it was handed to us as we gave up: pass it on
+            elif turn in waiters:  # (release may have passed over it already)
+                waiters.remove(turn)
+            raise
+
+    def release(self, key: Key) -> None:
+        waiters = self._held[key]
+        while waiters:
+            turn = waiters.popleft()
+            if not turn.done():
+                turn.set_result(None)  # the next holder
+                return
+        del self._held[key]
 
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._held)
+
+
+_NO_WAITERS: collections.deque = collections.deque(maxlen=0)  # shared: nobody ever waits in it
 
 
 class _Hold:
     """The context manager of PlayerLocks.hold (a plain class: cheaper than a generator-
-    based one on a path every action takes). A holder cancelled while it waits gives up
-    its place and the lock entry as if it had held it."""
+    based one on a path every action takes)."""
 
-    __slots__ = ("_locks", "_key", "_lock", "_users")
+    __slots__ = ("_locks", "_key")
 
-    def __init__(self, locks: dict[Key, tuple[asyncio.Lock, list[int]]], key: Key) -> None:
+    def __init__(self, locks: PlayerLocks, key: Key) -> None:
         self._locks = locks
         self._key = key
 
     async def __aenter__(self) -> None:
-        entry = self._locks.get(self._key)
-        if entry is None:
-            entry = self._locks[self._key] = (asyncio.Lock(), [0])
-        self._lock, self._users = entry
-        self._users[0] += 1
-        try:
-            await self._lock.acquire()
-        except BaseException:
-            self._done()
-            raise
+        await self._locks.acquire(self._key)
 
     async def __aexit__(self, *exc: object) -> None:
-        self._lock.release()
-        self._done()
-
-    def _done(self) -> None:
-        self._users[0] -= 1
-        if self._users[0] == 0:
-            del self._locks[self._key]
+        self._locks.release(self._key)
 
 
 class StateCache:

@@ -82,8 +82,8 @@ def read_action(raw: Any, where: str) -> Action:
     (the request is refused whole); bad params are the engine's to judge, per action."""
     if not isinstance(raw, dict):
         raise bad_request(f"{where} must be an object")
-    extra = raw.keys() - _ACTION_FIELDS
-    if extra:
+    if not raw.keys() <= _ACTION_FIELDS:  # (no set made when all is well)
+        extra = raw.keys() - _ACTION_FIELDS
         raise bad_request(f"{where} has unknown fields: {', '.join(sorted(extra))}")
     action_id, name = raw.get("id"), raw.get("name")
     if not isinstance(action_id, str) or not ACTION_ID.fullmatch(action_id):
