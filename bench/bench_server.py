@@ -80,7 +80,9 @@ BATCH = 20
 
 # Commands the commit script runs inside Redis: INFO commandstats counts them too, but
 # they are not round trips. The gateway itself sends EVALSHA, HGETALL and MGET.
-SCRIPT_INSIDE = {"hget", "get", "set", "hset", "hdel", "del", "xadd", "publish", "spublish"}
+SCRIPT_INSIDE = {"hget", "get", "set", "hset", "hdel", "del", "xadd", "publish", "spublish",
+                 # the listeners check of the commit script (runtime/redis_presence.py)
+                 "exists", "time", "zrange"}
 
 
 # -- processes ----------------------------------------------------------------------------
