@@ -243,15 +243,12 @@ def _settle(future: asyncio.Future[Any], reply: Any = None, error: Exception | N
 
 def pack_command(args: tuple[Any, ...]) -> bytes:
     """One command in RESP (an array of bulk strings), packed by hiredis (in C: half the
-    cost of doing it here, and a commit has a few dozen arguments). The store only sends
-    bytes, str and int; anything else (bool, None, a float) is refused as redis-py does."""
-    for arg in args:
-        if type(arg) not in _SENDABLE:
-            raise DataError(f"cannot send a {type(arg).__name__} to redis: {arg!r:.40}")
-    return hiredis.pack_command(args)
-
-
-_SENDABLE = frozenset({bytes, str, int})
+    cost of doing it here, and a commit has a few dozen arguments). The store sends bytes,
+    str and int; hiredis refuses what it cannot send (None, a bool) with a TypeError."""
+    try:
+        return hiredis.pack_command(args)
+    except TypeError as e:
+        raise DataError(f"cannot send that to redis: {e}; arguments {args!r:.80}") from e
 
 
 def _fail(futures: list[asyncio.Future[Any]], error: BaseException) -> None:
