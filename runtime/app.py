@@ -63,7 +63,7 @@ class Server:
         self.gateway = gateway(store, retries=self.config.retries,
                                cache_size=self.config.cache_size, clock=clock)  # fmt: skip
         self.metrics = Metrics(self.gateway.calls)
-        self.hub = Hub(store, self.gateway.saw_version, self._inbox_waits)
+        self.hub = Hub(store, self.gateway.saw_version, self.inbox_waits)
         limits = self.config.limits
         self.limiter = RateLimiter(limits.rate, limits.burst)
         self.session_limiter = RateLimiter(limits.session_rate, limits.session_burst)
@@ -93,11 +93,14 @@ class Server:
 
     # -- players meeting players (runtime/social.py) --
 
-    def _inbox_waits(self, game_id: str, player: str) -> None:
-        """A delivery waits for a player connected here: apply it now, so its pushes go out."""
+    def inbox_waits(self, game_id: str, player: str) -> None:
+        """A delivery may wait for a player connected here (one was just told of, or the
+        player connected): apply it now, so its pushes go out. Read from the store, so a
+        notice missed while the player was away (or a cached state) does not leave it
+        waiting until the player's next action."""
         game = self.games.get(game_id)
         if game is not None:
-            self.spawn(self._quietly(self.gateway.apply(game, player, []), f"inbox of {player}"))
+            self.spawn(self._quietly(self.gateway.apply_inbox(game, player), f"inbox of {player}"))
 
     async def _sweep(self) -> None:
         """Now and then, deliver what outboxes left marked for a while still hold (a crash

@@ -360,6 +360,15 @@ class Gateway:
         now = max(self.clock(), (base or {}).get("_now", 0))
         return version, engine.view(game.pack, base, now), now
 
+    async def apply_inbox(self, game: Game, player: str) -> None:
+        """Apply what waits in the player's inbox, if anything does (read from the store,
+        not the cache: a cached state comes without its inbox)."""
+        if not social.receives(game.pack):
+            return
+        if await self.store.inbox(game.id, player):
+            self._cache.drop((game.id, player))  # so the apply reads the inbox too
+            await self.apply(game, player, [])
+
     async def version(self, game: str, player: str) -> int:
         return (await self._current((game, player)))[0]
 

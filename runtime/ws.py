@@ -130,6 +130,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         self.server.metrics.connections.labels(self.game_id).inc()
         # from here on every change of the player is pushed: the client may act and expect it
         self.send({"type": "welcome", "player_id": self.player, "server_time": self.server.clock()})
+        self.server.inbox_waits(self.game_id, self.player)  # what was sent while it was away
 
     def on_close(self) -> None:
         self._leave()
