@@ -286,8 +286,9 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
     def _flush_held(self, replayed: set[str]) -> None:
         held, self._held = self._held or [], None
         self._held_bytes = 0
+        # (an event the replay sent already is not sent again)
         frames = [(text, f["type"]) for f, text in held
-                  if not (f["type"] == "event" and f["id"] in replayed)]  # sent by the replay  # fmt: skip
+                  if not (f["type"] == "event" and f["id"] in replayed)]  # fmt: skip
         if frames:
             self._write_all(frames)
 
