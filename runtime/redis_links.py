@@ -41,7 +41,7 @@ from .redis_pipeline import (
     raw_stream,
     reply_parser,
 )
-from .store import Callback, StoreUnavailable, Subscription
+from .store import Callback, StoreUnavailable, Subscription, deliver
 
 log = logging.getLogger(__name__)
 
@@ -340,11 +340,7 @@ class PushHub:
             self._on_dropped(ch)
 
     def _deliver(self, ch: bytes, message: dict) -> None:
-        for callback in list(self._callbacks.get(ch, ())):
-            try:
-                callback(message)
-            except Exception:
-                log.exception("push callback failed")
+        deliver(list(self._callbacks.get(ch, ())), message)
 
     async def close(self) -> None:
         self._closed = True

@@ -26,7 +26,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .store import Callback
+from .store import Callback, deliver
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Presence:
         with its answer)."""
         callbacks = self._local.get(prefix)
         if callbacks:
-            _deliver(list(callbacks), message)
+            deliver(list(callbacks), message)
 
     def renew_soon(self, prefix: str) -> None:
         """The push link was lost and is back: renew the entry now."""
@@ -171,10 +171,3 @@ class Presence:
                 log.warning("renewing the listeners of %d players failed (next try in %.0fs)",
                             len(failed), self._renew_every)  # fmt: skip
 
-
-def _deliver(callbacks: list[Callback], message: dict) -> None:
-    for callback in callbacks:
-        try:
-            callback(message)
-        except Exception:
-            log.exception("push callback failed")

@@ -25,12 +25,15 @@ are not comparable across stores.
 from __future__ import annotations
 
 import abc
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from .store_social import SocialStore
+
+log = logging.getLogger(__name__)
 
 # Top-level state fields starting with this are reserved for the store (the Redis hash
 # keeps the version next to the fields). Rule names are identifiers, so never collide.
@@ -88,6 +91,16 @@ class CommitOutcome:
 # meanwhile were not delivered, so the client should resync.
 # A callback must not block; its exceptions are logged and dropped.
 Callback = Callable[[dict], object]
+
+
+def deliver(callbacks: list[Callback], message: dict) -> None:
+    """Call each callback with `message`; one that fails is logged and the rest still
+    get it (see Callback)."""
+    for callback in callbacks:
+        try:
+            callback(message)
+        except Exception:
+            log.exception("push callback failed")
 
 
 def push_message(version: int, decided: list[Decided], event_ids: list[str]) -> dict:

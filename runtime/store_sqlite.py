@@ -33,6 +33,7 @@ from .store import (
     Subscription,
     check_commit_args,
     check_remember_args,
+    deliver,
     new_player_id,
     push_message,
 )
@@ -419,15 +420,7 @@ class SqliteStore(SqliteSocial, Store):
         # A copy through JSON, as a Redis subscriber gets: independent of the caller's dicts.
         message = orjson.loads(orjson.dumps(message))
         # now, before the commit call returns (as RedisStore does for its own process)
-        self._deliver(list(callbacks), message)
-
-    @staticmethod
-    def _deliver(callbacks: list[Callback], message: dict) -> None:
-        for callback in callbacks:
-            try:
-                callback(message)
-            except Exception:
-                log.exception("push callback failed")
+        deliver(list(callbacks), message)
 
     def _unsubscribe(self, key: tuple[str, str], callback: Callback) -> None:
         callbacks = self._subscribers.get(key)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from .store import Callback
+from .store import Callback, deliver
 from .store_social import SocialStore
 
 T = TypeVar("T")
@@ -49,8 +49,6 @@ class SqliteSocial(SocialStore):
         async def _run(self, fn: Callable[..., T], *args: Any) -> T: ...
         def _db(self) -> sqlite3.Connection: ...
         def _tx(self, mode: str = "IMMEDIATE") -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
-        @staticmethod
-        def _deliver(callbacks: list[Callback], message: dict) -> None: ...
 
     # -- inboxes --
 
@@ -82,7 +80,7 @@ class SqliteSocial(SocialStore):
         callbacks = self._subscribers.get((game, player))
         if callbacks:
             message = {"version": version, "inbox": True}
-            asyncio.get_running_loop().call_soon(self._deliver, list(callbacks), message)
+            asyncio.get_running_loop().call_soon(deliver, list(callbacks), message)
 
     async def inbox(self, game: str, player: str) -> list[dict]:
         def run() -> list[dict]:
