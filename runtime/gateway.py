@@ -113,8 +113,8 @@ class Gateway:
             conflicts = 0
             while True:
                 now = self.clock()
-                cached = self._cache.get(key)  # (inline: no coroutine when it is warm)
-                version, base, inbox = (cached[0], cached[1], []) if cached else await self._load(key, game)
+                # (not `await self._current`: no coroutine when the state is warm)
+                version, base, inbox = self._warm(key) or await self._load(key, game)
                 ids = self._peer_ids(game, player, intents, known)
                 peers = await self._peers(game, ids) if ids else {}
                 plan = self._plan(game, player, base, intents, known, now, version, inbox, peers)
@@ -326,10 +326,12 @@ class Gateway:
     async def _current(self, key: Key, game: Game | None = None) -> tuple[int, dict | None, list[dict]]:
         """(version, state, the inbox). A cached state comes with no inbox: a delivery
         since moved the stored version, so the commit meets a conflict and reloads."""
+        return self._warm(key) or await self._load(key, game)
+
+    def _warm(self, key: Key) -> tuple[int, dict | None, list[dict]] | None:
+        """(version, state, no inbox) from the cache, or None when it holds none."""
         cached = self._cache.get(key)
-        if cached is not None:
-            return cached[0], cached[1], []
-        return await self._load(key, game)
+        return None if cached is None else (cached[0], cached[1], [])
 
     async def _load(self, key: Key, game: Game | None = None) -> tuple[int, dict | None, list[dict]]:
         self.calls["load"] += 1
@@ -365,6 +367,7 @@ class Gateway:
         not the cache: a cached state comes without its inbox)."""
         if not social.receives(game.pack):
             return
+        self.calls["inbox"] += 1
         if await self.store.inbox(game.id, player):
             self._cache.drop((game.id, player))  # so the apply reads the inbox too
             await self.apply(game, player, [])

@@ -33,13 +33,20 @@ log = logging.getLogger(__name__)
 DEFAULT_TTL = 600.0  # seconds an entry outlives its process
 DEFAULT_RENEW_EVERY = 120.0  # seconds between renewals: four chances before it lapses
 
+# Redis's clock in ms, for both scripts below (entries lapse by it, not by a process's)
+_NOW_MS_LUA = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
 # Returns the player's version, read in the same step as the entry is written.
-HERE_LUA = """
+HERE_LUA = _NOW_MS_LUA + """
 -- KEYS: 1 the player's listening processes (ZSET: id -> lapses at, Redis time in ms),
 --   2 the player's state hash
 -- ARGV: 1 this process's id, 2 ttl in ms: enter or renew; 0: leave
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now))
 local ttl = tonumber(ARGV[2])
 if ttl > 0 then
@@ -54,12 +61,10 @@ return tonumber(redis.call('HGET', KEYS[2], '@version') or '0')
 
 # The commit script's test (runtime/store_redis.py): does a live process other than `me`
 # listen? ZRANGE ... LIMIT 0 2: if two live entries exist, one is not `me`.
-OTHERS_LISTEN_LUA = """
+OTHERS_LISTEN_LUA = _NOW_MS_LUA + """
 local function others_listen(here, me)
   if redis.call('EXISTS', here) == 0 then return false end
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local live = redis.call('ZRANGE', here, '(' .. string.format('%d', now), '+inf', 'BYSCORE',
+  local live = redis.call('ZRANGE', here, '(' .. string.format('%d', now_ms()), '+inf', 'BYSCORE',
     'LIMIT', 0, 2)
   for _, who in ipairs(live) do
     if who ~= me then return true end

@@ -25,7 +25,6 @@ uses sharded pub/sub. The commands and scripts are the same either way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import logging
@@ -38,7 +37,7 @@ import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from .redis_links import UNAVAILABLE, SingleNode, is_cluster, unavailable, unavailable_on_error
+from .redis_links import SingleNode, is_cluster, unavailable, unavailable_on_error
 from .redis_presence import DEFAULT_RENEW_EVERY, DEFAULT_TTL, HERE_LUA, OTHERS_LISTEN_LUA, Presence
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
@@ -481,5 +480,4 @@ class _Subscription(Subscription):
 
     async def close(self) -> None:
         await self._sub.close()
-        with contextlib.suppress(*UNAVAILABLE):
-            await self._presence.leave(self._prefix, self._callback)
+        await self._presence.leave(self._prefix, self._callback)  # a failure there lapses

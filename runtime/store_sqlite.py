@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 import sqlite3
 import time
@@ -38,8 +37,6 @@ from .store import (
     push_message,
 )
 from .store_sqlite_social import SOCIAL_SCHEMA, SqliteSocial
-
-log = logging.getLogger(__name__)
 
 DB_FILE = "rulesc.sqlite3"  # the file used when the store is given a directory
 PURGE_EVERY = 60.0  # seconds between sweeps of expired results
