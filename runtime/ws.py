@@ -298,13 +298,13 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
     # -- sending --
 
     def send(self, frame: dict, ref: Any = None) -> asyncio.Future[None] | None:
-        if isinstance(ref, str) and len(ref) <= 64:
+        if _echoable(ref):
             frame["ref"] = ref  # echoed so a client may match answers by its own tag
         return self._write_all([(dumps(frame), frame["type"])])
 
     def _answer(self, frame: dict, ref: Any) -> None:
         """Send an answer, then the pushes held while it was decided, in one write."""
-        if isinstance(ref, str) and len(ref) <= 64:
+        if _echoable(ref):
             frame["ref"] = ref
         held, self._held = self._held or [], None
         self._held_bytes = 0
@@ -395,6 +395,11 @@ def _quiet(fut: asyncio.Future[None]) -> None:
         fut.exception()  # a closed connection is not an error worth a log line
 
 
+def _echoable(ref: Any) -> bool:
+    """A client's `ref` tag that its answer carries back (a short string)."""
+    return isinstance(ref, str) and len(ref) <= 64
+
+
 def _ref_of(message: str | bytes) -> str | None:
     # Best effort, only for short frames: the error frame echoes the client's tag.
     if len(message) > 4096:
@@ -404,7 +409,7 @@ def _ref_of(message: str | bytes) -> str | None:
     except ApiError:
         return None
     ref = frame.get("ref") if isinstance(frame, dict) else None
-    return ref if isinstance(ref, str) and len(ref) <= 64 else None
+    return ref if _echoable(ref) else None
 
 
 _FRAMES = {
