@@ -38,6 +38,7 @@ access_log = logging.getLogger("tornado.access")
 
 GAME = r"([A-Za-z0-9_.-]+)"
 PLAYER = r"([^/]+)"
+READ_CHUNK = 4096  # see Server.listen
 
 
 class Server:
@@ -142,6 +143,11 @@ class Server:
             # read buffer holds the largest single read: a WebSocket frame.
             max_body_size=limits.max_body,
             max_buffer_size=limits.ws_max_message + 64 * 1024,
+            # Bytes asked of a socket per read. Tornado zeroes a fresh buffer of this
+            # size for every read (also one that finds nothing): at its 64 KiB default
+            # that is most of the L1 cache, twice per WebSocket frame. Requests and
+            # frames are small; a large one takes a few more reads.
+            chunk_size=READ_CHUNK,
             # behind a proxy (--trust-proxy) limits by address see the client's, not the
             # proxy's; a directly exposed server must not believe what callers claim
             xheaders=self.config.trust_proxy,

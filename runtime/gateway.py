@@ -51,7 +51,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # (not frozen: made per action, see store.Snapshot)
 class Intent:
     """One thing to decide: a player's action or an admin grant."""
 
@@ -107,7 +107,9 @@ class Gateway:
 
     async def apply(self, game: Game, player: str, intents: list[Intent]) -> Answer:
         key = (game.id, player)
-        await self._locks.acquire(key)  # (not `async with`: one coroutine less per action)
+        turn = self._locks.acquire(key)  # (not `async with`: no coroutine when it is free)
+        if turn is not None:
+            await turn
         try:
             known: dict[str, tuple[str, dict]] = {}
             conflicts = 0

@@ -37,8 +37,8 @@ class Board:
 
 
 def kept(pack: Pack) -> bool:
-    """Whether the pack declares any leaderboard."""
-    return bool(getattr(pack.module, "LEADERBOARDS", None))
+    """Whether the pack declares any leaderboard (see social.names_players)."""
+    return bool(pack.module.__dict__.get("LEADERBOARDS"))
 
 
 def boards(pack: Pack) -> dict[str, Board]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .pack import Pack, PackError, load_pack
@@ -23,10 +23,10 @@ class Game:
     pack: Pack
     source: Path  # the game folder or pack directory it came from (rebuilt from there)
     rules_hash: str  # sha256 of the pack's files: tells two builds apart
+    id: str = field(init=False)  # the pack's game id (a field: read several times per action)
 
-    @property
-    def id(self) -> str:
-        return self.pack.game_id
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", self.pack.game_id)
 
 
 def is_pack_dir(path: Path) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections import OrderedDict
+from collections.abc import Awaitable
 
 Key = tuple[str, str]  # (game, player)
 
@@ -29,11 +30,16 @@ class PlayerLocks:
         """`async with locks.hold(key):` FIFO: batches of one player apply in arrival order."""
         return _Hold(self, key)
 
-    async def acquire(self, key: Key) -> None:
+    def acquire(self, key: Key) -> Awaitable[None] | None:
+        """Hold `key` now and return None when it is free; else what to await for one's
+        turn (no coroutine for a free player: most actions)."""
         waiters = self._held.get(key)
         if waiters is None:
             self._held[key] = _NO_WAITERS
-            return
+            return None
+        return self._wait(key, waiters)
+
+    async def _wait(self, key: Key, waiters: collections.deque[asyncio.Future[None]]) -> None:
         if waiters is _NO_WAITERS:
             waiters = self._held[key] = collections.deque()
         turn = asyncio.get_running_loop().create_future()
@@ -74,7 +80,9 @@ class _Hold:
         self._key = key
 
     async def __aenter__(self) -> None:
-        await self._locks.acquire(self._key)
+        turn = self._locks.acquire(self._key)
+        if turn is not None:
+            await turn
 
     async def __aexit__(self, *exc: object) -> None:
         self._locks.release(self._key)

@@ -124,8 +124,9 @@ def without(state: dict, delivered: set[str]) -> dict:
 
 
 def names_players(pack: Pack) -> bool:
-    """Whether some action of the pack has a `player` parameter."""
-    return bool(getattr(pack.module, "PLAYER_PARAMS", None))
+    """Whether some action of the pack has a `player` parameter. (Read from the module's
+    dict: a getattr that misses makes an AttributeError, on a path every action takes.)"""
+    return bool(pack.module.__dict__.get("PLAYER_PARAMS"))
 
 
 def peer_ids(pack: Pack, player: str, intents: list[Any]) -> set[str]:

@@ -55,13 +55,14 @@ class StoreUnavailable(StoreError):
     """
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: a frozen dataclass's __init__ pays a call per field, and these are made per action
+@dataclass(slots=True)
 class Snapshot:
     version: int  # 0 when the player has no state yet
     state: dict | None  # None when the player has no state yet
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # (not frozen: see Snapshot)
 class Decided:
     """One action decided in a commit."""
 
@@ -71,7 +72,7 @@ class Decided:
     ledger: dict | None  # None for rejected actions (nothing enters the ledger)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # (not frozen: see Snapshot)
 class CommitOutcome:
     status: Literal["ok", "conflict", "seen"]
     version: int  # the version after (ok), else the current version

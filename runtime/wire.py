@@ -47,7 +47,7 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "bad_request", message)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # (not frozen: made per action, see store.Snapshot)
 class Action:
     id: str
     name: str

@@ -50,6 +50,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         self.server = server
         self.game_id = ""
         self.player = ""
+        self._rate_key = ""
         self.joined = False
         self._body_start(server.config.limits)  # an upgrade has no body: any is dropped
         self._errors: collections.deque[float] = collections.deque()
@@ -74,6 +75,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             )
             self.player = player_of(self.server, self.request.remote_ip, token, game.id)
             self.game_id = game.id
+            self._rate_key = f"p:{game.id}:{self.player}"  # as the HTTP routes count it
         except (ApiError, TokenError) as e:
             err = as_api_error(e)
             assert err is not None
@@ -199,7 +201,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         return len(self._errors) > limits.flood_errors
 
     def _take(self) -> None:
-        wait = self.server.limiter.take(f"p:{self.game_id}:{self.player}")
+        wait = self.server.limiter.take(self._rate_key)
         if wait > 0:
             raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f}s",
                            details={"retry_after_ms": int(wait * 1000) + 1})  # fmt: skip
