@@ -324,8 +324,9 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
 
     def _write_all(self, frames: list[tuple[bytes, str]]) -> asyncio.Future[None] | None:
         """Send text frames (each as UTF-8 bytes, with its type) in one write to the
-        socket; the future of the write, or None when nothing was sent (closing, or the
-        client is too slow)."""
+        socket; the future of what the socket did not take at once, or None when there
+        is none: it took them all, or nothing was sent (closing, or the client is too
+        slow)."""
         if self._closing():
             return None
         if self._unsent() > self.server.config.limits.ws_max_buffer:
@@ -333,22 +334,25 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             return None
         conn = self.ws_connection
         stream = getattr(conn, "stream", None)
+        rest: asyncio.Future[None] | None = None
         try:
             if stream is not None and getattr(conn, "_compressor", True) is None:
                 # The frames write_message would send, joined into one system call, and
                 # without the task it wraps every write in (for an error we handle alike).
                 # The stream marks its futures' errors as seen when it closes.
-                futures = [stream.write(b"".join(_text_frame(text) for text, _ in frames))]
+                data = b"".join(_text_frame(text) for text, _ in frames)
+                taken = _send_now(stream, data)
+                rest = None if taken == len(data) else stream.write(data[taken:] if taken else data)
             else:  # compression on, or a tornado without those fields
-                futures = [self.write_message(text) for text, _ in frames]
-                for fut in futures:
-                    fut.add_done_callback(_quiet)
+                for text, _ in frames:
+                    rest = self.write_message(text)
+                    rest.add_done_callback(_quiet)
         except (tornado.websocket.WebSocketClosedError, tornado.iostream.StreamClosedError):
             return None
         for _, kind in frames:
             if kind in _PUSHES:
                 self.server.metrics.pushed(kind)
-        return futures[-1]
+        return rest
 
     def _closing(self) -> bool:
         return self.ws_connection is None or self.ws_connection.is_closing()
@@ -390,6 +394,19 @@ def _text_frame(text: bytes) -> bytes:
     if n <= 0xFFFF:
         return struct.pack("!BBH", 0x81, 126, n) + text
     return struct.pack("!BBQ", 0x81, 127, n) + text
+
+
+def _send_now(stream: tornado.iostream.IOStream, data: bytes) -> int:
+    """Bytes of `data` the socket takes now, sent straight to it when nothing waits in
+    the stream's buffer (most writes: the client reads): tornado's write would buffer
+    them, send them all the same, and make and resolve a future. 0 when that is not so
+    (what is left goes through the stream, behind what waits there, in order)."""
+    if type(stream) is not tornado.iostream.IOStream or stream._write_buffer or stream.socket is None:
+        return 0  # (TLS streams keep state of their own: through tornado)
+    try:
+        return stream.socket.send(data)
+    except OSError:  # full (the client reads slowly), or broken: tornado's write deals with it
+        return 0
 
 
 def _quiet(fut: asyncio.Future[None]) -> None:
