@@ -21,6 +21,7 @@ import collections
 import logging
 import struct
 import time
+import types
 from typing import TYPE_CHECKING, Any
 
 import tornado.iostream
@@ -116,6 +117,8 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
                 self._leave()
 
             protocol.close = closing  # type: ignore[method-assign]
+            if type(protocol) is tornado.websocket.WebSocketProtocol13:
+                protocol._read_bytes = types.MethodType(_read_bytes, protocol)  # type: ignore[method-assign]
         return protocol
 
     async def open(self, *args: Any) -> None:
@@ -394,6 +397,22 @@ def _text_frame(text: bytes) -> bytes:
     if n <= 0xFFFF:
         return struct.pack("!BBH", 0x81, 126, n) + text
     return struct.pack("!BBQ", 0x81, 127, n) + text
+
+
+async def _read_bytes(protocol: tornado.websocket.WebSocketProtocol13, n: int) -> bytes:
+    """Tornado's WebSocketProtocol13._read_bytes, taking what its stream holds already
+    without a read: a frame comes in one piece, so once its header is read, its mask and
+    payload wait in the buffer, and each stream.read_bytes costs a future and some eight
+    calls to hand them over. (The stream's buffer fields are tornado's own, as in
+    _unsent; the frame loop is the stream's only reader.)"""
+    stream = protocol.stream
+    assert stream is not None
+    if 0 < n <= stream._read_buffer_size and stream._read_future is None:
+        data = stream._consume(n)
+    else:
+        data = await stream.read_bytes(n)
+    protocol._wire_bytes_in += n
+    return data
 
 
 def _send_now(stream: tornado.iostream.IOStream, data: bytes) -> int:

@@ -122,6 +122,27 @@ async def test_frames_sent_without_waiting_are_answered_in_order(kit: Kit) -> No
     await ws.close()
 
 
+async def test_frames_of_every_length_encoding_are_read_whole(kit: Kit) -> None:
+    """Frame lengths in each of the header's three encodings (7 bits, 16, 64), sent back
+    to back: large ones arrive over several socket reads, small ones share one; the server
+    takes what its buffer holds without a read (ws._read_bytes) and must not lose or
+    split a byte."""
+    run = await kit.start()
+    _, token = await session(run)
+    ws = await Socket.open(run, token)
+    pads = [0, 60, 200, 5_000, 65_600, 150_000, 10]
+    for i, n in enumerate(pads):
+        ws.send({"type": "ping", "ref": f"p{i}", "pad": "x" * n})
+    ws.send({"type": "act", "id": "after-pads", "name": "buy_seed",
+             "params": {"kind": "wheat", "qty": 1}, "ref": "last"})  # fmt: skip
+    await ws.wait_for(lambda f: f.get("ref") == "last", timeout=10)
+    answers = [f for f in ws.log if f["type"] in ("pong", "result", "error")]
+    assert [f["type"] for f in answers] == ["pong"] * len(pads) + ["result"]
+    assert [f["ref"] for f in answers] == [f"p{i}" for i in range(len(pads))] + ["last"]
+    assert answers[-1]["status"] == "ok"
+    await ws.close()
+
+
 async def test_admin_grant_is_pushed_and_in_the_ledger(kit: Kit) -> None:
     run = await kit.start()
     player, token = await session(run)
