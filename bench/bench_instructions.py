@@ -15,9 +15,13 @@ Each server runs under `valgrind --tool=callgrind` (about 50x slower), on a Redi
 own run. The load generator opens `--players` WebSockets (not counted), warms up, then
 callgrind's counters are zeroed, every connection sends `--acts` frames one after another
 (the bench's mix: 9 in 10 `buy_seed`), and the counters are dumped. A `--tree` is a
-directory that holds a `rulesc` package laid out as installed (rulesc/{dsl,compiler,
-runtime,cli}); `git worktree add` plus symlinks makes one. Needs valgrind (Debian's
-package), redis-server and `callgrind_control`.
+directory that holds a `rulesc` package laid out as installed; for a commit:
+
+    git worktree add /tmp/old HEAD~1
+    mkdir -p /tmp/old-pkg/rulesc && cp /tmp/old/rulesc/*.py /tmp/old-pkg/rulesc/
+    for d in dsl compiler runtime cli; do ln -s /tmp/old/$d /tmp/old-pkg/rulesc/$d; done
+
+Needs valgrind (Debian's package), redis-server and `callgrind_control`.
 """
 
 from __future__ import annotations
