@@ -333,6 +333,34 @@ def _client_frame(text: str) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
+async def test_a_frame_that_arrives_a_byte_at_a_time_is_read_whole(kit: Kit) -> None:
+    """A slow link delivers a frame in pieces: the header before its mask, the mask
+    before its payload. The server takes what its buffer holds without a read only when
+    all of it is there (ws._read_bytes); otherwise it waits for the rest."""
+    run = await kit.start()
+    _, token = await session(run)
+    reader, writer = await _raw_ws(run, token)
+    opcode, payload = await asyncio.wait_for(_frame(reader), 3)
+    assert orjson.loads(payload)["type"] == "welcome"
+    frames = [{"type": "ping", "ref": "slow", "pad": "x" * 300},
+              {"type": "act", "id": "trickled", "name": "buy_seed",
+               "params": {"kind": "wheat", "qty": 1}, "ref": "act"}]  # fmt: skip
+    for frame in frames:
+        for byte in _client_frame(orjson.dumps(frame).decode()):
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.0005)  # each byte its own segment, mostly
+    got = []
+    while len(got) < 3:  # the pong, the result, its state push
+        opcode, payload = await asyncio.wait_for(_frame(reader), 5)
+        assert opcode == 0x1
+        got.append(orjson.loads(payload))
+    assert [(f["type"], f.get("ref")) for f in got] == [("pong", "slow"), ("result", "act"),
+                                                         ("state", None)]  # fmt: skip
+    assert got[1]["status"] == "ok" and got[2]["cause"]["action_id"] == "trickled"
+    writer.close()
+
+
 async def test_a_client_that_does_not_read_is_closed_and_freed(sqlite_kit: Kit) -> None:
     limit = 256 * 1024
     run = await sqlite_kit.start(limits=Limits(ws_max_buffer=limit, rate=0))
