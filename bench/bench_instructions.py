@@ -45,27 +45,7 @@ async def drive(port: int, tokens: list[str | None], acts: int, run: str,
     """Open a WebSocket per token, warm up, then `acts` frames on each between zero() and
     dump(); the number of `error` answers."""
     loop = asyncio.get_running_loop()
-    echo = tokens[0] is None
-    conns: list[tuple[b.Ws, list[asyncio.Future[bytes] | None]]] = []
-    for token in tokens:
-        waiter: list[asyncio.Future[bytes] | None] = [None]
-        welcome = loop.create_future()
-
-        def on_message(payload: bytes | None, waiter=waiter, welcome=welcome) -> None:
-            if payload is None:
-                if waiter[0] is not None and not waiter[0].done():
-                    waiter[0].set_exception(ConnectionError("the server closed a WebSocket"))
-            elif echo or payload.startswith((b'{"type":"result"', b'{"type":"error"')):
-                w, waiter[0] = waiter[0], None
-                if w is not None:
-                    w.set_result(payload)
-            elif payload.startswith(b'{"type":"welcome"'):
-                welcome.set_result(None)
-
-        path = "/ws" if echo else f"/v1/{b.GAME}/ws?token={token}"
-        conns.append((await b.Ws.open(port, path, on_message), waiter))
-        if not echo:
-            await welcome
+    conns = [await b.open_player(port, token) for token in tokens]
     errors = 0
 
     async def player(i: int, n: int, tag: str) -> None:

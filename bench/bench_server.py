@@ -460,15 +460,18 @@ async def _cpu_in_window(start: float, end: float, tally: Tally) -> None:
     tally.cpu = time.process_time() - before
 
 
-async def _ws_player(load: Load, token: str | None, run: str, start: float, end: float,
-                     tally: Tally) -> tuple[Ws, Coroutine[Any, Any, None]]:  # fmt: skip
+async def open_player(port: int, token: str | None, on_push: Callable[[], None] = lambda: None,
+                      ) -> tuple[Ws, list[asyncio.Future[bytes] | None]]:  # fmt: skip
+    """A player's WebSocket (token None: an echo connection), open and subscribed, and
+    its waiter: set waiter[0] to a future before sending a frame, and the frame's answer
+    (a `result` or `error` frame; for the echo, every frame) resolves it. Pushes (`state`,
+    `event`) call on_push."""
     loop = asyncio.get_running_loop()
-    echo = load.kind == "echo"
+    echo = token is None
     waiter: list[asyncio.Future[bytes] | None] = [None]
     welcome = loop.create_future()
 
     def on_message(payload: bytes | None) -> None:
-        # answers are `result` (or `error`) frames; `state` and `event` frames are pushes
         if payload is None:  # the server closed the connection
             if waiter[0] is not None and not waiter[0].done():
                 waiter[0].set_exception(ConnectionError("the server closed a WebSocket"))
@@ -478,13 +481,26 @@ async def _ws_player(load: Load, token: str | None, run: str, start: float, end:
                 w.set_result(payload)
         elif payload.startswith(b'{"type":"welcome"'):
             welcome.set_result(None)
-        elif start <= loop.time() <= end:
-            tally.pushes += 1
+        else:
+            on_push()
 
     path = "/ws" if echo else f"/v1/{GAME}/ws?token={token}"
-    conn = await Ws.open(load.port, path, on_message)
+    conn = await Ws.open(port, path, on_message)
     if not echo:
         await welcome  # subscribed: from here every change is pushed to us
+    return conn, waiter
+
+
+async def _ws_player(load: Load, token: str | None, run: str, start: float, end: float,
+                     tally: Tally) -> tuple[Ws, Coroutine[Any, Any, None]]:  # fmt: skip
+    loop = asyncio.get_running_loop()
+    echo = load.kind == "echo"
+
+    def pushed() -> None:
+        if start <= loop.time() <= end:
+            tally.pushes += 1
+
+    conn, waiter = await open_player(load.port, None if echo else token, pushed)
 
     async def work() -> None:
         await asyncio.sleep(max(0.0, load.go - time.time()))
