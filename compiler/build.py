@@ -18,12 +18,13 @@ from rulesc import __version__
 from rulesc.runtime.pack import (  # the contract between packs and the engine
     PACK_FORMAT,
     PACK_FORMAT_SOLO,
+    build_line_map,
 )
 
 from . import ir
 from . import types as T
 from .check import check_game
-from .emit import BodyEmitter, ExprEmitter, literal, py_name, table_const
+from .emit import BodyEmitter, ExprEmitter, literal, py_name, py_text, table_const
 from .loader import GameSources, load_game
 from .typescript import declarations
 
@@ -96,6 +97,7 @@ def render_module(game: ir.Game) -> str:
         loot_gains=lambda e: py_tuple([f"({json.dumps(i.resource)}, {json.dumps(i.key)}, {literal(i.amount)})"
                                        .replace("null", "None") for i in e.items if i.resource], quote=False),
         literal=literal,
+        doc_text=lambda text: py_text(text).replace('"', '\\"'),  # inside the module's docstring
         py_name=py_name,
         table_const=table_const,
         enum_name=camel,
@@ -223,13 +225,34 @@ def compile_game(root: Path | str, *, with_tests: bool = True, with_bots: bool |
     game, diags = check_game(src)
     if game is None:
         return BuildResult(None, src, diags, None)
+    module = render_module(game)
+    assert_compiles(module)
     files = {
-        MODULE_FILE: render_module(game),
+        MODULE_FILE: module,
         "schema.json": _json(schema(game)),
         "manifest.json": _json(manifest(game)),
         "types.d.ts": declarations(game, pack_version(game)),  # typed calls for TS clients
     }
     return BuildResult(game, src, diags, files)
+
+
+class GeneratedCodeError(Exception):
+    """rules.py as generated does not compile: a bug of rulesc, never a pack written."""
+
+
+def assert_compiles(module: str) -> None:
+    """Compile the generated module, so that no build writes a pack that cannot be imported.
+
+    The checker's limits (dsl/parser.py) keep every game that checks within what Python
+    compiles; this says which `.rules` line it was if one ever slips through.
+    """
+    try:
+        compile(module, MODULE_FILE, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
+        line = getattr(err, "lineno", None)
+        origin = build_line_map(module).get(line) if line else None
+        where = f" (from {origin[0]}:{origin[1]})" if origin else ""
+        raise GeneratedCodeError(f"the generated {MODULE_FILE} does not compile{where}: {err}") from err
 
 
 def write_pack(files: dict[str, str], out: Path | str) -> Path:

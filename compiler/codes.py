@@ -37,6 +37,28 @@ CODES: dict[str, tuple[str, str, str]] = {
     "R005": _entry("error", "file is not UTF-8", """
         Rules files are UTF-8 text. Save the file as UTF-8.
         """),
+    "R006": _entry("error", "nested too deeply", """
+        The rules have limits (docs/language.md, "Limits"), so that every game that
+        checks builds a pack Python can load:
+
+        - `when` blocks and the branches of `pick one` nest at most 32 deep;
+        - an expression is at most 256 operations deep, so a sum such as
+          `a + b + c + ...` has at most 257 terms;
+        - brackets, calls, `[...]` and operators nest at most 64 deep inside each other,
+          where a run of `+` and `-` (`a + b - c`) counts once, as does a run of `and`
+          or of `or`.
+
+        Join conditions with `and`, or name a part of a long expression with `let`:
+
+            let part = a + b + c
+            gain coins part + d
+        """),
+    "R007": _entry("error", "control character", """
+        Rules files are plain text: they hold no control characters (other than tabs
+        in messages and comments), no carriage return without a line feed, and no
+        Unicode line separators. Such a character is often invisible in an editor:
+        delete the character at the caret, or retype the line.
+        """),
     "R010": _entry("error", "unknown name", """
         The name is not declared anywhere in the game: a resource, a table's column,
         a slot's field or a value. Check the spelling (the hint suggests the closest

@@ -36,6 +36,15 @@ def literal(value: int | bool | str) -> str:
     return json.dumps(value)
 
 
+def py_text(text: str) -> str:
+    """Text for inside '...': backslashes and quotes escaped, and any character that is
+    not printable (the parser lets none through, but a pack must always load) as `\\x..`."""
+    out = text.replace("\\", "\\\\").replace("'", "\\'")
+    if out.isprintable():
+        return out
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in out)
+
+
 class ExprEmitter:
     def __init__(self, game: ir.Game) -> None:
         self.game = game
@@ -73,6 +82,8 @@ class ExprEmitter:
         if isinstance(e, ir.LevelRead):
             assert self.game.level is not None
             return f'level_of(s["{self.game.level.stat}"])'
+        if isinstance(e, ir.Arith) and e.op in "+-" and isinstance(e.left, ir.Arith) and e.left.op in "+-":
+            return self.add_sub(e)
         if isinstance(e, ir.Arith):
             fn = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod"}[e.op]
             return f"rt.{fn}({self.expr(e.left)}, {self.expr(e.right)})"
@@ -95,6 +106,20 @@ class ExprEmitter:
             assert self.game.level is not None
             return f'level_of(ctx.peer({py_name(e.player)})["{self.game.level.stat}"])'
         raise AssertionError(f"cannot emit {e!r}")
+
+    def add_sub(self, e: ir.Arith) -> str:
+        """`a + b - c` as `rt.add_sub("+-", a, b, c)`: one call, where nested rt.add and rt.sub
+        calls would put a long sum past the brackets Python allows (200)."""
+        ops: list[str] = []
+        terms: list[ir.Expr] = []
+        node: ir.Expr = e
+        while isinstance(node, ir.Arith) and node.op in "+-":  # the left spine, from the end
+            ops.append(node.op)
+            terms.append(node.right)
+            node = node.left
+        terms.append(node)
+        args = ", ".join(self.expr(t) for t in reversed(terms))
+        return f'rt.add_sub("{"".join(reversed(ops))}", {args})'
 
     def negated(self, e: ir.Expr) -> str:
         """`not e`, written the way a person would: `a < b` rather than `not (a >= b)`."""
@@ -125,10 +150,7 @@ class ExprEmitter:
         out = []
         for part in m.parts:
             if isinstance(part, str):
-                out.append(
-                    part.replace("\\", "\\\\").replace("'", "\\'").replace("{", "{{").replace("}", "}}")
-                    .replace("\n", "\\n")
-                )
+                out.append(py_text(part).replace("{", "{{").replace("}", "}}"))
             else:
                 out.append("{" + self.formatted(part) + "}")
         return "f'" + "".join(out) + "'" if any(not isinstance(p, str) for p in m.parts) else "'" + "".join(out) + "'"

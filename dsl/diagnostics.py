@@ -76,7 +76,7 @@ class Sources:
             return None
         cached = self._lines.get(file)
         if cached is None or cached[0] is not text:  # `texts` is written to directly
-            cached = self._lines[file] = (text, text.splitlines())
+            cached = self._lines[file] = (text, text.split("\n"))  # lines as the lexer counts them
         lines = cached[1]
         return lines[line - 1] if 0 < line <= len(lines) else None
 

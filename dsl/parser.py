@@ -12,7 +12,7 @@ import functools
 import re
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedInput,
@@ -24,6 +24,22 @@ from . import ast, syntax_errors
 from .diagnostics import Diagnostic, Span
 from .syntax_errors import Unexpected
 from .syntax_errors import strip_comment as _strip_comment
+
+# Limits (docs/language.md, "Limits"): past them a declaration gets a diagnostic instead of
+# a pack Python cannot load (it allows 100 levels of indentation and 200 of brackets) or a
+# compiler that runs out of stack. They are checked on lark's tree, without recursion,
+# before anything recursive walks it.
+MAX_BLOCK_DEPTH = 32  # `when` and `pick one` branches inside each other
+MAX_EXPR_DEPTH = 256  # operators, `[...]`, `.field` and calls inside each other: a sum of 257 terms
+MAX_EXPR_NESTING = 64  # the same, with a run of `+`/`-` (or of `and`, of `or`) counted once
+MAX_INT_DIGITS = 19  # 64-bit numbers have at most 19 digits
+_BLOCK_RULES = frozenset({"when_stmt", "branch"})
+# a left operand of the same operator continues a run: `a + b - c` is emitted flat
+_RUNS = {"add": {"add", "sub"}, "sub": {"add", "sub"}, "and_": {"and_"}, "or_": {"or_"}}
+_EXPR_RULES = frozenset({
+    "or_", "and_", "not_", "compare", "is_empty", "is_filled", "add", "sub", "mul", "div", "mod", "neg",
+    "index", "attr", "attr_level", "call", "place", "level_place",
+})
 
 _DURATION_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION_PART = re.compile(r"([0-9][0-9_]*)(ms|s|m|h|d|w)")
@@ -652,6 +668,100 @@ class _Build(Transformer):
         return ast.AnyValue(self.span(meta))
 
 
+class _OverLimit(Exception):
+    """A limit of the language passed: the diagnostic that says which."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def _check_limits(tree: Tree, build: _Build) -> None:
+    """Raise _OverLimit at the first block, expression or number past its limit.
+
+    Iterative, so that a tree of any depth is measured without running out of stack.
+    """
+    # (node, blocks around it, expression depth, nesting with runs counted once, the
+    # parent's rule if the node is its first child (a first child continues a run), and
+    # the outermost expression around the node)
+    stack: list[tuple[Tree | Token, int, int, int, str, Tree]] = [(tree, 0, 0, 0, "", tree)]
+    while stack:
+        node, blocks, depth, nesting, parent, outer = stack.pop()
+        if isinstance(node, Token):
+            _check_number(node, build)
+            continue
+        rule = str(node.data)
+        if rule in _BLOCK_RULES:
+            blocks += 1
+            if blocks > MAX_BLOCK_DEPTH:
+                raise _OverLimit(_nested_blocks(node, build))
+        if rule in _EXPR_RULES:
+            depth += 1
+            outer = node if depth == 1 else outer
+            nesting += 0 if rule in _RUNS.get(parent, ()) else 1
+            if depth > MAX_EXPR_DEPTH or nesting > MAX_EXPR_NESTING:
+                too_long = depth > MAX_EXPR_DEPTH  # then the whole expression is the mistake
+                raise _OverLimit(_nested_expression(outer if too_long else node, build, too_long))
+        for i, child in enumerate(node.children):
+            stack.append((child, blocks, depth, nesting, rule if i == 0 else "", outer))
+
+
+def _check_number(tok: Token, build: _Build) -> None:
+    """A whole number or a duration with more digits than 64 bits hold (int() of 4,300+
+    digits would fail, and no such number fits anyway)."""
+    if tok.type == "INT":
+        parts = [str(tok)]
+    elif tok.type == "DURATION":
+        parts = [n for n, _ in _DURATION_PART.findall(str(tok))]
+    else:
+        return
+    if any(len(part.replace("_", "").lstrip("0")) > MAX_INT_DIGITS for part in parts):
+        span = build.tspan(tok)
+        raise _OverLimit(Diagnostic(
+            "R031", "error", "the number does not fit in 64 bits", _one_line(span, len(str(tok))),
+            "numbers go up to 9223372036854775807",
+        ))
+
+
+def _one_line(span: Span, width: int) -> Span:
+    """The span cut to its first line (a caret under one line)."""
+    return Span(span.file, span.line, span.col, span.line, span.col + max(1, width))
+
+
+def _width(node: Tree) -> int:
+    meta = node.meta
+    return meta.end_column - meta.column if meta.end_line == meta.line else 1
+
+
+def _line_width(span: Span, build: _Build) -> int:
+    """From the span's start to the end of the code on its line."""
+    if not 0 < span.line <= len(build.lines):
+        return 1
+    return len(_strip_comment(build.lines[span.line - 1]).rstrip()) - span.col + 1
+
+
+def _nested_blocks(node: Tree, build: _Build) -> Diagnostic:
+    span = build.span(node.meta)
+    return Diagnostic(
+        "R006", "error", f"blocks nest more than {MAX_BLOCK_DEPTH} deep here",
+        _one_line(span, _line_width(span, build)),
+        f"`when` and the branches of `pick one` nest at most {MAX_BLOCK_DEPTH} deep: "
+        "join conditions with `and`, or split the action in two",
+    )
+
+
+def _nested_expression(node: Tree, build: _Build, too_long: bool) -> Diagnostic:
+    span = build.span(node.meta)
+    if too_long:
+        message = f"this expression is more than {MAX_EXPR_DEPTH} operations deep"
+        hint = (f"a sum has at most {MAX_EXPR_DEPTH + 1} terms: split it with `let`, "
+                "as in `let part = a + b` and then `part + c`")
+    else:
+        message = f"this expression nests more than {MAX_EXPR_NESTING} levels deep"
+        hint = "brackets, calls and `[...]` nest at most 64 deep: name a part with `let`"
+    return Diagnostic("R006", "error", message, _one_line(span, _width(node)), hint)
+
+
 class _BadInterpolation(Exception):
     def __init__(self, text: str, span: Span) -> None:
         super().__init__(text)
@@ -700,6 +810,7 @@ def _string_lit(tok: Token, build: _Build) -> ast.StringLit:
         except UnexpectedInput as err:
             where = Span(build.file, span.line, col, span.line, col + max(1, len(m.group(1))))
             raise _BadInterpolation(m.group(1), where) from err
+        _check_limits(tree, inner)
         parts.append(inner.transform(tree))
         pos = m.end()
     if pos < len(raw):
@@ -744,7 +855,11 @@ def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic
 def _chunks(text: str) -> list[tuple[int, str]]:
     """Split a file into top-level declarations: each starts at an unindented line."""
     chunks: list[tuple[int, list[str]]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split at "\n" only, as the lexer counts lines (splitlines also splits at \x0c, \x85, ...)
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
         starts = line[:1] not in ("", " ", "\t", "#") and line.strip()
         if starts or not chunks:
             chunks.append((number, [line]))
@@ -768,6 +883,10 @@ def parse_source(file: str, text: str) -> tuple[ast.Module, list[Diagnostic]]:
         if tab is not None:
             diags.append(_tab_diagnostic(file, start + tab, chunk.split("\n")[tab]))
             continue
+        control = _CONTROL.search(chunk)
+        if control is not None:
+            diags.append(_control_diagnostic(file, start, chunk, control.start()))
+            continue
         chunk, shifts = _align_pick_weights(chunk)
         chunk_lines = chunk.split("\n")
         lines[start - 1 : start - 1 + len(chunk_lines)] = chunk_lines
@@ -785,12 +904,18 @@ def _parse_chunk(file: str, start: int, chunk: str, build: _Build) -> tuple[list
     try:
         # parsed on its own and shifted by `start - 1` lines: padding each chunk with the
         # newlines before it made parsing a file quadratic in its length
-        return build.transform(_lark().parse(chunk + "\n", start="start")), None
+        tree = _lark().parse(chunk + "\n", start="start")
+        _check_limits(tree, build)
+        return build.transform(tree), None
+    except _OverLimit as err:
+        return [], err.diagnostic
     except UnexpectedInput as err:
         # rare: parse again padded, so the error's lines and columns are the file's
         padded = "\n" * (start - 1) + chunk + "\n"
         return [], _syntax_diagnostic(_syntax_error(padded) or err, file, padded)
     except VisitError as err:
+        if isinstance(err.orig_exc, _OverLimit):  # inside a message's `{...}`
+            return [], err.orig_exc.diagnostic
         if not isinstance(err.orig_exc, _BadInterpolation):
             raise
         cause = err.orig_exc
@@ -800,6 +925,24 @@ def _parse_chunk(file: str, start: int, chunk: str, build: _Build) -> tuple[list
         )
     except DedentError:
         return [], _dedent_diagnostic(file, start, chunk)
+
+
+# control characters (but tab and newline), a lone carriage return, and the Unicode line
+# and paragraph separators: no rule needs them, they would end up in the generated pack,
+# and some of them end lines for one tool and not for another
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _control_diagnostic(file: str, start: int, chunk: str, offset: int) -> Diagnostic:
+    before = chunk[:offset]
+    line = start + before.count("\n")
+    col = offset - (before.rfind("\n") + 1) + 1
+    char = chunk[offset]
+    what = "a carriage return without a line feed" if char == "\r" else f"the control character U+{ord(char):04X}"
+    return Diagnostic(
+        "R007", "error", f"{what} in the text", Span(file, line, col, line, col + 1),
+        "remove it: rules files are plain text, and a message cannot hold control characters",
+    )
 
 
 def _tab_diagnostic(file: str, line: int, text: str) -> Diagnostic:
@@ -889,7 +1032,7 @@ def _bad_dedent_line(chunk: str) -> tuple[int, list[int]]:
 
 
 def _tab_in_indent(chunk: str) -> int | None:
-    for i, line in enumerate(chunk.splitlines()):
+    for i, line in enumerate(chunk.split("\n")):
         indent = line[: len(line) - len(line.lstrip(" \t"))]
         if "\t" in indent:
             return i

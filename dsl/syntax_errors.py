@@ -469,7 +469,7 @@ def _bad_character(what: Unexpected, lines: list[str]) -> _Report:
                        _CHARACTER_HINTS['"'])
     if ch == "\t":
         return _Report("unexpected tab", what.line, what.col, 1, _CHARACTER_HINTS["\t"])
-    if ch.isdigit():
+    if ch in "0123456789":  # not isdigit(): `²` and `٣` are digits that start no number
         word = re.match(r"[0-9][A-Za-z0-9_]*", text[what.col - 1 :]).group(0)  # type: ignore[union-attr]
         return _Report(f"`{word}` is not a number, a duration or a name", what.line, what.col, len(word),
                        "names start with a letter; a duration ends in its unit: ms, s, m, h, d or w (`30m`)")

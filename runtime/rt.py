@@ -67,6 +67,17 @@ def sub(a: int, b: int) -> int:
     return _fit(v)
 
 
+def add_sub(ops: str, first: int, *terms: int) -> int:
+    """`a + b - c + ...` as add and sub would compute it, step by step, in one call: packs
+    use it for a run of three terms or more, which nested calls would nest too deep."""
+    v = first
+    for op, term in zip(ops, terms, strict=True):
+        v = v + term if op == "+" else v - term
+        if not INT64_MIN <= v <= INT64_MAX:
+            _fit(v)
+    return v
+
+
 def mul(a: int, b: int) -> int:
     v = a * b
     if INT64_MIN <= v <= INT64_MAX:
