@@ -171,3 +171,11 @@ def mutants(draw: st.DrawFn) -> bytes:
 @given(rules=mutants())
 def test_mutants_get_diagnostics_or_build_packs_that_import(rules: bytes, tmp_path_factory) -> None:
     compile_mutant(tmp_path_factory.mktemp("mutant"), rules)
+
+
+def test_add_sub_computes_a_run_as_add_and_sub_do() -> None:
+    from rulesc.runtime import rt
+
+    assert rt.add_sub("+-+", 5, 3, 10, 2) == rt.add(rt.sub(rt.add(5, 3), 10), 2) == 0
+    with pytest.raises(rt.Rejected):  # past 64 bits in a middle step, as nested calls would be
+        rt.add_sub("+-", rt.INT64_MAX, 1, 5)
