@@ -19,13 +19,14 @@ import pytest
 from rulesc.runtime import packs
 from rulesc.runtime.watch import watch
 
-from .jskit import ROOT, chromium, missing_packages, node, run_node
+from .jskit import ROOT, chromium, missing_packages, run_node
 from .serverkit import HARVEST, Kit
+from .systemkit import need
 
-pytestmark = pytest.mark.skipif(
-    node() is None or chromium() is None,
-    reason="needs node and Chromium (Debian: nodejs, chromium; .ci/run installs them)",
-)
+
+@pytest.fixture(autouse=True)
+def _node_and_chromium() -> None:
+    need("node", "chromium")
 
 SCREENSHOT = ROOT / "docs" / "images" / "playground.png"
 
