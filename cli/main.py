@@ -176,6 +176,7 @@ def test_command(
     game: GameDir,
     run: Annotated[str | None, typer.Option("--run", "-r", metavar="TITLE", help="Only scenarios whose title matches (text or glob).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing scenarios too.")] = False,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Pass when the game has no scenarios (without it: exit 1).")] = False,
 ) -> None:
     """Run the game's scenarios (tests/*.rules) on its compiled pack with a simulated clock."""
     from rulesc.compiler.scenarios import render_failure, run_scenario, select
@@ -184,6 +185,11 @@ def test_command(
     result = compile_game(game)
     if not result.ok or result.files is None or result.game is None:
         report(result, Format.human)
+        raise typer.Exit(EXIT_RULES)
+    if not result.game.scenarios and not allow_empty:
+        report(result, Format.human)  # a warning may say where they are (R051)
+        typer.echo(f"rulesc test: no scenarios in {result.sources.label}/tests/*.rules: nothing was "
+                   "tested (--allow-empty passes anyway)", err=True)
         raise typer.Exit(EXIT_RULES)
     scenarios = select(result.game.scenarios, run)
     if run and not scenarios:
