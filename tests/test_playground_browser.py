@@ -57,7 +57,7 @@ async def test_the_playground_in_chromium(tmp_path: Path) -> None:
             await watcher
         await kit.close()
     assert result.code == 0, str(result)
-    assert result.tap("fail") == 0 and result.tap("pass") == 4, str(result)
+    assert result.tap("fail") == 0 and result.tap("pass") == 5, str(result)
     assert shot.stat().st_size > 20_000
     # the README's picture, as a run saw the page; refreshed on demand (like the golden
     # files), so a test run does not rewrite a committed file each time
