@@ -35,6 +35,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 EXIT_OK, EXIT_RULES, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -46,7 +47,47 @@ class Format(StrEnum):
     json = "json"
 
 
-GameDir = Annotated[Path, typer.Argument(help="The game folder: its .rules files, CSVs and tests/.")]
+E = TypeVar("E", bound=StrEnum)
+
+
+def one_of(choices: type[E]) -> Callable[[str], E]:
+    """A choice option's check: the enum member, or a one-line usage error naming the choices."""
+
+    def check(value: str) -> E:
+        try:
+            return choices(value)
+        except ValueError:
+            named = ", ".join(c.value for c in choices)
+            raise typer.BadParameter(f"{value!r} is not one of: {named}") from None
+
+    return check
+
+
+def format_option(help: str) -> typer.models.OptionInfo:
+    return typer.Option("--format", "-f", metavar="human|json", callback=one_of(Format), help=help)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+GameDir = Annotated[
+    Path, typer.Argument(metavar="GAME", help="The game folder: its .rules files, CSVs and tests/.")
+]
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"rulesc {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Compile a game's .rules files into rule packs, test them, and serve them."""
 
 
 def guarded(fn: F) -> F:
@@ -92,17 +133,18 @@ def report(result: BuildResult, fmt: Format) -> None:
 @guarded
 def check(
     game: GameDir,
-    format: Annotated[Format, typer.Option("--format", "-f", help="human, or json for editors and CI.")] = Format.human,
+    format: Annotated[str, format_option("human, or json for editors and CI.")] = Format.human,
 ) -> None:
     """Check a game's rules and scenarios; report every mistake."""
+    format = Format(format)
     result = compile_game(game)
     report(result, format)
     if format is Format.human and result.ok:
         game_ir = result.game
         assert game_ir is not None
         typer.echo(
-            f"ok: {game_ir.id} — {len(game_ir.actions)} actions, {len(game_ir.resources)} resources, "
-            f"{len(game_ir.scenarios)} scenarios"
+            f"ok: {game_ir.id} — {plural(len(game_ir.actions), 'action')}, "
+            f"{plural(len(game_ir.resources), 'resource')}, {plural(len(game_ir.scenarios), 'scenario')}"
         )
     raise typer.Exit(EXIT_OK if result.ok else EXIT_RULES)
 
@@ -111,10 +153,11 @@ def check(
 @guarded
 def build(
     game: GameDir,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="The pack folder to write [default: build/GAME_ID].")] = None,
-    format: Annotated[Format, typer.Option("--format", "-f")] = Format.human,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="The pack folder to write.  [default: build/GAME_ID]")] = None,
+    format: Annotated[str, format_option("human, or json: the diagnostics as `check --format json` gives them.")] = Format.human,
 ) -> None:
     """Compile a game into a rule pack: rules.py, schema.json, manifest.json, types.d.ts."""
+    format = Format(format)
     result = compile_game(game, with_tests=False)
     report(result, format)
     if not result.ok or result.files is None or result.game is None:
@@ -123,15 +166,17 @@ def build(
     write_pack(result.files, target)
     if format is Format.human:
         manifest = json.loads(result.files["manifest.json"])
-        typer.echo(f"built {result.game.id} {manifest['version']} -> {target} ({len(result.game.actions)} actions)")
+        typer.echo(f"built {result.game.id} {manifest['version']} -> {target} "
+                   f"({plural(len(result.game.actions), 'action')})")
 
 
 @app.command("test")
 @guarded
 def test_command(
     game: GameDir,
-    run: Annotated[str | None, typer.Option("--run", "-r", help="Only scenarios whose title matches (text or glob).")] = None,
+    run: Annotated[str | None, typer.Option("--run", "-r", metavar="TITLE", help="Only scenarios whose title matches (text or glob).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing scenarios too.")] = False,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Pass when the game has no scenarios (without it: exit 1).")] = False,
 ) -> None:
     """Run the game's scenarios (tests/*.rules) on its compiled pack with a simulated clock."""
     from rulesc.compiler.scenarios import render_failure, run_scenario, select
@@ -140,6 +185,11 @@ def test_command(
     result = compile_game(game)
     if not result.ok or result.files is None or result.game is None:
         report(result, Format.human)
+        raise typer.Exit(EXIT_RULES)
+    if not result.game.scenarios and not allow_empty:
+        report(result, Format.human)  # a warning may say where they are (R051)
+        typer.echo(f"rulesc test: no scenarios in {result.sources.label}/tests/*.rules: nothing was "
+                   "tested (--allow-empty passes anyway)", err=True)
         raise typer.Exit(EXIT_RULES)
     scenarios = select(result.game.scenarios, run)
     if run and not scenarios:
@@ -160,12 +210,13 @@ def test_command(
 
 @app.command("explain")
 @guarded
-def explain_command(code: Annotated[str, typer.Argument(help="A diagnostic code such as R012.")]) -> None:
+def explain_command(code: Annotated[str, typer.Argument(metavar="CODE", help="A diagnostic code such as R012.")]) -> None:
     """Explain a diagnostic code, with an example and the fix."""
     text = explain(code)
     if text is None:
-        typer.echo(f"unknown code {code!r}; codes are {', '.join(sorted(CODES))}", err=True)
-        raise typer.Exit(EXIT_RULES)
+        typer.echo(f"rulesc explain: unknown code {code!r}; the codes are {', '.join(sorted(CODES))}",
+                   err=True)
+        raise typer.Exit(EXIT_USAGE)
     typer.echo(text, nl=False)
 
 
@@ -173,10 +224,10 @@ def explain_command(code: Annotated[str, typer.Argument(help="A diagnostic code 
 @guarded
 def explore(
     game: GameDir,
-    depth: Annotated[int, typer.Option("--depth", min=1, max=8, help="Longest loop (distinct actions) and breadth-first sequence to try.")] = 4,
-    budget: Annotated[float, typer.Option("--budget", min=0.1, help="Seconds to spend, in all.")] = 10.0,
-    bound: Annotated[list[str] | None, typer.Option("--bound", help="RES=N: report any way past it, e.g. coins=10000 or seed\\[wheat]=50 (repeatable).")] = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="human, or json for CI.")] = Format.human,
+    depth: Annotated[int, typer.Option("--depth", min=1, max=8, metavar="N", help="Longest loop (distinct actions) and breadth-first sequence to try.")] = 4,
+    budget: Annotated[float, typer.Option("--budget", min=0.1, metavar="SECONDS", help="Seconds to spend, in all.")] = 10.0,
+    bound: Annotated[list[str] | None, typer.Option("--bound", metavar="RES=N", help="RES=N: report any way past it, e.g. coins=10000 or seed\\[wheat]=50 (repeatable).")] = None,
+    format: Annotated[str, format_option("human, or json for CI.")] = Format.human,
 ) -> None:
     """Find exploits: loops that gain for nothing, dodged limits, broken invariants and bounds.
 
@@ -184,6 +235,8 @@ def explore(
     Exits 1 when anything is found, 0 when the game is clean.
     """
     from rulesc.compiler import explore as exploring
+
+    format = Format(format)
 
     try:
         bounds = [exploring.parse_bound(b) for b in bound or []]
@@ -216,10 +269,11 @@ class GraphFormat(StrEnum):
 @guarded
 def graph(
     game: GameDir,
-    format: Annotated[GraphFormat, typer.Option("--format", "-f", help="dot (text), or svg/png drawn by Graphviz.")] = GraphFormat.dot,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="The file to write (default: stdout for dot and svg, GAME_ID.png for png).")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", metavar="dot|svg|png", callback=one_of(GraphFormat), help="dot (text), or svg/png drawn by Graphviz.")] = GraphFormat.dot,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="The file to write.  [default: stdout for dot and svg, GAME_ID.png for png]")] = None,
 ) -> None:
     """Draw the economy as a flow graph: resources, actions, costs, gains, limits; loops in red."""
+    format = GraphFormat(format)
     from rulesc.compiler import graph as graphing
     from rulesc.compiler.explore import confirmed_loops
 
@@ -251,11 +305,11 @@ def graph(
 @guarded
 def simulate(
     game: GameDir,
-    days: Annotated[int, typer.Option("--days", min=1, max=3650, help="Days each run plays.")] = 30,
-    runs: Annotated[int, typer.Option("--runs", min=1, max=10_000, help="Runs (players) per bot.")] = 20,
-    seed: Annotated[int, typer.Option("--seed", help="The same seed plays the same games.")] = 1,
-    bot: Annotated[list[str] | None, typer.Option("--bot", help="Only this bot (repeatable) [default: every bot].")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write samples.csv, the plots and summary.txt [default: build/sim/GAME_ID].")] = None,
+    days: Annotated[int, typer.Option("--days", min=1, max=3650, metavar="N", help="Days each run plays.")] = 30,
+    runs: Annotated[int, typer.Option("--runs", min=1, max=10_000, metavar="N", help="Runs (players) per bot.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="The same seed plays the same games.")] = 1,
+    bot: Annotated[list[str] | None, typer.Option("--bot", metavar="NAME", help="Only this bot (repeatable).  [default: every bot]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="Where to write samples.csv, the plots and summary.txt.  [default: build/sim/GAME_ID]")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs matplotlib).")] = True,
 ) -> None:
     """Play the game with its bots (bots/*.rules) for days, many times: CSV, plots, summary.
@@ -311,7 +365,7 @@ def simulate(
 @app.command()
 @guarded
 def fmt(
-    paths: Annotated[list[Path], typer.Argument(help="Rules files, or folders to search for *.rules.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Rules files, or folders to search for *.rules.")],
     check: Annotated[bool, typer.Option("--check", help="Change nothing; exit 1 if a file would change (for CI).")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Change nothing; print what would change.")] = False,
     write: Annotated[bool, typer.Option("--write", help="Rewrite the files (what fmt does without an option).")] = False,

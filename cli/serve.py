@@ -117,8 +117,14 @@ def serve_command(
             envvar="RULESC_JWT_RS256_PUBLIC_KEY",
         ),
     ] = None,
-    jwt_audience: Annotated[str | None, typer.Option(envvar="RULESC_JWT_AUDIENCE")] = None,
-    jwt_issuer: Annotated[str | None, typer.Option(envvar="RULESC_JWT_ISSUER")] = None,
+    jwt_audience: Annotated[
+        str | None,
+        typer.Option(help="The `aud` the game's JWTs must carry.", envvar="RULESC_JWT_AUDIENCE"),
+    ] = None,
+    jwt_issuer: Annotated[
+        str | None,
+        typer.Option(help="The `iss` the game's JWTs must carry.", envvar="RULESC_JWT_ISSUER"),
+    ] = None,
     guest_sessions: Annotated[
         bool,
         typer.Option(

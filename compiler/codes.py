@@ -259,6 +259,13 @@ CODES: dict[str, tuple[str, str, str]] = {
     "R050": _entry("error", "no game folder", """
         Commands take a game folder: a folder holding the game's .rules files.
         """),
+    "R051": _entry("warning", "scenarios in a folder no command reads", """
+        Scenario tests live in `tests/` beside the game's .rules files (bots in `bots/`).
+        A folder of the game with another name is not read, so scenarios in it would
+        never run; `rulesc test` would say "0 passed". Move them:
+
+            git mv test/basics.rules tests/basics.rules
+        """),
 }
 
 

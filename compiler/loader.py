@@ -67,12 +67,39 @@ def load_game(root: Path | str, *, with_tests: bool = True, with_bots: bool | No
     if with_tests:
         for path in sorted((root / "tests").glob("*.rules")):
             src.tests.append(_parse(src, path, path.relative_to(root).as_posix()))
+        _warn_of_stray_scenarios(src)
     # bots are scripted players, like scenarios never part of the pack (nor of its version)
     load_bots = with_tests if with_bots is None else with_bots
     if load_bots:
         for path in sorted((root / "bots").glob("*.rules")):
             src.bots.append(_parse(src, path, path.relative_to(root).as_posix()))
     return src
+
+
+SCENARIO_FOLDERS = ("tests", "bots")  # the folders beside the rules that commands read
+
+
+def _warn_of_stray_scenarios(src: GameSources) -> None:
+    """Scenarios in a folder no command reads (`test/`, `Tests/`) would never run: say so."""
+    for folder in sorted(p for p in src.root.iterdir() if p.is_dir()):
+        if folder.name in SCENARIO_FOLDERS or folder.name.startswith("."):
+            continue
+        for path in sorted(folder.glob("*.rules")):
+            text = path.read_bytes().decode("utf-8", errors="replace").replace("\r\n", "\n")
+            lines = text.split("\n")
+            line = next((i for i, t in enumerate(lines, 1) if t.startswith("scenario ")), None)
+            if line is None:
+                continue
+            label = src.file_label(path.relative_to(src.root).as_posix())
+            src.texts.texts[label] = text
+            src.diagnostics.append(Diagnostic(
+                "R051", "warning",
+                f"`{folder.name}/` holds scenarios that `rulesc test` never runs",
+                Span(label, line, 1, line, len("scenario") + 1),
+                f"scenario tests live in `tests/` beside the rules: move them there "
+                f"(e.g. `git mv {folder.name}/{path.name} tests/`)",
+            ))  # fmt: skip
+            break  # one warning per folder
 
 
 def _parse(src: GameSources, path: Path, rel: str) -> ast.Module:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ class Server:
         *,
         games: list[Game] | None = None,
         clock: Callable[[], int] = now_ms,
+        rate_clock: Callable[[], float] = time.monotonic,  # seconds, for the rate limiters
     ) -> None:
         self.store = store
         self.auth = auth
@@ -66,9 +68,13 @@ class Server:
         self.metrics = Metrics(self.gateway.calls)
         self.hub = Hub(store, self.gateway.saw_version, self.inbox_waits)
         limits = self.config.limits
-        self.limiter = RateLimiter(limits.rate, limits.burst)
-        self.session_limiter = RateLimiter(limits.session_rate, limits.session_burst)
-        self.auth_fail_limiter = RateLimiter(limits.auth_fail_rate, limits.auth_fail_burst)
+        self.limiter = RateLimiter(limits.rate, limits.burst, clock=rate_clock)
+        self.session_limiter = RateLimiter(
+            limits.session_rate, limits.session_burst, clock=rate_clock
+        )
+        self.auth_fail_limiter = RateLimiter(
+            limits.auth_fail_rate, limits.auth_fail_burst, clock=rate_clock
+        )
         self.app = make_app(self)
         self._http: tornado.httpserver.HTTPServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

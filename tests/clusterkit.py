@@ -9,7 +9,6 @@ means it is on disk and a restarted master comes back with every acknowledged co
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import subprocess
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import redis
 
 from .conftest import RedisServer
+from .systemkit import need
 
 MASTERS = 3
 NODE_TIMEOUT_MS = 2000  # how long before the others call a silent node failed
@@ -63,8 +63,7 @@ class Cluster:
         return self.nodes[0].url
 
     def start(self, timeout: float = 30.0) -> Cluster:
-        if shutil.which("redis-cli") is None:
-            raise RuntimeError("redis-cli is not installed (Debian package redis-tools)")
+        need("redis-server", "redis-cli")
         for node in self.nodes:
             node.start()
         subprocess.run(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -12,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 import redis
+
+from .systemkit import need
 
 if TYPE_CHECKING:
     from .clusterkit import Cluster
@@ -48,6 +49,7 @@ class RedisServer:
         """Start (again) on the same port and dir; return once it answers PING."""
         if self.running:
             return
+        need("redis-server")  # skipped with the apt-get line on a machine without it
         # appendfsync always: a reply to a write means it is on disk, so a restart keeps
         # every acknowledged commit (tests rely on it); no RDB snapshots.
         self._proc = subprocess.Popen(
@@ -90,8 +92,7 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed (Debian package redis-server)")
+    need("redis-server")
     server = RedisServer(_free_port(), tmp_path_factory.mktemp("redis"))
     server.start()
     try:
@@ -120,9 +121,7 @@ def redis_url(redis_server: RedisServer) -> str:
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     from .clusterkit import Cluster
 
-    for tool in ("redis-server", "redis-cli"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is not installed (Debian packages redis-server, redis-tools)")
+    need("redis-server", "redis-cli")
     cluster = Cluster(tmp_path_factory.mktemp("cluster"))
     try:
         yield cluster.start()

@@ -12,17 +12,15 @@ import contextlib
 import importlib.util
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from .clusterkit import free_ports
 from .prockit import Served, kill, serve, stop
+from .systemkit import find, need
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "deploy-test-secret"
@@ -38,11 +36,9 @@ def render_nginx(listen: str, servers: list[str]) -> str:
 
 
 def nginx_binary() -> str:
-    path = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
-    )
-    if path is None:
-        pytest.fail("nginx is not installed (Debian package nginx; .ci/run installs it)")
+    need("nginx")
+    path = find("nginx")
+    assert path is not None
     return path
 
 

@@ -7,10 +7,8 @@ Node and Chromium are part of the test setup (.ci/run installs them, scripts/tes
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,16 +25,6 @@ def chromium() -> str | None:
         (p for p in CHROMIUM_PATHS if Path(p).exists()), None
     )
     return found or shutil.which("chromium")
-
-
-@functools.cache
-def node_flags() -> tuple[str, ...]:
-    """Node 20 has its WebSocket behind a flag (Node 22 has it on)."""
-    node_bin = node()
-    assert node_bin is not None
-    probe = subprocess.run([node_bin, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"],
-                           capture_output=True)  # fmt: skip
-    return () if probe.returncode == 0 else ("--experimental-websocket",)
 
 
 def missing_packages() -> str | None:
@@ -68,7 +56,7 @@ async def run_node(args: list[str], env: dict[str, str], timeout: float = 60.0) 
     node_bin = node()
     assert node_bin is not None
     proc = await asyncio.create_subprocess_exec(
-        node_bin, *node_flags(), *args,
+        node_bin, *args,
         cwd=ROOT, env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

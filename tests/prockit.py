@@ -32,11 +32,12 @@ class Served:
 
 async def serve(args: list[str], log: Path, *, port: int = 0) -> Served:
     """`rulesc serve ARGS --port PORT` in its own process; returns once it listens."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from rulesc.cli.main import app; app()", "serve", *args,
-        "--port", str(port), stdout=asyncio.subprocess.PIPE, stderr=log.open("w"),
-        start_new_session=True,  # a signal meant for the test runner does not reach it
-    )  # fmt: skip
+    with log.open("w") as stderr:  # the child keeps its own copy of the descriptor
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "from rulesc.cli.main import app; app()", "serve", *args,
+            "--port", str(port), stdout=asyncio.subprocess.PIPE, stderr=stderr,
+            start_new_session=True,  # a signal meant for the test runner does not reach it
+        )  # fmt: skip
     assert proc.stdout is not None
     while True:
         try:

@@ -43,6 +43,7 @@ class Running:
     server: Server
     store: Store
     port: int
+    sockets: list[Socket] = field(default_factory=list)  # closed when the server stops
 
     @property
     def url(self) -> str:
@@ -76,6 +77,7 @@ class Kit:
         store: Store | None = None,
         limits: Limits | None = None,
         clock: Callable[[], int] | None = None,
+        rate_clock: Callable[[], float] | None = None,
         jwt: JwtVerifier | None = None,
         **config: Any,
     ) -> Running:
@@ -83,6 +85,8 @@ class Kit:
         auth = Auth(GuestTokens(SECRET), jwt, ADMIN)
         cfg = ServerConfig(limits=limits or Limits(), data_dir=str(self.tmp / "data"), **config)
         kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
+        if rate_clock is not None:
+            kwargs["rate_clock"] = rate_clock
         server = Server(store, auth, cfg, games=[self.game], **kwargs)
         run = Running(server, store, server.listen(0))
         self.running.append(run)
@@ -91,6 +95,8 @@ class Kit:
     async def stop(self, run: Running) -> None:
         if run in self.running:
             self.running.remove(run)
+            for socket in run.sockets:
+                await socket.close()
             await run.server.close()
             await run.store.close()
 
@@ -200,6 +206,8 @@ class Socket:
     async def open(cls, run: Running, token: str, game: str = "harvest") -> Socket:
         conn = await websocket_connect(f"{run.ws_url}/v1/{game}/ws?token={token}")
         socket = cls(conn)
+        if isinstance(run, Running):  # closed with its server: a forgotten one leaks nothing
+            run.sockets.append(socket)
         await socket.of_type("welcome")  # subscribed: pushes from now on reach us
         return socket
 

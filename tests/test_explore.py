@@ -166,7 +166,7 @@ def test_a_bound_on_a_keyed_item_covers_every_row():
                                   "landlord", "daily_regions", "twin_rewards"])
 def test_reported_scenario_passes_when_pasted_into_the_game(tmp_path, name):
     game = tmp_path / name
-    shutil.copytree(EXPLOITS / name, game)
+    shutil.copytree(EXPLOITS / name, game, ignore=shutil.ignore_patterns("tests"))
     (game / "tests").mkdir()
     texts = [f.scenario for f in report_for(name).findings]
     (game / "tests" / "exploits.rules").write_text("\n".join(texts))
@@ -177,7 +177,7 @@ def test_reported_scenario_passes_when_pasted_into_the_game(tmp_path, name):
 
 def test_pasted_invariant_scenario_fails_until_fixed(tmp_path):
     game = tmp_path / "vault"
-    shutil.copytree(EXPLOITS / "vault", game)
+    shutil.copytree(EXPLOITS / "vault", game, ignore=shutil.ignore_patterns("tests"))
     (game / "tests").mkdir()
     (game / "tests" / "vault.rules").write_text(report_for("vault").findings[0].scenario)
     result = runner.invoke(app, ["test", str(game)])

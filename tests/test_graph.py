@@ -10,16 +10,16 @@ and review the diff of tests/golden/graph/ like code.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from rulesc.cli.main import app
 from rulesc.compiler import graph as graphing
 from rulesc.compiler.build import compile_game
 from rulesc.compiler.explore import confirmed_loops
+
+from .systemkit import need
 
 ROOT = Path(__file__).resolve().parent.parent
 HARVEST = ROOT / "games" / "harvest"
@@ -107,8 +107,8 @@ def test_png_without_graphviz_says_how_to_install_it(monkeypatch, tmp_path):
     assert "needs Graphviz's `dot` program" in result.output and "apt-get install graphviz" in result.output
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
 def test_png_and_svg_with_graphviz(tmp_path):
+    need("dot")
     png = tmp_path / "harvest.png"
     assert runner.invoke(app, ["graph", str(HARVEST), "-f", "png", "-o", str(png)]).exit_code == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

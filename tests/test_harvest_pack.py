@@ -126,3 +126,20 @@ def test_manifest_names_sources_and_version(harvest_files):
     schema = json.loads(harvest_files["schema.json"])
     assert schema["actions"]["buy_seed"]["params"]["properties"]["qty"] == {"type": "integer", "minimum": 1, "maximum": 99}
     assert schema["actions"]["buy_seed"]["params"]["properties"]["kind"]["enum"][:3] == ["wheat", "corn", "pumpkin"]
+
+
+def test_no_scenarios_is_a_failure_unless_allowed(tmp_path):
+    game = tmp_path / "mill"
+    (game / "test").mkdir(parents=True)  # misspelt: scenarios live in tests/
+    (game / "game.rules").write_text('game mill "Mill"\ncurrency coins start 5\n'
+                                     "action sell\n  gain coins 1\n")  # fmt: skip
+    (game / "test" / "a.rules").write_text('scenario "sells"\n  do sell\n  expect coins 6\n')
+    result = runner.invoke(app, ["test", str(game)])
+    assert result.exit_code == 1
+    assert "warning[R051]: `test/` holds scenarios that `rulesc test` never runs" in result.output
+    assert "no scenarios in" in result.output and "--allow-empty" in result.output
+    assert runner.invoke(app, ["test", str(game), "--allow-empty"]).exit_code == 0
+    (game / "test").rename(game / "tests")
+    result = runner.invoke(app, ["test", str(game)])
+    assert result.exit_code == 0 and result.output.strip().endswith("1 passed, 0 failed")
+    assert "R051" not in result.output

@@ -13,8 +13,12 @@ import pytest
 
 from .jskit import ROOT, missing_packages, node, run_node
 from .serverkit import Kit, call
+from .systemkit import need
 
-pytestmark = pytest.mark.skipif(node() is None, reason="node is not installed (Debian: nodejs)")
+
+@pytest.fixture(autouse=True)
+def _node() -> None:
+    need("node")
 
 
 async def test_js_client_against_a_real_server(kit: Kit) -> None:

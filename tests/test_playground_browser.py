@@ -19,13 +19,14 @@ import pytest
 from rulesc.runtime import packs
 from rulesc.runtime.watch import watch
 
-from .jskit import ROOT, chromium, missing_packages, node, run_node
+from .jskit import ROOT, chromium, missing_packages, run_node
 from .serverkit import HARVEST, Kit
+from .systemkit import need
 
-pytestmark = pytest.mark.skipif(
-    node() is None or chromium() is None,
-    reason="needs node and Chromium (Debian: nodejs, chromium; .ci/run installs them)",
-)
+
+@pytest.fixture(autouse=True)
+def _node_and_chromium() -> None:
+    need("node", "chromium")
 
 SCREENSHOT = ROOT / "docs" / "images" / "playground.png"
 
@@ -56,7 +57,7 @@ async def test_the_playground_in_chromium(tmp_path: Path) -> None:
             await watcher
         await kit.close()
     assert result.code == 0, str(result)
-    assert result.tap("fail") == 0 and result.tap("pass") == 4, str(result)
+    assert result.tap("fail") == 0 and result.tap("pass") == 5, str(result)
     assert shot.stat().st_size > 20_000
     # the README's picture, as a run saw the page; refreshed on demand (like the golden
     # files), so a test run does not rewrite a committed file each time

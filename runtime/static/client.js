@@ -2,8 +2,8 @@
  * rulesc-client: the JavaScript client of a rulesc game server (docs/protocol.md).
  *
  * An ES module with no dependencies, served by the server at /client.js. It runs in
- * browsers and in Node 20+ (Node 20 has no global WebSocket: run it with
- * `--experimental-websocket`, or pass `WebSocket` in the options).
+ * browsers and in Node 18+ (Node 18 and 20 have no global WebSocket: pass one in the
+ * options, e.g. `{ WebSocket }` from the `ws` package; Node 22 has its own).
  *
  *   import { Client } from "http://127.0.0.1:8000/client.js";
  *   const client = await Client.guest("http://127.0.0.1:8000", "harvest", deviceId);

@@ -137,6 +137,26 @@ describe("the playground", () => {
     }
   });
 
+  test("a live channel that does not open at start: the page says what to do and retries", async () => {
+    const page = await context.newPage();
+    let silent = true;
+    // the first WebSocket opens but the server's welcome never comes; the next goes through
+    await page.routeWebSocket(/\/ws\?/, (ws) => {
+      if (silent) {
+        silent = false;
+        return;
+      }
+      ws.connectToServer();
+    });
+    await page.goto(`${PLAY}?timeout=1`);
+    await page.locator("#banner")
+      .filter({ hasText: /did not answer the WebSocket in 1 s .*is it running\? Retrying in 3 s/ })
+      .waitFor(WAIT);
+    await ready(page);
+    assert.equal(await page.locator("#banner").isHidden(), true);
+    await page.close();
+  });
+
   test("a rules change picked up by --watch reloads the forms", async () => {
     const page = await context.newPage();
     await page.goto(`${PLAY}?poll=0.3`);

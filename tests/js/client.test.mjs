@@ -1,6 +1,7 @@
 // The JavaScript client against a real server (started by tests/test_js_client.py, which
 // passes its address in RULESC_URL). Faults are real: a TCP proxy loses answers after the
 // server applied the request, cuts live links and refuses reconnects.
+import "./websocket.mjs";  // before the client: a WebSocket on every supported node
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 

@@ -9,6 +9,9 @@ const query = new URLSearchParams(location.search);
 // how often the page asks for /state: the rules' version (a --watch swap reloads them)
 // and the dev clock another device may have moved. Changes themselves come pushed.
 const POLL_MS = Number(query.get("poll") ?? 3) * 1000;
+// how long the server may take to answer (a request, the WebSocket's welcome), in seconds
+const TIMEOUT_MS = Number(query.get("timeout") ?? 10) * 1000;
+const START_RETRY_MS = 3000; // the live channel did not open at start: try again after this
 const RECHECK_MS = 2000; // time alone can make an action possible (a crop ripens)
 // Checking costs one request per form, and requests count against the player's rate limit
 // (shared by all their tabs): checks run at most this often, and only in a visible tab.
@@ -481,7 +484,7 @@ async function main() {
   const device = deviceId();
   $("device").textContent = device.slice(0, 18);
   $("device").title = device;
-  client = await Client.guest(location.origin, GAME, device, { window: 100 });
+  client = await Client.guest(location.origin, GAME, device, { window: 100, timeout: TIMEOUT_MS });
   $("player").textContent = client.playerId;
   $("second-device").addEventListener("click", () => openTab(device));
   $("other-player").addEventListener("click", () => openTab(`play-${crypto.randomUUID()}`));
@@ -505,7 +508,9 @@ async function main() {
   client.on("close", () => { $("conn").textContent = "reconnecting"; $("conn").className = "conn down"; });
 
   model.rules = await client.rules();
-  await client.connect(); // pushes from here on: the state fetched next misses nothing
+  // pushes from here on: the state fetched next misses nothing
+  await untilItWorks(() => client.connect());
+  banner("");
   await refreshAll();
   buildForms();
   document.body.dataset.ready = "1";
@@ -523,7 +528,24 @@ async function main() {
   }, POLL_MS);
 }
 
+/** A start-up step, tried again every few seconds until it works, saying what to do. */
+async function untilItWorks(step) {
+  for (;;) {
+    try {
+      return await step();
+    } catch (e) {
+      if (e.code !== "unreachable") throw e; // refused for good: retrying won't help
+      console.warn(e);
+      banner(`The server at ${location.origin} did not answer the WebSocket in ` +
+        `${client.timeout / 1000} s (${e.serverMessage}): is it running? ` +
+        `Retrying in ${START_RETRY_MS / 1000} s...`);
+      await new Promise((resolve) => setTimeout(resolve, START_RETRY_MS));
+      banner(`Connecting to ${location.origin}...`);
+    }
+  }
+}
+
 main().catch((e) => {
-  banner(`The playground could not start: ${e.message}`);
+  banner(`The playground could not start: ${e.message}. Reload the page to try again.`);
   console.error(e);
 });
