@@ -99,7 +99,8 @@ def serve_command(
         bool,
         typer.Option(
             "--watch",
-            help="Rebuild a game folder when its files change and swap the pack in.",
+            help="Rebuild a game folder when its files change (once they are steady) and "
+            "swap the pack in, unless it would lose what players hold.",
             envvar="RULESC_WATCH",
         ),
     ] = False,

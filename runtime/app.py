@@ -21,7 +21,7 @@ import tornado.netutil
 import tornado.web
 
 from . import handlers as h
-from . import packs, play, social
+from . import packs, play, social, swapcheck
 from .auth import Auth
 from .config import ServerConfig
 from .devclock import DevClock, DevGateway
@@ -84,7 +84,8 @@ class Server:
 
     async def reload(self, game_id: str, path: str | None = None) -> Game:
         """Build or load a pack (from `path`, else from where the game came from), check
-        it, and swap it in. Raises RulesInvalid / PackError and keeps the old pack."""
+        it, and swap it in. Raises RulesInvalid / PackError, or UnsafeSwap when it would
+        drop or reset what players hold (runtime/swapcheck.py), and keeps the old pack."""
         current = self.games.get(game_id)
         source = Path(path) if path is not None else current.source if current else None
         if source is None:
@@ -94,6 +95,13 @@ class Server:
         game = await loop.run_in_executor(None, packs.build, source, self.config.data_dir)
         if game.id != game_id:
             raise packs.PackError(f"{source} is game `{game.id}`, not `{game_id}`")
+        # compared with the pack served now (another swap may have landed meanwhile); no
+        # await between the check and the swap, so nothing slips in between
+        current = self.games.get(game_id)
+        if current is not None:
+            lost = swapcheck.swap_losses(current.pack, game.pack)
+            if lost:
+                raise swapcheck.UnsafeSwap(current.pack.version, game.pack.version, lost)
         self.games.put(game)
         log.info("game %s now runs pack %s", game.id, game.pack.version)
         return game

@@ -134,6 +134,9 @@ def run(
     except Rejected as r:
         return rejected(settled, now, r.code, r.message, r.details)
     except Exception as err:
+        unknown = unknown_holdings(pack, settled)
+        if unknown:  # not a fault of the pack: the state holds what it does not know
+            return rejected(settled, now, "unknown_row", _unknown_message(unknown), {"places": unknown})
         raise _located(pack, err) from err
     s["_now"] = now
     if writes is not None:  # a format 1 pack: compare the state before and after
@@ -274,6 +277,32 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
         s = _level_up(pack, settled, s, ctx)
     outbox = [{"from": player_id, "action": effect["action"], **e} for e in ctx.outbox]
     return Outcome(True, s, now, ctx.changes, ctx.events, ctx.clamped, outbox=outbox)
+
+
+def unknown_holdings(pack: Pack, state: dict) -> dict[str, Any]:
+    """What the state's slots hold that this pack does not know (they were filled under
+    another pack: a row since removed, a field since added): place -> the value held
+    (None for a missing field). Looked at only when an action fails: never on the way of
+    one that works."""
+    tables = pack.schema.get("tables", {})
+    out: dict[str, Any] = {}
+    for name, spec in (pack.schema.get("slots") or {}).items():
+        for i, slot in enumerate(state.get(name) or ()):
+            if not isinstance(slot, dict):
+                continue
+            for part, kind in spec["fields"].items():
+                place = f"{name}[{i}].{part}"
+                if part not in slot:
+                    out[place] = None
+                elif kind in tables and slot[part] not in tables[kind]["rows"]:
+                    out[place] = slot[part]
+    return out
+
+
+def _unknown_message(unknown: dict[str, Any]) -> str:
+    held = ", ".join(f"{place} = {value}" if value is not None else f"{place} (missing)"
+                     for place, value in unknown.items())  # fmt: skip
+    return f"this slot holds something the rules no longer know: {held}"
 
 
 def _fits(pack: Pack, name: str, key: str | None) -> bool:

@@ -34,6 +34,7 @@ from typing import Any
 from . import engine, leaderboards, social
 from .engine import Outcome
 from .grants import GRANT_ACTION, Place, apply_grant
+from .pack import PackError
 from .packs import Game
 from .players import Key, PlayerLocks, StateCache
 from .store import CommitOutcome, Decided, Store, StoreUnavailable
@@ -224,10 +225,20 @@ class Gateway:
     ) -> Outcome:
         if it.grant is not None:
             return apply_grant(game.pack, state, it.grant, now, it.reason)
-        return engine.run(
-            game.pack, state, it.name, it.params, now=now, player_id=player, action_id=it.answer_id,
-            peers=peers,
-        )
+        try:
+            out = engine.run(
+                game.pack, state, it.name, it.params, now=now, player_id=player,
+                action_id=it.answer_id, peers=peers,
+            )
+        except PackError as err:  # a bug in the rules: this action only, the batch goes on
+            log.error("%s/%s: action %s (%s) failed inside pack %s: %s",
+                      game.id, player, it.answer_id, it.name, game.pack.version, err)  # fmt: skip
+            base = state if state is not None else engine.prepare(game.pack, None, now)
+            return engine.rejected(base, now, "pack_fault", f"the rules failed: {err}")
+        if not out.ok and out.error is not None and out.error["code"] == "unknown_row":
+            log.warning("%s/%s: action %s (%s) under pack %s: %s", game.id, player,
+                        it.answer_id, it.name, game.pack.version, out.error["message"])  # fmt: skip
+        return out
 
     # -- players meeting players (runtime/social.py) --
 

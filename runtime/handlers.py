@@ -30,6 +30,7 @@ from .openapi import openapi_document
 from .pack import PackError
 from .packs import Game, RulesInvalid
 from .store import StoreUnavailable
+from .swapcheck import UnsafeSwap
 from .wire import ACTION_ID, ApiError, bad_request, dumps, fingerprint, read_batch, read_json_object
 
 if TYPE_CHECKING:
@@ -447,6 +448,10 @@ class AdminRulesHandler(JsonPostHandler):
             raise ApiError(422, "rules_invalid", str(e)) from e
         except PackError as e:
             raise ApiError(422, "pack_invalid", str(e)) from e
+        except UnsafeSwap as e:  # no override until the rules can declare migrations
+            raise ApiError(409, "unsafe_swap", str(e), details={
+                "version": e.new_version, "serving": e.old_version,
+                "losses": [loss.as_dict() for loss in e.losses]}) from e  # fmt: skip
         old = current.pack.version if current else None
         self.answer({"game": game.id, "version": game.pack.version, "hash": game.rules_hash,
                      "previous": old})  # fmt: skip

@@ -28,6 +28,8 @@ def _errors(*statuses: int) -> dict:
         403: "Admin call without the admin token (`forbidden`)",
         404: "Unknown game or route (`not_found`)",
         413: "Body over the size limit, or a batch over the action limit (`too_large`)",
+        409: "The new pack would drop or reset what players hold (`unsafe_swap`); "
+        "`details.losses` lists it, the old pack stays",
         422: "The new rules do not check (`rules_invalid`, `pack_invalid`)",
         429: "Too many requests from one player or address, or too many bad tokens from one "
         "address (`rate_limited`); see Retry-After",
@@ -44,7 +46,7 @@ _ADMIN: list[dict[str, list]] = [{"admin": []}]
 
 _ACTION_ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
 _CODES = ["bad_params", "unknown_action", "precondition", "insufficient", "limit", "cooldown",
-          "overflow", "id_reused", "busy"]  # fmt: skip
+          "overflow", "id_reused", "busy", "unknown_row", "pack_fault"]  # fmt: skip
 
 _PLACE: dict[str, Any] = {"type": "object", "required": ["rank", "score"],
           "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "integer"}}}  # fmt: skip
@@ -369,7 +371,7 @@ def openapi_document(games: list[str]) -> dict:
             400, 403, 404, 413, 429, 503, params=[_GAME, _PLAYER], security=_ADMIN, body=_ref("Grant"))},
         "/admin/{game}/rules": {"post": _op(
             "Build or load a new pack, check it, swap it in atomically",
-            _json({"type": "object"}, "The pack now served"), 400, 403, 404, 413, 422, 429,
+            _json({"type": "object"}, "The pack now served"), 400, 403, 404, 409, 413, 422, 429,
             params=[_GAME], security=_ADMIN,
             body={"type": "object", "properties": {"path": {
                 "type": "string", "description": "game folder or pack dir (default: the one served)"}}})},

@@ -1,0 +1,153 @@
+"""Whether a new pack may replace the one a game runs: what players hold that it would lose.
+
+A player's state is shaped by the pack's schema (schema.json): resources (scalars, or
+counted per row of a table), slots (a count, each empty or holding typed fields, some of
+them table rows) and the level read from a stat. A new pack fits an older state by
+dropping what it does not know and starting what is new (engine._upgrade), so swapping
+in a pack that removes or renames something deletes players' holdings at their next
+commit, with no ledger entry; swapping back does not bring them back.
+
+Until the rules can declare migrations, such a swap is refused: `losses` lists everything
+the new pack would drop or reset, from the two schemas alone (no player data is read, so
+what *a* player could hold counts: a lowered max is a loss even if nobody is above it).
+What may change freely: start values (new players only), prices and other table columns,
+actions, limits, cooldowns, events, new resources, rows, slots and levels.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pack import Pack
+
+
+@dataclass(frozen=True, slots=True)
+class Loss:
+    place: str  # as the rules name it: `gems`, `seed[strawberry]`, `field[5]`, `field[].crop`
+    problem: str  # what happens to it, in a sentence
+
+    def as_dict(self) -> dict[str, str]:
+        return {"place": self.place, "problem": self.problem}
+
+
+class UnsafeSwap(Exception):
+    """A new pack that would drop or reset what players hold: refused, the old pack stays."""
+
+    def __init__(self, old_version: str, new_version: str, losses: list[Loss]) -> None:
+        self.old_version = old_version
+        self.new_version = new_version
+        self.losses = losses
+        listed = "; ".join(f"{loss.place}: {loss.problem}" for loss in losses)
+        super().__init__(
+            f"pack {new_version} would lose what players hold, so it does not replace "
+            f"pack {old_version}: {listed}"
+        )
+
+
+def swap_losses(old: Pack, new: Pack) -> list[Loss]:
+    return losses(old.schema, new.schema)
+
+
+def losses(old: dict, new: dict) -> list[Loss]:
+    """Everything a player can hold under `old` (a pack's schema.json) that `new` would
+    drop or reset. Empty: the swap is safe."""
+    if old.get("game") != new.get("game"):
+        return [Loss("game", f"the new pack is game `{new.get('game')}`, not `{old.get('game')}`")]
+    return [*_resources(old, new), *_slots(old, new), *_level(old, new)]
+
+
+def _rows(schema: dict, table: str) -> dict[str, Any]:
+    return schema.get("tables", {}).get(table, {}).get("rows", {})
+
+
+def _resources(old: dict, new: dict) -> list[Loss]:
+    out: list[Loss] = []
+    before, after = old.get("resources", {}), new.get("resources", {})
+    added = sorted(set(after) - set(before))
+    for name, was in before.items():
+        now = after.get(name)
+        if now is None:
+            also = f" (new here: {', '.join(added)}; a rename loses the old amounts)" if added else ""
+            out.append(Loss(name, f"the resource is gone: what players hold would be deleted{also}"))
+            continue
+        per_was, per_now = was.get("per"), now.get("per")
+        if (per_was is None) != (per_now is None):
+            how = "counted per row of a table" if per_now else "a single amount"
+            out.append(Loss(name, f"becomes {how}: what players hold would be reset to its start"))
+            continue
+        if per_was is not None:
+            gone = [row for row in _rows(old, per_was) if row not in _rows(new, per_now)]
+            for row in gone:
+                out.append(Loss(f"{name}[{row}]", f"row `{row}` is gone from table `{per_now}`: "
+                                                  "what players hold would be deleted"))  # fmt: skip
+        cap = _lowered_max(was.get("max"), now.get("max"))
+        if cap is not None:
+            out.append(Loss(name, cap))
+    return out
+
+
+def _lowered_max(was: int | None, now: int | None) -> str | None:
+    """A max that is new or lower: a player may hold more, and would be cut down to it at
+    their next gain (gains past the max are clamped)."""
+    if now is None or (was is not None and now >= was):
+        return None
+    before = "no max" if was is None else f"max {was}"
+    return f"{before} becomes max {now}: amounts above it would be cut down"
+
+
+def _slots(old: dict, new: dict) -> list[Loss]:
+    out: list[Loss] = []
+    before, after = old.get("slots") or {}, new.get("slots") or {}
+    for name, was in before.items():
+        now = after.get(name)
+        if now is None:
+            out.append(Loss(name, "the slots are gone: what players hold in them would be deleted"))
+            continue
+        for i in range(now["count"], was["count"]):
+            out.append(Loss(f"{name}[{i}]", f"the slots shrink from {was['count']} to "
+                                            f"{now['count']}: what this one holds would be deleted"))  # fmt: skip
+        out += _slot_fields(old, new, name, was["fields"], now["fields"])
+    return out
+
+
+def _slot_fields(old: dict, new: dict, slots: str, was: dict, now: dict) -> list[Loss]:
+    out: list[Loss] = []
+    tables = old.get("tables", {})
+    for field in [f for f in now if f not in was]:
+        out.append(Loss(f"{slots}[].{field}", "a new field: slots filled before have no value "
+                                              "for it and could not be used"))  # fmt: skip
+    for field, kind in was.items():
+        place = f"{slots}[].{field}"
+        if field not in now:
+            out.append(Loss(place, "the field is gone: what filled slots hold in it would be lost"))
+        elif now[field] != kind:
+            out.append(Loss(place, f"the field's type changes from {kind} to {now[field]}: "
+                                   "filled slots could not be used"))  # fmt: skip
+        elif kind in tables:  # a row of a table: rows that are gone leave slots unusable
+            for row in [r for r in _rows(old, kind) if r not in _rows(new, kind)]:
+                out.append(Loss(f"{place} = {row}", f"row `{row}` is gone from table `{kind}`: "
+                                                    "slots holding it could not be used"))  # fmt: skip
+    return out
+
+
+def _level(old: dict, new: dict) -> list[Loss]:
+    """The level is read from a stat: a player must not find it lower after the swap."""
+    was, now = old.get("level"), new.get("level")
+    if was is None:
+        return []
+    if now is None:
+        return [Loss("level", "the rules no longer have levels: players would lose theirs")]
+    if now["from"] != was["from"]:
+        return [Loss("level", f"the level is read from `{now['from']}` instead of "
+                              f"`{was['from']}`: players' levels would change")]  # fmt: skip
+    old_t, new_t = was["thresholds"], now["thresholds"]
+    for level, at in enumerate(old_t, start=1):
+        # the old level is `level` from `at` on; the new one only rises with the stat,
+        # so comparing at each old threshold is enough
+        if max(bisect_right(new_t, at), 1) < level:
+            return [Loss("level", f"level {level} needs more than {at} {was['from']} now: "
+                                  "players who have it would lose it")]  # fmt: skip
+    return []

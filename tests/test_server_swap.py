@@ -1,0 +1,272 @@
+"""Rule swaps on a running server: a swap that would lose what players hold is refused
+(admin endpoint and --watch), --watch builds only files that are steady, and a state
+holding what the pack no longer knows gets a rejection, not a failed batch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rulesc.runtime import packs
+from rulesc.runtime.watch import watch
+
+from .serverkit import ADMIN, HARVEST, Kit, Running, a, act, call, session, state
+
+T0 = 1_767_614_400_000  # Monday 2026-01-05 12:00 UTC
+MINUTE = 60_000
+STRAWBERRY = "strawberry,25,30m,10m,4,14,5,3\n"
+
+
+def without_strawberries(tmp_path: Path) -> Path:
+    """A copy of the harvest game whose crops.csv has lost its strawberry row."""
+    folder = tmp_path / "harvest-no-strawberry"
+    shutil.copytree(HARVEST, folder, ignore=shutil.ignore_patterns("tests", "bots"))
+    csv = folder / "crops.csv"
+    text = csv.read_text()
+    assert STRAWBERRY in text
+    csv.write_text(text.replace(STRAWBERRY, ""))
+    return folder
+
+
+async def grant(run: Running, player: str, gid: str, changes: dict) -> None:
+    url = f"{run.url}/admin/harvest/players/{player}/grant"
+    r = await call(url, "POST", {"id": gid, "changes": changes}, token=ADMIN)
+    assert r.status == 200 and r.body["result"]["status"] == "ok", r.body
+
+
+async def strawberry_farmer(run: Running, device: str) -> tuple[str, str]:
+    """A player holding strawberries three ways: seeds, produce and a planted plot."""
+    player, token = await session(run, device)
+    await grant(run, player, "g1", {"seed[strawberry]": 3, "produce[strawberry]": 70})
+    r = await act(run, token, a("p1", "plant", slot=0, kind="strawberry"))
+    assert r.body["results"][0]["status"] == "ok", r.body
+    return player, token
+
+
+async def test_a_swap_that_drops_a_row_players_hold_is_refused_under_load(
+    kit: Kit, tmp_path: Path
+) -> None:
+    clock = [T0]
+    run = await kit.start(clock=lambda: clock[0])
+    farmers = [await strawberry_farmer(run, f"device-farmer-{i}") for i in range(3)]
+    serving = run.server.games.get("harvest")
+    assert serving is not None
+    smaller = without_strawberries(tmp_path)
+    stop = asyncio.Event()
+    done: dict[str, int] = {}  # token -> batches sent
+
+    async def keep_playing(token: str) -> None:  # buys and sells until told to (or 60 times)
+        n = 0
+        while n < 60 and (not stop.is_set() or n < 4):
+            n += 1
+            r = await act(run, token, a(f"b{n}", "buy_seed", kind="wheat", qty=1),
+                          a(f"s{n}", "sell", kind="strawberry", qty=1))  # fmt: skip
+            assert r.status == 200, r.body
+            assert [x["status"] for x in r.body["results"]] == ["ok", "ok"], r.body
+        done[token] = n
+
+    players = [asyncio.ensure_future(keep_playing(token)) for _, token in farmers]
+    url = f"{run.url}/admin/harvest/rules"
+    refusals = [await call(url, "POST", {"path": str(smaller)}, token=ADMIN) for _ in range(3)]
+    stop.set()
+    await asyncio.gather(*players)
+
+    for r in refusals:
+        assert r.status == 409 and r.code == "unsafe_swap", r.body
+        details = r.body["error"]["details"]
+        assert details["serving"] == serving.pack.version
+        assert [x["place"] for x in details["losses"]] == [
+            "produce[strawberry]", "seed[strawberry]", "field[].crop = strawberry"]  # fmt: skip
+        assert "strawberry" in r.body["error"]["message"]
+    assert run.server.games.get("harvest") is serving  # the old pack keeps serving
+    # what the players hold is all there, and still theirs to use
+    clock[0] += 31 * MINUTE
+    for _, token in farmers:
+        sold = done[token]
+        held = (await state(run, token))["state"]
+        assert held["seed"]["strawberry"] == 2 and held["produce"]["strawberry"] == 70 - sold
+        assert held["field"][0]["crop"] == "strawberry"
+        r = await act(run, token, a("h1", "harvest", slot=0))
+        assert r.body["results"][0]["changes"]["produce[strawberry]"] == [70 - sold, 74 - sold]
+    # a safe change still swaps in
+    (smaller / "crops.csv").write_text((HARVEST / "crops.csv").read_text().replace("25,30m", "20,30m"))
+    r = await call(url, "POST", {"path": str(smaller)}, token=ADMIN)
+    assert r.status == 200 and r.body["previous"] == serving.pack.version, r.body
+
+
+async def test_a_renamed_resource_is_refused_with_what_would_be_lost(
+    sqlite_kit: Kit, tmp_path: Path
+) -> None:
+    run = await sqlite_kit.start()
+    player, token = await session(run)
+    await grant(run, player, "g1", {"gems": -3})  # 7 gems
+    folder = tmp_path / "renamed"
+    shutil.copytree(HARVEST, folder, ignore=shutil.ignore_patterns("tests", "bots"))
+    rules = folder / "harvest.rules"
+    rules.write_text(rules.read_text().replace("gems", "diamonds"))
+    r = await call(f"{run.url}/admin/harvest/rules", "POST", {"path": str(folder)}, token=ADMIN)
+    assert r.status == 409 and r.code == "unsafe_swap"
+    [loss] = r.body["error"]["details"]["losses"]
+    assert loss["place"] == "gems" and "diamonds" in loss["problem"]
+    r = await act(run, token, a("a1", "daily_gift"))
+    assert (await state(run, token))["state"]["gems"] == 7
+
+
+async def test_a_slot_holding_a_removed_row_is_rejected_and_the_batch_goes_on(
+    kit: Kit, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = [T0]
+    first = await kit.start(clock=lambda: clock[0])
+    player, token = await strawberry_farmer(first, "device-farmer")
+    r = await act(first, token, a("p2", "buy_seed", kind="wheat", qty=1),
+                  a("p3", "plant", slot=1, kind="wheat"))  # fmt: skip
+    assert [x["status"] for x in r.body["results"]] == ["ok", "ok"]
+    await kit.stop(first)
+    # restarted on rules without strawberries (a restart is not a swap: nothing refuses
+    # it), over the same store: the planted plot holds a row the pack no longer knows
+    kit.game = packs.build(without_strawberries(tmp_path), tmp_path / "data")
+    run = await kit.start(clock=lambda: clock[0])
+    clock[0] += 31 * MINUTE
+    with caplog.at_level(logging.WARNING, logger="rulesc.runtime.gateway"):
+        r = await act(run, token, a("h1", "harvest", slot=0), a("d1", "daily_gift"),
+                      a("h2", "harvest", slot=1))  # fmt: skip
+    assert r.status == 200, r.body
+    refused, gift, wheat = r.body["results"]
+    assert refused["status"] == "rejected" and refused["error"]["code"] == "unknown_row"
+    assert refused["error"]["details"] == {"places": {"field[0].crop": "strawberry"}}
+    assert "no longer know" in refused["error"]["message"]
+    assert gift["status"] == "ok" and wheat["status"] == "ok"
+    assert any("field[0].crop = strawberry" in m for m in caplog.messages)
+    s = (await state(run, token))["state"]
+    assert s["field"][0] == {"crop": "strawberry", "ready_at": T0 + 30 * MINUTE}
+    assert s["field"][1] is None and s["produce"]["wheat"] == 3 and s["coins"] == 245
+    # the plot can be cleared, and the same harvest sent again is the same rejection
+    r = await act(run, token, a("h1", "harvest", slot=0), a("c1", "clear", slot=0))
+    assert r.body["results"][0] == {**refused, "replayed": True}
+    assert r.body["results"][1]["status"] == "ok"
+
+
+async def test_a_fault_inside_a_pack_rejects_that_action_only(
+    sqlite_kit: Kit, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    game = packs.build(HARVEST, tmp_path / "own-pack")  # its own module: the fault stays here
+    _, model, writes = game.pack.module.ACTIONS["daily_gift"]
+
+    def broken(s: dict, p: object, ctx: object) -> None:
+        raise ZeroDivisionError("a bug in the pack")
+
+    game.pack.module.ACTIONS["daily_gift"] = (broken, model, writes)
+    sqlite_kit.game = game
+    run = await sqlite_kit.start()
+    _, token = await session(run)
+    with caplog.at_level(logging.ERROR, logger="rulesc.runtime.gateway"):
+        r = await act(run, token, a("b1", "buy_seed", kind="wheat", qty=1), a("d1", "daily_gift"),
+                      a("b2", "buy_seed", kind="wheat", qty=1))  # fmt: skip
+    assert r.status == 200, r.body
+    assert [x["status"] for x in r.body["results"]] == ["ok", "rejected", "ok"]
+    error = r.body["results"][1]["error"]
+    assert error["code"] == "pack_fault" and "a bug in the pack" in error["message"]
+    assert any("d1 (daily_gift) failed inside pack" in m for m in caplog.messages)
+    assert (await state(run, token))["state"]["coins"] == 190
+
+
+# -- --watch --------------------------------------------------------------------------------
+
+
+class Steps:
+    """An injected sleep that the test releases one call at a time, so it knows exactly
+    which look of the watcher sees which bytes."""
+
+    def __init__(self) -> None:
+        self.calls: asyncio.Queue[tuple[float, asyncio.Future[None]]] = asyncio.Queue()
+        self._held: asyncio.Future[None] | None = None
+
+    async def sleep(self, seconds: float) -> None:
+        future = asyncio.get_running_loop().create_future()
+        await self.calls.put((seconds, future))
+        await future
+
+    async def next(self) -> float:
+        """Wait until the watcher sleeps again (what it did before is done); how long."""
+        seconds, self._held = await asyncio.wait_for(self.calls.get(), 30)
+        return seconds
+
+    def release(self) -> None:
+        assert self._held is not None
+        self._held.set_result(None)
+        self._held = None
+
+
+async def start_watching(
+    run: Running, folder: Path, reports: list[str]
+) -> tuple[Steps, asyncio.Task[None]]:
+    steps = Steps()
+    task = asyncio.ensure_future(watch(run.server, {"harvest": folder}, interval=1.0, steady=0.5,
+                                       looks=2, report=reports.append, sleep=steps.sleep))  # fmt: skip
+    assert await steps.next() == 1.0  # the first stamp is taken: waiting for changes
+    return steps, task
+
+
+async def stop_watching(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def until_swapped(steps: Steps, reports: list[str], count: int) -> None:
+    while len(reports) < count:
+        steps.release()
+        await steps.next()
+
+
+async def test_watch_never_serves_a_file_caught_half_written(
+    sqlite_kit: Kit, tmp_path: Path
+) -> None:
+    folder = tmp_path / "harvest-src"
+    shutil.copytree(HARVEST, folder, ignore=shutil.ignore_patterns("tests", "bots"))
+    run = await sqlite_kit.start()
+    await run.server.reload("harvest", str(folder))
+    reports: list[str] = []
+    steps, task = await start_watching(run, folder, reports)
+    csv = folder / "crops.csv"
+    whole = csv.read_text() + "melon,30,40m,0s,2,40,6,4\nbean,3,1m,0s,2,2,1,1\n"
+    half = whole[: whole.index("bean,")]  # cut at a line end: it checks, one row short
+    try:
+        csv.write_text(half)
+        steps.release()  # the look that sees the first half
+        assert await steps.next() == 0.5  # a change: waiting for it to be steady
+        assert reports == []
+        csv.write_text(whole)  # the second half lands before the next look
+        await until_swapped(steps, reports, 1)
+        steps.release()
+        assert await steps.next() == 1.0  # back to waiting for changes
+    finally:
+        await stop_watching(task)
+    assert len(reports) == 1 and "now serves pack" in reports[0], reports
+    rows = run.server.games.get("harvest").pack.schema["tables"]["crop"]["rows"]  # type: ignore[union-attr]
+    assert {"melon", "bean"} <= set(rows)
+
+
+async def test_watch_refuses_rules_that_lose_holdings_and_keeps_the_old_pack(
+    sqlite_kit: Kit, tmp_path: Path
+) -> None:
+    folder = tmp_path / "harvest-src"
+    shutil.copytree(HARVEST, folder, ignore=shutil.ignore_patterns("tests", "bots"))
+    run = await sqlite_kit.start()
+    await run.server.reload("harvest", str(folder))
+    serving = run.server.games.get("harvest")
+    reports: list[str] = []
+    steps, task = await start_watching(run, folder, reports)
+    csv = folder / "crops.csv"
+    try:
+        csv.write_text(csv.read_text().replace(STRAWBERRY, ""))
+        await until_swapped(steps, reports, 1)
+    finally:
+        await stop_watching(task)
+    assert "refused" in reports[0] and "seed[strawberry]" in reports[0], reports
+    assert "field[].crop = strawberry" in reports[0]
+    assert run.server.games.get("harvest") is serving
