@@ -210,7 +210,11 @@ class Client:
             self.timeout,
         )
         # `welcome` says the server has subscribed us: no push after it can be missed
-        message = await asyncio.wait_for(ws.read_message(), self.timeout)
+        try:
+            message = await asyncio.wait_for(ws.read_message(), self.timeout)
+        except BaseException:
+            ws.close()
+            raise
         if message is None or orjson.loads(message).get("type") != "welcome":
             ws.close()
             raise ConnectionError("the server closed the live channel on opening")
@@ -233,6 +237,8 @@ class Client:
 
     def _lost(self) -> None:
         self._connected.clear()
+        if self._ws is not None:
+            self._ws.close()  # closed by the server or the network: release it on our side too
         self._ws = None
         waiting, self._waiting = self._waiting, {}
         for fut in waiting.values():
