@@ -77,13 +77,15 @@ class Kit:
         limits: Limits | None = None,
         clock: Callable[[], int] | None = None,
         jwt: JwtVerifier | None = None,
+        games: list[packs.Game] | None = None,
         **config: Any,
     ) -> Running:
+        """A server of the kit's game (or of `games`) on a free port."""
         store = store or self.make_store()
         auth = Auth(GuestTokens(SECRET), jwt, ADMIN)
         cfg = ServerConfig(limits=limits or Limits(), data_dir=str(self.tmp / "data"), **config)
         kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
-        server = Server(store, auth, cfg, games=[self.game], **kwargs)
+        server = Server(store, auth, cfg, games=games or [self.game], **kwargs)
         run = Running(server, store, server.listen(0))
         self.running.append(run)
         return run
