@@ -77,13 +77,21 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             self.player = player_of(self.server, self.request.remote_ip, token, game.id)
             self.game_id = game.id
             self._rate_key = f"p:{game.id}:{self.player}"  # as the HTTP routes count it
-            _check_upgrade(self.request.headers)
         except Exception as e:
             err = as_api_error(e)
             if err is None:
                 log.exception("refusing a WebSocket upgrade")
                 err = ApiError(500, "internal", "internal error")
             self._refuse(err)
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """The upgrade (after any body was read and dropped: one over the limit is a 413)."""
+        try:
+            _check_upgrade(self.request.headers)
+        except ApiError as e:
+            self._refuse(e)
+            return
+        await super().get(*args, **kwargs)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """An error tornado answers for us (not one of ours): JSON all the same."""
