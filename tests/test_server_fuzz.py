@@ -47,6 +47,9 @@ def server(harvest: packs.Game, tmp_path_factory: pytest.TempPathFactory) -> Ite
                                                      body=b'{"device_id": "fuzz-device-1"}'))
         assert status == 200, body
         st_.player, st_.token = (orjson.loads(body)[k] for k in ("player_id", "token"))
+        status, _, body = exchange(st_.port, request("POST", "/v1/arena/session",
+                                                     body=b'{"device_id": "fuzz-device-1"}'))
+        st_.arena_token = orjson.loads(body)["token"]
         yield st_
 
 
@@ -133,6 +136,11 @@ NAMES = st.sampled_from(["buy_seed", "plant", "harvest", "sell", "daily_gift", "
 KINDS = st.sampled_from(["wheat", "corn", "pumpkin", "banana", "", "ꙮ"])
 
 
+# around the documented limit (32), orjson's writing limit (255) and its reading one (1024)
+DEPTHS = st.one_of(st.sampled_from([31, 32, 33, 252, 254, 255, 256, 300, 1023, 1024, 1025]),
+                   st.integers(1, 1100))  # fmt: skip
+
+
 def deep(depth: int, inner: Any = 1) -> Any:
     for i in range(depth):
         inner = {"k": inner} if i % 2 else [inner]
@@ -143,7 +151,7 @@ PARAMS = st.one_of(
     JSON,
     st.fixed_dictionaries({"kind": KINDS, "qty": st.one_of(st.integers(), HUGE_INTS, JSON)}),
     st.fixed_dictionaries({"slot": st.one_of(st.integers(-3, 10), JSON)}),
-    st.integers(1, 400).map(deep),
+    DEPTHS.map(deep),
 )
 ACTION = st.fixed_dictionaries(
     {"id": st.one_of(st.from_regex(r"[A-Za-z0-9._:-]{1,64}", fullmatch=True), st.text(max_size=70),
@@ -159,8 +167,13 @@ BODIES = st.one_of(
     st.fixed_dictionaries({"device_id": st.one_of(st.text(max_size=140), JSON)}).map(dumps),
     st.fixed_dictionaries({"id": st.text(max_size=70), "changes": JSON,
                            "reason": st.one_of(st.text(max_size=20), JSON)}).map(dumps),
-    st.integers(1, 1100).map(lambda n: b"[" * n + b"]" * n),
+    DEPTHS.map(lambda n: b"[" * n + b"]" * n),
 )  # fmt: skip
+# well-formed batches of actions whose params are anything: what reaches the rules
+GOOD_IDS = st.from_regex(r"[A-Za-z0-9._:-]{1,64}", fullmatch=True)
+BATCHES = st.lists(st.fixed_dictionaries({"id": GOOD_IDS, "name": NAMES, "params": PARAMS}),
+                   min_size=1, max_size=5, unique_by=lambda x: x["id"]).map(
+    lambda acts: dumps({"actions": acts}))  # fmt: skip
 QUERY_VALUES = st.one_of(
     st.sampled_from(["0", "1", "10", "500", "501", "9999999999999999999", "9223372036854775808",
                      "1-1", "0-0", "-1", "²", "٣", " 5", "1e3", "me", "current", "previous", ""]),
@@ -214,16 +227,79 @@ def test_http_inputs_never_get_a_5xx(server: Any, caplog: pytest.LogCaptureFixtu
             key = base64.b64encode(os.urandom(16))
             extra = (b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
                      b"Sec-WebSocket-Key: " + key + b"\r\n")  # fmt: skip
-        if chunked and body:
-            data = request(method, target, token=token, extra=extra +
-                           b"Transfer-Encoding: chunked\r\n")  # fmt: skip
-            data = data.replace(b"Content-Length: ", b"X-Was-Length: ")
-            data += f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+        send_http(server.port, method, target, token, body, chunked, extra)
+        logs.assert_none_new()
+
+    probe()
+
+
+def send_http(port: int, method: str, target: str, token: bytes | str | None, body: bytes,
+              chunked: bool = False, extra: bytes = b"") -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+    """One request, its body as it is or in one chunk; the answer checked (no 5xx, errors
+    in JSON with a code)."""
+    if chunked and body:
+        data = request(method, target, token=token, extra=extra + b"Transfer-Encoding: chunked\r\n")
+        data = data.replace(b"Content-Length: ", b"X-Was-Length: ")
+        data += f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    else:
+        data = request(method, target, token=token, body=body, extra=extra)
+    status, headers, answer = exchange(port, data)
+    if status != 101:
+        assert_json_error_or_ok(status, headers, answer)
+    return status, headers, answer
+
+
+def test_action_bodies_of_a_signed_in_player(server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    logs = Tracebacks(caplog)
+
+    @FUZZ
+    @given(route=st.sampled_from(["actions", "actions/check"]), body=st.one_of(BATCHES, BODIES),
+           game=st.sampled_from(["harvest", "arena"]), chunked=st.booleans())  # fmt: skip
+    def probe(route: str, body: bytes, game: str, chunked: bool) -> None:
+        token = server.token if game == "harvest" else server.arena_token
+        send_http(server.port, "POST", f"/v1/{game}/{route}", token, body, chunked)
+        logs.assert_none_new()
+
+    probe()
+
+
+def test_query_strings_of_reading_routes(server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    logs = Tracebacks(caplog)
+    routes = [("/v1/harvest/ledger", server.token), ("/v1/arena/ledger", server.arena_token),
+              ("/v1/arena/leaderboards/strongest", server.arena_token),
+              (f"/admin/harvest/players/{server.player}", ADMIN), ("/readyz", ADMIN)]  # fmt: skip
+
+    @FUZZ
+    @given(route=st.sampled_from(routes), query=QUERIES)
+    def probe(route: tuple[str, str], query: dict[str, str]) -> None:
+        path, token = route
+        send_http(server.port, "GET", f"{path}?{urllib.parse.urlencode(query)}", token, b"")
+        logs.assert_none_new()
+
+    probe()
+
+
+def test_tokens_on_every_way_in(server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    logs = Tracebacks(caplog)
+    upgrade = (b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")  # fmt: skip
+
+    @FUZZ
+    @given(token=tokens(server.token), where=st.sampled_from(["state", "ws", "ws?token", "admin"]))
+    def probe(token: bytes | str | None, where: str) -> None:
+        if where == "ws?token":  # the token in the query, as browsers send it
+            raw = token.decode("latin-1") if isinstance(token, bytes) else token or ""
+            target = "/v1/harvest/ws?" + urllib.parse.urlencode({"token": raw})
+            status, _, _ = send_http(server.port, "GET", target, None, b"", extra=upgrade)
+        elif where == "ws":
+            status, _, _ = send_http(server.port, "GET", "/v1/harvest/ws", token, b"", extra=upgrade)
+        elif where == "admin":
+            status, _, _ = send_http(server.port, "GET", f"/admin/harvest/players/{server.player}",
+                                     token, b"")  # fmt: skip
         else:
-            data = request(method, target, token=token, body=body, extra=extra)
-        status, headers, answer = exchange(server.port, data)
-        if status != 101:
-            assert_json_error_or_ok(status, headers, answer)
+            status, _, _ = send_http(server.port, "GET", "/v1/harvest/state", token, b"")
+        if token == (ADMIN if where == "admin" else server.token):  # the right one gets in
+            assert status in (200, 101)
         logs.assert_none_new()
 
     probe()
@@ -295,7 +371,7 @@ FRAME_JSON = st.one_of(
     st.fixed_dictionaries({"type": st.one_of(st.just("ping"), st.text(max_size=6)),
                            "ref": JSON}),
     JSON,
-    st.integers(1, 1100).map(deep),
+    DEPTHS.map(deep),
 )  # fmt: skip
 FRAMES = st.lists(st.one_of(
     FRAME_JSON.map(lambda f: (dumps(f), 0x1)),
