@@ -3,8 +3,11 @@
 Guest token: `g1.<payload>.<signature>`, the payload base64url JSON {"p": player id,
 "g": game id, "e": expiry in ms}, the signature HMAC-SHA256 of "g1.<payload>" with the
 server's secret. A token is good for one game only. A game with its own accounts may
-configure a JWT verifier instead (HS256 with a shared key, or RS256 with a public key);
-the player id is then the token's `sub`.
+configure a JWT verifier instead (HS256 with a shared key, or RS256 with a public key).
+
+A JWT is good for one game too: its `aud` must name the game (`JwtVerifier.audience_for`).
+Its player is `j:<sub>`: guest ids (store.new_player_id) never hold a `:`, so no subject
+can name a guest, whose ids are public on leaderboards.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from dataclasses import dataclass
 
 import jwt
@@ -20,7 +24,12 @@ import orjson
 
 GUEST_PREFIX = "g1"
 DEFAULT_TOKEN_TTL = 30 * 24 * 3600.0  # seconds
-PLAYER_ID_MAX = 128
+PLAYER_ID_MAX = 128  # the protocol's longest player id (a `player` parameter's too)
+JWT_PLAYER_PREFIX = "j:"  # a JWT's player id is this and its `sub`
+SUBJECT_MAX = PLAYER_ID_MAX - len(JWT_PLAYER_PREFIX)
+TOKEN_MAX = 8192  # longer than any token we or a game's account server make
+# no control, format (bidi overrides, zero-width), surrogate or line/paragraph separators
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 
 class TokenError(Exception):
@@ -58,10 +67,10 @@ class GuestTokens:
 
     def verify(self, token: str, game: str, now: int) -> str:
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != GUEST_PREFIX:
+        if len(parts) != 3 or parts[0] != GUEST_PREFIX or not token.isascii():
             raise TokenError("not a token of this server")
         signed = f"{parts[0]}.{parts[1]}"
-        if not hmac.compare_digest(self._sign(signed), parts[2]):
+        if not hmac.compare_digest(self._sign(signed).encode(), parts[2].encode()):
             raise TokenError("bad token signature")
         try:
             claims = orjson.loads(_unb64(parts[1]))
@@ -95,20 +104,35 @@ class JwtVerifier:
         self._algorithm = "HS256" if hs256_key is not None else "RS256"
         self._audience, self._issuer, self._leeway = audience, issuer, leeway
 
-    def verify(self, token: str) -> str:
+    def audience_for(self, game: str) -> str:
+        """The `aud` a token must hold to be good for `game`: `<audience>/<game>` when an
+        audience is configured, else the game id. (A token may list several.)"""
+        return f"{self._audience}/{game}" if self._audience else game
+
+    def verify(self, token: str, game: str) -> str:
+        """The player id (`j:<sub>`) of a JWT good for `game`. Raises TokenError."""
         try:
             claims = jwt.decode(
                 token, self._key,
                 algorithms=[self._algorithm],  # never the token's own choice of algorithm
-                audience=self._audience, issuer=self._issuer, leeway=self._leeway,
-                options={"require": ["exp", "sub"]},
+                audience=self.audience_for(game), issuer=self._issuer, leeway=self._leeway,
+                options={"require": ["exp", "sub", "aud"]},
             )  # fmt: skip
         except jwt.PyJWTError as e:
             raise TokenError(f"bad token: {e}") from e
         sub = claims["sub"]
-        if not isinstance(sub, str) or not 0 < len(sub) <= PLAYER_ID_MAX:
-            raise TokenError("bad token: `sub` must be a player id of 1-128 characters")
-        return sub
+        if not valid_subject(sub):
+            raise TokenError(f"bad token: `sub` must be 1-{SUBJECT_MAX} printable characters, "
+                             "not starting or ending with a space")  # fmt: skip
+        return JWT_PLAYER_PREFIX + sub
+
+
+def valid_subject(sub: object) -> bool:
+    """A JWT subject that makes a readable player id: 1-SUBJECT_MAX characters, no
+    surrounding (or only) whitespace, nothing invisible or reordering (see _UNPRINTABLE)."""
+    if not isinstance(sub, str) or not 0 < len(sub) <= SUBJECT_MAX or sub != sub.strip():
+        return False
+    return not any(unicodedata.category(c) in _UNPRINTABLE for c in sub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +146,12 @@ class Auth:
         """The player a bearer token stands for, in `game`. Raises TokenError."""
         if not token:
             raise TokenError("missing token: send Authorization: Bearer <token>")
+        if len(token) > TOKEN_MAX or not token.isascii() or not token.isprintable():
+            raise TokenError("not a token of this server")  # (every token is printable ASCII)
         if token.startswith(GUEST_PREFIX + "."):
             return self.guests.verify(token, game, now)
         if self.jwt is not None:
-            return self.jwt.verify(token)
+            return self.jwt.verify(token, game)
         raise TokenError("not a token of this server")
 
     def is_admin(self, token: str | None) -> bool:

@@ -82,6 +82,7 @@ class BodyLimit:
             # past our own limits the body is dropped unread: this only stops tornado
             # from answering first (see the module doc)
             connection.set_max_body_size(1 << 62)
+            _answer_huge_chunks(connection, self)
 
     @property
     def max_body(self) -> int:
@@ -119,7 +120,35 @@ class BodyLimit:
         raise NotImplementedError
 
     def _answer_too_large(self) -> None:
+        self._answer_early(self.too_large())
+
+    def _answer_early(self, err: ApiError) -> None:
+        """Answer `err` before the body is read whole (the connection closes after it)."""
         raise NotImplementedError
+
+
+def _answer_huge_chunks(connection: tornado.http1connection.HTTP1Connection,
+                        body: BodyLimit) -> None:  # fmt: skip
+    """A chunked body whose chunk sizes add up past `body_discard` is answered 413 at once,
+    as a declared Content-Length is, and a malformed one 400: both in JSON. Tornado checks
+    each chunk's size against its body limit before reading the chunk and, past it or on
+    a malformed chunk, answers a bare 400. So, for this request's body only, its limit is
+    ours and its error becomes our answer (the connection closes after it)."""
+    read_chunked = connection._read_chunked_body
+
+    async def read_chunked_within_limits(delegate: tornado.httputil.HTTPMessageDelegate) -> None:
+        connection.set_max_body_size(body._limits.body_discard)
+        try:
+            await read_chunked(delegate)
+        except tornado.httputil.HTTPInputError as e:
+            if body._finished_writing():
+                connection.close()  # answered already: no second answer
+            elif "too large" in str(e):
+                body._answer_too_large()
+            else:
+                body._answer_early(bad_request(f"the chunked body is malformed: {e}"))
+
+    connection._read_chunked_body = read_chunked_within_limits  # type: ignore[method-assign]
 
 
 def _content_length(headers: tornado.httputil.HTTPHeaders) -> int | None:
@@ -150,8 +179,7 @@ class BaseHandler(BodyLimit, tornado.web.RequestHandler):
     def _finished_writing(self) -> bool:
         return self._finished
 
-    def _answer_too_large(self) -> None:
-        err = self.too_large()
+    def _answer_early(self, err: ApiError) -> None:
         self._closing_early = True
         self.send_error(err.status, exc_info=(type(err), err, None))
 
@@ -354,9 +382,7 @@ class LeaderboardHandler(BaseHandler):
         board = leaderboards.boards(game.pack).get(name)
         if board is None:
             raise ApiError(404, "not_found", f"{game.id} has no leaderboard `{name}`")
-        raw_limit = self.get_query_argument("limit", "10")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= leaderboards.MAX_LIMIT:
-            raise bad_request(f"`limit` must be a whole number from 1 to {leaderboards.MAX_LIMIT}")
+        limit = query_int(self, "limit", 10, 1, leaderboards.MAX_LIMIT)
         around = self.get_query_argument("around", None)
         if around not in (None, "me"):
             raise bad_request("`around` can only be `me`")
@@ -365,20 +391,30 @@ class LeaderboardHandler(BaseHandler):
             raise bad_request("`period` is `current` or `previous`")
         self.answer(await leaderboards.page(
             self.server.store, game.pack, game.id, board, player, around_me=around == "me",
-            limit=int(raw_limit), last=period == "previous", now=self.server.clock()))  # fmt: skip
+            limit=limit, last=period == "previous", now=self.server.clock()))  # fmt: skip
 
 
 async def ledger_page(handler: BaseHandler, game: Game, player: str) -> list[dict]:
-    after = handler.get_query_argument("after", None) or None
-    raw_limit = handler.get_query_argument("limit", str(DEFAULT_LEDGER_LIMIT))
-    top = handler.server.config.limits.ledger_limit
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= top:
-        raise bad_request(f"`limit` must be a whole number from 1 to {top}")
+    after = handler.get_query_argument("after", None, strip=False) or None
+    limit = query_int(handler, "limit", DEFAULT_LEDGER_LIMIT, 1,
+                      handler.server.config.limits.ledger_limit)  # fmt: skip
     try:
         return await handler.server.gateway.store.ledger(game.id, player, after=after,
-                                                         limit=int(raw_limit))  # fmt: skip
-    except ValueError as e:
+                                                         limit=limit)  # fmt: skip
+    except ValueError as e:  # (the store's own reading of its event ids)
         raise bad_request(f"`after` is not an event id: {after!r}") from e
+
+
+def query_int(handler: tornado.web.RequestHandler, name: str, default: int, low: int,
+              high: int) -> int:  # fmt: skip
+    """A whole-number query argument from `low` to `high`: ASCII digits only (str.isdigit
+    also takes `²`, which int() refuses), else a 400 that says what it takes."""
+    raw = handler.get_query_argument(name, None, strip=False)
+    if raw is None:
+        return default
+    if not (0 < len(raw) <= 19 and raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise bad_request(f"`{name}` must be a whole number from {low} to {high}")
+    return int(raw)
 
 
 # -- admin --------------------------------------------------------------------------------
@@ -471,6 +507,8 @@ class ReadyHandler(BaseHandler):
     route = "readyz"
 
     async def get(self) -> None:
+        """Anyone may ask whether it is ready; what is wrong (store addresses, error text)
+        is told only to the admin token."""
         problems = []
         if not len(self.server.games):
             problems.append("no game loaded")
@@ -478,8 +516,22 @@ class ReadyHandler(BaseHandler):
             await asyncio.wait_for(self.server.gateway.store.ping(), 2.0)
         except (StoreUnavailable, TimeoutError) as e:
             problems.append(f"store unreachable: {e or 'timeout'}")
-        body = {"ok": not problems, "games": self.server.games.ids(), "problems": problems}
+        body: dict[str, Any] = {"ok": not problems, "games": self.server.games.ids()}
+        if self._is_admin():
+            body["problems"] = problems
         self.answer(body, 503 if problems else 200)
+
+    def _is_admin(self) -> bool:
+        """Whether the admin token came (a wrong one counts as a bad token, as on every
+        route; probes send none and are never held up)."""
+        token = bearer(self.request.headers.get("Authorization"))
+        if not token:
+            return False
+        refuse_if_guessing(self.server, self.request.remote_ip)
+        if self.server.auth.is_admin(token):
+            return True
+        bad_token_from(self.server, self.request.remote_ip)
+        return False
 
 
 class MetricsHandler(BaseHandler):

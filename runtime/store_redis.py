@@ -167,7 +167,8 @@ end
 return {1, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-' .. ARGV[2], '+')}
 """
 
-_STREAM_ID = re.compile(r"(\d{1,19})(?:-(\d{1,19}))?")
+_INT64_MAX = 2**63 - 1
+_STREAM_ID = re.compile(r"(\d{1,19})(?:-(\d{1,19}))?", re.ASCII)
 
 class _Script:
     """EVALSHA; when the node does not have the script (a restart, a failover to a replica
@@ -224,7 +225,8 @@ def _device_key(game: str, device_id: str) -> str:
 
 def _stream_id(event_id: str) -> tuple[str, str]:
     m = _STREAM_ID.fullmatch(event_id)
-    if not m:
+    # (past int64 as SQLite's are: both stores take and refuse the same numbers)
+    if not m or any(int(part) > _INT64_MAX for part in m.groups("0")):
         raise ValueError(f"not an event id: {event_id!r}")
     return m.group(1), m.group(2) or "0"
 

@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS devices (
 ) WITHOUT ROWID;
 """
 
-_EVENT_ID = re.compile(r"\d{1,19}")
+_EVENT_ID = re.compile(r"\d{1,19}", re.ASCII)
+INT64_MAX = 2**63 - 1
 
 T = TypeVar("T")
 
@@ -78,8 +79,8 @@ def _event_id(seq: int) -> str:
 
 
 def _seq(event_id: str) -> int:
-    if not _EVENT_ID.fullmatch(event_id):
-        raise ValueError(f"not an event id: {event_id!r}")
+    if not _EVENT_ID.fullmatch(event_id) or int(event_id) > INT64_MAX:
+        raise ValueError(f"not an event id: {event_id!r}")  # (SQLite's integers are int64)
     return int(event_id)
 
 

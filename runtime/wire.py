@@ -63,11 +63,39 @@ def fingerprint(name: str, params: Any) -> str:
 
 def loads(data: bytes | str) -> Any:
     """Parse JSON; anything unreadable is a 400. orjson refuses NaN and Infinity, and
-    reads integers past 64 bits as floats, which strict params then refuse (bad_params)."""
+    reads integers past 64 bits as floats, which strict params then refuse (bad_params).
+    JSON nested deeper than MAX_DEPTH is a 400 too: orjson reads 1024 levels but writes
+    only 255, and every action's params are written (fingerprint, ledger)."""
     try:
-        return orjson.loads(data)
+        value = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise bad_request(f"the body is not JSON: {e}") from e
+    # (fewer brackets than the limit cannot nest past it: most bodies skip the walk)
+    if _brackets(data) > MAX_DEPTH and _deeper_than(value, MAX_DEPTH):
+        raise bad_request(f"the JSON is nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
+MAX_DEPTH = 32  # arrays and objects inside one another, a body's or frame's outermost one too
+
+
+def _brackets(data: bytes | str) -> int:
+    if isinstance(data, str):
+        return data.count("[") + data.count("{")
+    return data.count(b"[") + data.count(b"{")
+
+
+def _deeper_than(value: Any, depth: int) -> bool:
+    """Whether `value` nests more than `depth` arrays and objects (a scalar nests none)."""
+    if isinstance(value, dict):
+        inner: Any = value.values()
+    elif isinstance(value, list):
+        inner = value
+    else:
+        return False
+    if depth == 0:
+        return True
+    return any(_deeper_than(v, depth - 1) for v in inner if isinstance(v, (dict, list)))
 
 
 def dumps(value: Any) -> bytes:

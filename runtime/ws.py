@@ -28,7 +28,7 @@ import tornado.iostream
 import tornado.web
 import tornado.websocket
 
-from .auth import TokenError, bearer
+from .auth import bearer
 from .gateway import Intent
 from .handlers import BodyLimit, as_api_error, player_of
 from .hub import entry_frames
@@ -77,10 +77,30 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             self.player = player_of(self.server, self.request.remote_ip, token, game.id)
             self.game_id = game.id
             self._rate_key = f"p:{game.id}:{self.player}"  # as the HTTP routes count it
-        except (ApiError, TokenError) as e:
+        except Exception as e:
             err = as_api_error(e)
-            assert err is not None
+            if err is None:
+                log.exception("refusing a WebSocket upgrade")
+                err = ApiError(500, "internal", "internal error")
             self._refuse(err)
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """The upgrade (after any body was read and dropped: one over the limit is a 413)."""
+        try:
+            _check_upgrade(self.request.headers)
+        except ApiError as e:
+            self._refuse(e)
+            return
+        await super().get(*args, **kwargs)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """An error tornado answers for us (not one of ours): JSON all the same."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        err = as_api_error(exc) if exc is not None else None
+        if err is None:
+            code = "internal" if status_code >= 500 else "bad_request"
+            err = ApiError(status_code, code, self._reason or code)
+        self._refuse(err)
 
     def _refuse(self, err: ApiError) -> None:
         """Answer the upgrade request with an error, as the HTTP routes do."""
@@ -93,9 +113,9 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
     def _finished_writing(self) -> bool:
         return self._finished
 
-    def _answer_too_large(self) -> None:
+    def _answer_early(self, err: ApiError) -> None:
         self.set_header("Connection", "close")  # the rest of the body is not read
-        self._refuse(self.too_large())
+        self._refuse(err)
 
     def check_origin(self, origin: str) -> bool:
         return True  # tokens, not cookies, say who is calling: no cross-site risk
@@ -159,6 +179,8 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         started = time.perf_counter()
         kind = "unreadable"
         try:
+            if isinstance(message, bytes):  # the protocol is JSON text: see docs/protocol.md
+                raise bad_request("binary frames are not read: send JSON in text frames")
             if len(message) > self.server.config.limits.max_frame:
                 raise ApiError(413, "too_large",
                                f"frames hold at most {self.server.config.limits.max_frame} bytes")  # fmt: skip
@@ -389,6 +411,17 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
 _PUSHES = frozenset({"state", "event", "resync"})
 
 
+def _check_upgrade(headers: Any) -> None:
+    """The upgrade request's own headers, answered in JSON (tornado answers plain text)."""
+    connection = {part.strip().lower() for part in headers.get("Connection", "").split(",")}
+    if headers.get("Upgrade", "").lower() != "websocket" or "upgrade" not in connection:
+        raise bad_request("this route is a WebSocket: send `Connection: Upgrade` and "
+                          "`Upgrade: websocket`")  # fmt: skip
+    if headers.get("Sec-WebSocket-Version") != "13" or not headers.get("Sec-WebSocket-Key"):
+        raise ApiError(426, "bad_request", "WebSocket version 13 with a key is required",
+                       headers={"Sec-WebSocket-Version": "13"})  # fmt: skip
+
+
 def _text_frame(text: bytes) -> bytes:
     """One final, unmasked text frame (RFC 6455 5.2): what a server sends."""
     n = len(text)
@@ -439,8 +472,8 @@ def _echoable(ref: Any) -> bool:
 
 
 def _ref_of(message: str | bytes) -> str | None:
-    # Best effort, only for short frames: the error frame echoes the client's tag.
-    if len(message) > 4096:
+    # Best effort, only for short text frames: the error frame echoes the client's tag.
+    if isinstance(message, bytes) or len(message) > 4096:
         return None
     try:
         frame = loads(message)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,15 +80,17 @@ class Kit:
         clock: Callable[[], int] | None = None,
         rate_clock: Callable[[], float] | None = None,
         jwt: JwtVerifier | None = None,
+        games: list[packs.Game] | None = None,
         **config: Any,
     ) -> Running:
+        """A server of the kit's game (or of `games`) on a free port."""
         store = store or self.make_store()
         auth = Auth(GuestTokens(SECRET), jwt, ADMIN)
         cfg = ServerConfig(limits=limits or Limits(), data_dir=str(self.tmp / "data"), **config)
         kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
         if rate_clock is not None:
             kwargs["rate_clock"] = rate_clock
-        server = Server(store, auth, cfg, games=[self.game], **kwargs)
+        server = Server(store, auth, cfg, games=games or [self.game], **kwargs)
         run = Running(server, store, server.listen(0))
         self.running.append(run)
         return run
@@ -127,6 +130,58 @@ async def redis_kit(harvest: packs.Game, tmp_path: Path, redis_url: str) -> Asyn
     k = Kit("redis", harvest, tmp_path, redis_url)
     yield k
     await k.close()
+
+
+class ServerThread:
+    """A server (SQLite) on its own event loop in a thread, for synchronous tests that talk
+    to it over real sockets (hypothesis runs each example synchronously). A context
+    manager: `with ServerThread(game, tmp) as st: ... st.port`."""
+
+    def __init__(self, games: list[packs.Game], tmp: Path, **start: Any) -> None:
+        self.games, self.tmp, self.start = games, tmp, start
+        self.port = 0
+        self.run: Running | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="test-server", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self.run = self._loop.run_until_complete(self._start())
+        except BaseException as e:  # told to the test thread, which raises it
+            self._error = e
+            return
+        finally:
+            self._ready.set()
+        self._loop.run_forever()
+
+    async def _start(self) -> Running:
+        kit = Kit("sqlite", self.games[0], self.tmp)
+        return await kit.start(games=self.games, **self.start)
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(60)
+        if self._error is not None or self.run is None:
+            self._loop.close()
+            raise RuntimeError("the test server did not start") from self._error
+        self.port = self.run.port
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        run = self.run
+        assert run is not None
+
+        async def stop() -> None:
+            await run.server.close()
+            await run.store.close()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
 
 
 # -- talking to a server ------------------------------------------------------------------

@@ -228,18 +228,15 @@ async def test_game_accounts_sign_in_with_their_own_jwts(sqlite_kit: Kit, alg: s
         private, public = _rsa_keys()
         verifier, sign_key = JwtVerifier(rs256_public_key=public.decode()), private.decode()
     run = await sqlite_kit.start(jwt=verifier)
-    good = jwt.encode({"sub": "account-42", "exp": int(time.time()) + 60}, sign_key, algorithm=alg)
+    claims = {"sub": "account-42", "aud": "harvest", "exp": int(time.time()) + 60}
+    good = jwt.encode(claims, sign_key, algorithm=alg)
     s = await state(run, good)
-    assert s["player_id"] == "account-42"
-    expired = jwt.encode(
-        {"sub": "account-42", "exp": int(time.time()) - 600}, sign_key, algorithm=alg
-    )
+    assert s["player_id"] == "j:account-42"
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 600}, sign_key, algorithm=alg)
     assert (await call(f"{run.url}/v1/harvest/state", token=expired)).status == 401
-    other_alg = jwt.encode(
-        {"sub": "account-42", "exp": int(time.time()) + 60}, "x" * 64, algorithm="HS512"
-    )
+    other_alg = jwt.encode(claims, "x" * 64, algorithm="HS512")
     assert (await call(f"{run.url}/v1/harvest/state", token=other_alg)).status == 401
-    no_sub = jwt.encode({"exp": int(time.time()) + 60}, sign_key, algorithm=alg)
+    no_sub = jwt.encode({"aud": "harvest", "exp": int(time.time()) + 60}, sign_key, algorithm=alg)
     assert (await call(f"{run.url}/v1/harvest/state", token=no_sub)).status == 401
     ws = await Socket.open(run, good)  # the same token opens the live channel
     ws.send({"type": "ping"})
