@@ -89,6 +89,17 @@ async def test_a_connection_that_never_sends_a_whole_head_is_closed(
     await _until(lambda: run.server.connections.open == 0)
 
 
+async def test_a_body_that_stalls_is_closed_after_the_body_timeout(sqlite_kit: Kit) -> None:
+    run = await sqlite_kit.start(body_timeout=0.3)
+    _, token = await session(run)
+    reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
+    writer.write(f"POST /v1/harvest/actions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}"
+                 "\r\nContent-Length: 100\r\n\r\n{\"actions\":".encode())  # fmt: skip
+    assert await _read_to_end(reader) == b""
+    writer.close()
+    await _until(lambda: run.server.connections.open == 0)
+
+
 async def test_a_kept_alive_connection_waits_the_idle_timeout_then_is_closed(
     sqlite_kit: Kit,
 ) -> None:
