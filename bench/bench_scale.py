@@ -111,10 +111,12 @@ def start_server(
     tmp: Path, name: str, redis_url: str, ping_interval: float = 15.0
 ) -> tuple[Proc, int]:
     port = free_ports(1)[0]
+    # no cap per address: the idle-connections run opens 10,000 from this one
     argv = [sys.executable, "-c", "from rulesc.cli.main import app; app()", "serve", str(BANK),
             "--host", HOST, "--port", str(port), "--redis", redis_url, "--production",
             "--secret", SECRET, "--admin-token", "bench-admin", "--rate", "0",
-            "--ws-ping-interval", str(ping_interval), "--data-dir", str(tmp / f"data-{name}")]  # fmt: skip
+            "--ws-ping-interval", str(ping_interval), "--data-dir", str(tmp / f"data-{name}"),
+            "--max-connections-per-address", "0"]  # fmt: skip
     proc = Proc(name, argv, tmp / f"{name}.log")
     wait(lambda: http_ok(f"http://{HOST}:{port}/readyz"), name, proc)
     return proc, port

@@ -28,6 +28,7 @@ from rulesc.runtime.store import DEFAULT_LEDGER_MAXLEN, Store
 
 DEFAULT_DATA_DIR = Path(".rulesc-data")
 _LIMITS = Limits()  # the defaults shown in --help
+_CONFIG = ServerConfig()
 # dev mode without --secret / --admin-token: the values made once and kept in the data dir
 DEV_SECRET_FILE = "dev-secret"
 DEV_ADMIN_TOKEN_FILE = "dev-admin-token"
@@ -181,6 +182,50 @@ def serve_command(
             envvar="RULESC_WS_MAX_BUFFER",
         ),
     ] = _LIMITS.ws_max_buffer,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds a new connection has to send a whole request head (a WebSocket's "
+            "upgrade too); then it is closed.",
+            envvar="RULESC_HEADER_TIMEOUT",
+        ),
+    ] = _CONFIG.header_timeout,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds a request has to send its body; then it is closed.",
+            envvar="RULESC_BODY_TIMEOUT",
+        ),
+    ] = _CONFIG.body_timeout,
+    idle_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds a kept-alive connection may wait for its next request; keep it "
+            "above a proxy's upstream keepalive_timeout (nginx: 60).",
+            envvar="RULESC_IDLE_TIMEOUT",
+        ),
+    ] = _CONFIG.idle_timeout,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Connections one process holds (HTTP and WebSocket); more are answered "
+            "503 and closed. 0: the open-file limit less an eighth.",
+            envvar="RULESC_MAX_CONNECTIONS",
+        ),
+    ] = _LIMITS.max_connections,
+    max_connections_per_address: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Connections one process holds from one peer address (0: no cap). Not "
+            "applied with --trust-proxy: every peer is the proxy then.",
+            envvar="RULESC_MAX_CONNECTIONS_PER_ADDRESS",
+        ),
+    ] = _LIMITS.max_connections_per_address,
     result_ttl: Annotated[
         float,
         typer.Option(
@@ -289,7 +334,12 @@ def serve_command(
             auth_fail_rate=auth_fail_rate,
             auth_fail_burst=auth_fail_burst,
             ws_max_buffer=ws_max_buffer,
+            max_connections=max_connections,
+            max_connections_per_address=max_connections_per_address,
         ),
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        idle_timeout=idle_timeout,
         ws_ping_interval=ws_ping_interval,
         ws_ping_timeout=ws_ping_timeout,
         data_dir=str(data_dir),

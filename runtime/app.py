@@ -16,7 +16,6 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
@@ -24,6 +23,7 @@ from . import handlers as h
 from . import packs, play, social, swapcheck
 from .auth import Auth
 from .config import ServerConfig
+from .connections import Connections, GuardedHTTPServer, default_max_connections
 from .devclock import DevClock, DevGateway
 from .games import Games
 from .gateway import Gateway, now_ms
@@ -75,8 +75,14 @@ class Server:
         self.auth_fail_limiter = RateLimiter(
             limits.auth_fail_rate, limits.auth_fail_burst, clock=rate_clock
         )
+        # behind a trusted proxy every peer is the proxy: no cap per address there
+        self.connections = Connections(
+            limits.max_connections or default_max_connections(),
+            0 if self.config.trust_proxy else limits.max_connections_per_address,
+        )
+        self.metrics.count_connections(self.connections)
         self.app = make_app(self)
-        self._http: tornado.httpserver.HTTPServer | None = None
+        self._http: GuardedHTTPServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -149,9 +155,14 @@ class Server:
     def listen(self, port: int, host: str = "127.0.0.1", *, reuse_port: bool = False) -> int:
         """Start serving; returns the port (pass 0 for a free one). `reuse_port`: share
         the port with other processes (SO_REUSEPORT; `rulesc serve --workers`)."""
-        limits = self.config.limits
-        self._http = tornado.httpserver.HTTPServer(
+        cfg = self.config
+        limits = cfg.limits
+        self._http = GuardedHTTPServer(
             self.app,
+            connections=self.connections,
+            header_timeout=cfg.header_timeout,
+            idle_timeout=cfg.idle_timeout,
+            body_timeout=cfg.body_timeout,
             # Every handler streams its body and lifts tornado's body limit for it (see
             # handlers.BodyLimit), so this one is only a backstop at our own limit. The
             # read buffer holds the largest single read: a WebSocket frame.
@@ -164,13 +175,13 @@ class Server:
             chunk_size=READ_CHUNK,
             # behind a proxy (--trust-proxy) limits by address see the client's, not the
             # proxy's; a directly exposed server must not believe what callers claim
-            xheaders=self.config.trust_proxy,
+            xheaders=cfg.trust_proxy,
         )
         sockets = tornado.netutil.bind_sockets(
             port, host, family=socket.AF_INET, reuse_port=reuse_port
         )
         self._http.add_sockets(sockets)
-        if self.config.sweep_interval > 0 and self._sweeper is None:
+        if cfg.sweep_interval > 0 and self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         return sockets[0].getsockname()[1]
 

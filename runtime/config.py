@@ -26,6 +26,11 @@ class Limits:
     # bytes waiting to be sent to one WebSocket client (written, not yet taken by its
     # socket) before it counts as not reading: closed with 1013 and its resources freed
     ws_max_buffer: int = 1024 * KiB
+    # connections one process holds (0: the open-file limit less an eighth, see
+    # runtime/connections.py), and from one peer address (0: no cap; not applied with
+    # trust_proxy, where every peer is the proxy). Over either: 503 too_many_connections
+    max_connections: int = 0
+    max_connections_per_address: int = 256
 
     @property
     def body_discard(self) -> int:
@@ -46,6 +51,11 @@ class ServerConfig:
     limits: Limits = Limits()
     ws_ping_interval: float = 15.0  # seconds between server pings on a WebSocket
     ws_ping_timeout: float = 10.0  # no pong within this: the connection is closed
+    # seconds a new connection has to send a whole request head; a request has to send its
+    # body; a kept-alive connection may wait for its next request. Past them: closed
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 75.0  # above nginx's upstream keepalive_timeout (60 s)
     retries: int = 5  # store conflicts per batch before `busy`
     cache_size: int = 100_000  # players whose state stays warm in the process
     token_ttl: float = 30 * 24 * 3600.0  # seconds a guest token is good for

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -18,9 +18,17 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import Counter as PCounter
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+if TYPE_CHECKING:
+    from .connections import Connections
 
 disable_created_metrics()  # the *_created series double the output and nobody reads them
 
@@ -55,6 +63,26 @@ class _Counts(Collector):
         for key, n in sorted(self._counts.items()):
             family.add_metric(list(key) if isinstance(key, tuple) else [key], n)
         yield family
+
+
+class _Connections(Collector):
+    """The client connections a process holds and refuses (runtime/connections.py)."""
+
+    def __init__(self, connections: Connections) -> None:
+        self._c = connections
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("rulesc_client_connections",
+                                "Open client connections (HTTP and WebSocket)", value=self._c.open)  # fmt: skip
+        refused = CounterMetricFamily(
+            "rulesc_connections_refused", "Connections answered 503 over a cap, by cap",
+            labels=["reason"],
+        )  # fmt: skip
+        for reason in ("max_connections", "max_connections_per_address"):
+            refused.add_metric([reason], self._c.refused[reason])
+        yield refused
+        yield CounterMetricFamily("rulesc_accept_pauses", "Times accepting paused at the "
+                                  "open-file limit", value=self._c.accept_pauses)  # fmt: skip
 
 
 class _Histogram(Collector):
@@ -117,6 +145,9 @@ class Metrics:
                            ["game", "action", "outcome"], self.actions))  # fmt: skip
         r.register(_Counts("rulesc_push_frames", "Frames pushed to WebSocket connections",
                            ["type"], self.pushes))  # fmt: skip
+
+    def count_connections(self, connections: Connections) -> None:
+        self.registry.register(_Connections(connections))
 
     def count_results(
         self, game: str, known_actions: object, names: list[str], results: list[dict]

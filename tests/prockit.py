@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import re
+import resource
 import signal
 import sys
 from dataclasses import dataclass
@@ -30,13 +31,20 @@ class Served:
         return self.proc.pid
 
 
-async def serve(args: list[str], log: Path, *, port: int = 0) -> Served:
-    """`rulesc serve ARGS --port PORT` in its own process; returns once it listens."""
-    with log.open("w") as stderr:  # the child keeps its own copy of the descriptor
+async def serve(args: list[str], log: Path, *, port: int = 0, files: int | None = None) -> Served:
+    """`rulesc serve ARGS --port PORT` in its own process; returns once it listens.
+    `files`: its open-file limit (RLIMIT_NOFILE, soft and hard)."""
+
+    def limit_files() -> None:  # in the child, before it runs Python
+        if files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+
+    with log.open("w") as err:  # the child has its own copy
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", "from rulesc.cli.main import app; app()", "serve", *args,
-            "--port", str(port), stdout=asyncio.subprocess.PIPE, stderr=stderr,
+            "--port", str(port), stdout=asyncio.subprocess.PIPE, stderr=err,
             start_new_session=True,  # a signal meant for the test runner does not reach it
+            preexec_fn=limit_files if files is not None else None,
         )  # fmt: skip
     assert proc.stdout is not None
     while True:
@@ -70,6 +78,12 @@ async def stop(served: Served, timeout: float = 20.0) -> int | None:
             kill(served)
             await proc.wait()
     return proc.returncode
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time process `pid` has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def kill(served: Served) -> None:
