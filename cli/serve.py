@@ -183,6 +183,15 @@ def serve_command(
     ledger_maxlen: Annotated[
         int, typer.Option(help="Ledger entries kept per player.", envvar="RULESC_LEDGER_MAXLEN")
     ] = DEFAULT_LEDGER_MAXLEN,
+    redis_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds to wait for a Redis reply. A commit whose reply does not come "
+            "in time is answered 503 outcome_unknown.",
+            envvar="RULESC_REDIS_TIMEOUT",
+            min=0.01,
+        ),
+    ] = 5.0,
     trust_proxy: Annotated[
         bool,
         typer.Option(
@@ -302,6 +311,7 @@ def serve_command(
                 result_ttl=ttl,
                 ledger_maxlen=ledger_maxlen,
                 publish_command="SPUBLISH" if sharded_pubsub else None,
+                socket_timeout=redis_timeout,
             )
         from rulesc.runtime.store_sqlite import DB_FILE, SqliteStore
 

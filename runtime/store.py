@@ -13,6 +13,9 @@ Guarantees of `commit`, in one atomic step:
   player's ledger (the event id is the ledger id), and one message goes to the player's
   subscribers (unless push=False).
 
+A commit or remember whose answer was lost raises StoreOutcomeUnknown; any other store
+failure raises StoreUnavailable and means nothing was written.
+
 `remember` is the same step for decisions that change nothing (a batch whose every action
 was rejected): the same checks in the same order, then only the results are remembered;
 state, version and ledger stay as they are and nothing is pushed. So a rejection is
@@ -48,11 +51,15 @@ class StoreError(Exception):
 
 
 class StoreUnavailable(StoreError):
-    """The store cannot be reached or cannot take the call now: answer 503.
+    """The store cannot be reached or cannot take the call now: answer 503 `unavailable`.
+    A commit or remember that raises this (and not StoreOutcomeUnknown) wrote nothing."""
 
-    A commit that raises this was applied entirely or not at all (it is atomic); when the
-    reply was lost the caller cannot tell which, and a retry answers "seen" or "conflict".
-    """
+
+class StoreOutcomeUnknown(StoreUnavailable):
+    """A commit or remember was sent and its answer lost (a reply timeout, a link that
+    broke after the write): it was applied entirely or not at all (it is atomic), and the
+    caller cannot tell which. Answer 503 `outcome_unknown`: the same ids sent again get the
+    stored results ("seen") if it was applied, and are decided now if it was not."""
 
 
 # not frozen: a frozen dataclass's __init__ pays a call per field, and these are made per action

@@ -353,7 +353,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             except NoScriptError:  # as _Script.__call__ does
                 reply = await _commit_script.eval(link, keys, args)
         except Exception as e:
-            failure = unavailable(e)
+            failure = unavailable(e, write=True)  # a reply lost: StoreOutcomeUnknown
             if failure is None:
                 raise
             raise failure from e
@@ -388,17 +388,23 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         args.append(orjson.dumps([d.result for d in decided]))
         return keys, args
 
-    @unavailable_on_error
     async def remember(
         self, game: str, player: str, *, expected_version: int, decided: list[Decided]
     ) -> CommitOutcome:
         check_remember_args(decided)
-        link = self._link or await self._open()
         p = _prefix(game, player)
         args: list[Any] = [expected_version, self._result_ttl_ms]
         for d in decided:
             args += [d.action_id, orjson.dumps([d.fingerprint, d.result])]
-        return _outcome(await _remember_script(link, [p + ":state", p + ":res:"], args))
+        try:
+            link = self._link or await self._open()
+            reply = await _remember_script(link, [p + ":state", p + ":res:"], args)
+        except Exception as e:
+            failure = unavailable(e, write=True)  # as commit
+            if failure is None:
+                raise
+            raise failure from e
+        return _outcome(reply)
 
     @unavailable_on_error
     async def lookup(

@@ -1,7 +1,11 @@
 """SqliteStore: the embedded store for `rulesc serve` with nothing else installed.
 
 Same guarantees as RedisStore within one process: a commit is one transaction (BEGIN
-IMMEDIATE), checks before writes. Every SQLite call runs on one dedicated thread, so the
+IMMEDIATE), checks before writes. A call runs in this process, so its answer cannot be
+lost on the way as a Redis reply can: a transaction either commits or raises. The one
+unknown outcome is a COMMIT that fails (an I/O error while the WAL is synced may leave the
+commit on disk): StoreOutcomeUnknown. Every other failure (locked, cannot open, a failing
+statement before COMMIT) rolls back: StoreUnavailable, nothing written. Every SQLite call runs on one dedicated thread, so the
 event loop never blocks and the connection is only ever used by that thread. Pushes are
 in-process only: callbacks run on the loop before the commit call returns.
 """
@@ -28,6 +32,7 @@ from .store import (
     Decided,
     Snapshot,
     Store,
+    StoreOutcomeUnknown,
     StoreUnavailable,
     Subscription,
     check_commit_args,
@@ -73,6 +78,10 @@ _EVENT_ID = re.compile(r"\d{1,19}")
 T = TypeVar("T")
 
 
+class _CommitLost(Exception):
+    """COMMIT itself failed (see SqliteStore._tx)."""
+
+
 def _event_id(seq: int) -> str:
     return f"{seq:016d}"  # zero-padded so ids also sort as strings
 
@@ -111,6 +120,8 @@ class SqliteStore(SqliteSocial, Store):
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
+        except _CommitLost as e:
+            raise StoreOutcomeUnknown(f"sqlite: COMMIT failed: {e}") from e
         except sqlite3.OperationalError as e:  # locked, disk I/O, cannot open: 503
             raise StoreUnavailable(f"sqlite: {e}") from e
 
@@ -137,7 +148,15 @@ class SqliteStore(SqliteSocial, Store):
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            # The one step whose outcome can be unknown here: an I/O error while the WAL
+            # is written or synced may leave the commit record on disk, to be found again
+            # on the next open. Say so; never "nothing was applied".
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")  # when SQLite did not roll back by itself
+            raise _CommitLost(str(e)) from e
 
     # -- the contract --
 
