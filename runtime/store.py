@@ -9,7 +9,8 @@ Guarantees of `commit`, in one atomic step:
   its stored result; else a version other than `expected_version` answers "conflict";
   either way nothing is written;
 - else the state fields are written and the version goes up by one, every decided result is
-  remembered under its id (for `result_ttl`), every ledger entry is appended to the
+  remembered under its id (an applied one for `result_ttl`, a rejected one — `ledger`
+  None — for `rejection_ttl`, see below), every ledger entry is appended to the
   player's ledger (the event id is the ledger id), and one message goes to the player's
   subscribers (unless push=False).
 
@@ -20,6 +21,12 @@ failure raises StoreUnavailable and means nothing was written.
 was rejected): the same checks in the same order, then only the results are remembered;
 state, version and ledger stay as they are and nothing is pushed. So a rejection is
 decided once, on the version it was judged on, and a retry gets it back identical.
+
+What one player can make the store remember is bounded: rejected results are remembered
+for `rejection_ttl` (at most `result_ttl`), and at most `max_rejections` of them per player
+— a write that would keep more forgets the ones closest to expiry first (the oldest).
+A forgotten id is decided anew when it comes again. Applied results are kept for
+`result_ttl` whatever the player rejects: rejections never push them out.
 
 Ledger event ids are strings that increase within one player's ledger of one store; they
 are not comparable across stores.
@@ -43,6 +50,10 @@ log = logging.getLogger(__name__)
 RESERVED_PREFIX = "@"
 
 DEFAULT_RESULT_TTL = 24 * 3600.0  # seconds; the protocol promises at least 24 h
+# Rejected results are kept briefly and counted, so a player sending rejected actions
+# with fresh ids cannot make the store remember without end (applied ones: result_ttl).
+DEFAULT_REJECTION_TTL = 3600.0  # seconds (never more than result_ttl)
+DEFAULT_MAX_REJECTIONS = 1000  # rejected results remembered per player, the newest
 DEFAULT_LEDGER_MAXLEN = 10_000  # entries kept per player
 
 
@@ -214,6 +225,12 @@ class Store(SocialStore, abc.ABC):
 def new_player_id() -> str:
     # 128 random bits, URL-safe, no '{' '}' or ':' so it reads well inside Redis keys.
     return secrets.token_urlsafe(16)
+
+
+def check_max_rejections(n: int) -> int:
+    if n < 1:
+        raise ValueError("max_rejections must be at least 1")
+    return n
 
 
 def check_commit_args(state: dict, changed: list[str] | None, decided: list[Decided]) -> None:

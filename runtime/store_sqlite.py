@@ -26,6 +26,8 @@ import orjson
 
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
+    DEFAULT_MAX_REJECTIONS,
+    DEFAULT_REJECTION_TTL,
     DEFAULT_RESULT_TTL,
     Callback,
     CommitOutcome,
@@ -36,6 +38,7 @@ from .store import (
     StoreUnavailable,
     Subscription,
     check_commit_args,
+    check_max_rejections,
     check_remember_args,
     deliver,
     new_player_id,
@@ -58,6 +61,7 @@ CREATE TABLE IF NOT EXISTS results (
     game TEXT NOT NULL, player TEXT NOT NULL, action_id TEXT NOT NULL,
     stored TEXT NOT NULL,                       -- JSON [fingerprint, result]
     expires_at REAL NOT NULL,                   -- unix seconds
+    rejected INTEGER NOT NULL DEFAULT 0,        -- 1: counted against max_rejections
     PRIMARY KEY (game, player, action_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at);
@@ -71,6 +75,12 @@ CREATE TABLE IF NOT EXISTS devices (
     game TEXT NOT NULL, device TEXT NOT NULL, player TEXT NOT NULL,
     PRIMARY KEY (game, device)
 ) WITHOUT ROWID;
+"""
+
+# after SCHEMA: a file made before rejections were counted gets the column first
+REJECTIONS_SCHEMA = """
+CREATE INDEX IF NOT EXISTS results_rejected ON results (game, player, expires_at)
+    WHERE rejected = 1;
 """
 
 _EVENT_ID = re.compile(r"\d{1,19}")
@@ -103,11 +113,15 @@ class SqliteStore(SqliteSocial, Store):
         path: str | Path,
         *,
         result_ttl: float = DEFAULT_RESULT_TTL,
+        rejection_ttl: float = DEFAULT_REJECTION_TTL,
+        max_rejections: int = DEFAULT_MAX_REJECTIONS,
         ledger_maxlen: int = DEFAULT_LEDGER_MAXLEN,
     ) -> None:
         """`path` is the database file, or a directory to keep DB_FILE in."""
         self._path = Path(path)
         self._result_ttl = result_ttl
+        self._rejection_ttl = min(rejection_ttl, result_ttl)
+        self._max_rejections = check_max_rejections(max_rejections)
         self._ledger_maxlen = ledger_maxlen
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rulesc-sqlite")
         self._conn: sqlite3.Connection | None = None  # touched only on the executor thread
@@ -133,6 +147,10 @@ class SqliteStore(SqliteSocial, Store):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit is on disk
             conn.executescript(SCHEMA)
+            columns = [row[1] for row in conn.execute("PRAGMA table_info(results)")]
+            if "rejected" not in columns:
+                conn.execute("ALTER TABLE results ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0")
+            conn.executescript(REJECTIONS_SCHEMA)
             conn.executescript(SOCIAL_SCHEMA)  # inboxes, the outbox index, leaderboards
             self._conn = conn
         return self._conn
@@ -240,12 +258,13 @@ class SqliteStore(SqliteSocial, Store):
                 (game, player, version, orjson.dumps(fields)),
             )
 
-            expires = now + self._result_ttl
             event_ids = []
             for action_id, stored, entry in blobs:
+                rejected = entry is None
+                ttl = self._rejection_ttl if rejected else self._result_ttl
                 db.execute(
-                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
-                    (game, player, action_id, stored, expires),
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
+                    (game, player, action_id, stored, now + ttl, rejected),
                 )
                 if entry is not None:
                     cur = db.execute(
@@ -255,6 +274,8 @@ class SqliteStore(SqliteSocial, Store):
                     event_ids.append(_event_id(cur.lastrowid or 0))
             if event_ids:
                 self._trim(db, game, player)
+            if len(event_ids) < len(blobs):
+                self._keep_rejections(db, game, player)
             self._purge(db, now)
         return CommitOutcome("ok", version, event_ids=event_ids)
 
@@ -279,10 +300,11 @@ class SqliteStore(SqliteSocial, Store):
                 return refused
             # REPLACE only ever meets an expired row here: live ones were "seen" above
             db.executemany(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
-                [(game, player, action_id, stored, now + self._result_ttl)
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, 1)",
+                [(game, player, action_id, stored, now + self._rejection_ttl)
                  for action_id, stored in blobs],
             )  # fmt: skip
+            self._keep_rejections(db, game, player)
             self._purge(db, now)
         return CommitOutcome("ok", version)
 
@@ -296,6 +318,16 @@ class SqliteStore(SqliteSocial, Store):
         if version != expected:
             return CommitOutcome("conflict", version)
         return None
+
+    def _keep_rejections(self, db: sqlite3.Connection, game: str, player: str) -> None:
+        """Forget the player's rejections past the newest `max_rejections` (the soonest to
+        expire first; expired ones not yet purged go first of all)."""
+        db.execute(
+            "DELETE FROM results WHERE game = ? AND player = ? AND rejected = 1 AND action_id IN"
+            " (SELECT action_id FROM results WHERE game = ? AND player = ? AND rejected = 1"
+            "  ORDER BY expires_at DESC LIMIT -1 OFFSET ?)",
+            (game, player, game, player, self._max_rejections),
+        )
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
         if now - self._last_purge > PURGE_EVERY:
