@@ -24,7 +24,12 @@ from rulesc.runtime.app import Server
 from rulesc.runtime.auth import Auth, GuestTokens, JwtVerifier, random_secret
 from rulesc.runtime.config import Limits, ServerConfig
 from rulesc.runtime.pack import PackError
-from rulesc.runtime.store import DEFAULT_LEDGER_MAXLEN, Store
+from rulesc.runtime.store import (
+    DEFAULT_LEDGER_MAXLEN,
+    DEFAULT_MAX_REJECTIONS,
+    DEFAULT_REJECTION_TTL,
+    Store,
+)
 
 DEFAULT_DATA_DIR = Path(".rulesc-data")
 _LIMITS = Limits()  # the defaults shown in --help
@@ -232,9 +237,34 @@ def serve_command(
             help="Hours an action id is remembered (at least 24).", envvar="RULESC_RESULT_TTL_HOURS"
         ),
     ] = 24.0,
+    rejection_ttl: Annotated[
+        float,
+        typer.Option(
+            help="Minutes the id of a rejected action is remembered (at most the result TTL).",
+            envvar="RULESC_REJECTION_TTL_MINUTES",
+            min=1,
+        ),
+    ] = DEFAULT_REJECTION_TTL / 60,
+    max_rejections: Annotated[
+        int,
+        typer.Option(
+            help="Rejected action ids remembered per player (the newest).",
+            envvar="RULESC_MAX_REJECTIONS",
+            min=1,
+        ),
+    ] = DEFAULT_MAX_REJECTIONS,
     ledger_maxlen: Annotated[
         int, typer.Option(help="Ledger entries kept per player.", envvar="RULESC_LEDGER_MAXLEN")
     ] = DEFAULT_LEDGER_MAXLEN,
+    redis_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds to wait for a Redis reply. A commit whose reply does not come "
+            "in time is answered 503 outcome_unknown.",
+            envvar="RULESC_REDIS_TIMEOUT",
+            min=0.01,
+        ),
+    ] = 5.0,
     trust_proxy: Annotated[
         bool,
         typer.Option(
@@ -357,14 +387,20 @@ def serve_command(
             return RedisStore(
                 redis,
                 result_ttl=ttl,
+                rejection_ttl=rejection_ttl * 60,
+                max_rejections=max_rejections,
                 ledger_maxlen=ledger_maxlen,
                 publish_command="SPUBLISH" if sharded_pubsub else None,
+                socket_timeout=redis_timeout,
             )
         from rulesc.runtime.store_sqlite import DB_FILE, SqliteStore
 
         data_dir.mkdir(parents=True, exist_ok=True)
         typer.echo(f"store: embedded SQLite at {(data_dir / DB_FILE).resolve()}")
-        return SqliteStore(data_dir, result_ttl=ttl, ledger_maxlen=ledger_maxlen)
+        return SqliteStore(
+            data_dir, result_ttl=ttl, rejection_ttl=rejection_ttl * 60,
+            max_rejections=max_rejections, ledger_maxlen=ledger_maxlen,
+        )  # fmt: skip
 
     watched = {g.id: g.source for g in loaded if packs.is_game_folder(g.source)}
     if workers == 1:

@@ -10,8 +10,8 @@
 
 Exactly-once from the client's side: every action gets an id when it is queued, and a
 batch is resent with the same ids in the same order until the server answers it (lost
-answers, dropped connections, 503, 429 and `busy` are retried; the server answers a retry
-from memory). Batches go one at a time, so they apply in the order they were queued.
+answers, dropped connections, 503 (`unavailable`, and `outcome_unknown`: the store lost
+its answer to a write), 429 and `busy` are retried; the server answers a retry from memory). Batches go one at a time, so they apply in the order they were queued.
 The WebSocket reconnects by itself with exponential backoff and sends `resume` after
 the last event seen, so missed events are replayed (or `on_resync` is called).
 """
@@ -37,6 +37,11 @@ from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, w
 log = logging.getLogger(__name__)
 
 Push = Callable[[dict], Any]
+
+# Error frames answered by sending the same frame again (the same ids), after a while:
+# `outcome_unknown` above all: the action may have been applied, and only a resend with
+# the same id can tell (it answers the stored result); a new id could apply it twice.
+RETRIED_FRAME_ERRORS = ("unavailable", "outcome_unknown", "rate_limited")
 
 
 class ClientError(Exception):
@@ -169,7 +174,7 @@ class Client:
         code, message = error.get("code", "error"), error.get("message", response.reason or "")
         if response.code == 429:
             raise _Retry("rate limited", float(response.headers.get("Retry-After", "1")))
-        if response.code in (502, 503, 504):
+        if response.code in (502, 503, 504):  # outcome_unknown too: the same ids again
             raise _Retry(f"{response.code} {code}")
         raise ClientError(response.code, code, message)
 
@@ -324,10 +329,7 @@ class Client:
             await self._connected.wait()
             try:
                 answer = await self._request(frame)
-                if answer["type"] == "error" and answer.get("code") in (
-                    "unavailable",
-                    "rate_limited",
-                ):
+                if answer["type"] == "error" and answer.get("code") in RETRIED_FRAME_ERRORS:
                     after = answer.get("details", {}).get("retry_after_ms")
                     raise _Retry(answer["code"], after / 1000 if after else None)
                 if answer["type"] == "result" and _busy([answer]):
@@ -402,7 +404,7 @@ class Client:
         if self.channel == "ws" and self._connected.is_set():
             answer = await self._request({"type": "batch", "actions": actions})
             if answer["type"] == "error":
-                if answer.get("code") in ("unavailable", "rate_limited"):
+                if answer.get("code") in RETRIED_FRAME_ERRORS:
                     after = answer.get("details", {}).get("retry_after_ms")
                     raise _Retry(answer["code"], after / 1000 if after else None)
                 raise ClientError(400, answer.get("code", "error"), answer.get("message", ""))

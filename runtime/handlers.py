@@ -29,7 +29,7 @@ from .limits import retry_after_header
 from .openapi import openapi_document
 from .pack import PackError
 from .packs import Game, RulesInvalid
-from .store import StoreUnavailable
+from .store import StoreOutcomeUnknown, StoreUnavailable
 from .swapcheck import UnsafeSwap
 from .wire import ACTION_ID, ApiError, bad_request, dumps, fingerprint, read_batch, read_json_object
 
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_LEDGER_LIMIT = 100
+# a write went to the store and its answer was lost: it may have been applied, or not
+OUTCOME_UNKNOWN = ("the store's answer was lost after the write was sent: it may have been "
+                   "applied or not; resend the same ids to learn the outcome (never new ids)")
 ADMIN_RECENT = 20  # ledger entries the admin player view shows
 
 
@@ -49,6 +52,8 @@ def as_api_error(exc: BaseException) -> ApiError | None:
         return exc
     if isinstance(exc, TokenError):
         return ApiError(401, "unauthorized", str(exc))
+    if isinstance(exc, StoreOutcomeUnknown):  # before StoreUnavailable: it is one
+        return ApiError(503, "outcome_unknown", OUTCOME_UNKNOWN, headers={"Retry-After": "1"})
     if isinstance(exc, StoreUnavailable):
         return ApiError(503, "unavailable", "the store cannot be reached; nothing was applied",
                         headers={"Retry-After": "1"})  # fmt: skip

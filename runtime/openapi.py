@@ -33,7 +33,9 @@ def _errors(*statuses: int) -> dict:
         422: "The new rules do not check (`rules_invalid`, `pack_invalid`)",
         429: "Too many requests from one player or address, or too many bad tokens from one "
         "address (`rate_limited`); see Retry-After",
-        503: "The store cannot be reached; nothing was applied (`unavailable`)",
+        503: "The store cannot be reached; nothing was applied (`unavailable`). Or the "
+             "commit was sent and the store's answer lost (`outcome_unknown`): resend the "
+             "same ids",
     }
     return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
 

@@ -34,7 +34,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError, TryAgainError
 
 from .redis_links import UNAVAILABLE, PushHub, node_client
-from .redis_pipeline import AutoPipeline
+from .redis_pipeline import AutoPipeline, ReplyLost
 from .store import Callback, Subscription
 
 log = logging.getLogger(__name__)
@@ -126,9 +126,12 @@ class ClusterLink:
         conn = self._node(addr).client.connection_pool.make_connection()
         try:
             await conn.connect()
-            await conn.send_packed_command(conn.pack_commands([("ASKING",), args]))
-            await conn.read_response()
-            return await conn.read_response()
+            try:
+                await conn.send_packed_command(conn.pack_commands([("ASKING",), args]))
+                await conn.read_response()
+                return await conn.read_response()
+            except UNAVAILABLE as e:  # it went out: it may have run (as AutoPipeline says)
+                raise ReplyLost(f"{e}; the command was sent") from e
         finally:
             await conn.disconnect()
 

@@ -37,11 +37,12 @@ from .redis_pipeline import (
     INCOMPLETE,
     READ_SIZE,
     AutoPipeline,
+    ReplyLost,
     pack_command,
     raw_stream,
     reply_parser,
 )
-from .store import Callback, StoreUnavailable, Subscription, deliver
+from .store import Callback, StoreOutcomeUnknown, StoreUnavailable, Subscription, deliver
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,13 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def unavailable(error: Exception) -> StoreUnavailable | None:
+def unavailable(error: Exception, *, write: bool = False) -> StoreUnavailable | None:
     """The StoreUnavailable (503) a Redis error means: the link failed, or Redis refuses
-    the call for now (BUSY, NOREPLICAS: nothing was written). None for any other error."""
+    the call for now (BUSY, NOREPLICAS: nothing was written). None for any other error.
+    `write`: the call decides actions (a commit, a remember); when it went out and its
+    reply was lost (ReplyLost) it may have run: StoreOutcomeUnknown."""
+    if write and isinstance(error, ReplyLost):
+        return StoreOutcomeUnknown(f"redis: {error}")
     if isinstance(error, UNAVAILABLE) or (isinstance(error, ResponseError) and refused_for_now(error)):
         return StoreUnavailable(f"redis: {error}")
     return None

@@ -16,7 +16,10 @@ Nothing about a command's meaning changes: Redis runs each one atomically and in
 order sent (a player's commands never overtake each other), a command's error reply
 fails that command only, and when the link fails every command not yet answered fails
 with a connection error (as on a pooled connection: nothing is retried behind the
-caller's back, so a commit whose reply was lost is never sent twice).
+caller's back, so a commit whose reply was lost is never sent twice). A command that was
+written, or may have been, fails with ReplyLost: Redis may have run it (a reply timeout:
+Redis was slow, not down). One that was never written fails with a plain connection
+error: Redis cannot have run it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ from redis.exceptions import DataError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _Pending = tuple[tuple[Any, ...], asyncio.Future[Any]]
+
+
+class ReplyLost(RedisConnectionError):
+    """The command was written to Redis (or may have been, in part) and its reply will not
+    come: the link broke or the reply timed out. Redis may have run it, or not."""
 
 
 READ_SIZE = 65536  # bytes asked of the socket at a time, as redis-py does
@@ -159,6 +167,11 @@ class AutoPipeline:
             link.reader = None
 
     async def _connected(self) -> _Link:
+        link = self._link
+        if link is not None and not link.owed and (link.stream.at_eof() or link.stream.exception()):
+            # closed by Redis while idle (a restart, a kill): nothing was written on it, so
+            # dial again rather than write into a dead socket and call the outcome unknown
+            self._broken(link, RedisConnectionError("Connection closed by server."))
         if self._link is None:
             # a connection of our own, outside the pool: after a failure it is dropped
             # with its reader, and a fresh one never sees the old one's late replies
@@ -175,7 +188,7 @@ class AutoPipeline:
         owed, link.owed = list(link.owed), collections.deque()
         link.writes.clear()
         link.room.set()  # a writer waiting for room dials again
-        _fail(owed, error)
+        _fail(owed, error, written=True)
         if link.reader is not None and link.reader is not asyncio.current_task():
             link.reader.cancel()
         # closes the socket (a reply that comes late is never read)
@@ -197,7 +210,7 @@ class AutoPipeline:
         self._queue = []
         if self._link is not None:
             link, self._link = self._link, None
-            _fail(list(link.owed), closed)
+            _fail(list(link.owed), closed, written=True)
             with contextlib.suppress(Exception):
                 await link.conn.disconnect()
 
@@ -251,10 +264,18 @@ def pack_command(args: tuple[Any, ...]) -> bytes:
         raise DataError(f"cannot send that to redis: {e}; arguments {args!r:.80}") from e
 
 
-def _fail(futures: list[asyncio.Future[Any]], error: BaseException) -> None:
+def _fail(futures: list[asyncio.Future[Any]], error: BaseException, *, written: bool = False) -> None:
+    """Fail each future; `written`: their commands went out (or may have): ReplyLost."""
     for future in futures:
         if not future.done():
-            future.set_exception(_link_error(error))
+            future.set_exception(_reply_lost(error) if written else _link_error(error))
+
+
+def _reply_lost(error: BaseException) -> BaseException:
+    if isinstance(error, (RedisTimeoutError, TimeoutError, RedisConnectionError, OSError,
+                          asyncio.CancelledError)):  # fmt: skip
+        return ReplyLost(f"{error or 'the link to redis was lost'}; the command was sent")
+    return error
 
 
 def _link_error(error: BaseException) -> BaseException:

@@ -9,14 +9,24 @@ Guarantees of `commit`, in one atomic step:
   its stored result; else a version other than `expected_version` answers "conflict";
   either way nothing is written;
 - else the state fields are written and the version goes up by one, every decided result is
-  remembered under its id (for `result_ttl`), every ledger entry is appended to the
+  remembered under its id (an applied one for `result_ttl`, a rejected one — `ledger`
+  None — for `rejection_ttl`, see below), every ledger entry is appended to the
   player's ledger (the event id is the ledger id), and one message goes to the player's
   subscribers (unless push=False).
+
+A commit or remember whose answer was lost raises StoreOutcomeUnknown; any other store
+failure raises StoreUnavailable and means nothing was written.
 
 `remember` is the same step for decisions that change nothing (a batch whose every action
 was rejected): the same checks in the same order, then only the results are remembered;
 state, version and ledger stay as they are and nothing is pushed. So a rejection is
 decided once, on the version it was judged on, and a retry gets it back identical.
+
+What one player can make the store remember is bounded: rejected results are remembered
+for `rejection_ttl` (at most `result_ttl`), and at most `max_rejections` of them per player
+— a write that would keep more forgets the ones closest to expiry first (the oldest).
+A forgotten id is decided anew when it comes again. Applied results are kept for
+`result_ttl` whatever the player rejects: rejections never push them out.
 
 Ledger event ids are strings that increase within one player's ledger of one store; they
 are not comparable across stores.
@@ -40,6 +50,10 @@ log = logging.getLogger(__name__)
 RESERVED_PREFIX = "@"
 
 DEFAULT_RESULT_TTL = 24 * 3600.0  # seconds; the protocol promises at least 24 h
+# Rejected results are kept briefly and counted, so a player sending rejected actions
+# with fresh ids cannot make the store remember without end (applied ones: result_ttl).
+DEFAULT_REJECTION_TTL = 3600.0  # seconds (never more than result_ttl)
+DEFAULT_MAX_REJECTIONS = 1000  # rejected results remembered per player, the newest
 DEFAULT_LEDGER_MAXLEN = 10_000  # entries kept per player
 
 
@@ -48,11 +62,15 @@ class StoreError(Exception):
 
 
 class StoreUnavailable(StoreError):
-    """The store cannot be reached or cannot take the call now: answer 503.
+    """The store cannot be reached or cannot take the call now: answer 503 `unavailable`.
+    A commit or remember that raises this (and not StoreOutcomeUnknown) wrote nothing."""
 
-    A commit that raises this was applied entirely or not at all (it is atomic); when the
-    reply was lost the caller cannot tell which, and a retry answers "seen" or "conflict".
-    """
+
+class StoreOutcomeUnknown(StoreUnavailable):
+    """A commit or remember was sent and its answer lost (a reply timeout, a link that
+    broke after the write): it was applied entirely or not at all (it is atomic), and the
+    caller cannot tell which. Answer 503 `outcome_unknown`: the same ids sent again get the
+    stored results ("seen") if it was applied, and are decided now if it was not."""
 
 
 # not frozen: a frozen dataclass's __init__ pays a call per field, and these are made per action
@@ -207,6 +225,12 @@ class Store(SocialStore, abc.ABC):
 def new_player_id() -> str:
     # 128 random bits, URL-safe, no '{' '}' or ':' so it reads well inside Redis keys.
     return secrets.token_urlsafe(16)
+
+
+def check_max_rejections(n: int) -> int:
+    if n < 1:
+        raise ValueError("max_rejections must be at least 1")
+    return n
 
 
 def check_commit_args(state: dict, changed: list[str] | None, decided: list[Decided]) -> None:

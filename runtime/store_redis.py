@@ -4,6 +4,9 @@ Every key of one player carries the hash tag {GAME:PLAYER}, so a commit touches 
     rulesc:{GAME:PLAYER}:state        HASH, one field per top-level state field (JSON),
                                       plus "@version"
     rulesc:{GAME:PLAYER}:res:<id>     STRING, JSON [fingerprint, result], with expiry
+    rulesc:{GAME:PLAYER}:rej          ZSET, the rejected ids remembered, scored by expiry
+                                      (µs): past `max_rejections`, the soonest to expire
+                                      are forgotten (their res keys deleted)
     rulesc:{GAME:PLAYER}:ledger       STREAM, one field "e" = JSON entry
     rulesc:{GAME:PLAYER}:push         pub/sub channel (PUBLISH, or SPUBLISH on Cluster)
     rulesc:{GAME:PLAYER}:here         ZSET, the server processes listening to the channel
@@ -41,6 +44,8 @@ from .redis_links import SingleNode, is_cluster, unavailable, unavailable_on_err
 from .redis_presence import DEFAULT_RENEW_EVERY, DEFAULT_TTL, HERE_LUA, OTHERS_LISTEN_LUA, Presence
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
+    DEFAULT_MAX_REJECTIONS,
+    DEFAULT_REJECTION_TTL,
     DEFAULT_RESULT_TTL,
     Callback,
     CommitOutcome,
@@ -49,6 +54,7 @@ from .store import (
     Store,
     Subscription,
     check_commit_args,
+    check_max_rejections,
     check_remember_args,
     new_player_id,
     push_message,
@@ -59,19 +65,44 @@ log = logging.getLogger(__name__)
 
 VERSION_FIELD = b"@version"
 
+# Rejections are remembered briefly and counted (see store.py): each script that writes
+# rejected results indexes them and forgets the soonest to expire past the cap.
+KEEP_REJECTIONS_LUA = """
+-- Scores are expiries in microseconds (exact in a double), one apart within a write so
+-- the oldest go first; formatted by hand, as Lua would write them with 14 digits.
+local function keep_rejections(index, prefix, ids, ttl, cap)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', string.format('%.0f', now))  -- expired
+  local expiry = now + tonumber(ttl) * 1000
+  for i, id in ipairs(ids) do
+    redis.call('ZADD', index, string.format('%.0f', expiry + i), id)
+  end
+  local extra = redis.call('ZCARD', index) - tonumber(cap)
+  if extra > 0 then
+    local gone = redis.call('ZPOPMIN', index, extra)
+    for i = 1, #gone, 2 do redis.call('DEL', prefix .. gone[i]) end
+  end
+  redis.call('PEXPIRE', index, ttl)  -- no member outlives it
+end
+"""
+
 # Reads and checks first, then writes: a failed check returns before any write, and Redis
 # does not deny writes for OOM once a script has written, so a commit is all or nothing.
-COMMIT_LUA = OTHERS_LISTEN_LUA + """
+COMMIT_LUA = OTHERS_LISTEN_LUA + KEEP_REJECTIONS_LUA + """
 -- KEYS: 1 state hash, 2 result key prefix, 3 ledger stream, 4 push channel,
---   5 the processes listening to the player's pushes (redis_presence.py)
+--   5 the processes listening to the player's pushes (redis_presence.py),
+--   6 the index of remembered rejections
 -- ARGV: 1 expected version, 2 result ttl (ms), 3 ledger maxlen, 4 publish command or '',
 --   5 '1' to replace the whole state, 6 n decided, 7 m field writes, 8 this process's id,
---   then n x (action id, JSON [fingerprint, result], JSON ledger entry or ''),
+--   9 rejection ttl (ms), 10 max rejections remembered,
+--   then n x (action id, JSON [fingerprint, result], JSON ledger entry or '' for a
+--   rejection),
 --   then m x (field, JSON value, or '' to delete the field),
 --   then the JSON array of the decided results (for the push message)
 -- Returns {'ok', version, 1 if published else 0, event ids...}, or as REMEMBER_LUA.
 local n, m = tonumber(ARGV[6]), tonumber(ARGV[7])
-local d, f = 8, 8 + 3 * n
+local d, f = 10, 10 + 3 * n
 local version = tonumber(redis.call('HGET', KEYS[1], '@version') or '0')
 local seen = {'seen', version}
 for i = 0, n - 1 do
@@ -97,17 +128,21 @@ end
 version = version + 1
 redis.call('HSET', KEYS[1], '@version', version)
 
-local out, ids, entries = {'ok', version, 0}, {}, {}
+local out, ids, entries, rejected = {'ok', version, 0}, {}, {}, {}
 for i = 0, n - 1 do
   local id, stored, entry = ARGV[d + 3 * i + 1], ARGV[d + 3 * i + 2], ARGV[d + 3 * i + 3]
-  redis.call('SET', KEYS[2] .. id, stored, 'PX', ARGV[2])
   if entry ~= '' then
+    redis.call('SET', KEYS[2] .. id, stored, 'PX', ARGV[2])
     local eid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'e', entry)
     out[#out + 1] = eid
     ids[#ids + 1] = '"' .. eid .. '"'
     entries[#entries + 1] = entry
+  else
+    redis.call('SET', KEYS[2] .. id, stored, 'PX', ARGV[9])
+    rejected[#rejected + 1] = id
   end
 end
+if #rejected > 0 then keep_rejections(KEYS[6], KEYS[2], rejected, ARGV[9], ARGV[10]) end
 -- the committing process pushes to its own connections itself
 if ARGV[4] ~= '' and others_listen(KEYS[5], ARGV[8]) then
   redis.call(ARGV[4], KEYS[4], '{"version":' .. version .. ',"decided":' .. ARGV[f + 2 * m + 1]
@@ -121,12 +156,13 @@ return out
 # The commit's checks, then only the results: state, version and ledger are not touched.
 # SET NX as well, though the check above already found none of the ids: the first
 # decision of an id is never overwritten.
-REMEMBER_LUA = """
--- KEYS: 1 state hash, 2 result key prefix
--- ARGV: 1 expected version, 2 result ttl (ms), then n x (action id, JSON [fingerprint, result])
+REMEMBER_LUA = KEEP_REJECTIONS_LUA + """
+-- KEYS: 1 state hash, 2 result key prefix, 3 the index of remembered rejections
+-- ARGV: 1 expected version, 2 rejection ttl (ms), 3 max rejections remembered,
+--   then n x (action id, JSON [fingerprint, result])
 local version = tonumber(redis.call('HGET', KEYS[1], '@version') or '0')
 local seen = {'seen', version}
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local stored = redis.call('GET', KEYS[2] .. ARGV[i])
   if stored then
     seen[#seen + 1] = ARGV[i]
@@ -135,9 +171,12 @@ for i = 3, #ARGV, 2 do
 end
 if #seen > 2 then return seen end
 if version ~= tonumber(ARGV[1]) then return {'conflict', version} end
-for i = 3, #ARGV, 2 do
+local ids = {}
+for i = 4, #ARGV, 2 do
   redis.call('SET', KEYS[2] .. ARGV[i], ARGV[i + 1], 'PX', ARGV[2], 'NX')
+  ids[#ids + 1] = ARGV[i]
 end
+keep_rejections(KEYS[3], KEYS[2], ids, ARGV[2], ARGV[3])
 return {'ok', version}
 """
 
@@ -266,6 +305,8 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         url: str = "redis://127.0.0.1:6379/0",
         *,
         result_ttl: float = DEFAULT_RESULT_TTL,
+        rejection_ttl: float = DEFAULT_REJECTION_TTL,
+        max_rejections: int = DEFAULT_MAX_REJECTIONS,
         ledger_maxlen: int = DEFAULT_LEDGER_MAXLEN,
         publish_command: str | None = None,
         socket_timeout: float = 5.0,
@@ -283,6 +324,8 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             raise ValueError("publish_command must be PUBLISH or SPUBLISH")
         self._url = url
         self._result_ttl_ms = max(1, round(result_ttl * 1000))
+        self._rejection_ttl_ms = max(1, round(min(rejection_ttl, result_ttl) * 1000))
+        self._max_rejections = check_max_rejections(max_rejections)
         self._ledger_maxlen = ledger_maxlen
         self._publish_option = publish_command
         self._publish = publish_command or "PUBLISH"  # settled when the link opens
@@ -355,7 +398,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             except NoScriptError:  # as _Script.__call__ does
                 reply = await _commit_script.eval(link, keys, args)
         except Exception as e:
-            failure = unavailable(e)
+            failure = unavailable(e, write=True)  # a reply lost: StoreOutcomeUnknown
             if failure is None:
                 raise
             raise failure from e
@@ -370,7 +413,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         decided: list[Decided], push: bool,
     ) -> tuple[list[str], list[Any]]:
         """The commit script's keys and arguments (see COMMIT_LUA)."""
-        keys = [p + ":state", p + ":res:", p + ":ledger", p + ":push", p + ":here"]
+        keys = [p + ":state", p + ":res:", p + ":ledger", p + ":push", p + ":here", p + ":rej"]
         fields = list(state) if changed is None else changed
         args: list[Any] = [
             expected_version,
@@ -381,6 +424,8 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             len(decided),
             len(fields),
             self._presence.id,
+            self._rejection_ttl_ms,
+            self._max_rejections,
         ]
         for d in decided:
             entry = b"" if d.ledger is None else orjson.dumps(d.ledger)
@@ -390,17 +435,23 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         args.append(orjson.dumps([d.result for d in decided]))
         return keys, args
 
-    @unavailable_on_error
     async def remember(
         self, game: str, player: str, *, expected_version: int, decided: list[Decided]
     ) -> CommitOutcome:
         check_remember_args(decided)
-        link = self._link or await self._open()
         p = _prefix(game, player)
-        args: list[Any] = [expected_version, self._result_ttl_ms]
+        args: list[Any] = [expected_version, self._rejection_ttl_ms, self._max_rejections]
         for d in decided:
             args += [d.action_id, orjson.dumps([d.fingerprint, d.result])]
-        return _outcome(await _remember_script(link, [p + ":state", p + ":res:"], args))
+        try:
+            link = self._link or await self._open()
+            reply = await _remember_script(link, [p + ":state", p + ":res:", p + ":rej"], args)
+        except Exception as e:
+            failure = unavailable(e, write=True)  # as commit
+            if failure is None:
+                raise
+            raise failure from e
+        return _outcome(reply)
 
     @unavailable_on_error
     async def lookup(

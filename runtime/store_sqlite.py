@@ -1,7 +1,11 @@
 """SqliteStore: the embedded store for `rulesc serve` with nothing else installed.
 
 Same guarantees as RedisStore within one process: a commit is one transaction (BEGIN
-IMMEDIATE), checks before writes. Every SQLite call runs on one dedicated thread, so the
+IMMEDIATE), checks before writes. A call runs in this process, so its answer cannot be
+lost on the way as a Redis reply can: a transaction either commits or raises. The one
+unknown outcome is a COMMIT that fails (an I/O error while the WAL is synced may leave the
+commit on disk): StoreOutcomeUnknown. Every other failure (locked, cannot open, a failing
+statement before COMMIT) rolls back: StoreUnavailable, nothing written. Every SQLite call runs on one dedicated thread, so the
 event loop never blocks and the connection is only ever used by that thread. Pushes are
 in-process only: callbacks run on the loop before the commit call returns.
 """
@@ -22,15 +26,19 @@ import orjson
 
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
+    DEFAULT_MAX_REJECTIONS,
+    DEFAULT_REJECTION_TTL,
     DEFAULT_RESULT_TTL,
     Callback,
     CommitOutcome,
     Decided,
     Snapshot,
     Store,
+    StoreOutcomeUnknown,
     StoreUnavailable,
     Subscription,
     check_commit_args,
+    check_max_rejections,
     check_remember_args,
     deliver,
     new_player_id,
@@ -53,6 +61,7 @@ CREATE TABLE IF NOT EXISTS results (
     game TEXT NOT NULL, player TEXT NOT NULL, action_id TEXT NOT NULL,
     stored TEXT NOT NULL,                       -- JSON [fingerprint, result]
     expires_at REAL NOT NULL,                   -- unix seconds
+    rejected INTEGER NOT NULL DEFAULT 0,        -- 1: counted against max_rejections
     PRIMARY KEY (game, player, action_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at);
@@ -68,10 +77,20 @@ CREATE TABLE IF NOT EXISTS devices (
 ) WITHOUT ROWID;
 """
 
+# after SCHEMA: a file made before rejections were counted gets the column first
+REJECTIONS_SCHEMA = """
+CREATE INDEX IF NOT EXISTS results_rejected ON results (game, player, expires_at)
+    WHERE rejected = 1;
+"""
+
 _EVENT_ID = re.compile(r"\d{1,19}", re.ASCII)
 INT64_MAX = 2**63 - 1
 
 T = TypeVar("T")
+
+
+class _CommitLost(Exception):
+    """COMMIT itself failed (see SqliteStore._tx)."""
 
 
 def _event_id(seq: int) -> str:
@@ -95,11 +114,15 @@ class SqliteStore(SqliteSocial, Store):
         path: str | Path,
         *,
         result_ttl: float = DEFAULT_RESULT_TTL,
+        rejection_ttl: float = DEFAULT_REJECTION_TTL,
+        max_rejections: int = DEFAULT_MAX_REJECTIONS,
         ledger_maxlen: int = DEFAULT_LEDGER_MAXLEN,
     ) -> None:
         """`path` is the database file, or a directory to keep DB_FILE in."""
         self._path = Path(path)
         self._result_ttl = result_ttl
+        self._rejection_ttl = min(rejection_ttl, result_ttl)
+        self._max_rejections = check_max_rejections(max_rejections)
         self._ledger_maxlen = ledger_maxlen
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rulesc-sqlite")
         self._conn: sqlite3.Connection | None = None  # touched only on the executor thread
@@ -112,6 +135,8 @@ class SqliteStore(SqliteSocial, Store):
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
+        except _CommitLost as e:
+            raise StoreOutcomeUnknown(f"sqlite: COMMIT failed: {e}") from e
         except sqlite3.OperationalError as e:  # locked, disk I/O, cannot open: 503
             raise StoreUnavailable(f"sqlite: {e}") from e
 
@@ -123,6 +148,10 @@ class SqliteStore(SqliteSocial, Store):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit is on disk
             conn.executescript(SCHEMA)
+            columns = [row[1] for row in conn.execute("PRAGMA table_info(results)")]
+            if "rejected" not in columns:
+                conn.execute("ALTER TABLE results ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0")
+            conn.executescript(REJECTIONS_SCHEMA)
             conn.executescript(SOCIAL_SCHEMA)  # inboxes, the outbox index, leaderboards
             self._conn = conn
         return self._conn
@@ -138,7 +167,15 @@ class SqliteStore(SqliteSocial, Store):
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            # The one step whose outcome can be unknown here: an I/O error while the WAL
+            # is written or synced may leave the commit record on disk, to be found again
+            # on the next open. Say so; never "nothing was applied".
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")  # when SQLite did not roll back by itself
+            raise _CommitLost(str(e)) from e
 
     # -- the contract --
 
@@ -222,12 +259,13 @@ class SqliteStore(SqliteSocial, Store):
                 (game, player, version, orjson.dumps(fields)),
             )
 
-            expires = now + self._result_ttl
             event_ids = []
             for action_id, stored, entry in blobs:
+                rejected = entry is None
+                ttl = self._rejection_ttl if rejected else self._result_ttl
                 db.execute(
-                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
-                    (game, player, action_id, stored, expires),
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
+                    (game, player, action_id, stored, now + ttl, rejected),
                 )
                 if entry is not None:
                     cur = db.execute(
@@ -237,6 +275,8 @@ class SqliteStore(SqliteSocial, Store):
                     event_ids.append(_event_id(cur.lastrowid or 0))
             if event_ids:
                 self._trim(db, game, player)
+            if len(event_ids) < len(blobs):
+                self._keep_rejections(db, game, player)
             self._purge(db, now)
         return CommitOutcome("ok", version, event_ids=event_ids)
 
@@ -261,10 +301,11 @@ class SqliteStore(SqliteSocial, Store):
                 return refused
             # REPLACE only ever meets an expired row here: live ones were "seen" above
             db.executemany(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
-                [(game, player, action_id, stored, now + self._result_ttl)
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, 1)",
+                [(game, player, action_id, stored, now + self._rejection_ttl)
                  for action_id, stored in blobs],
             )  # fmt: skip
+            self._keep_rejections(db, game, player)
             self._purge(db, now)
         return CommitOutcome("ok", version)
 
@@ -278,6 +319,16 @@ class SqliteStore(SqliteSocial, Store):
         if version != expected:
             return CommitOutcome("conflict", version)
         return None
+
+    def _keep_rejections(self, db: sqlite3.Connection, game: str, player: str) -> None:
+        """Forget the player's rejections past the newest `max_rejections` (the soonest to
+        expire first; expired ones not yet purged go first of all)."""
+        db.execute(
+            "DELETE FROM results WHERE game = ? AND player = ? AND rejected = 1 AND action_id IN"
+            " (SELECT action_id FROM results WHERE game = ? AND player = ? AND rejected = 1"
+            "  ORDER BY expires_at DESC LIMIT -1 OFFSET ?)",
+            (game, player, game, player, self._max_rejections),
+        )
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
         if now - self._last_purge > PURGE_EVERY:

@@ -101,7 +101,7 @@ async def test_every_command_touches_one_slot(cluster_url: str, stores: list[Red
     client = redis.RedisCluster.from_url(cluster_url)
     keys = [k for k in client.keys(target_nodes=redis.RedisCluster.ALL_NODES) if b"{farm:p1}" in k]
     client.close()
-    assert len(keys) == 5 and len({key_slot(k) for k in keys}) == 1
+    assert len(keys) == 6 and len({key_slot(k) for k in keys}) == 1  # :rej, the rejections
 
 
 async def test_pushes_use_sharded_pubsub_across_processes(

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 import redis
+from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from rulesc.runtime.store import CommitOutcome, Decided, Snapshot, Store, StoreUnavailable
-from rulesc.runtime.store_redis import RedisStore, _prefix
+from rulesc.runtime.store_redis import RedisStore, _prefix, _remember_script
 from rulesc.runtime.store_sqlite import SqliteStore
 
 G, P = "farm", "p1"
@@ -23,10 +27,11 @@ class Factory:
     """Makes stores of one kind; redis and cluster stores are separate clients, as two
     server processes would be; sqlite stores share one file."""
 
-    def __init__(self, kind: str, make: Callable[..., Store]) -> None:
+    def __init__(self, kind: str, make: Callable[..., Store], count: Callable[[], int]) -> None:
         self.kind = kind
         self._make = make
         self.made: list[Store] = []
+        self.count_results = count  # result entries of player P, read in the store itself
 
     def __call__(self, **opts: Any) -> Store:
         store = self._make(**opts)
@@ -38,12 +43,30 @@ class Factory:
 async def make_store(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Factory]:
     if request.param in ("redis", "cluster"):  # the store finds out which it is talking to
         url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
-        factory = Factory(request.param, lambda **o: RedisStore(url, **o))
+        factory = Factory(request.param, lambda **o: RedisStore(url, **o),
+                          lambda: _redis_results(url, request.param == "cluster"))  # fmt: skip
     else:
-        factory = Factory("sqlite", lambda **o: SqliteStore(tmp_path / "store.db", **o))
+        factory = Factory("sqlite", lambda **o: SqliteStore(tmp_path / "store.db", **o),
+                          lambda: _sqlite_results(tmp_path / "store.db"))  # fmt: skip
     yield factory
     for store in factory.made:
         await store.close()
+
+
+def _redis_results(url: str, cluster: bool) -> int:
+    pattern = _prefix(G, P) + ":res:*"
+    if cluster:  # every key of a player is on the master of its slot
+        with RedisCluster.from_url(url) as rc:
+            node = rc.get_node_from_key(_prefix(G, P) + ":state")
+            return len(rc.keys(pattern, target_nodes=node))
+    with redis.Redis.from_url(url) as client:
+        return len(client.keys(pattern))
+
+
+def _sqlite_results(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT count(*) FROM results WHERE game = ? AND player = ?",
+                          (G, P)).fetchone()[0]  # fmt: skip
 
 
 @pytest.fixture
@@ -249,6 +272,38 @@ async def test_remembered_results_expire(make_store: Factory) -> None:
     # forgotten: decided anew, and the new decision is what is remembered now
     assert (await remember(store, 0, rejected_as("r1", "limit"))).status == "ok"
     assert (await store.lookup(G, P, ["r1"]))["r1"][1]["error"]["code"] == "limit"
+
+
+async def test_rejections_are_remembered_shorter_than_applied_results(make_store: Factory) -> None:
+    store = make_store(result_ttl=60, rejection_ttl=0.2)
+    assert (await put(store, 0, {}, ok("a1"), rejected("r1"))).status == "ok"
+    assert (await remember(store, 1, rejected("r2"))).status == "ok"
+    assert set(await store.lookup(G, P, ["a1", "r1", "r2"])) == {"a1", "r1", "r2"}
+    await asyncio.sleep(0.35)
+    assert set(await store.lookup(G, P, ["a1", "r1", "r2"])) == {"a1"}
+    assert make_store.count_results() == 1 or make_store.kind == "sqlite"  # purged later there
+
+
+async def test_rejections_remembered_per_player_are_capped(make_store: Factory) -> None:
+    """A flood of rejections with fresh ids (alone, and beside applied actions) keeps at
+    most max_rejections of them; the newest stay, and no applied result is pushed out."""
+    store = make_store(max_rejections=10)
+    version, applied = 0, []
+    for b in range(6):
+        out = await remember(store, version, *[rejected(f"r{b}-{i}") for i in range(8)])
+        assert out.status == "ok"
+        out = await put(store, version, {}, ok(f"a{b}"), *[rejected(f"m{b}-{i}") for i in range(4)])
+        assert out.status == "ok"
+        version = out.version
+        applied.append(f"a{b}")
+        assert make_store.count_results() <= 10 + len(applied)
+    assert make_store.count_results() == 10 + len(applied)
+    known = await store.lookup(G, P, applied + [f"m5-{i}" for i in range(4)] + ["r0-0", "m0-0"])
+    assert set(known) == set(applied) | {f"m5-{i}" for i in range(4)}  # the oldest forgotten
+    assert known["m5-3"] == ("fp-m5-3", rejected("m5-3").result)
+    # a forgotten rejection is decided anew; a remembered one is still "seen"
+    assert (await remember(store, version, rejected("m5-0"))).status == "seen"
+    assert (await remember(store, version, rejected_as("r0-0", "limit"))).status == "ok"
 
 
 async def test_concurrent_remembers_of_one_id_exactly_one_wins(make_store: Factory) -> None:
@@ -517,8 +572,9 @@ async def test_redis_keys_of_a_player_share_one_slot(redis_url: str) -> None:
     await put(store, 0, {"coins": 1}, ok("a1"), rejected("a2"))
     await store.close()
     keys = redis.Redis.from_url(redis_url).keys("*")
-    assert sorted(keys) == [b"rulesc:{farm:p1}:ledger", b"rulesc:{farm:p1}:res:a1",
-                            b"rulesc:{farm:p1}:res:a2", b"rulesc:{farm:p1}:state"]  # fmt: skip
+    assert sorted(keys) == [b"rulesc:{farm:p1}:ledger", b"rulesc:{farm:p1}:rej",
+                            b"rulesc:{farm:p1}:res:a1", b"rulesc:{farm:p1}:res:a2",
+                            b"rulesc:{farm:p1}:state"]  # fmt: skip
     assert len({key_slot(k) for k in keys} | {key_slot(b"rulesc:{farm:p1}:push")}) == 1
 
 
@@ -526,6 +582,7 @@ async def test_redis_remember_is_one_script_under_the_hash_tag(redis_url: str) -
     store = RedisStore(redis_url, result_ttl=3600)
     await put(store, 0, {"coins": 1}, ok("a1"))
     client = redis.Redis.from_url(redis_url)
+    client.script_load(_remember_script.source)  # cached, as after the first remember
     before = client.info("commandstats")
     await remember(store, 1, rejected("r1"), rejected("r2"))
     after = client.info("commandstats")
@@ -536,9 +593,9 @@ async def test_redis_remember_is_one_script_under_the_hash_tag(redis_url: str) -
     assert calls.get("cmdstat_hget") == 1 and "cmdstat_hset" not in calls
     await store.close()
     keys = client.keys("*")
-    assert sorted(keys) == [b"rulesc:{farm:p1}:ledger", b"rulesc:{farm:p1}:res:a1",
-                            b"rulesc:{farm:p1}:res:r1", b"rulesc:{farm:p1}:res:r2",
-                            b"rulesc:{farm:p1}:state"]  # fmt: skip
+    assert sorted(keys) == [b"rulesc:{farm:p1}:ledger", b"rulesc:{farm:p1}:rej",
+                            b"rulesc:{farm:p1}:res:a1", b"rulesc:{farm:p1}:res:r1",
+                            b"rulesc:{farm:p1}:res:r2", b"rulesc:{farm:p1}:state"]  # fmt: skip
     assert len({key_slot(k) for k in keys}) == 1
     for k in (b"rulesc:{farm:p1}:res:r1", b"rulesc:{farm:p1}:res:a1"):
         assert 3_590_000 < client.pttl(k) <= 3_600_000  # the same expiry as a commit's

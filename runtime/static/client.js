@@ -17,8 +17,9 @@
  *
  * The guarantees are those of the Python client (rulesc/client.py):
  * - exactly once: an action gets its id when it is acted or queued, and is resent with that
- *   id until the server answers it (lost answers, dropped connections, 503, 429 and `busy`
- *   are retried; the server answers a retry from memory, with `"replayed": true`);
+ *   id until the server answers it (lost answers, dropped connections, 503 — `unavailable`,
+ *   and `outcome_unknown`: the store lost its answer to a write — 429 and `busy` are
+ *   retried; the server answers a retry from memory, with `"replayed": true`);
  * - in order: queued batches go one at a time, the head resent until it is answered;
  * - live: the WebSocket reconnects by itself with exponential backoff and jitter, and sends
  *   `resume` after the last event it saw, so missed events are replayed; when what was
@@ -45,7 +46,10 @@ class Retry extends Error {
   }
 }
 
-const RETRIED_FRAME_ERRORS = new Set(["unavailable", "rate_limited"]);
+// Error frames answered by sending the same frame again (the same ids), after a while:
+// `outcome_unknown` above all: the action may have been applied, and only a resend with
+// the same id can tell (it answers the stored result); a new id could apply it twice.
+const RETRIED_FRAME_ERRORS = new Set(["unavailable", "outcome_unknown", "rate_limited"]);
 
 function randomHex(bytes) {
   const buf = new Uint8Array(bytes);
@@ -202,7 +206,7 @@ export class Client {
       const header = Number(response.headers.get("Retry-After") ?? "1") * 1000;
       throw new Retry("rate limited", typeof ms === "number" ? ms : header);
     }
-    if ([502, 503, 504].includes(response.status)) {
+    if ([502, 503, 504].includes(response.status)) { // outcome_unknown too: the same ids again
       throw new Retry(`${response.status} ${error.code ?? ""}`);
     }
     throw new ClientError(response.status, error.code ?? "error",
