@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rulesc.compiler.build import compile_game
+from rulesc.compiler.economy import build_model
 from rulesc.compiler.explore import Options, explore
 from rulesc.dsl.fmt import format_source
 from rulesc.dsl.parser import parse_source
@@ -175,6 +176,17 @@ def test_a_guard_of_another_slot_or_an_earlier_fill_does_not_count(tmp_path):
         """) == [3, 7, 11, 14]
 
 
+def test_a_hook_that_fills_warns_too(tmp_path):
+    assert busy_warnings(tmp_path, """
+        stat xp
+        level from xp at 0, 10
+        action work
+          gain xp 10
+        on level_up
+          fill pen[0] with size = 1
+        """) == [6]
+
+
 def test_the_harvest_game_checks_clean_of_r075():
     result = compile_game(Path(__file__).resolve().parents[1] / "games" / "harvest")
     assert result.ok and not [d for d in result.diagnostics if d.code == "R075"]
@@ -223,6 +235,23 @@ def test_explore_reports_a_fill_it_drives_into_a_busy_slot(tmp_path):
     assert finding.scenario.splitlines()[3:] == [
         "  given coins 1000", "  do buy(slot: 0)", "  do buy(slot: 0) fails slot_busy",
     ]
+
+
+def test_the_flow_model_knows_a_fill_into_a_filled_slot_is_refused(tmp_path):
+    game = tmp_path / "game"
+    game.mkdir()
+    (game / "game.rules").write_text(textwrap.dedent(HEAD).lstrip() + textwrap.dedent("""
+        action buy(slot: pen)
+          fill pen[slot] with size = 1
+        action swap(slot: pen)
+          replace pen[slot] with size = 2
+        """), encoding="utf-8")
+    result = compile_game(game, with_tests=False)
+    assert result.game is not None
+    model = build_model(result.game)
+    # `buy` only works on an empty pen; `swap` on an empty or a filled one
+    assert sorted(c.needs for c in model.cases if c.action == "buy") == [()]
+    assert sorted(c.needs for c in model.cases if c.action == "swap") == [(), ("pen()",)]
 
 
 def test_explore_is_clean_where_the_slot_is_checked_or_replaced(tmp_path):
