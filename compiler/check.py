@@ -538,6 +538,7 @@ class Checker:
         self.never_holds(d, scope)
         if body is None or len(params) != len(d.params):
             return None
+        self.busy_fills(d.body, body)
         from .social import loot_writes
 
         writes = sorted(_writes(body) | loot_writes(self, body))
@@ -962,13 +963,26 @@ class Checker:
             given[fv.name] = value
         missing = [f.name for f in self.slots[slots].fields if f.name not in given]
         if ok and missing:
-            self.error("R035", f"`fill` leaves {', '.join(f'`{m}`' for m in missing)} unset", s.span,
+            word = "replace" if s.replace else "fill"
+            self.error("R035", f"`{word}` leaves {', '.join(f'`{m}`' for m in missing)} unset", s.span,
                        "a filled slot has every field: add " + ", ".join(f"`{m} = ...`" for m in missing))
             return None
         if not ok:
             return None
         ordered = tuple((f.name, given[f.name]) for f in self.slots[slots].fields)
-        return ir.Fill(slots, index, ordered, loc)
+        return ir.Fill(slots, index, ordered, loc, s.replace)
+
+    def busy_fills(self, stmts: tuple, body: list) -> None:
+        """R075 at each `fill` that may find its slot filled (slotfill.py says which)."""
+        from .slotfill import unguarded_fills
+
+        busy = {f.loc.line for f in unguarded_fills(tuple(body))}
+        for s in _ast_fills(stmts):
+            if s.span.line in busy:
+                slot = self.source(s.place.span)
+                self.warn("R075", f"`{slot}` may already be filled here: the action would be refused (slot_busy)",
+                          s.place.span, f"check it first with `require {slot} is empty else \"...\"`, "
+                          f"or write `replace {slot} with ...` to overwrite it on purpose")
 
     def never_holds(self, d: ast.ActionDecl, scope: Scope) -> None:
         """Requirements that contradict each other or the parameters' bounds (where we can tell)."""
@@ -1742,6 +1756,18 @@ def _find_now(e) -> ast.Now | None:
             if found is not None:
                 return found
     return None
+
+
+def _ast_fills(body: Iterable) -> Iterable[ast.Fill]:
+    """Every `fill` and `replace` of a body, nested blocks too."""
+    for s in body:
+        if isinstance(s, ast.Fill):
+            yield s
+        elif isinstance(s, ast.When):
+            yield from _ast_fills(s.body + s.otherwise)
+        elif isinstance(s, ast.Pick):
+            for b in s.branches:
+                yield from _ast_fills(b.body)
 
 
 def _writes(body: Iterable) -> set[str]:

@@ -256,6 +256,26 @@ CODES: dict[str, tuple[str, str, str]] = {
         (a stat, a currency, ...: not `level`, which follows from its stat), and starts
         afresh daily, weekly (Mondays at `day starts`) or never.
         """),
+    "R075": _entry("warning", "`fill` may find the slot filled", """
+        `fill` only fills an empty slot: at run time, a `fill` into a filled slot refuses
+        the whole action with the code `slot_busy` ("slot field[2] is busy"), and nothing
+        is spent. The checker warns where nothing before the `fill`, in the same action,
+        says the slot is empty. Say it, with the player's message:
+
+            action plant(slot: field, kind: crop)
+              require field[slot] is empty else "That plot is busy"
+              cost seed[kind] 1
+              fill field[slot] with crop = kind, ready_at = now + crop[kind].grow
+
+        or, to overwrite whatever the slot holds on purpose, write `replace`:
+
+            replace field[slot] with crop = kind, ready_at = now + crop[kind].grow
+
+        The check is by the words: `require field[slot] is empty` (or a `when` saying so)
+        guards `fill field[slot]` when the slot is written the same way, its index is made
+        of parameters, `let` values and constants, and no other `fill` of that row comes
+        between them.
+        """),
     "R050": _entry("error", "no game folder", """
         Commands take a game folder: a folder holding the game's .rules files.
         """),

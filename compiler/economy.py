@@ -460,6 +460,8 @@ class _Walker:
             p.slots[s.slots] = None
             return
         if isinstance(s, ir.Fill):
+            if not s.replace and p.slots.get(s.slots) is not None:
+                raise Infeasible  # `fill` into a filled slot is refused (slot_busy)
             content = {}
             for name, expr in s.values:
                 if name in tracked:

@@ -252,7 +252,8 @@ class BodyEmitter:
             self.line(d, f'ctx.set_field(s, "{s.slots}", {index}, "{s.field}", {e.expr(s.value)})')
         elif isinstance(s, ir.Fill):
             values = ", ".join(f'"{name}": {e.expr(v)}' for name, v in s.values)
-            self.line(d, f'ctx.fill(s, "{s.slots}", {e.index(s.slots, s.index)}, {{{values}}})')
+            helper = "replace_slot" if s.replace else "fill_slot"
+            self.line(d, f'ctx.{helper}(s, "{s.slots}", {e.index(s.slots, s.index)}, {{{values}}})')
         elif isinstance(s, ir.Empty):
             self.line(d, f'ctx.empty(s, "{s.slots}", {e.index(s.slots, s.index)})')
             self.forget_emptied((s,))

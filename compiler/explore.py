@@ -1,8 +1,10 @@
 """`rulesc explore`: find exploits in a game and report each as a scenario that reproduces it.
 
-Three searches, on the typed IR and the compiled pack only:
+Four searches, on the typed IR and the compiled pack only:
 - static loops (loops.py over the flow model of economy.py),
 - dodged limits (dodges.py),
+- busy slots: a `fill` that nothing shows is empty (slotfill.py), played on the pack until
+  the server refuses it with `slot_busy` and no message of the rules (search.py),
 - a dynamic search on the pack for broken invariants and `--bound`s (search.py).
 
 Nothing is reported on the model's word alone: every loop and dodge is played on
@@ -22,11 +24,12 @@ from rulesc.runtime.pack import Pack, load_pack
 from . import ir
 from .build import BuildResult, write_pack
 from .dodges import Dodge, find_dodges
-from .economy import Case, Model, build_model
-from .irtext import text, value_text
+from .economy import Case, Model, build_model, nodes
+from .irtext import statement_text, text, value_text
 from .loops import Loop, find_loops, schedule
-from .replay import Do, Played, Step, Wait, confirm, play, pool_value, scenario_text
-from .search import Bound, Break, Search
+from .replay import Do, Played, Step, Wait, call_text, confirm, play, pool_value, scenario_text
+from .search import Bound, Break, Search, busy_refusals
+from .slotfill import unguarded_fills
 
 JSON_FORMAT_VERSION = 1
 TRIES_PER_LOOP_GROUP = 3  # variants of one loop replayed before giving up on it
@@ -42,7 +45,7 @@ class Options:
 
 @dataclass
 class Finding:
-    kind: str  # loop, dodged_limit, shared_reward, invariant, bound
+    kind: str  # loop, dodged_limit, shared_reward, busy_slot, invariant, bound
     summary: str
     details: list[str]
     actions: list[str]
@@ -112,6 +115,7 @@ def explore(result: BuildResult, options: Options) -> Report:
         model = build_model(game)
         explorer = _Explorer(game, model, pack, options)
         explorer.static(deadline)  # small games finish in milliseconds; the deadline is a safety net
+        explorer.busy_slots(time.monotonic() + (deadline - time.monotonic()) / 2)
         explorer.dynamic(deadline)
         explorer.confirm(result.sources.root)
     findings = explorer.findings
@@ -274,6 +278,73 @@ class _Explorer:
                     f"{claims} claims in one window, where the limits suggest {dodge.allowed}."]
         finding.scenario = scenario_text(finding.title, comments, g, played.lines, _changed(played.start, played.end, g))
 
+    # -- fills into a busy slot
+
+    def busy_slots(self, deadline: float) -> None:
+        """Each action whose `fill` may find its slot filled, played until the server refuses
+        it: first as a new player, then holding plenty of what the actions cost."""
+        fills = {a.name: unguarded_fills(a.body) for a in self.game.actions}
+        fills = {name: f for name, f in fills.items() if f}
+        if not fills:
+            return
+        found: dict[str, tuple[dict[str, int], tuple[Step, ...], str]] = {}
+        for given in ({}, self.plenty_for(set(fills))):
+            left = set(fills) - set(found)
+            if not left:
+                break
+            for name, (steps, message) in busy_refusals(self.pack, self.game, left, given, self.options.depth,
+                                                        deadline).items():
+                found[name] = (given, steps, message)
+        for name in sorted(fills):
+            fill = fills[name][0]
+            if name in found:
+                self.findings.append(self.busy_finding(name, fill, *found[name]))
+            else:
+                self.unconfirmed.append(f"{name}: `{statement_text(fill.loc)}` may find its slot filled, but no "
+                                        f"sequence of up to {self.options.depth} steps found fills it first")
+
+    def plenty_for(self, actions: set[str]) -> dict[str, int]:
+        """1000 (or the max) of everything these actions cost, every row of a keyed item."""
+        resources = {r.name: r for r in self.game.resources}
+        rows = {t.name: [row for row, _ in t.rows] for t in self.game.tables}
+        out: dict[str, int] = {}
+        for a in self.game.actions:
+            if a.name not in actions:
+                continue
+            for cost in (n for n in nodes(a.body) if isinstance(n, ir.Cost)):
+                for amount in cost.amounts:
+                    r = resources[amount.resource]
+                    keys = ([None] if r.key is None else [amount.key.value] if isinstance(amount.key, ir.Const)
+                            else rows[r.key])
+                    for key in keys:
+                        out[r.name if key is None else f"{r.name}[{key}]"] = min(1000, r.max or 1000)
+        return dict(sorted(out.items()))
+
+    def busy_finding(self, action: str, fill: ir.Fill, given: dict[str, int], steps: tuple[Step, ...],
+                     message: str) -> Finding:
+        slot = f"{fill.slots}[{text(fill.index)}]"
+        summary = f"{action} can be refused for a busy slot ({slot}) with no message of the rules"
+        details = [f"`{statement_text(fill.loc)}` ({fill.loc.file}:{fill.loc.line}): nothing before it requires "
+                   f"`{slot} is empty`, so on a filled slot the player gets the server's words: "
+                   f"slot_busy, \"{message}\"",
+                   f"fix: `require {slot} is empty else \"...\"` above it, with a message for the player, "
+                   f"or `replace {slot} with ...` to overwrite on purpose"]
+        finding = Finding("busy_slot", summary, details, [action], {})
+        last = steps[-1]
+        assert isinstance(last, Do)
+        played = play(self.pack, "explore", given, list(steps[:-1]))
+        if not played.ok:
+            details.append(f"not replayed: {played.problem}")
+            return finding
+        refused = call_text(last.action, last.arranged(dict(last.params)), last.pin)
+        details.append(f"shortest sequence found: {_steps_words(steps)}")
+        finding.title = f"explore: {action} is refused for a busy slot"
+        comments = [f"found by rulesc explore: the last `{action}` fills {slot}, which is filled,",
+                    "so the server refuses it (slot_busy). Fix the rules and this scenario fails."]
+        finding.scenario = scenario_text(finding.title, comments, given,
+                                         [*played.lines, f"do {refused} fails slot_busy"], {})
+        return finding
+
     # -- dynamic search
 
     def dynamic(self, deadline: float) -> None:
@@ -327,7 +398,7 @@ class _Explorer:
                 self.unconfirmed.append(f"{f.summary}: the scenario did not pass ({problems})")
                 continue
             kept.append(f)
-        order = {"loop": 0, "dodged_limit": 1, "shared_reward": 2, "invariant": 3, "bound": 4}
+        order = {"loop": 0, "dodged_limit": 1, "shared_reward": 2, "busy_slot": 3, "invariant": 4, "bound": 5}
         self.findings = sorted(kept, key=lambda f: (order[f.kind], f.summary))
 
 
@@ -416,7 +487,7 @@ def _unique_titles(findings: list[Finding]) -> None:
 # ---- output -------------------------------------------------------------------------------------
 
 _KIND_WORDS = {"loop": "loop", "dodged_limit": "dodged limit", "shared_reward": "shared reward",
-               "invariant": "broken invariant", "bound": "past a bound"}
+               "busy_slot": "busy slot", "invariant": "broken invariant", "bound": "past a bound"}
 
 
 def render_human(report: Report) -> str:

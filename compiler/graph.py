@@ -85,7 +85,7 @@ def flows(action: ir.Action, loot: dict[str, ir.Loot] | None = None) -> list[Edg
             elif isinstance(s, ir.SetResource):
                 out.append(Edge(act, _res(s.resource), f"set {s.label} = {text(s.value)}", branch, "dotted"))
             elif isinstance(s, ir.Fill):
-                out.append(Edge(act, _slots(s.slots), "fill", branch))
+                out.append(Edge(act, _slots(s.slots), "replace" if s.replace else "fill", branch))
             elif isinstance(s, ir.Empty):
                 out.append(Edge(_slots(s.slots), act, "empty", branch))
             elif isinstance(s, ir.SetSlotField):

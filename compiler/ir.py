@@ -232,6 +232,7 @@ class Fill:
     index: Expr
     values: tuple[tuple[str, Expr], ...]  # every field of the slot, in declared order
     loc: Loc
+    replace: bool = False  # `replace`: overwrite a filled slot; `fill` refuses it (slot_busy)
 
 
 @dataclass(frozen=True, slots=True)

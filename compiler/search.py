@@ -264,6 +264,34 @@ class Search:
         return json.dumps([player.state, player.now], sort_keys=True, default=str)
 
 
+def busy_refusals(pack: Pack, game: ir.Game, actions: set[str], given: dict[str, int], depth: int,
+                  deadline: float) -> dict[str, tuple[tuple[Step, ...], str]]:
+    """For each of `actions` that it can find, the shortest sequence (breadth-first, at most
+    `depth` steps) whose last step is that action refused for a busy slot (`slot_busy`), and
+    the message the server gave."""
+    every = moves(game)
+    start = Player(pack, "explore")
+    start.give(given)
+    found: dict[str, tuple[tuple[Step, ...], str]] = {}
+    queue: deque[tuple[Player, tuple[Step, ...]]] = deque([(start, ())])
+    seen = {Search._key(start)}
+    while queue and time.monotonic() < deadline and len(found) < len(actions):
+        player, path = queue.popleft()
+        for step in every:
+            nxt = _copy(player)
+            outcome, _ = nxt.do(step)
+            if not outcome.ok:
+                error = outcome.error or {}
+                if error.get("code") == "slot_busy" and step.action in actions and step.action not in found:
+                    found[step.action] = ((*path, step), str(error.get("message")))
+                continue
+            key = Search._key(nxt)
+            if len(path) + 2 <= depth and key not in seen and len(seen) < MAX_BFS_STATES:
+                seen.add(key)
+                queue.append((nxt, (*path, step)))
+    return found
+
+
 def upstream(game: ir.Game, watched: set[str]) -> dict[str, int]:
     """How many actions away each resource or slot is from feeding a watched resource.
 

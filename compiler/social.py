@@ -183,6 +183,7 @@ def check_hooks(c: Checker, decls: list) -> list[ir.Hook]:
         body = c.block(d.body, scope)
         if body is None or forbidden:
             continue
+        c.busy_fills(d.body, body)
         hooks.append(ir.Hook(event, tuple(body), tuple(sorted(_writes(body) | loot_writes(c, body))), c.loc(d.span)))
     return hooks
 

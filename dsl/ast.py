@@ -183,9 +183,13 @@ class FieldValue:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
+    """`fill X[i] with ...` (refused at run time when the slot is filled) or, with
+    replace=True, `replace X[i] with ...` (overwrites whatever the slot holds)."""
+
     place: Place
     values: tuple[FieldValue, ...]
     span: Span
+    replace: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -263,6 +263,10 @@ class _Build(Transformer):
         return ast.Fill(c[0], tuple(c[1:]), self.span(meta))
 
     @v_args(meta=True)
+    def replace_stmt(self, meta, c):
+        return ast.Fill(c[0], tuple(c[1:]), self.span(meta), replace=True)
+
+    @v_args(meta=True)
     def field_value(self, meta, c):
         return ast.FieldValue(str(c[0]), c[1], self.span(meta))
 

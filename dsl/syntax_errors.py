@@ -204,7 +204,7 @@ def _unknown_function(ctx: _Context) -> _Report | None:
 
 def _assign_for_compare(ctx: _Context) -> _Report | None:
     w = ctx.what
-    if w.value == "=" and "COMPARE" in ctx.accepts and ctx.first_word not in ("set", "let", "fill"):
+    if w.value == "=" and "COMPARE" in ctx.accepts and ctx.first_word not in ("set", "let", "fill", "replace"):
         fixed = ctx.code(w.line)[: w.col - 1] + "==" + ctx.code(w.line)[w.col :]
         return _Report("expected a comparison such as `==` or `>=`, found `=`", w.line, w.col, 1,
                        f"to compare, write `==`: `{fixed.strip()}`")
@@ -319,7 +319,7 @@ _TYPOS = {
     "then": "write the statements of a `when` on the lines below it, indented",
     "return": "an action ends after its last statement: remove `return`",
 }
-_STATEMENT_WORDS = {"require", "cost", "gain", "set", "fill", "empty", "let", "limit", "cooldown", "emit",
+_STATEMENT_WORDS = {"require", "cost", "gain", "set", "fill", "replace", "empty", "let", "limit", "cooldown", "emit",
                     "when", "otherwise", "pick", "given", "do", "wait", "expect", "give", "take", "as"}
 _DECLARATION_WORDS = "`game`, `currency`, `meter`, `stat`, `level`, `table`, `item`, `slots`, `action` or `invariant`"
 
@@ -342,6 +342,7 @@ _EXAMPLES = {
     "gain": "gain coins 5, seed[kind] 1",
     "set": "set field[slot].ready_at = now + 5m",
     "fill": "fill field[slot] with crop = kind, ready_at = now + 2m",
+    "replace": "replace field[slot] with crop = kind, ready_at = now + 2m",
     "empty": "empty field[slot]",
     "let": "let kind = field[slot].crop",
     "limit": "limit 3 per day per kind",
@@ -367,7 +368,7 @@ _EXAMPLES = {
 }
 
 
-_STATEMENT_LIST = ("`require`, `cost`, `gain`, `set`, `fill`, `empty`, `let`, `limit`, `cooldown`, "
+_STATEMENT_LIST = ("`require`, `cost`, `gain`, `set`, `fill`, `replace`, `empty`, `let`, `limit`, `cooldown`, "
                    "`emit`, `when` or `pick one`")
 # inside these declarations a line has no keyword of its own: an example by the declaration
 _BLOCK_LINES = {

@@ -48,7 +48,7 @@ _ADMIN: list[dict[str, list]] = [{"admin": []}]
 
 _ACTION_ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
 _CODES = ["bad_params", "unknown_action", "precondition", "insufficient", "limit", "cooldown",
-          "overflow", "id_reused", "busy", "unknown_row", "pack_fault"]  # fmt: skip
+          "slot_busy", "overflow", "id_reused", "busy", "unknown_row", "pack_fault"]  # fmt: skip
 
 _PLACE: dict[str, Any] = {"type": "object", "required": ["rank", "score"],
           "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "integer"}}}  # fmt: skip

@@ -354,10 +354,24 @@ class Context:
 
     # slots: a filled slot is a dict of its fields, never changed in place (it may be shared
     # with the state from before the action)
-    def fill(self, s: dict, slots: str, index: int, value: dict) -> None:
+    def fill_slot(self, s: dict, slots: str, index: int, value: dict) -> None:
+        """`fill`: only into an empty slot. A filled one refuses the action (`slot_busy`):
+        overwriting it would drop what it holds, its timer and what was spent on it."""
+        row = s[slots]
+        if row[index] is not None:
+            label = place_label(slots, index)
+            raise Rejected("slot_busy", f"slot {label} is busy", {"slot": label})
+        self._put(f"{slots}[{index}]", None, value)
+        row[index] = value
+
+    def replace_slot(self, s: dict, slots: str, index: int, value: dict) -> None:
+        """`replace`: fill the slot whatever it holds."""
         row = s[slots]
         self._put(f"{slots}[{index}]", row[index], value)
         row[index] = value
+
+    # packs built before `fill` refused a filled slot call this: it keeps their meaning
+    fill = replace_slot
 
     def empty(self, s: dict, slots: str, index: int) -> None:
         row = s[slots]

@@ -142,16 +142,16 @@ def statements(draw, depth: int = 0) -> list[tuple[int, list[str]]]:
     """(relative depth, tokens) lines of one statement, blocks included."""
     e = lambda: draw(expressions())  # noqa: E731
     place = lambda: [draw(st.sampled_from(NAMES))] + (["[", "kind", "]"] if draw(st.booleans()) else [])  # noqa: E731
-    kind = draw(st.sampled_from(["require", "cost", "gain", "set", "fill", "empty", "let", "limit", "cooldown",
-                                 "emit", "when", "pick"] if depth < 2 else ["require", "gain", "set", "let"]))
+    kind = draw(st.sampled_from(["require", "cost", "gain", "set", "fill", "replace", "empty", "let", "limit",
+                                 "cooldown", "emit", "when", "pick"] if depth < 2 else ["require", "gain", "set", "let"]))
     if kind == "require":
         return [(0, ["require", *e(), *(["else", '"no {coins} # here"'] if draw(st.booleans()) else [])])]
     if kind in ("cost", "gain"):
         return [(0, [kind, *place(), *e(), ",", *place(), "3"])]
     if kind == "set":
         return [(0, ["set", *place(), "=", *e()])]
-    if kind == "fill":
-        return [(0, ["fill", "field", "[", "slot", "]", "with", "crop", "=", *e(), ",", "ready_at", "=", "now"])]
+    if kind in ("fill", "replace"):
+        return [(0, [kind, "field", "[", "slot", "]", "with", "crop", "=", *e(), ",", "ready_at", "=", "now"])]
     if kind == "empty":
         return [(0, ["empty", "field", "[", "0", "]"])]
     if kind == "let":

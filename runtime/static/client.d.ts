@@ -12,7 +12,7 @@ export type EventMap = { [name: string]: unknown };
 
 export interface RejectionError {
   code: "bad_params" | "unknown_action" | "precondition" | "insufficient" | "limit" | "cooldown"
-    | "overflow" | "id_reused" | "busy" | "unknown_row" | "pack_fault" | (string & {});
+    | "slot_busy" | "overflow" | "id_reused" | "busy" | "unknown_row" | "pack_fault" | (string & {});
   message: string;
   details: Record<string, unknown>;
 }

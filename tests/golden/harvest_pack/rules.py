@@ -192,7 +192,7 @@ def plant(s: dict, p: PlantParams, ctx: rt.Context) -> None:
     # harvest.rules:45: cost energy 1, seed[kind] 1
     ctx.cost(s, (("energy", None, 1), ("seed", kind, 1)))
     # harvest.rules:46: fill field[slot] with crop = kind, ready_at = now + crop[kind].grow
-    ctx.fill(s, "field", slot, {"crop": kind, "ready_at": rt.add(ctx.now, CROP[kind]["grow"])})
+    ctx.fill_slot(s, "field", slot, {"crop": kind, "ready_at": rt.add(ctx.now, CROP[kind]["grow"])})
 
 
 def harvest(s: dict, p: HarvestParams, ctx: rt.Context) -> None:
