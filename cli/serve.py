@@ -43,18 +43,22 @@ def serve_command(
     games: Annotated[
         list[Path],
         typer.Argument(
+            metavar="GAME...",
             help="Game folders (built on start) or pack directories (loaded as they are).",
             envvar="RULESC_GAMES",
             show_default=False,
         ),
     ],
     host: Annotated[
-        str, typer.Option(help="Address to listen on.", envvar="RULESC_HOST")
+        str, typer.Option(metavar="HOST", help="Address to listen on.", envvar="RULESC_HOST")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", envvar="RULESC_PORT")] = 8000,
+    port: Annotated[
+        int, typer.Option(metavar="PORT", help="Port to listen on.", envvar="RULESC_PORT")
+    ] = 8000,
     workers: Annotated[
         int,
         typer.Option(
+            metavar="N",
             min=1,
             help="Server processes sharing the port (SO_REUSEPORT). More than one needs "
             "--redis: the embedded SQLite store serves one process.",
@@ -65,6 +69,7 @@ def serve_command(
         str | None,
         typer.Option(
             "--redis",
+            metavar="URL",
             help="Redis URL (redis://host:6379/0), or any node of a Redis Cluster (found "
             "by itself). Without it: the embedded SQLite store in the data directory.",
             envvar="RULESC_REDIS_URL",
@@ -73,6 +78,7 @@ def serve_command(
     data_dir: Annotated[
         Path,
         typer.Option(
+            metavar="DIR",
             help="Built packs, and the SQLite store when there is no --redis.",
             envvar="RULESC_DATA_DIR",
         ),
@@ -80,6 +86,7 @@ def serve_command(
     secret: Annotated[
         str | None,
         typer.Option(
+            metavar="SECRET",
             help="Signs guest tokens. Dev mode without it: a random one made once and kept in "
             "DATA_DIR/dev-secret (mode 0600), so tokens outlive a restart.",
             envvar="RULESC_SECRET",
@@ -88,6 +95,7 @@ def serve_command(
     admin_token: Annotated[
         str | None,
         typer.Option(
+            metavar="TOKEN",
             help="Bearer token of /admin calls. Dev mode without it: a random one kept in "
             "DATA_DIR/dev-admin-token (mode 0600), printed.",
             envvar="RULESC_ADMIN_TOKEN",
@@ -113,6 +121,7 @@ def serve_command(
     jwt_hs256_key: Annotated[
         str | None,
         typer.Option(
+            metavar="KEY",
             help="Also accept the game's own JWTs signed HS256 with this key (player = sub).",
             envvar="RULESC_JWT_HS256_KEY",
         ),
@@ -120,17 +129,26 @@ def serve_command(
     jwt_rs256_public_key: Annotated[
         Path | None,
         typer.Option(
+            metavar="PEM_FILE",
             help="Also accept the game's own JWTs signed RS256; PEM public key file.",
             envvar="RULESC_JWT_RS256_PUBLIC_KEY",
         ),
     ] = None,
     jwt_audience: Annotated[
         str | None,
-        typer.Option(help="The `aud` the game's JWTs must carry.", envvar="RULESC_JWT_AUDIENCE"),
+        typer.Option(
+            metavar="AUDIENCE",
+            help="The `aud` the game's JWTs must carry.",
+            envvar="RULESC_JWT_AUDIENCE",
+        ),
     ] = None,
     jwt_issuer: Annotated[
         str | None,
-        typer.Option(help="The `iss` the game's JWTs must carry.", envvar="RULESC_JWT_ISSUER"),
+        typer.Option(
+            metavar="ISSUER",
+            help="The `iss` the game's JWTs must carry.",
+            envvar="RULESC_JWT_ISSUER",
+        ),
     ] = None,
     guest_sessions: Annotated[
         bool,
@@ -141,24 +159,38 @@ def serve_command(
         ),
     ] = True,
     max_body: Annotated[
-        int, typer.Option(help="Largest HTTP body, bytes (413 above).", envvar="RULESC_MAX_BODY")
+        int,
+        typer.Option(
+            metavar="BYTES", help="Largest HTTP body, bytes (413 above).", envvar="RULESC_MAX_BODY"
+        ),
     ] = _LIMITS.max_body,
     max_frame: Annotated[
-        int, typer.Option(help="Largest WebSocket frame, bytes.", envvar="RULESC_MAX_FRAME")
+        int,
+        typer.Option(
+            metavar="BYTES", help="Largest WebSocket frame, bytes.", envvar="RULESC_MAX_FRAME"
+        ),
     ] = _LIMITS.max_frame,
     max_batch: Annotated[
-        int, typer.Option(help="Most actions in one batch.", envvar="RULESC_MAX_BATCH")
+        int, typer.Option(metavar="N", help="Most actions in one batch.", envvar="RULESC_MAX_BATCH")
     ] = _LIMITS.max_batch,
     rate: Annotated[
         float,
-        typer.Option(help="Requests a second per player (0: no limit).", envvar="RULESC_RATE"),
+        typer.Option(
+            metavar="PER_SECOND",
+            help="Requests a second per player (0: no limit).",
+            envvar="RULESC_RATE",
+        ),
     ] = _LIMITS.rate,
     burst: Annotated[
-        float, typer.Option(help="Requests a player may make at once.", envvar="RULESC_BURST")
+        float,
+        typer.Option(
+            metavar="N", help="Requests a player may make at once.", envvar="RULESC_BURST"
+        ),
     ] = _LIMITS.burst,
     auth_fail_rate: Annotated[
         float,
         typer.Option(
+            metavar="PER_SECOND",
             help="Bad tokens a second one address may present once its burst is spent; past "
             "that, its calls are 429 (0: no limit).",
             envvar="RULESC_AUTH_FAIL_RATE",
@@ -167,21 +199,31 @@ def serve_command(
     auth_fail_burst: Annotated[
         float,
         typer.Option(
-            help="Bad tokens one address may present at once.", envvar="RULESC_AUTH_FAIL_BURST"
+            metavar="N",
+            help="Bad tokens one address may present at once.",
+            envvar="RULESC_AUTH_FAIL_BURST",
         ),
     ] = _LIMITS.auth_fail_burst,
     ws_ping_interval: Annotated[
-        float, typer.Option(help="Seconds between server pings.", envvar="RULESC_WS_PING_INTERVAL")
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            help="Seconds between server pings.",
+            envvar="RULESC_WS_PING_INTERVAL",
+        ),
     ] = 15.0,
     ws_ping_timeout: Annotated[
         float,
         typer.Option(
-            help="Close a WebSocket with no pong within this.", envvar="RULESC_WS_PING_TIMEOUT"
+            metavar="SECONDS",
+            help="Close a WebSocket with no pong within this.",
+            envvar="RULESC_WS_PING_TIMEOUT",
         ),
     ] = 10.0,
     ws_max_buffer: Annotated[
         int,
         typer.Option(
+            metavar="BYTES",
             help="Bytes waiting to be sent to one WebSocket client before it is closed as "
             "too slow (1013).",
             envvar="RULESC_WS_MAX_BUFFER",
@@ -190,6 +232,7 @@ def serve_command(
     header_timeout: Annotated[
         float,
         typer.Option(
+            metavar="SECONDS",
             min=0.1,
             help="Seconds a new connection has to send a whole request head (a WebSocket's "
             "upgrade too); then it is closed.",
@@ -199,6 +242,7 @@ def serve_command(
     body_timeout: Annotated[
         float,
         typer.Option(
+            metavar="SECONDS",
             min=0.1,
             help="Seconds a request has to send its body; then it is closed.",
             envvar="RULESC_BODY_TIMEOUT",
@@ -207,6 +251,7 @@ def serve_command(
     idle_timeout: Annotated[
         float,
         typer.Option(
+            metavar="SECONDS",
             min=0.1,
             help="Seconds a kept-alive connection may wait for its next request; keep it "
             "above a proxy's upstream keepalive_timeout (nginx: 60).",
@@ -216,6 +261,7 @@ def serve_command(
     max_connections: Annotated[
         int,
         typer.Option(
+            metavar="N",
             min=0,
             help="Connections one process holds (HTTP and WebSocket); more are answered "
             "503 and closed. 0: the open-file limit less an eighth.",
@@ -225,6 +271,7 @@ def serve_command(
     max_connections_per_address: Annotated[
         int,
         typer.Option(
+            metavar="N",
             min=0,
             help="Connections one process holds from one peer address (0: no cap). Not "
             "applied with --trust-proxy: every peer is the proxy then.",
@@ -234,12 +281,15 @@ def serve_command(
     result_ttl: Annotated[
         float,
         typer.Option(
-            help="Hours an action id is remembered (at least 24).", envvar="RULESC_RESULT_TTL_HOURS"
+            metavar="HOURS",
+            help="Hours an action id is remembered (at least 24).",
+            envvar="RULESC_RESULT_TTL_HOURS",
         ),
     ] = 24.0,
     rejection_ttl: Annotated[
         float,
         typer.Option(
+            metavar="MINUTES",
             help="Minutes the id of a rejected action is remembered (at most the result TTL).",
             envvar="RULESC_REJECTION_TTL_MINUTES",
             min=1,
@@ -248,17 +298,22 @@ def serve_command(
     max_rejections: Annotated[
         int,
         typer.Option(
+            metavar="N",
             help="Rejected action ids remembered per player (the newest).",
             envvar="RULESC_MAX_REJECTIONS",
             min=1,
         ),
     ] = DEFAULT_MAX_REJECTIONS,
     ledger_maxlen: Annotated[
-        int, typer.Option(help="Ledger entries kept per player.", envvar="RULESC_LEDGER_MAXLEN")
+        int,
+        typer.Option(
+            metavar="N", help="Ledger entries kept per player.", envvar="RULESC_LEDGER_MAXLEN"
+        ),
     ] = DEFAULT_LEDGER_MAXLEN,
     redis_timeout: Annotated[
         float,
         typer.Option(
+            metavar="SECONDS",
             help="Seconds to wait for a Redis reply. A commit whose reply does not come "
             "in time is answered 503 outcome_unknown.",
             envvar="RULESC_REDIS_TIMEOUT",
