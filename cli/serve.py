@@ -43,7 +43,7 @@ def serve_command(
     games: Annotated[
         list[Path],
         typer.Argument(
-            metavar="GAME...",
+            metavar="GAME",
             help="Game folders (built on start) or pack directories (loaded as they are).",
             envvar="RULESC_GAMES",
             show_default=False,
