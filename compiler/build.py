@@ -17,14 +17,13 @@ import jinja2
 from rulesc import __version__
 from rulesc.runtime.pack import (  # the contract between packs and the engine
     PACK_FORMAT,
-    PACK_FORMAT_SOLO,
     build_line_map,
 )
 
 from . import ir
 from . import types as T
 from .check import check_game
-from .emit import BodyEmitter, ExprEmitter, literal, py_name, py_text, table_const
+from .emit import module_parts
 from .loader import GameSources, load_game
 from .typescript import declarations
 
@@ -50,80 +49,20 @@ def pack_version(game: ir.Game) -> str:
     return digest.hexdigest()[:16]
 
 
-def camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
-
-
 @functools.cache
 def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.PackageLoader("rulesc.compiler", "templates"),
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 - we generate Python, not HTML
     )
-    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
-    return env
 
 
 def render_module(game: ir.Game) -> str:
-    expr = ExprEmitter(game)
-    bodies = {a.name: BodyEmitter(game).emit(a.body) for a in game.actions}
-    hook_bodies = {h.event: BodyEmitter(game).emit(h.body) for h in game.hooks}
-
-    def param_type(p: ir.Param) -> str:
-        if p.type.kind == "enum":
-            return camel(p.type.name or "")
-        if p.type == T.BOOL:
-            return "bool"
-        if p.type == T.PLAYER:  # a player id: the runtime checks that the player exists
-            return "Annotated[str, Field(min_length=1, max_length=128)]"
-        return f"Annotated[int, Field(ge={p.lo}, le={p.hi})]"
-
-    def invariant_message(inv: ir.Invariant) -> str:
-        if inv.message is not None:
-            return expr.message(inv.message)
-        return json.dumps(f"invariant {inv.loc.code.removeprefix('invariant').strip()} broken ({inv.loc.file}:{inv.loc.line})")
-
-    text = _env().get_template("pack.py.j2").render(
-        game=game,
-        version=pack_version(game),
-        compiler_version=__version__,
-        tables={t.name: t for t in game.tables},
-        bodies=bodies,
-        hook_bodies=hook_bodies,
-        player_params=player_params(game),
-        py_tuple=py_tuple,
-        loot_gains=lambda e: py_tuple([f"({json.dumps(i.resource)}, {json.dumps(i.key)}, {literal(i.amount)})"
-                                       .replace("null", "None") for i in e.items if i.resource], quote=False),
-        literal=literal,
-        doc_text=lambda text: py_text(text).replace('"', '\\"'),  # inside the module's docstring
-        py_name=py_name,
-        table_const=table_const,
-        enum_name=camel,
-        params_class=lambda name: camel(name) + "Params",
-        param_type=param_type,
-        expr=expr,
-        invariant_message=invariant_message,
-    )
+    """rules.py: the parts emit.py writes, laid out by the template."""
+    text = _env().get_template("pack.py.j2").render(module_parts(game, pack_version(game), __version__))
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
-
-
-def py_tuple(items, *, quote: bool = True) -> str:
-    """A Python tuple literal: `("a", "b")`, `("a",)`, `()`."""
-    parts = [json.dumps(i) if quote else i for i in items]
-    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
-
-
-def player_params(game: ir.Game) -> dict[str, tuple[str, ...]]:
-    """Each action's `player` parameters (the actions that have some)."""
-    out = {a.name: tuple(p.name for p in a.params if p.type == T.PLAYER) for a in game.actions}
-    return {name: params for name, params in out.items() if params}
-
-
-def is_social(game: ir.Game) -> bool:
-    """Whether the pack needs the runtime's support for players meeting players."""
-    return bool(player_params(game) or game.loot or game.hooks or game.leaderboards)
 
 
 def schema(game: ir.Game) -> dict:
@@ -206,7 +145,7 @@ def _loot_entry(entry: ir.LootEntry) -> dict:
 
 def manifest(game: ir.Game) -> dict:
     return {
-        "format": PACK_FORMAT if is_social(game) else PACK_FORMAT_SOLO,
+        "format": PACK_FORMAT,
         "game": game.id,
         "title": game.title,
         "version": pack_version(game),

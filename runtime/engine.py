@@ -124,7 +124,7 @@ def run(
     s = dict(settled)
     for key, copy in copies:  # copy only the dicts and lists this action may change
         s[key] = copy(s[key])
-    ctx = Context(now, player_id, action_id, version, m.DAY_START_MS, pin)
+    ctx = pack.context(now, player_id, action_id, version, m.DAY_START_MS, pin)
     if players:
         refused = _meet(pack, ctx, p, players, peers or {})
         if refused is not None:
@@ -247,7 +247,7 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
     settled = prepare(pack, state, now)
     now = max(now, settled["_now"])
     s: dict[str, Any] = {k: (type(v)(v) if isinstance(v, dict | list) else v) for k, v in settled.items()}
-    ctx = Context(now, player_id, effect["id"], pack.version, m.DAY_START_MS)
+    ctx = pack.context(now, player_id, effect["id"], pack.version, m.DAY_START_MS)
     kind, sender = effect["kind"], effect["from"]
     moved: dict[str, int] = {}
     if kind == "take":
@@ -256,7 +256,7 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
             have = s[name] if key is None else s[name][key]
             taken = min(have, max(amount, 0))
             if taken:
-                ctx.cost_one(s, name, key, taken)
+                Context.cost_one(ctx, s, name, taken, key)  # whichever context the pack has
                 moved[place_label(name, key)] = taken
                 ctx.outbox.append({"to": sender, "kind": "return", "gains": [[name, key, taken]]})
     else:
@@ -265,7 +265,7 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
                 continue
             have = s[name] if key is None else s[name][key]
             try:
-                ctx.gain(s, name, key, amount, m.RESOURCES[name][2])
+                Context.gain(ctx, s, name, amount, key, m.RESOURCES[name][2])
             except Rejected:  # past 64 bits with no max: that amount cannot be applied
                 continue
             moved[place_label(name, key)] = (s[name] if key is None else s[name][key]) - have

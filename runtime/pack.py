@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from . import rt
+
 # What generated code and the engine agree on. Format 2: actions report the places they
 # write (Context.changes) instead of the engine diffing the state. Format 3: the pack may
 # also use players meeting players (`player` params, give/take, loot, hooks, leaderboards);
-# a pack without them is still written as format 2. Formats 1 and 2 still run.
-PACK_FORMAT = 3
-PACK_FORMAT_SOLO = 2
+# a pack without them was still written as format 2. Format 4: packs pass the rt helpers'
+# optional arguments by name (`ctx.gain(s, "seed", 3, key=kind)`), which runtimes before it
+# cannot take; every pack is written as format 4. Formats 1 to 3 still run (rt.LegacyContext).
+PACK_FORMAT = 4
 
 _MARKER = re.compile(r"^\s*# (?P<file>[^:\s]+\.rules):(?P<line>\d+): (?P<text>.*)$")
 
@@ -37,6 +40,8 @@ class Pack:
     schema: dict
     module: ModuleType
     line_map: dict[int, tuple[str, int, str]] = field(repr=False)
+    # the helpers' calling convention the pack was written for (its format)
+    context: type[rt.Context] = field(default=rt.Context, repr=False)
     # action name -> what engine.run needs to run it, worked out on first use (see engine._plan)
     plans: dict[str, tuple] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -105,4 +110,5 @@ def load_pack(path: Path | str) -> Pack:
         raise PackError(f"the pack at {path} does not load: {err}") from err
     if getattr(module, "PACK_VERSION", None) != manifest["version"]:
         raise PackError(f"{module_path} does not match its manifest")
-    return Pack(path, manifest, schema, module, build_line_map(source))
+    context = rt.Context if manifest["format"] >= 4 else rt.LegacyContext
+    return Pack(path, manifest, schema, module, build_line_map(source), context)

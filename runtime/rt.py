@@ -281,7 +281,10 @@ class Context:
             else:
                 seen[1] = value
 
-    def cost_one(self, s: dict, name: str, key: str | None, amount: int) -> None:
+    # Packs of format 4 pass the optional arguments by name, `ctx.gain(s, "seed", 3, key=kind,
+    # maximum=99)`; older packs run with LegacyContext, which takes them in place.
+
+    def cost_one(self, s: dict, name: str, amount: int, key: str | None = None) -> None:
         """A cost of one resource: `cost` for the common case, without building a tuple."""
         if key is None:
             have = s[name]
@@ -309,7 +312,7 @@ class Context:
         else:
             seen[1] = value
 
-    def gain(self, s: dict, name: str, key: str | None, amount: int, maximum: int | None) -> None:
+    def gain(self, s: dict, name: str, amount: int, key: str | None = None, maximum: int | None = None) -> None:
         if key is None:
             have = s[name]
             label = name
@@ -339,7 +342,7 @@ class Context:
         else:
             seen[1] = value
 
-    def set_amount(self, s: dict, name: str, key: str | None, value: int, maximum: int | None) -> None:
+    def set_amount(self, s: dict, name: str, value: int, key: str | None = None, maximum: int | None = None) -> None:
         label = place_label(name, key)
         top = INT64_MAX if maximum is None else maximum
         if not 0 <= value <= top:
@@ -399,7 +402,7 @@ class Context:
         else:
             seen[1] = after
 
-    def limit(self, s: dict, key: str, count: int, period: str, period_ms: int, per: Any) -> None:
+    def limit(self, s: dict, key: str, count: int, period: str, period_ms: int, per: Any = None) -> None:
         slot = limit_slot(key, per)
         start = window_start(period, period_ms, self.now, self.day_start_ms)
         length = window_length(period, period_ms)
@@ -422,7 +425,7 @@ class Context:
             del limits[k]
         limits[slot] = [start, n + 1]
 
-    def cooldown(self, s: dict, key: str, ms: int, per: Any) -> None:
+    def cooldown(self, s: dict, key: str, ms: int, per: Any = None) -> None:
         slot = limit_slot(key, per)
         cooldowns = s["_cooldowns"]
         ready = cooldowns.get(slot)
@@ -473,7 +476,7 @@ class Context:
         if gains:
             self.outbox.append({"to": player, "kind": "give", "gains": gains})
 
-    def take(self, player: str, name: str, key: str | None, amount: int) -> None:
+    def take(self, player: str, name: str, amount: int, key: str | None = None) -> None:
         """At most `amount` of what another player has: how much is decided in their step,
         and comes back to this player's inbox as a `return`."""
         if amount < 0:
@@ -495,7 +498,26 @@ class Context:
 
     def gain_loot(self, s: dict, tables: dict, name: str, resources: dict) -> None:
         for resource, key, amount in self.draw_loot(tables, name):
-            self.gain(s, resource, key, amount, resources[resource][2])
+            Context.gain(self, s, resource, amount, key, resources[resource][2])  # not LegacyContext's
+
+
+class LegacyContext(Context):
+    """The context of packs of format 3 and older, which pass a resource's row (and its
+    maximum) in place, before the amount: `ctx.gain(s, "seed", kind, 3, None)`."""
+
+    __slots__ = ()
+
+    def cost_one(self, s: dict, name: str, key: str | None, amount: int) -> None:  # type: ignore[override]
+        Context.cost_one(self, s, name, amount, key)
+
+    def gain(self, s: dict, name: str, key: str | None, amount: int, maximum: int | None) -> None:  # type: ignore[override]
+        Context.gain(self, s, name, amount, key, maximum)
+
+    def set_amount(self, s: dict, name: str, key: str | None, value: int, maximum: int | None) -> None:  # type: ignore[override]
+        Context.set_amount(self, s, name, value, key, maximum)
+
+    def take(self, player: str, name: str, key: str | None, amount: int) -> None:  # type: ignore[override]
+        Context.take(self, player, name, amount, key)
 
 
 def place_label(name: str, key: Any) -> str:

@@ -27,11 +27,51 @@ DAY_START_MS = 14_400_000  # `day starts` 04:00 UTC
 # harvest.rules:25: table crop from "crops.csv"
 Crop = Literal["wheat", "corn", "pumpkin", "carrot", "strawberry"]
 CROP = {
-    "wheat": {"seed_cost": 5, "grow": 120_000, "regrow": 0, "yield": 3, "sell": 4, "xp": 1, "unlock": 1},
-    "corn": {"seed_cost": 12, "grow": 600_000, "regrow": 300_000, "yield": 2, "sell": 15, "xp": 3, "unlock": 2},
-    "pumpkin": {"seed_cost": 40, "grow": 3_600_000, "regrow": 0, "yield": 1, "sell": 90, "xp": 10, "unlock": 4},
-    "carrot": {"seed_cost": 8, "grow": 300_000, "regrow": 0, "yield": 2, "sell": 9, "xp": 2, "unlock": 1},
-    "strawberry": {"seed_cost": 25, "grow": 1_800_000, "regrow": 600_000, "yield": 4, "sell": 14, "xp": 5, "unlock": 3},
+    "wheat": {
+        "seed_cost": 5,
+        "grow": 120_000,
+        "regrow": 0,
+        "yield": 3,
+        "sell": 4,
+        "xp": 1,
+        "unlock": 1,
+    },
+    "corn": {
+        "seed_cost": 12,
+        "grow": 600_000,
+        "regrow": 300_000,
+        "yield": 2,
+        "sell": 15,
+        "xp": 3,
+        "unlock": 2,
+    },
+    "pumpkin": {
+        "seed_cost": 40,
+        "grow": 3_600_000,
+        "regrow": 0,
+        "yield": 1,
+        "sell": 90,
+        "xp": 10,
+        "unlock": 4,
+    },
+    "carrot": {
+        "seed_cost": 8,
+        "grow": 300_000,
+        "regrow": 0,
+        "yield": 2,
+        "sell": 9,
+        "xp": 2,
+        "unlock": 1,
+    },
+    "strawberry": {
+        "seed_cost": 25,
+        "grow": 1_800_000,
+        "regrow": 600_000,
+        "yield": 4,
+        "sell": 14,
+        "xp": 5,
+        "unlock": 3,
+    },
 }
 
 # ---- state ---------------------------------------------------------------------------
@@ -78,7 +118,14 @@ def new_state(now: int) -> dict:
 def settle(state: dict, now: int) -> dict:
     """The state brought to `now`: meters refilled. Returns `state` itself when nothing moved."""
     out = state
-    value, since = rt.regenerate(state["energy"], state["_meters"]["energy"], now, 30, 1, 180_000)
+    value, since = rt.regenerate(
+        state["energy"],
+        state["_meters"]["energy"],
+        now,
+        maximum=30,
+        amount=1,
+        every=180_000,
+    )
     if value != state["energy"] or since != state["_meters"]["energy"]:
         if out is state:
             out = {**state, "_meters": dict(state["_meters"])}
@@ -175,11 +222,11 @@ def buy_seed(s: dict, p: BuySeedParams, ctx: rt.Context) -> None:
     qty = p.qty
     # harvest.rules:39: require level >= crop[kind].unlock else "{kind} unlocks at level {crop[kind].unlock}"
     if level_of(s["xp"]) < CROP[kind]["unlock"]:
-        raise rt.Rejected("precondition", f'{kind} unlocks at level {CROP[kind]["unlock"]}')
+        raise rt.Rejected("precondition", f"{kind} unlocks at level {CROP[kind]['unlock']}")
     # harvest.rules:40: cost coins crop[kind].seed_cost * qty
-    ctx.cost_one(s, "coins", None, rt.mul(CROP[kind]["seed_cost"], qty))
+    ctx.cost_one(s, "coins", rt.mul(CROP[kind]["seed_cost"], qty))
     # harvest.rules:41: gain seed[kind] qty
-    ctx.gain(s, "seed", kind, qty, None)
+    ctx.gain(s, "seed", qty, key=kind)
 
 
 def plant(s: dict, p: PlantParams, ctx: rt.Context) -> None:
@@ -188,7 +235,7 @@ def plant(s: dict, p: PlantParams, ctx: rt.Context) -> None:
     kind = p.kind
     # harvest.rules:44: require field[slot] is empty else "That plot is busy"
     if s["field"][slot] is not None:
-        raise rt.Rejected("precondition", 'That plot is busy')
+        raise rt.Rejected("precondition", "That plot is busy")
     # harvest.rules:45: cost energy 1, seed[kind] 1
     ctx.cost(s, (("energy", None, 1), ("seed", kind, 1)))
     # harvest.rules:46: fill field[slot] with crop = kind, ready_at = now + crop[kind].grow
@@ -200,15 +247,18 @@ def harvest(s: dict, p: HarvestParams, ctx: rt.Context) -> None:
     slot = p.slot
     # harvest.rules:49: require field[slot] is filled else "Nothing is planted there"
     if s["field"][slot] is None:
-        raise rt.Rejected("precondition", 'Nothing is planted there')
+        raise rt.Rejected("precondition", "Nothing is planted there")
     # harvest.rules:50: require now >= field[slot].ready_at else "Ready in {field[slot].ready_at - now}"
     if ctx.now < s["field"][slot]["ready_at"]:
-        raise rt.Rejected("precondition", f'Ready in {rt.fmt_duration(rt.sub(s["field"][slot]["ready_at"], ctx.now))}')
+        raise rt.Rejected(
+            "precondition",
+            f"Ready in {rt.fmt_duration(rt.sub(s['field'][slot]['ready_at'], ctx.now))}",
+        )
     # harvest.rules:51: let kind = field[slot].crop
     kind = s["field"][slot]["crop"]
     # harvest.rules:52: gain produce[kind] crop[kind].yield, xp crop[kind].xp
-    ctx.gain(s, "produce", kind, CROP[kind]["yield"], 999)
-    ctx.gain(s, "xp", None, CROP[kind]["xp"], None)
+    ctx.gain(s, "produce", CROP[kind]["yield"], key=kind, maximum=999)
+    ctx.gain(s, "xp", CROP[kind]["xp"])
     # harvest.rules:53: when crop[kind].regrow > 0s
     if CROP[kind]["regrow"] > 0:
         # harvest.rules:54: set field[slot].ready_at = now + crop[kind].regrow
@@ -223,19 +273,22 @@ def sell(s: dict, p: SellParams, ctx: rt.Context) -> None:
     kind = p.kind
     qty = p.qty
     # harvest.rules:59: cost produce[kind] qty
-    ctx.cost_one(s, "produce", kind, qty)
+    ctx.cost_one(s, "produce", qty, key=kind)
     # harvest.rules:60: gain coins crop[kind].sell * qty
-    ctx.gain(s, "coins", None, rt.mul(CROP[kind]["sell"], qty), None)
+    ctx.gain(s, "coins", rt.mul(CROP[kind]["sell"], qty))
 
 
 def speed_up(s: dict, p: SpeedUpParams, ctx: rt.Context) -> None:
     # harvest.rules:64: action speed_up(slot: field)
     slot = p.slot
     # harvest.rules:65: require field[slot] is filled and now < field[slot].ready_at
-    if not ((s["field"][slot] is not None) and (ctx.now < rt.slot_field(s, "field", slot, "ready_at"))):
-        raise rt.Rejected("precondition", "requires field[slot] is filled and now < field[slot].ready_at")
+    if s["field"][slot] is None or ctx.now >= s["field"][slot]["ready_at"]:
+        raise rt.Rejected(
+            "precondition",
+            "requires field[slot] is filled and now < field[slot].ready_at",
+        )
     # harvest.rules:66: cost gems ceil((field[slot].ready_at - now) / 10m)  # one gem per started 10 minutes
-    ctx.cost_one(s, "gems", None, rt.ceil_div(rt.sub(s["field"][slot]["ready_at"], ctx.now), 600_000))
+    ctx.cost_one(s, "gems", rt.ceil_div(rt.sub(s["field"][slot]["ready_at"], ctx.now), 600_000))
     # harvest.rules:67: set field[slot].ready_at = now
     ctx.set_field(s, "field", slot, "ready_at", ctx.now)
 
@@ -245,31 +298,43 @@ def fertilize(s: dict, p: FertilizeParams, ctx: rt.Context) -> None:
     slot = p.slot
     # harvest.rules:71: require field[slot] is filled else "Nothing is planted there"
     if s["field"][slot] is None:
-        raise rt.Rejected("precondition", 'Nothing is planted there')
+        raise rt.Rejected("precondition", "Nothing is planted there")
     # harvest.rules:72: require now < field[slot].ready_at else "Already ready to harvest"
     if ctx.now >= s["field"][slot]["ready_at"]:
-        raise rt.Rejected("precondition", 'Already ready to harvest')
+        raise rt.Rejected("precondition", "Already ready to harvest")
     # harvest.rules:73: cost fertilizer 1
-    ctx.cost_one(s, "fertilizer", None, 1)
+    ctx.cost_one(s, "fertilizer", 1)
     # harvest.rules:74: set field[slot].ready_at = now + (field[slot].ready_at - now) / 2
-    ctx.set_field(s, "field", slot, "ready_at", rt.add(ctx.now, rt.div(rt.sub(s["field"][slot]["ready_at"], ctx.now), 2)))
+    ctx.set_field(
+        s,
+        "field",
+        slot,
+        "ready_at",
+        rt.add(ctx.now, rt.div(rt.sub(s["field"][slot]["ready_at"], ctx.now), 2)),
+    )
 
 
 def water(s: dict, p: WaterParams, ctx: rt.Context) -> None:
     # harvest.rules:77: action water(slot: field)
     slot = p.slot
     # harvest.rules:78: cooldown 30m per slot
-    ctx.cooldown(s, "water.1", 1_800_000, slot)
+    ctx.cooldown(s, "water.1", 1_800_000, per=slot)
     # harvest.rules:79: require field[slot] is filled else "Nothing is planted there"
     if s["field"][slot] is None:
-        raise rt.Rejected("precondition", 'Nothing is planted there')
+        raise rt.Rejected("precondition", "Nothing is planted there")
     # harvest.rules:80: require now < field[slot].ready_at else "Already ready to harvest"
     if ctx.now >= s["field"][slot]["ready_at"]:
-        raise rt.Rejected("precondition", 'Already ready to harvest')
+        raise rt.Rejected("precondition", "Already ready to harvest")
     # harvest.rules:81: cost energy 1
-    ctx.cost_one(s, "energy", None, 1)
+    ctx.cost_one(s, "energy", 1)
     # harvest.rules:82: set field[slot].ready_at = max(now, field[slot].ready_at - 5m)
-    ctx.set_field(s, "field", slot, "ready_at", max(ctx.now, rt.sub(s["field"][slot]["ready_at"], 300_000)))
+    ctx.set_field(
+        s,
+        "field",
+        slot,
+        "ready_at",
+        max(ctx.now, rt.sub(s["field"][slot]["ready_at"], 300_000)),
+    )
 
 
 def clear(s: dict, p: ClearParams, ctx: rt.Context) -> None:
@@ -277,7 +342,7 @@ def clear(s: dict, p: ClearParams, ctx: rt.Context) -> None:
     slot = p.slot
     # harvest.rules:86: require field[slot] is filled else "Nothing is planted there"
     if s["field"][slot] is None:
-        raise rt.Rejected("precondition", 'Nothing is planted there')
+        raise rt.Rejected("precondition", "Nothing is planted there")
     # harvest.rules:87: let kind = field[slot].crop
     kind = s["field"][slot]["crop"]
     # harvest.rules:88: empty field[slot]
@@ -290,11 +355,11 @@ def buy_energy(s: dict, p: BuyEnergyParams, ctx: rt.Context) -> None:
     # harvest.rules:93: action buy_energy
     # harvest.rules:94: require energy < 30 else "Energy is already full"
     if s["energy"] >= 30:
-        raise rt.Rejected("precondition", 'Energy is already full')
+        raise rt.Rejected("precondition", "Energy is already full")
     # harvest.rules:95: cost gems 3
-    ctx.cost_one(s, "gems", None, 3)
+    ctx.cost_one(s, "gems", 3)
     # harvest.rules:96: gain energy 10  # clamped at the meter's max of 30
-    ctx.gain(s, "energy", None, 10, 30)
+    ctx.gain(s, "energy", 10, maximum=30)
 
 
 def buy_fertilizer(s: dict, p: BuyFertilizerParams, ctx: rt.Context) -> None:
@@ -302,30 +367,30 @@ def buy_fertilizer(s: dict, p: BuyFertilizerParams, ctx: rt.Context) -> None:
     qty = p.qty
     # harvest.rules:99: require level >= 3 else "Fertilizer is sold from level 3"
     if level_of(s["xp"]) < 3:
-        raise rt.Rejected("precondition", 'Fertilizer is sold from level 3')
+        raise rt.Rejected("precondition", "Fertilizer is sold from level 3")
     # harvest.rules:100: cost coins 30 * qty
-    ctx.cost_one(s, "coins", None, rt.mul(30, qty))
+    ctx.cost_one(s, "coins", rt.mul(30, qty))
     # harvest.rules:101: gain fertilizer qty
-    ctx.gain(s, "fertilizer", None, qty, None)
+    ctx.gain(s, "fertilizer", qty)
 
 
 def market_order(s: dict, p: MarketOrderParams, ctx: rt.Context) -> None:
     # harvest.rules:105: action market_order(kind: crop)
     kind = p.kind
     # harvest.rules:106: limit 3 per day per kind
-    ctx.limit(s, "market_order.1", 3, "day", 86_400_000, kind)
+    ctx.limit(s, "market_order.1", 3, "day", 86_400_000, per=kind)
     # harvest.rules:107: require level >= 2 else "The market opens at level 2"
     if level_of(s["xp"]) < 2:
-        raise rt.Rejected("precondition", 'The market opens at level 2')
+        raise rt.Rejected("precondition", "The market opens at level 2")
     # harvest.rules:108: cost produce[kind] 10
-    ctx.cost_one(s, "produce", kind, 10)
+    ctx.cost_one(s, "produce", 10, key=kind)
     # harvest.rules:109: let premium = min(level, 4) * 5
     premium = rt.mul(min(level_of(s["xp"]), 4), 5)
     # harvest.rules:110: let paid = crop[kind].sell * 10 + premium
     paid = rt.add(rt.mul(CROP[kind]["sell"], 10), premium)
     # harvest.rules:111: gain coins paid, xp 5
-    ctx.gain(s, "coins", None, paid, None)
-    ctx.gain(s, "xp", None, 5, None)
+    ctx.gain(s, "coins", paid)
+    ctx.gain(s, "xp", 5)
     # harvest.rules:112: emit order_filled(kind: kind, coins: paid)
     ctx.emit("order_filled", {"kind": kind, "coins": paid})
 
@@ -333,24 +398,24 @@ def market_order(s: dict, p: MarketOrderParams, ctx: rt.Context) -> None:
 def daily_gift(s: dict, p: DailyGiftParams, ctx: rt.Context) -> None:
     # harvest.rules:116: action daily_gift
     # harvest.rules:117: limit 1 per day
-    ctx.limit(s, "daily_gift.1", 1, "day", 86_400_000, None)
+    ctx.limit(s, "daily_gift.1", 1, "day", 86_400_000)
     # harvest.rules:118: gain coins 50
-    ctx.gain(s, "coins", None, 50, None)
+    ctx.gain(s, "coins", 50)
 
 
 def weekly_bonus(s: dict, p: WeeklyBonusParams, ctx: rt.Context) -> None:
     # harvest.rules:120: action weekly_bonus
     # harvest.rules:121: limit 1 per week
-    ctx.limit(s, "weekly_bonus.1", 1, "week", 604_800_000, None)
+    ctx.limit(s, "weekly_bonus.1", 1, "week", 604_800_000)
     # harvest.rules:122: gain fertilizer 1
-    ctx.gain(s, "fertilizer", None, 1, None)
+    ctx.gain(s, "fertilizer", 1)
     # harvest.rules:123: when level >= 3
     if level_of(s["xp"]) >= 3:
         # harvest.rules:124: gain gems 5
-        ctx.gain(s, "gems", None, 5, 9999)
+        ctx.gain(s, "gems", 5, maximum=9999)
     else:
         # harvest.rules:126: gain gems 2
-        ctx.gain(s, "gems", None, 2, 9999)
+        ctx.gain(s, "gems", 2, maximum=9999)
     # harvest.rules:127: emit weekly_bonus_claimed(at_level: level)
     ctx.emit("weekly_bonus_claimed", {"at_level": level_of(s["xp"])})
 
@@ -358,18 +423,18 @@ def weekly_bonus(s: dict, p: WeeklyBonusParams, ctx: rt.Context) -> None:
 def open_crate(s: dict, p: OpenCrateParams, ctx: rt.Context) -> None:
     # harvest.rules:129: action open_crate
     # harvest.rules:130: cost gems 5
-    ctx.cost_one(s, "gems", None, 5)
+    ctx.cost_one(s, "gems", 5)
     # harvest.rules:131: pick one  # weighted, drawn on the server
-    branch = ctx.draw((70, 25, 5,))
+    branch = ctx.draw((70, 25, 5))
     if branch == 0:
         # harvest.rules:132: 70: gain coins 100
-        ctx.gain(s, "coins", None, 100, None)
+        ctx.gain(s, "coins", 100)
     elif branch == 1:
         # harvest.rules:133: 25: gain fertilizer 2
-        ctx.gain(s, "fertilizer", None, 2, None)
+        ctx.gain(s, "fertilizer", 2)
     else:
         # harvest.rules:134: 5: gain gems 20
-        ctx.gain(s, "gems", None, 20, 9999)
+        ctx.gain(s, "gems", 20, maximum=9999)
 
 
 # name: (function, parameter model, top-level state keys it may change)
@@ -381,7 +446,7 @@ ACTIONS = {
     "speed_up": (speed_up, SpeedUpParams, ("field", "gems")),
     "fertilize": (fertilize, FertilizeParams, ("fertilizer", "field")),
     "water": (water, WaterParams, ("_cooldowns", "energy", "field")),
-    "clear": (clear, ClearParams, ("field", )),
+    "clear": (clear, ClearParams, ("field",)),
     "buy_energy": (buy_energy, BuyEnergyParams, ("energy", "gems")),
     "buy_fertilizer": (buy_fertilizer, BuyFertilizerParams, ("coins", "fertilizer")),
     "market_order": (market_order, MarketOrderParams, ("_limits", "coins", "produce", "xp")),
@@ -395,6 +460,6 @@ def invariants(s: dict) -> list[str]:
     """The invariants that do not hold in `s` (empty when all hold)."""
     broken = []
     # harvest.rules:136: invariant coins <= 100_000_000  # checked by tests, exploration and simulation
-    if not (s["coins"] <= 100_000_000):
+    if s["coins"] > 100_000_000:
         broken.append("invariant coins <= 100_000_000 broken (harvest.rules:136)")
     return broken
