@@ -28,8 +28,14 @@ RESTART_LIMIT = 10  # ... this many times in the window stops the whole server
 READY_TIMEOUT = 120.0  # seconds for every worker to listen at start
 
 
-def serve_forked(workers: int, host: str, port: int, run_worker: Callable[[int, int], None],
-                 announce: Callable[[int], None], say: Callable[[str], None]) -> int:  # fmt: skip
+def serve_forked(
+    workers: int,
+    host: str,
+    port: int,
+    run_worker: Callable[[int, int], None],
+    announce: Callable[[int], None],
+    say: Callable[[str], None],
+) -> int:
     """Serve `host:port` (0: a free port) in `workers` forked processes: each calls
     run_worker(port, ready_fd), which listens with SO_REUSEPORT, writes a byte to ready_fd
     and returns when the worker stops; announce(port) once they all listen. Returns the

@@ -52,11 +52,11 @@ def test_serve_refuses_an_unknown_store_url_and_writes_nothing(tmp_path: Path, u
     # before the registry, any --redis went to RedisStore: the server started and served
     # on a store it could never reach
     data = tmp_path / "data"
+    command = [sys.executable, "-c", "from rulesc.cli.main import app; app()", "serve"]
+    options = ["--redis", url, "--data-dir", str(data), "--port", "0"]
     r = subprocess.run(
-        [sys.executable, "-c", "from rulesc.cli.main import app; app()", "serve", str(HARVEST),
-         "--redis", url, "--data-dir", str(data), "--port", "0"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [*command, str(HARVEST), *options], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2, r.stdout + r.stderr
     assert "error: --redis:" in r.stderr and "known: redis://, rediss://)" in r.stderr
     assert "hunter2" not in r.stderr + r.stdout
