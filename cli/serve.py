@@ -31,6 +31,8 @@ from rulesc.runtime.store import (
     Store,
 )
 
+from .packbuild import compile_pack
+
 DEFAULT_DATA_DIR = Path(".rulesc-data")
 _LIMITS = Limits()  # the defaults shown in --help
 _CONFIG = ServerConfig()
@@ -396,7 +398,7 @@ def serve_command(
     loaded: list[packs.Game] = []
     for source in games:
         try:
-            game = packs.build(source, data_dir)
+            game = packs.build(source, data_dir, compile_pack)
         except packs.RulesInvalid as e:
             typer.echo(f"{e}\n\nerror: {source}: the rules do not check", err=True)
             raise typer.Exit(1) from e
@@ -573,7 +575,7 @@ async def _run(store: Store, auth: Auth, config: ServerConfig, games: list[packs
                ready_fd: int | None = None) -> None:  # fmt: skip
     """Serve until SIGTERM / SIGINT. A worker (`ready_fd` given) shares the port with the
     others and tells the supervisor through `ready_fd` that it listens."""
-    server = Server(store, auth, config, games=games)
+    server = Server(store, auth, config, games=games, builder=compile_pack)
     _freeze_heap()
     if ready_fd is None:
         _announce(games, host, server.listen(port, host), config.dev, 1)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import ir
+from rulesc.compiler import ir
+
 from .simulate import DAY_MS, BotResult
 
 # a resource "grows without bound" when its median rises on at least this share of the
