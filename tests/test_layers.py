@@ -12,9 +12,13 @@ imports keep `rulesc --help` quick) an import inside a function must be justifie
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -173,3 +177,24 @@ def test_the_checker_sees_imports_the_way_python_does(tmp_path) -> None:
     assert ("rulesc.runtime.engine", False) in got
     assert ("rulesc.compiler.build", True) in got
     assert ("rulesc.tools.explore", True) in got
+
+
+def test_the_runtime_builds_a_game_folder_only_with_the_builder_it_is_handed(tmp_path) -> None:
+    from rulesc.cli.packbuild import compile_pack
+    from rulesc.runtime import packs
+
+    harvest = ROOT / "games" / "harvest"
+    with pytest.raises(packs.PackError, match="loads built packs only"):
+        packs.build(harvest, tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+    built = packs.build(harvest, tmp_path, compile_pack)
+    assert built.id == "harvest" and built.pack.path.parent == tmp_path / "packs"
+    assert packs.build(built.pack.path, tmp_path).rules_hash == built.rules_hash  # a pack needs none
+
+
+def test_a_server_that_loads_packs_imports_no_compiler() -> None:
+    code = ("import sys, rulesc.runtime.app, rulesc.runtime.store_sqlite, rulesc.runtime.store_redis; "
+            "bad = [m for m in sys.modules if m.startswith(('rulesc.compiler', 'rulesc.dsl', "
+            "'rulesc.tools', 'rulesc.cli', 'lark', 'jinja2'))]; print(bad); sys.exit(bool(bad))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
