@@ -198,3 +198,13 @@ def test_a_server_that_loads_packs_imports_no_compiler() -> None:
             "'rulesc.tools', 'rulesc.cli', 'lark', 'jinja2'))]; print(bad); sys.exit(bool(bad))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_server_image_copies_every_package_folder() -> None:
+    """deploy/Dockerfile installs from a list of folders: a package missing there would fail
+    `pip install .` in the image (no Docker engine runs it here)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    missing = sorted(set(config["package-dir"].values()) - copied)
+    assert not missing, f"deploy/Dockerfile does not COPY {missing}"
