@@ -38,6 +38,8 @@ from rulesc.runtime.store import (
 )
 from rulesc.runtime.stores import StoreKind, StoreSettings, UnknownStore, store_kind
 
+from .packbuild import compile_pack
+
 DEFAULT_DATA_DIR = Path(".rulesc-data")
 _LIMITS = Limits()  # the defaults shown in --help
 _CONFIG = ServerConfig()
@@ -540,7 +542,7 @@ def _load_games(sources: list[Path], data_dir: Path) -> list[packs.Game]:
     loaded: list[packs.Game] = []
     for source in sources:
         try:
-            game = packs.build(source, data_dir)
+            game = packs.build(source, data_dir, compile_pack)
         except packs.RulesInvalid as e:
             typer.echo(f"{e}\n\nerror: {source}: the rules do not check", err=True)
             raise typer.Exit(1) from e
@@ -658,7 +660,7 @@ async def _run(parts: ServerParts, host: str, port: int, watched: dict[str, Path
     given) shares the port with the others and tells the supervisor through `ready_fd`
     that it listens."""
     store = parts.make_store()
-    server = Server(store, parts.auth, parts.config, games=parts.games)
+    server = Server(store, parts.auth, parts.config, games=parts.games, builder=compile_pack)
     _freeze_heap()
     if ready_fd is None:
         _announce(parts.games, host, server.listen(port, host), parts.config.dev, 1)

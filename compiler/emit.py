@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import keyword
 
+from rulesc.pack_contract import line_marker
+
 from . import ir
 from . import types as T
 
@@ -186,7 +188,7 @@ class BodyEmitter:
         self.lines.append("    " * depth + text)
 
     def where(self, loc: ir.Loc, depth: int) -> None:
-        self.line(depth, f"# {loc.file}:{loc.line}: {loc.text}")
+        self.line(depth, line_marker(loc.file, loc.line, loc.text))
 
     def filled_by(self, cond: ir.Expr) -> set[tuple[str, str]]:
         """The slots `cond` being true shows are filled (`field[slot] is filled and ...`), where

@@ -6,7 +6,8 @@ Names are resolved, every expression has its type, and every statement knows the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, is_dataclass
 
 from rulesc.dsl.syntax_errors import strip_comment
 
@@ -23,6 +24,18 @@ class Loc:
     def code(self) -> str:
         """The line without its trailing comment (a `#` inside a message is kept)."""
         return strip_comment(self.text).rstrip()
+
+
+def nodes(obj: object) -> Iterator[object]:
+    """Every IR node inside `obj`, depth first."""
+    if isinstance(obj, tuple):
+        for item in obj:
+            yield from nodes(item)
+    elif is_dataclass(obj) and not isinstance(obj, type):
+        yield obj
+        for f in fields(obj):
+            if f.name not in ("type", "loc"):
+                yield from nodes(getattr(obj, f.name))
 
 
 # ---- expressions ----------------------------------------------------------------

@@ -12,9 +12,6 @@ Deliberately simple: a guard is recognised only in the same words, never proved.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import fields, is_dataclass
-
 from . import ir
 
 # a slot known to be empty at some point of an action: (its row of slots, its index)
@@ -65,7 +62,7 @@ def _empty_if(cond: ir.Expr, holds: bool) -> Known:
 
 def _stable(e: ir.Expr) -> bool:
     """Whether an index names the same slot all through the action."""
-    return not any(isinstance(n, _MOVING) for n in _nodes(e))
+    return not any(isinstance(n, _MOVING) for n in ir.nodes(e))
 
 
 def _forget(empty: Known, rows: set[str]) -> Known:
@@ -73,15 +70,5 @@ def _forget(empty: Known, rows: set[str]) -> Known:
 
 
 def _filled_rows(body: tuple) -> set[str]:
-    return {n.slots for n in _nodes(body) if isinstance(n, ir.Fill)}
+    return {n.slots for n in ir.nodes(body) if isinstance(n, ir.Fill)}
 
-
-def _nodes(obj: object) -> Iterator[object]:
-    if isinstance(obj, tuple):
-        for item in obj:
-            yield from _nodes(item)
-    elif is_dataclass(obj) and not isinstance(obj, type):
-        yield obj
-        for f in fields(obj):
-            if f.name not in ("type", "loc"):
-                yield from _nodes(getattr(obj, f.name))

@@ -387,10 +387,8 @@ def _target(c: Checker, name: ast.Name, scope: Scope, what: str) -> str | None:
 
 def loot_writes(c: Checker, body) -> set[str]:
     """The state keys drawing from loot tables in `body` may change (the engine copies them)."""
-    from .economy import nodes
-
     out: set[str] = set()
-    for n in nodes(tuple(body)):
+    for n in ir.nodes(tuple(body)):
         if isinstance(n, ir.GainLoot):
             out |= _loot_resources(c, n.loot, set())
     return out

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import ir
-from .economy import Case, Model, nodes, param_values, value_count
-from .irtext import statement_text, value_text
+from rulesc.compiler import ir
+from rulesc.compiler.ir import nodes
+from rulesc.compiler.irtext import statement_text, value_text
+
+from .economy import Case, Model, param_values, value_count
 from .replay import Do
 
 MAX_CLAIMS = 12  # claims a replay makes to show a dodge

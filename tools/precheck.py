@@ -16,12 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from rulesc.compiler import ir
+from rulesc.compiler import types as T
+from rulesc.compiler.emit import ExprEmitter, py_name
 from rulesc.runtime import rt
 from rulesc.runtime.rt import Rejected
-
-from . import ir
-from . import types as T
-from .emit import ExprEmitter, py_name
 
 # (state, ctx with .now, values by rules name) -> the value
 Evaluator = Callable[[dict, SimpleNamespace, dict], object]

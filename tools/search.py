@@ -16,11 +16,12 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from rulesc.compiler import ir
+from rulesc.compiler.ir import nodes
 from rulesc.runtime import engine
 from rulesc.runtime.pack import Pack
 
-from . import ir
-from .economy import int_values, nodes
+from .economy import int_values
 from .replay import Do, Player, Step, Wait, pool_value
 
 WAITS = (60_000, 600_000, 3_600_000, 86_400_000)  # 1m, 10m, 1h, 1d

@@ -18,9 +18,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ir
+from rulesc.compiler import ir
+from rulesc.compiler.irtext import statement_text, text, value_text
+
 from .economy import regen_text
-from .irtext import statement_text, text, value_text
 from .loops import Loop
 
 LOOP_COLOR = "#d62728"

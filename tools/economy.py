@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import ir
-from . import types as T
-from .irtext import statement_text, text, value_text
+from rulesc.compiler import ir
+from rulesc.compiler import types as T
+from rulesc.compiler.ir import nodes
+from rulesc.compiler.irtext import statement_text, text, value_text
 
 MAX_INT_VALUES = 16  # representative values per int parameter
 MAX_CASES_PER_ACTION = 4000
@@ -95,18 +95,6 @@ class Model:
     tokens: set[str]  # pools that are slot tokens, not resources
     meters: dict[str, str]  # refilling meter -> "1 every 3m"
     skipped: list[str] = field(default_factory=list)  # cases left out, and why
-
-
-def nodes(obj: object) -> Iterator[object]:
-    """Every IR node inside `obj`, depth first."""
-    if isinstance(obj, tuple):
-        for item in obj:
-            yield from nodes(item)
-    elif is_dataclass(obj) and not isinstance(obj, type):
-        yield obj
-        for f in fields(obj):
-            if f.name not in ("type", "loc"):
-                yield from nodes(getattr(obj, f.name))
 
 
 def regen_text(r: ir.Resource) -> str:
