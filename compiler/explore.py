@@ -24,7 +24,7 @@ from rulesc.runtime.pack import Pack, load_pack
 from . import ir
 from .build import BuildResult, write_pack
 from .dodges import Dodge, find_dodges
-from .economy import Case, Model, build_model, nodes
+from .economy import Case, Model, build_model
 from .irtext import statement_text, text, value_text
 from .loops import Loop, find_loops, schedule
 from .replay import Do, Played, Step, Wait, call_text, confirm, play, pool_value, scenario_text
@@ -311,7 +311,7 @@ class _Explorer:
         for a in self.game.actions:
             if a.name not in actions:
                 continue
-            for cost in (n for n in nodes(a.body) if isinstance(n, ir.Cost)):
+            for cost in (n for n in ir.nodes(a.body) if isinstance(n, ir.Cost)):
                 for amount in cost.amounts:
                     r = resources[amount.resource]
                     keys = ([None] if r.key is None else [amount.key.value] if isinstance(amount.key, ir.Const)

@@ -559,7 +559,7 @@ class Game:
 
 # ---- walking the IR (and the AST's statements) --------------------------------------------
 #
-# Every tool that dispatches on statements or expressions does it through a Visitor below,
+# Every tool that dispatches on statements does it through a Visitor below,
 # so a statement added to the language fails loudly (UnhandledNode) in each tool that does
 # not handle it yet, instead of being skipped. docs/architecture.md lists the places to touch.
 
@@ -592,7 +592,7 @@ R = TypeVar("R")
 class Visitor(Generic[R]):
     """Dispatch on a node's class to the method `visit_<ClassName>` (as in the stdlib's ast).
 
-    A family base (StatementVisitor, ExprVisitor, AstStatementVisitor) names the classes it
+    A family base (StatementVisitor, AstStatementVisitor) names the classes it
     walks in NODES; `visit` raises UnhandledNode for a class without a method, and every
     concrete visitor is listed in `Visitor.registry`, so a test can show that each one has
     a method for every class of its family.
@@ -624,12 +624,6 @@ class StatementVisitor(Visitor[R], family=True):
     """One method per IR statement class."""
 
     NODES = STATEMENTS
-
-
-class ExprVisitor(Visitor[R], family=True):
-    """One method per IR expression class."""
-
-    NODES = EXPRESSIONS
 
 
 class AstStatementVisitor(Visitor[R], family=True):
