@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from .store import Store
+from .store_sqlite import DB_FILE, SqliteStore
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,6 @@ def _describe_redis(url: str | None, settings: StoreSettings) -> str:
 
 
 def _make_sqlite(url: str | None, settings: StoreSettings) -> Store:
-    from .store_sqlite import SqliteStore
-
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteStore(
         settings.data_dir,
@@ -73,8 +72,6 @@ def _make_sqlite(url: str | None, settings: StoreSettings) -> Store:
 
 
 def _describe_sqlite(url: str | None, settings: StoreSettings) -> str:
-    from .store_sqlite import DB_FILE
-
     return f"embedded SQLite at {(settings.data_dir / DB_FILE).resolve()}"
 
 

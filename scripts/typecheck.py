@@ -35,7 +35,7 @@ def main() -> int:
                 target.mkdir()
                 for item in (ROOT / folder).iterdir():
                     (target / item.name).symlink_to(item)
-            else:
+            elif not target.exists():  # (a subpackage in its parent's folder is there already)
                 target.symlink_to(ROOT / folder, target_is_directory=True)
         cmd = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "-p", "rulesc"]
         return subprocess.call(cmd, cwd=tmp, env={"MYPYPATH": tmp, "PATH": "/usr/bin:/bin"})

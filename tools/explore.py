@@ -21,7 +21,6 @@ from pathlib import Path
 
 from rulesc.compiler import ir
 from rulesc.compiler.build import BuildResult, write_pack
-from rulesc.compiler.ir import nodes
 from rulesc.compiler.irtext import statement_text, text, value_text
 from rulesc.compiler.slotfill import unguarded_fills
 from rulesc.runtime.pack import Pack, load_pack
@@ -312,7 +311,7 @@ class _Explorer:
         for a in self.game.actions:
             if a.name not in actions:
                 continue
-            for cost in (n for n in nodes(a.body) if isinstance(n, ir.Cost)):
+            for cost in (n for n in ir.nodes(a.body) if isinstance(n, ir.Cost)):
                 for amount in cost.amounts:
                     r = resources[amount.resource]
                     keys = ([None] if r.key is None else [amount.key.value] if isinstance(amount.key, ir.Const)
