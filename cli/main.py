@@ -179,8 +179,8 @@ def test_command(
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Pass when the game has no scenarios (without it: exit 1).")] = False,
 ) -> None:
     """Run the game's scenarios (tests/*.rules) on its compiled pack with a simulated clock."""
-    from rulesc.compiler.scenarios import render_failure, run_scenario, select
     from rulesc.runtime.pack import load_pack
+    from rulesc.tools.scenarios import render_failure, run_scenario, select
 
     result = compile_game(game)
     if not result.ok or result.files is None or result.game is None:
@@ -234,7 +234,7 @@ def explore(
     Each is reported as a scenario that reproduces it, checked on the compiled pack.
     Exits 1 when anything is found, 0 when the game is clean.
     """
-    from rulesc.compiler import explore as exploring
+    from rulesc.tools import explore as exploring
 
     format = Format(format)
 
@@ -274,8 +274,8 @@ def graph(
 ) -> None:
     """Draw the economy as a flow graph: resources, actions, costs, gains, limits; loops in red."""
     format = GraphFormat(format)
-    from rulesc.compiler import graph as graphing
-    from rulesc.compiler.explore import confirmed_loops
+    from rulesc.tools import graph as graphing
+    from rulesc.tools.explore import confirmed_loops
 
     result = compile_game(game, with_tests=False)
     if not result.ok or result.game is None:
@@ -318,9 +318,9 @@ def simulate(
     """
     import time
 
-    from rulesc.compiler import simplot, simsummary
-    from rulesc.compiler import simulate as simulating
     from rulesc.runtime.pack import load_pack
+    from rulesc.tools import simplot, simsummary
+    from rulesc.tools import simulate as simulating
 
     result = compile_game(game, with_tests=False, with_bots=True)
     if not result.ok or result.files is None or result.game is None:

@@ -2,6 +2,11 @@
 
 Every flag can also come from an environment variable (RULESC_...), so a container or a
 process manager configures it without a command line.
+
+`serve_command` is the command line only: it gathers the options into a ServeOptions and
+hands them to `serve`, which runs one step per function: check the options, choose the
+store (runtime/stores.py), resolve the secrets, load the games, then wire the app and run
+it in this process or in forked workers (cli/workers.py).
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import logging
 import os
 import signal
 import stat
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
@@ -30,6 +36,9 @@ from rulesc.runtime.store import (
     DEFAULT_REJECTION_TTL,
     Store,
 )
+from rulesc.runtime.stores import StoreKind, StoreSettings, UnknownStore, store_kind
+
+from .packbuild import compile_pack
 
 DEFAULT_DATA_DIR = Path(".rulesc-data")
 _LIMITS = Limits()  # the defaults shown in --help
@@ -37,6 +46,7 @@ _CONFIG = ServerConfig()
 # dev mode without --secret / --admin-token: the values made once and kept in the data dir
 DEV_SECRET_FILE = "dev-secret"
 DEV_ADMIN_TOKEN_FILE = "dev-admin-token"
+MIN_RESULT_TTL_HOURS = 24.0
 
 
 def serve_command(
@@ -341,62 +351,198 @@ def serve_command(
     ] = False,
 ) -> None:
     """Serve games over HTTP and WebSocket (the protocol is in docs/protocol.md)."""
+    serve(ServeOptions(**locals()))  # every parameter by name: one field each in ServeOptions
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """The options of `rulesc serve`, as given (units as on the command line)."""
+
+    games: list[Path]
+    host: str
+    port: int
+    workers: int
+    redis: str | None
+    data_dir: Path
+    secret: str | None
+    admin_token: str | None
+    production: bool
+    watch: bool
+    jwt_hs256_key: str | None
+    jwt_rs256_public_key: Path | None
+    jwt_audience: str | None
+    jwt_issuer: str | None
+    guest_sessions: bool
+    max_body: int
+    max_frame: int
+    max_batch: int
+    rate: float
+    burst: float
+    auth_fail_rate: float
+    auth_fail_burst: float
+    ws_ping_interval: float
+    ws_ping_timeout: float
+    ws_max_buffer: int
+    header_timeout: float
+    body_timeout: float
+    idle_timeout: float
+    max_connections: int
+    max_connections_per_address: int
+    result_ttl: float  # hours
+    rejection_ttl: float  # minutes
+    max_rejections: int
+    ledger_maxlen: int
+    redis_timeout: float
+    trust_proxy: bool
+    sharded_pubsub: bool
+
+    def server_config(self) -> ServerConfig:
+        return ServerConfig(
+            limits=Limits(
+                max_body=self.max_body,
+                max_frame=self.max_frame,
+                max_batch=self.max_batch,
+                rate=self.rate,
+                burst=self.burst,
+                auth_fail_rate=self.auth_fail_rate,
+                auth_fail_burst=self.auth_fail_burst,
+                ws_max_buffer=self.ws_max_buffer,
+                max_connections=self.max_connections,
+                max_connections_per_address=self.max_connections_per_address,
+            ),
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            idle_timeout=self.idle_timeout,
+            ws_ping_interval=self.ws_ping_interval,
+            ws_ping_timeout=self.ws_ping_timeout,
+            data_dir=str(self.data_dir),
+            dev=not self.production,  # the playground and the dev clock
+            trust_proxy=self.trust_proxy,
+        )
+
+    def store_settings(self) -> StoreSettings:
+        return StoreSettings(
+            data_dir=self.data_dir,
+            result_ttl=max(self.result_ttl, MIN_RESULT_TTL_HOURS) * 3600,
+            rejection_ttl=self.rejection_ttl * 60,
+            max_rejections=self.max_rejections,
+            ledger_maxlen=self.ledger_maxlen,
+            sharded_pubsub=self.sharded_pubsub,
+            timeout=self.redis_timeout,
+        )
+
+
+@dataclass(frozen=True)
+class ServerParts:
+    """What each server process is made of. The store is made by the process that serves
+    with it (a worker: after the fork), so no connection is shared between processes."""
+
+    games: list[packs.Game]
+    auth: Auth
+    config: ServerConfig
+    make_store: Callable[[], Store]
+
+
+def serve(options: ServeOptions) -> None:
+    """Check, resolve and load everything, then serve until stopped. Wrong use exits 2
+    before anything is written; rules that do not check exit 1."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if not games:
+    _check_usage(options)
+    kind = _choose_store(options)
+    auth = _resolve_auth(options)
+    games = _load_games(options.games, options.data_dir)
+    settings = options.store_settings()
+
+    def make_store() -> Store:
+        typer.echo(f"store: {kind.describe(options.redis, settings)}")
+        return kind.make(options.redis, settings)
+
+    parts = ServerParts(games, auth, options.server_config(), make_store)
+    if options.workers == 1:
+        watched = {g.id: g.source for g in games if packs.is_game_folder(g.source)}
+        _serve_here(parts, options.host, options.port, watched if options.watch else {})
+    else:
+        _serve_workers(parts, options.host, options.port, options.workers)
+
+
+def _usage_error(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _check_usage(options: ServeOptions) -> None:
+    """The options that cannot go together."""
+    if not options.games:
         raise typer.BadParameter("give at least one game folder or pack directory")
-    if workers > 1 and not redis:
-        typer.echo(
-            "error: --workers needs --redis: the embedded SQLite store is a single-process "
-            "store (its pushes and its writer live in one process)",
-            err=True,
+    if options.workers > 1 and options.watch:
+        raise _usage_error("--watch is for development: serve one worker")
+    if options.production and (not options.secret or not options.admin_token):
+        raise _usage_error(
+            "--production needs --secret and --admin-token "
+            "(or RULESC_SECRET and RULESC_ADMIN_TOKEN)"
         )
-        raise typer.Exit(2)
-    if workers > 1 and watch:
-        typer.echo("error: --watch is for development: serve one worker", err=True)
-        raise typer.Exit(2)
-    if production and (not secret or not admin_token):
-        typer.echo(
-            "error: --production needs --secret and --admin-token "
-            "(or RULESC_SECRET and RULESC_ADMIN_TOKEN)",
-            err=True,
+
+
+def _choose_store(options: ServeOptions) -> StoreKind:
+    """The kind of store --redis names (runtime/stores.py), fit for the workers asked."""
+    try:
+        kind = store_kind(options.redis)
+    except UnknownStore as e:
+        raise _usage_error(f"--redis: {e}") from e
+    if options.workers > 1 and not kind.many_processes:
+        raise _usage_error(
+            "--workers needs --redis: the embedded SQLite store is a single-process "
+            "store (its pushes and its writer live in one process)"
         )
-        raise typer.Exit(2)
+    return kind
+
+
+def _resolve_auth(options: ServeOptions) -> Auth:
+    """Guest tokens, admin token and the game's own JWTs. Dev mode without --secret /
+    --admin-token: the values kept in the data dir (made on the first start)."""
+    secret = options.secret
     if not secret:
-        secret, path, made = _dev_value(data_dir, DEV_SECRET_FILE)
+        secret, path, made = _dev_value(options.data_dir, DEV_SECRET_FILE)
         typer.echo(
             f"warning: no --secret: guest tokens are signed with the dev secret "
             f"{'just made and ' if made else ''}kept in {path} (dev mode; never use it in "
             "production)",
             err=True,
         )
+    admin_token = options.admin_token
     if not admin_token:
-        admin_token, path, _ = _dev_value(data_dir, DEV_ADMIN_TOKEN_FILE)
+        admin_token, path, _ = _dev_value(options.data_dir, DEV_ADMIN_TOKEN_FILE)
         typer.echo(
             f"warning: no --admin-token: admin calls take the dev one kept in {path}: "
             f"{admin_token}",
             err=True,
         )
+    return Auth(GuestTokens(secret), _jwt_verifier(options), admin_token, options.guest_sessions)
 
-    verifier = None
-    if jwt_hs256_key or jwt_rs256_public_key:
-        try:
-            public_key = jwt_rs256_public_key.read_text() if jwt_rs256_public_key else None
-            verifier = JwtVerifier(
-                hs256_key=jwt_hs256_key,
-                rs256_public_key=public_key,
-                audience=jwt_audience,
-                issuer=jwt_issuer,
-            )
-        except (OSError, ValueError) as e:
-            typer.echo(f"error: JWT verifier: {e}", err=True)
-            raise typer.Exit(2) from e
 
+def _jwt_verifier(options: ServeOptions) -> JwtVerifier | None:
+    if not (options.jwt_hs256_key or options.jwt_rs256_public_key):
+        return None
+    try:
+        key_file = options.jwt_rs256_public_key
+        return JwtVerifier(
+            hs256_key=options.jwt_hs256_key,
+            rs256_public_key=key_file.read_text() if key_file else None,
+            audience=options.jwt_audience,
+            issuer=options.jwt_issuer,
+        )
+    except (OSError, ValueError) as e:
+        raise _usage_error(f"JWT verifier: {e}") from e
+
+
+def _load_games(sources: list[Path], data_dir: Path) -> list[packs.Game]:
+    """Each source built (a game folder) or loaded (a pack directory), in order."""
     loaded: list[packs.Game] = []
-    for source in games:
+    for source in sources:
         try:
-            game = packs.build(source, data_dir)
+            game = packs.build(source, data_dir, compile_pack)
         except packs.RulesInvalid as e:
             typer.echo(f"{e}\n\nerror: {source}: the rules do not check", err=True)
             raise typer.Exit(1) from e
@@ -404,88 +550,28 @@ def serve_command(
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(1) from e
         if any(g.id == game.id for g in loaded):
-            typer.echo(f"error: two sources are game `{game.id}`", err=True)
-            raise typer.Exit(2)
+            raise _usage_error(f"two sources are game `{game.id}`")
         loaded.append(game)
         typer.echo(f"game {game.id}: pack {game.pack.version} from {source}")
-
-    config = ServerConfig(
-        limits=Limits(
-            max_body=max_body,
-            max_frame=max_frame,
-            max_batch=max_batch,
-            rate=rate,
-            burst=burst,
-            auth_fail_rate=auth_fail_rate,
-            auth_fail_burst=auth_fail_burst,
-            ws_max_buffer=ws_max_buffer,
-            max_connections=max_connections,
-            max_connections_per_address=max_connections_per_address,
-        ),
-        header_timeout=header_timeout,
-        body_timeout=body_timeout,
-        idle_timeout=idle_timeout,
-        ws_ping_interval=ws_ping_interval,
-        ws_ping_timeout=ws_ping_timeout,
-        data_dir=str(data_dir),
-        dev=not production,  # the playground and the dev clock
-        trust_proxy=trust_proxy,
-    )
-    auth = Auth(GuestTokens(secret), verifier, admin_token, guest_sessions)
-    ttl = max(result_ttl, 24.0) * 3600
-
-    def make_store() -> Store:
-        if redis:
-            from rulesc.runtime.store_redis import RedisStore
-
-            typer.echo(f"store: redis at {_without_password(redis)}")
-            return RedisStore(
-                redis,
-                result_ttl=ttl,
-                rejection_ttl=rejection_ttl * 60,
-                max_rejections=max_rejections,
-                ledger_maxlen=ledger_maxlen,
-                publish_command="SPUBLISH" if sharded_pubsub else None,
-                socket_timeout=redis_timeout,
-            )
-        from rulesc.runtime.store_sqlite import DB_FILE, SqliteStore
-
-        data_dir.mkdir(parents=True, exist_ok=True)
-        typer.echo(f"store: embedded SQLite at {(data_dir / DB_FILE).resolve()}")
-        return SqliteStore(
-            data_dir, result_ttl=ttl, rejection_ttl=rejection_ttl * 60,
-            max_rejections=max_rejections, ledger_maxlen=ledger_maxlen,
-        )  # fmt: skip
-
-    watched = {g.id: g.source for g in loaded if packs.is_game_folder(g.source)}
-    if workers == 1:
-        asyncio.run(_run(make_store(), auth, config, loaded, host, port, watched if watch else {}))
-        return
-    from .workers import reserve_port, supervise
-
-    holder, bound = reserve_port(host, port)
-
-    def run_worker(index: int, ready_fd: int) -> None:
-        holder.close()
-        # a store per worker, made after the fork: no connection is shared between them
-        asyncio.run(_run(make_store(), auth, config, loaded, host, bound, {}, ready_fd=ready_fd))
-
-    def announce() -> None:
-        holder.close()  # every worker listens on the port now
-        _announce(loaded, host, bound, config.dev, workers)
-
-    code = supervise(workers, run_worker, announce, lambda m: typer.echo(m, err=True))
-    raise typer.Exit(code)
+    return loaded
 
 
-def _without_password(url: str) -> str:
-    """The URL to print: a password in it never reaches the logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+def _serve_here(parts: ServerParts, host: str, port: int, watched: dict[str, Path]) -> None:
+    """Serve in this process (one worker)."""
+    asyncio.run(_run(parts, host, port, watched))
+
+
+def _serve_workers(parts: ServerParts, host: str, port: int, workers: int) -> None:
+    """Serve in `workers` forked processes sharing the port (cli/workers.py)."""
+    from .workers import serve_forked
+
+    def run_worker(bound: int, ready_fd: int) -> None:
+        asyncio.run(_run(parts, host, bound, {}, ready_fd=ready_fd))
+
+    def announce(bound: int) -> None:
+        _announce(parts.games, host, bound, parts.config.dev, workers)
+
+    raise typer.Exit(serve_forked(workers, host, port, run_worker, announce, _say))
 
 
 def _dev_value(data_dir: Path, name: str) -> tuple[str, Path, bool]:
@@ -568,29 +654,21 @@ def _freeze_heap() -> None:
     gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
-async def _run(store: Store, auth: Auth, config: ServerConfig, games: list[packs.Game],
-               host: str, port: int, watched: dict[str, Path],
+async def _run(parts: ServerParts, host: str, port: int, watched: dict[str, Path],
                ready_fd: int | None = None) -> None:  # fmt: skip
-    """Serve until SIGTERM / SIGINT. A worker (`ready_fd` given) shares the port with the
-    others and tells the supervisor through `ready_fd` that it listens."""
-    server = Server(store, auth, config, games=games)
+    """Make the store and the app, serve until SIGTERM / SIGINT. A worker (`ready_fd`
+    given) shares the port with the others and tells the supervisor through `ready_fd`
+    that it listens."""
+    store = parts.make_store()
+    server = Server(store, parts.auth, parts.config, games=parts.games, builder=compile_pack)
     _freeze_heap()
     if ready_fd is None:
-        _announce(games, host, server.listen(port, host), config.dev, 1)
+        _announce(parts.games, host, server.listen(port, host), parts.config.dev, 1)
     else:
         server.listen(port, host, reuse_port=True)
         os.write(ready_fd, b"1")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):  # not on Windows
-            loop.add_signal_handler(sig, stop.set)
-    watcher = None
-    if watched:
-        from rulesc.runtime.watch import watch
-
-        typer.echo(f"watching {', '.join(str(p) for p in watched.values())} for changes")
-        watcher = loop.create_task(watch(server, watched, report=lambda m: typer.echo(m, err=True)))
+    stop = _stop_on_signals()
+    watcher = _start_watching(server, watched)
     try:
         await stop.wait()
     finally:
@@ -599,3 +677,28 @@ async def _run(store: Store, auth: Auth, config: ServerConfig, games: list[packs
             watcher.cancel()
         await server.close()
         await store.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT / SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _start_watching(server: Server, watched: dict[str, Path]) -> asyncio.Task[None] | None:
+    """--watch: rebuild and swap in a game folder's pack when its files change."""
+    if not watched:
+        return None
+    from rulesc.runtime.watch import watch
+
+    typer.echo(f"watching {', '.join(str(p) for p in watched.values())} for changes")
+    return asyncio.get_running_loop().create_task(watch(server, watched, report=_say))
+
+
+def _say(message: str) -> None:
+    """A line for the operator (stderr)."""
+    typer.echo(message, err=True)

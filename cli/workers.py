@@ -28,6 +28,34 @@ RESTART_LIMIT = 10  # ... this many times in the window stops the whole server
 READY_TIMEOUT = 120.0  # seconds for every worker to listen at start
 
 
+def serve_forked(
+    workers: int,
+    host: str,
+    port: int,
+    run_worker: Callable[[int, int], None],
+    announce: Callable[[int], None],
+    say: Callable[[str], None],
+) -> int:
+    """Serve `host:port` (0: a free port) in `workers` forked processes: each calls
+    run_worker(port, ready_fd), which listens with SO_REUSEPORT, writes a byte to ready_fd
+    and returns when the worker stops; announce(port) once they all listen. Returns the
+    exit code for the whole server."""
+    holder, bound = reserve_port(host, port)
+
+    def run(index: int, ready_fd: int) -> None:
+        holder.close()
+        run_worker(bound, ready_fd)
+
+    def ready() -> None:
+        holder.close()  # every worker listens on the port now
+        announce(bound)
+
+    try:
+        return supervise(workers, run, ready, say)
+    finally:
+        holder.close()  # the workers did not all start: ready() never ran
+
+
 def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
     """Hold (bound, never listening) the port the workers will share, so port 0 gives
     one free port for all of them; a socket that does not listen gets no connections."""

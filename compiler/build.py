@@ -15,8 +15,11 @@ from pathlib import Path
 import jinja2
 
 from rulesc import __version__
-from rulesc.runtime.pack import (  # the contract between packs and the engine
+from rulesc.pack_contract import (  # the contract between packs and the engine
+    MANIFEST_FILE,
+    MODULE_FILE,
     PACK_FORMAT,
+    SCHEMA_FILE,
     build_line_map,
 )
 
@@ -26,8 +29,6 @@ from .check import check_game
 from .emit import module_parts
 from .loader import GameSources, load_game
 from .typescript import declarations
-
-MODULE_FILE = "rules.py"
 
 
 @dataclass
@@ -168,8 +169,8 @@ def compile_game(root: Path | str, *, with_tests: bool = True, with_bots: bool |
     assert_compiles(module)
     files = {
         MODULE_FILE: module,
-        "schema.json": _json(schema(game)),
-        "manifest.json": _json(manifest(game)),
+        SCHEMA_FILE: _json(schema(game)),
+        MANIFEST_FILE: _json(manifest(game)),
         "types.d.ts": declarations(game, pack_version(game)),  # typed calls for TS clients
     }
     return BuildResult(game, src, diags, files)

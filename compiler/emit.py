@@ -13,6 +13,8 @@ import keyword
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from rulesc.pack_contract import line_marker
+
 from . import ir
 from . import types as T
 from .pysrc import (
@@ -57,7 +59,7 @@ def camel(name: str) -> str:
 
 def marker(loc: ir.Loc) -> str:
     """The comment before generated code naming its `.rules` line (read back by runtime/pack.py)."""
-    return f"# {loc.file}:{loc.line}: {loc.text}"
+    return line_marker(loc.file, loc.line, loc.text)
 
 
 def _binding(doc: Doc) -> int:

@@ -6,8 +6,11 @@ Names are resolved, every expression has its type, and every statement knows the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, ClassVar, Generic, TypeVar, get_args
 
+from rulesc.dsl import ast
 from rulesc.dsl.syntax_errors import strip_comment
 
 from .types import Type
@@ -552,3 +555,111 @@ class Game:
     loot: tuple[Loot, ...] = ()
     hooks: tuple[Hook, ...] = ()
     leaderboards: tuple[Leaderboard, ...] = ()
+
+
+# ---- walking the IR (and the AST's statements) --------------------------------------------
+#
+# Every tool that dispatches on statements does it through a Visitor below,
+# so a statement added to the language fails loudly (UnhandledNode) in each tool that does
+# not handle it yet, instead of being skipped. docs/architecture.md lists the places to touch.
+
+STATEMENTS: tuple[type, ...] = get_args(Stmt)
+EXPRESSIONS: tuple[type, ...] = get_args(Expr)
+AST_STATEMENTS: tuple[type, ...] = get_args(ast.Stmt)
+# statements that hold no other statements (When and Pick hold blocks: see `blocks`)
+LEAF_STATEMENTS = (
+    Require, Cost, Gain, SetResource, SetSlotField, Fill, Empty, Let, Limit, Cooldown, Emit, Give,
+    Take, GainLoot,
+)
+AST_LEAF_STATEMENTS = (
+    ast.Require, ast.Cost, ast.Gain, ast.Set, ast.Fill, ast.Empty, ast.Let, ast.Limit, ast.Cooldown,
+    ast.Emit, ast.Give, ast.Take, ast.GainLoot,
+)
+
+
+class UnhandledNode(NotImplementedError):
+    """A walker met a node class it has no case for: most likely a statement (or expression)
+    new to the language that this tool was not taught yet."""
+
+    def __init__(self, node: object, walker: object) -> None:
+        name = walker if isinstance(walker, str) else type(walker).__qualname__
+        super().__init__(f"{type(node).__name__} is not handled by {name}")
+
+
+R = TypeVar("R")
+
+
+class Visitor(Generic[R]):
+    """Dispatch on a node's class to the method `visit_<ClassName>` (as in the stdlib's ast).
+
+    A family base (StatementVisitor, AstStatementVisitor) names the classes it
+    walks in NODES; `visit` raises UnhandledNode for a class without a method, and every
+    concrete visitor is listed in `Visitor.registry`, so a test can show that each one has
+    a method for every class of its family.
+    """
+
+    NODES: ClassVar[tuple[type, ...]] = ()
+    registry: ClassVar[list[type[Visitor]]] = []
+    _methods: ClassVar[dict[type, str]] = {}
+
+    def __init_subclass__(cls, *, family: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._methods = {t: f"visit_{t.__name__}" for t in cls.NODES if hasattr(cls, f"visit_{t.__name__}")}
+        if not family:
+            Visitor.registry.append(cls)
+
+    @classmethod
+    def unhandled(cls) -> list[str]:
+        """The classes of the family this visitor has no method for (none, when complete)."""
+        return [t.__name__ for t in cls.NODES if t not in cls._methods]
+
+    def visit(self, node: Any, *args: Any, **kwargs: Any) -> R:
+        name = self._methods.get(type(node))
+        if name is None:
+            raise UnhandledNode(node, self)
+        return getattr(self, name)(node, *args, **kwargs)
+
+
+class StatementVisitor(Visitor[R], family=True):
+    """One method per IR statement class."""
+
+    NODES = STATEMENTS
+
+
+class AstStatementVisitor(Visitor[R], family=True):
+    """One method per statement class of the parsed rules (rulesc.dsl.ast), for the checker."""
+
+    NODES = AST_STATEMENTS
+
+
+def blocks(s: Any) -> tuple[tuple, ...]:
+    """The blocks of statements nested in a statement, IR or AST (both write When and Pick
+    alike): `when`'s body and `otherwise`, each branch of a `pick one`; () for the others."""
+    if isinstance(s, When | ast.When):
+        return (s.body, s.otherwise)
+    if isinstance(s, Pick | ast.Pick):
+        return tuple(b.body for b in s.branches)
+    if isinstance(s, LEAF_STATEMENTS + AST_LEAF_STATEMENTS):
+        return ()
+    raise UnhandledNode(s, "ir.blocks")
+
+
+def walk_statements(body: Iterable) -> Iterator[Any]:
+    """Every statement of a body, nested blocks too, in the order they are written."""
+    for s in body:
+        yield s
+        for block in blocks(s):
+            yield from walk_statements(block)
+
+
+def nodes(obj: object) -> Iterator[object]:
+    """Every IR node inside `obj` (statements, expressions, amounts...), depth first; the
+    generic walk for questions like "which resources does this body read"."""
+    if isinstance(obj, tuple):
+        for item in obj:
+            yield from nodes(item)
+    elif is_dataclass(obj) and not isinstance(obj, type):
+        yield obj
+        for f in fields(obj):
+            if f.name not in ("type", "loc"):
+                yield from nodes(getattr(obj, f.name))

@@ -6,7 +6,7 @@ crop[kind].seed_cost * qty"); the IR keeps no source text for sub-expressions.
 
 from __future__ import annotations
 
-from rulesc.runtime.rt import fmt_duration
+from rulesc.pack_contract import fmt_duration
 
 from . import ir
 

@@ -12,9 +12,6 @@ Deliberately simple: a guard is recognised only in the same words, never proved.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import fields, is_dataclass
-
 from . import ir
 
 # a slot known to be empty at some point of an action: (its row of slots, its index)
@@ -26,30 +23,46 @@ _MOVING = (ir.ResourceRead, ir.SlotRead, ir.SlotFieldRead, ir.IsFilled, ir.Now, 
 
 def unguarded_fills(body: tuple) -> list[ir.Fill]:
     """The `fill`s of a body (an action's or a hook's) that may find their slot filled."""
-    out: list[ir.Fill] = []
-    _walk(body, frozenset(), out)
-    return out
+    walk = _Guards()
+    walk.block(body, frozenset())
+    return walk.unguarded
 
 
-def _walk(body: tuple, empty: Known, out: list[ir.Fill]) -> Known:
-    """Walk statements in order; `empty` is what is known empty before each. Returns what
-    is known empty after them."""
-    for s in body:
-        if isinstance(s, ir.Require):
-            empty |= _empty_if(s.cond, True)
-        elif isinstance(s, ir.Fill):
-            if not s.replace and (s.slots, s.index) not in empty:
-                out.append(s)
-            empty = _forget(empty, {s.slots})  # filled now; another index may name this slot
-        elif isinstance(s, ir.When):
-            _walk(s.body, empty | _empty_if(s.cond, True), out)
-            _walk(s.otherwise, empty | _empty_if(s.cond, False), out)
-            empty = _forget(empty, _filled_rows(s.body + s.otherwise))
-        elif isinstance(s, ir.Pick):
-            for b in s.branches:
-                _walk(b.body, empty, out)
-            empty = _forget(empty, _filled_rows(tuple(st for b in s.branches for st in b.body)))
-    return empty
+class _Guards(ir.StatementVisitor[Known]):
+    """Walks statements in order: each visit takes what is known empty before the statement
+    and returns what is known empty after it, noting the `fill`s that are not guarded."""
+
+    def __init__(self) -> None:
+        self.unguarded: list[ir.Fill] = []
+
+    def block(self, body: tuple, empty: Known) -> Known:
+        for s in body:
+            empty = self.visit(s, empty)
+        return empty
+
+    def visit_Require(self, s: ir.Require, empty: Known) -> Known:
+        return empty | _empty_if(s.cond, True)
+
+    def visit_Fill(self, s: ir.Fill, empty: Known) -> Known:
+        if not s.replace and (s.slots, s.index) not in empty:
+            self.unguarded.append(s)
+        return _forget(empty, {s.slots})  # filled now; another index may name this slot
+
+    def visit_When(self, s: ir.When, empty: Known) -> Known:
+        self.block(s.body, empty | _empty_if(s.cond, True))
+        self.block(s.otherwise, empty | _empty_if(s.cond, False))
+        return _forget(empty, _filled_rows(s.body + s.otherwise))
+
+    def visit_Pick(self, s: ir.Pick, empty: Known) -> Known:
+        for b in s.branches:
+            self.block(b.body, empty)
+        return _forget(empty, _filled_rows(tuple(st for b in s.branches for st in b.body)))
+
+    def visit_Cost(self, s: ir.Stmt, empty: Known) -> Known:
+        return empty  # fills no slot, and does not tell one is empty
+
+    visit_Gain = visit_SetResource = visit_SetSlotField = visit_Empty = visit_Let = visit_Cost
+    visit_Limit = visit_Cooldown = visit_Emit = visit_Give = visit_Take = visit_GainLoot = visit_Cost
 
 
 def _empty_if(cond: ir.Expr, holds: bool) -> Known:
@@ -65,7 +78,7 @@ def _empty_if(cond: ir.Expr, holds: bool) -> Known:
 
 def _stable(e: ir.Expr) -> bool:
     """Whether an index names the same slot all through the action."""
-    return not any(isinstance(n, _MOVING) for n in _nodes(e))
+    return not any(isinstance(n, _MOVING) for n in ir.nodes(e))
 
 
 def _forget(empty: Known, rows: set[str]) -> Known:
@@ -73,15 +86,5 @@ def _forget(empty: Known, rows: set[str]) -> Known:
 
 
 def _filled_rows(body: tuple) -> set[str]:
-    return {n.slots for n in _nodes(body) if isinstance(n, ir.Fill)}
+    return {n.slots for n in ir.nodes(body) if isinstance(n, ir.Fill)}
 
-
-def _nodes(obj: object) -> Iterator[object]:
-    if isinstance(obj, tuple):
-        for item in obj:
-            yield from _nodes(item)
-    elif is_dataclass(obj) and not isinstance(obj, type):
-        yield obj
-        for f in fields(obj):
-            if f.name not in ("type", "loc"):
-                yield from _nodes(getattr(obj, f.name))

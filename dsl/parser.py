@@ -20,6 +20,8 @@ from lark.exceptions import (
 )
 from lark.indenter import DedentError, Indenter
 
+from rulesc.pack_contract import DURATION_UNITS
+
 from . import ast, syntax_errors
 from .diagnostics import Diagnostic, Span
 from .syntax_errors import Unexpected
@@ -41,7 +43,7 @@ _EXPR_RULES = frozenset({
     "index", "attr", "attr_level", "call", "place", "level_place",
 })
 
-_DURATION_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_DURATION_UNITS = DURATION_UNITS  # shared with the runtime's fmt_duration
 _DURATION_PART = re.compile(r"([0-9][0-9_]*)(ms|s|m|h|d|w)")
 
 

@@ -52,8 +52,10 @@ class Server:
         games: list[Game] | None = None,
         clock: Callable[[], int] = now_ms,
         rate_clock: Callable[[], float] = time.monotonic,  # seconds, for the rate limiters
+        builder: packs.PackBuilder | None = None,  # builds game folders (the CLI's compiler)
     ) -> None:
         self.store = store
+        self.builder = builder
         self.auth = auth
         self.config = config or ServerConfig()
         if self.config.dev:  # one player's time can be moved forward (runtime/devclock.py)
@@ -98,7 +100,9 @@ class Server:
             raise packs.PackError(f"no source known for game {game_id}")
         loop = asyncio.get_running_loop()
         # compiling and importing block: a thread keeps the loop answering meanwhile
-        game = await loop.run_in_executor(None, packs.build, source, self.config.data_dir)
+        game = await loop.run_in_executor(
+            None, packs.build, source, self.config.data_dir, self.builder
+        )
         if game.id != game_id:
             raise packs.PackError(f"{source} is game `{game.id}`, not `{game_id}`")
         # compared with the pack served now (another swap may have landed meanwhile); no

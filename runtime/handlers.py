@@ -26,6 +26,7 @@ from .auth import TokenError, bearer
 from .gateway import GRANT_PREFIX, Intent
 from .grants import GrantError, check_grant
 from .limits import retry_after_header
+from .metrics import CONTENT_TYPE
 from .openapi import openapi_document
 from .pack import PackError
 from .packs import Game, RulesInvalid
@@ -543,8 +544,6 @@ class MetricsHandler(BaseHandler):
     route = "metrics"
 
     def get(self) -> None:
-        from .metrics import CONTENT_TYPE
-
         self.set_header("Content-Type", CONTENT_TYPE)
         self.finish(self.server.metrics.render())
 

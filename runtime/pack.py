@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from rulesc.pack_contract import (  # what packs and the engine agree on
+    MANIFEST_FILE,
+    PACK_FORMAT,
+    SCHEMA_FILE,
+    build_line_map,
+)
+
 from . import rt
-
-# What generated code and the engine agree on. Format 2: actions report the places they
-# write (Context.changes) instead of the engine diffing the state. Format 3: the pack may
-# also use players meeting players (`player` params, give/take, loot, hooks, leaderboards);
-# a pack without them was still written as format 2. Format 4: packs pass the rt helpers'
-# optional arguments by name (`ctx.gain(s, "seed", 3, key=kind)`), which runtimes before it
-# cannot take; every pack is written as format 4. Formats 1 to 3 still run (rt.LegacyContext).
-PACK_FORMAT = 4
-
-_MARKER = re.compile(r"^\s*# (?P<file>[^:\s]+\.rules):(?P<line>\d+): (?P<text>.*)$")
 
 
 class PackError(Exception):
@@ -69,26 +65,11 @@ class Pack:
         return self.line_map.get(generated_line)
 
 
-def build_line_map(source: str) -> dict[int, tuple[str, int, str]]:
-    """Generated line -> the `.rules` line it came from, read from the marker comments."""
-    out: dict[int, tuple[str, int, str]] = {}
-    current: tuple[str, int, str] | None = None
-    for number, line in enumerate(source.splitlines(), start=1):
-        m = _MARKER.match(line)
-        if m:
-            current = (m["file"], int(m["line"]), m["text"])
-        elif line and not line[0].isspace():
-            current = None  # a new top-level definition
-        if current is not None:
-            out[number] = current
-    return out
-
-
 def load_pack(path: Path | str) -> Pack:
     path = Path(path)
     try:
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        schema = json.loads((path / "schema.json").read_text(encoding="utf-8"))
+        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+        schema = json.loads((path / SCHEMA_FILE).read_text(encoding="utf-8"))
         module_path = path / manifest["module"]
         source = module_path.read_text(encoding="utf-8")
     except (OSError, ValueError, KeyError) as err:

@@ -1,4 +1,5 @@
-"""Where packs come from: a game folder (built on the spot) or a pack directory (loaded).
+"""Where packs come from: a game folder (built on the spot by a builder the CLI hands in)
+or a pack directory (loaded).
 
 Everything here blocks (compiling, file I/O, importing the pack module): callers on the
 event loop run it in a thread.
@@ -7,9 +8,11 @@ event loop run it in a thread.
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rulesc.pack_contract import MANIFEST_FILE
 
 from .pack import Pack, PackError, load_pack
 
@@ -30,7 +33,7 @@ class Game:
 
 
 def is_pack_dir(path: Path) -> bool:
-    return (path / "manifest.json").is_file()
+    return (path / MANIFEST_FILE).is_file()
 
 
 def is_game_folder(path: Path) -> bool:
@@ -44,41 +47,27 @@ def pack_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build(source: Path | str, data_dir: Path | str) -> Game:
-    """Load `source`: a pack directory as it is, a game folder compiled into
+# Compiles a game folder into a pack directory under the data directory and returns that
+# directory; raises RulesInvalid. The CLI hands in the compiler's (cli/packbuild.py): the
+# runtime never imports the compiler, and a server that only loads packs never needs it.
+PackBuilder = Callable[[Path, Path], Path]
+
+
+def build(source: Path | str, data_dir: Path | str, builder: PackBuilder | None = None) -> Game:
+    """Load `source`: a pack directory as it is, a game folder compiled by `builder` into
     DATA_DIR/packs/GAME-VERSION first. Raises RulesInvalid or PackError."""
     source = Path(source)
     if is_pack_dir(source):
         pack_dir = source
+    elif is_game_folder(source) and builder is not None:
+        pack_dir = builder(source, Path(data_dir))
     elif is_game_folder(source):
-        pack_dir = _compile(source, Path(data_dir))
+        raise PackError(f"{source} is a game folder, and this server loads built packs only: "
+                        f"build it with `rulesc build`")
     else:
-        raise PackError(f"{source} is neither a game folder (*.rules) nor a pack (manifest.json)")
+        raise PackError(f"{source} is neither a game folder (*.rules) nor a pack ({MANIFEST_FILE})")
     pack = load_pack(pack_dir)
     return Game(pack, source, pack_hash(pack_dir))
-
-
-def _compile(folder: Path, data_dir: Path) -> Path:
-    # The compiler is imported here: a server that only loads packs never needs it.
-    from rulesc.compiler.build import compile_game, write_pack
-    from rulesc.dsl.diagnostics import render_all
-
-    result = compile_game(folder, with_tests=False)  # scenarios do not change the pack
-    if not result.ok or result.files is None:
-        raise RulesInvalid(render_all(result.diagnostics, result.sources.texts))
-    manifest = json.loads(result.files["manifest.json"])
-    # One directory per version: a pack being served keeps its files while a new one lands.
-    out = data_dir / "packs" / f"{manifest['game']}-{manifest['version']}"
-    if not (out.is_dir() and pack_hash(out) == _files_hash(result.files)):
-        write_pack(result.files, out)
-    return out
-
-
-def _files_hash(files: dict[str, str]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        digest.update(name.encode() + b"\0" + files[name].encode())
-    return digest.hexdigest()
 
 
 def source_stamp(source: Path) -> tuple[tuple[str, int, int], ...]:

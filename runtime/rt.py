@@ -8,6 +8,7 @@ I/O; the engine (engine.py) drives a pack with state and time.
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 from bisect import bisect_right as bisect_right  # re-exported: packs' level_of uses it
 from dataclasses import dataclass
@@ -15,9 +16,10 @@ from typing import Any
 
 from pydantic import ConfigDict
 
+from rulesc.pack_contract import DAY_MS, fmt_duration  # packs call rt.fmt_duration
+
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
 # 1970-01-01 was a Thursday: weeks start on Monday, 4 days later.
 MONDAY_OFFSET_MS = 4 * DAY_MS
@@ -110,28 +112,7 @@ def neg(a: int) -> int:
 
 # ---- formatting for messages ----------------------------------------------------------
 
-_UNITS = (("d", DAY_MS), ("h", 3_600_000), ("m", 60_000), ("s", 1000))
-
-
-def fmt_duration(ms: int) -> str:
-    """Compact, rounded up to whole seconds: 90_000 -> `1m30s`, 0 -> `0s`."""
-    if ms < 0:
-        return "-" + fmt_duration(-ms)
-    seconds = -(-ms // 1000)
-    if seconds == 0:
-        return "0s"
-    out = []
-    rest = seconds * 1000
-    for unit, size in _UNITS:
-        if rest >= size:
-            out.append(f"{rest // size}{unit}")
-            rest %= size
-    return "".join(out)
-
-
 def fmt_time(ms: int) -> str:
-    import datetime as _dt
-
     return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

@@ -40,6 +40,7 @@ import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
+from .redis_cluster import ClusterLink
 from .redis_links import SingleNode, is_cluster, unavailable, unavailable_on_error
 from .redis_presence import DEFAULT_RENEW_EVERY, DEFAULT_TTL, HERE_LUA, OTHERS_LISTEN_LUA, Presence
 from .store import (
@@ -353,8 +354,6 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             if self._cluster is None:
                 self._cluster = await is_cluster(self._url, timeout=t, connect_timeout=ct)
             if self._cluster:
-                from .redis_cluster import ClusterLink
-
                 self._publish = "SPUBLISH"  # each channel lives on its slot's master
                 link: Link = await ClusterLink.open(self._url, timeout=t, connect_timeout=ct)
             else:

@@ -1,6 +1,7 @@
 """Type-check the package as it installs: `python scripts/typecheck.py`.
 
-setuptools maps `rulesc.dsl` to `dsl/` and so on (pyproject.toml, package-dir). A wheel
+setuptools maps `rulesc.dsl` to `dsl/`, `rulesc.tools` to `tools/` and so on (pyproject.toml,
+package-dir; every package in `packages` needs its entry, which this checks). A wheel
 has the plain `rulesc/...` tree, but an editable install resolves the mapping with an
 import hook that mypy cannot follow. So this links the mapped folders into a temporary
 `rulesc/` tree, exactly as a wheel lays them out, and runs mypy on it.
@@ -20,6 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> int:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     mapping: dict[str, str] = config["package-dir"]
+    # a package listed without its folder (or the reverse) would install without its code
+    if sorted(mapping) != sorted(config["packages"]):
+        print(f"pyproject.toml: packages {sorted(config['packages'])} and package-dir "
+              f"{sorted(mapping)} must name the same packages", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="rulesc-typecheck-") as tmp:
         # the top package is a real folder holding links to the mapped subpackages, so no
         # link ever points back into the repository's own `rulesc/`
@@ -29,7 +35,7 @@ def main() -> int:
                 target.mkdir()
                 for item in (ROOT / folder).iterdir():
                     (target / item.name).symlink_to(item)
-            else:
+            elif not target.exists():  # (a subpackage in its parent's folder is there already)
                 target.symlink_to(ROOT / folder, target_is_directory=True)
         cmd = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "-p", "rulesc"]
         return subprocess.call(cmd, cwd=tmp, env={"MYPYPATH": tmp, "PATH": "/usr/bin:/bin"})

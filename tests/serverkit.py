@@ -18,6 +18,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from rulesc.cli.packbuild import compile_pack
 from rulesc.runtime import packs
 from rulesc.runtime.app import Server
 from rulesc.runtime.auth import Auth, GuestTokens, JwtVerifier
@@ -36,7 +37,7 @@ JWT_KEY = "a-shared-hs256-key-of-enough-length"
 @pytest.fixture(scope="session")
 def harvest(tmp_path_factory: pytest.TempPathFactory) -> packs.Game:
     """The harvest game, compiled once per session."""
-    return packs.build(HARVEST, tmp_path_factory.mktemp("packs"))
+    return packs.build(HARVEST, tmp_path_factory.mktemp("packs"), compile_pack)
 
 
 @dataclass
@@ -90,7 +91,8 @@ class Kit:
         kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
         if rate_clock is not None:
             kwargs["rate_clock"] = rate_clock
-        server = Server(store, auth, cfg, games=games or [self.game], **kwargs)
+        # the serve command's builder: reloads from a game folder compile it
+        server = Server(store, auth, cfg, games=games or [self.game], builder=compile_pack, **kwargs)
         run = Running(server, store, server.listen(0))
         self.running.append(run)
         return run

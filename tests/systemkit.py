@@ -19,6 +19,7 @@ PACKAGES = {
     "node": "nodejs",
     "npm": "npm",
     "chromium": "chromium",
+    "git": "git",
 }
 SBIN = ("/usr/sbin", "/sbin")  # nginx lives here, often outside a user's PATH
 

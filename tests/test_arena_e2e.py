@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from rulesc.cli.packbuild import compile_pack
 from rulesc.client import Client
 from rulesc.runtime import packs, social
 from rulesc.runtime.gateway import Gateway
@@ -30,7 +31,7 @@ MONDAY_NOON = 1_767_614_400_000  # 2026-01-05 12:00 UTC
 
 @pytest.fixture(scope="session")
 def arena(tmp_path_factory: pytest.TempPathFactory) -> packs.Game:
-    return packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("arena-packs"))
+    return packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("arena-packs"), compile_pack)
 
 
 class Clock:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rulesc.cli.packbuild import compile_pack
 from rulesc.runtime import engine, packs, social
 from rulesc.runtime.pack import Pack
 
@@ -25,7 +26,7 @@ HEROES = ("a", "b", "c")
 
 @pytest.fixture(scope="module")
 def pack(tmp_path_factory: pytest.TempPathFactory) -> Pack:
-    return packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("arena-prop")).pack
+    return packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("arena-prop"), compile_pack).pack
 
 
 class World:

@@ -98,8 +98,8 @@ async def test_nginx_routes_players_upgrades_websockets_and_skips_a_dead_process
 
 
 def test_a_redis_password_never_reaches_the_logs() -> None:
-    from rulesc.cli.serve import _without_password
+    from rulesc.runtime.stores import without_password
 
-    assert _without_password("redis://:hunter2@redis1:6379/0") == "redis://:***@redis1:6379/0"
-    assert _without_password("rediss://app:pw@h:1/0?x=1") == "rediss://app:***@h:1/0?x=1"
-    assert _without_password("redis://h:6379/0") == "redis://h:6379/0"
+    assert without_password("redis://:hunter2@redis1:6379/0") == "redis://:***@redis1:6379/0"
+    assert without_password("rediss://app:pw@h:1/0?x=1") == "rediss://app:***@h:1/0?x=1"
+    assert without_password("redis://h:6379/0") == "redis://h:6379/0"

@@ -142,7 +142,7 @@ def test_check_json_has_format_version_and_one_based_positions() -> None:
 def codes_in_sources() -> set[str]:
     found: set[str] = set()
     for folder in ("dsl", "compiler", "cli"):
-        for path in (ROOT / folder).glob("*.py"):
+        for path in (ROOT / folder).rglob("*.py"):
             if path.name != "codes.py":
                 found |= set(re.findall(r"\"(R0\d\d)\"", path.read_text(encoding="utf-8")))
     return found

@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from rulesc.cli.main import app
 from rulesc.compiler.build import compile_game
-from rulesc.compiler.economy import build_model
-from rulesc.compiler.explore import Options, Report, explore, parse_bound
-from rulesc.compiler.lp import maximize
+from rulesc.tools.economy import build_model
+from rulesc.tools.explore import Options, Report, explore, parse_bound
+from rulesc.tools.lp import maximize
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPLOITS = ROOT / "tests" / "exploits"

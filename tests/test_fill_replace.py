@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from rulesc.compiler.build import compile_game
-from rulesc.compiler.economy import build_model
-from rulesc.compiler.explore import Options, explore
 from rulesc.dsl.fmt import format_source
 from rulesc.dsl.parser import parse_source
 from rulesc.runtime.rt import Context
+from rulesc.tools.economy import build_model
+from rulesc.tools.explore import Options, explore
 
 from .gamekit import MINUTE, T0, Player, build_pack
 

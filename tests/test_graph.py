@@ -15,9 +15,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from rulesc.cli.main import app
-from rulesc.compiler import graph as graphing
 from rulesc.compiler.build import compile_game
-from rulesc.compiler.explore import confirmed_loops
+from rulesc.tools import graph as graphing
+from rulesc.tools.explore import confirmed_loops
 
 from .systemkit import need
 

@@ -98,7 +98,7 @@ def test_generated_code_is_lint_clean(harvest_files, tmp_path):
 
 
 def test_every_statement_carries_its_rules_line(harvest_files):
-    from rulesc.runtime.pack import build_line_map
+    from rulesc.pack_contract import build_line_map
 
     lines = harvest_files["rules.py"].splitlines()
     mapped = build_line_map(harvest_files["rules.py"])

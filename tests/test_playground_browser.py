@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from rulesc.cli.packbuild import compile_pack
 from rulesc.runtime import packs
 from rulesc.runtime.watch import watch
 
@@ -37,7 +38,7 @@ async def test_the_playground_in_chromium(tmp_path: Path) -> None:
         pytest.fail(reason)
     folder = tmp_path / "harvest"
     shutil.copytree(HARVEST, folder, ignore=shutil.ignore_patterns("tests"))
-    game = packs.build(folder, tmp_path / "data")
+    game = packs.build(folder, tmp_path / "data", compile_pack)
     kit = Kit("sqlite", game, tmp_path)
     run = await kit.start(dev=True)
     watcher = asyncio.get_running_loop().create_task(

@@ -7,8 +7,8 @@ import textwrap
 from pathlib import Path
 
 from rulesc.compiler.build import compile_game, write_pack
-from rulesc.compiler.scenarios import render_failure, run_scenario
 from rulesc.runtime.pack import load_pack
+from rulesc.tools.scenarios import render_failure, run_scenario
 
 RULES = """
     game duel "Duel"

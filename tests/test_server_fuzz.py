@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rulesc.cli.packbuild import compile_pack
 from rulesc.runtime import packs
 from rulesc.runtime.config import Limits
 
@@ -40,7 +41,7 @@ LIMITS = Limits(max_body=8192, max_frame=8192, max_batch=10, rate=1e6, burst=1e6
 
 @pytest.fixture(scope="module")
 def server(harvest: packs.Game, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    arena = packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("fuzz-arena"))
+    arena = packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("fuzz-arena"), compile_pack)
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     with ServerThread([harvest, arena], tmp, limits=LIMITS) as st_:
         status, _, body = exchange(st_.port, request("POST", "/v1/harvest/session",

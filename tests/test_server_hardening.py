@@ -13,6 +13,7 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from rulesc.cli.packbuild import compile_pack
 from rulesc.runtime import packs
 from rulesc.runtime.auth import JwtVerifier
 from rulesc.runtime.config import Limits
@@ -38,7 +39,7 @@ from .test_server_bodies import assert_one_413, exchange
 
 @pytest.fixture(scope="module")
 def arena(tmp_path_factory: pytest.TempPathFactory) -> packs.Game:
-    return packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("arena-hardening"))
+    return packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("arena-hardening"), compile_pack)
 
 
 def token_for(sub: Any, aud: Any, **more: Any) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rulesc.cli.packbuild import compile_pack
 from rulesc.runtime import packs
 from rulesc.runtime.watch import watch
 
@@ -128,7 +129,7 @@ async def test_a_slot_holding_a_removed_row_is_rejected_and_the_batch_goes_on(
     await kit.stop(first)
     # restarted on rules without strawberries (a restart is not a swap: nothing refuses
     # it), over the same store: the planted plot holds a row the pack no longer knows
-    kit.game = packs.build(without_strawberries(tmp_path), tmp_path / "data")
+    kit.game = packs.build(without_strawberries(tmp_path), tmp_path / "data", compile_pack)
     run = await kit.start(clock=lambda: clock[0])
     clock[0] += 31 * MINUTE
     with caplog.at_level(logging.WARNING, logger="rulesc.runtime.gateway"):
@@ -153,7 +154,7 @@ async def test_a_slot_holding_a_removed_row_is_rejected_and_the_batch_goes_on(
 async def test_a_fault_inside_a_pack_rejects_that_action_only(
     sqlite_kit: Kit, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    game = packs.build(HARVEST, tmp_path / "own-pack")  # its own module: the fault stays here
+    game = packs.build(HARVEST, tmp_path / "own-pack", compile_pack)  # its own module: the fault stays here
     _, model, writes = game.pack.module.ACTIONS["daily_gift"]
 
     def broken(s: dict, p: object, ctx: object) -> None:

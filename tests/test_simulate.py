@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from rulesc.cli.main import app
-from rulesc.compiler import simsummary
-from rulesc.compiler.botplay import BotPlayer
 from rulesc.compiler.build import compile_game, write_pack
-from rulesc.compiler.precheck import ExprCompiler, first_checks, rejects
-from rulesc.compiler.simulate import Options, simulate, to_csv
 from rulesc.runtime import engine
 from rulesc.runtime.pack import load_pack
+from rulesc.tools import simsummary
+from rulesc.tools.botplay import BotPlayer
+from rulesc.tools.precheck import ExprCompiler, first_checks, rejects
+from rulesc.tools.simulate import Options, simulate, to_csv
 
 from .gamekit import T0
 

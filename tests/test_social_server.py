@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rulesc.cli.packbuild import compile_pack
 from rulesc.runtime import packs, social
 
 from .serverkit import Kit, Running, call
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def arena_game(tmp_path_factory: pytest.TempPathFactory) -> packs.Game:
-    return packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("arena-server"))
+    return packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("arena-server"), compile_pack)
 
 
 @pytest.fixture(params=["sqlite", "redis", "cluster"])

@@ -18,9 +18,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ir
+from rulesc.compiler import ir
+from rulesc.compiler.irtext import statement_text, text, value_text
+
 from .economy import regen_text
-from .irtext import statement_text, text, value_text
 from .loops import Loop
 
 LOOP_COLOR = "#d62728"
@@ -59,54 +60,78 @@ def _slots(name: str) -> str:
 
 
 def flows(action: ir.Action, loot: dict[str, ir.Loot] | None = None) -> list[Edge]:
-    out: list[Edge] = []
-    act = _act(action.name)
-    tables = loot or {}
+    walk = _Flows(action, loot or {})
+    walk.block(action.body, None)
+    return walk.out
 
-    def drawn(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+
+def _amount(a: ir.Amount) -> str:
+    return f"{a.label} {text(a.amount)}" if a.key is not None else text(a.amount)
+
+
+class _Flows(ir.StatementVisitor[None]):
+    """Each statement's edges, under the branch (`when ...`, `draw 1 in 3`) it runs in."""
+
+    def __init__(self, action: ir.Action, loot: dict[str, ir.Loot]) -> None:
+        self.out: list[Edge] = []
+        self.act = _act(action.name)
+        self.tables = loot
+
+    def drawn(self, name: str, seen: frozenset[str] = frozenset()) -> set[str]:
         """The resources a loot table (and those it draws from) may give."""
-        if name in seen or name not in tables:
+        if name in seen or name not in self.tables:
             return set()
         got: set[str] = set()
-        for entry in tables[name].entries:
+        for entry in self.tables[name].entries:
             for item in entry.items:
-                got |= {item.resource} if item.resource else drawn(item.loot or "", seen | {name})
+                got |= {item.resource} if item.resource else self.drawn(item.loot or "", seen | {name})
         return got
 
-    def amount(a: ir.Amount) -> str:
-        return f"{a.label} {text(a.amount)}" if a.key is not None else text(a.amount)
-
-    def walk(body: tuple[ir.Stmt, ...], branch: str | None) -> None:
+    def block(self, body: tuple[ir.Stmt, ...], branch: str | None) -> None:
         for s in body:
-            if isinstance(s, ir.Cost):
-                out.extend(Edge(_res(a.resource), act, amount(a), branch) for a in s.amounts)
-            elif isinstance(s, ir.Gain):
-                out.extend(Edge(act, _res(a.resource), amount(a), branch) for a in s.amounts)
-            elif isinstance(s, ir.SetResource):
-                out.append(Edge(act, _res(s.resource), f"set {s.label} = {text(s.value)}", branch, "dotted"))
-            elif isinstance(s, ir.Fill):
-                out.append(Edge(act, _slots(s.slots), "replace" if s.replace else "fill", branch))
-            elif isinstance(s, ir.Empty):
-                out.append(Edge(_slots(s.slots), act, "empty", branch))
-            elif isinstance(s, ir.SetSlotField):
-                out.append(Edge(act, _slots(s.slots), f"set {s.field}", branch, "dotted"))
-            elif isinstance(s, ir.GainLoot):
-                out.extend(Edge(act, _res(r), f"loot {s.loot}", branch, "dashed") for r in sorted(drawn(s.loot)))
-            elif isinstance(s, ir.Give):
-                what = f"loot {s.loot}" if s.loot else ", ".join(f"{a.label} {text(a.amount)}" for a in s.amounts)
-                out.append(Edge(act, PLAYERS, f"give {what}", branch))
-            elif isinstance(s, ir.Take):
-                out.append(Edge(PLAYERS, act, f"take {s.label} up to {text(s.amount)}", branch))
-            elif isinstance(s, ir.When):
-                walk(s.body, _join(branch, f"when {text(s.cond)}"))
-                walk(s.otherwise, _join(branch, f"otherwise (not {text(s.cond)})"))
-            elif isinstance(s, ir.Pick):
-                total = sum(b.weight for b in s.branches)
-                for b in s.branches:
-                    walk(b.body, _join(branch, f"draw {b.weight} in {total}"))
+            self.visit(s, branch)
 
-    walk(action.body, None)
-    return out
+    def visit_Cost(self, s: ir.Cost, branch: str | None) -> None:
+        self.out.extend(Edge(_res(a.resource), self.act, _amount(a), branch) for a in s.amounts)
+
+    def visit_Gain(self, s: ir.Gain, branch: str | None) -> None:
+        self.out.extend(Edge(self.act, _res(a.resource), _amount(a), branch) for a in s.amounts)
+
+    def visit_SetResource(self, s: ir.SetResource, branch: str | None) -> None:
+        self.out.append(Edge(self.act, _res(s.resource), f"set {s.label} = {text(s.value)}", branch, "dotted"))
+
+    def visit_Fill(self, s: ir.Fill, branch: str | None) -> None:
+        self.out.append(Edge(self.act, _slots(s.slots), "replace" if s.replace else "fill", branch))
+
+    def visit_Empty(self, s: ir.Empty, branch: str | None) -> None:
+        self.out.append(Edge(_slots(s.slots), self.act, "empty", branch))
+
+    def visit_SetSlotField(self, s: ir.SetSlotField, branch: str | None) -> None:
+        self.out.append(Edge(self.act, _slots(s.slots), f"set {s.field}", branch, "dotted"))
+
+    def visit_GainLoot(self, s: ir.GainLoot, branch: str | None) -> None:
+        self.out.extend(Edge(self.act, _res(r), f"loot {s.loot}", branch, "dashed") for r in sorted(self.drawn(s.loot)))
+
+    def visit_Give(self, s: ir.Give, branch: str | None) -> None:
+        what = f"loot {s.loot}" if s.loot else ", ".join(f"{a.label} {text(a.amount)}" for a in s.amounts)
+        self.out.append(Edge(self.act, PLAYERS, f"give {what}", branch))
+
+    def visit_Take(self, s: ir.Take, branch: str | None) -> None:
+        self.out.append(Edge(PLAYERS, self.act, f"take {s.label} up to {text(s.amount)}", branch))
+
+    def visit_When(self, s: ir.When, branch: str | None) -> None:
+        self.block(s.body, _join(branch, f"when {text(s.cond)}"))
+        self.block(s.otherwise, _join(branch, f"otherwise (not {text(s.cond)})"))
+
+    def visit_Pick(self, s: ir.Pick, branch: str | None) -> None:
+        total = sum(b.weight for b in s.branches)
+        for b in s.branches:
+            self.block(b.body, _join(branch, f"draw {b.weight} in {total}"))
+
+    def visit_Require(self, s: ir.Stmt, branch: str | None) -> None:
+        pass  # moves nothing: no edge
+
+    visit_Let = visit_Limit = visit_Cooldown = visit_Emit = visit_Require
 
 
 def _join(outer: str | None, inner: str) -> str:

@@ -14,11 +14,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rulesc.compiler.build import compile_game, write_pack
+from rulesc.compiler.irtext import value_text
 from rulesc.runtime import engine
 from rulesc.runtime.pack import Pack, load_pack
 
-from .build import compile_game, write_pack
-from .irtext import value_text
 from .scenarios import SCENARIO_EPOCH_MS, SCENARIO_PLAYER, ScenarioResult, run_scenario
 
 SCENARIO_FILE = "explore.rules"

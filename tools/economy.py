@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import ir
-from . import types as T
-from .irtext import statement_text, text, value_text
+from rulesc.compiler import ir
+from rulesc.compiler import types as T
+from rulesc.compiler.irtext import statement_text, text, value_text
 
 MAX_INT_VALUES = 16  # representative values per int parameter
 MAX_CASES_PER_ACTION = 4000
@@ -97,18 +96,6 @@ class Model:
     skipped: list[str] = field(default_factory=list)  # cases left out, and why
 
 
-def nodes(obj: object) -> Iterator[object]:
-    """Every IR node inside `obj`, depth first."""
-    if isinstance(obj, tuple):
-        for item in obj:
-            yield from nodes(item)
-    elif is_dataclass(obj) and not isinstance(obj, type):
-        yield obj
-        for f in fields(obj):
-            if f.name not in ("type", "loc"):
-                yield from nodes(getattr(obj, f.name))
-
-
 def regen_text(r: ir.Resource) -> str:
     assert r.regen is not None
     return f"{r.regen[0]} every {value_text(r.regen[1], 'duration')}"
@@ -146,7 +133,7 @@ def int_values(action: ir.Action, p: ir.Param) -> list[int]:
     if hi - lo < MAX_INT_VALUES:
         return list(range(lo, hi + 1))
     picks = [lo, lo + 1, hi - 1, hi]
-    for n in nodes(action.body):
+    for n in ir.nodes(action.body):
         if isinstance(n, ir.Const) and n.type.kind == "int" and isinstance(n.value, int):
             picks += [n.value, n.value - 1, n.value + 1, 2 * n.value]
     inside = [v for v in dict.fromkeys(picks) if lo <= v <= hi]
@@ -201,7 +188,7 @@ class _Path:
         )
 
 
-class _Walker:
+class _Walker(ir.StatementVisitor[list[_Path]]):
     def __init__(self, game: ir.Game) -> None:
         self.game = game
         self.tables = {t.name: t for t in game.tables}
@@ -237,7 +224,7 @@ class _Walker:
     def touched_slots(self, action: ir.Action) -> tuple[list[str], str | None]:
         """The slots an action works on; it must use one slot of each (else it is opaque)."""
         index: dict[str, set[str]] = {}
-        for n in nodes(action.body):
+        for n in ir.nodes(action.body):
             if isinstance(n, ir.IsFilled | ir.SlotRead | ir.SlotFieldRead | ir.Fill | ir.Empty | ir.SetSlotField):
                 index.setdefault(n.slots, set()).add(text(n.index))
         many = [name for name, idx in sorted(index.items()) if len(idx) > 1]
@@ -334,55 +321,78 @@ class _Walker:
         return paths
 
     def stmt(self, s: ir.Stmt, p: _Path) -> list[_Path]:
-        if isinstance(s, ir.Require):
-            if self.eval(s.cond, p) is False:
-                raise Infeasible
-            wait = _waits_for(s.cond)
-            if wait:
-                p.bounds.append(f"waits until {wait}")
-            return [p]
-        if isinstance(s, ir.Cost):
-            for a in s.amounts:
-                self.cost(a, p)
-            return [p]
-        if isinstance(s, ir.Gain):
-            for a in s.amounts:
-                self.gain(a, p)
-            return [p]
-        if isinstance(s, ir.Let):
-            p.local[s.name] = self.eval(s.value, p)
-            return [p]
-        if isinstance(s, ir.Limit | ir.Cooldown):
-            p.bounds.append(statement_text(s.loc))
-            return [p]
-        if isinstance(s, ir.SetResource):
-            p.opaque = f"sets {s.label} to a value that depends on the player's state"
-            return [p]
-        if isinstance(s, ir.Fill | ir.Empty | ir.SetSlotField):
-            self.slot_change(s, p)
-            return [p]
-        if isinstance(s, ir.Emit):
-            return [p]
-        if isinstance(s, ir.When):
-            cond = self.eval(s.cond, p)
-            if cond is True:
-                return self.block(s.body, [p])
-            if cond is False:
-                return self.block(s.otherwise, [p])
-            yes, no = p.fork(), p.fork()
-            yes.choices += (f"when {text(s.cond)}",)
-            no.choices += (f"otherwise (not {text(s.cond)})",)
-            return self.block(s.body, [yes]) + self.block(s.otherwise, [no])
-        if isinstance(s, ir.Pick):
-            out = []
-            for i, branch in enumerate(s.branches):
-                q = p.fork()
-                q.draws += (i,)
-                out.extend(self.block(branch.body, [q]))
-            return out
-        if isinstance(s, ir.GainLoot):
-            return self.loot(s.loot, [p])
-        raise AssertionError(f"unknown statement {s!r}")
+        """The paths a statement leads to from `p`."""
+        return self.visit(s, p)
+
+    def visit_Require(self, s: ir.Require, p: _Path) -> list[_Path]:
+        if self.eval(s.cond, p) is False:
+            raise Infeasible
+        wait = _waits_for(s.cond)
+        if wait:
+            p.bounds.append(f"waits until {wait}")
+        return [p]
+
+    def visit_Cost(self, s: ir.Cost, p: _Path) -> list[_Path]:
+        for a in s.amounts:
+            self.cost(a, p)
+        return [p]
+
+    def visit_Gain(self, s: ir.Gain, p: _Path) -> list[_Path]:
+        for a in s.amounts:
+            self.gain(a, p)
+        return [p]
+
+    def visit_Let(self, s: ir.Let, p: _Path) -> list[_Path]:
+        p.local[s.name] = self.eval(s.value, p)
+        return [p]
+
+    def visit_Limit(self, s: ir.Limit | ir.Cooldown, p: _Path) -> list[_Path]:
+        p.bounds.append(statement_text(s.loc))
+        return [p]
+
+    visit_Cooldown = visit_Limit
+
+    def visit_SetResource(self, s: ir.SetResource, p: _Path) -> list[_Path]:
+        p.opaque = f"sets {s.label} to a value that depends on the player's state"
+        return [p]
+
+    def visit_Fill(self, s: ir.Fill | ir.Empty | ir.SetSlotField, p: _Path) -> list[_Path]:
+        self.slot_change(s, p)
+        return [p]
+
+    visit_Empty = visit_SetSlotField = visit_Fill
+
+    def visit_Emit(self, s: ir.Emit, p: _Path) -> list[_Path]:
+        return [p]
+
+    def visit_When(self, s: ir.When, p: _Path) -> list[_Path]:
+        cond = self.eval(s.cond, p)
+        if cond is True:
+            return self.block(s.body, [p])
+        if cond is False:
+            return self.block(s.otherwise, [p])
+        yes, no = p.fork(), p.fork()
+        yes.choices += (f"when {text(s.cond)}",)
+        no.choices += (f"otherwise (not {text(s.cond)})",)
+        return self.block(s.body, [yes]) + self.block(s.otherwise, [no])
+
+    def visit_Pick(self, s: ir.Pick, p: _Path) -> list[_Path]:
+        out = []
+        for i, branch in enumerate(s.branches):
+            q = p.fork()
+            q.draws += (i,)
+            out.extend(self.block(branch.body, [q]))
+        return out
+
+    def visit_GainLoot(self, s: ir.GainLoot, p: _Path) -> list[_Path]:
+        return self.loot(s.loot, [p])
+
+    def visit_Give(self, s: ir.Give | ir.Take, p: _Path) -> list[_Path]:
+        # build_model leaves out actions with a `player` parameter, and only those give or take
+        p.opaque = "acts on another player"
+        return [p]
+
+    visit_Take = visit_Give
 
     def loot(self, name: str, paths: list[_Path]) -> list[_Path]:
         """A draw from a loot table: a path per entry, as a `pick one` (nested tables too)."""

@@ -13,11 +13,10 @@ import collections
 import fnmatch
 from dataclasses import dataclass, field
 
+from rulesc.compiler import ir
+from rulesc.compiler.check import EMPTY
 from rulesc.runtime import engine
 from rulesc.runtime.pack import Pack, PackError
-
-from . import ir
-from .check import EMPTY
 
 # Monday 2026-01-05 12:00:00 UTC: midday, so the first daily reset is hours away, not seconds.
 SCENARIO_EPOCH_MS = 1_767_614_400_000

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import ir
-from .economy import Case, Model, nodes, param_values, value_count
-from .irtext import statement_text, value_text
+from rulesc.compiler import ir
+from rulesc.compiler.irtext import statement_text, value_text
+
+from .economy import Case, Model, param_values, value_count
 from .replay import Do
 
 MAX_CLAIMS = 12  # claims a replay makes to show a dodge
@@ -39,7 +40,7 @@ def find_dodges(model: Model) -> list[Dodge]:
 
 def _refs(e: object, deps: dict[str, set[str]]) -> set[str]:
     found: set[str] = set()
-    for n in nodes(e):
+    for n in ir.nodes(e):
         if isinstance(n, ir.ParamRef):
             found.add(n.name)
         elif isinstance(n, ir.LocalRef):
@@ -49,33 +50,50 @@ def _refs(e: object, deps: dict[str, set[str]]) -> set[str]:
 
 def effect_params(action: ir.Action) -> set[str]:
     """Parameters that what the action costs or gives depends on (through `let`s too)."""
-    deps: dict[str, set[str]] = {}
-    out: set[str] = set()
+    walk = _EffectParams()
+    walk.block(action.body)
+    return walk.out
 
-    def walk(body: tuple[ir.Stmt, ...]) -> None:
+
+class _EffectParams(ir.StatementVisitor[None]):
+    def __init__(self) -> None:
+        self.deps: dict[str, set[str]] = {}  # `let` value -> the parameters it is made of
+        self.out: set[str] = set()
+
+    def block(self, body: tuple[ir.Stmt, ...]) -> None:
         for s in body:
-            if isinstance(s, ir.Let):
-                deps[s.name] = _refs(s.value, deps)
-            elif isinstance(s, ir.When):
-                out.update(_refs(s.cond, deps))
-                walk(s.body)
-                walk(s.otherwise)
-            elif isinstance(s, ir.Pick):
-                for b in s.branches:
-                    walk(b.body)
-            elif not isinstance(s, ir.Require | ir.Limit | ir.Cooldown | ir.Emit):
-                out.update(_refs(s, deps))
+            self.visit(s)
 
-    walk(action.body)
-    return out
+    def visit_Let(self, s: ir.Let) -> None:
+        self.deps[s.name] = _refs(s.value, self.deps)
+
+    def visit_When(self, s: ir.When) -> None:
+        self.out.update(_refs(s.cond, self.deps))
+        self.block(s.body)
+        self.block(s.otherwise)
+
+    def visit_Pick(self, s: ir.Pick) -> None:
+        for b in s.branches:
+            self.block(b.body)
+
+    def visit_Require(self, s: ir.Stmt) -> None:
+        pass  # checks and events change nothing
+
+    visit_Limit = visit_Cooldown = visit_Emit = visit_Require
+
+    def visit_Cost(self, s: ir.Stmt) -> None:
+        self.out.update(_refs(s, self.deps))  # an effect: every parameter it reads
+
+    visit_Gain = visit_SetResource = visit_SetSlotField = visit_Fill = visit_Empty = visit_Cost
+    visit_Give = visit_Take = visit_GainLoot = visit_Cost
 
 
 def _limits(body: tuple[ir.Stmt, ...]) -> list[ir.Limit | ir.Cooldown]:
-    return [n for n in nodes(body) if isinstance(n, ir.Limit | ir.Cooldown)]
+    return [n for n in ir.nodes(body) if isinstance(n, ir.Limit | ir.Cooldown)]
 
 
 def _gives(action: ir.Action) -> bool:
-    return any(isinstance(n, ir.Gain) for n in nodes(action.body))
+    return any(isinstance(n, ir.Gain) for n in ir.nodes(action.body))
 
 
 def _per_param(model: Model, action: ir.Action) -> list[Dodge]:

@@ -3,7 +3,7 @@
 Per bot: when each level is reached, income per day of each currency, what the bot
 did, and where resources pile up — growing without bound, reaching their max early,
 or (for meters) sitting full so their regeneration goes to waste. Medians are over the
-runs; every number comes from the samples and tallies of compiler/simulate.py.
+runs; every number comes from the samples and tallies of tools/simulate.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import ir
+from rulesc.compiler import ir
+
 from .simulate import DAY_MS, BotResult
 
 # a resource "grows without bound" when its median rises on at least this share of the

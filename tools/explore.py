@@ -19,17 +19,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rulesc.compiler import ir
+from rulesc.compiler.build import BuildResult, write_pack
+from rulesc.compiler.irtext import statement_text, text, value_text
+from rulesc.compiler.slotfill import unguarded_fills
 from rulesc.runtime.pack import Pack, load_pack
 
-from . import ir
-from .build import BuildResult, write_pack
 from .dodges import Dodge, find_dodges
-from .economy import Case, Model, build_model, nodes
-from .irtext import statement_text, text, value_text
+from .economy import Case, Model, build_model
 from .loops import Loop, find_loops, schedule
 from .replay import Do, Played, Step, Wait, call_text, confirm, play, pool_value, scenario_text
 from .search import Bound, Break, Search, busy_refusals
-from .slotfill import unguarded_fills
 
 JSON_FORMAT_VERSION = 1
 TRIES_PER_LOOP_GROUP = 3  # variants of one loop replayed before giving up on it
@@ -311,7 +311,7 @@ class _Explorer:
         for a in self.game.actions:
             if a.name not in actions:
                 continue
-            for cost in (n for n in nodes(a.body) if isinstance(n, ir.Cost)):
+            for cost in (n for n in ir.nodes(a.body) if isinstance(n, ir.Cost)):
                 for amount in cost.amounts:
                     r = resources[amount.resource]
                     keys = ([None] if r.key is None else [amount.key.value] if isinstance(amount.key, ir.Const)

@@ -1,9 +1,9 @@
-"""Check `bot` declarations (bots/*.rules): scripted players for `rulesc simulate`.
+"""Pass 10, bots: `bot` declarations (bots/*.rules): scripted players for `rulesc simulate`.
 
 A bot names the actions it tries, in priority order, with a value or `any` for each
 parameter, and how often it plays. Bots live in their own folder, like scenarios in
 tests/: they are never part of the built pack, so editing one does not change the
-pack's version. Runs after the rules are checked, on the same Checker, so a bot's
+pack's version. Runs after the rules are checked, on the same context and expressions, so a bot's
 values and conditions are typed exactly like an action's.
 """
 
@@ -12,9 +12,10 @@ from __future__ import annotations
 from rulesc.dsl import ast
 from rulesc.dsl.diagnostics import Span
 
-from . import ir
-from . import types as T
-from .check import Checker, Scope, did_you_mean
+from .. import ir
+from .. import types as T
+from .context import Context, Scope, did_you_mean
+from .expressions import Expressions
 
 # how often a bot may play: a session every quarter of an hour at most, and a session
 # of at most a thousand actions, so one simulated day stays bounded
@@ -26,7 +27,7 @@ _RATES = {
 }
 
 
-def check_bots(c: Checker) -> list[ir.Bot]:
+def check_bots(c: Context, exprs: Expressions) -> list[ir.Bot]:
     """Every bot of the game, typed; misplaced ones are reported (R060)."""
     for m in [*c.src.rules, *c.src.tests]:
         for d in m.decls:
@@ -46,27 +47,27 @@ def check_bots(c: Checker) -> list[ir.Bot]:
                         [("first declared here", seen[d.name])])
                 continue
             seen[d.name] = d.name_span
-            bot = _bot(c, d)
+            bot = _bot(c, exprs, d)
             if bot is not None:
                 bots.append(bot)
     return bots
 
 
-def _bot(c: Checker, d: ast.BotDecl) -> ir.Bot | None:
+def _bot(c: Context, exprs: Expressions, d: ast.BotDecl) -> ir.Bot | None:
     c.check_snake(d.name, d.name_span)
     sessions = _rate(c, d, "sessions")
     actions = _rate(c, d, "actions")
     if not d.tries:
         c.error("R061", f"bot `{d.name}` tries no action", d.name_span,
                 "list the actions it tries, most wanted first: `  try harvest(slot: any)`")
-    tries = [_try(c, t) for t in d.tries]
+    tries = [_try(c, exprs, t) for t in d.tries]
     if sessions is None or actions is None or not tries or any(t is None for t in tries):
         return None
     return ir.Bot(d.name, d.title or d.name, sessions, actions, tuple(t for t in tries if t is not None),
                   c.loc(d.span))
 
 
-def _rate(c: Checker, d: ast.BotDecl, what: str) -> int | None:
+def _rate(c: Context, d: ast.BotDecl, what: str) -> int | None:
     """`sessions N per day` or `actions N per session`: written once, within its range."""
     example, unit, top = _RATES[what]
     found = [r for r in d.rates if r.what == what]
@@ -86,7 +87,7 @@ def _rate(c: Checker, d: ast.BotDecl, what: str) -> int | None:
     return n.value
 
 
-def _try(c: Checker, t: ast.BotTry) -> ir.BotTry | None:
+def _try(c: Context, exprs: Expressions, t: ast.BotTry) -> ir.BotTry | None:
     actions = {a.name: a for a in c.actions_by_name()}
     decl = actions.get(t.action)
     if decl is None:
@@ -122,10 +123,10 @@ def _try(c: Checker, t: ast.BotTry) -> ir.BotTry | None:
                 "simulations play one player at a time; leave actions on other players out of bots")
         return None
     chosen = {n: p for n, p in params.items() if _chosen(given[n].value, names)}
-    args = [_arg(c, t, params[n], given[n], chosen) for n in params]
+    args = [_arg(c, exprs, t, params[n], given[n], chosen) for n in params]
     when = None
     if t.when is not None:
-        when = c.expect_type(t.when, Scope(params=dict(params)), T.BOOL, "a condition")
+        when = exprs.expect_type(t.when, Scope(params=dict(params)), T.BOOL, "a condition")
         if when is None:
             return None
     if any(a is None for a in args):
@@ -133,7 +134,7 @@ def _try(c: Checker, t: ast.BotTry) -> ir.BotTry | None:
     return ir.BotTry(t.action, tuple(a for a in args if a is not None), when, c.loc(t.span))
 
 
-def _arg(c: Checker, t: ast.BotTry, p: ir.Param, a: ast.BotArg, chosen: dict[str, ir.Param]) -> ir.BotArg | None:
+def _arg(c: Context, exprs: Expressions, t: ast.BotTry, p: ir.Param, a: ast.BotArg, chosen: dict[str, ir.Param]) -> ir.BotArg | None:
     """One parameter's value: `any`, or an expression of its type. It may read the player's
     state and the parameters whose values read no parameter (those are known first)."""
     if isinstance(a.value, ast.AnyValue):
@@ -144,7 +145,7 @@ def _arg(c: Checker, t: ast.BotTry, p: ir.Param, a: ast.BotArg, chosen: dict[str
                     "a value may use parameters given `any` or a value that reads no parameter")
             return None
     want = T.enum(p.type.name or "") if p.type.kind == "enum" else p.type
-    value = c.expect_type(a.value, Scope(params=dict(chosen)), want, f"a value for `{p.name}`")
+    value = exprs.expect_type(a.value, Scope(params=dict(chosen)), want, f"a value for `{p.name}`")
     if value is None:
         return None
     if isinstance(value, ir.Const) and isinstance(value.value, int) and not isinstance(value.value, bool) \

@@ -16,10 +16,10 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
+from rulesc.compiler import ir
 from rulesc.runtime import engine
 from rulesc.runtime.pack import Pack
 
-from . import ir
 from .botplay import BotPlayer
 
 DAY_MS = 86_400_000

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from . import ir
+from rulesc.compiler import ir
+
 from .simsummary import by_day, percentile
 
 

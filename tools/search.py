@@ -16,11 +16,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from rulesc.compiler import ir
 from rulesc.runtime import engine
 from rulesc.runtime.pack import Pack
 
-from . import ir
-from .economy import int_values, nodes
+from .economy import int_values
 from .replay import Do, Player, Step, Wait, pool_value
 
 WAITS = (60_000, 600_000, 3_600_000, 86_400_000)  # 1m, 10m, 1h, 1d
@@ -76,7 +76,7 @@ def moves(game: ir.Game) -> list[Do]:
                 every = int_values(a, p)
                 values = every if len(every) <= 6 else every[:4] + every[-2:]  # small amounts, and the largest
             options.append([(p.name, v) for v in values])
-        picks = [len(n.branches) for n in nodes(a.body) if isinstance(n, ir.Pick)]
+        picks = [len(n.branches) for n in ir.nodes(a.body) if isinstance(n, ir.Pick)]
         pins: list[int | None] = list(range(1, min(picks) + 1)) if picks else [None]
         order = tuple(p.name for p in a.params)
         for combo in _product(options):
@@ -98,7 +98,7 @@ class Search:
         self.bounds = bounds
         self.depth = depth
         self.moves = moves(game)
-        watched = {n.resource for n in nodes(tuple(i.cond for i in game.invariants)) if isinstance(n, ir.ResourceRead)}
+        watched = {n.resource for n in ir.nodes(tuple(i.cond for i in game.invariants)) if isinstance(n, ir.ResourceRead)}
         watched |= {b.pool.partition("[")[0] for b in bounds}
         self.weights = {name: 1000.0 ** -d for name, d in upstream(game, watched).items()}
         self.has_invariants = bool(game.invariants)
@@ -301,17 +301,11 @@ def upstream(game: ir.Game, watched: set[str]) -> dict[str, int]:
     flows = []
     for a in game.actions:
         ins, outs = set(), set()
-        for n in nodes(a.body):
-            if isinstance(n, ir.Cost):
-                ins |= {x.resource for x in n.amounts}
-            elif isinstance(n, ir.Gain):
-                outs |= {x.resource for x in n.amounts}
-            elif isinstance(n, ir.SetResource):
-                outs.add(n.resource)
-            elif isinstance(n, ir.Fill | ir.SetSlotField):
-                outs.add(n.slots)
-            elif isinstance(n, ir.IsFilled | ir.SlotFieldRead | ir.Empty):
-                ins.add(n.slots)
+        for s in ir.walk_statements(a.body):
+            s_ins, s_outs = _FLOW.visit(s)
+            ins |= s_ins
+            outs |= s_outs
+        ins |= {n.slots for n in ir.nodes(a.body) if isinstance(n, ir.IsFilled | ir.SlotFieldRead)}
         flows.append((ins, outs))
     dist = dict.fromkeys(sorted(watched), 0)
     frontier = set(watched)
@@ -322,6 +316,38 @@ def upstream(game: ir.Game, watched: set[str]) -> dict[str, int]:
         dist.update(dict.fromkeys(sorted(feeding), d))
         frontier = feeding
     return dist
+
+
+class _Flow(ir.StatementVisitor[tuple[set[str], set[str]]]):
+    """What a statement takes in and puts out, for `upstream`: (ins, outs)."""
+
+    def visit_Cost(self, s: ir.Cost) -> tuple[set[str], set[str]]:
+        return {x.resource for x in s.amounts}, set()
+
+    def visit_Gain(self, s: ir.Gain) -> tuple[set[str], set[str]]:
+        return set(), {x.resource for x in s.amounts}
+
+    def visit_SetResource(self, s: ir.SetResource) -> tuple[set[str], set[str]]:
+        return set(), {s.resource}
+
+    def visit_Fill(self, s: ir.Fill | ir.SetSlotField) -> tuple[set[str], set[str]]:
+        return set(), {s.slots}
+
+    visit_SetSlotField = visit_Fill
+
+    def visit_Empty(self, s: ir.Empty) -> tuple[set[str], set[str]]:
+        return {s.slots}, set()
+
+    def visit_Require(self, s: ir.Stmt) -> tuple[set[str], set[str]]:
+        # nothing of this player's own pools flows here (blocks: their statements are walked
+        # on their own; a loot draw, a give and a take are not followed by the search)
+        return set(), set()
+
+    visit_Let = visit_Limit = visit_Cooldown = visit_Emit = visit_When = visit_Pick = visit_Require
+    visit_Give = visit_Take = visit_GainLoot = visit_Require
+
+
+_FLOW = _Flow()
 
 
 def _copy(player: Player) -> Player:

@@ -16,11 +16,11 @@ import random
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from rulesc.compiler import ir
 from rulesc.runtime import engine
 from rulesc.runtime.pack import Pack
 from rulesc.runtime.rt import Rejected
 
-from . import ir
 from .precheck import Check, Evaluator, ExprCompiler, first_checks, reads, rejects
 
 # an int parameter given `any` with a wider range is sampled, not enumerated

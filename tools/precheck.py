@@ -16,12 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from rulesc.compiler import ir
+from rulesc.compiler import types as T
+from rulesc.compiler.emit import ExprEmitter, py_name
 from rulesc.runtime import rt
 from rulesc.runtime.rt import Rejected
-
-from . import ir
-from . import types as T
-from .emit import ExprEmitter, py_name
 
 # (state, ctx with .now, values by rules name) -> the value
 Evaluator = Callable[[dict, SimpleNamespace, dict], object]
@@ -54,25 +53,50 @@ class Check:
 
 def first_checks(compiler: ExprCompiler, action: ir.Action) -> list[Check]:
     """The checks an action makes before its first effect, in order, as Python."""
-    names = [p.name for p in action.params]
-    checks: list[Check] = []
+    walk = _FirstChecks(compiler, [p.name for p in action.params])
     for s in action.body:
-        if isinstance(s, ir.Let):
-            names.append(s.name)
-            checks.append(Check(s.name, compiler(s.value, names), reads(s.value)))
-        elif isinstance(s, ir.Require):
-            checks.append(Check(None, compiler(s.cond, names), reads(s.cond)))
-        elif isinstance(s, ir.Cost):
-            for a in s.amounts:  # enough of each, as the engine checks before spending
-                enough = ir.Compare(">=", ir.ResourceRead(a.resource, a.key, T.INT), a.amount, T.BOOL)
-                checks.append(Check(None, compiler(enough, names), reads(enough)))
-            break  # a cost spends: what follows reads the state after it
-        elif isinstance(s, ir.Limit | ir.Cooldown):
-            day_start = compiler.namespace["DAY_START_MS"]
-            checks.append(Check(None, _window_open(s, day_start), frozenset((s.per,)) if s.per else frozenset()))
-        else:
-            break  # the first effect (or a block): what follows depends on it
-    return checks
+        if not walk.visit(s):
+            break
+    return walk.checks
+
+
+class _FirstChecks(ir.StatementVisitor[bool]):
+    """Each visit adds a statement's checks and says whether what follows it still reads the
+    state the action started with (False: stop there)."""
+
+    def __init__(self, compiler: ExprCompiler, names: list[str]) -> None:
+        self.compiler = compiler
+        self.names = names
+        self.checks: list[Check] = []
+
+    def visit_Let(self, s: ir.Let) -> bool:
+        self.names.append(s.name)
+        self.checks.append(Check(s.name, self.compiler(s.value, self.names), reads(s.value)))
+        return True
+
+    def visit_Require(self, s: ir.Require) -> bool:
+        self.checks.append(Check(None, self.compiler(s.cond, self.names), reads(s.cond)))
+        return True
+
+    def visit_Cost(self, s: ir.Cost) -> bool:
+        for a in s.amounts:  # enough of each, as the engine checks before spending
+            enough = ir.Compare(">=", ir.ResourceRead(a.resource, a.key, T.INT), a.amount, T.BOOL)
+            self.checks.append(Check(None, self.compiler(enough, self.names), reads(enough)))
+        return False  # a cost spends: what follows reads the state after it
+
+    def visit_Limit(self, s: ir.Limit | ir.Cooldown) -> bool:
+        day_start = self.compiler.namespace["DAY_START_MS"]
+        per = frozenset((s.per,)) if s.per else frozenset()
+        self.checks.append(Check(None, _window_open(s, day_start), per))
+        return True
+
+    visit_Cooldown = visit_Limit
+
+    def visit_Gain(self, s: ir.Stmt) -> bool:
+        return False  # the first effect (or a block): what follows depends on it
+
+    visit_SetResource = visit_SetSlotField = visit_Fill = visit_Empty = visit_Emit = visit_Gain
+    visit_When = visit_Pick = visit_Give = visit_Take = visit_GainLoot = visit_Gain
 
 
 def _window_open(s: ir.Limit | ir.Cooldown, day_start_ms: int) -> Evaluator:

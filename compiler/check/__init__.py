@@ -1,0 +1,7 @@
+"""The checker, as passes over the parsed rules (see driver.py for their order)."""
+
+from .context import did_you_mean
+from .driver import check_game
+from .scenarios import EMPTY
+
+__all__ = ["EMPTY", "check_game", "did_you_mean"]

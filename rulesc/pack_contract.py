@@ -1,0 +1,73 @@
+"""What the compiler writes and the runtime reads: the rule pack's format, in one place.
+
+Both `rulesc.compiler` (which writes packs) and `rulesc.runtime` (which loads and runs
+them) import this module; it imports neither (tests/test_layers.py holds it to that).
+Change something here and both sides change together.
+"""
+
+from __future__ import annotations
+
+import re
+
+# ---- the pack directory -----------------------------------------------------------------
+
+# What generated code and the engine agree on. Format 2: actions report the places they
+# write (Context.changes) instead of the engine diffing the state. Format 3: the pack may
+# also use players meeting players (`player` params, give/take, loot, hooks, leaderboards);
+# a pack without them was still written as format 2. Format 4: packs pass the rt helpers'
+# optional arguments by name (`ctx.gain(s, "seed", 3, key=kind)`), which runtimes before it
+# cannot take; every pack is written as format 4. Formats 1 to 3 still run (rt.LegacyContext).
+PACK_FORMAT = 4
+
+MANIFEST_FILE = "manifest.json"  # game id, version, format, sources; its presence makes a pack
+SCHEMA_FILE = "schema.json"
+MODULE_FILE = "rules.py"  # named again in the manifest's "module"
+
+# ---- line markers: every generated statement names the `.rules` line it came from -------
+
+_MARKER = re.compile(r"^\s*# (?P<file>[^:\s]+\.rules):(?P<line>\d+): (?P<text>.*)$")
+
+
+def line_marker(file: str, line: int, text: str) -> str:
+    """The comment above a generated statement: `# harvest.rules:25: require ...`."""
+    return f"# {file}:{line}: {text}"
+
+
+def build_line_map(source: str) -> dict[int, tuple[str, int, str]]:
+    """Generated line -> the `.rules` line it came from, read from the marker comments."""
+    out: dict[int, tuple[str, int, str]] = {}
+    current: tuple[str, int, str] | None = None
+    for number, line in enumerate(source.splitlines(), start=1):
+        m = _MARKER.match(line)
+        if m:
+            current = (m["file"], int(m["line"]), m["text"])
+        elif line and not line[0].isspace():
+            current = None  # a new top-level definition
+        if current is not None:
+            out[number] = current
+    return out
+
+
+# ---- durations: spelled the same in the rules, in the tools' reports and in players' messages
+
+DAY_MS = 86_400_000
+# the units a `.rules` duration is written in (dsl/parser.py reads them)
+DURATION_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
+_SHOWN_UNITS = ("d", "h", "m", "s")  # what fmt_duration writes: no weeks, no milliseconds
+
+
+def fmt_duration(ms: int) -> str:
+    """Compact, rounded up to whole seconds: 90_000 -> `1m30s`, 0 -> `0s`."""
+    if ms < 0:
+        return "-" + fmt_duration(-ms)
+    seconds = -(-ms // 1000)
+    if seconds == 0:
+        return "0s"
+    out = []
+    rest = seconds * 1000
+    for unit in _SHOWN_UNITS:
+        size = DURATION_UNITS[unit]
+        if rest >= size:
+            out.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(out)
