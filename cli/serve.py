@@ -628,8 +628,10 @@ def kept_secret(path: Path) -> tuple[str, bool]:
 
 def _announce(games: list[packs.Game], host: str, port: int, dev: bool, workers: int) -> None:
     procs = f", {workers} workers" if workers > 1 else ""
-    typer.echo(f"serving {', '.join(g.id for g in games)} on http://{host}:{port}  "
-               f"(try GET /readyz, /v1/openapi.json{procs})")  # fmt: skip
+    typer.echo(
+        f"serving {', '.join(g.id for g in games)} on http://{host}:{port}  "
+        f"(try GET /readyz, /v1/openapi.json{procs})"
+    )
     if dev:
         for g in games:
             typer.echo(f"playground: http://{host}:{port}/play/{g.id}  (development mode)")
@@ -654,8 +656,9 @@ def _freeze_heap() -> None:
     gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
-async def _run(parts: ServerParts, host: str, port: int, watched: dict[str, Path],
-               ready_fd: int | None = None) -> None:  # fmt: skip
+async def _run(
+    parts: ServerParts, host: str, port: int, watched: dict[str, Path], ready_fd: int | None = None
+) -> None:
     """Make the store and the app, serve until SIGTERM / SIGINT. A worker (`ready_fd`
     given) shares the port with the others and tells the supervisor through `ready_fd`
     that it listens."""

@@ -62,7 +62,11 @@ def _env() -> jinja2.Environment:
 
 def render_module(game: ir.Game) -> str:
     """rules.py: the parts emit.py writes, laid out by the template."""
-    text = _env().get_template("pack.py.j2").render(module_parts(game, pack_version(game), __version__))
+    text = (
+        _env()
+        .get_template("pack.py.j2")
+        .render(module_parts(game, pack_version(game), __version__))
+    )
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
@@ -112,16 +116,26 @@ def schema(game: ir.Game) -> dict:
         "version": pack_version(game),
         "day_starts_ms": game.day_start_minutes * 60_000,
         "resources": resources,
-        "level": {"from": game.level.stat, "thresholds": list(game.level.thresholds)} if game.level else None,
+        "level": {"from": game.level.stat, "thresholds": list(game.level.thresholds)}
+        if game.level
+        else None,
         "tables": {
             t.name: {
                 "columns": {c.name: c.type.kind for c in t.columns},
-                "rows": {name: dict(zip([c.name for c in t.columns], values, strict=True)) for name, values in t.rows},
+                "rows": {
+                    name: dict(zip([c.name for c in t.columns], values, strict=True))
+                    for name, values in t.rows
+                },
             }
             for t in game.tables
         },
         "slots": {
-            s.name: {"count": s.count, "fields": {f.name: f.type.name if f.type.kind == "enum" else f.type.kind for f in s.fields}}
+            s.name: {
+                "count": s.count,
+                "fields": {
+                    f.name: f.type.name if f.type.kind == "enum" else f.type.kind for f in s.fields
+                },
+            }
             for s in game.slots
         },
         "actions": actions,
@@ -130,13 +144,18 @@ def schema(game: ir.Game) -> dict:
     if game.loot:
         out["loot"] = {lt.name: [_loot_entry(e) for e in lt.entries] for lt in game.loot}
     if game.leaderboards:
-        out["leaderboards"] = {lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards}
+        out["leaderboards"] = {
+            lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards
+        }
     return out
 
 
 def _loot_entry(entry: ir.LootEntry) -> dict:
-    gains = {(i.resource if i.key is None else f"{i.resource}[{i.key}]"): i.amount
-             for i in entry.items if i.resource is not None}  # fmt: skip
+    gains = {
+        (i.resource if i.key is None else f"{i.resource}[{i.key}]"): i.amount
+        for i in entry.items
+        if i.resource is not None
+    }
     out: dict = {"weight": entry.weight, "gains": gains}
     nested = [i.loot for i in entry.items if i.loot is not None]
     if nested:
@@ -160,7 +179,9 @@ def _json(data: dict) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def compile_game(root: Path | str, *, with_tests: bool = True, with_bots: bool | None = None) -> BuildResult:
+def compile_game(
+    root: Path | str, *, with_tests: bool = True, with_bots: bool | None = None
+) -> BuildResult:
     src = load_game(root, with_tests=with_tests, with_bots=with_bots)
     game, diags = check_game(src)
     if game is None:
@@ -192,7 +213,9 @@ def assert_compiles(module: str) -> None:
         line = getattr(err, "lineno", None)
         origin = build_line_map(module).get(line) if line else None
         where = f" (from {origin[0]}:{origin[1]})" if origin else ""
-        raise GeneratedCodeError(f"the generated {MODULE_FILE} does not compile{where}: {err}") from err
+        raise GeneratedCodeError(
+            f"the generated {MODULE_FILE} does not compile{where}: {err}"
+        ) from err
 
 
 def write_pack(files: dict[str, str], out: Path | str) -> Path:

@@ -651,7 +651,9 @@ def _loot(lt: ir.Loot) -> Pre:
         gains = tuple((i.resource, i.key, i.amount) for i in entry.items if i.resource)
         nested = tuple(i.loot for i in entry.items if i.loot)
         entries.append(literal_doc((entry.weight, gains, nested)))
-    return Pre(f"{py_literal(lt.name)}: ", Group("(", tuple(entries), ")", one_tuple=True, explode=True))
+    return Pre(
+        f"{py_literal(lt.name)}: ", Group("(", tuple(entries), ")", one_tuple=True, explode=True)
+    )
 
 
 def _action_parts(game: ir.Game, a: ir.Action) -> dict:

@@ -168,9 +168,25 @@ class PeerLevel:
 
 
 Expr = (
-    Const | ParamRef | LocalRef | ResourceRead | SlotRead | SlotFieldRead | IsFilled
-    | TableGet | Now | LevelRead | Arith | Neg | Compare | Logic | Not | MinMax | CeilDiv
-    | PeerRead | PeerLevel
+    Const
+    | ParamRef
+    | LocalRef
+    | ResourceRead
+    | SlotRead
+    | SlotFieldRead
+    | IsFilled
+    | TableGet
+    | Now
+    | LevelRead
+    | Arith
+    | Neg
+    | Compare
+    | Logic
+    | Not
+    | MinMax
+    | CeilDiv
+    | PeerRead
+    | PeerLevel
 )
 
 
@@ -329,8 +345,22 @@ class GainLoot:
 
 
 Stmt = (
-    Require | Cost | Gain | SetResource | SetSlotField | Fill | Empty | Let | Limit | Cooldown
-    | Emit | When | Pick | Give | Take | GainLoot
+    Require
+    | Cost
+    | Gain
+    | SetResource
+    | SetSlotField
+    | Fill
+    | Empty
+    | Let
+    | Limit
+    | Cooldown
+    | Emit
+    | When
+    | Pick
+    | Give
+    | Take
+    | GainLoot
 )
 
 
@@ -568,12 +598,35 @@ EXPRESSIONS: tuple[type, ...] = get_args(Expr)
 AST_STATEMENTS: tuple[type, ...] = get_args(ast.Stmt)
 # statements that hold no other statements (When and Pick hold blocks: see `blocks`)
 LEAF_STATEMENTS = (
-    Require, Cost, Gain, SetResource, SetSlotField, Fill, Empty, Let, Limit, Cooldown, Emit, Give,
-    Take, GainLoot,
+    Require,
+    Cost,
+    Gain,
+    SetResource,
+    SetSlotField,
+    Fill,
+    Empty,
+    Let,
+    Limit,
+    Cooldown,
+    Emit,
+    Give,
+    Take,
+    GainLoot,
 )
 AST_LEAF_STATEMENTS = (
-    ast.Require, ast.Cost, ast.Gain, ast.Set, ast.Fill, ast.Empty, ast.Let, ast.Limit, ast.Cooldown,
-    ast.Emit, ast.Give, ast.Take, ast.GainLoot,
+    ast.Require,
+    ast.Cost,
+    ast.Gain,
+    ast.Set,
+    ast.Fill,
+    ast.Empty,
+    ast.Let,
+    ast.Limit,
+    ast.Cooldown,
+    ast.Emit,
+    ast.Give,
+    ast.Take,
+    ast.GainLoot,
 )
 
 
@@ -604,7 +657,9 @@ class Visitor(Generic[R]):
 
     def __init_subclass__(cls, *, family: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._methods = {t: f"visit_{t.__name__}" for t in cls.NODES if hasattr(cls, f"visit_{t.__name__}")}
+        cls._methods = {
+            t: f"visit_{t.__name__}" for t in cls.NODES if hasattr(cls, f"visit_{t.__name__}")
+        }
         if not family:
             Visitor.registry.append(cls)
 

@@ -17,8 +17,16 @@ from . import ir
 # a slot known to be empty at some point of an action: (its row of slots, its index)
 Known = frozenset[tuple[str, ir.Expr]]
 # reads of the state or the clock: a slot index made with one may name another slot later
-_MOVING = (ir.ResourceRead, ir.SlotRead, ir.SlotFieldRead, ir.IsFilled, ir.Now, ir.LevelRead,
-           ir.PeerRead, ir.PeerLevel)
+_MOVING = (
+    ir.ResourceRead,
+    ir.SlotRead,
+    ir.SlotFieldRead,
+    ir.IsFilled,
+    ir.Now,
+    ir.LevelRead,
+    ir.PeerRead,
+    ir.PeerLevel,
+)
 
 
 def unguarded_fills(body: tuple) -> list[ir.Fill]:
@@ -62,7 +70,9 @@ class _Guards(ir.StatementVisitor[Known]):
         return empty  # fills no slot, and does not tell one is empty
 
     visit_Gain = visit_SetResource = visit_SetSlotField = visit_Empty = visit_Let = visit_Cost
-    visit_Limit = visit_Cooldown = visit_Emit = visit_Give = visit_Take = visit_GainLoot = visit_Cost
+    visit_Limit = visit_Cooldown = visit_Emit = visit_Give = visit_Take = visit_GainLoot = (
+        visit_Cost
+    )
 
 
 def _empty_if(cond: ir.Expr, holds: bool) -> Known:
@@ -87,4 +97,3 @@ def _forget(empty: Known, rows: set[str]) -> Known:
 
 def _filled_rows(body: tuple) -> set[str]:
     return {n.slots for n in ir.nodes(body) if isinstance(n, ir.Fill)}
-

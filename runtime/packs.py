@@ -62,8 +62,10 @@ def build(source: Path | str, data_dir: Path | str, builder: PackBuilder | None 
     elif is_game_folder(source) and builder is not None:
         pack_dir = builder(source, Path(data_dir))
     elif is_game_folder(source):
-        raise PackError(f"{source} is a game folder, and this server loads built packs only: "
-                        f"build it with `rulesc build`")
+        raise PackError(
+            f"{source} is a game folder, and this server loads built packs only: "
+            f"build it with `rulesc build`"
+        )
     else:
         raise PackError(f"{source} is neither a game folder (*.rules) nor a pack ({MANIFEST_FILE})")
     pack = load_pack(pack_dir)

@@ -23,8 +23,11 @@ def main() -> int:
     mapping: dict[str, str] = config["package-dir"]
     # a package listed without its folder (or the reverse) would install without its code
     if sorted(mapping) != sorted(config["packages"]):
-        print(f"pyproject.toml: packages {sorted(config['packages'])} and package-dir "
-              f"{sorted(mapping)} must name the same packages", file=sys.stderr)
+        print(
+            f"pyproject.toml: packages {sorted(config['packages'])} and package-dir "
+            f"{sorted(mapping)} must name the same packages",
+            file=sys.stderr,
+        )
         return 2
     with tempfile.TemporaryDirectory(prefix="rulesc-typecheck-") as tmp:
         # the top package is a real folder holding links to the mapped subpackages, so no
@@ -37,7 +40,15 @@ def main() -> int:
                     (target / item.name).symlink_to(item)
             elif not target.exists():  # (a subpackage in its parent's folder is there already)
                 target.symlink_to(ROOT / folder, target_is_directory=True)
-        cmd = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "-p", "rulesc"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "-p",
+            "rulesc",
+        ]
         return subprocess.call(cmd, cwd=tmp, env={"MYPYPATH": tmp, "PATH": "/usr/bin:/bin"})
 
 

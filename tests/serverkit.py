@@ -92,7 +92,9 @@ class Kit:
         if rate_clock is not None:
             kwargs["rate_clock"] = rate_clock
         # the serve command's builder: reloads from a game folder compile it
-        server = Server(store, auth, cfg, games=games or [self.game], builder=compile_pack, **kwargs)
+        server = Server(
+            store, auth, cfg, games=games or [self.game], builder=compile_pack, **kwargs
+        )
         run = Running(server, store, server.listen(0))
         self.running.append(run)
         return run

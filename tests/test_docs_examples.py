@@ -175,7 +175,9 @@ def shown_scenario(block: Block) -> str | None:
 
 
 def scenario_to_paste(block: Block) -> str:
-    earlier = [b for b in ALL if b.doc == block.doc and b.line < block.line and b.is_command_block()]
+    earlier = [
+        b for b in ALL if b.doc == block.doc and b.line < block.line and b.is_command_block()
+    ]
     for candidate in reversed(earlier):
         scenario = shown_scenario(candidate)
         if scenario is not None:
@@ -205,11 +207,13 @@ def lay_out(block: Block, tmp: Path) -> Path:
     for edit in options.get("edit", []):
         rel, _, change = edit.partition(":")
         old, arrow, new = change.partition("->")
-        assert arrow, f"{block.where}: edit= needs PATH:\"OLD\"->\"NEW\", got {edit!r}"
+        assert arrow, f'{block.where}: edit= needs PATH:"OLD"->"NEW", got {edit!r}'
         target = cwd / rel
         text = target.read_text(encoding="utf-8")
         old, new = unescape(old), unescape(new)
-        assert text.count(old) == 1, f"{block.where}: edit {old!r} occurs {text.count(old)} times in {rel}"
+        assert text.count(old) == 1, (
+            f"{block.where}: edit {old!r} occurs {text.count(old)} times in {rel}"
+        )
         target.write_text(text.replace(old, new), encoding="utf-8")
     for rel in options.get("paste", []):
         target = cwd / rel
@@ -224,7 +228,9 @@ def lay_out(block: Block, tmp: Path) -> Path:
 
 def run_rulesc(command: str, cwd: Path, where: str) -> tuple[int, str]:
     words = shlex.split(command)
-    assert words[0] == "rulesc", f"{where}: only `rulesc` commands and `echo $?` run, not {command!r}"
+    assert words[0] == "rulesc", (
+        f"{where}: only `rulesc` commands and `echo $?` run, not {command!r}"
+    )
     old = Path.cwd()
     os.chdir(cwd)
     try:
@@ -295,7 +301,11 @@ def run_claims(block: Block, tmp: Path) -> None:
 def base_game(block: Block) -> Block:
     name = block.opt("in")
     for candidate in ALL:
-        if candidate.doc == block.doc and candidate.opt("game") == name and candidate.line < block.line:
+        if (
+            candidate.doc == block.doc
+            and candidate.opt("game") == name
+            and candidate.line < block.line
+        ):
             return candidate
     raise AssertionError(f"{block.where}: in={name} names no game=... block above it")
 
@@ -373,8 +383,21 @@ def check_shown_file(block: Block, tmp: Path) -> None:
 
 # ---- the tests --------------------------------------------------------------------------
 
-KNOWN_OPTIONS = {"shows", "cwd", "copy", "delete", "edit", "paste", "skip", "game", "files", "prelude",
-                 "in", "of", "expect"}
+KNOWN_OPTIONS = {
+    "shows",
+    "cwd",
+    "copy",
+    "delete",
+    "edit",
+    "paste",
+    "skip",
+    "game",
+    "files",
+    "prelude",
+    "in",
+    "of",
+    "expect",
+}
 KNOWN_FLAGS = {"scenarios", "bots"}
 
 
@@ -399,7 +422,7 @@ def test_doc_example(block: Block, tmp_path: Path) -> None:
     kind = kind_of(block)
     assert kind != "unmarked", (
         f"{block.where}: a `$` command or claim with no directive: run it "
-        "(<!-- example: cwd=... -->) or mark it (<!-- example: skip=\"why\" -->)"
+        '(<!-- example: cwd=... -->) or mark it (<!-- example: skip="why" -->)'
     )
     assert kind != "unfit", f"{block.where}: a directive on a block it does not fit"
     unknown = set(block.options or {}) - KNOWN_OPTIONS | block.flags - KNOWN_FLAGS
@@ -407,8 +430,12 @@ def test_doc_example(block: Block, tmp_path: Path) -> None:
     if kind == "skip":
         assert block.opt("skip"), f"{block.where}: skip= needs a reason"
         pytest.skip(f"{block.where}: {block.opt('skip')}")
-    run = {"commands": run_command_block, "claims": run_claims, "rules": run_rules_block,
-           "file": check_shown_file}[kind]
+    run = {
+        "commands": run_command_block,
+        "claims": run_claims,
+        "rules": run_rules_block,
+        "file": check_shown_file,
+    }[kind]
     run(block, tmp_path)
 
 

@@ -25,7 +25,12 @@ def test_the_two_readme_commands_on_a_fresh_machine() -> None:
     env = dict(os.environ)
     # a new venv, but the packages from this machine's pip cache: a test, not a download
     env.setdefault("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
-    done = subprocess.run([str(ROOT / "scripts" / "fresh-machine-check.sh")], env=env,
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "fresh-machine-check.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
     assert "fresh-machine-check: ok" in done.stdout

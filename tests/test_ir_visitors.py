@@ -117,19 +117,31 @@ def function_level_imports(path: Path) -> list[str]:
     found = []
     for fn in pyast.walk(tree):
         if isinstance(fn, pyast.FunctionDef | pyast.AsyncFunctionDef):
-            found += [f"{path.name}:{n.lineno}" for n in pyast.walk(fn) if isinstance(n, pyast.Import | pyast.ImportFrom)]
+            found += [
+                f"{path.name}:{n.lineno}"
+                for n in pyast.walk(fn)
+                if isinstance(n, pyast.Import | pyast.ImportFrom)
+            ]
     return found
 
 
 def private_imports(path: Path) -> list[str]:
     tree = pyast.parse(path.read_text(encoding="utf-8"))
-    return [f"{path.name}:{n.lineno} {a.name}" for n in pyast.walk(tree) if isinstance(n, pyast.ImportFrom)
-            for a in n.names if a.name.startswith("_") and not a.name.startswith("__")]
+    return [
+        f"{path.name}:{n.lineno} {a.name}"
+        for n in pyast.walk(tree)
+        if isinstance(n, pyast.ImportFrom)
+        for a in n.names
+        if a.name.startswith("_") and not a.name.startswith("__")
+    ]
 
 
 def test_the_checker_has_no_function_level_imports_and_takes_no_private_names() -> None:
-    files = [*sorted((ROOT / "compiler" / "check").glob("*.py")), ROOT / "compiler" / "ir.py",
-             ROOT / "compiler" / "slotfill.py"]
+    files = [
+        *sorted((ROOT / "compiler" / "check").glob("*.py")),
+        ROOT / "compiler" / "ir.py",
+        ROOT / "compiler" / "slotfill.py",
+    ]
     assert len(files) > 10
     for path in files:
         assert function_level_imports(path) == []

@@ -92,10 +92,14 @@ def imports_of(module: str) -> list[Import]:
             base = _resolve(module, node)
             for a in node.names:  # `from rulesc.compiler import ir` imports the module ir
                 sub = f"{base}.{a.name}"
-                out.append(Import(module, sub if sub in MODULES else base, node.lineno, in_function))
+                out.append(
+                    Import(module, sub if sub in MODULES else base, node.lineno, in_function)
+                )
         elif isinstance(node, ast.Call) and _dynamic_import(node):
             out.append(Import(module, node.args[0].value, node.lineno, in_function))  # type: ignore[attr-defined]
-        inside = in_function or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        inside = in_function or isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+        )
         for child in ast.iter_child_nodes(node):
             visit(child, inside)
 
@@ -107,8 +111,14 @@ def _dynamic_import(call: ast.Call) -> bool:
     """importlib.import_module("...") or __import__("...") with a constant name."""
     f = call.func
     named = (isinstance(f, ast.Attribute) and f.attr == "import_module") or (
-        isinstance(f, ast.Name) and f.id in ("import_module", "__import__"))
-    return named and bool(call.args) and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)
+        isinstance(f, ast.Name) and f.id in ("import_module", "__import__")
+    )
+    return (
+        named
+        and bool(call.args)
+        and isinstance(call.args[0], ast.Constant)
+        and isinstance(call.args[0].value, str)
+    )
 
 
 def layer(module: str) -> str | None:
@@ -127,8 +137,14 @@ def all_imports() -> list[Import]:
 
 def test_every_module_belongs_to_a_layer() -> None:
     unknown = sorted({m for m in MODULES if layer(m) not in ALLOWED})
-    assert not unknown, f"modules of no layer (add the package to ALLOWED and docs/architecture.md): {unknown}"
-    assert {"rulesc.tools.explore", "rulesc.compiler.build", "rulesc.pack_contract"} <= MODULES.keys()
+    assert not unknown, (
+        f"modules of no layer (add the package to ALLOWED and docs/architecture.md): {unknown}"
+    )
+    assert {
+        "rulesc.tools.explore",
+        "rulesc.compiler.build",
+        "rulesc.pack_contract",
+    } <= MODULES.keys()
 
 
 def test_each_layer_imports_only_the_layers_below_it() -> None:
@@ -136,9 +152,13 @@ def test_each_layer_imports_only_the_layers_below_it() -> None:
     for imp in all_imports():
         mine, theirs = layer(imp.importer), layer(imp.target)
         if theirs is not None and theirs != mine and theirs not in ALLOWED[mine or ""]:
-            wrong.append(f"{MODULES[imp.importer].relative_to(ROOT)}:{imp.line}: "
-                         f"{mine} imports {imp.target} ({theirs})")
-    assert not wrong, "imports across the layers of docs/architecture.md:\n" + "\n".join(sorted(set(wrong)))
+            wrong.append(
+                f"{MODULES[imp.importer].relative_to(ROOT)}:{imp.line}: "
+                f"{mine} imports {imp.target} ({theirs})"
+            )
+    assert not wrong, "imports across the layers of docs/architecture.md:\n" + "\n".join(
+        sorted(set(wrong))
+    )
 
 
 def test_imports_inside_functions_are_justified() -> None:
@@ -150,8 +170,10 @@ def test_imports_inside_functions_are_justified() -> None:
     found = {k: sorted(set(v)) for k, v in found.items()}
     known = FUNCTION_IMPORTS | PENDING_CYCLES
     unjustified = {k: v for k, v in found.items() if k not in known}
-    assert not unjustified, ("imports inside functions: import at the top of the module (a loop "
-                             f"means the code belongs elsewhere), or justify in FUNCTION_IMPORTS: {unjustified}")
+    assert not unjustified, (
+        "imports inside functions: import at the top of the module (a loop "
+        f"means the code belongs elsewhere), or justify in FUNCTION_IMPORTS: {unjustified}"
+    )
     stale = sorted(set(known) - set(found))
     assert not stale, f"no longer imported inside a function: remove from the lists: {stale}"
 
@@ -159,12 +181,14 @@ def test_imports_inside_functions_are_justified() -> None:
 def test_the_checker_sees_imports_the_way_python_does(tmp_path) -> None:
     """The rules above are only as good as the parsing: a lazy, relative and dynamic import
     of a lower layer from the runtime are each found."""
-    text = ("from __future__ import annotations\n"
-            "import importlib\n"
-            "from . import engine\n"
-            "def f():\n"
-            "    from ..compiler import build\n"
-            "    return importlib.import_module('rulesc.tools.explore')\n")
+    text = (
+        "from __future__ import annotations\n"
+        "import importlib\n"
+        "from . import engine\n"
+        "def f():\n"
+        "    from ..compiler import build\n"
+        "    return importlib.import_module('rulesc.tools.explore')\n"
+    )
     probe = "rulesc.runtime.probe_for_test_layers"
     MODULES[probe] = tmp_path / "probe.py"
     MODULES[probe].write_text(text)
@@ -187,13 +211,17 @@ def test_the_runtime_builds_a_game_folder_only_with_the_builder_it_is_handed(tmp
     assert not any(tmp_path.iterdir())  # refused before anything was written
     built = packs.build(harvest, tmp_path, compile_pack)
     assert built.id == "harvest" and built.pack.path.parent == tmp_path / "packs"
-    assert packs.build(built.pack.path, tmp_path).rules_hash == built.rules_hash  # a pack needs none
+    assert (
+        packs.build(built.pack.path, tmp_path).rules_hash == built.rules_hash
+    )  # a pack needs none
 
 
 def test_a_server_that_loads_packs_imports_no_compiler() -> None:
-    code = ("import sys, rulesc.runtime.app, rulesc.runtime.store_sqlite, rulesc.runtime.store_redis; "
-            "bad = [m for m in sys.modules if m.startswith(('rulesc.compiler', 'rulesc.dsl', "
-            "'rulesc.tools', 'rulesc.cli', 'lark', 'jinja2'))]; print(bad); sys.exit(bool(bad))")
+    code = (
+        "import sys, rulesc.runtime.app, rulesc.runtime.store_sqlite, rulesc.runtime.store_redis; "
+        "bad = [m for m in sys.modules if m.startswith(('rulesc.compiler', 'rulesc.dsl', "
+        "'rulesc.tools', 'rulesc.cli', 'lark', 'jinja2'))]; print(bad); sys.exit(bool(bad))"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
 

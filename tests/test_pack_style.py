@@ -95,7 +95,9 @@ def test_generated_pack_is_clean_for_ruff(game: str, stress_module: str, tmp_pat
 def test_code_lines_fit_the_line_limit(game: str) -> None:
     """Only the comments that quote a `.rules` line verbatim (the line map) may be longer."""
     module = built_module(ROOT / "games" / game)
-    long = [ln for ln in module.splitlines() if len(ln) > WIDTH and not ln.lstrip().startswith("# ")]
+    long = [
+        ln for ln in module.splitlines() if len(ln) > WIDTH and not ln.lstrip().startswith("# ")
+    ]
     assert not long
 
 
@@ -109,7 +111,7 @@ def test_negations_read_as_a_person_would_write_them(stress_module: str) -> None
     assert 'if s["coins"] < 0 or s["gems"] < 0:' in lines  # the invariant
     # after `field[slot] is None or`, the slot is filled: its field is read directly
     assert 'or ctx.now >= s["field"][slot]["ready_at"]' in lines
-    assert "if fast == (s[\"coins\"] > 5):" in lines  # a comparison inside one is bracketed
+    assert 'if fast == (s["coins"] > 5):' in lines  # a comparison inside one is bracketed
     assert "not ((" not in stress_module and "not (not" not in stress_module
 
 
@@ -137,11 +139,16 @@ def test_messages_keep_their_text(tmp_path: Path) -> None:
         sys.modules.pop(pack.module.__name__, None)
 
 
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
-    lambda inner: st.lists(inner, max_size=3).map(tuple) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-    max_leaves=8,
-))  # fmt: skip
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda inner: (
+            st.lists(inner, max_size=3).map(tuple)
+            | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+)
 def test_py_literal_is_python_for_every_value(value: object) -> None:
     text = py_literal(value)  # type: ignore[arg-type]
     assert ast.literal_eval(text) == value
@@ -159,7 +166,9 @@ def test_layout_splits_a_long_call_one_argument_per_line() -> None:
         "        maximum=999,",
         "    )",
     ]
-    assert layout(call("ctx.gain", "s", '"coins"', "5", key=None), 1) == ['    ctx.gain(s, "coins", 5)']
+    assert layout(call("ctx.gain", "s", '"coins"', "5", key=None), 1) == [
+        '    ctx.gain(s, "coins", 5)'
+    ]
     # a table of one entry stays a tuple: split, with its comma (a loot table of one entry)
     one = Pre('"box": ', Group("(", ("(1, (), ())",), ")", one_tuple=True, explode=True))
     assert layout(one, 1, suffix=",") == ['    "box": (', "        (1, (), ()),", "    ),"]
@@ -186,7 +195,11 @@ def test_the_runtime_still_takes_the_older_packs_positional_calls() -> None:
     ctx_old.take("bob", "seed", "wheat", 2)
     ctx_new.take("bob", "seed", 2, key="wheat")
     assert old == new and ctx_old.changes == ctx_new.changes and ctx_old.clamped == ctx_new.clamped
-    assert ctx_old.outbox == ctx_new.outbox == [{"to": "bob", "kind": "take", "take": ["seed", "wheat", 2]}]
+    assert (
+        ctx_old.outbox
+        == ctx_new.outbox
+        == [{"to": "bob", "kind": "take", "take": ["seed", "wheat", 2]}]
+    )
 
 
 def test_a_pack_built_before_format_4_runs_as_before(tmp_path: Path) -> None:
@@ -202,18 +215,37 @@ def test_a_pack_built_before_format_4_runs_as_before(tmp_path: Path) -> None:
     assert new.manifest["format"] == 4 and new.context is rt.Context
     t0 = 1_767_614_400_000
     steps = [
-        ("buy_seed", {"kind": "corn", "qty": 2}), ("buy_seed", {"kind": "pumpkin", "qty": 1}),
-        ("plant", {"slot": 0, "kind": "wheat"}), ("plant", {"slot": 0, "kind": "wheat"}),
-        ("speed_up", {"slot": 0}), ("harvest", {"slot": 0}), ("sell", {"kind": "wheat", "qty": 3}),
-        ("sell", {"kind": "wheat", "qty": 99}), ("water", {"slot": 1}), ("buy_energy", {}),
-        ("daily_gift", {}), ("daily_gift", {}), ("market_order", {"kind": "wheat"}),
-        ("weekly_bonus", {}), ("open_crate", {}), ("open_crate", {}), ("clear", {"slot": 0}),
-    ]  # fmt: skip
+        ("buy_seed", {"kind": "corn", "qty": 2}),
+        ("buy_seed", {"kind": "pumpkin", "qty": 1}),
+        ("plant", {"slot": 0, "kind": "wheat"}),
+        ("plant", {"slot": 0, "kind": "wheat"}),
+        ("speed_up", {"slot": 0}),
+        ("harvest", {"slot": 0}),
+        ("sell", {"kind": "wheat", "qty": 3}),
+        ("sell", {"kind": "wheat", "qty": 99}),
+        ("water", {"slot": 1}),
+        ("buy_energy", {}),
+        ("daily_gift", {}),
+        ("daily_gift", {}),
+        ("market_order", {"kind": "wheat"}),
+        ("weekly_bonus", {}),
+        ("open_crate", {}),
+        ("open_crate", {}),
+        ("clear", {"slot": 0}),
+    ]
     states = {"old": None, "new": None}
     for i, (name, params) in enumerate(steps):
         outs = {}
         for side, pack in (("old", old), ("new", new)):
-            out = engine.run(pack, states[side], name, params, now=t0 + i * 60_000, player_id="p", action_id=f"a{i}")
+            out = engine.run(
+                pack,
+                states[side],
+                name,
+                params,
+                now=t0 + i * 60_000,
+                player_id="p",
+                action_id=f"a{i}",
+            )
             states[side] = out.state
             outs[side] = (out.ok, out.state, out.changes, out.events, out.clamped, out.error)
         assert outs["old"] == outs["new"], name

@@ -29,6 +29,7 @@ from .systemkit import need
 def _node_and_chromium() -> None:
     need("node", "chromium")
 
+
 SCREENSHOT = ROOT / "docs" / "images" / "playground.png"
 
 
@@ -48,10 +49,14 @@ async def test_the_playground_in_chromium(tmp_path: Path) -> None:
     try:
         result = await run_node(
             ["--test", "--test-reporter=tap", "--test-force-exit", "tests/browser/"],
-            {"RULESC_URL": run.url, "RULESC_CHROMIUM": chromium() or "",
-             "RULESC_GAME_DIR": str(folder), "RULESC_SCREENSHOT": str(shot)},
+            {
+                "RULESC_URL": run.url,
+                "RULESC_CHROMIUM": chromium() or "",
+                "RULESC_GAME_DIR": str(folder),
+                "RULESC_SCREENSHOT": str(shot),
+            },
             timeout=90,
-        )  # fmt: skip
+        )
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -84,7 +84,9 @@ class _Flows(ir.StatementVisitor[None]):
         got: set[str] = set()
         for entry in self.tables[name].entries:
             for item in entry.items:
-                got |= {item.resource} if item.resource else self.drawn(item.loot or "", seen | {name})
+                got |= (
+                    {item.resource} if item.resource else self.drawn(item.loot or "", seen | {name})
+                )
         return got
 
     def block(self, body: tuple[ir.Stmt, ...], branch: str | None) -> None:
@@ -98,7 +100,9 @@ class _Flows(ir.StatementVisitor[None]):
         self.out.extend(Edge(self.act, _res(a.resource), _amount(a), branch) for a in s.amounts)
 
     def visit_SetResource(self, s: ir.SetResource, branch: str | None) -> None:
-        self.out.append(Edge(self.act, _res(s.resource), f"set {s.label} = {text(s.value)}", branch, "dotted"))
+        self.out.append(
+            Edge(self.act, _res(s.resource), f"set {s.label} = {text(s.value)}", branch, "dotted")
+        )
 
     def visit_Fill(self, s: ir.Fill, branch: str | None) -> None:
         self.out.append(Edge(self.act, _slots(s.slots), "replace" if s.replace else "fill", branch))
@@ -110,10 +114,17 @@ class _Flows(ir.StatementVisitor[None]):
         self.out.append(Edge(self.act, _slots(s.slots), f"set {s.field}", branch, "dotted"))
 
     def visit_GainLoot(self, s: ir.GainLoot, branch: str | None) -> None:
-        self.out.extend(Edge(self.act, _res(r), f"loot {s.loot}", branch, "dashed") for r in sorted(self.drawn(s.loot)))
+        self.out.extend(
+            Edge(self.act, _res(r), f"loot {s.loot}", branch, "dashed")
+            for r in sorted(self.drawn(s.loot))
+        )
 
     def visit_Give(self, s: ir.Give, branch: str | None) -> None:
-        what = f"loot {s.loot}" if s.loot else ", ".join(f"{a.label} {text(a.amount)}" for a in s.amounts)
+        what = (
+            f"loot {s.loot}"
+            if s.loot
+            else ", ".join(f"{a.label} {text(a.amount)}" for a in s.amounts)
+        )
         self.out.append(Edge(self.act, PLAYERS, f"give {what}", branch))
 
     def visit_Take(self, s: ir.Take, branch: str | None) -> None:
@@ -140,7 +151,11 @@ def _join(outer: str | None, inner: str) -> str:
 
 def _resource_label(r: ir.Resource, game: ir.Game) -> str:
     kind = r.kind + (f" per {r.key}" if r.key else "")
-    parts = [r.name, f"{kind}, start {value_text(r.start)}" + (f", max {value_text(r.max)}" if r.max is not None else "")]
+    parts = [
+        r.name,
+        f"{kind}, start {value_text(r.start)}"
+        + (f", max {value_text(r.max)}" if r.max is not None else ""),
+    ]
     if r.regen:
         parts.append(f"refills {regen_text(r)}")
     if game.level is not None and game.level.stat == r.name:
@@ -196,7 +211,9 @@ def to_dot(game: ir.Game, loops: list[Loop] | None = None) -> str:
         node = _res(r.name)
         double = "peripheries=2, " if r.regen else ""
         extra = _hot("bold") if node in hot_nodes else ""
-        lines.append(f"  {_quote(node)} [shape=ellipse, {double}label={_quote(_resource_label(r, game))}{extra}];")
+        lines.append(
+            f"  {_quote(node)} [shape=ellipse, {double}label={_quote(_resource_label(r, game))}{extra}];"
+        )
     if game.slots:
         lines += ["", "  // slots: each holds something or nothing"]
     for s in sorted(game.slots, key=lambda s: s.name):
@@ -215,7 +232,9 @@ def to_dot(game: ir.Game, loops: list[Loop] | None = None) -> str:
         lines.append(f'  {_quote(PLAYERS)} [shape=doublecircle, label="other players"];')
     lines += ["", "  // flows: costs into actions, gains out of them"]
     for r in sorted(meters, key=lambda r: r.name):
-        lines.append(f'  "time" -> {_quote(_res(r.name))} [label={_quote("+" + regen_text(r))}, style=dashed];')
+        lines.append(
+            f'  "time" -> {_quote(_res(r.name))} [label={_quote("+" + regen_text(r))}, style=dashed];'
+        )
     for e in edges:
         label = e.label + (f"\n({e.branch})" if e.branch else "")
         attrs = [f"label={_quote(label)}"]
@@ -237,6 +256,8 @@ def render(dot: str, fmt: str, out: Path) -> None:
             "Install it (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz), "
             "or use --format dot and render the text elsewhere."
         )
-    proc = subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot.encode(), capture_output=True, check=False)
+    proc = subprocess.run(
+        [exe, f"-T{fmt}", "-o", str(out)], input=dot.encode(), capture_output=True, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"dot failed: {proc.stderr.decode(errors='replace').strip()}")

@@ -102,13 +102,18 @@ class _FirstChecks(ir.StatementVisitor[bool]):
 def _window_open(s: ir.Limit | ir.Cooldown, day_start_ms: int) -> Evaluator:
     """A limit or cooldown as a condition: true while it would let the action run."""
     if isinstance(s, ir.Limit):
+
         def limit(state: dict, ctx: SimpleNamespace, values: dict) -> bool:
             per = values[s.per] if s.per else None
-            return not rt.limit_reached(state, s.key, s.count, s.period, s.period_ms, per, ctx.now, day_start_ms)
+            return not rt.limit_reached(
+                state, s.key, s.count, s.period, s.period_ms, per, ctx.now, day_start_ms
+            )
+
         return limit
 
     def cooldown(state: dict, ctx: SimpleNamespace, values: dict) -> bool:
         return not rt.cooling_down(state, s.key, values[s.per] if s.per else None, ctx.now)
+
     return cooldown
 
 

@@ -28,8 +28,13 @@ class Actions:
         for p in d.params:
             param = self.param(p)
             if p.name in scope.params:
-                self.c.error("R011", f"parameter `{p.name}` is declared twice", p.span, "rename one of them",
-                             [("first declared here", param_spans[p.name])])
+                self.c.error(
+                    "R011",
+                    f"parameter `{p.name}` is declared twice",
+                    p.span,
+                    "rename one of them",
+                    [("first declared here", param_spans[p.name])],
+                )
             elif param is not None:
                 scope.params[p.name] = param
                 params.append(param)
@@ -43,7 +48,9 @@ class Actions:
         if body is None or len(params) != len(d.params):
             return None
         busy_fills(self.c, d.body, body)
-        return ir.Action(d.name, tuple(params), tuple(body), writes(self.c, body), self.c.loc(d.span))
+        return ir.Action(
+            d.name, tuple(params), tuple(body), writes(self.c, body), self.c.loc(d.span)
+        )
 
     def param(self, p: ast.Param) -> ir.Param | None:
         t = type_named(self.c, p.type, allow_slots=True)
@@ -51,22 +58,38 @@ class Actions:
             return None
         if t == T.INT:
             if p.lo is None or p.hi is None:
-                self.c.error("R025", f"int parameter `{p.name}` needs bounds", p.span,
-                             f"write `{p.name}: int 1..99`: a client can send any number")
+                self.c.error(
+                    "R025",
+                    f"int parameter `{p.name}` needs bounds",
+                    p.span,
+                    f"write `{p.name}: int 1..99`: a client can send any number",
+                )
                 return None
             if p.lo.value > p.hi.value:
-                self.c.error("R025", f"the range {p.lo.value}..{p.hi.value} is empty", p.lo.span,
-                             "write the lower bound first")
+                self.c.error(
+                    "R025",
+                    f"the range {p.lo.value}..{p.hi.value} is empty",
+                    p.lo.span,
+                    "write the lower bound first",
+                )
                 return None
             return ir.Param(p.name, t, p.lo.value, p.hi.value)
         if p.lo is not None:
-            self.c.error("R025", f"only int parameters take a range, and `{p.name}` is {a_type(t)}", p.lo.span,
-                         "remove the range")
+            self.c.error(
+                "R025",
+                f"only int parameters take a range, and `{p.name}` is {a_type(t)}",
+                p.lo.span,
+                "remove the range",
+            )
         if t.kind == "slot_index":
             return ir.Param(p.name, t, 0, self.c.slots[t.name].count - 1)  # type: ignore[index]
         if t in (T.DURATION, T.TIME):
-            self.c.error("R025", f"parameters cannot be {a_type(t)}", p.type.span,
-                         "clients send intents, never times: use an int, a table's row, a slot or bool")
+            self.c.error(
+                "R025",
+                f"parameters cannot be {a_type(t)}",
+                p.type.span,
+                "clients send intents, never times: use an int, a table's row, a slot or bool",
+            )
             return None
         return ir.Param(p.name, t, None, None)
 
@@ -94,19 +117,32 @@ class Actions:
                     return
                 bounds[name] = (new_lo, new_hi, cmp.span)
 
-    def report_never(self, cmp: ast.Expr, name: str, bound: tuple[int, int], why: Span | None,
-                     scope: Scope) -> None:
+    def report_never(
+        self, cmp: ast.Expr, name: str, bound: tuple[int, int], why: Span | None, scope: Scope
+    ) -> None:
         said = self.c.source(cmp.span)
         if why is not None:
-            self.c.error("R020", f"`{said}` can never hold together with `{self.c.source(why)}`", cmp.span,
-                         "the action could never run: fix one of the two requirements",
-                         [("the other requirement is here", why)])
+            self.c.error(
+                "R020",
+                f"`{said}` can never hold together with `{self.c.source(why)}`",
+                cmp.span,
+                "the action could never run: fix one of the two requirements",
+                [("the other requirement is here", why)],
+            )
         elif name in scope.params:
-            self.c.error("R020", f"`{said}` can never hold: `{name}` is declared {bound[0]}..{bound[1]}", cmp.span,
-                         "the action could never run: fix the comparison or the parameter's range")
+            self.c.error(
+                "R020",
+                f"`{said}` can never hold: `{name}` is declared {bound[0]}..{bound[1]}",
+                cmp.span,
+                "the action could never run: fix the comparison or the parameter's range",
+            )
         else:
-            self.c.error("R020", f"`{said}` can never hold: `{name}` is always {_range_words(*bound)}", cmp.span,
-                         "the action could never run: fix the comparison")
+            self.c.error(
+                "R020",
+                f"`{said}` can never hold: `{name}` is always {_range_words(*bound)}",
+                cmp.span,
+                "the action could never run: fix the comparison",
+            )
 
     def invariant(self, d: ast.InvariantDecl) -> ir.Invariant | None:
         scope = Scope()
@@ -116,8 +152,12 @@ class Actions:
             return None
         now = _find_now(d.cond)
         if now is not None:
-            self.c.error("R036", "an invariant cannot depend on `now`", now.span,
-                         "state what must hold at all times, e.g. `coins <= 100_000_000`")
+            self.c.error(
+                "R036",
+                "an invariant cannot depend on `now`",
+                now.span,
+                "state what must hold at all times, e.g. `coins <= 100_000_000`",
+            )
             return None
         return ir.Invariant(cond, msg, self.c.loc(d.span))
 

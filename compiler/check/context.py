@@ -35,8 +35,6 @@ def did_you_mean_or(name: str, candidates: Iterable[str], otherwise: str) -> str
 
 
 @dataclass
-
-
 class Scope:
     params: dict[str, ir.Param] = field(default_factory=dict)
     locals: dict[str, T.Type] = field(default_factory=dict)
@@ -69,7 +67,9 @@ class Context:
         self.level_span: Span | None = None
         self.table_names: set[str] = set()
         self.day_span: Span | None = None
-        self.action_params: dict[str, dict[str, ir.Param]] = {}  # the typed parameters, for scenarios
+        self.action_params: dict[
+            str, dict[str, ir.Param]
+        ] = {}  # the typed parameters, for scenarios
         # players meeting players (social.py): loot tables by name
         self.loot_names: set[str] = set()
         self.loot: dict[str, ir.Loot] = {}
@@ -78,12 +78,16 @@ class Context:
         self.limit_count = 0
         self.param_spans: dict[str, Span] = {}
         self.let_spans: dict[str, Span] = {}
-        self.peer_params: set[str] = set()  # its `player` parameters: the players it may read and deliver to
+        self.peer_params: set[str] = (
+            set()
+        )  # its `player` parameters: the players it may read and deliver to
 
     def start_body(self, name: str, param_spans: dict[str, Span], peer_params: set[str]) -> None:
         """Before checking an action's or a hook's statements."""
         self.current_action = name
-        self.limit_count = 0  # limit keys are numbered per action, so editing one action keeps the others' windows
+        self.limit_count = (
+            0  # limit keys are numbered per action, so editing one action keeps the others' windows
+        )
         self.param_spans = param_spans
         self.let_spans = {}
         self.peer_params = peer_params
@@ -134,23 +138,33 @@ class Context:
 
     def rules_have_errors(self) -> bool:
         test_files = {m.file for m in self.src.tests}
-        return any(d.is_error and d.span.file not in test_files for d in self.src.diagnostics + self.diags)
+        return any(
+            d.is_error and d.span.file not in test_files for d in self.src.diagnostics + self.diags
+        )
 
     def actions_by_name(self) -> list[ast.ActionDecl]:
         return [d for m in self.src.rules for d in m.decls if isinstance(d, ast.ActionDecl)]
 
     def check_snake(self, name: str, span: Span) -> None:
         if not SNAKE.match(name):
-            self.warn("R040", f"`{name}` is not snake_case", span,
-                      f"write `{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}`")
+            self.warn(
+                "R040",
+                f"`{name}` is not snake_case",
+                span,
+                f"write `{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}`",
+            )
 
     def slot_field(self, slots: str, name: str, span: Span) -> ir.Column | None:
         for f in self.slots[slots].fields:
             if f.name == name:
                 return f
-        self.error("R010", f"`{slots}` slots have no field `{name}`", span,
-                   did_you_mean(name, [f.name for f in self.slots[slots].fields])
-                   or "fields: " + ", ".join(f.name for f in self.slots[slots].fields))
+        self.error(
+            "R010",
+            f"`{slots}` slots have no field `{name}`",
+            span,
+            did_you_mean(name, [f.name for f in self.slots[slots].fields])
+            or "fields: " + ", ".join(f.name for f in self.slots[slots].fields),
+        )
         return None
 
 

@@ -46,8 +46,12 @@ def run(c: Context) -> ir.Game | None:
     c.broken = names.unparsed_names()
     for d in decls:
         if isinstance(d, ast.ScenarioDecl):
-            c.error("R045", "scenarios belong in the tests/ folder", d.span,
-                    "move this scenario to a file under tests/ beside the rules")
+            c.error(
+                "R045",
+                "scenarios belong in the tests/ folder",
+                d.span,
+                "move this scenario to a file under tests/ beside the rules",
+            )
     names.declare_names(decls)
     names.claim_social_names(decls)
     Tables(c).tables_pass(decls)
@@ -70,18 +74,29 @@ def run(c: Context) -> ir.Game | None:
         declarations.usage_warnings()
     scenarios_pass = Scenarios(c)
     scenarios = [
-        scenarios_pass.scenario(d) for m in c.src.tests for d in m.decls if isinstance(d, ast.ScenarioDecl)
+        scenarios_pass.scenario(d)
+        for m in c.src.tests
+        for d in m.decls
+        if isinstance(d, ast.ScenarioDecl)
     ]
     for m in c.src.tests:
         for d in m.decls:
             if not isinstance(d, ast.ScenarioDecl | ast.BotDecl):  # a bot there is R060
-                c.error("R045", "only scenarios belong in the tests/ folder", d.span,
-                        "move declarations and actions to a .rules file beside tests/")
+                c.error(
+                    "R045",
+                    "only scenarios belong in the tests/ folder",
+                    d.span,
+                    "move declarations and actions to a .rules file beside tests/",
+                )
     bots = check_bots(c, exprs)
     if c.game is None and c.src.rules and "game" not in c.broken:
         span = Span(c.first_file(), 1, 1, 1, 2)
-        c.error("R023", "the game has no `game` declaration", span,
-                'start the main file with the game\'s id and title: `game my_game "My Game"`')
+        c.error(
+            "R023",
+            "the game has no `game` declaration",
+            span,
+            'start the main file with the game\'s id and title: `game my_game "My Game"`',
+        )
     if any(d.is_error for d in c.diags) or c.game is None:
         return None
     sources = tuple(ir.SourceFile(p, h) for p, h in sorted(c.src.hashes.items()))

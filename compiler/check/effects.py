@@ -14,7 +14,18 @@ from .context import Context, plural
 # what a statement of the rules is, for the order of a body: a check refuses the action, an
 # effect changes something (tests/test_ir_visitors.py shows every statement is one or the
 # other, or a `let`)
-EFFECTS = (ast.Gain, ast.Set, ast.Fill, ast.Empty, ast.Emit, ast.When, ast.Pick, ast.Give, ast.Take, ast.GainLoot)
+EFFECTS = (
+    ast.Gain,
+    ast.Set,
+    ast.Fill,
+    ast.Empty,
+    ast.Emit,
+    ast.When,
+    ast.Pick,
+    ast.Give,
+    ast.Take,
+    ast.GainLoot,
+)
 CHECKS = (ast.Require, ast.Cost, ast.Limit, ast.Cooldown)
 NEITHER = (ast.Let,)
 
@@ -32,10 +43,14 @@ def check_order(c: Context, body: tuple) -> None:
         return
     others = f" (and the {plural(len(late) - 1, 'other check')} after it)" if len(late) > 1 else ""
     word = type(late[0]).__name__.lower()
-    c.error("R028", f"`{word}` after an effect", late[0].span,
-            f"move it{others} above line {first_effect.span.line}: "
-            "an action checks everything before it changes anything",
-            [("the first effect is here", first_effect.span)])
+    c.error(
+        "R028",
+        f"`{word}` after an effect",
+        late[0].span,
+        f"move it{others} above line {first_effect.span.line}: "
+        "an action checks everything before it changes anything",
+        [("the first effect is here", first_effect.span)],
+    )
 
 
 def busy_fills(c: Context, stmts: tuple, body: list) -> None:
@@ -44,9 +59,13 @@ def busy_fills(c: Context, stmts: tuple, body: list) -> None:
     for s in ir.walk_statements(stmts):
         if isinstance(s, ast.Fill) and s.span.line in busy:
             slot = c.source(s.place.span)
-            c.warn("R075", f"`{slot}` may already be filled here: the action would be refused (slot_busy)",
-                   s.place.span, f"check it first with `require {slot} is empty else \"...\"`, "
-                   f"or write `replace {slot} with ...` to overwrite it on purpose")
+            c.warn(
+                "R075",
+                f"`{slot}` may already be filled here: the action would be refused (slot_busy)",
+                s.place.span,
+                f'check it first with `require {slot} is empty else "..."`, '
+                f"or write `replace {slot} with ...` to overwrite it on purpose",
+            )
 
 
 def writes(c: Context, body: Iterable[ir.Stmt]) -> tuple[str, ...]:

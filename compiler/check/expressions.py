@@ -44,7 +44,12 @@ class Expressions:
         if got is None:
             return None
         if not T.same(got.type, want):
-            self.c.error("R012", f"expected {what}, found {a_type(got.type)}", e.span, self.type_hint(e, got.type, want))
+            self.c.error(
+                "R012",
+                f"expected {what}, found {a_type(got.type)}",
+                e.span,
+                self.type_hint(e, got.type, want),
+            )
             return None
         return got
 
@@ -71,9 +76,16 @@ class Expressions:
         if isinstance(e, ast.Name):
             return self.name(e, scope, want)
         checks: dict[type, Callable[..., Any]] = {
-            ast.LevelRef: self.level_ref, ast.Index: self.index, ast.Attr: self.attr, ast.Neg: self.neg,
-            ast.Binary: self.binary, ast.Compare: self.compare, ast.BoolOp: self.bool_op, ast.Not: self.not_,
-            ast.IsSlot: self.is_slot, ast.Call: self.call,
+            ast.LevelRef: self.level_ref,
+            ast.Index: self.index,
+            ast.Attr: self.attr,
+            ast.Neg: self.neg,
+            ast.Binary: self.binary,
+            ast.Compare: self.compare,
+            ast.BoolOp: self.bool_op,
+            ast.Not: self.not_,
+            ast.IsSlot: self.is_slot,
+            ast.Call: self.call,
         }
         check = checks.get(type(e))
         if check is None:
@@ -83,7 +95,12 @@ class Expressions:
     def literal(self, e) -> ir.Expr | None:
         if isinstance(e, ast.IntLit):
             if not INT64_MIN <= e.value <= INT64_MAX:
-                self.c.error("R031", "the number does not fit in 64 bits", e.span, "numbers go up to 9223372036854775807")
+                self.c.error(
+                    "R031",
+                    "the number does not fit in 64 bits",
+                    e.span,
+                    "numbers go up to 9223372036854775807",
+                )
                 return None
             return ir.Const(e.value, T.INT)
         if isinstance(e, ast.DurationLit):
@@ -92,14 +109,23 @@ class Expressions:
             return ir.Const(e.value, T.BOOL)
         if isinstance(e, ast.Now):
             return ir.Now(T.TIME)
-        self.c.error("R012", "a message cannot be used as a value", e.span,
-                     "messages only follow `else`, in a `require` or an `invariant`")
+        self.c.error(
+            "R012",
+            "a message cannot be used as a value",
+            e.span,
+            "messages only follow `else`, in a `require` or an `invariant`",
+        )
         return None
 
     def level_ref(self, e: ast.LevelRef, scope: Scope) -> ir.Expr | None:
         if self.c.level is None:
             if not (self.c.level_broken or self.c.reported("level")):
-                self.c.error("R010", "`level` is not declared", e.span, "declare it: `level from xp at 0, 50, 150`")
+                self.c.error(
+                    "R010",
+                    "`level` is not declared",
+                    e.span,
+                    "declare it: `level from xp at 0, 50, 150`",
+                )
             return None
         self.c.used.add(self.c.level.stat)
         return ir.LevelRead(T.INT)
@@ -109,7 +135,12 @@ class Expressions:
         if x is None:
             return None
         if x.type.kind not in ("int", "duration", "slot_index"):
-            self.c.error("R012", f"cannot negate {a_type(x.type)}", e.span, "only numbers and durations have a sign")
+            self.c.error(
+                "R012",
+                f"cannot negate {a_type(x.type)}",
+                e.span,
+                "only numbers and durations have a sign",
+            )
             return None
         return ir.Neg(x, T.INT if T.is_intlike(x.type) else x.type)
 
@@ -120,11 +151,17 @@ class Expressions:
             return None
         t = T.arith_result(left.type, e.op, right.type)
         if t is None:
-            self.c.error("R012", f"cannot compute {a_type(left.type)} {e.op} {a_type(right.type)}", e.span,
-                         self.arith_hint(e, left.type, right.type))
+            self.c.error(
+                "R012",
+                f"cannot compute {a_type(left.type)} {e.op} {a_type(right.type)}",
+                e.span,
+                self.arith_hint(e, left.type, right.type),
+            )
             return None
         if e.op in "/%" and isinstance(right, ir.Const) and right.value == 0:
-            self.c.error("R032", "division by zero", e.right.span, "divide by a number other than 0")
+            self.c.error(
+                "R032", "division by zero", e.right.span, "divide by a number other than 0"
+            )
             return None
         return ir.Arith(e.op, left, right, t)
 
@@ -132,10 +169,14 @@ class Expressions:
         if "enum" in (left.kind, right.kind):
             side, t = (e.left, left) if left.kind == "enum" else (e.right, right)
             table = self.c.tables.get(t.name or "")
-            column = next((c.name for c in table.columns if c.type == T.INT), None) if table else None
+            column = (
+                next((c.name for c in table.columns if c.type == T.INT), None) if table else None
+            )
             if column:
-                return (f"a {t.name} is a row, not a number: compute with one of its columns, "
-                        f"as in `{t.name}[{self.c.source(side.span)}].{column}`")
+                return (
+                    f"a {t.name} is a row, not a number: compute with one of its columns, "
+                    f"as in `{t.name}[{self.c.source(side.span)}].{column}`"
+                )
         return _arith_hint(left, e.op, right)
 
     def compare(self, e: ast.Compare, scope: Scope) -> ir.Expr | None:
@@ -144,11 +185,17 @@ class Expressions:
         if left is None or right is None:
             return None
         if not T.same(left.type, right.type):
-            self.c.error("R012", f"cannot compare {a_type(left.type)} with {a_type(right.type)}", e.span,
-                         self.compare_hint(e, left.type, right.type))
+            self.c.error(
+                "R012",
+                f"cannot compare {a_type(left.type)} with {a_type(right.type)}",
+                e.span,
+                self.compare_hint(e, left.type, right.type),
+            )
             return None
         if e.op not in ("==", "!=") and left.type.kind in ("bool", "enum", "slot", "player"):
-            self.c.error("R012", f"{a_type(left.type)} has no order", e.span, "compare with `==` or `!=`")
+            self.c.error(
+                "R012", f"{a_type(left.type)} has no order", e.span, "compare with `==` or `!=`"
+            )
             return None
         return ir.Compare(e.op, left, right, T.BOOL)
 
@@ -169,9 +216,14 @@ class Expressions:
         if not isinstance(x, ir.SlotRead):
             word = "filled" if e.filled else "empty"
             said = self.c.source(e.operand.span)
-            hint = (f"write `{x.type.name}[{said}] is {word}`" if x.type.kind == "slot_index"
-                    else f"write `field[slot] is {word}` with a row of slots")
-            self.c.error("R012", f"only a slot can be {word}, not {a_type(x.type)}", e.operand.span, hint)
+            hint = (
+                f"write `{x.type.name}[{said}] is {word}`"
+                if x.type.kind == "slot_index"
+                else f"write `field[slot] is {word}` with a row of slots"
+            )
+            self.c.error(
+                "R012", f"only a slot can be {word}, not {a_type(x.type)}", e.operand.span, hint
+            )
             return None
         return ir.IsFilled(x.slots, x.index, e.filled, T.BOOL)
 
@@ -184,25 +236,36 @@ class Expressions:
         return _type_hint(got, want)
 
     def compare_hint(self, e: ast.Compare, left: T.Type, right: T.Type) -> str | None:
-        if "enum" in (left.kind, right.kind) and T.is_intlike(right if left.kind == "enum" else left):
+        if "enum" in (left.kind, right.kind) and T.is_intlike(
+            right if left.kind == "enum" else left
+        ):
             side, other = (e.left, e.right) if left.kind == "enum" else (e.right, e.left)
             table = self.c.tables.get((left if left.kind == "enum" else right).name or "")
             if table is not None:
                 column = next((c.name for c in table.columns if c.type == T.INT), None)
                 row = self.c.row_names(table.name)[:1] or ["..."]
                 said = self.c.source(side.span)
-                of_column = (f", or compare one of its columns: `{table.name}[{said}].{column} {e.op} "
-                             f"{self.c.source(other.span)}`" if column else "")
+                of_column = (
+                    f", or compare one of its columns: `{table.name}[{said}].{column} {e.op} "
+                    f"{self.c.source(other.span)}`"
+                    if column
+                    else ""
+                )
                 return f"a {table.name} is a row such as `{row[0]}`: compare it with `==` (`{said} == {row[0]}`){of_column}"
         if "slot" in (left.kind, right.kind):
             side = e.left if left.kind == "slot" else e.right
             slots = self.c.slots.get((left if left.kind == "slot" else right).name or "")
             field = slots.fields[0].name if slots and slots.fields else "field"
-            return f"a slot is compared through its fields, as in `{self.c.source(side.span)}.{field}`"
+            return (
+                f"a slot is compared through its fields, as in `{self.c.source(side.span)}.{field}`"
+            )
         if left.kind == "enum" and right.kind != "enum":
             rows = self.c.row_names(left.name)[:1] or ["..."]
             return f"compare a {left.name} with another, as in `{self.c.source(e.left.span)} == {rows[0]}`"
-        return _type_hint(right, left) or "compare values of one kind: numbers, durations, times or rows of one table"
+        return (
+            _type_hint(right, left)
+            or "compare values of one kind: numbers, durations, times or rows of one table"
+        )
 
     def name(self, e: ast.Name, scope: Scope, want: T.Type | None) -> ir.Expr | None:
         if e.id in scope.locals:
@@ -213,7 +276,12 @@ class Expressions:
             res = self.c.resources[e.id]
             self.c.used.add(res.name)
             if res.key is not None:
-                self.c.error("R026", f"`{res.name}` is counted per {res.key}", e.span, self.which_hint(res, scope))
+                self.c.error(
+                    "R026",
+                    f"`{res.name}` is counted per {res.key}",
+                    e.span,
+                    self.which_hint(res, scope),
+                )
                 return None
             return ir.ResourceRead(res.name, None, T.INT)
         owners = self.c.row_owner.get(e.id, [])
@@ -222,17 +290,32 @@ class Expressions:
         if len(owners) == 1:
             return ir.Const(e.id, T.enum(owners[0]))
         if len(owners) > 1:
-            self.c.error("R012", f"`{e.id}` is a row of several tables: {', '.join(owners)}", e.span,
-                         "compare it with a value of the table you mean")
+            self.c.error(
+                "R012",
+                f"`{e.id}` is a row of several tables: {', '.join(owners)}",
+                e.span,
+                "compare it with a value of the table you mean",
+            )
             return None
         if e.id in self.c.tables or e.id in self.c.slots:
             what, which = ("table", "row") if e.id in self.c.tables else ("row of slots", "slot")
-            self.c.error("R026", f"`{e.id}` is a {what}: say which {which}", e.span, f"write `{e.id}[...]`")
+            self.c.error(
+                "R026", f"`{e.id}` is a {what}: say which {which}", e.span, f"write `{e.id}[...]`"
+            )
             return None
         if self.c.reported(e.id, scope):
             return None
-        candidates = [*scope.locals, *scope.params, *self.c.resources, *self.c.row_owner, *self.c.tables, *self.c.slots]
-        self.c.error("R010", f"unknown name `{e.id}`", e.span, did_you_mean(e.id, candidates) or _NAMES_HINT)
+        candidates = [
+            *scope.locals,
+            *scope.params,
+            *self.c.resources,
+            *self.c.row_owner,
+            *self.c.tables,
+            *self.c.slots,
+        ]
+        self.c.error(
+            "R010", f"unknown name `{e.id}`", e.span, did_you_mean(e.id, candidates) or _NAMES_HINT
+        )
         return None
 
     def index(self, e: ast.Index, scope: Scope) -> ir.Expr | None:
@@ -250,17 +333,32 @@ class Expressions:
             index = self.slot_index(e.base.id, e.index, scope)
             return ir.SlotRead(e.base.id, index, T.slot(e.base.id)) if index is not None else None
         if isinstance(e.base, ast.Name) and e.base.id in self.c.tables:
-            self.c.error("R026", f"say which column of `{e.base.id}`", e.span,
-                         f"write `{e.base.id}[...].{self.c.tables[e.base.id].columns[0].name if self.c.tables[e.base.id].columns else 'column'}`")
+            self.c.error(
+                "R026",
+                f"say which column of `{e.base.id}`",
+                e.span,
+                f"write `{e.base.id}[...].{self.c.tables[e.base.id].columns[0].name if self.c.tables[e.base.id].columns else 'column'}`",
+            )
             return None
         if isinstance(e.base, ast.Name) and self.c.reported(e.base.id, scope):
             return None
-        if isinstance(e.base, ast.Name) and e.base.id not in scope.locals and e.base.id not in scope.params:
+        if (
+            isinstance(e.base, ast.Name)
+            and e.base.id not in scope.locals
+            and e.base.id not in scope.params
+        ):
             candidates = [*self.c.resources, *self.c.tables, *self.c.slots]
-            self.c.error("R010", f"unknown name `{e.base.id}`", e.base.span,
-                         did_you_mean(e.base.id, candidates) or "only items, tables and slots are read with `[...]`")
+            self.c.error(
+                "R010",
+                f"unknown name `{e.base.id}`",
+                e.base.span,
+                did_you_mean(e.base.id, candidates)
+                or "only items, tables and slots are read with `[...]`",
+            )
             return None
-        self.c.error("R012", "only items, tables and slots take `[...]`", e.span, "remove the brackets")
+        self.c.error(
+            "R012", "only items, tables and slots take `[...]`", e.span, "remove the brackets"
+        )
         return None
 
     def attr(self, e: ast.Attr, scope: Scope) -> ir.Expr | None:
@@ -268,19 +366,31 @@ class Expressions:
         if peer is not NOT_PEER:
             return peer  # type: ignore[return-value]
         base = e.base
-        if isinstance(base, ast.Index) and isinstance(base.base, ast.Name) and base.base.id in self.c.tables:
+        if (
+            isinstance(base, ast.Index)
+            and isinstance(base.base, ast.Name)
+            and base.base.id in self.c.tables
+        ):
             table = self.c.tables[base.base.id]
             key = self.expect_type(base.index, scope, T.enum(table.name), f"a {table.name}")
             col = next((c for c in table.columns if c.name == e.name), None)
             if col is None and self.c.reported(table.name):
                 return None  # a column of the table has a mistake (reported): it may be this one
             if col is None:
-                self.c.error("R010", f"table `{table.name}` has no column `{e.name}`", e.name_span,
-                             did_you_mean(e.name, [c.name for c in table.columns])
-                             or "columns: " + ", ".join(c.name for c in table.columns))
+                self.c.error(
+                    "R010",
+                    f"table `{table.name}` has no column `{e.name}`",
+                    e.name_span,
+                    did_you_mean(e.name, [c.name for c in table.columns])
+                    or "columns: " + ", ".join(c.name for c in table.columns),
+                )
                 return None
             return ir.TableGet(table.name, key, col.name, col.type) if key is not None else None
-        if isinstance(base, ast.Index) and isinstance(base.base, ast.Name) and base.base.id in self.c.slots:
+        if (
+            isinstance(base, ast.Index)
+            and isinstance(base.base, ast.Name)
+            and base.base.id in self.c.slots
+        ):
             slots = base.base.id
             index = self.slot_index(slots, base.index, scope)
             fld = self.c.slot_field(slots, e.name, e.name_span)
@@ -290,21 +400,36 @@ class Expressions:
         inner = self.expr(base, scope)
         if inner is None:
             return None
-        self.c.error("R012", f"{a_type(inner.type)} has no field `{e.name}`", e.name_span, self.field_hint(base, inner, e.name))
+        self.c.error(
+            "R012",
+            f"{a_type(inner.type)} has no field `{e.name}`",
+            e.name_span,
+            self.field_hint(base, inner, e.name),
+        )
         return None
 
     def field_hint(self, base: ast.Expr, inner: ir.Expr, name: str) -> str:
-        if isinstance(inner, ir.ResourceRead) and inner.key is not None and isinstance(base, ast.Index):
+        if (
+            isinstance(inner, ir.ResourceRead)
+            and inner.key is not None
+            and isinstance(base, ast.Index)
+        ):
             table = self.c.resources[inner.resource].key
-            return (f"`{self.c.source(base.span)}` is a count; columns are read from the table: "
-                    f"`{table}[{self.c.source(base.index.span)}].{name}`")
+            return (
+                f"`{self.c.source(base.span)}` is a count; columns are read from the table: "
+                f"`{table}[{self.c.source(base.index.span)}].{name}`"
+            )
         return "fields belong to table rows (`crop[kind].grow`) and slots (`field[slot].ready_at`)"
 
     def call(self, e: ast.Call, scope: Scope) -> ir.Expr | None:
         if e.func == "ceil":
             if len(e.args) != 1 or not (isinstance(e.args[0], ast.Binary) and e.args[0].op == "/"):
-                self.c.error("R033", "`ceil` takes one division", e.span,
-                             "write `ceil(a / b)`: divisions round down unless wrapped in `ceil`")
+                self.c.error(
+                    "R033",
+                    "`ceil` takes one division",
+                    e.span,
+                    "write `ceil(a / b)`: divisions round down unless wrapped in `ceil`",
+                )
                 return None
             div = self.expr(e.args[0], scope)
             if div is None:
@@ -315,16 +440,28 @@ class Expressions:
         if any(a is None for a in args):
             return None
         if len(args) < 2:
-            self.c.error("R033", f"`{e.func}` takes two or more values", e.span, f"write `{e.func}(a, b)`")
+            self.c.error(
+                "R033", f"`{e.func}` takes two or more values", e.span, f"write `{e.func}(a, b)`"
+            )
             return None
         first = args[0].type  # type: ignore[union-attr]
         for a, src in zip(args, e.args, strict=True):
             assert a is not None
-            if not T.same(a.type, first) or a.type.kind not in ("int", "duration", "time", "slot_index"):
+            if not T.same(a.type, first) or a.type.kind not in (
+                "int",
+                "duration",
+                "time",
+                "slot_index",
+            ):
                 differs = not T.same(a.type, first)
-                self.c.error("R012", f"`{e.func}` needs numbers, durations or times of one kind", src.span,
-                             f"this is {a_type(a.type)}, the first is {a_type(first)}" if differs
-                             else f"this is {a_type(a.type)}, which has no order")
+                self.c.error(
+                    "R012",
+                    f"`{e.func}` needs numbers, durations or times of one kind",
+                    src.span,
+                    f"this is {a_type(a.type)}, the first is {a_type(first)}"
+                    if differs
+                    else f"this is {a_type(a.type)}, which has no order",
+                )
                 return None
         t = T.INT if T.is_intlike(first) else first
         return ir.MinMax(e.func, tuple(args), t)  # type: ignore[arg-type]
@@ -332,12 +469,18 @@ class Expressions:
     def keyed(self, res: ir.Resource, index: ast.Expr | None, span: Span, scope: Scope):
         if res.key is None:
             if index is not None:
-                self.c.error("R026", f"`{res.name}` is a single count, not counted per kind", span,
-                             self.single_count_hint(res, index, scope))
+                self.c.error(
+                    "R026",
+                    f"`{res.name}` is a single count, not counted per kind",
+                    span,
+                    self.single_count_hint(res, index, scope),
+                )
                 return None
             return res.name, None, res.name
         if index is None:
-            self.c.error("R026", f"`{res.name}` is counted per {res.key}", span, self.which_hint(res, scope))
+            self.c.error(
+                "R026", f"`{res.name}` is counted per {res.key}", span, self.which_hint(res, scope)
+            )
             return None
         key = self.expect_type(index, scope, T.enum(res.key), f"a {res.key}")
         if key is None:
@@ -350,7 +493,11 @@ class Expressions:
         if isinstance(index, ast.Name):
             param = scope.params.get(index.id)
             owners = self.c.row_owner.get(index.id, [])
-            table = param.type.name if param is not None and param.type.kind == "enum" else (owners[0] if owners else None)
+            table = (
+                param.type.name
+                if param is not None and param.type.kind == "enum"
+                else (owners[0] if owners else None)
+            )
         if res.kind == "item" and table:
             return f"write `{res.name}` without `[...]`, or count it per {table}: `item {res.name} of {table}`"
         return f"write `{res.name}` without `[...]`"
@@ -366,17 +513,29 @@ class Expressions:
         if e is None:
             return None
         if e.type.kind == "slot_index" and e.type.name != slots:
-            self.c.error("R012", f"this is {e.type}, not a {slots} slot", index.span,
-                         f"declare the parameter as `{slots}`")
+            self.c.error(
+                "R012",
+                f"this is {e.type}, not a {slots} slot",
+                index.span,
+                f"declare the parameter as `{slots}`",
+            )
             return None
         if not T.is_intlike(e.type):
-            self.c.error("R012", f"a slot number must be an int, not {a_type(e.type)}", index.span,
-                         f"declare the parameter as `slot: {slots}`")
+            self.c.error(
+                "R012",
+                f"a slot number must be an int, not {a_type(e.type)}",
+                index.span,
+                f"declare the parameter as `slot: {slots}`",
+            )
             return None
         count = self.c.slots[slots].count
         if isinstance(e, ir.Const) and not 0 <= int(e.value) < count:
-            self.c.error("R031", f"`{slots}[{e.value}]` is out of range: there are {plural(count, slots + ' slot')}",
-                         index.span, f"slots are numbered from 0: `{slots}[0]` to `{slots}[{count - 1}]`")
+            self.c.error(
+                "R031",
+                f"`{slots}[{e.value}]` is out of range: there are {plural(count, slots + ' slot')}",
+                index.span,
+                f"slots are numbered from 0: `{slots}[0]` to `{slots}[{count - 1}]`",
+            )
             return None
         return e
 
@@ -391,7 +550,12 @@ class Expressions:
             return None
         if e.name == "level":
             if self.c.level is None:
-                self.c.error("R010", "`level` is not declared", e.name_span, "declare it: `level from xp at 0, 50, 150`")
+                self.c.error(
+                    "R010",
+                    "`level` is not declared",
+                    e.name_span,
+                    "declare it: `level from xp at 0, 50, 150`",
+                )
                 return None
             if not self.c.resources[self.c.level.stat].public:
                 self.not_public(self.c.resources[self.c.level.stat], e.name_span, "level")
@@ -401,24 +565,35 @@ class Expressions:
         if res is None:
             return None
         if res.key is not None:
-            self.c.error("R026", f"`{res.name}` is counted per {res.key}", e.span,
-                         f"say which {res.key}: `{base.id}.{res.name}[...]`")
+            self.c.error(
+                "R026",
+                f"`{res.name}` is counted per {res.key}",
+                e.span,
+                f"say which {res.key}: `{base.id}.{res.name}[...]`",
+            )
             return None
         return ir.PeerRead(who, res.name, None, T.INT)
 
     def peer_index(self, e: ast.Index, scope: Scope) -> ir.Expr | None | _NotPeer:
         """`target.seed[kind]`: a public item counted per row."""
         attr = e.base
-        if not (isinstance(attr, ast.Attr) and isinstance(attr.base, ast.Name)
-                and player_named(scope, attr.base.id) is not None):  # fmt: skip
+        if not (
+            isinstance(attr, ast.Attr)
+            and isinstance(attr.base, ast.Name)
+            and player_named(scope, attr.base.id) is not None
+        ):
             return NOT_PEER
         who = self.peer_param(attr.base, scope)
         res = self.public_resource(attr.name, attr.name_span) if who is not None else None
         if who is None or res is None:
             return None
         if res.key is None:
-            self.c.error("R026", f"`{res.name}` is a single count, not counted per kind", e.span,
-                         f"write `{attr.base.id}.{res.name}` without `[...]`")
+            self.c.error(
+                "R026",
+                f"`{res.name}` is a single count, not counted per kind",
+                e.span,
+                f"write `{attr.base.id}.{res.name}` without `[...]`",
+            )
             return None
         key = self.expect_type(e.index, scope, T.enum(res.key), f"a {res.key}")
         return ir.PeerRead(who, res.name, key, T.INT) if key is not None else None
@@ -428,12 +603,20 @@ class Expressions:
         if name.id in self.c.peer_params:
             return name.id
         if name.id == SENDER and name.id in scope.params:
-            self.c.error("R071", f"a hook cannot {what} another player", name.span,
-                         "`sender` names who a delivery came from: compare it or `emit` it")
+            self.c.error(
+                "R071",
+                f"a hook cannot {what} another player",
+                name.span,
+                "`sender` names who a delivery came from: compare it or `emit` it",
+            )
             return None
-        self.c.error("R071", f"`{name.id}` is a `let` value: {what} another player through a `player` parameter",
-                     name.span, "the runtime reads and delivers to the players named by the action's parameters: "
-                     "use the parameter itself")
+        self.c.error(
+            "R071",
+            f"`{name.id}` is a `let` value: {what} another player through a `player` parameter",
+            name.span,
+            "the runtime reads and delivers to the players named by the action's parameters: "
+            "use the parameter itself",
+        )
         return None
 
     def public_resource(self, name: str, span: Span) -> ir.Resource | None:
@@ -441,9 +624,17 @@ class Expressions:
         if res is None:
             if not self.c.reported(name):
                 public = [r.name for r in self.c.resources.values() if r.public]
-                self.c.error("R010", f"unknown resource `{name}`", span,
-                             did_you_mean_or(name, self.c.resources, "other players' public resources are read as `target.power`"
-                                             + (f"; public here: {', '.join(public)}" if public else "")))
+                self.c.error(
+                    "R010",
+                    f"unknown resource `{name}`",
+                    span,
+                    did_you_mean_or(
+                        name,
+                        self.c.resources,
+                        "other players' public resources are read as `target.power`"
+                        + (f"; public here: {', '.join(public)}" if public else ""),
+                    ),
+                )
             return None
         if not res.public:
             self.not_public(res, span, res.name)
@@ -453,9 +644,15 @@ class Expressions:
     def not_public(self, res: ir.Resource, span: Span, said: str) -> None:
         kind = res.kind if res.key is None else f"item {res.name} of {res.key}"
         decl = f"{res.kind} {res.name}" if res.key is None else kind
-        self.c.error("R070", f"`{said}` of another player is not public", span,
-                     f"declare it `{decl} ... public` to let other players read it", [("declared here", self.c.decl_spans.get(res.name, span))]
-                     if res.name in self.c.decl_spans else [])
+        self.c.error(
+            "R070",
+            f"`{said}` of another player is not public",
+            span,
+            f"declare it `{decl} ... public` to let other players read it",
+            [("declared here", self.c.decl_spans.get(res.name, span))]
+            if res.name in self.c.decl_spans
+            else [],
+        )
 
 
 def player_named(scope: Scope, name: str) -> T.Type | None:

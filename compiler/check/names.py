@@ -50,8 +50,13 @@ class Names:
         for d in decls:
             if isinstance(d, ast.GameDecl):
                 if self.c.game is not None:
-                    self.c.error("R011", "the game is declared twice", d.span, "keep one `game` line",
-                                 [("first declared here", self.c.game.span)])
+                    self.c.error(
+                        "R011",
+                        "the game is declared twice",
+                        d.span,
+                        "keep one `game` line",
+                        [("first declared here", self.c.game.span)],
+                    )
                 else:
                     self.c.game = d
                     self.c.check_snake(d.id, d.span)
@@ -61,32 +66,55 @@ class Names:
                 self.claim(d.name, d.name_span)
             elif isinstance(d, ast.ActionDecl):
                 if d.name in seen_actions:
-                    self.c.error("R011", f"action `{d.name}` is declared twice", d.name_span,
-                                 "rename one of them", [("first declared here", seen_actions[d.name])])
+                    self.c.error(
+                        "R011",
+                        f"action `{d.name}` is declared twice",
+                        d.name_span,
+                        "rename one of them",
+                        [("first declared here", seen_actions[d.name])],
+                    )
                 else:
                     seen_actions[d.name] = d.name_span
                 self.c.check_snake(d.name, d.name_span)
 
     def day_start_decl(self, d: ast.DayStartDecl) -> None:
         if self.c.day_span is not None:
-            self.c.error("R011", "`day starts` is declared twice", d.span, "keep one `day starts` line",
-                         [("first declared here", self.c.day_span)])
+            self.c.error(
+                "R011",
+                "`day starts` is declared twice",
+                d.span,
+                "keep one `day starts` line",
+                [("first declared here", self.c.day_span)],
+            )
             return
         self.c.day_span = d.span
         self.c.day_start = d.minutes
         clock = self.c.find(d.span, r"([0-9]{2}:[0-9]{2})")
         hours, _, minutes = self.c.source(clock).partition(":")
         if hours.isdigit() and minutes.isdigit() and (int(hours) > 23 or int(minutes) > 59):
-            self.c.error("R039", f"`{self.c.source(clock)}` is not a time of day", clock,
-                         "write hours 00-23 and minutes 00-59, like 04:00")
+            self.c.error(
+                "R039",
+                f"`{self.c.source(clock)}` is not a time of day",
+                clock,
+                "write hours 00-23 and minutes 00-59, like 04:00",
+            )
         if d.zone not in (None, "UTC"):
-            self.c.error("R039", f"unknown time zone `{d.zone}`", self.c.find(d.span, r"[0-9]{2}:[0-9]{2}\s+(\w+)"),
-                         "days are counted in UTC: write the reset time in UTC")
+            self.c.error(
+                "R039",
+                f"unknown time zone `{d.zone}`",
+                self.c.find(d.span, r"[0-9]{2}:[0-9]{2}\s+(\w+)"),
+                "days are counted in UTC: write the reset time in UTC",
+            )
 
     def claim(self, name: str, span: Span) -> None:
         if name in self.c.decl_spans:
-            self.c.error("R011", f"`{name}` is declared twice", span, "every name is declared once per game",
-                         [("first declared here", self.c.decl_spans[name])])
+            self.c.error(
+                "R011",
+                f"`{name}` is declared twice",
+                span,
+                "every name is declared once per game",
+                [("first declared here", self.c.decl_spans[name])],
+            )
         else:
             self.c.decl_spans[name] = span
         self.c.check_snake(name, span)

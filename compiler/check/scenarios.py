@@ -46,23 +46,36 @@ class Scenarios:
                 raise ir.UnhandledNode(st, "Scenarios.scenario")
         return ir.Scenario(d.title, tuple(steps), self.c.loc(d.span)) if ok else None
 
-    def do_step(self, st: ast.Do, actions: dict[str, ast.ActionDecl], loc: ir.Loc) -> ir.DoStep | None:
+    def do_step(
+        self, st: ast.Do, actions: dict[str, ast.ActionDecl], loc: ir.Loc
+    ) -> ir.DoStep | None:
         action = actions.get(st.action)
         if action is None:
             if not self.c.reported(st.action):
-                self.c.error("R034", f"unknown action `{st.action}`", st.span,
-                             did_you_mean(st.action, actions) or "the actions are: " + ", ".join(sorted(actions)))
+                self.c.error(
+                    "R034",
+                    f"unknown action `{st.action}`",
+                    st.span,
+                    did_you_mean(st.action, actions)
+                    or "the actions are: " + ", ".join(sorted(actions)),
+                )
             return None
         params = {p.name: p for p in action.params}
         out: list[tuple[str, object]] = []
         for a in st.args:
             p = params.get(a.name)
             if p is None:
-                self.c.error("R034", f"`{st.action}` has no parameter `{a.name}`", a.span,
-                             did_you_mean(a.name, params) or f"parameters: {', '.join(params) or 'none'}")
+                self.c.error(
+                    "R034",
+                    f"`{st.action}` has no parameter `{a.name}`",
+                    a.span,
+                    did_you_mean(a.name, params) or f"parameters: {', '.join(params) or 'none'}",
+                )
                 return None
             if a.name in dict(out):
-                self.c.error("R034", f"`{a.name}` is given twice", a.span, "give each parameter once")
+                self.c.error(
+                    "R034", f"`{a.name}` is given twice", a.span, "give each parameter once"
+                )
                 return None
             typed = self.c.action_params.get(st.action, {}).get(a.name)
             if typed is not None and not self.arg_fits(a, typed, st.fails):
@@ -71,17 +84,33 @@ class Scenarios:
         missing = [n for n in params if n not in {a.name for a in st.args}]
         if missing and not st.fails:
             names = ", ".join(f"`{n}`" for n in missing)
-            self.c.error("R034", f"`{st.action}` needs a value for {names}", st.span,
-                         f"give every parameter: `do {st.action}(" + ", ".join(f"{n}: ..." for n in params) + ")`")
+            self.c.error(
+                "R034",
+                f"`{st.action}` needs a value for {names}",
+                st.span,
+                f"give every parameter: `do {st.action}("
+                + ", ".join(f"{n}: ..." for n in params)
+                + ")`",
+            )
             return None
         if any(d < 1 for d in st.draws) or (st.draw is not None and st.draw < 1):
-            self.c.error("R034", "draws are numbered from 1", st.span, "write `draws 1` for the first branch")
+            self.c.error(
+                "R034", "draws are numbered from 1", st.span, "write `draws 1` for the first branch"
+            )
             return None
         named, player = self.scenario_player(st.player, st.span)
         if not named:
             return None
-        return ir.DoStep(st.action, tuple(out), st.draw, st.fails, st.fail_text, loc, player,
-                         st.draws or ((st.draw,) if st.draw is not None else ()))
+        return ir.DoStep(
+            st.action,
+            tuple(out),
+            st.draw,
+            st.fails,
+            st.fail_text,
+            loc,
+            player,
+            st.draws or ((st.draw,) if st.draw is not None else ()),
+        )
 
     def scenario_player(self, name: str | None, span: Span) -> tuple[bool, str | None]:
         """(whether the name can be a player, the other player it names or None for the
@@ -90,8 +119,12 @@ class Scenarios:
         if name is None or name == "me":
             return True, None
         if name in self.c.decl_spans or name in self.c.row_owner:
-            self.c.error("R034", f"`{name}` is declared in the rules, so it cannot name a player of the scenario",
-                         span, "players of a scenario have names of their own: `bob.coins`, `as bob do ...`")
+            self.c.error(
+                "R034",
+                f"`{name}` is declared in the rules, so it cannot name a player of the scenario",
+                span,
+                "players of a scenario have names of their own: `bob.coins`, `as bob do ...`",
+            )
             return False, None
         return True, name
 
@@ -103,16 +136,24 @@ class Scenarios:
             if isinstance(v, ast.Name) and self.scenario_player(v.id, v.span)[0]:
                 return True
             if not isinstance(v, ast.Name):
-                self.c.error("R034", f"`{a.name}` is a player of the scenario", v.span,
-                             f"name one: `{a.name}: bob` (`me` is the scenario's own player)")
+                self.c.error(
+                    "R034",
+                    f"`{a.name}` is a player of the scenario",
+                    v.span,
+                    f"name one: `{a.name}: bob` (`me` is the scenario's own player)",
+                )
             return False
         if p.type.kind == "enum":
             rows = self.c.row_names(p.type.name)
             if isinstance(v, ast.Name) and v.id in rows:
                 return True
             said = self.c.source(v.span)
-            self.c.error("R034", f"`{said}` is not a {p.type.name}", v.span,
-                         did_you_mean(said, rows) or "one of: " + ", ".join(rows))
+            self.c.error(
+                "R034",
+                f"`{said}` is not a {p.type.name}",
+                v.span,
+                did_you_mean(said, rows) or "one of: " + ", ".join(rows),
+            )
             return False
         if p.type == T.BOOL:
             if isinstance(v, ast.BoolLit):
@@ -120,11 +161,17 @@ class Scenarios:
             self.c.error("R034", f"`{a.name}` is true or false", v.span, f"write `{a.name}: true`")
             return False
         if not isinstance(v, ast.IntLit):
-            self.c.error("R034", f"`{a.name}` is a whole number", v.span, f"write `{a.name}: {p.lo}`")
+            self.c.error(
+                "R034", f"`{a.name}` is a whole number", v.span, f"write `{a.name}: {p.lo}`"
+            )
             return False
         if not fails and p.lo is not None and p.hi is not None and not p.lo <= v.value <= p.hi:
-            self.c.error("R034", f"`{a.name}: {v.value}` is outside {p.lo}..{p.hi}", v.span,
-                         "the action would reject it; end the step with `fails` if that is what it tests")
+            self.c.error(
+                "R034",
+                f"`{a.name}: {v.value}` is outside {p.lo}..{p.hi}",
+                v.span,
+                "the action would reject it; end the step with `fails` if that is what it tests",
+            )
             return False
         return True
 
@@ -134,7 +181,11 @@ class Scenarios:
         named, player = self.scenario_player(p.player, p.span)
         if not named:
             return None
-        label = p.name + (f"[{p.key}]" if p.key is not None else "") + (f".{p.field}" if p.field else "")
+        label = (
+            p.name
+            + (f"[{p.key}]" if p.key is not None else "")
+            + (f".{p.field}" if p.field else "")
+        )
         label = f"{player}.{label}" if player else label
         path = ir.StatePath(p.name, p.key, p.field, label, player)
         if p.name == "level":
@@ -146,34 +197,57 @@ class Scenarios:
         else:
             ok = False
             if not self.c.reported(p.name):
-                self.c.error("R034", f"unknown name `{p.name}`", p.span,
-                             did_you_mean(p.name, [*self.c.resources, *self.c.slots, "level"])
-                             or "a scenario gives and expects resources, slots and `level`")
+                self.c.error(
+                    "R034",
+                    f"unknown name `{p.name}`",
+                    p.span,
+                    did_you_mean(p.name, [*self.c.resources, *self.c.slots, "level"])
+                    or "a scenario gives and expects resources, slots and `level`",
+                )
         return (path, _literal(sv.value)) if ok else None
 
     def level_value(self, p: ast.ScenarioPlace, given: bool) -> bool:
         if given:
             stat = self.c.level.stat if self.c.level else None
-            self.c.error("R034", "`level` follows from its stat and cannot be given", p.span,
-                         f"give `{stat}` instead, e.g. `given {stat} {self.c.level.thresholds[-1]}`"
-                         if self.c.level and stat else "give the stat it follows from instead")
+            self.c.error(
+                "R034",
+                "`level` follows from its stat and cannot be given",
+                p.span,
+                f"give `{stat}` instead, e.g. `given {stat} {self.c.level.thresholds[-1]}`"
+                if self.c.level and stat
+                else "give the stat it follows from instead",
+            )
         return not given
 
     def count_value(self, sv: ast.StateValue, res: ir.Resource, label: str) -> bool:
         p = sv.place
         if (res.key is None) != (p.key is None) or p.field is not None:
             rows = self.c.row_names(res.key)[:1] if res.key else []
-            self.c.error("R034", f"`{label}` does not name a count", p.span,
-                         f"write `{res.name}[{rows[0] if rows else '...'}]`" if res.key else f"write `{res.name}`")
+            self.c.error(
+                "R034",
+                f"`{label}` does not name a count",
+                p.span,
+                f"write `{res.name}[{rows[0] if rows else '...'}]`"
+                if res.key
+                else f"write `{res.name}`",
+            )
             return False
         if res.key is not None and p.key not in self.c.row_names(res.key):
-            self.c.error("R034", f"`{p.key}` is not a {res.key}", p.span,
-                         did_you_mean(str(p.key), self.c.row_names(res.key))
-                         or f"{res.key} rows: {', '.join(self.c.row_names(res.key))}")
+            self.c.error(
+                "R034",
+                f"`{p.key}` is not a {res.key}",
+                p.span,
+                did_you_mean(str(p.key), self.c.row_names(res.key))
+                or f"{res.key} rows: {', '.join(self.c.row_names(res.key))}",
+            )
             return False
         if not isinstance(sv.value, ast.IntLit) or sv.value.value < 0:
-            self.c.error("R034", f"`{label}` is a count: give a whole number, 0 or more", sv.value.span,
-                         f"write `{label} 10`")
+            self.c.error(
+                "R034",
+                f"`{label}` is a count: give a whole number, 0 or more",
+                sv.value.span,
+                f"write `{label} 10`",
+            )
             return False
         return True
 
@@ -181,25 +255,42 @@ class Scenarios:
         p = sv.place
         slots = self.c.slots[p.name]
         if not isinstance(p.key, int) or not 0 <= p.key < slots.count:
-            self.c.error("R034", f"there is no slot `{label}`", p.span, f"slots are numbered 0 to {slots.count - 1}")
+            self.c.error(
+                "R034",
+                f"there is no slot `{label}`",
+                p.span,
+                f"slots are numbered 0 to {slots.count - 1}",
+            )
             return False
         if p.field is None:
             if not isinstance(sv.value, ast.EmptyLit):
                 field = slots.fields[0].name if slots.fields else "field"
-                self.c.error("R034", f"`{label}` is a whole slot: it can only be `empty`", sv.value.span,
-                             f"write `{label} empty`, or name one of its fields: `{label}.{field} ...`")
+                self.c.error(
+                    "R034",
+                    f"`{label}` is a whole slot: it can only be `empty`",
+                    sv.value.span,
+                    f"write `{label} empty`, or name one of its fields: `{label}.{field} ...`",
+                )
                 return False
             return True
         fld = self.c.slot_field(p.name, p.field, p.span)
         if fld is None:
             return False
         if given:
-            self.c.error("R034", "a scenario cannot give one field of a slot", p.span,
-                         "fill the slot with an action, or give the whole slot as `empty`")
+            self.c.error(
+                "R034",
+                "a scenario cannot give one field of a slot",
+                p.span,
+                "fill the slot with an action, or give the whole slot as `empty`",
+            )
             return False
         if fld.type.kind == "enum" and _literal(sv.value) not in self.c.row_names(fld.type.name):
-            self.c.error("R034", f"`{label}` holds a {fld.type.name}", sv.value.span,
-                         example_of(fld.type, self.c.row_names(fld.type.name)))
+            self.c.error(
+                "R034",
+                f"`{label}` holds a {fld.type.name}",
+                sv.value.span,
+                example_of(fld.type, self.c.row_names(fld.type.name)),
+            )
             return False
         return True
 

@@ -18,8 +18,10 @@ from .effects import busy_fills, writes
 from .expressions import SENDER
 from .statements import Statements
 
-HOOK_EVENTS = {"level_up": "after a step raised the player's level",
-               "receive": "after a delivery from another player was applied"}  # fmt: skip
+HOOK_EVENTS = {
+    "level_up": "after a step raised the player's level",
+    "receive": "after a delivery from another player was applied",
+}
 RESETS = ("daily", "weekly", "never")
 # statements a hook may not hold: it runs after something was decided, so it cannot refuse
 HOOK_FORBIDDEN = (ast.Require, ast.Cost, ast.Limit, ast.Cooldown, ast.Give, ast.Take)
@@ -39,8 +41,12 @@ def _loot_table(c: Context, d: ast.LootDecl) -> ir.Loot | None:
     ok = True
     for entry in d.entries:
         if entry.weight <= 0:
-            c.error("R019", f"a weight must be positive, not {entry.weight}", entry.weight_span,
-                    "remove the entry, or give it a weight of 1 or more")
+            c.error(
+                "R019",
+                f"a weight must be positive, not {entry.weight}",
+                entry.weight_span,
+                "remove the entry, or give it a weight of 1 or more",
+            )
             ok = False
         items = [_loot_item(c, item) for item in entry.items]
         if any(i is None for i in items):
@@ -54,23 +60,41 @@ def _loot_item(c: Context, item: ast.LootAmount | ast.LootRef) -> ir.LootItem | 
     if isinstance(item, ast.LootRef):
         if item.name.id not in c.loot_names:
             if not c.reported(item.name.id):
-                c.error("R010", f"unknown loot table `{item.name.id}`", item.name.span,
-                        did_you_mean_or(item.name.id, c.loot_names, "declare it: `loot rare_chest` with its entries"))
+                c.error(
+                    "R010",
+                    f"unknown loot table `{item.name.id}`",
+                    item.name.span,
+                    did_you_mean_or(
+                        item.name.id, c.loot_names, "declare it: `loot rare_chest` with its entries"
+                    ),
+                )
             return None
         return ir.LootItem(None, None, 0, item.name.id)
     p = item.place
     res = c.resources.get(p.name)
     if res is None:
         if p.name in c.slots or p.name in c.tables or p.name == "level":
-            c.error("R013", f"`{p.name}` is not a resource", p.name_span,
-                    "a loot table gives currencies, meters, stats and items: `coins 50`")
+            c.error(
+                "R013",
+                f"`{p.name}` is not a resource",
+                p.name_span,
+                "a loot table gives currencies, meters, stats and items: `coins 50`",
+            )
         elif not c.reported(p.name):
-            c.error("R010", f"unknown resource `{p.name}`", p.name_span,
-                    did_you_mean_or(p.name, c.resources, "declare it: `currency gold start 0`"))
+            c.error(
+                "R010",
+                f"unknown resource `{p.name}`",
+                p.name_span,
+                did_you_mean_or(p.name, c.resources, "declare it: `currency gold start 0`"),
+            )
         return None
     if item.amount.value < 0:
-        c.error("R031", f"a negative amount ({item.amount.value})", item.amount.span,
-                "a loot table only gives: write an amount of 0 or more")
+        c.error(
+            "R031",
+            f"a negative amount ({item.amount.value})",
+            item.amount.span,
+            "a loot table only gives: write an amount of 0 or more",
+        )
         return None
     fits, key = _loot_key(c, res, p)
     if not fits:
@@ -87,33 +111,49 @@ def _loot_key(c: Context, res: ir.Resource, p: ast.Place) -> tuple[bool, str | N
         return False, None
     if res.key is None:
         if p.index is not None:
-            c.error("R026", f"`{res.name}` is a single count, not counted per kind", p.span,
-                    f"write `{res.name}` without `[...]`")
+            c.error(
+                "R026",
+                f"`{res.name}` is a single count, not counted per kind",
+                p.span,
+                f"write `{res.name}` without `[...]`",
+            )
             return False, None
         return True, None
     rows = c.row_names(res.key)
     if not isinstance(p.index, ast.Name) or p.index.id not in rows:
-        c.error("R026", f"say which {res.key} of `{res.name}` the loot gives", p.span,
-                f"name a row: `{res.name}[{rows[0] if rows else '...'}] 1`")
+        c.error(
+            "R026",
+            f"say which {res.key} of `{res.name}` the loot gives",
+            p.span,
+            f"name a row: `{res.name}[{rows[0] if rows else '...'}] 1`",
+        )
         return False, None
     return True, p.index.id
 
 
 def _loot_cycles(c: Context, tables: dict[str, ast.LootDecl]) -> None:
     """A table that (through others) draws from itself would never end."""
-    refs = {name: [i.name for e in d.entries for i in e.items if isinstance(i, ast.LootRef)]
-            for name, d in tables.items()}  # fmt: skip
+    refs = {
+        name: [i.name for e in d.entries for i in e.items if isinstance(i, ast.LootRef)]
+        for name, d in tables.items()
+    }
     reported: set[str] = set()
     for start, d in tables.items():
         path = _cycle_from(start, refs)
         if path is None or start in reported:
             continue
         reported.update(path)
-        first = next(r for r in refs[start] if r.id == path[1] or (len(path) == 1 and r.id == start))
+        first = next(
+            r for r in refs[start] if r.id == path[1] or (len(path) == 1 and r.id == start)
+        )
         shown = " -> ".join([*path, start])
-        c.error("R072", f"loot table `{start}` draws from itself: {shown}", first.span,
-                "a loot table may draw from other tables, but never (through them) from itself",
-                [("the table is declared here", d.name_span)])
+        c.error(
+            "R072",
+            f"loot table `{start}` draws from itself: {shown}",
+            first.span,
+            "a loot table may draw from other tables, but never (through them) from itself",
+            [("the table is declared here", d.name_span)],
+        )
 
 
 def _cycle_from(start: str, refs: dict[str, list[ast.Name]]) -> list[str] | None:
@@ -139,20 +179,33 @@ def check_hooks(c: Context, statements: Statements, decls: list) -> list[ir.Hook
             continue
         event = d.event.id
         if event not in HOOK_EVENTS:
-            c.error("R073", f"there is no hook `on {event}`", d.event.span,
-                    did_you_mean_or(event, HOOK_EVENTS, "the hooks are `on level_up` and `on receive`"))
+            c.error(
+                "R073",
+                f"there is no hook `on {event}`",
+                d.event.span,
+                did_you_mean_or(event, HOOK_EVENTS, "the hooks are `on level_up` and `on receive`"),
+            )
             continue
         if event in seen:
-            c.error("R011", f"`on {event}` is declared twice", d.event.span, "put all its statements in one block",
-                    [("first declared here", seen[event])])
+            c.error(
+                "R011",
+                f"`on {event}` is declared twice",
+                d.event.span,
+                "put all its statements in one block",
+                [("first declared here", seen[event])],
+            )
             continue
         seen[event] = d.event.span
         forbidden = list(_forbidden_in_hook(d.body))
         for s in forbidden:
             word = type(s).__name__.lower()
-            c.error("R073", f"a hook cannot `{word}`", s.span,
-                    "a hook runs after its step was decided, so it cannot refuse it or act on another player: "
-                    "use `when` to choose, and `gain`, `set`, `emit`")
+            c.error(
+                "R073",
+                f"a hook cannot `{word}`",
+                s.span,
+                "a hook runs after its step was decided, so it cannot refuse it or act on another player: "
+                "use `when` to choose, and `gain`, `set`, `emit`",
+            )
         scope = Scope()
         if event == "receive":
             scope.params[SENDER] = ir.Param(SENDER, T.PLAYER, None, None)
@@ -177,21 +230,43 @@ def check_leaderboards(c: Context, decls: list) -> list[ir.Leaderboard]:
         resets = d.resets.id if d.resets is not None else "never"
         if resets not in RESETS:
             assert d.resets is not None
-            c.error("R074", f"a leaderboard resets daily, weekly or never, not `{resets}`", d.resets.span,
-                    did_you_mean_or(resets, RESETS, "write `resets weekly`, `resets daily` or `resets never`"))
+            c.error(
+                "R074",
+                f"a leaderboard resets daily, weekly or never, not `{resets}`",
+                d.resets.span,
+                did_you_mean_or(
+                    resets, RESETS, "write `resets weekly`, `resets daily` or `resets never`"
+                ),
+            )
             continue
         res = c.resources.get(d.stat.id)
         if res is None:
             if d.stat.id == "level" and c.level is not None:
-                c.error("R074", "a leaderboard ranks by a resource, and `level` follows from one", d.stat.span,
-                        f"rank by its stat: `leaderboard {d.name} by {c.level.stat}`")
+                c.error(
+                    "R074",
+                    "a leaderboard ranks by a resource, and `level` follows from one",
+                    d.stat.span,
+                    f"rank by its stat: `leaderboard {d.name} by {c.level.stat}`",
+                )
             elif not c.reported(d.stat.id):
-                c.error("R010", f"unknown resource `{d.stat.id}`", d.stat.span,
-                        did_you_mean_or(d.stat.id, c.resources, "a leaderboard ranks players by a stat: `stat power`"))
+                c.error(
+                    "R010",
+                    f"unknown resource `{d.stat.id}`",
+                    d.stat.span,
+                    did_you_mean_or(
+                        d.stat.id,
+                        c.resources,
+                        "a leaderboard ranks players by a stat: `stat power`",
+                    ),
+                )
             continue
         if res.key is not None:
-            c.error("R026", f"`{res.name}` is counted per {res.key}: a leaderboard needs one number", d.stat.span,
-                    "rank by a single count such as `stat power`")
+            c.error(
+                "R026",
+                f"`{res.name}` is counted per {res.key}: a leaderboard needs one number",
+                d.stat.span,
+                "rank by a single count such as `stat power`",
+            )
             continue
         c.used.add(res.name)
         out.append(ir.Leaderboard(d.name, res.name, resets, c.loc(d.span)))

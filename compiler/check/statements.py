@@ -39,12 +39,19 @@ class Statements(ir.AstStatementVisitor[Any]):
         cond = self.exprs.expect_type(s.cond, scope, T.BOOL, "a condition")
         msg = self.exprs.message(s.message, scope) if s.message else None
         if isinstance(s.cond, ast.BoolLit) and not s.cond.value:
-            self.c.error("R020", "this requirement can never hold", s.cond.span, "remove the action or the requirement")
+            self.c.error(
+                "R020",
+                "this requirement can never hold",
+                s.cond.span,
+                "remove the action or the requirement",
+            )
         if cond is None or (s.message and msg is None):
             return None
         return ir.Require(cond, msg, loc)
 
-    def visit_Cost(self, s: ast.Cost | ast.Gain, scope: Scope, loc: ir.Loc) -> ir.Cost | ir.Gain | None:
+    def visit_Cost(
+        self, s: ast.Cost | ast.Gain, scope: Scope, loc: ir.Loc
+    ) -> ir.Cost | ir.Gain | None:
         amounts = [self.amount(a, scope, isinstance(s, ast.Cost)) for a in s.amounts]
         if any(a is None for a in amounts):
             return None
@@ -52,8 +59,13 @@ class Statements(ir.AstStatementVisitor[Any]):
         for a, src in zip(amounts, s.amounts, strict=True):
             assert a is not None
             if a.label in seen and a.key is None:
-                self.c.error("R011", f"`{a.label}` appears twice in one statement", src.span,
-                             "add the amounts together", [("first here", seen[a.label])])
+                self.c.error(
+                    "R011",
+                    f"`{a.label}` appears twice in one statement",
+                    src.span,
+                    "add the amounts together",
+                    [("first here", seen[a.label])],
+                )
             seen.setdefault(a.label, src.span)
         cls = ir.Cost if isinstance(s, ast.Cost) else ir.Gain
         return cls(tuple(amounts), loc)  # type: ignore[arg-type]
@@ -66,21 +78,42 @@ class Statements(ir.AstStatementVisitor[Any]):
 
     def visit_Limit(self, s: ast.Limit, scope: Scope, loc: ir.Loc) -> ir.Limit | None:
         if s.count <= 0:
-            self.c.error("R041", f"a limit of {s.count} never allows the action", self.c.find(s.span, r"limit\s+(-?[0-9_]+)"),
-                         "allow it at least once (`limit 1 per day`), or remove the action")
+            self.c.error(
+                "R041",
+                f"a limit of {s.count} never allows the action",
+                self.c.find(s.span, r"limit\s+(-?[0-9_]+)"),
+                "allow it at least once (`limit 1 per day`), or remove the action",
+            )
             return None
         if s.period.kind == "span" and s.period.ms <= 0:
-            self.c.error("R041", "the period of a limit must be longer than 0", s.period.span, "for example `per 1h`")
+            self.c.error(
+                "R041",
+                "the period of a limit must be longer than 0",
+                s.period.span,
+                "for example `per 1h`",
+            )
             return None
         per = self.per(s.per, scope)
         if s.per is not None and per is None:
             return None
         self.c.limit_count += 1
-        return ir.Limit(f"{self.c.current_action}.{self.c.limit_count}", s.count, s.period.kind, s.period.ms, per, loc)
+        return ir.Limit(
+            f"{self.c.current_action}.{self.c.limit_count}",
+            s.count,
+            s.period.kind,
+            s.period.ms,
+            per,
+            loc,
+        )
 
     def visit_Cooldown(self, s: ast.Cooldown, scope: Scope, loc: ir.Loc) -> ir.Cooldown | None:
         if s.duration.ms <= 0:
-            self.c.error("R041", "a cooldown must be longer than 0", s.duration.span, "for example `cooldown 30m`")
+            self.c.error(
+                "R041",
+                "a cooldown must be longer than 0",
+                s.duration.span,
+                "for example `cooldown 30m`",
+            )
             return None
         per = self.per(s.per, scope)
         if s.per is not None and per is None:
@@ -93,8 +126,13 @@ class Statements(ir.AstStatementVisitor[Any]):
         seen: dict[str, Span] = {}
         for a in s.args:
             if a.name in seen:
-                self.c.error("R011", f"`{a.name}` is given twice", a.span, "give each value once",
-                             [("first given here", seen[a.name])])
+                self.c.error(
+                    "R011",
+                    f"`{a.name}` is given twice",
+                    a.span,
+                    "give each value once",
+                    [("first given here", seen[a.name])],
+                )
             seen.setdefault(a.name, a.span)
             e = self.exprs.expr(a.expr, scope)
             if e is None:
@@ -116,13 +154,21 @@ class Statements(ir.AstStatementVisitor[Any]):
         ok = True
         for b in s.branches:
             if b.weight <= 0:
-                self.c.error("R019", f"a weight must be positive, not {b.weight}", b.weight_span,
-                             "remove the branch, or give it a weight of 1 or more")
+                self.c.error(
+                    "R019",
+                    f"a weight must be positive, not {b.weight}",
+                    b.weight_span,
+                    "remove the branch, or give it a weight of 1 or more",
+                )
                 ok = False
             for inner in b.body:
                 if isinstance(inner, ast.Limit | ast.Cooldown):
-                    self.c.error("R028", "a limit or cooldown cannot depend on a draw", inner.span,
-                                 "put it at the top of the action, before the `pick one`")
+                    self.c.error(
+                        "R028",
+                        "a limit or cooldown cannot depend on a draw",
+                        inner.span,
+                        "put it at the top of the action, before the `pick one`",
+                    )
                     ok = False
             body = self.block(b.body, scope.child())
             if body is None:
@@ -136,15 +182,24 @@ class Statements(ir.AstStatementVisitor[Any]):
         taken = self.name_taken(s.name, scope)
         if taken is not None:
             what, first = taken
-            self.c.error("R038", f"`{s.name}` is already {what}", name_span, "give the value another name",
-                         [("it is declared here", first)] if first else [])
+            self.c.error(
+                "R038",
+                f"`{s.name}` is already {what}",
+                name_span,
+                "give the value another name",
+                [("it is declared here", first)] if first else [],
+            )
             scope.broken.add(s.name)
             return None
         value = self.exprs.expr(s.expr, scope)
         if value is not None and value.type.kind == "slot":
             fields = [f.name for f in self.c.slots[value.type.name or ""].fields] or ["field"]
-            self.c.error("R012", "a `let` value cannot hold a whole slot", s.expr.span,
-                         f"name one of its fields instead: `let {s.name} = {self.c.source(s.expr.span)}.{fields[0]}`")
+            self.c.error(
+                "R012",
+                "a `let` value cannot hold a whole slot",
+                s.expr.span,
+                f"name one of its fields instead: `let {s.name} = {self.c.source(s.expr.span)}.{fields[0]}`",
+            )
             value = None
         if value is None:
             scope.broken.add(s.name)
@@ -171,19 +226,26 @@ class Statements(ir.AstStatementVisitor[Any]):
         if name.id in scope.broken:
             return None
         if name.id not in scope.params:
-            self.c.error("R014", f"`per {name.id}` names no parameter of this action", name.span,
-                         self.per_hint(name.id, scope))
+            self.c.error(
+                "R014",
+                f"`per {name.id}` names no parameter of this action",
+                name.span,
+                self.per_hint(name.id, scope),
+            )
             return None
         return name.id
 
     def per_hint(self, name: str, scope: Scope) -> str:
         typed = self.c.names_of_type(T.enum(name), scope) if name in self.c.table_names else []
-        typed = typed or (self.c.names_of_type(T.slot_index(name), scope) if name in self.c.slots else [])
+        typed = typed or (
+            self.c.names_of_type(T.slot_index(name), scope) if name in self.c.slots else []
+        )
         if typed:
             return f"`{name}` is a type; the parameter of that type is `{typed[0]}`: write `per {typed[0]}`"
         params = ", ".join(f"`{p}`" for p in scope.params)
         return did_you_mean(name, scope.params) or (
-            f"`per` takes one of the action's parameters: {params}" if params
+            f"`per` takes one of the action's parameters: {params}"
+            if params
             else "`per` takes a parameter, and this action has none"
         )
 
@@ -194,8 +256,12 @@ class Statements(ir.AstStatementVisitor[Any]):
             return None
         res, key, label = target
         if isinstance(value, ir.Const) and isinstance(value.value, int) and value.value < 0:
-            self.c.error("R031", f"a negative amount ({value.value})", a.expr.span,
-                         "use `cost` to take and `gain` to give, with positive amounts")
+            self.c.error(
+                "R031",
+                f"a negative amount ({value.value})",
+                a.expr.span,
+                "use `cost` to take and `gain` to give, with positive amounts",
+            )
             return None
         if is_cost:
             self.c.costed.setdefault(res, a.place.span)
@@ -203,18 +269,33 @@ class Statements(ir.AstStatementVisitor[Any]):
             self.c.given.add(res)
         return ir.Amount(res, key, value, label)
 
-    def resource_place(self, p: ast.Place, scope: Scope, verb: str) -> tuple[str, ir.Expr | None, str] | None:
+    def resource_place(
+        self, p: ast.Place, scope: Scope, verb: str
+    ) -> tuple[str, ir.Expr | None, str] | None:
         res = self.c.resources.get(p.name)
         if res is None:
-            if p.name in self.c.slots or p.name in self.c.tables or p.name in scope.params or p.name in scope.locals:
+            if (
+                p.name in self.c.slots
+                or p.name in self.c.tables
+                or p.name in scope.params
+                or p.name in scope.locals
+            ):
                 self.not_a_resource(p, scope, verb)
             elif p.name == "level":
                 stat = self.c.level.stat if self.c.level else "its stat"
-                self.c.error("R013", f"`level` is not a resource: it follows from `{stat}`", p.name_span,
-                             f"write `{verb} {stat} ...` instead")
+                self.c.error(
+                    "R013",
+                    f"`level` is not a resource: it follows from `{stat}`",
+                    p.name_span,
+                    f"write `{verb} {stat} ...` instead",
+                )
             elif not self.c.reported(p.name, scope):
-                self.c.error("R010", f"unknown resource `{p.name}`", p.name_span,
-                             did_you_mean(p.name, self.c.resources) or "declare it: `currency gold start 0`")
+                self.c.error(
+                    "R010",
+                    f"unknown resource `{p.name}`",
+                    p.name_span,
+                    did_you_mean(p.name, self.c.resources) or "declare it: `currency gold start 0`",
+                )
             return None
         self.c.used.add(res.name)
         if p.field is not None:
@@ -226,14 +307,19 @@ class Statements(ir.AstStatementVisitor[Any]):
         index = f"[{self.c.source(p.index.span)}]" if p.index is not None else "[...]"
         if p.name in self.c.slots:
             what = "a row of slots"
-            hint = (f"a slot is not counted: free it with `empty {p.name}{index}`, "
-                    f"or change it with `fill` and `set`")
+            hint = (
+                f"a slot is not counted: free it with `empty {p.name}{index}`, "
+                f"or change it with `fill` and `set`"
+            )
         elif p.name in self.c.tables:
             what = "a table"
             items = [r.name for r in self.c.resources.values() if r.key == p.name]
-            hint = (f"a table's values are fixed; the item counted per {p.name} is `{items[0]}`: "
-                    f"`{verb} {items[0]}{index} 1`" if items
-                    else f"a table's values are fixed; `{verb}` takes a currency, meter, stat or item")
+            hint = (
+                f"a table's values are fixed; the item counted per {p.name} is `{items[0]}`: "
+                f"`{verb} {items[0]}{index} 1`"
+                if items
+                else f"a table's values are fixed; `{verb}` takes a currency, meter, stat or item"
+            )
         else:
             what = "a parameter" if p.name in scope.params else "a `let` value"
             hint = f"`{verb}` takes a currency, meter, stat or item, such as `{verb} coins 5`"
@@ -244,19 +330,32 @@ class Statements(ir.AstStatementVisitor[Any]):
             if self.c.reported(p.name, scope):
                 return None
             if p.name in self.c.resources:
-                self.c.error("R012", f"`{p.name}` is a resource, not a row of slots", p.name_span,
-                             f"resources change with `cost {p.name} ...`, `gain {p.name} ...` and `set {p.name} = ...`")
+                self.c.error(
+                    "R012",
+                    f"`{p.name}` is a resource, not a row of slots",
+                    p.name_span,
+                    f"resources change with `cost {p.name} ...`, `gain {p.name} ...` and `set {p.name} = ...`",
+                )
             else:
-                self.c.error("R010", f"unknown slots `{p.name}`", p.name_span,
-                             did_you_mean(p.name, self.c.slots) or "declare them: `slots field 6` with their fields")
+                self.c.error(
+                    "R010",
+                    f"unknown slots `{p.name}`",
+                    p.name_span,
+                    did_you_mean(p.name, self.c.slots)
+                    or "declare them: `slots field 6` with their fields",
+                )
             return None
         if p.index is None:
             self.c.error("R026", f"say which slot of `{p.name}`", p.span, f"write `{p.name}[slot]`")
             return None
         if p.field is not None:
             said = self.c.source(p.index.span)
-            self.c.error("R012", "`fill` and `empty` take a whole slot, not one field", p.span,
-                         f"write `{p.name}[{said}]`; to change one field, use `set {p.name}[{said}].{p.field} = ...`")
+            self.c.error(
+                "R012",
+                "`fill` and `empty` take a whole slot, not one field",
+                p.span,
+                f"write `{p.name}[{said}]`; to change one field, use `set {p.name}[{said}].{p.field} = ...`",
+            )
             return None
         index = self.exprs.slot_index(p.name, p.index, scope)
         return (p.name, index) if index is not None else None
@@ -267,29 +366,53 @@ class Statements(ir.AstStatementVisitor[Any]):
             if p.field is None or p.index is None:
                 said = self.c.source(p.index.span) if p.index is not None else "slot"
                 fields = [f.name for f in self.c.slots[p.name].fields] or ["field"]
-                self.c.error("R012", "`set` changes one field of a slot", p.span,
-                             f"write `set {p.name}[{said}].{fields[0]} = ...`, or use `fill` and `empty` for the whole slot")
+                self.c.error(
+                    "R012",
+                    "`set` changes one field of a slot",
+                    p.span,
+                    f"write `set {p.name}[{said}].{fields[0]} = ...`, or use `fill` and `empty` for the whole slot",
+                )
                 return None
             index = self.exprs.slot_index(p.name, p.index, scope)
             fld = self.c.slot_field(p.name, p.field, p.span)
             if index is None or fld is None:
                 return None
-            value = self.exprs.expect_type(s.expr, scope, fld.type, f"{a_type(fld.type)} for `{p.field}`")
-            return ir.SetSlotField(p.name, index, p.field, value, loc) if value is not None else None
+            value = self.exprs.expect_type(
+                s.expr, scope, fld.type, f"{a_type(fld.type)} for `{p.field}`"
+            )
+            return (
+                ir.SetSlotField(p.name, index, p.field, value, loc) if value is not None else None
+            )
         if p.name in scope.params or p.name in scope.locals:
-            first = self.c.param_spans.get(p.name) if p.name in scope.params else self.c.let_spans.get(p.name)
+            first = (
+                self.c.param_spans.get(p.name)
+                if p.name in scope.params
+                else self.c.let_spans.get(p.name)
+            )
             what = "a parameter" if p.name in scope.params else "a `let` value"
-            self.c.error("R029", f"`{p.name}` cannot be changed: it is {what}", p.name_span,
-                         "parameters and `let` values are fixed; `set` changes the player's state, "
-                         "so use another `let` for a new value", [("it is declared here", first)] if first else [])
+            self.c.error(
+                "R029",
+                f"`{p.name}` cannot be changed: it is {what}",
+                p.name_span,
+                "parameters and `let` values are fixed; `set` changes the player's state, "
+                "so use another `let` for a new value",
+                [("it is declared here", first)] if first else [],
+            )
             return None
         if p.name == "level":
             stat = f"`{self.c.level.stat}`" if self.c.level else "its stat"
-            self.c.error("R029", "`level` cannot be set", p.name_span, f"it follows from {stat}: change {stat} instead")
+            self.c.error(
+                "R029",
+                "`level` cannot be set",
+                p.name_span,
+                f"it follows from {stat}: change {stat} instead",
+            )
             return None
         target = self.resource_place(p, scope, "set")
         if target is None:
-            self.exprs.expr(s.expr, scope)  # its own mistakes; its type depends on the unknown target
+            self.exprs.expr(
+                s.expr, scope
+            )  # its own mistakes; its type depends on the unknown target
             return None
         value = self.exprs.expect_type(s.expr, scope, T.INT, f"an amount of `{p.name}`")
         if value is None:
@@ -314,7 +437,9 @@ class Statements(ir.AstStatementVisitor[Any]):
                 self.c.error("R035", f"`{fv.name}` is given twice", fv.span, "give each field once")
                 ok = False
                 continue
-            value = self.exprs.expect_type(fv.expr, scope, fld.type, f"{a_type(fld.type)} for `{fv.name}`")
+            value = self.exprs.expect_type(
+                fv.expr, scope, fld.type, f"{a_type(fld.type)} for `{fv.name}`"
+            )
             if value is None:
                 ok = False
                 continue
@@ -322,8 +447,12 @@ class Statements(ir.AstStatementVisitor[Any]):
         missing = [f.name for f in self.c.slots[slots].fields if f.name not in given]
         if ok and missing:
             word = "replace" if s.replace else "fill"
-            self.c.error("R035", f"`{word}` leaves {', '.join(f'`{m}`' for m in missing)} unset", s.span,
-                         "a filled slot has every field: add " + ", ".join(f"`{m} = ...`" for m in missing))
+            self.c.error(
+                "R035",
+                f"`{word}` leaves {', '.join(f'`{m}`' for m in missing)} unset",
+                s.span,
+                "a filled slot has every field: add " + ", ".join(f"`{m} = ...`" for m in missing),
+            )
             return None
         if not ok:
             return None
@@ -346,7 +475,9 @@ class Statements(ir.AstStatementVisitor[Any]):
         if who is None or target is None or value is None:
             return None
         if isinstance(value, ir.Const) and isinstance(value.value, int) and value.value < 0:
-            self.c.error("R031", f"a negative amount ({value.value})", s.expr.span, "take a positive amount")
+            self.c.error(
+                "R031", f"a negative amount ({value.value})", s.expr.span, "take a positive amount"
+            )
             return None
         res, key, label = target
         self.c.given.add(res)  # the taker gains it
@@ -360,19 +491,36 @@ class Statements(ir.AstStatementVisitor[Any]):
         if name.id in self.c.loot_names:
             return name.id if name.id in self.c.loot else None  # a table with a mistake: reported
         if not self.c.reported(name.id):
-            self.c.error("R010", f"unknown loot table `{name.id}`", name.span,
-                         did_you_mean_or(name.id, self.c.loot_names, "declare it: `loot common_chest` with weighted entries"))
+            self.c.error(
+                "R010",
+                f"unknown loot table `{name.id}`",
+                name.span,
+                did_you_mean_or(
+                    name.id,
+                    self.c.loot_names,
+                    "declare it: `loot common_chest` with weighted entries",
+                ),
+            )
         return None
 
     def target(self, name: ast.Name, scope: Scope, what: str) -> str | None:
         if player_named(scope, name.id) is not None:
             return self.exprs.peer_param(name, scope, what)
         if name.id in scope.params:
-            self.c.error("R071", f"`{name.id}` is {a_type(scope.params[name.id].type)}, not a player", name.span,
-                         f"declare the parameter as `{name.id}: player`")
+            self.c.error(
+                "R071",
+                f"`{name.id}` is {a_type(scope.params[name.id].type)}, not a player",
+                name.span,
+                f"declare the parameter as `{name.id}: player`",
+            )
         elif not self.c.reported(name.id, scope):
             players = [p for p, v in scope.params.items() if v.type == T.PLAYER]
-            self.c.error("R071", f"`{name.id}` names no player", name.span,
-                         f"another player is a `player` parameter: {', '.join(f'`{p}`' for p in players)}" if players
-                         else f"add a parameter for the other player, such as `({name.id}: player)`")
+            self.c.error(
+                "R071",
+                f"`{name.id}` names no player",
+                name.span,
+                f"another player is a `player` parameter: {', '.join(f'`{p}`' for p in players)}"
+                if players
+                else f"add a parameter for the other player, such as `({name.id}: player)`",
+            )
         return None

@@ -42,61 +42,98 @@ class Tables:
         for c in d.columns:
             t = type_named(self.c, c.type)
             if c.name in seen:
-                self.c.error("R011", f"column `{c.name}` is declared twice", c.span, "rename one of them",
-                             [("first declared here", seen[c.name])])
+                self.c.error(
+                    "R011",
+                    f"column `{c.name}` is declared twice",
+                    c.span,
+                    "rename one of them",
+                    [("first declared here", seen[c.name])],
+                )
             seen.setdefault(c.name, c.span)
             if t is not None:
                 columns.append(ir.Column(c.name, t))
         if not d.columns and (d.rows or d.source is not None):
-            self.c.error("R015", f"table `{d.name}` has no `columns` line", d.name_span,
-                         "declare the columns under the table: `columns seed_cost: int, grow: duration`")
+            self.c.error(
+                "R015",
+                f"table `{d.name}` has no `columns` line",
+                d.name_span,
+                "declare the columns under the table: `columns seed_cost: int, grow: duration`",
+            )
         return columns if len(columns) == len(d.columns) else None
 
     def table_rows(self, d: ast.TableDecl) -> list[RawRow]:
         """The rows as written (from the rules or the CSV), each named once and the right length."""
         if d.source is not None:
             if d.rows:
-                self.c.error("R017", "a table takes its rows from the CSV or from the rules, not both",
-                             d.rows[0].span, "remove these rows or the `from` file")
+                self.c.error(
+                    "R017",
+                    "a table takes its rows from the CSV or from the rules, not both",
+                    d.rows[0].span,
+                    "remove these rows or the `from` file",
+                )
             raw = self.csv_rows(d)
             if raw is None:
                 return []  # the CSV's mistake is reported
         else:
             raw = [(r.name, r.span, [(_cell_text(c), c.span) for c in r.cells]) for r in d.rows]
         if not raw and not d.columns and d.source is None:
-            self.c.error("R015", f"table `{d.name}` is empty", d.name_span,
-                         "declare its columns and rows below it, indented: "
-                         "`columns seed_cost: int, grow: duration` then `wheat: 5, 2m`")
+            self.c.error(
+                "R015",
+                f"table `{d.name}` is empty",
+                d.name_span,
+                "declare its columns and rows below it, indented: "
+                "`columns seed_cost: int, grow: duration` then `wheat: 5, 2m`",
+            )
         elif not raw:
             where = "the CSV" if d.source is not None else "the table"
-            self.c.error("R015", f"table `{d.name}` has no rows", d.name_span,
-                         f"add a row per kind to {where}: `wheat: 5, 2m`")
+            self.c.error(
+                "R015",
+                f"table `{d.name}` has no rows",
+                d.name_span,
+                f"add a row per kind to {where}: `wheat: 5, 2m`",
+            )
         rows: list[RawRow] = []
         seen: dict[str, Span] = {}
         for name, span, cells in raw:
             if name in seen:
-                self.c.error("R011", f"row `{name}` appears twice in table `{d.name}`", span, "rename one of them",
-                             [("first listed here", seen[name])])
+                self.c.error(
+                    "R011",
+                    f"row `{name}` appears twice in table `{d.name}`",
+                    span,
+                    "rename one of them",
+                    [("first listed here", seen[name])],
+                )
                 continue
             seen[name] = span
             self.c.check_snake(name, span)
             self.c.row_owner.setdefault(name, []).append(d.name)
             if len(cells) != len(d.columns):
-                self.c.error("R015", f"row `{name}` has {plural(len(cells), 'cell')}, "
-                             f"the table has {plural(len(d.columns), 'column')}", span,
-                             "one cell per column: " + ", ".join(c.name for c in d.columns))
+                self.c.error(
+                    "R015",
+                    f"row `{name}` has {plural(len(cells), 'cell')}, "
+                    f"the table has {plural(len(d.columns), 'column')}",
+                    span,
+                    "one cell per column: " + ", ".join(c.name for c in d.columns),
+                )
                 continue
             rows.append((name, span, cells))
         return rows
 
-    def table_cells(self, d: ast.TableDecl, columns: list[ir.Column] | None, raw: list[RawRow]) -> None:
+    def table_cells(
+        self, d: ast.TableDecl, columns: list[ir.Column] | None, raw: list[RawRow]
+    ) -> None:
         rows: list[tuple[str, tuple]] = []
         for name, _, cells in raw if columns is not None else []:
             assert columns is not None
-            values = [self.cell_value(text, col, span) for (text, span), col in zip(cells, columns, strict=True)]
+            values = [
+                self.cell_value(text, col, span)
+                for (text, span), col in zip(cells, columns, strict=True)
+            ]
             if all(v is not None for v in values):
                 rows.append((name, tuple(values)))
-        self.c.tables.setdefault(d.name, ir.Table(d.name, tuple(columns or ()), tuple(rows), self.c.loc(d.span)))
+        self.c.tables.setdefault(
+            d.name, ir.Table(d.name, tuple(columns or ()), tuple(rows), self.c.loc(d.span))
+        )
 
     def csv_rows(self, d: ast.TableDecl) -> list[RawRow] | None:
         """The rows of a table's CSV, with the span of every cell; None if the CSV cannot be used."""
@@ -104,14 +141,23 @@ class Tables:
         rel = _source_path(d)
         found = self.c.src.read_data(rel)
         if found is None:
-            self.c.error("R017", f"cannot read `{rel}`", d.source.span,
-                         "the CSV file goes in the game folder, beside the .rules files")
+            self.c.error(
+                "R017",
+                f"cannot read `{rel}`",
+                d.source.span,
+                "the CSV file goes in the game folder, beside the .rules files",
+            )
             return None
         label, text = found
         lines = _csv_lines(text)
         if not lines:
-            self.c.error("R017", f"`{rel}` is empty", d.source.span,
-                         "the first row names the columns: " + ",".join(["name"] + [c.name for c in d.columns]))
+            self.c.error(
+                "R017",
+                f"`{rel}` is empty",
+                d.source.span,
+                "the first row names the columns: "
+                + ",".join(["name"] + [c.name for c in d.columns]),
+            )
             return None
         if not self.csv_header_fits(d, rel, label, lines[0]):
             return None
@@ -122,8 +168,12 @@ class Tables:
             spans = _csv_cell_spans(label, number, raw, cells)
             name, nspan = spans[0]
             if not name:
-                self.c.error("R015", f"row {number} of `{rel}` has no name", nspan,
-                             "the first cell of a row is its name, such as `wheat`")
+                self.c.error(
+                    "R015",
+                    f"row {number} of `{rel}` has no name",
+                    nspan,
+                    "the first cell of a row is its name, such as `wheat`",
+                )
                 continue
             rows.append((name, nspan, spans[1:]))
         return rows
@@ -137,9 +187,13 @@ class Tables:
         hint = "the header must be: " + ",".join(expected)
         if ";" in text and "," not in text:
             hint = "separate the cells with commas, not semicolons; " + hint
-        self.c.error("R017", f"the header of `{rel}` does not match the columns of table `{d.name}`",
-                     Span(label, number, 1, number, max(2, len(text) + 1)), hint,
-                     [("the columns are declared here", d.span)])
+        self.c.error(
+            "R017",
+            f"the header of `{rel}` does not match the columns of table `{d.name}`",
+            Span(label, number, 1, number, max(2, len(text) + 1)),
+            hint,
+            [("the columns are declared here", d.span)],
+        )
         return False
 
     def cell_value(self, text: str, col: ir.Column, span: Span):
@@ -148,7 +202,12 @@ class Tables:
             value = int(text.replace("_", ""))
             if INT64_MIN <= value <= INT64_MAX:
                 return value
-            self.c.error("R031", "the number does not fit in 64 bits", span, "numbers go up to 9223372036854775807")
+            self.c.error(
+                "R031",
+                "the number does not fit in 64 bits",
+                span,
+                "numbers go up to 9223372036854775807",
+            )
             return None
         if t == T.DURATION and re.fullmatch(r"([0-9][0-9_]*(ms|s|m|h|d|w))+", text):
             return duration_ms(text)
@@ -157,8 +216,12 @@ class Tables:
         if t.kind == "enum" and t.name in self.c.row_owner.get(text, ()):
             return text
         shown = text.replace("\n", "\\n")
-        self.c.error("R016", f"`{shown}` is not {a_type(t)} (column `{col.name}`)", span,
-                     example_of(t, self.c.row_names(t.name) if t.kind == "enum" else []))
+        self.c.error(
+            "R016",
+            f"`{shown}` is not {a_type(t)} (column `{col.name}`)",
+            span,
+            example_of(t, self.c.row_names(t.name) if t.kind == "enum" else []),
+        )
         return None
 
 
@@ -175,7 +238,9 @@ def _csv_lines(text: str) -> list[CsvRow]:
     return rows
 
 
-def _csv_cell_spans(label: str, first_line: int, raw: str, cells: list[str]) -> list[tuple[str, Span]]:
+def _csv_cell_spans(
+    label: str, first_line: int, raw: str, cells: list[str]
+) -> list[tuple[str, Span]]:
     """Each cell's value, stripped, with its span in the CSV file.
 
     `raw` is the row as written (one line, or several when a quoted cell holds a line

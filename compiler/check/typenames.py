@@ -21,9 +21,15 @@ def type_named(c: Context, name: ast.Name, *, allow_slots: bool = False) -> T.Ty
         return T.slot_index(name.id)
     if c.reported(name.id):
         return None
-    options = list(T.SCALAR_TYPE_NAMES) + sorted(c.table_names) + (list(c.slots) if allow_slots else [])
-    c.error("R024", f"unknown type `{name.id}`", name.span,
-            did_you_mean(name.id, options) or "types are int, duration, time, bool or a table's name")
+    options = (
+        list(T.SCALAR_TYPE_NAMES) + sorted(c.table_names) + (list(c.slots) if allow_slots else [])
+    )
+    c.error(
+        "R024",
+        f"unknown type `{name.id}`",
+        name.span,
+        did_you_mean(name.id, options) or "types are int, duration, time, bool or a table's name",
+    )
     return None
 
 
@@ -31,6 +37,10 @@ def player_type(c: Context, name: ast.Name, *, for_param: bool) -> T.Type | None
     """`player`, the type of a parameter naming another player; only parameters have it."""
     if for_param:
         return T.PLAYER
-    c.error("R071", "only an action's parameters can be players", name.span,
-            "another player is named when the action is sent: declare a parameter such as `friend: player`")
+    c.error(
+        "R071",
+        "only an action's parameters can be players",
+        name.span,
+        "another player is named when the action is sent: declare a parameter such as `friend: player`",
+    )
     return None
