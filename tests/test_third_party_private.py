@@ -161,7 +161,6 @@ class LiveTornado:
     server: tornado.httpserver.HTTPServer
     handler: tornado.web.RequestHandler  # a plain request's, before it answered
     connection: tornado.http1connection.HTTP1Connection
-    socket_handler: tornado.websocket.WebSocketHandler
     protocol: tornado.websocket.WebSocketProtocol13
     stream: tornado.iostream.IOStream  # the WebSocket's
     seen_in_get: tuple[bool, str]  # handler_finished and handler_reason, before it answered
@@ -190,7 +189,7 @@ async def live_tornado() -> AsyncIterator[LiveTornado]:
 
     class Socket(tornado.websocket.WebSocketHandler):
         def open(self) -> None:
-            seen["socket_handler"], seen["protocol"] = self, self.ws_connection
+            seen["protocol"] = self.ws_connection
             opened.set()
 
     app = tornado.web.Application([(r"/plain", Plain), (r"/ws", Socket)])
@@ -209,7 +208,6 @@ async def live_tornado() -> AsyncIterator[LiveTornado]:
             server,
             seen["handler"],
             seen["connection"],
-            seen["socket_handler"],
             protocol,
             protocol.stream,
             (seen["finished_before"], seen["reason"]),
@@ -236,7 +234,18 @@ async def test_tornado_private_accessors_read_a_live_connection(live_tornado: Li
     assert tornado_private.unsent_bytes(None) == 0
     reader = tornado_private.chunked_body_reader(live.connection)
     assert reader.__self__ is live.connection
-    assert live.server._sockets and live.server._handlers
+
+
+def test_a_listening_socket_added_our_way_is_stopped_by_tornado() -> None:
+    """add_listening_socket registers as TCPServer.add_sockets does: stop() calls our
+    `remove` and closes the socket."""
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([]))
+    [sock] = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
+    removed = []
+    tornado_private.add_listening_socket(server, sock, lambda: removed.append(True))
+    server.stop()
+    assert removed == [True]
+    assert sock.fileno() == -1  # closed
 
 
 # -- redis-py: a connection to the session's redis-server --------------------------------
