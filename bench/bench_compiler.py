@@ -89,8 +89,11 @@ def bench_harvest(tmp: Path, runs: int) -> dict:
         checks.append(timed(lambda: do_check(HARVEST)))
         builds.append(timed(lambda: do_build(HARVEST, out)))
     return {
-        "cold_check": cold_check, "cold_build": cold_build,
-        "check": min(checks), "build": min(builds), "runs": runs,
+        "cold_check": cold_check,
+        "cold_build": cold_build,
+        "check": min(checks),
+        "build": min(builds),
+        "runs": runs,
     }
 
 
@@ -121,7 +124,9 @@ def cycle_steps(cycles: int) -> list[tuple[str, dict, int, str]]:
         steps.append(("plant", {"slot": slot, "kind": kind}, now, f"a{3 * i}"))
         now += 5 * MINUTE
         steps.append(("harvest", {"slot": slot}, now, f"a{3 * i + 1}"))
-        steps.append(("sell", {"kind": kind, "qty": 3 if kind == "wheat" else 2}, now, f"a{3 * i + 2}"))
+        steps.append(
+            ("sell", {"kind": kind, "qty": 3 if kind == "wheat" else 2}, now, f"a{3 * i + 2}")
+        )
     return steps
 
 
@@ -133,7 +138,9 @@ def start_state(pack: Pack) -> dict:
 def loop_compiled(pack: Pack, state: dict, steps: list) -> dict:
     run = engine.run
     for name, params, now, action_id in steps:
-        state = run(pack, state, name, params, now=now, player_id="bench", action_id=action_id).state
+        state = run(
+            pack, state, name, params, now=now, player_id="bench", action_id=action_id
+        ).state
     return state
 
 
@@ -146,7 +153,14 @@ def loop_handwritten(state: dict, steps: list) -> dict:
 
 def same(a, b) -> bool:
     return (a.ok, a.state, a.now, a.changes, a.events, a.clamped, a.error) == (
-        b.ok, b.state, b.now, b.changes, b.events, b.clamped, b.error)
+        b.ok,
+        b.state,
+        b.now,
+        b.changes,
+        b.events,
+        b.clamped,
+        b.error,
+    )
 
 
 def check_equivalent(pack: Pack, state: dict, steps: list) -> int:
@@ -160,7 +174,10 @@ def check_equivalent(pack: Pack, state: dict, steps: list) -> int:
             raise SystemExit(f"compiled and hand-written differ on {name}{params}:\n{ra}\n{rb}")
         a, b = ra.state, rb.state
         compared += 1
-    busy = {**state, "field": [{"crop": "pumpkin", "ready_at": T0 + 3_600_000}, *state["field"][1:]]}
+    busy = {
+        **state,
+        "field": [{"crop": "pumpkin", "ready_at": T0 + 3_600_000}, *state["field"][1:]],
+    }
     broke = {**state, "energy": 0, "seed": {**state["seed"], "wheat": 0}, "_meters": {"energy": T0}}
     full = {**busy, "produce": {**state["produce"], "pumpkin": 999}}
     probes = [
@@ -181,7 +198,9 @@ def check_equivalent(pack: Pack, state: dict, steps: list) -> int:
         ra = engine.run(pack, st, name, params, now=now, player_id="bench", action_id="probe")
         rb = hw.run(st, name, params, now=now)
         if not same(ra, rb):
-            raise SystemExit(f"compiled and hand-written differ on probe {name}{params}:\n{ra}\n{rb}")
+            raise SystemExit(
+                f"compiled and hand-written differ on probe {name}{params}:\n{ra}\n{rb}"
+            )
         compared += 1
     return compared
 
@@ -208,10 +227,15 @@ def bench_runtime(tmp: Path, cycles: int, rounds: int) -> dict:
         hand.append(h / len(steps) * 1e6)
         ratios.append(c / h)
     return {
-        "actions": len(steps), "rounds": rounds, "compared": compared,
-        "compiled": statistics.median(compiled), "hand": statistics.median(hand),
-        "compiled_min": min(compiled), "hand_min": min(hand),
-        "ratio": statistics.median(ratios), "ratio_min": min(compiled) / min(hand),
+        "actions": len(steps),
+        "rounds": rounds,
+        "compared": compared,
+        "compiled": statistics.median(compiled),
+        "hand": statistics.median(hand),
+        "compiled_min": min(compiled),
+        "hand_min": min(hand),
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(compiled) / min(hand),
     }
 
 
@@ -265,44 +289,72 @@ def main() -> None:
 
         print("\na. games/harvest")
         h = bench_harvest(tmp, harvest_runs)
-        print(f"   check  cold {ms(h['cold_check']):>10}   warm {ms(h['check']):>9}  (best of {h['runs']})")
-        print(f"   build  cold {ms(h['cold_build']):>10}   warm {ms(h['build']):>9}  (best of {h['runs']})")
+        print(
+            f"   check  cold {ms(h['cold_check']):>10}   warm {ms(h['check']):>9}  (best of {h['runs']})"
+        )
+        print(
+            f"   build  cold {ms(h['cold_build']):>10}   warm {ms(h['build']):>9}  (best of {h['runs']})"
+        )
         print("   cold = the first run in the process, building the parser and the template;")
         print("   build = check + generate + write the pack, as `rulesc build` does")
 
-        print(f"\nb. generated games (bench/gen_game.py), best of {scale_rounds} interleaved round(s)")
+        print(
+            f"\nb. generated games (bench/gen_game.py), best of {scale_rounds} interleaved round(s)"
+        )
         s = bench_scaling(tmp, sizes, scale_rounds)
-        print(f"   {'actions':>7}  {'check':>10}  {'per action':>10}  {'build':>10}  {'per action':>10}")
+        print(
+            f"   {'actions':>7}  {'check':>10}  {'per action':>10}  {'build':>10}  {'per action':>10}"
+        )
         for n, t in s.items():
-            print(f"   {n:>7}  {ms(t['check']):>10}  {t['check'] / n * 1e3:>7.3f} ms"
-                  f"  {ms(t['build']):>10}  {t['build'] / n * 1e3:>7.3f} ms")
+            print(
+                f"   {n:>7}  {ms(t['check']):>10}  {t['check'] / n * 1e3:>7.3f} ms"
+                f"  {ms(t['build']):>10}  {t['build'] / n * 1e3:>7.3f} ms"
+            )
         per = {n: (t["check"] / n, t["build"] / n) for n, t in s.items()}
         check_growth = per[1000][0] / per[250][0]
         build_growth = per[1000][1] / per[250][1]
-        print(f"   per-action time at 1000 / at 250: check {check_growth:.2f}, build {build_growth:.2f}"
-              "  (linear growth: ~1.0)")
+        print(
+            f"   per-action time at 1000 / at 250: check {check_growth:.2f}, build {build_growth:.2f}"
+            "  (linear growth: ~1.0)"
+        )
         if 2000 in per:
-            print(f"   per-action time at 2000 / at 250: check {per[2000][0] / per[250][0]:.2f}, "
-                  f"build {per[2000][1] / per[250][1]:.2f}")
+            print(
+                f"   per-action time at 2000 / at 250: check {per[2000][0] / per[250][0]:.2f}, "
+                f"build {per[2000][1] / per[250][1]:.2f}"
+            )
 
         print("\nc. plant -> harvest -> sell: engine.run on the compiled pack vs hand-written")
         r = bench_runtime(tmp, cycles=600, rounds=runtime_rounds)
-        print(f"   both sides agree on {r['compared']} outcomes (the loop step by step, and rejections)")
+        print(
+            f"   both sides agree on {r['compared']} outcomes (the loop step by step, and rejections)"
+        )
         print(f"   {r['rounds']} interleaved rounds of {r['actions']} actions each")
-        print(f"   compiled pack  {r['compiled']:6.2f} µs/action  (best round {r['compiled_min']:.2f})")
+        print(
+            f"   compiled pack  {r['compiled']:6.2f} µs/action  (best round {r['compiled_min']:.2f})"
+        )
         print(f"   hand-written   {r['hand']:6.2f} µs/action  (best round {r['hand_min']:.2f})")
         verdict = "within" if r["ratio"] <= 1.2 else "NOT within"
-        print(f"   compiled / hand-written: {r['ratio']:.2f} (median of per-round ratios; best rounds "
-              f"{r['ratio_min']:.2f}) — {verdict} the 1.2x target")
+        print(
+            f"   compiled / hand-written: {r['ratio']:.2f} (median of per-round ratios; best rounds "
+            f"{r['ratio_min']:.2f}) — {verdict} the 1.2x target"
+        )
 
     elapsed = time.perf_counter() - started
     print("\nd. summary")
     rows = [
         ("harvest check, warm (cold)", f"{ms(h['check'])} ({ms(h['cold_check'])})"),
         ("harvest build, warm (cold)", f"{ms(h['build'])} ({ms(h['cold_build'])})"),
-        *[(f"{n}-action game: check / build per action",
-           f"{per[n][0] * 1e3:.3f} / {per[n][1] * 1e3:.3f} ms") for n in sizes],
-        ("per-action growth 1000 vs 250 (check / build)", f"{check_growth:.2f} / {build_growth:.2f}"),
+        *[
+            (
+                f"{n}-action game: check / build per action",
+                f"{per[n][0] * 1e3:.3f} / {per[n][1] * 1e3:.3f} ms",
+            )
+            for n in sizes
+        ],
+        (
+            "per-action growth 1000 vs 250 (check / build)",
+            f"{check_growth:.2f} / {build_growth:.2f}",
+        ),
         ("plant/harvest/sell, compiled", f"{r['compiled']:.2f} µs/action"),
         ("plant/harvest/sell, hand-written", f"{r['hand']:.2f} µs/action"),
         ("compiled / hand-written", f"{r['ratio']:.2f}x (target 1.2x)"),

@@ -40,8 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_server as b  # noqa: E402  (the bench's processes, client and sessions)
 
 
-async def drive(port: int, tokens: list[str | None], acts: int, run: str,
-                zero: Callable[[], None], dump: Callable[[], None]) -> int:  # fmt: skip
+async def drive(
+    port: int,
+    tokens: list[str | None],
+    acts: int,
+    run: str,
+    zero: Callable[[], None],
+    dump: Callable[[], None],
+) -> int:
     """Open a WebSocket per token, warm up, then `acts` frames on each between zero() and
     dump(); the number of `error` answers."""
     loop = asyncio.get_running_loop()
@@ -66,8 +72,9 @@ async def drive(port: int, tokens: list[str | None], acts: int, run: str,
     return errors
 
 
-def measure(name: str, tree: str | None, echo: bool, args: argparse.Namespace, tmp: Path,
-            redis_port: int) -> None:  # fmt: skip
+def measure(
+    name: str, tree: str | None, echo: bool, args: argparse.Namespace, tmp: Path, redis_port: int
+) -> None:
     port = b.free_port()
     out = tmp / f"callgrind.{port}"
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
@@ -75,11 +82,27 @@ def measure(name: str, tree: str | None, echo: bool, args: argparse.Namespace, t
     if echo:
         argv += [sys.executable, str(b.ROOT / "bench" / "echo_server.py"), "--port", str(port)]
     else:
-        argv += [sys.executable, "-c", "from rulesc.cli.main import main; main()", "serve",
-                 str(b.HARVEST), "--host", b.HOST, "--port", str(port),
-                 "--redis", f"redis://{b.HOST}:{redis_port}/0", "--secret", b.SECRET,
-                 "--admin-token", b.ADMIN, "--production", "--data-dir", str(tmp / f"d{port}"),
-                 "--trust-proxy"]  # fmt: skip
+        argv += [
+            sys.executable,
+            "-c",
+            "from rulesc.cli.main import main; main()",
+            "serve",
+            str(b.HARVEST),
+            "--host",
+            b.HOST,
+            "--port",
+            str(port),
+            "--redis",
+            f"redis://{b.HOST}:{redis_port}/0",
+            "--secret",
+            b.SECRET,
+            "--admin-token",
+            b.ADMIN,
+            "--production",
+            "--data-dir",
+            str(tmp / f"d{port}"),
+            "--trust-proxy",
+        ]
         if tree:
             env["PYTHONPATH"] = tree  # (the server's cwd is tmp: no checkout shadows it)
     proc = b.Proc(name, argv, tmp / f"{port}.log", env=env, cwd=tmp)
@@ -96,31 +119,46 @@ def measure(name: str, tree: str | None, echo: bool, args: argparse.Namespace, t
         pid = str(proc.popen.pid)
 
         def control(flag: str) -> None:
-            subprocess.run(["callgrind_control", flag, pid], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+            subprocess.run(
+                ["callgrind_control", flag, pid],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
 
         started = time.perf_counter()
-        errors = asyncio.run(drive(port, tokens, args.acts, f"ir{port}",
-                                   lambda: control("-z"), lambda: control("-d")))  # fmt: skip
+        errors = asyncio.run(
+            drive(
+                port, tokens, args.acts, f"ir{port}", lambda: control("-z"), lambda: control("-d")
+            )
+        )
         dumps = sorted(tmp.glob(f"callgrind.{port}*"), key=os.path.getmtime)
         total = 0
         for line in dumps[-1].read_text().splitlines():
             if line.startswith(("summary:", "totals:")):
                 total = int(line.split()[1])
         n = args.players * args.acts
-        print(f"  {name:<40} {total / n / 1000:8.1f} k instructions per frame  "
-              f"({n} frames, {errors} errors, {time.perf_counter() - started:.0f}s)", flush=True)  # fmt: skip
+        print(
+            f"  {name:<40} {total / n / 1000:8.1f} k instructions per frame  "
+            f"({n} frames, {errors} errors, {time.perf_counter() - started:.0f}s)",
+            flush=True,
+        )
     finally:
         proc.stop()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tree", nargs="*", default=[],
-                        help="source trees to compare (default: the installed rulesc)")  # fmt: skip
+    parser.add_argument(
+        "--tree",
+        nargs="*",
+        default=[],
+        help="source trees to compare (default: the installed rulesc)",
+    )
     parser.add_argument("--players", type=int, default=200, help="WebSockets")
-    parser.add_argument("--acts", type=int, default=10,
-                        help="frames each sends in the counted window")  # fmt: skip
+    parser.add_argument(
+        "--acts", type=int, default=10, help="frames each sends in the counted window"
+    )
     parser.add_argument("--no-echo", action="store_true", help="skip the echo server")
     args = parser.parse_args()
     print("instructions per frame under callgrind (see the docstring for what they mean)")

@@ -98,12 +98,35 @@ def start_redis(tmp: Path) -> tuple[Proc, str]:
     port = free_ports(1)[0]
     tmp.mkdir(parents=True, exist_ok=True)
     # the same persistence as each cluster node (AOF, fsync always): a fair comparison
-    proc = Proc("redis", ["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
-                          "--appendonly", "yes", "--appendfsync", "always",
-                          "--dir", str(tmp)], tmp / "redis.log")  # fmt: skip
+    proc = Proc(
+        "redis",
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(tmp),
+        ],
+        tmp / "redis.log",
+    )
     url = f"redis://{HOST}:{port}/0"
-    wait(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
-                                text=True).stdout.strip() == "PONG", "redis")  # fmt: skip
+    wait(
+        lambda: (
+            subprocess.run(
+                ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
+            ).stdout.strip()
+            == "PONG"
+        ),
+        "redis",
+    )
     return proc, url
 
 
@@ -112,11 +135,32 @@ def start_server(
 ) -> tuple[Proc, int]:
     port = free_ports(1)[0]
     # no cap per address: the idle-connections run opens 10,000 from this one
-    argv = [sys.executable, "-c", "from rulesc.cli.main import app; app()", "serve", str(BANK),
-            "--host", HOST, "--port", str(port), "--redis", redis_url, "--production",
-            "--secret", SECRET, "--admin-token", "bench-admin", "--rate", "0",
-            "--ws-ping-interval", str(ping_interval), "--data-dir", str(tmp / f"data-{name}"),
-            "--max-connections-per-address", "0"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-c",
+        "from rulesc.cli.main import app; app()",
+        "serve",
+        str(BANK),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--redis",
+        redis_url,
+        "--production",
+        "--secret",
+        SECRET,
+        "--admin-token",
+        "bench-admin",
+        "--rate",
+        "0",
+        "--ws-ping-interval",
+        str(ping_interval),
+        "--data-dir",
+        str(tmp / f"data-{name}"),
+        "--max-connections-per-address",
+        "0",
+    ]
     proc = Proc(name, argv, tmp / f"{name}.log")
     wait(lambda: http_ok(f"http://{HOST}:{port}/readyz"), name, proc)
     return proc, port
@@ -274,8 +318,9 @@ class Layout:
         return max(self.rounds, key=lambda r: r[0])
 
 
-def run_round(pool: ProcessPoolExecutor, layout: Layout, players: int, loaders: int,
-              window: float, tag: str) -> None:  # fmt: skip
+def run_round(
+    pool: ProcessPoolExecutor, layout: Layout, players: int, loaders: int, window: float, tag: str
+) -> None:
     run = "".join(c if c.isalnum() else "_" for c in f"{layout.name}-{tag}")  # an id's part
     toks = tokens(run, players)
     share = [toks[i::loaders] for i in range(loaders)]
@@ -283,8 +328,7 @@ def run_round(pool: ProcessPoolExecutor, layout: Layout, players: int, loaders: 
     end = start + window
     watched = {f"server{i + 1}": p.pid for i, p in enumerate(layout.procs)}
     watched |= {f"redis{i + 1}": pid for i, pid in enumerate(layout.store_pids)}
-    futures = [pool.submit(load_worker, layout.ports, s, run, start, end)
-               for s in share]  # fmt: skip
+    futures = [pool.submit(load_worker, layout.ports, s, run, start, end) for s in share]
     time.sleep(max(0.0, start - time.time()))
     before = {k: cpu_seconds(pid) for k, pid in watched.items()}
     time.sleep(max(0.0, end - time.time()))
@@ -304,13 +348,16 @@ def run_round(pool: ProcessPoolExecutor, layout: Layout, players: int, loaders: 
     )
 
 
-def throughput(tmp: Path, args: argparse.Namespace, single_url: str, single_pid: int,
-               cluster: Cluster) -> list[Layout]:  # fmt: skip
+def throughput(
+    tmp: Path, args: argparse.Namespace, single_url: str, single_pid: int, cluster: Cluster
+) -> list[Layout]:
     cluster_pids = [n._proc.pid for n in cluster.nodes if n._proc is not None]  # noqa: SLF001
     layouts: list[Layout] = []
     try:
-        for store, url, pids in (("single Redis", single_url, [single_pid]),
-                                 ("3-master cluster", cluster.url, cluster_pids)):  # fmt: skip
+        for store, url, pids in (
+            ("single Redis", single_url, [single_pid]),
+            ("3-master cluster", cluster.url, cluster_pids),
+        ):
             for n in (1, 2):
                 layout = Layout(f"{n} proc, {store}", [], [], pids)
                 layouts.append(layout)
@@ -318,8 +365,10 @@ def throughput(tmp: Path, args: argparse.Namespace, single_url: str, single_pid:
                     proc, port = start_server(tmp, f"server-{len(layouts)}-{i}", url)
                     layout.procs.append(proc)
                     layout.ports.append(port)
-        print(f"\n1. throughput: {args.players} players, {args.rounds} rounds of "
-              f"{args.window:.0f} s per layout, interleaved; {args.loaders} load processes")  # fmt: skip
+        print(
+            f"\n1. throughput: {args.players} players, {args.rounds} rounds of "
+            f"{args.window:.0f} s per layout, interleaved; {args.loaders} load processes"
+        )
         with ProcessPoolExecutor(args.loaders, mp_context=get_context("fork")) as pool:
             for r in range(args.rounds):
                 print(f" round {r + 1}")
@@ -367,8 +416,14 @@ def raise_nofile(need: int) -> str:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     load = os.getloadavg()
     return (
         f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, CPython "
@@ -421,9 +476,11 @@ def report(layouts: list[Layout], before: int, after: int, opened: int, took: fl
         done = rate * lay.window  # actions answered in that round
         server = sum(v for k, v in cpu.items() if k.startswith("server")) / done * 1e6
         store = sum(v for k, v in cpu.items() if k.startswith("redis")) / done * 1e6
-        print(f"  {lay.name:<26} {rate:8.0f}   CPU per action: servers {server:.0f} µs, "
-              f"Redis {store:.0f} µs; CPU s in that round: "
-              + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))  # fmt: skip
+        print(
+            f"  {lay.name:<26} {rate:8.0f}   CPU per action: servers {server:.0f} µs, "
+            f"Redis {store:.0f} µs; CPU s in that round: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+        )
     s1, s2 = best["1 proc, single Redis"], best["2 proc, single Redis"]
     c1, c2 = best["1 proc, 3-master cluster"], best["2 proc, 3-master cluster"]
     print("ratios:")

@@ -81,9 +81,21 @@ BATCH = 20
 
 # Commands the commit script runs inside Redis: INFO commandstats counts them too, but
 # they are not round trips. The gateway itself sends EVALSHA, HGETALL and MGET.
-SCRIPT_INSIDE = {"hget", "get", "set", "hset", "hdel", "del", "xadd", "publish", "spublish",
-                 # the listeners check of the commit script (runtime/redis_presence.py)
-                 "exists", "time", "zrange"}
+SCRIPT_INSIDE = {
+    "hget",
+    "get",
+    "set",
+    "hset",
+    "hdel",
+    "del",
+    "xadd",
+    "publish",
+    "spublish",
+    # the listeners check of the commit script (runtime/redis_presence.py)
+    "exists",
+    "time",
+    "zrange",
+}
 
 
 # -- processes ----------------------------------------------------------------------------
@@ -162,26 +174,62 @@ def http_ok(url: str) -> bool:
 def start_redis(tmp: Path) -> tuple[Proc, int]:
     port = free_port()
     # AOF with fsync once a second: the usual production setting (tests use `always`).
-    proc = Proc("redis-server", ["redis-server", "--port", str(port), "--bind", HOST,
-                                 "--save", "", "--appendonly", "yes",
-                                 "--appendfsync", "everysec", "--dir", str(tmp)],
-                tmp / "redis.log")  # fmt: skip
+    proc = Proc(
+        "redis-server",
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--dir",
+            str(tmp),
+        ],
+        tmp / "redis.log",
+    )
     wait_until("redis", proc, lambda: redis_cli(port, "PING").strip() == "PONG")
     return proc, port
 
 
 def redis_cli(port: int, *args: str) -> str:
-    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True,
-                          text=True, check=True, timeout=10).stdout  # fmt: skip
+    return subprocess.run(
+        ["redis-cli", "-p", str(port), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
 
 
 def start_server(tmp: Path, redis_port: int) -> tuple[Proc, int]:
     port = free_port()
-    argv = [sys.executable, "-c", "from rulesc.cli.main import main; main()", "serve",
-            str(HARVEST), "--host", HOST, "--port", str(port),
-            "--redis", f"redis://{HOST}:{redis_port}/0", "--secret", SECRET,
-            "--admin-token", ADMIN, "--production", "--data-dir", str(tmp / "data"),
-            "--trust-proxy"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-c",
+        "from rulesc.cli.main import main; main()",
+        "serve",
+        str(HARVEST),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--redis",
+        f"redis://{HOST}:{redis_port}/0",
+        "--secret",
+        SECRET,
+        "--admin-token",
+        ADMIN,
+        "--production",
+        "--data-dir",
+        str(tmp / "data"),
+        "--trust-proxy",
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RULESC_")}
     proc = Proc("rulesc serve", argv, tmp / "server.log", env=env, cwd=tmp)
     wait_until("rulesc serve", proc, lambda: http_ok(f"http://{HOST}:{port}/readyz"), 120)
@@ -254,8 +302,14 @@ class Http(asyncio.Protocol):
             self.transport.close()
 
 
-def http_request(method: str, path: str, body: object = None, *, token: str | None = None,
-                 headers: dict[str, str] | None = None) -> bytes:  # fmt: skip
+def http_request(
+    method: str,
+    path: str,
+    body: object = None,
+    *,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> bytes:
     data = b"" if body is None else orjson.dumps(body)
     lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(data)}"]
     if body is not None:
@@ -460,8 +514,11 @@ async def _cpu_in_window(start: float, end: float, tally: Tally) -> None:
     tally.cpu = time.process_time() - before
 
 
-async def open_player(port: int, token: str | None, on_push: Callable[[], None] = lambda: None,
-                      ) -> tuple[Ws, list[asyncio.Future[bytes] | None]]:  # fmt: skip
+async def open_player(
+    port: int,
+    token: str | None,
+    on_push: Callable[[], None] = lambda: None,
+) -> tuple[Ws, list[asyncio.Future[bytes] | None]]:
     """A player's WebSocket (token None: an echo connection), open and subscribed, and
     its waiter: set waiter[0] to a future before sending a frame, and the frame's answer
     (a `result` or `error` frame; for the echo, every frame) resolves it. Pushes (`state`,
@@ -491,8 +548,9 @@ async def open_player(port: int, token: str | None, on_push: Callable[[], None] 
     return conn, waiter
 
 
-async def _ws_player(load: Load, token: str | None, run: str, start: float, end: float,
-                     tally: Tally) -> tuple[Ws, Coroutine[Any, Any, None]]:  # fmt: skip
+async def _ws_player(
+    load: Load, token: str | None, run: str, start: float, end: float, tally: Tally
+) -> tuple[Ws, Coroutine[Any, Any, None]]:
     loop = asyncio.get_running_loop()
     echo = load.kind == "echo"
 
@@ -528,8 +586,9 @@ async def _ws_player(load: Load, token: str | None, run: str, start: float, end:
     return conn, work()
 
 
-async def _http_player(conn: Http, token: str | None, run: str, batch: int, start: float,
-                       end: float, tally: Tally) -> None:  # fmt: skip
+async def _http_player(
+    conn: Http, token: str | None, run: str, batch: int, start: float, end: float, tally: Tally
+) -> None:
     loop = asyncio.get_running_loop()
     path = f"/v1/{GAME}/actions"
     k = 0
@@ -539,8 +598,9 @@ async def _http_player(conn: Http, token: str | None, run: str, batch: int, star
             name, params = act_name(k)
             actions.append({"id": f"{run}.{k}", "name": name, "params": params})
             k += 1
-        status, body = await conn.send(http_request("POST", path, {"actions": actions},
-                                                    token=token))  # fmt: skip
+        status, body = await conn.send(
+            http_request("POST", path, {"actions": actions}, token=token)
+        )
         t1 = loop.time()
         tally.total += 1
         if t0 >= start and t1 <= end:
@@ -613,8 +673,9 @@ class Bench:
 
     # -- talking to the server from this process (setup and round-trip counts) --
 
-    async def call(self, conn: Http, method: str, path: str, body: object = None,
-                   **kw: object) -> dict:  # fmt: skip
+    async def call(
+        self, conn: Http, method: str, path: str, body: object = None, **kw: object
+    ) -> dict:
         status, raw = await conn.send(http_request(method, path, body, **kw))  # type: ignore[arg-type]
         if status != 200:
             raise RuntimeError(f"{method} {path}: {status} {raw[:300]!r}")
@@ -629,12 +690,21 @@ class Bench:
             # each device signs in from its own (pretend) address behind a proxy: the
             # sign-in rate limit is per address, and a real game's players are not one
             ip = f"127.{100 + i // 62500}.{i // 250 % 250}.{i % 250 + 1}"
-            s = await self.call(conn, "POST", f"/v1/{GAME}/session",
-                                {"device_id": f"bench-{tag}-{i:06d}"}, headers={"X-Real-IP": ip})  # fmt: skip
+            s = await self.call(
+                conn,
+                "POST",
+                f"/v1/{GAME}/session",
+                {"device_id": f"bench-{tag}-{i:06d}"},
+                headers={"X-Real-IP": ip},
+            )
             if fund:
-                await self.call(conn, "POST", f"/admin/{GAME}/players/{s['player_id']}/grant",
-                                {"id": "bench-funds", "changes": {"coins": FUNDS},
-                                 "reason": "benchmark"}, token=ADMIN)  # fmt: skip
+                await self.call(
+                    conn,
+                    "POST",
+                    f"/admin/{GAME}/players/{s['player_id']}/grant",
+                    {"id": "bench-funds", "changes": {"coins": FUNDS}, "reason": "benchmark"},
+                    token=ADMIN,
+                )
             out[i] = (s["player_id"], s["token"])
 
         async def lane(j: int) -> None:
@@ -678,8 +748,10 @@ class Bench:
         procs = a.procs
         go = time.time() + 1.0 + len(tokens) / 200  # time to connect (and get `welcome`)
         tag = f"{label.split()[0]}.{time.time_ns() % 10**12}"  # ids unique per round
-        loads = [Load(kind, port, tokens[i::procs], f"{tag}.{i}", go, a.warmup, a.seconds, batch)
-                 for i in range(procs)]  # fmt: skip
+        loads = [
+            Load(kind, port, tokens[i::procs], f"{tag}.{i}", go, a.warmup, a.seconds, batch)
+            for i in range(procs)
+        ]
         before_calls = asyncio.run(self.store_calls())
         futures = [self.pool.submit(run_load, load) for load in loads]
         # CPU of the measured processes over the same window the workers count
@@ -698,12 +770,20 @@ class Bench:
             tally.add(f.result())
         cpu["load generator"] = tally.cpu
         if tally.late > 0.2:
-            print(f"  warning: the load generator was still connecting {tally.late:.1f}s "
-                  "into the warm-up")  # fmt: skip
+            print(
+                f"  warning: the load generator was still connecting {tally.late:.1f}s "
+                "into the warm-up"
+            )
         time.sleep(0.3)  # connections closed: let the server unsubscribe before counting
         calls = asyncio.run(self.store_calls())
-        row = Row(label, tally, a.seconds, cpu, sum((calls - before_calls).values()),
-                  (busy1 - busy0) / max(1e-9, total1 - total0))  # fmt: skip
+        row = Row(
+            label,
+            tally,
+            a.seconds,
+            cpu,
+            sum((calls - before_calls).values()),
+            (busy1 - busy0) / max(1e-9, total1 - total0),
+        )
         self.print_round(row)
         return row
 
@@ -716,9 +796,21 @@ class Bench:
         out.mkdir(parents=True, exist_ok=True)
         self.profiles += 1
         name = f"{self.profiles:02d}-{re.sub(r'[^a-z0-9]+', '-', label)}.txt"
-        argv = ["py-spy", "record", "--pid", str(self.server.popen.pid), "--format", "raw",
-                "--duration", str(max(1, int(self.args.seconds))), "--rate", "1000", "--output", str(out / name),
-                "--nonblocking"]  # fmt: skip
+        argv = [
+            "py-spy",
+            "record",
+            "--pid",
+            str(self.server.popen.pid),
+            "--format",
+            "raw",
+            "--duration",
+            str(max(1, int(self.args.seconds))),
+            "--rate",
+            "1000",
+            "--output",
+            str(out / name),
+            "--nonblocking",
+        ]
         return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def print_round(self, row: Row) -> None:
@@ -729,8 +821,11 @@ class Bench:
             rej += f", state/event pushes {t.pushes}"
         cpu = " ".join(f"{k} {v / row.seconds:.0%}" for k, v in row.cpu.items() if v > 0.05)
         cpu += f"; machine {row.machine:.0%} busy"
-        print(f"  {row.label:<18} {row.per_s:>9,.0f} actions/s  p50 {row.pct(0.5):6.2f} ms  "
-              f"p99 {row.pct(0.99):6.2f} ms  ok {t.ok}{rej}; cpu: {cpu}", flush=True)  # fmt: skip
+        print(
+            f"  {row.label:<18} {row.per_s:>9,.0f} actions/s  p50 {row.pct(0.5):6.2f} ms  "
+            f"p99 {row.pct(0.99):6.2f} ms  ok {t.ok}{rej}; cpu: {cpu}",
+            flush=True,
+        )
 
     # -- (c): store round trips, one call at a time --
 
@@ -750,10 +845,13 @@ class Bench:
             for _, token in players:
                 for b, batch in enumerate(batches):
                     slug = re.sub(r"[^a-z0-9]+", "-", label)
-                    actions = [{"id": f"{slug}.{b}.{j}", "name": name, "params": params}
-                               for j, (name, params) in enumerate(batch)]  # fmt: skip
-                    body = await self.call(conn, "POST", f"/v1/{GAME}/actions",
-                                           {"actions": actions}, token=token)  # fmt: skip
+                    actions = [
+                        {"id": f"{slug}.{b}.{j}", "name": name, "params": params}
+                        for j, (name, params) in enumerate(batch)
+                    ]
+                    body = await self.call(
+                        conn, "POST", f"/v1/{GAME}/actions", {"actions": actions}, token=token
+                    )
                     want = "rejected" if "rejected" in label else "ok"
                     got = {r["status"] for r in body["results"]}
                     if got != {want}:
@@ -764,9 +862,18 @@ class Bench:
             cmds = cmds - cmds0
             info = cmds.pop("info", 0)  # our own INFO command (the first one)
             sent = {k: v for k, v in cmds.items() if k not in SCRIPT_INSIDE}
-            rows.append((label, count, {
-                "gateway": dict(calls), "redis_sent": sent,
-                "redis_total": total - total0 - info, "redis_all": dict(cmds)}))  # fmt: skip
+            rows.append(
+                (
+                    label,
+                    count,
+                    {
+                        "gateway": dict(calls),
+                        "redis_sent": sent,
+                        "redis_total": total - total0 - info,
+                        "redis_all": dict(cmds),
+                    },
+                )
+            )
 
         seed = ("buy_seed", {"kind": "wheat", "qty": 1})
         locked = ("buy_seed", {"kind": "pumpkin", "qty": 1})  # unlocks at level 4
@@ -812,8 +919,11 @@ def main() -> int:
     parser.add_argument("--procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--rt-players", type=int, default=30, help="players for (c)")
     parser.add_argument("--quick", action="store_true", help="one short round of each")
-    parser.add_argument("--profile", metavar="DIR",
-                        help="py-spy the server in each of its rounds (collapsed stacks)")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="py-spy the server in each of its rounds (collapsed stacks)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds, args.warmup, args.rt_players = 1, 3.0, 1.0, 10
@@ -829,9 +939,11 @@ def main() -> int:
         bench = Bench(args, Path(tmp_name))
         try:
             bench.start()
-            print(f"  server: `rulesc serve games/harvest --redis ...` (pack built in "
-                  f"{bench.server_start:.1f}s to ready), echo server, redis {bench.redis_port}; "
-                  f"load generator: {args.procs} process(es)\n")  # fmt: skip
+            print(
+                f"  server: `rulesc serve games/harvest --redis ...` (pack built in "
+                f"{bench.server_start:.1f}s to ready), echo server, redis {bench.redis_port}; "
+                f"load generator: {args.procs} process(es)\n"
+            )
             return report(bench, args, started)
         finally:
             bench.stop()
@@ -843,40 +955,50 @@ def report(bench: Bench, args: argparse.Namespace, started: float) -> int:
     ws_tokens = [t for _, t in ws_players]
     http_tokens = [t for _, t in http_players]
 
-    print(f"(a) `act` frames over {args.players} WebSockets, one after another per "
-          f"connection ({args.seconds:g}s measured per round)")  # fmt: skip
+    print(
+        f"(a) `act` frames over {args.players} WebSockets, one after another per "
+        f"connection ({args.seconds:g}s measured per round)"
+    )
     echo_rows: list[Row] = []
     ws_rows: list[Row] = []
     for _ in range(args.rounds):
-        echo_rows.append(bench.round("echo server", "echo", bench.echo_port,
-                                     [None] * args.players))  # fmt: skip
+        echo_rows.append(bench.round("echo server", "echo", bench.echo_port, [None] * args.players))
         ws_rows.append(bench.round("rulesc act", "ws", bench.port, ws_tokens))
     print(f"\n(b) HTTP POST /actions over {args.conns} keep-alive connections")
     single_rows: list[Row] = []
     batch_rows: list[Row] = []
     for _ in range(args.rounds):
         single_rows.append(bench.round("1 action/request", "http", bench.port, http_tokens))
-        batch_rows.append(bench.round(f"{BATCH} actions/request", "http", bench.port,
-                                      http_tokens, batch=BATCH))  # fmt: skip
+        batch_rows.append(
+            bench.round(f"{BATCH} actions/request", "http", bench.port, http_tokens, batch=BATCH)
+        )
 
-    print("\n(c) store round trips, one request at a time "
-          f"({args.rt_players} fresh players per row)")  # fmt: skip
+    print(
+        f"\n(c) store round trips, one request at a time ({args.rt_players} fresh players per row)"
+    )
     rt = asyncio.run(bench.round_trips())
     print(f"  {'':<24}{'requests':>9}{'gateway':>9}{'redis':>7}{'in redis':>10}   by kind")
     print(f"  {'':<24}{'':>9}{'per req':>9}{'sent':>7}{'per req':>10}")
     for label, count, d in rt:
         gw = sum(d["gateway"].values()) / count
         sent = sum(d["redis_sent"].values()) / count
-        print(f"  {label:<24}{count:>9}{gw:>9.2f}{sent:>7.2f}{d['redis_total'] / count:>10.1f}   "
-              f"gateway {d['gateway']}  redis {d['redis_sent']}")  # fmt: skip
+        print(
+            f"  {label:<24}{count:>9}{gw:>9.2f}{sent:>7.2f}{d['redis_total'] / count:>10.1f}   "
+            f"gateway {d['gateway']}  redis {d['redis_sent']}"
+        )
     # under load: the gateway's calls over whole rounds, per request answered in them
-    for label, rows in (("act frames, load (a)", ws_rows), ("single, load (b)", single_rows),
-                        ("batch of 20, load (b)", batch_rows)):  # fmt: skip
+    for label, rows in (
+        ("act frames, load (a)", ws_rows),
+        ("single, load (b)", single_rows),
+        ("batch of 20, load (b)", batch_rows),
+    ):
         calls, done = sum(r.store_calls for r in rows), sum(r.tally.total for r in rows)
         print(f"  {label:<24}{done:>9}{calls / done:>9.2f}")
-    print("  gateway: rulesc_store_calls_total from /metrics; redis sent: INFO commandstats, "
-          "less what runs inside scripts;\n  in redis: total_commands_processed, with the "
-          "commands inside the commit script")  # fmt: skip
+    print(
+        "  gateway: rulesc_store_calls_total from /metrics; redis sent: INFO commandstats, "
+        "less what runs inside scripts;\n  in redis: total_commands_processed, with the "
+        "commands inside the commit script"
+    )
 
     summary(echo_rows, ws_rows, single_rows, batch_rows, rt)
     log_problems(bench.server.log)
@@ -887,36 +1009,49 @@ def report(bench: Bench, args: argparse.Namespace, started: float) -> int:
 def log_problems(log: Path) -> None:
     """Warnings and errors the server logged during the run (e.g. a store timeout that
     answered `unavailable`): a benchmark that hides them would flatter the server."""
-    lines = [ln for ln in log.read_text(errors="replace").splitlines()
-             if " WARNING " in ln or " ERROR " in ln or "Traceback" in ln]  # fmt: skip
+    lines = [
+        ln
+        for ln in log.read_text(errors="replace").splitlines()
+        if " WARNING " in ln or " ERROR " in ln or "Traceback" in ln
+    ]
     if not lines:
         print("\n  server log: no warnings or errors")
         return
     # one line per kind: without the time stamp, and numbers (timings) folded
-    kinds = Counter(re.sub(r"\d+(\.\d+)?", "#", re.sub(r"^\S+ \S+ ", "", ln))[:110]
-                    for ln in lines)  # fmt: skip
+    kinds = Counter(re.sub(r"\d+(\.\d+)?", "#", re.sub(r"^\S+ \S+ ", "", ln))[:110] for ln in lines)
     print(f"\n  server log: {len(lines)} warning/error lines:")
     for text, n in kinds.most_common(5):
         print(f"    {n} x {text}")
 
 
-def summary(echo_rows: list[Row], ws_rows: list[Row], single_rows: list[Row],
-            batch_rows: list[Row], rt: list) -> None:  # fmt: skip
+def summary(
+    echo_rows: list[Row],
+    ws_rows: list[Row],
+    single_rows: list[Row],
+    batch_rows: list[Row],
+    rt: list,
+) -> None:
     echo, ws = best(echo_rows), best(ws_rows)
     single, batch = best(single_rows), best(batch_rows)
     print("\nsummary (best round of each kind)")
-    print(f"  {'':<20}{'actions/s':>10}{'p50 ms':>8}{'p99 ms':>8}   CPU µs per action"
-          f"{'':<14}CPU used in the window")  # fmt: skip
+    print(
+        f"  {'':<20}{'actions/s':>10}{'p50 ms':>8}{'p99 ms':>8}   CPU µs per action"
+        f"{'':<14}CPU used in the window"
+    )
     print(f"  {'':<46}{'server':>7}{'redis':>7}{'loadgen':>8}{'all':>6}")
     for row in (echo, ws, single, batch):
         cpu = ", ".join(f"{k} {v / row.seconds:.0%}" for k, v in row.cpu.items() if v > 0.05)
         cpu += f"; machine {row.machine:.0%}"
         server = row.cpu_us("echo" if row is echo else "server")
-        print(f"  {row.label:<20}{row.per_s:>10,.0f}{row.pct(0.5):>8.2f}{row.pct(0.99):>8.2f}"
-              f"{server:>10.0f}{row.cpu_us('redis'):>7.0f}{row.cpu_us('load generator'):>8.0f}"
-              f"{row.cpu_us():>6.0f}   {cpu}")  # fmt: skip
-    print("  (the echo row's server column is the echo server; all: every process we started;\n"
-          "   machine: share of both cores busy in the window, other people's work included)")
+        print(
+            f"  {row.label:<20}{row.per_s:>10,.0f}{row.pct(0.5):>8.2f}{row.pct(0.99):>8.2f}"
+            f"{server:>10.0f}{row.cpu_us('redis'):>7.0f}{row.cpu_us('load generator'):>8.0f}"
+            f"{row.cpu_us():>6.0f}   {cpu}"
+        )
+    print(
+        "  (the echo row's server column is the echo server; all: every process we started;\n"
+        "   machine: share of both cores busy in the window, other people's work included)"
+    )
 
     per_req = {label: sum(d["gateway"].values()) / count for label, count, d in rt}
     sent = {label: sum(d["redis_sent"].values()) / count for label, count, d in rt}
@@ -925,29 +1060,57 @@ def summary(echo_rows: list[Row], ws_rows: list[Row], single_rows: list[Row],
     # same CPU (on a shared machine, it does not)
     cpu_a, cpu_b = echo.cpu_us() / ws.cpu_us(), single.cpu_us() / batch.cpu_us()
     targets = [
-        ("a", "WS act/s vs echo messages/s",
-         f"{ws.per_s:,.0f} / {echo.per_s:,.0f} = {ratio_a:.2f}", f"{cpu_a:.2f}", ">= 0.5",
-         ratio_a >= 0.5),
-        ("b", "HTTP actions/s, batches of 20 vs single",
-         f"{batch.per_s:,.0f} / {single.per_s:,.0f} = {ratio_b:.1f}x", f"{cpu_b:.1f}x", ">= 8x",
-         ratio_b >= 8),
-    ]  # fmt: skip
-    for label, limit in (("single, cold", 2), ("batch of 20, cold", 2), ("single, warm", 1),
-                         ("batch of 20, warm", 1), ("single rejected, warm", 1)):  # fmt: skip
-        targets.append(("c", f"store round trips: {label}",
-                        f"{per_req[label]:.2f} (redis {sent[label]:.2f})", "", f"<= {limit}",
-                        per_req[label] <= limit and sent[label] <= limit))  # fmt: skip
+        (
+            "a",
+            "WS act/s vs echo messages/s",
+            f"{ws.per_s:,.0f} / {echo.per_s:,.0f} = {ratio_a:.2f}",
+            f"{cpu_a:.2f}",
+            ">= 0.5",
+            ratio_a >= 0.5,
+        ),
+        (
+            "b",
+            "HTTP actions/s, batches of 20 vs single",
+            f"{batch.per_s:,.0f} / {single.per_s:,.0f} = {ratio_b:.1f}x",
+            f"{cpu_b:.1f}x",
+            ">= 8x",
+            ratio_b >= 8,
+        ),
+    ]
+    for label, limit in (
+        ("single, cold", 2),
+        ("batch of 20, cold", 2),
+        ("single, warm", 1),
+        ("batch of 20, warm", 1),
+        ("single rejected, warm", 1),
+    ):
+        targets.append(
+            (
+                "c",
+                f"store round trips: {label}",
+                f"{per_req[label]:.2f} (redis {sent[label]:.2f})",
+                "",
+                f"<= {limit}",
+                per_req[label] <= limit and sent[label] <= limit,
+            )
+        )
     print(f"\n  {'':<3}{'target':<42}{'measured':<26}{'by CPU':<8}{'goal':<8}")
     for part, what, measured, by_cpu, goal, ok in targets:
-        print(f"  {part:<3}{what:<42}{measured:<26}{by_cpu:<8}{goal:<8}"
-              f"{'PASS' if ok else 'MISS'}")  # fmt: skip
-    print("  PASS/MISS is on measured throughput; `by CPU` is the same ratio from CPU µs per "
-          "action (all processes)")  # fmt: skip
-    throttled = sum(r.tally.codes[c] for r in ws_rows + single_rows + batch_rows
-                    for c in ("rate_limited", "http 429"))  # fmt: skip
+        print(f"  {part:<3}{what:<42}{measured:<26}{by_cpu:<8}{goal:<8}{'PASS' if ok else 'MISS'}")
+    print(
+        "  PASS/MISS is on measured throughput; `by CPU` is the same ratio from CPU µs per "
+        "action (all processes)"
+    )
+    throttled = sum(
+        r.tally.codes[c]
+        for r in ws_rows + single_rows + batch_rows
+        for c in ("rate_limited", "http 429")
+    )
     if throttled:
-        print(f"  warning: {throttled} answers were rate limited (50 requests/s per player): "
-              "raise --players / --conns so each player asks less often")  # fmt: skip
+        print(
+            f"  warning: {throttled} answers were rate limited (50 requests/s per player): "
+            "raise --players / --conns so each player asks less often"
+        )
 
 
 if __name__ == "__main__":

@@ -129,7 +129,11 @@ def plant(s: dict, p: PlantParams, now: int, changes: dict) -> None:
     if seeds < 1:
         short[f"seed[{kind}]"] = {"need": 1, "have": seeds}
     if short:
-        raise Rejected("insufficient", "; ".join(f"need {v['need']} {k}, have {v['have']}" for k, v in short.items()), short)
+        raise Rejected(
+            "insufficient",
+            "; ".join(f"need {v['need']} {k}, have {v['have']}" for k, v in short.items()),
+            short,
+        )
     ready_at = now + CROPS[kind][0]
     if ready_at > INT64_MAX:
         raise Rejected("overflow", "a number went past 64 bits", {"value": str(ready_at)})
@@ -183,7 +187,9 @@ def sell(s: dict, p: SellParams, now: int, changes: dict) -> None:
     have = s["produce"][kind]
     if have < qty:
         label = f"produce[{kind}]"
-        raise Rejected("insufficient", f"need {qty} {label}, have {have}", {label: {"need": qty, "have": have}})
+        raise Rejected(
+            "insufficient", f"need {qty} {label}, have {have}", {label: {"need": qty, "have": have}}
+        )
     paid = CROPS[kind][3] * qty
     coins = s["coins"] + paid
     if paid > INT64_MAX or coins > INT64_MAX:
@@ -201,8 +207,12 @@ ACTIONS: dict[str, tuple[Any, type[BaseModel]]] = {
 }
 
 
-def _rejected(state: dict, now: int, code: str, message: str, details: dict | None = None) -> Outcome:
-    return Outcome(False, state, now, error={"code": code, "message": message, "details": details or {}})
+def _rejected(
+    state: dict, now: int, code: str, message: str, details: dict | None = None
+) -> Outcome:
+    return Outcome(
+        False, state, now, error={"code": code, "message": message, "details": details or {}}
+    )
 
 
 def _bad_params(err: ValidationError) -> tuple[str, dict]:

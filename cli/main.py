@@ -84,8 +84,12 @@ def show_version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Compile a game's .rules files into rule packs, test them, and serve them."""
 
@@ -153,8 +157,15 @@ def check(
 @guarded
 def build(
     game: GameDir,
-    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="The pack folder to write.  [default: build/GAME_ID]")] = None,
-    format: Annotated[str, format_option("human, or json: the diagnostics as `check --format json` gives them.")] = Format.human,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="The pack folder to write.  [default: build/GAME_ID]"
+        ),
+    ] = None,
+    format: Annotated[
+        str, format_option("human, or json: the diagnostics as `check --format json` gives them.")
+    ] = Format.human,
 ) -> None:
     """Compile a game into a rule pack: rules.py, schema.json, manifest.json, types.d.ts."""
     format = Format(format)
@@ -166,17 +177,34 @@ def build(
     write_pack(result.files, target)
     if format is Format.human:
         manifest = json.loads(result.files["manifest.json"])
-        typer.echo(f"built {result.game.id} {manifest['version']} -> {target} "
-                   f"({plural(len(result.game.actions), 'action')})")
+        typer.echo(
+            f"built {result.game.id} {manifest['version']} -> {target} "
+            f"({plural(len(result.game.actions), 'action')})"
+        )
 
 
 @app.command("test")
 @guarded
 def test_command(
     game: GameDir,
-    run: Annotated[str | None, typer.Option("--run", "-r", metavar="TITLE", help="Only scenarios whose title matches (text or glob).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing scenarios too.")] = False,
-    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Pass when the game has no scenarios (without it: exit 1).")] = False,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            "-r",
+            metavar="TITLE",
+            help="Only scenarios whose title matches (text or glob).",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List passing scenarios too.")
+    ] = False,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty", help="Pass when the game has no scenarios (without it: exit 1)."
+        ),
+    ] = False,
 ) -> None:
     """Run the game's scenarios (tests/*.rules) on its compiled pack with a simulated clock."""
     from rulesc.compiler.scenarios import render_failure, run_scenario, select
@@ -188,8 +216,11 @@ def test_command(
         raise typer.Exit(EXIT_RULES)
     if not result.game.scenarios and not allow_empty:
         report(result, Format.human)  # a warning may say where they are (R051)
-        typer.echo(f"rulesc test: no scenarios in {result.sources.label}/tests/*.rules: nothing was "
-                   "tested (--allow-empty passes anyway)", err=True)
+        typer.echo(
+            f"rulesc test: no scenarios in {result.sources.label}/tests/*.rules: nothing was "
+            "tested (--allow-empty passes anyway)",
+            err=True,
+        )
         raise typer.Exit(EXIT_RULES)
     scenarios = select(result.game.scenarios, run)
     if run and not scenarios:
@@ -210,12 +241,16 @@ def test_command(
 
 @app.command("explain")
 @guarded
-def explain_command(code: Annotated[str, typer.Argument(metavar="CODE", help="A diagnostic code such as R012.")]) -> None:
+def explain_command(
+    code: Annotated[str, typer.Argument(metavar="CODE", help="A diagnostic code such as R012.")],
+) -> None:
     """Explain a diagnostic code, with an example and the fix."""
     text = explain(code)
     if text is None:
-        typer.echo(f"rulesc explain: unknown code {code!r}; the codes are {', '.join(sorted(CODES))}",
-                   err=True)
+        typer.echo(
+            f"rulesc explain: unknown code {code!r}; the codes are {', '.join(sorted(CODES))}",
+            err=True,
+        )
         raise typer.Exit(EXIT_USAGE)
     typer.echo(text, nl=False)
 
@@ -224,9 +259,28 @@ def explain_command(code: Annotated[str, typer.Argument(metavar="CODE", help="A 
 @guarded
 def explore(
     game: GameDir,
-    depth: Annotated[int, typer.Option("--depth", min=1, max=8, metavar="N", help="Longest loop (distinct actions) and breadth-first sequence to try.")] = 4,
-    budget: Annotated[float, typer.Option("--budget", min=0.1, metavar="SECONDS", help="Seconds to spend, in all.")] = 10.0,
-    bound: Annotated[list[str] | None, typer.Option("--bound", metavar="RES=N", help="RES=N: report any way past it, e.g. coins=10000 or seed\\[wheat]=50 (repeatable).")] = None,
+    depth: Annotated[
+        int,
+        typer.Option(
+            "--depth",
+            min=1,
+            max=8,
+            metavar="N",
+            help="Longest loop (distinct actions) and breadth-first sequence to try.",
+        ),
+    ] = 4,
+    budget: Annotated[
+        float,
+        typer.Option("--budget", min=0.1, metavar="SECONDS", help="Seconds to spend, in all."),
+    ] = 10.0,
+    bound: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bound",
+            metavar="RES=N",
+            help="RES=N: report any way past it, e.g. coins=10000 or seed\\[wheat]=50 (repeatable).",
+        ),
+    ] = None,
     format: Annotated[str, format_option("human, or json for CI.")] = Format.human,
 ) -> None:
     """Find exploits: loops that gain for nothing, dodged limits, broken invariants and bounds.
@@ -248,7 +302,9 @@ def explore(
         report(result, Format.human)
         raise typer.Exit(EXIT_RULES)
     try:
-        found = exploring.explore(result, exploring.Options(depth=depth, budget=budget, bounds=bounds))
+        found = exploring.explore(
+            result, exploring.Options(depth=depth, budget=budget, bounds=bounds)
+        )
     except ValueError as err:  # a --bound naming no resource
         typer.echo(f"rulesc explore: {err}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
@@ -269,8 +325,25 @@ class GraphFormat(StrEnum):
 @guarded
 def graph(
     game: GameDir,
-    format: Annotated[str, typer.Option("--format", "-f", metavar="dot|svg|png", callback=one_of(GraphFormat), help="dot (text), or svg/png drawn by Graphviz.")] = GraphFormat.dot,
-    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="The file to write.  [default: stdout for dot and svg, GAME_ID.png for png]")] = None,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="dot|svg|png",
+            callback=one_of(GraphFormat),
+            help="dot (text), or svg/png drawn by Graphviz.",
+        ),
+    ] = GraphFormat.dot,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE",
+            help="The file to write.  [default: stdout for dot and svg, GAME_ID.png for png]",
+        ),
+    ] = None,
 ) -> None:
     """Draw the economy as a flow graph: resources, actions, costs, gains, limits; loops in red."""
     format = GraphFormat(format)
@@ -305,12 +378,33 @@ def graph(
 @guarded
 def simulate(
     game: GameDir,
-    days: Annotated[int, typer.Option("--days", min=1, max=3650, metavar="N", help="Days each run plays.")] = 30,
-    runs: Annotated[int, typer.Option("--runs", min=1, max=10_000, metavar="N", help="Runs (players) per bot.")] = 20,
-    seed: Annotated[int, typer.Option("--seed", metavar="N", help="The same seed plays the same games.")] = 1,
-    bot: Annotated[list[str] | None, typer.Option("--bot", metavar="NAME", help="Only this bot (repeatable).  [default: every bot]")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="Where to write samples.csv, the plots and summary.txt.  [default: build/sim/GAME_ID]")] = None,
-    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs matplotlib).")] = True,
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=3650, metavar="N", help="Days each run plays.")
+    ] = 30,
+    runs: Annotated[
+        int, typer.Option("--runs", min=1, max=10_000, metavar="N", help="Runs (players) per bot.")
+    ] = 20,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="The same seed plays the same games.")
+    ] = 1,
+    bot: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bot", metavar="NAME", help="Only this bot (repeatable).  [default: every bot]"
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="Where to write samples.csv, the plots and summary.txt.  [default: build/sim/GAME_ID]",
+        ),
+    ] = None,
+    plots: Annotated[
+        bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs matplotlib).")
+    ] = True,
 ) -> None:
     """Play the game with its bots (bots/*.rules) for days, many times: CSV, plots, summary.
 
@@ -329,12 +423,18 @@ def simulate(
     game_ir = result.game
     known = {b.name: b for b in game_ir.bots}
     if not known:
-        typer.echo(f"rulesc simulate: {result.sources.label} has no bots: declare one in bots/*.rules "
-                   "(see `rulesc explain R062`)", err=True)
+        typer.echo(
+            f"rulesc simulate: {result.sources.label} has no bots: declare one in bots/*.rules "
+            "(see `rulesc explain R062`)",
+            err=True,
+        )
         raise typer.Exit(EXIT_RULES)
     unknown = [b for b in bot or [] if b not in known]
     if unknown:
-        typer.echo(f"rulesc simulate: no bot {', '.join(unknown)}; the bots are {', '.join(known)}", err=True)
+        typer.echo(
+            f"rulesc simulate: no bot {', '.join(unknown)}; the bots are {', '.join(known)}",
+            err=True,
+        )
         raise typer.Exit(EXIT_USAGE)
     chosen = [known[b] for b in dict.fromkeys(bot)] if bot else list(known.values())
     target = out or Path("build") / "sim" / game_ir.id
@@ -355,8 +455,10 @@ def simulate(
         except simplot.MatplotlibMissing as err:
             typer.echo(f"rulesc simulate: no plots: {err}", err=True)
     played = sum(sum(run.actions.values()) for r in results for run in r.runs)
-    typer.echo(f"simulated {len(results)} bot{'s' * (len(results) != 1)} x {runs} runs x {days} days "
-               f"({played:,} actions) in {elapsed:.1f}s (seed {seed})")
+    typer.echo(
+        f"simulated {len(results)} bot{'s' * (len(results) != 1)} x {runs} runs x {days} days "
+        f"({played:,} actions) in {elapsed:.1f}s (seed {seed})"
+    )
     typer.echo("wrote " + ", ".join(str(p) for p in wrote))
     broken = any(run.broken for r in results for run in r.runs)
     raise typer.Exit(EXIT_RULES if broken else EXIT_OK)
@@ -365,10 +467,20 @@ def simulate(
 @app.command()
 @guarded
 def fmt(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Rules files, or folders to search for *.rules.")],
-    check: Annotated[bool, typer.Option("--check", help="Change nothing; exit 1 if a file would change (for CI).")] = False,
-    diff: Annotated[bool, typer.Option("--diff", help="Change nothing; print what would change.")] = False,
-    write: Annotated[bool, typer.Option("--write", help="Rewrite the files (what fmt does without an option).")] = False,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(metavar="PATH...", help="Rules files, or folders to search for *.rules."),
+    ],
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Change nothing; exit 1 if a file would change (for CI)."),
+    ] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Change nothing; print what would change.")
+    ] = False,
+    write: Annotated[
+        bool, typer.Option("--write", help="Rewrite the files (what fmt does without an option).")
+    ] = False,
 ) -> None:
     """Give rules files one canonical layout, keeping every comment.
 
@@ -406,17 +518,29 @@ def fmt(
         changed.append(path)
         assert result.text is not None
         if diff:
-            typer.echo("".join(difflib.unified_diff(text.splitlines(True), result.text.splitlines(True),
-                                                    f"{path} (as written)", f"{path} (formatted)")), nl=False)
+            typer.echo(
+                "".join(
+                    difflib.unified_diff(
+                        text.splitlines(True),
+                        result.text.splitlines(True),
+                        f"{path} (as written)",
+                        f"{path} (formatted)",
+                    )
+                ),
+                nl=False,
+            )
         if check:
             typer.echo(f"would reformat {path}")
         elif not diff:
             path.write_text(result.text, encoding="utf-8")
             typer.echo(f"reformatted {path}")
     verb = "would be reformatted" if check or diff else "reformatted"
-    typer.echo(f"{len(files)} file{'s' * (len(files) != 1)}: {len(changed)} {verb}, "
-               f"{len(files) - len(changed) - len(refused)} already formatted"
-               + (f", {len(refused)} left alone (see above)" if refused else ""), err=bool(check and changed))
+    typer.echo(
+        f"{len(files)} file{'s' * (len(files) != 1)}: {len(changed)} {verb}, "
+        f"{len(files) - len(changed) - len(refused)} already formatted"
+        + (f", {len(refused)} left alone (see above)" if refused else ""),
+        err=bool(check and changed),
+    )
     raise typer.Exit(EXIT_RULES if refused or (check and changed) else EXIT_OK)
 
 

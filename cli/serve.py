@@ -453,9 +453,12 @@ def serve_command(
         data_dir.mkdir(parents=True, exist_ok=True)
         typer.echo(f"store: embedded SQLite at {(data_dir / DB_FILE).resolve()}")
         return SqliteStore(
-            data_dir, result_ttl=ttl, rejection_ttl=rejection_ttl * 60,
-            max_rejections=max_rejections, ledger_maxlen=ledger_maxlen,
-        )  # fmt: skip
+            data_dir,
+            result_ttl=ttl,
+            rejection_ttl=rejection_ttl * 60,
+            max_rejections=max_rejections,
+            ledger_maxlen=ledger_maxlen,
+        )
 
     watched = {g.id: g.source for g in loaded if packs.is_game_folder(g.source)}
     if workers == 1:
@@ -542,8 +545,10 @@ def kept_secret(path: Path) -> tuple[str, bool]:
 
 def _announce(games: list[packs.Game], host: str, port: int, dev: bool, workers: int) -> None:
     procs = f", {workers} workers" if workers > 1 else ""
-    typer.echo(f"serving {', '.join(g.id for g in games)} on http://{host}:{port}  "
-               f"(try GET /readyz, /v1/openapi.json{procs})")  # fmt: skip
+    typer.echo(
+        f"serving {', '.join(g.id for g in games)} on http://{host}:{port}  "
+        f"(try GET /readyz, /v1/openapi.json{procs})"
+    )
     if dev:
         for g in games:
             typer.echo(f"playground: http://{host}:{port}/play/{g.id}  (development mode)")
@@ -568,9 +573,16 @@ def _freeze_heap() -> None:
     gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
-async def _run(store: Store, auth: Auth, config: ServerConfig, games: list[packs.Game],
-               host: str, port: int, watched: dict[str, Path],
-               ready_fd: int | None = None) -> None:  # fmt: skip
+async def _run(
+    store: Store,
+    auth: Auth,
+    config: ServerConfig,
+    games: list[packs.Game],
+    host: str,
+    port: int,
+    watched: dict[str, Path],
+    ready_fd: int | None = None,
+) -> None:
     """Serve until SIGTERM / SIGINT. A worker (`ready_fd` given) shares the port with the
     others and tells the supervisor through `ready_fd` that it listens."""
     server = Server(store, auth, config, games=games)

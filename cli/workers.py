@@ -38,8 +38,12 @@ def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
     return s, s.getsockname()[1]
 
 
-def supervise(workers: int, run_worker: Callable[[int, int], None], announce: Callable[[], None],
-              say: Callable[[str], None]) -> int:  # fmt: skip
+def supervise(
+    workers: int,
+    run_worker: Callable[[int, int], None],
+    announce: Callable[[], None],
+    say: Callable[[str], None],
+) -> int:
     """Fork `workers` processes, each calling run_worker(index, ready_fd) — which writes a
     byte to ready_fd once it listens and returns when the worker stops. Returns the exit
     code for the whole server."""

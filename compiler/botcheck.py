@@ -31,19 +31,32 @@ def check_bots(c: Checker) -> list[ir.Bot]:
     for m in [*c.src.rules, *c.src.tests]:
         for d in m.decls:
             if isinstance(d, ast.BotDecl):
-                c.error("R060", "bots belong in the bots/ folder", d.name_span,
-                        "move this bot to a file under bots/ beside the rules: bots are not part of the game")
+                c.error(
+                    "R060",
+                    "bots belong in the bots/ folder",
+                    d.name_span,
+                    "move this bot to a file under bots/ beside the rules: bots are not part of the game",
+                )
     bots: list[ir.Bot] = []
     seen: dict[str, Span] = {}
     for m in c.src.bots:
         for d in m.decls:
             if not isinstance(d, ast.BotDecl):
-                c.error("R060", "only bots belong in the bots/ folder", d.span,
-                        "move declarations and actions beside the rules, and scenarios to tests/")
+                c.error(
+                    "R060",
+                    "only bots belong in the bots/ folder",
+                    d.span,
+                    "move declarations and actions beside the rules, and scenarios to tests/",
+                )
                 continue
             if d.name in seen:
-                c.error("R011", f"bot `{d.name}` is declared twice", d.name_span, "rename one of them",
-                        [("first declared here", seen[d.name])])
+                c.error(
+                    "R011",
+                    f"bot `{d.name}` is declared twice",
+                    d.name_span,
+                    "rename one of them",
+                    [("first declared here", seen[d.name])],
+                )
                 continue
             seen[d.name] = d.name_span
             bot = _bot(c, d)
@@ -57,13 +70,23 @@ def _bot(c: Checker, d: ast.BotDecl) -> ir.Bot | None:
     sessions = _rate(c, d, "sessions")
     actions = _rate(c, d, "actions")
     if not d.tries:
-        c.error("R061", f"bot `{d.name}` tries no action", d.name_span,
-                "list the actions it tries, most wanted first: `  try harvest(slot: any)`")
+        c.error(
+            "R061",
+            f"bot `{d.name}` tries no action",
+            d.name_span,
+            "list the actions it tries, most wanted first: `  try harvest(slot: any)`",
+        )
     tries = [_try(c, t) for t in d.tries]
     if sessions is None or actions is None or not tries or any(t is None for t in tries):
         return None
-    return ir.Bot(d.name, d.title or d.name, sessions, actions, tuple(t for t in tries if t is not None),
-                  c.loc(d.span))
+    return ir.Bot(
+        d.name,
+        d.title or d.name,
+        sessions,
+        actions,
+        tuple(t for t in tries if t is not None),
+        c.loc(d.span),
+    )
 
 
 def _rate(c: Checker, d: ast.BotDecl, what: str) -> int | None:
@@ -71,17 +94,30 @@ def _rate(c: Checker, d: ast.BotDecl, what: str) -> int | None:
     example, unit, top = _RATES[what]
     found = [r for r in d.rates if r.what == what]
     if not found:
-        c.error("R062", f"bot `{d.name}` does not say how many {what} it plays per {unit}", d.name_span,
-                f"add the line `  {example.format(n=3 if what == 'sessions' else 12)}` under it")
+        c.error(
+            "R062",
+            f"bot `{d.name}` does not say how many {what} it plays per {unit}",
+            d.name_span,
+            f"add the line `  {example.format(n=3 if what == 'sessions' else 12)}` under it",
+        )
         return None
     if len(found) > 1:
-        c.error("R062", f"`{what}` is given twice", found[1].span, "keep one line",
-                [("first given here", found[0].span)])
+        c.error(
+            "R062",
+            f"`{what}` is given twice",
+            found[1].span,
+            "keep one line",
+            [("first given here", found[0].span)],
+        )
         return None
     n = found[0].count
     if not 1 <= n.value <= top:
-        c.error("R062", f"{n.value} {what} per {unit} is out of range", n.span,
-                f"a bot plays 1 to {top} {what} per {unit}")
+        c.error(
+            "R062",
+            f"{n.value} {what} per {unit} is out of range",
+            n.span,
+            f"a bot plays 1 to {top} {what} per {unit}",
+        )
         return None
     return n.value
 
@@ -91,35 +127,59 @@ def _try(c: Checker, t: ast.BotTry) -> ir.BotTry | None:
     decl = actions.get(t.action)
     if decl is None:
         if not c.reported(t.action):
-            c.error("R061", f"unknown action `{t.action}`", t.action_span,
-                    did_you_mean(t.action, actions) or "the actions are: " + ", ".join(sorted(actions)))
+            c.error(
+                "R061",
+                f"unknown action `{t.action}`",
+                t.action_span,
+                did_you_mean(t.action, actions) or "the actions are: " + ", ".join(sorted(actions)),
+            )
         return None
     names = [p.name for p in decl.params]
-    params = c.action_params.get(t.action, {})  # the typed ones: a parameter with a mistake is missing
+    params = c.action_params.get(
+        t.action, {}
+    )  # the typed ones: a parameter with a mistake is missing
     given: dict[str, ast.BotArg] = {}
     for a in t.args:
         if a.name not in names:
-            c.error("R061", f"`{t.action}` has no parameter `{a.name}`", a.span,
-                    did_you_mean(a.name, names) or f"parameters: {', '.join(names) or 'none'}")
+            c.error(
+                "R061",
+                f"`{t.action}` has no parameter `{a.name}`",
+                a.span,
+                did_you_mean(a.name, names) or f"parameters: {', '.join(names) or 'none'}",
+            )
             return None
         if a.name in given:
-            c.error("R061", f"`{a.name}` is given twice", a.span, "give each parameter once",
-                    [("first given here", given[a.name].span)])
+            c.error(
+                "R061",
+                f"`{a.name}` is given twice",
+                a.span,
+                "give each parameter once",
+                [("first given here", given[a.name].span)],
+            )
             return None
         given[a.name] = a
     missing = [n for n in names if n not in given]
     if missing:
         said = ", ".join(f"`{n}`" for n in missing)
-        c.error("R061", f"`{t.action}` needs a value for {said}", t.span,
-                f"give each parameter a value, or `any` to pick one at random: `try {t.action}("
-                + ", ".join(f"{n}: any" for n in names) + ")`")
+        c.error(
+            "R061",
+            f"`{t.action}` needs a value for {said}",
+            t.span,
+            f"give each parameter a value, or `any` to pick one at random: `try {t.action}("
+            + ", ".join(f"{n}: any" for n in names)
+            + ")`",
+        )
         return None
     if len(params) != len(names):
         return None  # a parameter's own mistake is reported with the action
     others = [n for n, p in params.items() if p.type.kind == "player"]
     if others:
-        c.error("R061", f"`{t.action}` names another player (`{others[0]}`): a bot plays alone", t.action_span,
-                "simulations play one player at a time; leave actions on other players out of bots")
+        c.error(
+            "R061",
+            f"`{t.action}` names another player (`{others[0]}`): a bot plays alone",
+            t.action_span,
+            "simulations play one player at a time; leave actions on other players out of bots",
+        )
         return None
     chosen = {n: p for n, p in params.items() if _chosen(given[n].value, names)}
     args = [_arg(c, t, params[n], given[n], chosen) for n in params]
@@ -133,24 +193,40 @@ def _try(c: Checker, t: ast.BotTry) -> ir.BotTry | None:
     return ir.BotTry(t.action, tuple(a for a in args if a is not None), when, c.loc(t.span))
 
 
-def _arg(c: Checker, t: ast.BotTry, p: ir.Param, a: ast.BotArg, chosen: dict[str, ir.Param]) -> ir.BotArg | None:
+def _arg(
+    c: Checker, t: ast.BotTry, p: ir.Param, a: ast.BotArg, chosen: dict[str, ir.Param]
+) -> ir.BotArg | None:
     """One parameter's value: `any`, or an expression of its type. It may read the player's
     state and the parameters whose values read no parameter (those are known first)."""
     if isinstance(a.value, ast.AnyValue):
         return ir.BotArg(p.name, None)
     for name in _names(a.value):
         if name.id in c.action_params.get(t.action, {}) and name.id not in chosen:
-            c.error("R061", f"`{name.id}` is computed too, so `{p.name}` cannot use it", name.span,
-                    "a value may use parameters given `any` or a value that reads no parameter")
+            c.error(
+                "R061",
+                f"`{name.id}` is computed too, so `{p.name}` cannot use it",
+                name.span,
+                "a value may use parameters given `any` or a value that reads no parameter",
+            )
             return None
     want = T.enum(p.type.name or "") if p.type.kind == "enum" else p.type
     value = c.expect_type(a.value, Scope(params=dict(chosen)), want, f"a value for `{p.name}`")
     if value is None:
         return None
-    if isinstance(value, ir.Const) and isinstance(value.value, int) and not isinstance(value.value, bool) \
-            and p.lo is not None and p.hi is not None and not p.lo <= value.value <= p.hi:
-        c.error("R061", f"`{p.name}: {value.value}` is outside {p.lo}..{p.hi}", a.value.span,
-                f"the action would reject it: give a value from {p.lo} to {p.hi}, or `any`")
+    if (
+        isinstance(value, ir.Const)
+        and isinstance(value.value, int)
+        and not isinstance(value.value, bool)
+        and p.lo is not None
+        and p.hi is not None
+        and not p.lo <= value.value <= p.hi
+    ):
+        c.error(
+            "R061",
+            f"`{p.name}: {value.value}` is outside {p.lo}..{p.hi}",
+            a.value.span,
+            f"the action would reject it: give a value from {p.lo} to {p.hi}, or `any`",
+        )
         return None
     return ir.BotArg(p.name, value)
 

@@ -53,7 +53,9 @@ class _Try:
 class BotPlayer:
     """Chooses and plays a bot's next action for one player of one run."""
 
-    def __init__(self, pack: Pack, game: ir.Game, bot: ir.Bot, rng: random.Random, player_id: str) -> None:
+    def __init__(
+        self, pack: Pack, game: ir.Game, bot: ir.Bot, rng: random.Random, player_id: str
+    ) -> None:
         self.pack = pack
         self.rng = rng
         self.player_id = player_id
@@ -73,15 +75,21 @@ class BotPlayer:
                 return played
         return None
 
-    def attempt(self, t: _Try, state: dict, ctx: SimpleNamespace) -> tuple[str, dict, engine.Outcome] | None:
+    def attempt(
+        self, t: _Try, state: dict, ctx: SimpleNamespace
+    ) -> tuple[str, dict, engine.Outcome] | None:
         fixed: dict = {}
-        if not self.work_out(t, state, ctx, fixed, per_combination=False) or rejects(t.once, state, ctx, fixed):
+        if not self.work_out(t, state, ctx, fixed, per_combination=False) or rejects(
+            t.once, state, ctx, fixed
+        ):
             return None
         options = [self.narrowed(t, p, state, ctx, fixed) for p in t.anys]
         total = math.prod(len(o) for o in options)
         if total == 0:
             return None
-        for index in self.rng.sample(range(total), min(total, MAX_COMBINATIONS)) if total > 1 else (0,):
+        for index in (
+            self.rng.sample(range(total), min(total, MAX_COMBINATIONS)) if total > 1 else (0,)
+        ):
             params = dict(fixed)
             for p, values in zip(t.anys, options, strict=True):  # `index` in mixed radix
                 index, i = divmod(index, len(values))
@@ -91,13 +99,22 @@ class BotPlayer:
             if rejects(t.per_combination, state, ctx, dict(params)):
                 continue
             self.count += 1
-            outcome = engine.run(self.pack, state, t.action, params, now=ctx.now,
-                                 player_id=self.player_id, action_id=f"sim-{self.count}")
+            outcome = engine.run(
+                self.pack,
+                state,
+                t.action,
+                params,
+                now=ctx.now,
+                player_id=self.player_id,
+                action_id=f"sim-{self.count}",
+            )
             if outcome.ok:
                 return t.action, params, outcome
         return None
 
-    def work_out(self, t: _Try, state: dict, ctx: SimpleNamespace, params: dict, *, per_combination: bool) -> bool:
+    def work_out(
+        self, t: _Try, state: dict, ctx: SimpleNamespace, params: dict, *, per_combination: bool
+    ) -> bool:
         """Compute the given values of one kind into `params`; False when one cannot be
         computed in this state (it reads an empty slot's field, say)."""
         for v in t.values:
@@ -113,7 +130,9 @@ class BotPlayer:
             params[p.name] = value
         return True
 
-    def narrowed(self, t: _Try, p: ir.Param, state: dict, ctx: SimpleNamespace, fixed: dict) -> list:
+    def narrowed(
+        self, t: _Try, p: ir.Param, state: dict, ctx: SimpleNamespace, fixed: dict
+    ) -> list:
         """The candidates of an `any` parameter that pass the checks reading it alone."""
         checks = t.by_value.get(p.name)
         if not checks:
@@ -141,8 +160,11 @@ def _compile(compiler: ExprCompiler, t: ir.BotTry, action: ir.Action) -> _Try:
     params = {p.name: p for p in action.params}
     names = list(params)
     anys = [params[a.name] for a in t.args if a.value is None]
-    values = [_Value(params[a.name], compiler(a.value, names), bool(reads(a.value)))
-              for a in t.args if a.value is not None]
+    values = [
+        _Value(params[a.name], compiler(a.value, names), bool(reads(a.value)))
+        for a in t.args
+        if a.value is not None
+    ]
     computed = {v.param.name for v in values if v.per_combination}
     any_names = {p.name for p in anys}
     checks = first_checks(compiler, action)

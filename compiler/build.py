@@ -83,28 +83,44 @@ def render_module(game: ir.Game) -> str:
     def invariant_message(inv: ir.Invariant) -> str:
         if inv.message is not None:
             return expr.message(inv.message)
-        return json.dumps(f"invariant {inv.loc.code.removeprefix('invariant').strip()} broken ({inv.loc.file}:{inv.loc.line})")
+        return json.dumps(
+            f"invariant {inv.loc.code.removeprefix('invariant').strip()} broken ({inv.loc.file}:{inv.loc.line})"
+        )
 
-    text = _env().get_template("pack.py.j2").render(
-        game=game,
-        version=pack_version(game),
-        compiler_version=__version__,
-        tables={t.name: t for t in game.tables},
-        bodies=bodies,
-        hook_bodies=hook_bodies,
-        player_params=player_params(game),
-        py_tuple=py_tuple,
-        loot_gains=lambda e: py_tuple([f"({json.dumps(i.resource)}, {json.dumps(i.key)}, {literal(i.amount)})"
-                                       .replace("null", "None") for i in e.items if i.resource], quote=False),
-        literal=literal,
-        doc_text=lambda text: py_text(text).replace('"', '\\"'),  # inside the module's docstring
-        py_name=py_name,
-        table_const=table_const,
-        enum_name=camel,
-        params_class=lambda name: camel(name) + "Params",
-        param_type=param_type,
-        expr=expr,
-        invariant_message=invariant_message,
+    text = (
+        _env()
+        .get_template("pack.py.j2")
+        .render(
+            game=game,
+            version=pack_version(game),
+            compiler_version=__version__,
+            tables={t.name: t for t in game.tables},
+            bodies=bodies,
+            hook_bodies=hook_bodies,
+            player_params=player_params(game),
+            py_tuple=py_tuple,
+            loot_gains=lambda e: py_tuple(
+                [
+                    f"({json.dumps(i.resource)}, {json.dumps(i.key)}, {literal(i.amount)})".replace(
+                        "null", "None"
+                    )
+                    for i in e.items
+                    if i.resource
+                ],
+                quote=False,
+            ),
+            literal=literal,
+            doc_text=lambda text: py_text(text).replace(
+                '"', '\\"'
+            ),  # inside the module's docstring
+            py_name=py_name,
+            table_const=table_const,
+            enum_name=camel,
+            params_class=lambda name: camel(name) + "Params",
+            param_type=param_type,
+            expr=expr,
+            invariant_message=invariant_message,
+        )
     )
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
@@ -172,16 +188,26 @@ def schema(game: ir.Game) -> dict:
         "version": pack_version(game),
         "day_starts_ms": game.day_start_minutes * 60_000,
         "resources": resources,
-        "level": {"from": game.level.stat, "thresholds": list(game.level.thresholds)} if game.level else None,
+        "level": {"from": game.level.stat, "thresholds": list(game.level.thresholds)}
+        if game.level
+        else None,
         "tables": {
             t.name: {
                 "columns": {c.name: c.type.kind for c in t.columns},
-                "rows": {name: dict(zip([c.name for c in t.columns], values, strict=True)) for name, values in t.rows},
+                "rows": {
+                    name: dict(zip([c.name for c in t.columns], values, strict=True))
+                    for name, values in t.rows
+                },
             }
             for t in game.tables
         },
         "slots": {
-            s.name: {"count": s.count, "fields": {f.name: f.type.name if f.type.kind == "enum" else f.type.kind for f in s.fields}}
+            s.name: {
+                "count": s.count,
+                "fields": {
+                    f.name: f.type.name if f.type.kind == "enum" else f.type.kind for f in s.fields
+                },
+            }
             for s in game.slots
         },
         "actions": actions,
@@ -190,13 +216,18 @@ def schema(game: ir.Game) -> dict:
     if game.loot:
         out["loot"] = {lt.name: [_loot_entry(e) for e in lt.entries] for lt in game.loot}
     if game.leaderboards:
-        out["leaderboards"] = {lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards}
+        out["leaderboards"] = {
+            lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards
+        }
     return out
 
 
 def _loot_entry(entry: ir.LootEntry) -> dict:
-    gains = {(i.resource if i.key is None else f"{i.resource}[{i.key}]"): i.amount
-             for i in entry.items if i.resource is not None}  # fmt: skip
+    gains = {
+        (i.resource if i.key is None else f"{i.resource}[{i.key}]"): i.amount
+        for i in entry.items
+        if i.resource is not None
+    }
     out: dict = {"weight": entry.weight, "gains": gains}
     nested = [i.loot for i in entry.items if i.loot is not None]
     if nested:
@@ -220,7 +251,9 @@ def _json(data: dict) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def compile_game(root: Path | str, *, with_tests: bool = True, with_bots: bool | None = None) -> BuildResult:
+def compile_game(
+    root: Path | str, *, with_tests: bool = True, with_bots: bool | None = None
+) -> BuildResult:
     src = load_game(root, with_tests=with_tests, with_bots=with_bots)
     game, diags = check_game(src)
     if game is None:
@@ -252,7 +285,9 @@ def assert_compiles(module: str) -> None:
         line = getattr(err, "lineno", None)
         origin = build_line_map(module).get(line) if line else None
         where = f" (from {origin[0]}:{origin[1]})" if origin else ""
-        raise GeneratedCodeError(f"the generated {MODULE_FILE} does not compile{where}: {err}") from err
+        raise GeneratedCodeError(
+            f"the generated {MODULE_FILE} does not compile{where}: {err}"
+        ) from err
 
 
 def write_pack(files: dict[str, str], out: Path | str) -> Path:

@@ -15,29 +15,52 @@ def _entry(severity: str, title: str, text: str) -> tuple[str, str, str]:
 
 # code: (severity, title, explanation with an example)
 CODES: dict[str, tuple[str, str, str]] = {
-    "R001": _entry("error", "syntax error", """
+    "R001": _entry(
+        "error",
+        "syntax error",
+        """
         The line does not read as rules. The message says what was expected there, in
         words, and the caret points where the fix goes:
 
             action buy(kind: crop, qty: int 1..9     # expected `)` to close the parameter list
             require coins = 5                         # to compare, write `==`
-        """),
-    "R002": _entry("error", "tab in the indentation", """
+        """,
+    ),
+    "R002": _entry(
+        "error",
+        "tab in the indentation",
+        """
         Blocks are indented with spaces only, so that every editor shows them alike.
         Replace the tab with spaces (two per level is usual).
-        """),
-    "R003": _entry("error", "indentation does not match", """
+        """,
+    ),
+    "R003": _entry(
+        "error",
+        "indentation does not match",
+        """
         A line goes back to an indentation that no block around it used. Line it up
         with the block it belongs to; the hint lists the indentations that fit.
-        """),
-    "R004": _entry("error", "unreadable `{...}` in a message", """
+        """,
+    ),
+    "R004": _entry(
+        "error",
+        "unreadable `{...}` in a message",
+        """
         Inside a message, `{...}` shows a value: "Ready in {field[slot].ready_at - now}".
         What is between the braces must be a value.
-        """),
-    "R005": _entry("error", "file is not UTF-8", """
+        """,
+    ),
+    "R005": _entry(
+        "error",
+        "file is not UTF-8",
+        """
         Rules files are UTF-8 text. Save the file as UTF-8.
-        """),
-    "R006": _entry("error", "nested too deeply", """
+        """,
+    ),
+    "R006": _entry(
+        "error",
+        "nested too deeply",
+        """
         The rules have limits (docs/language.md, "Limits"), so that every game that
         checks builds a pack Python can load:
 
@@ -52,165 +75,305 @@ CODES: dict[str, tuple[str, str, str]] = {
 
             let part = a + b + c
             gain coins part + d
-        """),
-    "R007": _entry("error", "control character", """
+        """,
+    ),
+    "R007": _entry(
+        "error",
+        "control character",
+        """
         Rules files are plain text: they hold no control characters (other than tabs
         in messages and comments), no carriage return without a line feed, and no
         Unicode line separators. Such a character is often invisible in an editor:
         delete the character at the caret, or retype the line.
-        """),
-    "R010": _entry("error", "unknown name", """
+        """,
+    ),
+    "R010": _entry(
+        "error",
+        "unknown name",
+        """
         The name is not declared anywhere in the game: a resource, a table's column,
         a slot's field or a value. Check the spelling (the hint suggests the closest
         name) or declare it:
 
             currency coins start 200
-        """),
-    "R011": _entry("error", "declared twice", """
+        """,
+    ),
+    "R011": _entry(
+        "error",
+        "declared twice",
+        """
         The game, `level`, `day starts`, every resource, table, slot row, action,
         column, table row and parameter are declared once. Rename or remove one of
         them; the note points at the first.
-        """),
-    "R012": _entry("error", "type mismatch", """
+        """,
+    ),
+    "R012": _entry(
+        "error",
+        "type mismatch",
+        """
         The value has the wrong type for where it is used: a duration where a count
         is needed, a crop where a number is needed, a number where a condition is.
 
             cost coins 5m          # a duration is not coins
             cost coins 5           # fixed
-        """),
-    "R013": _entry("error", "not a resource", """
+        """,
+    ),
+    "R013": _entry(
+        "error",
+        "not a resource",
+        """
         `cost` and `gain` take currencies, meters, stats and items. Slots change
         with `fill`, `empty` and `set`; tables are fixed; `level` follows from its stat.
-        """),
-    "R014": _entry("error", "`per` names no parameter", """
+        """,
+    ),
+    "R014": _entry(
+        "error",
+        "`per` names no parameter",
+        """
         `limit 3 per day per kind` and `cooldown 30m per slot` keep one count per
         value of a parameter of the action, so `per` must name one.
-        """),
-    "R015": _entry("error", "table rows", """
+        """,
+    ),
+    "R015": _entry(
+        "error",
+        "table rows",
+        """
         A table has a `columns` line and at least one row. Each row has a name and
         one cell per column, in the order of the `columns` line:
 
             table crop
               columns seed_cost: int, grow: duration
               wheat: 5, 2m
-        """),
-    "R016": _entry("error", "table cell of the wrong type", """
+        """,
+    ),
+    "R016": _entry(
+        "error",
+        "table cell of the wrong type",
+        """
         A cell holds its column's type: a whole number, a duration such as 10m,
         true/false, or a row of a table.
-        """),
-    "R017": _entry("error", "CSV does not match the table", """
+        """,
+    ),
+    "R017": _entry(
+        "error",
+        "CSV does not match the table",
+        """
         `table crop from "crops.csv"` reads a CSV beside the rules. Its first row is
         the header: `name` and then the columns in the order of the `columns` line.
         A table takes its rows from the CSV or from the rules, not both.
-        """),
-    "R018": _entry("error", "level thresholds", """
+        """,
+    ),
+    "R018": _entry(
+        "error",
+        "level thresholds",
+        """
         `level from xp at 0, 50, 150` lists the xp each level starts at: level 1 at
         0, and each next threshold higher than the one before.
-        """),
-    "R019": _entry("error", "weight not positive", """
+        """,
+    ),
+    "R019": _entry(
+        "error",
+        "weight not positive",
+        """
         Each branch of `pick one` has a weight of 1 or more; a branch that should
         never happen is removed instead.
-        """),
-    "R020": _entry("error", "requirements can never hold", """
+        """,
+    ),
+    "R020": _entry(
+        "error",
+        "requirements can never hold",
+        """
         The action's requirements contradict each other, its parameters' bounds or a
         resource's range, so it could never run:
 
             action sell(qty: int 1..10)
               require qty > 20
-        """),
-    "R021": _entry("warning", "costed but never given", """
+        """,
+    ),
+    "R021": _entry(
+        "warning",
+        "costed but never given",
+        """
         Something costs this item but no action gives it and it starts at 0, so
         the actions that cost it can never run. (Shown once the rules have no errors.)
-        """),
-    "R022": _entry("warning", "unused resource", """
+        """,
+    ),
+    "R022": _entry(
+        "warning",
+        "unused resource",
+        """
         Nothing reads or changes this resource. Use it or remove it. (Shown once the
         rules have no errors.)
-        """),
-    "R023": _entry("error", "no `game` declaration", """
+        """,
+    ),
+    "R023": _entry(
+        "error",
+        "no `game` declaration",
+        """
         A game declares its id and title once: `game harvest "Harvest Valley"`.
-        """),
-    "R024": _entry("error", "unknown type", """
+        """,
+    ),
+    "R024": _entry(
+        "error",
+        "unknown type",
+        """
         Types are int, duration, time, bool, a table's name (its rows) or, for
         parameters, a row of slots (a slot number).
-        """),
-    "R025": _entry("error", "parameter type or bounds", """
+        """,
+    ),
+    "R025": _entry(
+        "error",
+        "parameter type or bounds",
+        """
         Clients send parameters, so each is typed and bounded: `qty: int 1..99`,
         `kind: crop`, `slot: field`, `flag: bool`. Times and durations cannot be sent.
-        """),
-    "R026": _entry("error", "wrong use of `[...]` or `.field`", """
+        """,
+    ),
+    "R026": _entry(
+        "error",
+        "wrong use of `[...]` or `.field`",
+        """
         Items counted per kind take one (`seed[kind]`); single counts take none
         (`coins`). Tables are read as `crop[kind].grow`, slots as `field[slot].ready_at`.
-        """),
-    "R028": _entry("error", "check after an effect", """
+        """,
+    ),
+    "R028": _entry(
+        "error",
+        "check after an effect",
+        """
         An action checks everything (require, limit, cooldown, cost) before it
         changes anything. Move the check above the first effect. A limit or cooldown
         cannot sit inside a `pick one` branch.
-        """),
-    "R029": _entry("error", "cannot be set", """
+        """,
+    ),
+    "R029": _entry(
+        "error",
+        "cannot be set",
+        """
         Parameters and `let` values are fixed; `level` follows from its stat.
-        """),
-    "R030": _entry("error", "resource options", """
+        """,
+    ),
+    "R030": _entry(
+        "error",
+        "resource options",
+        """
         Only meters regenerate (`regen 1 every 3m`), and a meter needs a `max`.
-        """),
-    "R031": _entry("error", "number out of range", """
+        """,
+    ),
+    "R031": _entry(
+        "error",
+        "number out of range",
+        """
         A number is out of its range: a slot number past the last slot, a negative
         amount, a start above the max, a count of slots outside 1..1000, or a number
         past 64 bits.
-        """),
-    "R032": _entry("error", "division by zero", """
+        """,
+    ),
+    "R032": _entry(
+        "error",
+        "division by zero",
+        """
         Dividing by 0 has no value. Divide by something else.
-        """),
-    "R033": _entry("error", "min, max, ceil", """
+        """,
+    ),
+    "R033": _entry(
+        "error",
+        "min, max, ceil",
+        """
         `min(a, b)` and `max(a, b)` take two or more values of one kind;
         `ceil(a / b)` takes one division and rounds it up.
-        """),
-    "R034": _entry("error", "scenario step", """
+        """,
+    ),
+    "R034": _entry(
+        "error",
+        "scenario step",
+        """
         A scenario step names an unknown action, parameter or place, or gives a
         value of the wrong kind:
 
             do plant(slot: 0, kind: wheet)     # `wheet` is not a crop
             expect field[0] wheat              # a whole slot is `empty`; write field[0].crop wheat
-        """),
-    "R035": _entry("error", "fill", """
+        """,
+    ),
+    "R035": _entry(
+        "error",
+        "fill",
+        """
         `fill field[slot] with crop = kind, ready_at = now + 2m` gives every field
         of the slot exactly once.
-        """),
-    "R036": _entry("error", "`now` in an invariant", """
+        """,
+    ),
+    "R036": _entry(
+        "error",
+        "`now` in an invariant",
+        """
         Invariants hold in every state at any time; they cannot depend on `now`.
-        """),
-    "R038": _entry("error", "name already used", """
+        """,
+    ),
+    "R038": _entry(
+        "error",
+        "name already used",
+        """
         A `let` value takes a name no parameter, other value, declaration or table
         row has.
-        """),
-    "R039": _entry("error", "day start", """
+        """,
+    ),
+    "R039": _entry(
+        "error",
+        "day start",
+        """
         `day starts 04:00 UTC` gives the hour (00-23) and minute (00-59), in UTC, at
         which daily limits reset.
-        """),
-    "R040": _entry("warning", "not snake_case", """
+        """,
+    ),
+    "R040": _entry(
+        "warning",
+        "not snake_case",
+        """
         Names are snake_case: lower-case letters, digits and `_`.
-        """),
-    "R041": _entry("error", "limit or cooldown", """
+        """,
+    ),
+    "R041": _entry(
+        "error",
+        "limit or cooldown",
+        """
         A limit allows at least once per period; periods and cooldowns are longer
         than 0.
-        """),
-    "R045": _entry("error", "scenario out of place", """
+        """,
+    ),
+    "R045": _entry(
+        "error",
+        "scenario out of place",
+        """
         Scenarios live under tests/ beside the rules, and only scenarios live there;
         they are never part of the built pack.
-        """),
-    "R060": _entry("error", "bot out of place", """
+        """,
+    ),
+    "R060": _entry(
+        "error",
+        "bot out of place",
+        """
         Bots are scripted players for `rulesc simulate`. They live in bots/*.rules
         beside the rules, and only bots live there: they are never part of the built
         pack, so editing a bot does not change the game's version.
-        """),
-    "R061": _entry("error", "what a bot tries", """
+        """,
+    ),
+    "R061": _entry(
+        "error",
+        "what a bot tries",
+        """
         Each `try` names an action of the game and gives every parameter a value of
         its type: a literal, an expression over the player's state, or `any` (a valid
         value picked at random). An optional `when` is a condition:
 
             try sell(kind: any, qty: produce[kind]) when coins < 500
             try buy_seed(kind: wheat, qty: 5)
-        """),
-    "R062": _entry("error", "how often a bot plays", """
+        """,
+    ),
+    "R062": _entry(
+        "error",
+        "how often a bot plays",
+        """
         A bot says how often it plays, once each: `sessions N per day` (1 to 96) and
         `actions N per session` (1 to 1000):
 
@@ -218,16 +381,24 @@ CODES: dict[str, tuple[str, str, str]] = {
               sessions 3 per day
               actions 12 per session
               try harvest(slot: any)
-        """),
-    "R070": _entry("error", "not public", """
+        """,
+    ),
+    "R070": _entry(
+        "error",
+        "not public",
+        """
         An action reads another player's resource (`target.power`, `target.level`) from a
         snapshot of that player's state, and may only read what the rules make public:
 
             stat power public
             action attack(target: player)
               require target.power < power
-        """),
-    "R071": _entry("error", "another player", """
+        """,
+    ),
+    "R071": _entry(
+        "error",
+        "another player",
+        """
         Another player is named by a `player` parameter of the action: the runtime reads
         a snapshot of exactly those players before the action runs, and delivers `give`
         and `take` to exactly them. So only parameters can be players (not a table's
@@ -237,12 +408,20 @@ CODES: dict[str, tuple[str, str, str]] = {
 
             action gift(friend: player)
               give friend coins 10
-        """),
-    "R072": _entry("error", "loot table draws from itself", """
+        """,
+    ),
+    "R072": _entry(
+        "error",
+        "loot table draws from itself",
+        """
         A loot table may draw from other tables (`10: loot rare_chest`), but never,
         through them, from itself: the draw would never end.
-        """),
-    "R073": _entry("error", "hook", """
+        """,
+    ),
+    "R073": _entry(
+        "error",
+        "hook",
+        """
         The hooks are `on level_up` (after a step raised the level) and `on receive`
         (after a delivery from another player was applied). A hook runs after its step was
         decided, so it cannot refuse it (`require`, `cost`, `limit`, `cooldown`) or act on
@@ -250,13 +429,21 @@ CODES: dict[str, tuple[str, str, str]] = {
 
             on level_up
               gain gems 5
-        """),
-    "R074": _entry("error", "leaderboard", """
+        """,
+    ),
+    "R074": _entry(
+        "error",
+        "leaderboard",
+        """
         `leaderboard weekly_power by power resets weekly` ranks players by one count
         (a stat, a currency, ...: not `level`, which follows from its stat), and starts
         afresh daily, weekly (Mondays at `day starts`) or never.
-        """),
-    "R075": _entry("warning", "`fill` may find the slot filled", """
+        """,
+    ),
+    "R075": _entry(
+        "warning",
+        "`fill` may find the slot filled",
+        """
         `fill` only fills an empty slot: at run time, a `fill` into a filled slot refuses
         the whole action with the code `slot_busy` ("slot field[2] is busy"), and nothing
         is spent. The checker warns where nothing before the `fill`, in the same action,
@@ -275,17 +462,26 @@ CODES: dict[str, tuple[str, str, str]] = {
         guards `fill field[slot]` when the slot is written the same way, its index is made
         of parameters, `let` values and constants, and no other `fill` of that row comes
         between them.
-        """),
-    "R050": _entry("error", "no game folder", """
+        """,
+    ),
+    "R050": _entry(
+        "error",
+        "no game folder",
+        """
         Commands take a game folder: a folder holding the game's .rules files.
-        """),
-    "R051": _entry("warning", "scenarios in a folder no command reads", """
+        """,
+    ),
+    "R051": _entry(
+        "warning",
+        "scenarios in a folder no command reads",
+        """
         Scenario tests live in `tests/` beside the game's .rules files (bots in `bots/`).
         A folder of the game with another name is not read, so scenarios in it would
         never run; `rulesc test` would say "0 passed". Move them:
 
             git mv test/basics.rules tests/basics.rules
-        """),
+        """,
+    ),
 }
 
 

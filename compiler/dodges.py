@@ -98,14 +98,23 @@ def _per_param(model: Model, action: ir.Action) -> list[Dodge]:
             f"({n} values), {reward} each time."
         )
         steps, given = _claims(model, action, p, cases, allowed)
-        out.append(Dodge("per_param", (action.name,),
-                         f"`{statement}` on {action.name} is dodged by changing {lim.per}: {n}x the reward",
-                         explanation, steps, given, allowed))
+        out.append(
+            Dodge(
+                "per_param",
+                (action.name,),
+                f"`{statement}` on {action.name} is dodged by changing {lim.per}: {n}x the reward",
+                explanation,
+                steps,
+                given,
+                allowed,
+            )
+        )
     return out
 
 
-def _claims(model: Model, action: ir.Action, p: ir.Param, cases: list[Case], allowed: int
-            ) -> tuple[tuple[Do, ...], tuple[tuple[str, int], ...]]:
+def _claims(
+    model: Model, action: ir.Action, p: ir.Param, cases: list[Case], allowed: int
+) -> tuple[tuple[Do, ...], tuple[tuple[str, int], ...]]:
     """Claim `allowed` times for each of a few values of the parameter: more than the limit allows."""
     shown = max(2, MAX_CLAIMS // max(allowed, 1))
     if allowed * 2 > MAX_CLAIMS:
@@ -153,8 +162,17 @@ def _twins(model: Model) -> list[Dodge]:
         )
         params = {a.name: tuple(p.name for p in a.params) for a in model.game.actions}
         steps = tuple(Do(c.action, c.params, c.slot_params, c.pin, params[c.action]) for c in cases)
-        out.append(Dodge("twin", names, f"{_and(names)} give the same free reward ({what}) under separate limits",
-                         explanation, steps, (), 1))
+        out.append(
+            Dodge(
+                "twin",
+                names,
+                f"{_and(names)} give the same free reward ({what}) under separate limits",
+                explanation,
+                steps,
+                (),
+                1,
+            )
+        )
     return out
 
 

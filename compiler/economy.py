@@ -185,7 +185,9 @@ def value_count(game: ir.Game, p: ir.Param) -> int:
 class _Path:
     params: dict[str, Value]
     local: dict[str, Value] = field(default_factory=dict)
-    slots: dict[str, dict | None] = field(default_factory=dict)  # slots name -> tracked fields, or None
+    slots: dict[str, dict | None] = field(
+        default_factory=dict
+    )  # slots name -> tracked fields, or None
     costs: dict[str, int] = field(default_factory=dict)
     gains: dict[str, int] = field(default_factory=dict)
     bounds: list[str] = field(default_factory=list)
@@ -196,8 +198,13 @@ class _Path:
 
     def fork(self) -> _Path:
         return replace(
-            self, local=dict(self.local), slots=dict(self.slots), costs=dict(self.costs),
-            gains=dict(self.gains), bounds=list(self.bounds), notes=list(self.notes),
+            self,
+            local=dict(self.local),
+            slots=dict(self.slots),
+            costs=dict(self.costs),
+            gains=dict(self.gains),
+            bounds=list(self.bounds),
+            notes=list(self.notes),
         )
 
 
@@ -221,8 +228,12 @@ class _Walker:
         out: list[Case] = []
         skipped: list[str] = []
         for combo in combos:
-            params: dict[str, Value] = dict(zip((p.name for p in action.params), combo, strict=False))
-            start: dict[str, dict | None] = dict(zip(touched, combo[len(action.params):], strict=True))
+            params: dict[str, Value] = dict(
+                zip((p.name for p in action.params), combo, strict=False)
+            )
+            start: dict[str, dict | None] = dict(
+                zip(touched, combo[len(action.params) :], strict=True)
+            )
             path = _Path(params=params, slots=dict(start))
             if why:
                 path.opaque = why
@@ -238,7 +249,10 @@ class _Walker:
         """The slots an action works on; it must use one slot of each (else it is opaque)."""
         index: dict[str, set[str]] = {}
         for n in nodes(action.body):
-            if isinstance(n, ir.IsFilled | ir.SlotRead | ir.SlotFieldRead | ir.Fill | ir.Empty | ir.SetSlotField):
+            if isinstance(
+                n,
+                ir.IsFilled | ir.SlotRead | ir.SlotFieldRead | ir.Fill | ir.Empty | ir.SetSlotField,
+            ):
                 index.setdefault(n.slots, set()).add(text(n.index))
         many = [name for name, idx in sorted(index.items()) if len(idx) > 1]
         why = f"works on more than one {many[0]} slot at once" if many else None
@@ -253,14 +267,21 @@ class _Walker:
                 options.append([False, True])
             else:
                 options.append([row for row, _ in self.tables[f.type.name or ""].rows])
-        filled = [dict(zip((f.name for f in tracked), combo, strict=True)) for combo in itertools.product(*options)]
+        filled = [
+            dict(zip((f.name for f in tracked), combo, strict=True))
+            for combo in itertools.product(*options)
+        ]
         return [None, *filled]
 
-    def cases_from(self, action: ir.Action, params: dict, start: dict, paths: list[_Path]) -> list[Case]:
+    def cases_from(
+        self, action: ir.Action, params: dict, start: dict, paths: list[_Path]
+    ) -> list[Case]:
         """Paths that differ only by their draws become one case: the worst of the draws."""
         groups: dict[tuple[str, ...], list[_Path]] = {}
         for p in paths:
-            groups.setdefault(p.choices, []).append(p)  # a draw is never chosen, even where it leaves a slot
+            groups.setdefault(p.choices, []).append(
+                p
+            )  # a draw is never chosen, even where it leaves a slot
         shown = tuple(
             (p.name, params[p.name]) for p in action.params if p.type.kind != "slot_index"
         )
@@ -270,31 +291,51 @@ class _Walker:
             nets = [self.path_net(p, start) for p in group]
             pools = sorted({k for n in nets for k in n})
             net = {k: min(n.get(k, 0) for n in nets) for k in pools}
-            costs = {k: max(p.costs.get(k, 0) for p in group) for k in sorted({k for p in group for k in p.costs})}
-            gains = {k: min(p.gains.get(k, 0) for p in group) for k in sorted({k for p in group for k in p.gains})}
+            costs = {
+                k: max(p.costs.get(k, 0) for p in group)
+                for k in sorted({k for p in group for k in p.costs})
+            }
+            gains = {
+                k: min(p.gains.get(k, 0) for p in group)
+                for k in sorted({k for p in group for k in p.gains})
+            }
             notes = sorted({n for p in group for n in p.notes})
             if len(group) > 1:
-                notes.append(f"a draw counts as its worst branch for each resource ({len(group)} outcomes)")
+                notes.append(
+                    f"a draw counts as its worst branch for each resource ({len(group)} outcomes)"
+                )
             needs = sorted(
-                self.token(name, start[name]) for name in start
+                self.token(name, start[name])
+                for name in start
                 if start[name] is not None and all(p.slots.get(name) == start[name] for p in group)
             )
-            out.append(Case(
-                action=action.name, params=shown, slot_params=slot_params, choices=choices,
-                net=tuple((k, v) for k, v in net.items() if v != 0),
-                costs=tuple((k, v) for k, v in costs.items() if v), gains=tuple((k, v) for k, v in gains.items() if v),
-                needs=tuple(needs), bounds=tuple(sorted({b for p in group for b in p.bounds})),
-                notes=tuple(notes), pin=self.worst_pin(group, nets),
-                opaque=next((p.opaque for p in group if p.opaque), None),
-            ))
+            out.append(
+                Case(
+                    action=action.name,
+                    params=shown,
+                    slot_params=slot_params,
+                    choices=choices,
+                    net=tuple((k, v) for k, v in net.items() if v != 0),
+                    costs=tuple((k, v) for k, v in costs.items() if v),
+                    gains=tuple((k, v) for k, v in gains.items() if v),
+                    needs=tuple(needs),
+                    bounds=tuple(sorted({b for p in group for b in p.bounds})),
+                    notes=tuple(notes),
+                    pin=self.worst_pin(group, nets),
+                    opaque=next((p.opaque for p in group if p.opaque), None),
+                )
+            )
         return out
 
     def worst_pin(self, group: list[_Path], nets: list[dict[str, int]]) -> int | None:
         """The branch number to pin on a replay: every draw takes it, and it gains the least."""
         if not any(p.draws for p in group):
             return None
-        options = [(sum(v for k, v in n.items() if "(" not in k), p.draws[0] + 1)
-                   for p, n in zip(group, nets, strict=True) if p.draws and len(set(p.draws)) == 1]
+        options = [
+            (sum(v for k, v in n.items() if "(" not in k), p.draws[0] + 1)
+            for p, n in zip(group, nets, strict=True)
+            if p.draws and len(set(p.draws)) == 1
+        ]
         return min(options)[1] if options else 1
 
     def token(self, slots: str, content: dict) -> str:
@@ -394,9 +435,17 @@ class _Walker:
                 q.draws += (i,)
                 for item in entry.items:
                     if item.resource is not None:
-                        key = ir.Const(item.key, T.enum(self.resources[item.resource].key or "")) if item.key else None
-                        label = item.resource if item.key is None else f"{item.resource}[{item.key}]"
-                        self.gain(ir.Amount(item.resource, key, ir.Const(item.amount, T.INT), label), q)
+                        key = (
+                            ir.Const(item.key, T.enum(self.resources[item.resource].key or ""))
+                            if item.key
+                            else None
+                        )
+                        label = (
+                            item.resource if item.key is None else f"{item.resource}[{item.key}]"
+                        )
+                        self.gain(
+                            ir.Amount(item.resource, key, ir.Const(item.amount, T.INT), label), q
+                        )
                 nested = [q]
                 for item in entry.items:
                     if item.loot is not None:
@@ -593,7 +642,10 @@ def _arith(op: str, a: Value, b: Value) -> Value:
     if op == "+":
         return Range(add(ra.lo, rb.lo), add(ra.hi, rb.hi))
     if op == "-":
-        return Range(add(ra.lo, None if rb.hi is None else -rb.hi), add(ra.hi, None if rb.lo is None else -rb.lo))
+        return Range(
+            add(ra.lo, None if rb.hi is None else -rb.hi),
+            add(ra.hi, None if rb.lo is None else -rb.lo),
+        )
     if op == "*" and None not in (ra.lo, ra.hi, rb.lo, rb.hi):
         products = [u * v for u in (ra.lo, ra.hi) for v in (rb.lo, rb.hi)]  # type: ignore[operator]
         return Range(min(products), max(products))
@@ -643,8 +695,16 @@ def _compare(op: str, a: Value, b: Value) -> Value:
     if op in ("<", "<=", ">", ">="):
         if op in (">", ">="):
             ra, rb, op = rb, ra, "<" if op == ">" else "<="
-        if ra.hi is not None and rb.lo is not None and (ra.hi < rb.lo or (op == "<=" and ra.hi <= rb.lo)):
+        if (
+            ra.hi is not None
+            and rb.lo is not None
+            and (ra.hi < rb.lo or (op == "<=" and ra.hi <= rb.lo))
+        ):
             return True
-        if ra.lo is not None and rb.hi is not None and (ra.lo > rb.hi or (op == "<" and ra.lo >= rb.hi)):
+        if (
+            ra.lo is not None
+            and rb.hi is not None
+            and (ra.lo > rb.hi or (op == "<" and ra.lo >= rb.hi))
+        ):
             return False
     return UNKNOWN

@@ -82,7 +82,12 @@ class ExprEmitter:
         if isinstance(e, ir.LevelRead):
             assert self.game.level is not None
             return f'level_of(s["{self.game.level.stat}"])'
-        if isinstance(e, ir.Arith) and e.op in "+-" and isinstance(e.left, ir.Arith) and e.left.op in "+-":
+        if (
+            isinstance(e, ir.Arith)
+            and e.op in "+-"
+            and isinstance(e.left, ir.Arith)
+            and e.left.op in "+-"
+        ):
             return self.add_sub(e)
         if isinstance(e, ir.Arith):
             fn = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod"}[e.op]
@@ -153,7 +158,11 @@ class ExprEmitter:
                 out.append(py_text(part).replace("{", "{{").replace("}", "}}"))
             else:
                 out.append("{" + self.formatted(part) + "}")
-        return "f'" + "".join(out) + "'" if any(not isinstance(p, str) for p in m.parts) else "'" + "".join(out) + "'"
+        return (
+            "f'" + "".join(out) + "'"
+            if any(not isinstance(p, str) for p in m.parts)
+            else "'" + "".join(out) + "'"
+        )
 
     def formatted(self, e: ir.Expr) -> str:
         if e.type == T.DURATION:
@@ -163,7 +172,6 @@ class ExprEmitter:
         if e.type == T.BOOL:
             return f"rt.fmt({self.expr(e)})"
         return self.expr(e)
-
 
 
 class BodyEmitter:
@@ -193,7 +201,11 @@ class BodyEmitter:
         the index is a parameter, a `let` or a constant, so it names the same slot later on."""
         if isinstance(cond, ir.Logic) and cond.op == "and":
             return set().union(*(self.filled_by(c) for c in cond.items))
-        if isinstance(cond, ir.IsFilled) and cond.filled and isinstance(cond.index, ir.ParamRef | ir.LocalRef | ir.Const):
+        if (
+            isinstance(cond, ir.IsFilled)
+            and cond.filled
+            and isinstance(cond.index, ir.ParamRef | ir.LocalRef | ir.Const)
+        ):
             return {(cond.slots, self.e.index(cond.slots, cond.index))}
         return set()
 
@@ -227,7 +239,10 @@ class BodyEmitter:
             self.line(d + 1, f'raise rt.Rejected("precondition", {msg})')
             e.filled |= self.filled_by(s.cond)
         elif isinstance(s, ir.Cost):
-            items = [f'"{a.resource}", {e.expr(a.key) if a.key else "None"}, {e.expr(a.amount)}' for a in s.amounts]
+            items = [
+                f'"{a.resource}", {e.expr(a.key) if a.key else "None"}, {e.expr(a.amount)}'
+                for a in s.amounts
+            ]
             if len(items) == 1:
                 self.line(d, f"ctx.cost_one(s, {items[0]})")
             else:
@@ -261,7 +276,10 @@ class BodyEmitter:
             self.line(d, f"{py_name(s.name)} = {e.expr(s.value)}")
         elif isinstance(s, ir.Limit):
             per = py_name(s.per) if s.per else "None"
-            self.line(d, f'ctx.limit(s, "{s.key}", {s.count}, "{s.period}", {literal(s.period_ms)}, {per})')
+            self.line(
+                d,
+                f'ctx.limit(s, "{s.key}", {s.count}, "{s.period}", {literal(s.period_ms)}, {per})',
+            )
         elif isinstance(s, ir.Cooldown):
             per = py_name(s.per) if s.per else "None"
             self.line(d, f'ctx.cooldown(s, "{s.key}", {literal(s.ms)}, {per})')
@@ -281,12 +299,19 @@ class BodyEmitter:
             if s.loot is not None:
                 self.line(d, f'ctx.give({py_name(s.player)}, ctx.draw_loot(LOOT, "{s.loot}"))')
             else:
-                gains = ", ".join(f'("{a.resource}", {e.expr(a.key) if a.key else "None"}, {e.expr(a.amount)})'
-                                  for a in s.amounts)
-                self.line(d, f"ctx.give({py_name(s.player)}, ({gains}{',' if len(s.amounts) == 1 else ''}))")
+                gains = ", ".join(
+                    f'("{a.resource}", {e.expr(a.key) if a.key else "None"}, {e.expr(a.amount)})'
+                    for a in s.amounts
+                )
+                self.line(
+                    d,
+                    f"ctx.give({py_name(s.player)}, ({gains}{',' if len(s.amounts) == 1 else ''}))",
+                )
         elif isinstance(s, ir.Take):
             key = e.expr(s.key) if s.key else "None"
-            self.line(d, f'ctx.take({py_name(s.player)}, "{s.resource}", {key}, {e.expr(s.amount)})')
+            self.line(
+                d, f'ctx.take({py_name(s.player)}, "{s.resource}", {key}, {e.expr(s.amount)})'
+            )
         elif isinstance(s, ir.GainLoot):
             self.line(d, f'ctx.gain_loot(s, LOOT, "{s.loot}", RESOURCES)')
         elif isinstance(s, ir.Pick):

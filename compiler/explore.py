@@ -57,9 +57,17 @@ class Finding:
 
     def to_json(self) -> dict:
         return {
-            "kind": self.kind, "summary": self.summary, "details": self.details, "actions": self.actions,
-            "net": self.net, "verified": self.verified, "title": self.title, "scenario": self.scenario,
-            "loop": [{"call": c.call, "times": n} for c, n in self.loop.steps] if self.loop else None,
+            "kind": self.kind,
+            "summary": self.summary,
+            "details": self.details,
+            "actions": self.actions,
+            "net": self.net,
+            "verified": self.verified,
+            "title": self.title,
+            "scenario": self.scenario,
+            "loop": [{"call": c.call, "times": n} for c, n in self.loop.steps]
+            if self.loop
+            else None,
         }
 
 
@@ -78,9 +86,14 @@ class Report:
 
     def to_json(self) -> dict:
         return {
-            "format_version": JSON_FORMAT_VERSION, "game": self.game, "clean": self.clean,
-            "findings": [f.to_json() for f in self.findings], "unconfirmed": self.unconfirmed,
-            "skipped": self.skipped, "stats": self.stats, "watched": self.watched,
+            "format_version": JSON_FORMAT_VERSION,
+            "game": self.game,
+            "clean": self.clean,
+            "findings": [f.to_json() for f in self.findings],
+            "unconfirmed": self.unconfirmed,
+            "skipped": self.skipped,
+            "stats": self.stats,
+            "watched": self.watched,
         }
 
 
@@ -98,7 +111,9 @@ def check_bounds(game: ir.Game, bounds: list[Bound]) -> None:
     for b in bounds:
         name, _, key = b.pool.partition("[")
         if name not in resources:
-            raise ValueError(f"--bound {b.pool}: no resource `{name}` (resources: {', '.join(sorted(resources))})")
+            raise ValueError(
+                f"--bound {b.pool}: no resource `{name}` (resources: {', '.join(sorted(resources))})"
+            )
         row_table = resources[name].key
         if key and (row_table is None or key.rstrip("]") not in tables[row_table]):
             raise ValueError(f"--bound {b.pool}: `{name}` has no row `{key.rstrip(']')}`")
@@ -114,13 +129,18 @@ def explore(result: BuildResult, options: Options) -> Report:
         pack = load_pack(write_pack(result.files, Path(tmp) / game.id))
         model = build_model(game)
         explorer = _Explorer(game, model, pack, options)
-        explorer.static(deadline)  # small games finish in milliseconds; the deadline is a safety net
+        explorer.static(
+            deadline
+        )  # small games finish in milliseconds; the deadline is a safety net
         explorer.busy_slots(time.monotonic() + (deadline - time.monotonic()) / 2)
         explorer.dynamic(deadline)
         explorer.confirm(result.sources.root)
     findings = explorer.findings
     return Report(
-        game=game.id, findings=findings, unconfirmed=explorer.unconfirmed, skipped=model.skipped,
+        game=game.id,
+        findings=findings,
+        unconfirmed=explorer.unconfirmed,
+        skipped=model.skipped,
         stats={
             "cases": len(model.cases),
             "unbounded_cases": sum(1 for c in model.cases if not c.bounds),
@@ -137,7 +157,9 @@ def confirmed_loops(result: BuildResult, depth: int = 4, budget: float = 5.0) ->
     assert result.game is not None and result.files is not None
     with tempfile.TemporaryDirectory(prefix="rulesc-explore-") as tmp:
         pack = load_pack(write_pack(result.files, Path(tmp) / result.game.id))
-        explorer = _Explorer(result.game, build_model(result.game), pack, Options(depth=depth, budget=budget))
+        explorer = _Explorer(
+            result.game, build_model(result.game), pack, Options(depth=depth, budget=budget)
+        )
         explorer.static(time.monotonic() + budget, dodges=False)
         explorer.confirm(result.sources.root)
     return [f.loop for f in explorer.findings if f.loop is not None]
@@ -164,7 +186,13 @@ class _Explorer:
         for loop in loops:
             groups.setdefault(tuple(sorted(loop.actions)), []).append(loop)
         for _, group in sorted(groups.items()):
-            group.sort(key=lambda lp: (lp.length, -sum(v for _, v in lp.gained), [c.ident for c, _ in lp.steps]))
+            group.sort(
+                key=lambda lp: (
+                    lp.length,
+                    -sum(v for _, v in lp.gained),
+                    [c.ident for c, _ in lp.steps],
+                )
+            )
             self.loop_group(group)
         for dodge in find_dodges(self.model) if dodges else []:
             self.dodge(dodge)
@@ -181,7 +209,9 @@ class _Explorer:
             for g in self.givens(given):
                 played = play(self.pack, "explore", g, [self.do(c) for c in order])
                 # the loop starts once the setup (filling the slots it works with) is done
-                base = played.marks[len(loop.setup) - 1] if loop.setup and played.ok else played.start
+                base = (
+                    played.marks[len(loop.setup) - 1] if loop.setup and played.ok else played.start
+                )
                 gained = _gain(base, played.end) if played.ok else None
                 if gained:
                     self.findings.append(self.loop_finding(loop, g, played, base, gained, group))
@@ -196,7 +226,10 @@ class _Explorer:
         each (for a `when coins >= 100`); each also at the top level (for a `require level`)."""
         maxima = {r.name: r.max for r in self.game.resources}
         cushion = max(1000, 10 * max(given.values(), default=0))
-        plenty = {p: min(v + cushion, maxima[p.split("[")[0]] or v + cushion) if v else 0 for p, v in given.items()}
+        plenty = {
+            p: min(v + cushion, maxima[p.split("[")[0]] or v + cushion) if v else 0
+            for p, v in given.items()
+        }
         out = [given, plenty]
         if self.game.level is not None:
             stat, top = self.game.level.stat, self.game.level.thresholds[-1]
@@ -206,14 +239,22 @@ class _Explorer:
     def do(self, c: Case) -> Do:
         return Do(c.action, c.params, c.slot_params, c.pin, self.params[c.action])
 
-    def loop_finding(self, loop: Loop, given: dict[str, int], played: Played, base: dict,
-                     gained: dict[str, int], group: list[Loop]) -> Finding:
+    def loop_finding(
+        self,
+        loop: Loop,
+        given: dict[str, int],
+        played: Played,
+        base: dict,
+        gained: dict[str, int],
+        group: list[Loop],
+    ) -> Finding:
         gain = ", ".join(f"+{value_text(v)} {p}" for p, v in gained.items())
         calls = _loop_words(loop)
         title = f"explore: {' -> '.join(loop.actions)} gains {_amounts(gained)} a turn"
         meters = ", ".join(f"{m} refills {r}" for m, r in sorted(self.model.meters.items()))
         details = [
-            f"the loop: {calls}" + (f" (after {', '.join(c.call for c in loop.setup)} once)" if loop.setup else ""),
+            f"the loop: {calls}"
+            + (f" (after {', '.join(c.call for c in loop.setup)} once)" if loop.setup else ""),
             f"net gain per turn: {gain}",
             f"why nothing bounds it: {_and(loop.actions)} {_verbs(len(loop.actions) == 1)}"
             f"{f' ({meters})' if meters else ''} and {'waits' if len(loop.actions) == 1 else 'wait'} for no timer, "
@@ -224,7 +265,9 @@ class _Explorer:
         if choices:
             details.append("takes the branches: " + "; ".join(choices))
         if notes:
-            details.append("model approximations (the replay confirms the gain): " + "; ".join(notes))
+            details.append(
+                "model approximations (the replay confirms the gain): " + "; ".join(notes)
+            )
         details += self.paying_values(loop, group)
         comments = [
             f"found by rulesc explore: {calls} gains {gain} a turn;",
@@ -233,11 +276,23 @@ class _Explorer:
         lines = played.lines
         if loop.setup:
             k = len(loop.setup)
-            lines = [*lines[:k], "# set up once; the loop starts here",
-                     _expect_line(_changed(played.start, base, given)), *lines[k:]]
+            lines = [
+                *lines[:k],
+                "# set up once; the loop starts here",
+                _expect_line(_changed(played.start, base, given)),
+                *lines[k:],
+            ]
         text = scenario_text(title, comments, given, lines, _changed(base, played.end, given))
-        return Finding("loop", f"{' -> '.join(loop.actions)} gains {gain} per turn", details,
-                       list(loop.actions), gained, text, title, loop=loop)
+        return Finding(
+            "loop",
+            f"{' -> '.join(loop.actions)} gains {gain} per turn",
+            details,
+            list(loop.actions),
+            gained,
+            text,
+            title,
+            loop=loop,
+        )
 
     def paying_values(self, loop: Loop, group: list[Loop]) -> list[str]:
         """Where only some rows or amounts pay, say which: that is where the mistake is."""
@@ -246,11 +301,18 @@ class _Explorer:
             tried = [c for c in self.model.cases if c.action == action and not c.bounds]
             for name, _ in next(c for c, _ in loop.steps if c.action == action).params:
                 every = list(dict.fromkeys(dict(c.params)[name] for c in tried))
-                paying = {dict(c.params)[name] for lp in group for same in lp.alike for c in same
-                          if c.action == action}
+                paying = {
+                    dict(c.params)[name]
+                    for lp in group
+                    for same in lp.alike
+                    for c in same
+                    if c.action == action
+                }
                 if len(paying) < len(every):
-                    out.append(f"pays only with {action} {name} = {_values([v for v in every if v in paying])}"
-                               f" (tried: {_values(every)})")
+                    out.append(
+                        f"pays only with {action} {name} = {_values([v for v in every if v in paying])}"
+                        f" (tried: {_values(every)})"
+                    )
         if len(group) > 1:
             out.append(f"{len(group) - 1} other choices of parameters make the same loop")
         return out
@@ -262,21 +324,36 @@ class _Explorer:
         finding = Finding(kind, dodge.summary, [dodge.explanation], list(dodge.actions), {})
         self.findings.append(finding)
         if not dodge.steps:
-            finding.details.append("not replayed: the limit allows too many claims to show it in a short scenario")
+            finding.details.append(
+                "not replayed: the limit allows too many claims to show it in a short scenario"
+            )
             return
-        attempts = [(g, play(self.pack, "explore", g, list(dodge.steps))) for g in self.givens(dict(dodge.given))]
+        attempts = [
+            (g, play(self.pack, "explore", g, list(dodge.steps)))
+            for g in self.givens(dict(dodge.given))
+        ]
         g, played = next(((g, p) for g, p in attempts if p.ok), attempts[0])
         if not played.ok:
             finding.details.append(f"not replayed: {played.problem}")
             return
-        finding.net = {p: pool_value(played.end, p) - pool_value(played.start, p) for p in _pools(played.start)
-                       if pool_value(played.end, p) > pool_value(played.start, p)}
+        finding.net = {
+            p: pool_value(played.end, p) - pool_value(played.start, p)
+            for p in _pools(played.start)
+            if pool_value(played.end, p) > pool_value(played.start, p)
+        }
         claims = len(dodge.steps)
-        finding.title = (f"explore: {dodge.actions[0]} claimed {claims} times in one window"
-                         if dodge.kind == "per_param" else f"explore: {_and(dodge.actions)} pay the same reward")
-        comments = [f"found by rulesc explore: {dodge.summary}.",
-                    f"{claims} claims in one window, where the limits suggest {dodge.allowed}."]
-        finding.scenario = scenario_text(finding.title, comments, g, played.lines, _changed(played.start, played.end, g))
+        finding.title = (
+            f"explore: {dodge.actions[0]} claimed {claims} times in one window"
+            if dodge.kind == "per_param"
+            else f"explore: {_and(dodge.actions)} pay the same reward"
+        )
+        comments = [
+            f"found by rulesc explore: {dodge.summary}.",
+            f"{claims} claims in one window, where the limits suggest {dodge.allowed}.",
+        ]
+        finding.scenario = scenario_text(
+            finding.title, comments, g, played.lines, _changed(played.start, played.end, g)
+        )
 
     # -- fills into a busy slot
 
@@ -292,16 +369,19 @@ class _Explorer:
             left = set(fills) - set(found)
             if not left:
                 break
-            for name, (steps, message) in busy_refusals(self.pack, self.game, left, given, self.options.depth,
-                                                        deadline).items():
+            for name, (steps, message) in busy_refusals(
+                self.pack, self.game, left, given, self.options.depth, deadline
+            ).items():
                 found[name] = (given, steps, message)
         for name in sorted(fills):
             fill = fills[name][0]
             if name in found:
                 self.findings.append(self.busy_finding(name, fill, *found[name]))
             else:
-                self.unconfirmed.append(f"{name}: `{statement_text(fill.loc)}` may find its slot filled, but no "
-                                        f"sequence of up to {self.options.depth} steps found fills it first")
+                self.unconfirmed.append(
+                    f"{name}: `{statement_text(fill.loc)}` may find its slot filled, but no "
+                    f"sequence of up to {self.options.depth} steps found fills it first"
+                )
 
     def plenty_for(self, actions: set[str]) -> dict[str, int]:
         """1000 (or the max) of everything these actions cost, every row of a keyed item."""
@@ -314,21 +394,36 @@ class _Explorer:
             for cost in (n for n in nodes(a.body) if isinstance(n, ir.Cost)):
                 for amount in cost.amounts:
                     r = resources[amount.resource]
-                    keys = ([None] if r.key is None else [amount.key.value] if isinstance(amount.key, ir.Const)
-                            else rows[r.key])
+                    keys = (
+                        [None]
+                        if r.key is None
+                        else [amount.key.value]
+                        if isinstance(amount.key, ir.Const)
+                        else rows[r.key]
+                    )
                     for key in keys:
-                        out[r.name if key is None else f"{r.name}[{key}]"] = min(1000, r.max or 1000)
+                        out[r.name if key is None else f"{r.name}[{key}]"] = min(
+                            1000, r.max or 1000
+                        )
         return dict(sorted(out.items()))
 
-    def busy_finding(self, action: str, fill: ir.Fill, given: dict[str, int], steps: tuple[Step, ...],
-                     message: str) -> Finding:
+    def busy_finding(
+        self,
+        action: str,
+        fill: ir.Fill,
+        given: dict[str, int],
+        steps: tuple[Step, ...],
+        message: str,
+    ) -> Finding:
         slot = f"{fill.slots}[{text(fill.index)}]"
         summary = f"{action} can be refused for a busy slot ({slot}) with no message of the rules"
-        details = [f"`{statement_text(fill.loc)}` ({fill.loc.file}:{fill.loc.line}): nothing before it requires "
-                   f"`{slot} is empty`, so on a filled slot the player gets the server's words: "
-                   f"slot_busy, \"{message}\"",
-                   f"fix: `require {slot} is empty else \"...\"` above it, with a message for the player, "
-                   f"or `replace {slot} with ...` to overwrite on purpose"]
+        details = [
+            f"`{statement_text(fill.loc)}` ({fill.loc.file}:{fill.loc.line}): nothing before it requires "
+            f"`{slot} is empty`, so on a filled slot the player gets the server's words: "
+            f'slot_busy, "{message}"',
+            f'fix: `require {slot} is empty else "..."` above it, with a message for the player, '
+            f"or `replace {slot} with ...` to overwrite on purpose",
+        ]
         finding = Finding("busy_slot", summary, details, [action], {})
         last = steps[-1]
         assert isinstance(last, Do)
@@ -339,10 +434,13 @@ class _Explorer:
         refused = call_text(last.action, last.arranged(dict(last.params)), last.pin)
         details.append(f"shortest sequence found: {_steps_words(steps)}")
         finding.title = f"explore: {action} is refused for a busy slot"
-        comments = [f"found by rulesc explore: the last `{action}` fills {slot}, which is filled,",
-                    "so the server refuses it (slot_busy). Fix the rules and this scenario fails."]
-        finding.scenario = scenario_text(finding.title, comments, given,
-                                         [*played.lines, f"do {refused} fails slot_busy"], {})
+        comments = [
+            f"found by rulesc explore: the last `{action}` fills {slot}, which is filled,",
+            "so the server refuses it (slot_busy). Fix the rules and this scenario fails.",
+        ]
+        finding.scenario = scenario_text(
+            finding.title, comments, given, [*played.lines, f"do {refused} fails slot_busy"], {}
+        )
         return finding
 
     # -- dynamic search
@@ -358,21 +456,40 @@ class _Explorer:
         actions = list(dict.fromkeys(s.action for s in found.steps if isinstance(s, Do)))
         steps = len(played.lines)
         if found.what == "invariant":
-            title = f"explore: {_count(steps, 'step')} break an invariant" if steps > 1 else "explore: one step breaks an invariant"
-            comments = [f"found by rulesc explore: the last step breaks the invariant: {found.detail}.",
-                        "`rulesc test` fails on it until the rules keep the invariant."]
+            title = (
+                f"explore: {_count(steps, 'step')} break an invariant"
+                if steps > 1
+                else "explore: one step breaks an invariant"
+            )
+            comments = [
+                f"found by rulesc explore: the last step breaks the invariant: {found.detail}.",
+                "`rulesc test` fails on it until the rules keep the invariant.",
+            ]
             text = scenario_text(title, comments, {}, played.lines, {})
-            return Finding("invariant", f"{title.removeprefix('explore: ')}: {found.detail}",
-                           [f"shortest sequence found: {_steps_words(found.steps)}"], actions, {}, text, title)
+            return Finding(
+                "invariant",
+                f"{title.removeprefix('explore: ')}: {found.detail}",
+                [f"shortest sequence found: {_steps_words(found.steps)}"],
+                actions,
+                {},
+                text,
+                title,
+            )
         assert found.place is not None and found.value is not None
         title = f"explore: {found.place} passes its bound in {_count(steps, 'step')}"
         comments = [f"found by rulesc explore: {found.detail}."]
         if any(isinstance(s, Do) and s.pin is not None for s in found.steps):
             comments.append("`draws N` pins a draw: a lucky player; the server draws at random.")
         text = scenario_text(title, comments, {}, played.lines, {found.place: found.value})
-        return Finding("bound", f"{found.detail} after {_count(steps, 'step')}",
-                       [f"shortest sequence found: {_steps_words(found.steps)}"], actions,
-                       {found.place: found.value}, text, title)
+        return Finding(
+            "bound",
+            f"{found.detail} after {_count(steps, 'step')}",
+            [f"shortest sequence found: {_steps_words(found.steps)}"],
+            actions,
+            {found.place: found.value},
+            text,
+            title,
+        )
 
     # -- the scenarios, run by the scenario runner itself
 
@@ -390,7 +507,9 @@ class _Explorer:
                 f.details.append(f"the scenario could not be checked: {error}")
                 f.verified = False
             elif f.kind == "invariant":
-                f.verified = res.failure is not None and any("invariant broken" in p for p in res.failure.problems)
+                f.verified = res.failure is not None and any(
+                    "invariant broken" in p for p in res.failure.problems
+                )
             else:
                 f.verified = res.passed
             if f.kind == "loop" and not f.verified:
@@ -398,7 +517,14 @@ class _Explorer:
                 self.unconfirmed.append(f"{f.summary}: the scenario did not pass ({problems})")
                 continue
             kept.append(f)
-        order = {"loop": 0, "dodged_limit": 1, "shared_reward": 2, "busy_slot": 3, "invariant": 4, "bound": 5}
+        order = {
+            "loop": 0,
+            "dodged_limit": 1,
+            "shared_reward": 2,
+            "busy_slot": 3,
+            "invariant": 4,
+            "bound": 5,
+        }
         self.findings = sorted(kept, key=lambda f: (order[f.kind], f.summary))
 
 
@@ -440,8 +566,11 @@ def _expect_line(values: dict[str, int]) -> str:
 
 
 def _verbs(one: bool) -> str:
-    return ("has no limit or cooldown, spends no refilling meter" if one
-            else "have no limit or cooldown, spend no refilling meter")
+    return (
+        "has no limit or cooldown, spends no refilling meter"
+        if one
+        else "have no limit or cooldown, spend no refilling meter"
+    )
 
 
 def _count(n: int, word: str) -> str:
@@ -486,8 +615,14 @@ def _unique_titles(findings: list[Finding]) -> None:
 
 # ---- output -------------------------------------------------------------------------------------
 
-_KIND_WORDS = {"loop": "loop", "dodged_limit": "dodged limit", "shared_reward": "shared reward",
-               "busy_slot": "busy slot", "invariant": "broken invariant", "bound": "past a bound"}
+_KIND_WORDS = {
+    "loop": "loop",
+    "dodged_limit": "dodged limit",
+    "shared_reward": "shared reward",
+    "busy_slot": "busy slot",
+    "invariant": "broken invariant",
+    "bound": "past a bound",
+}
 
 
 def render_human(report: Report) -> str:
@@ -501,23 +636,37 @@ def render_human(report: Report) -> str:
         lines += [f"  {d}" for d in f.details]
         if f.scenario:
             state = "replayed on the compiled pack: " + (
-                ("`rulesc test` fails at the last step, as it should until fixed" if f.kind == "invariant"
-                 else "the scenario below passes") if f.verified else "the scenario below did NOT behave as expected")
+                (
+                    "`rulesc test` fails at the last step, as it should until fixed"
+                    if f.kind == "invariant"
+                    else "the scenario below passes"
+                )
+                if f.verified
+                else "the scenario below did NOT behave as expected"
+            )
             lines += [f"  {state}", ""]
             lines += [f"    {line}" if line else "" for line in f.scenario.rstrip("\n").split("\n")]
     if report.unconfirmed:
         lines += ["", "static candidates that did not reproduce on the pack (not counted):"]
         lines += [f"  - {u}" for u in report.unconfirmed]
     s = report.stats
-    lines += ["", f"static model: {_count(int(s['cases']), 'action case')}, {s['unbounded_cases']} with nothing "
-                  f"to bound them, {_count(int(s['loop_candidates']), 'candidate loop')}"]
+    lines += [
+        "",
+        f"static model: {_count(int(s['cases']), 'action case')}, {s['unbounded_cases']} with nothing "
+        f"to bound them, {_count(int(s['loop_candidates']), 'candidate loop')}",
+    ]
     if report.watched:
         lines.append("dynamic search watched: " + "; ".join(report.watched))
     else:
         lines.append("dynamic search: skipped, nothing to watch (no invariant, no --bound)")
     if not s["static_search_complete"]:
-        lines.append("the static search stopped at its limit (time or sets tried): raise --budget or lower --depth")
+        lines.append(
+            "the static search stopped at its limit (time or sets tried): raise --budget or lower --depth"
+        )
     if report.skipped:
-        lines.append(f"left out of the static model ({len(report.skipped)}): " + "; ".join(report.skipped[:5])
-                     + (" ..." if len(report.skipped) > 5 else ""))
+        lines.append(
+            f"left out of the static model ({len(report.skipped)}): "
+            + "; ".join(report.skipped[:5])
+            + (" ..." if len(report.skipped) > 5 else "")
+        )
     return "\n".join(lines) + "\n"

@@ -83,7 +83,11 @@ def flows(action: ir.Action, loot: dict[str, ir.Loot] | None = None) -> list[Edg
             elif isinstance(s, ir.Gain):
                 out.extend(Edge(act, _res(a.resource), amount(a), branch) for a in s.amounts)
             elif isinstance(s, ir.SetResource):
-                out.append(Edge(act, _res(s.resource), f"set {s.label} = {text(s.value)}", branch, "dotted"))
+                out.append(
+                    Edge(
+                        act, _res(s.resource), f"set {s.label} = {text(s.value)}", branch, "dotted"
+                    )
+                )
             elif isinstance(s, ir.Fill):
                 out.append(Edge(act, _slots(s.slots), "replace" if s.replace else "fill", branch))
             elif isinstance(s, ir.Empty):
@@ -91,9 +95,16 @@ def flows(action: ir.Action, loot: dict[str, ir.Loot] | None = None) -> list[Edg
             elif isinstance(s, ir.SetSlotField):
                 out.append(Edge(act, _slots(s.slots), f"set {s.field}", branch, "dotted"))
             elif isinstance(s, ir.GainLoot):
-                out.extend(Edge(act, _res(r), f"loot {s.loot}", branch, "dashed") for r in sorted(drawn(s.loot)))
+                out.extend(
+                    Edge(act, _res(r), f"loot {s.loot}", branch, "dashed")
+                    for r in sorted(drawn(s.loot))
+                )
             elif isinstance(s, ir.Give):
-                what = f"loot {s.loot}" if s.loot else ", ".join(f"{a.label} {text(a.amount)}" for a in s.amounts)
+                what = (
+                    f"loot {s.loot}"
+                    if s.loot
+                    else ", ".join(f"{a.label} {text(a.amount)}" for a in s.amounts)
+                )
                 out.append(Edge(act, PLAYERS, f"give {what}", branch))
             elif isinstance(s, ir.Take):
                 out.append(Edge(PLAYERS, act, f"take {s.label} up to {text(s.amount)}", branch))
@@ -115,7 +126,11 @@ def _join(outer: str | None, inner: str) -> str:
 
 def _resource_label(r: ir.Resource, game: ir.Game) -> str:
     kind = r.kind + (f" per {r.key}" if r.key else "")
-    parts = [r.name, f"{kind}, start {value_text(r.start)}" + (f", max {value_text(r.max)}" if r.max is not None else "")]
+    parts = [
+        r.name,
+        f"{kind}, start {value_text(r.start)}"
+        + (f", max {value_text(r.max)}" if r.max is not None else ""),
+    ]
     if r.regen:
         parts.append(f"refills {regen_text(r)}")
     if game.level is not None and game.level.stat == r.name:
@@ -171,7 +186,9 @@ def to_dot(game: ir.Game, loops: list[Loop] | None = None) -> str:
         node = _res(r.name)
         double = "peripheries=2, " if r.regen else ""
         extra = _hot("bold") if node in hot_nodes else ""
-        lines.append(f"  {_quote(node)} [shape=ellipse, {double}label={_quote(_resource_label(r, game))}{extra}];")
+        lines.append(
+            f"  {_quote(node)} [shape=ellipse, {double}label={_quote(_resource_label(r, game))}{extra}];"
+        )
     if game.slots:
         lines += ["", "  // slots: each holds something or nothing"]
     for s in sorted(game.slots, key=lambda s: s.name):
@@ -190,7 +207,9 @@ def to_dot(game: ir.Game, loops: list[Loop] | None = None) -> str:
         lines.append(f'  {_quote(PLAYERS)} [shape=doublecircle, label="other players"];')
     lines += ["", "  // flows: costs into actions, gains out of them"]
     for r in sorted(meters, key=lambda r: r.name):
-        lines.append(f'  "time" -> {_quote(_res(r.name))} [label={_quote("+" + regen_text(r))}, style=dashed];')
+        lines.append(
+            f'  "time" -> {_quote(_res(r.name))} [label={_quote("+" + regen_text(r))}, style=dashed];'
+        )
     for e in edges:
         label = e.label + (f"\n({e.branch})" if e.branch else "")
         attrs = [f"label={_quote(label)}"]
@@ -212,6 +231,8 @@ def render(dot: str, fmt: str, out: Path) -> None:
             "Install it (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz), "
             "or use --format dot and render the text elsewhere."
         )
-    proc = subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot.encode(), capture_output=True, check=False)
+    proc = subprocess.run(
+        [exe, f"-T{fmt}", "-o", str(out)], input=dot.encode(), capture_output=True, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"dot failed: {proc.stderr.decode(errors='replace').strip()}")

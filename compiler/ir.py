@@ -165,9 +165,25 @@ class PeerLevel:
 
 
 Expr = (
-    Const | ParamRef | LocalRef | ResourceRead | SlotRead | SlotFieldRead | IsFilled
-    | TableGet | Now | LevelRead | Arith | Neg | Compare | Logic | Not | MinMax | CeilDiv
-    | PeerRead | PeerLevel
+    Const
+    | ParamRef
+    | LocalRef
+    | ResourceRead
+    | SlotRead
+    | SlotFieldRead
+    | IsFilled
+    | TableGet
+    | Now
+    | LevelRead
+    | Arith
+    | Neg
+    | Compare
+    | Logic
+    | Not
+    | MinMax
+    | CeilDiv
+    | PeerRead
+    | PeerLevel
 )
 
 
@@ -326,8 +342,22 @@ class GainLoot:
 
 
 Stmt = (
-    Require | Cost | Gain | SetResource | SetSlotField | Fill | Empty | Let | Limit | Cooldown
-    | Emit | When | Pick | Give | Take | GainLoot
+    Require
+    | Cost
+    | Gain
+    | SetResource
+    | SetSlotField
+    | Fill
+    | Empty
+    | Let
+    | Limit
+    | Cooldown
+    | Emit
+    | When
+    | Pick
+    | Give
+    | Take
+    | GainLoot
 )
 
 

@@ -45,20 +45,32 @@ def _label_for(root: Path) -> str:
         return str(root)
 
 
-def load_game(root: Path | str, *, with_tests: bool = True, with_bots: bool | None = None) -> GameSources:
+def load_game(
+    root: Path | str, *, with_tests: bool = True, with_bots: bool | None = None
+) -> GameSources:
     root = Path(root)
     src = GameSources(root=root, label=_label_for(root))
     if not root.is_dir():
         src.diagnostics.append(
-            Diagnostic("R050", "error", f"no game folder at {root}", Span(str(root), 1, 1, 1, 1),
-                       "pass the folder that holds the game's .rules files")
+            Diagnostic(
+                "R050",
+                "error",
+                f"no game folder at {root}",
+                Span(str(root), 1, 1, 1, 1),
+                "pass the folder that holds the game's .rules files",
+            )
         )
         return src
     rule_files = sorted(root.glob("*.rules"))
     if not rule_files:
         src.diagnostics.append(
-            Diagnostic("R050", "error", f"no .rules files in {src.label}", Span(src.label, 1, 1, 1, 1),
-                       "a game is a folder of .rules files, with scenario tests under tests/")
+            Diagnostic(
+                "R050",
+                "error",
+                f"no .rules files in {src.label}",
+                Span(src.label, 1, 1, 1, 1),
+                "a game is a folder of .rules files, with scenario tests under tests/",
+            )
         )
     for path in rule_files:
         rel = path.relative_to(root).as_posix()
@@ -92,13 +104,16 @@ def _warn_of_stray_scenarios(src: GameSources) -> None:
                 continue
             label = src.file_label(path.relative_to(src.root).as_posix())
             src.texts.texts[label] = text
-            src.diagnostics.append(Diagnostic(
-                "R051", "warning",
-                f"`{folder.name}/` holds scenarios that `rulesc test` never runs",
-                Span(label, line, 1, line, len("scenario") + 1),
-                f"scenario tests live in `tests/` beside the rules: move them there "
-                f"(e.g. `git mv {folder.name}/{path.name} tests/`)",
-            ))  # fmt: skip
+            src.diagnostics.append(
+                Diagnostic(
+                    "R051",
+                    "warning",
+                    f"`{folder.name}/` holds scenarios that `rulesc test` never runs",
+                    Span(label, line, 1, line, len("scenario") + 1),
+                    f"scenario tests live in `tests/` beside the rules: move them there "
+                    f"(e.g. `git mv {folder.name}/{path.name} tests/`)",
+                )
+            )
             break  # one warning per folder
 
 
@@ -111,8 +126,13 @@ def _parse(src: GameSources, path: Path, rel: str) -> ast.Module:
         text = raw.decode("utf-8", errors="replace")
         line = raw[: err.start].count(b"\n") + 1
         src.diagnostics.append(
-            Diagnostic("R005", "error", "the file is not UTF-8 text", Span(label, line, 1, line, 2),
-                       "save the file as UTF-8")
+            Diagnostic(
+                "R005",
+                "error",
+                "the file is not UTF-8 text",
+                Span(label, line, 1, line, 2),
+                "save the file as UTF-8",
+            )
         )
     src.texts.texts[label] = text.replace("\r\n", "\n")
     module, diags = parse_source(label, text)

@@ -56,7 +56,9 @@ def _ray(c: Case) -> tuple[tuple, int]:
     return (c.action, direction, c.needs), size
 
 
-def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> tuple[list[Loop], bool]:
+def find_loops(
+    model: Model, depth: int = 4, deadline: float | None = None
+) -> tuple[list[Loop], bool]:
     """The minimal loops, and whether the search finished (else a limit cut it short).
 
     Cases that are whole multiples of a smaller case of the same action add nothing a
@@ -80,7 +82,9 @@ def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> t
 
     def open_pools(chosen: tuple[int, ...]) -> list[str]:
         made = {p for i in chosen for p, v in free[i].net if v > 0}
-        wanted = {p for i in chosen for p, v in free[i].net if v < 0} | {p for i in chosen for p in free[i].needs}
+        wanted = {p for i in chosen for p, v in free[i].net if v < 0} | {
+            p for i in chosen for p in free[i].needs
+        }
         return sorted(wanted - made, key=lambda p: (len(makers.get(p, [])), p))
 
     def extensions(chosen: tuple[int, ...]) -> list[int]:
@@ -90,15 +94,26 @@ def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> t
             return [j for j in makers.get(wanting[0], []) if j not in chosen]
         loop = solve([free[i] for i in chosen], tokens)
         if loop is not None:
-            found.setdefault(frozenset(i for i in chosen if any(c is free[i] for c, _ in loop.steps)), loop)
+            found.setdefault(
+                frozenset(i for i in chosen if any(c is free[i] for c, _ in loop.steps)), loop
+            )
             return []
         # closed but not profitable: anything trading in its pools might tip it
-        return sorted({j for i in chosen for p, _ in free[i].net for j in makers.get(p, []) + users.get(p, [])
-                       if j not in chosen and free[j].flow and max(free[j].flow.values()) > 0})
+        return sorted(
+            {
+                j
+                for i in chosen
+                for p, _ in free[i].net
+                for j in makers.get(p, []) + users.get(p, [])
+                if j not in chosen and free[j].flow and max(free[j].flow.values()) > 0
+            }
+        )
 
     # level by level (all pairs before any triple), so a cut-short search still has the short loops
     complete = True
-    frontier: list[tuple[int, ...]] = [(i,) for i, c in enumerate(free) if any(v > 0 and p not in tokens for p, v in c.net)]
+    frontier: list[tuple[int, ...]] = [
+        (i,) for i, c in enumerate(free) if any(v > 0 and p not in tokens for p, v in c.net)
+    ]
     seen = {frozenset(f) for f in frontier}
     for size in range(1, depth + 1):
         grown: list[tuple[int, ...]] = []
@@ -120,7 +135,9 @@ def find_loops(model: Model, depth: int = 4, deadline: float | None = None) -> t
             break
         frontier = grown
     loops = [_compress(found[k], rays) for k in sorted(found, key=lambda k: sorted(k))]
-    return sorted(loops, key=lambda lp: (lp.actions, lp.length, [c.ident for c, _ in lp.steps])), complete
+    return sorted(
+        loops, key=lambda lp: (lp.actions, lp.length, [c.ident for c, _ in lp.steps])
+    ), complete
 
 
 def _useful(cases: list[Case]) -> list[Case]:
@@ -133,7 +150,11 @@ def _useful(cases: list[Case]) -> list[Case]:
     alive = list(cases)
     while True:
         made = {p for c in alive for p, v in c.net if v > 0}
-        keep = [c for c in alive if all(v > 0 or p in made for p, v in c.net) and all(t in made for t in c.needs)]
+        keep = [
+            c
+            for c in alive
+            if all(v > 0 or p in made for p, v in c.net) and all(t in made for t in c.needs)
+        ]
         if len(keep) == len(alive):
             return keep
         alive = keep
@@ -203,7 +224,9 @@ def flow_order(steps: list[tuple[Case, int]], gained: set[str]) -> tuple[tuple[C
     left.remove(first)
     while left:
         made = [p for c, _ in reversed(out) for p, v in c.net if v > 0]  # latest first
-        nxt = next((s for p in made for s in left if s[0].flow.get(p, 0) < 0 or p in s[0].needs), left[0])
+        nxt = next(
+            (s for p in made for s in left if s[0].flow.get(p, 0) < 0 or p in s[0].needs), left[0]
+        )
         out.append(nxt)
         left.remove(nxt)
     return tuple(out)
@@ -236,7 +259,9 @@ def schedule(loop: Loop) -> tuple[list[Case], dict[str, int]]:
     left = Counter({c: n for c, n in loop.steps})
     ranked = [c for c, _ in loop.steps]
     while sum(left.values()):
-        ready = [c for c in ranked if left[c] and not lacking(c) and all(holding[t] > 0 for t in c.needs)]
+        ready = [
+            c for c in ranked if left[c] and not lacking(c) and all(holding[t] > 0 for t in c.needs)
+        ]
         pick = ready[0] if ready else next(c for c in ranked if left[c])
         play(pick)
         left[pick] -= 1

@@ -23,7 +23,9 @@ def maximize(
         raise ValueError("bounds must be non-negative")
     # the tableau: one row per constraint with a slack variable each, right-hand side last
     table = [
-        [Fraction(v) for v in row] + [Fraction(int(i == k)) for k in range(m)] + [Fraction(bounds[i])]
+        [Fraction(v) for v in row]
+        + [Fraction(int(i == k)) for k in range(m)]
+        + [Fraction(bounds[i])]
         for i, row in enumerate(rows)
     ]
     basis = [n + i for i in range(m)]

@@ -64,12 +64,18 @@ def first_checks(compiler: ExprCompiler, action: ir.Action) -> list[Check]:
             checks.append(Check(None, compiler(s.cond, names), reads(s.cond)))
         elif isinstance(s, ir.Cost):
             for a in s.amounts:  # enough of each, as the engine checks before spending
-                enough = ir.Compare(">=", ir.ResourceRead(a.resource, a.key, T.INT), a.amount, T.BOOL)
+                enough = ir.Compare(
+                    ">=", ir.ResourceRead(a.resource, a.key, T.INT), a.amount, T.BOOL
+                )
                 checks.append(Check(None, compiler(enough, names), reads(enough)))
             break  # a cost spends: what follows reads the state after it
         elif isinstance(s, ir.Limit | ir.Cooldown):
             day_start = compiler.namespace["DAY_START_MS"]
-            checks.append(Check(None, _window_open(s, day_start), frozenset((s.per,)) if s.per else frozenset()))
+            checks.append(
+                Check(
+                    None, _window_open(s, day_start), frozenset((s.per,)) if s.per else frozenset()
+                )
+            )
         else:
             break  # the first effect (or a block): what follows depends on it
     return checks
@@ -78,13 +84,18 @@ def first_checks(compiler: ExprCompiler, action: ir.Action) -> list[Check]:
 def _window_open(s: ir.Limit | ir.Cooldown, day_start_ms: int) -> Evaluator:
     """A limit or cooldown as a condition: true while it would let the action run."""
     if isinstance(s, ir.Limit):
+
         def limit(state: dict, ctx: SimpleNamespace, values: dict) -> bool:
             per = values[s.per] if s.per else None
-            return not rt.limit_reached(state, s.key, s.count, s.period, s.period_ms, per, ctx.now, day_start_ms)
+            return not rt.limit_reached(
+                state, s.key, s.count, s.period, s.period_ms, per, ctx.now, day_start_ms
+            )
+
         return limit
 
     def cooldown(state: dict, ctx: SimpleNamespace, values: dict) -> bool:
         return not rt.cooling_down(state, s.key, values[s.per] if s.per else None, ctx.now)
+
     return cooldown
 
 

@@ -111,15 +111,25 @@ class Player:
     def do(self, step: Do) -> tuple[engine.Outcome, dict]:
         """Run a step; a free slot number takes the first value that works."""
         n = self.actions + 1
-        props = self.pack.schema["actions"].get(step.action, {}).get("params", {}).get("properties", {})
+        props = (
+            self.pack.schema["actions"].get(step.action, {}).get("params", {}).get("properties", {})
+        )
         choices: list[dict] = [dict(step.params)]
         for name in step.free_slots:
             count = props[name]["maximum"] + 1
             choices = [{**c, name: i} for c in choices for i in range(count)]
         outcome = None
         for params in choices:
-            outcome = engine.run(self.pack, self.state, step.action, params, now=self.now,
-                                 player_id=SCENARIO_PLAYER, action_id=f"{self.title}#{n}", pin=step.pin)
+            outcome = engine.run(
+                self.pack,
+                self.state,
+                step.action,
+                params,
+                now=self.now,
+                player_id=SCENARIO_PLAYER,
+                action_id=f"{self.title}#{n}",
+                pin=step.pin,
+            )
             if outcome.ok:
                 self.actions = n
                 self.state = outcome.state
@@ -144,7 +154,9 @@ def play(pack: Pack, title: str, given: dict[str, int], steps: list[Step]) -> Pl
         if not outcome.ok:
             error = outcome.error or {}
             played.ok = False
-            played.problem = f"`{call_text(step.action, params)}` was rejected: {error.get('message')}"
+            played.problem = (
+                f"`{call_text(step.action, params)}` was rejected: {error.get('message')}"
+            )
             break
         played.lines.append("do " + call_text(step.action, params, step.pin))
         played.marks.append(player.view())
@@ -157,8 +169,9 @@ def play(pack: Pack, title: str, given: dict[str, int], steps: list[Step]) -> Pl
     return played
 
 
-def scenario_text(title: str, comments: list[str], given: dict[str, int], lines: list[str],
-                  expect: dict[str, int]) -> str:
+def scenario_text(
+    title: str, comments: list[str], given: dict[str, int], lines: list[str], expect: dict[str, int]
+) -> str:
     out = [f'scenario "{title}"']
     out += [f"  # {c}" for c in comments]
     if given:
@@ -178,7 +191,9 @@ def confirm(game_root: Path, texts: list[str]) -> tuple[dict[str, ScenarioResult
         return {}, None
     with tempfile.TemporaryDirectory(prefix="rulesc-explore-") as tmp:
         copy = Path(tmp) / "game"
-        shutil.copytree(game_root, copy, ignore=lambda d, names: ["tests"] if Path(d) == game_root else [])
+        shutil.copytree(
+            game_root, copy, ignore=lambda d, names: ["tests"] if Path(d) == game_root else []
+        )
         (copy / "tests").mkdir()
         (copy / "tests" / SCENARIO_FILE).write_text("\n".join(texts), encoding="utf-8")
         result = compile_game(copy)

@@ -128,13 +128,18 @@ def _given(run: Run, step: ir.GivenStep) -> list[str]:
 def _give(run: Run, state: dict, values: list, problems: list[str]) -> dict:
     """`state` with the `given` values set."""
     state = engine.prepare(run.pack, state, run.now)
-    state = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v) for k, v in state.items()}
+    state = {
+        k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+        for k, v in state.items()
+    }
     resources = run.pack.module.RESOURCES
     for path, value in values:
         if path.name in resources:
             _kind, _start, maximum = resources[path.name]
             if not isinstance(value, int) or value < 0 or (maximum is not None and value > maximum):
-                problems.append(f"{path.label} cannot be {value}: it stays between 0 and {maximum if maximum is not None else 'the 64-bit limit'}")
+                problems.append(
+                    f"{path.label} cannot be {value}: it stays between 0 and {maximum if maximum is not None else 'the 64-bit limit'}"
+                )
                 continue
             if path.key is None:
                 state[path.name] = value
@@ -210,8 +215,12 @@ def _do(run: Run, step: ir.DoStep) -> list[str]:
     run.now = outcome.now
     if outcome.ok:
         if step.fails:
-            changed = ", ".join(f"{k} {_show(v[0])} -> {_show(v[1])}" for k, v in outcome.changes.items())
-            return [f"expected `{step.action}` to fail, but it succeeded ({changed or 'no change'})"]
+            changed = ", ".join(
+                f"{k} {_show(v[0])} -> {_show(v[1])}" for k, v in outcome.changes.items()
+            )
+            return [
+                f"expected `{step.action}` to fail, but it succeeded ({changed or 'no change'})"
+            ]
         broken = engine.check_invariants(run.pack, outcome.state)
         run.states[who] = outcome.state
         return [f"invariant broken: {b}" for b in broken] or _deliver(run, outcome.outbox)
@@ -237,7 +246,9 @@ def _deliver(run: Run, outbox: list[dict]) -> list[str]:
         run.sent += 1
         effect = {**effect, "id": f"{effect['from']}:{run.sent}"}
         name = player_name(effect["to"])
-        out = engine.receive(run.pack, run.player(name), effect, now=run.now, player_id=effect["to"])
+        out = engine.receive(
+            run.pack, run.player(name), effect, now=run.now, player_id=effect["to"]
+        )
         run.states[name] = out.state
         run.events.setdefault(name, []).extend(out.events)
         broken = engine.check_invariants(run.pack, out.state)

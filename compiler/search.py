@@ -74,7 +74,9 @@ def moves(game: ir.Game) -> list[Do]:
                 values = list(range((p.lo or 0), (p.hi or 0) + 1))
             else:
                 every = int_values(a, p)
-                values = every if len(every) <= 6 else every[:4] + every[-2:]  # small amounts, and the largest
+                values = (
+                    every if len(every) <= 6 else every[:4] + every[-2:]
+                )  # small amounts, and the largest
             options.append([(p.name, v) for v in values])
         picks = [len(n.branches) for n in nodes(a.body) if isinstance(n, ir.Pick)]
         pins: list[int | None] = list(range(1, min(picks) + 1)) if picks else [None]
@@ -98,9 +100,13 @@ class Search:
         self.bounds = bounds
         self.depth = depth
         self.moves = moves(game)
-        watched = {n.resource for n in nodes(tuple(i.cond for i in game.invariants)) if isinstance(n, ir.ResourceRead)}
+        watched = {
+            n.resource
+            for n in nodes(tuple(i.cond for i in game.invariants))
+            if isinstance(n, ir.ResourceRead)
+        }
         watched |= {b.pool.partition("[")[0] for b in bounds}
-        self.weights = {name: 1000.0 ** -d for name, d in upstream(game, watched).items()}
+        self.weights = {name: 1000.0**-d for name, d in upstream(game, watched).items()}
         self.has_invariants = bool(game.invariants)
 
     def broken(self, view: dict, state: dict) -> Break | None:
@@ -110,7 +116,13 @@ class Search:
         for b in self.bounds:
             hit = b.broken(view)
             if hit:
-                return Break((), "bound", f"{hit[0]} reached {hit[1]}, past the bound of {b.limit}", hit[0], hit[1])
+                return Break(
+                    (),
+                    "bound",
+                    f"{hit[0]} reached {hit[1]}, past the bound of {b.limit}",
+                    hit[0],
+                    hit[1],
+                )
         return None
 
     def replay(self, steps: tuple[Step, ...]) -> Break | None:
@@ -223,7 +235,7 @@ class Search:
         while changed and time.monotonic() < deadline + 2.0:
             changed = False
             for i in range(len(best.steps)):
-                trial = best.steps[:i] + best.steps[i + 1:]
+                trial = best.steps[:i] + best.steps[i + 1 :]
                 hit = self.replay(trial)
                 if hit is not None and len(hit.steps) < len(best.steps):
                     best, changed = hit, True
@@ -237,7 +249,7 @@ class Search:
             if not isinstance(step, Wait):
                 continue
             for ms in sorted(w for w in WAITS if w < step.ms):
-                hit = self.replay(best.steps[:i] + (Wait(ms),) + best.steps[i + 1:])
+                hit = self.replay(best.steps[:i] + (Wait(ms),) + best.steps[i + 1 :])
                 if hit is not None and len(hit.steps) <= len(best.steps):
                     best = hit
                     break
@@ -264,8 +276,9 @@ class Search:
         return json.dumps([player.state, player.now], sort_keys=True, default=str)
 
 
-def busy_refusals(pack: Pack, game: ir.Game, actions: set[str], given: dict[str, int], depth: int,
-                  deadline: float) -> dict[str, tuple[tuple[Step, ...], str]]:
+def busy_refusals(
+    pack: Pack, game: ir.Game, actions: set[str], given: dict[str, int], depth: int, deadline: float
+) -> dict[str, tuple[tuple[Step, ...], str]]:
     """For each of `actions` that it can find, the shortest sequence (breadth-first, at most
     `depth` steps) whose last step is that action refused for a busy slot (`slot_busy`), and
     the message the server gave."""
@@ -282,7 +295,11 @@ def busy_refusals(pack: Pack, game: ir.Game, actions: set[str], given: dict[str,
             outcome, _ = nxt.do(step)
             if not outcome.ok:
                 error = outcome.error or {}
-                if error.get("code") == "slot_busy" and step.action in actions and step.action not in found:
+                if (
+                    error.get("code") == "slot_busy"
+                    and step.action in actions
+                    and step.action not in found
+                ):
                     found[step.action] = ((*path, step), str(error.get("message")))
                 continue
             key = Search._key(nxt)

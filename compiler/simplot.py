@@ -38,7 +38,9 @@ def plot(game: ir.Game, result, out: Path) -> Path:
         low = [percentile(v, 10) for v in values]
         high = [percentile(v, 90) for v in values]
         mid = [percentile(v, 50) for v in values]
-        ax.fill_between(days, low, high, color="#1f77b4", alpha=0.25, linewidth=0, label="10th-90th percentile")
+        ax.fill_between(
+            days, low, high, color="#1f77b4", alpha=0.25, linewidth=0, label="10th-90th percentile"
+        )
         ax.plot(days, mid, color="#1f77b4", linewidth=1.8, label="median")
         top = maxima.get(label.split("[", 1)[0]) if label != "level" else None
         if top is not None and top <= 2 * max(high + [1]):
@@ -47,7 +49,7 @@ def plot(game: ir.Game, result, out: Path) -> Path:
         ax.set_xlabel("day", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-    for ax in [a for row in axes for a in row][len(labels):]:
+    for ax in [a for row in axes for a in row][len(labels) :]:
         ax.axis("off")
     legend: dict = {}  # one entry per kind of line, whichever chart has it
     for ax in [a for row in axes for a in row]:
@@ -55,8 +57,12 @@ def plot(game: ir.Game, result, out: Path) -> Path:
             legend.setdefault(name, handle)
     fig.legend(list(legend.values()), list(legend), loc="upper right", fontsize=8, ncol=3)
     bot = result.bot
-    fig.suptitle(f"{game.title}: bot {bot.name}, {len(result.runs)} runs of {result.days} days", fontsize=12, x=0.01,
-                 horizontalalignment="left")
+    fig.suptitle(
+        f"{game.title}: bot {bot.name}, {len(result.runs)} runs of {result.days} days",
+        fontsize=12,
+        x=0.01,
+        horizontalalignment="left",
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     out.parent.mkdir(parents=True, exist_ok=True)
     # no timestamp in the file: the same simulation draws the same bytes
@@ -68,5 +74,8 @@ def plot(game: ir.Game, result, out: Path) -> Path:
 def _moving(result) -> list[str]:
     """The resources whose value changes in some run (a flat line says nothing)."""
     labels = list(result.runs[0].samples[0].values) if result.runs else []
-    return [label for label in labels
-            if len({s.values[label] for run in result.runs for s in run.samples}) > 1]
+    return [
+        label
+        for label in labels
+        if len({s.values[label] for run in result.runs for s in run.samples}) > 1
+    ]

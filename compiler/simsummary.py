@@ -75,8 +75,10 @@ def _sits_full(result: BotResult, res: ir.Resource) -> str | None:
     full = sum(r.meter_full_at_start[res.name] for r in result.runs)
     if not sessions or full / sessions < FULL_SHARE:
         return None
-    return (f"full ({res.max}) at {100 * full / sessions:.0f}% of session starts: "
-            f"its regeneration is wasted while it waits")
+    return (
+        f"full ({res.max}) at {100 * full / sessions:.0f}% of session starts: "
+        f"its regeneration is wasted while it waits"
+    )
 
 
 def _reaches_max(result: BotResult, label: str, res: ir.Resource) -> str | None:
@@ -89,8 +91,10 @@ def _reaches_max(result: BotResult, label: str, res: ir.Resource) -> str | None:
             days.append(hit / DAY_MS)
     if not days:
         return None
-    return (f"reaches its max ({res.max}) on day {median(days):.1f} (median of the "
-            f"{len(days)}/{len(result.runs)} runs that do)")
+    return (
+        f"reaches its max ({res.max}) on day {median(days):.1f} (median of the "
+        f"{len(days)}/{len(result.runs)} runs that do)"
+    )
 
 
 def _grows(result: BotResult, label: str) -> str | None:
@@ -104,8 +108,10 @@ def _grows(result: BotResult, label: str) -> str | None:
     if rises < GROWTH_DAYS_SHARE * (len(second) - 1) or end < 2 * max(start, 1):
         return None
     rate = (end - start) / (len(second) - 1)
-    return (f"grows without bound: +{rate:,.0f} a day over the last {len(second) - 1} days "
-            f"(median {start:,.0f} on day {half}, {end:,.0f} on day {len(medians) - 1})")
+    return (
+        f"grows without bound: +{rate:,.0f} a day over the last {len(second) - 1} days "
+        f"(median {start:,.0f} on day {half}, {end:,.0f} on day {len(medians) - 1})"
+    )
 
 
 def level_times(game: ir.Game, result: BotResult) -> list[tuple[int, float | None, int]]:
@@ -114,7 +120,9 @@ def level_times(game: ir.Game, result: BotResult) -> list[tuple[int, float | Non
         return []
     out = []
     for level in range(2, len(game.level.thresholds) + 1):
-        days = [r.level_reached_ms[level] / DAY_MS for r in result.runs if level in r.level_reached_ms]
+        days = [
+            r.level_reached_ms[level] / DAY_MS for r in result.runs if level in r.level_reached_ms
+        ]
         out.append((level, median(days) if days else None, len(days)))
     return out
 
@@ -135,8 +143,10 @@ def income(game: ir.Game, result: BotResult) -> list[tuple[str, float, float, fl
 def render(game: ir.Game, result: BotResult) -> str:
     bot = result.bot
     title = f" — {bot.title}" if bot.title != bot.name else ""
-    lines = [f"bot {bot.name}{title}: {len(result.runs)} runs of {result.days} days, "
-             f"{bot.sessions_per_day} sessions a day, up to {bot.actions_per_session} actions each"]
+    lines = [
+        f"bot {bot.name}{title}: {len(result.runs)} runs of {result.days} days, "
+        f"{bot.sessions_per_day} sessions a day, up to {bot.actions_per_session} actions each"
+    ]
     levels = level_times(game, result)
     if levels:
         lines.append("")
@@ -147,8 +157,15 @@ def render(game: ir.Game, result: BotResult) -> str:
     money = income(game, result)
     if money:
         lines.append("")
-        lines.append(_table(["  income per day (median)", "gained", "spent", "net"],
-                            [[f"    {name}", _num(g), _num(s), _num(n, signed=True)] for name, g, s, n in money]))
+        lines.append(
+            _table(
+                ["  income per day (median)", "gained", "spent", "net"],
+                [
+                    [f"    {name}", _num(g), _num(s), _num(n, signed=True)]
+                    for name, g, s, n in money
+                ],
+            )
+        )
     lines.append("")
     lines.append("  actions per day (median)")
     names = sorted({a for run in result.runs for a in run.actions})
@@ -159,11 +176,15 @@ def render(game: ir.Game, result: BotResult) -> str:
     lines.append("  where resources pile up")
     found = pile_ups(game, result)
     width = max((len(p.label) for p in found), default=0)
-    lines += [f"    {p.label:<{width}}  {p.said}" for p in found] or ["    nothing: no resource grows without bound or sits at its max"]
+    lines += [f"    {p.label:<{width}}  {p.said}" for p in found] or [
+        "    nothing: no resource grows without bound or sits at its max"
+    ]
     broken = [(run.run, at, what) for run in result.runs for at, what in run.broken]
     if broken:
         lines.append("")
-        lines.append(f"  invariants broken in {len({b[0] for b in broken})} of {len(result.runs)} runs")
+        lines.append(
+            f"  invariants broken in {len({b[0] for b in broken})} of {len(result.runs)} runs"
+        )
         for run, at, what in broken[:5]:
             lines.append(f"    run {run}, day {at / DAY_MS:.1f}: {what}")
     return "\n".join(lines) + "\n"
@@ -179,6 +200,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     out = []
     for r in [header, *rows]:
-        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
+        cells = [r[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)
+        ]
         out.append("  ".join(cells).rstrip())
     return "\n".join(out)

@@ -43,7 +43,9 @@ class Sample:
 class RunResult:
     run: int
     samples: list[Sample] = field(default_factory=list)
-    level_reached_ms: dict[int, int] = field(default_factory=dict)  # level -> first time (since start)
+    level_reached_ms: dict[int, int] = field(
+        default_factory=dict
+    )  # level -> first time (since start)
     gained: Counter = field(default_factory=Counter)  # resource label -> total gained by actions
     spent: Counter = field(default_factory=Counter)
     actions: Counter = field(default_factory=Counter)  # action -> times done
@@ -71,8 +73,12 @@ def start_ms(game: ir.Game) -> int:
 
 
 def simulate(pack: Pack, game: ir.Game, bots: list[ir.Bot], options: Options) -> list[BotResult]:
-    return [BotResult(bot, options.days, [_run(pack, game, bot, options, r) for r in range(options.runs)])
-            for bot in bots]
+    return [
+        BotResult(
+            bot, options.days, [_run(pack, game, bot, options, r) for r in range(options.runs)]
+        )
+        for bot in bots
+    ]
 
 
 def _run(pack: Pack, game: ir.Game, bot: ir.Bot, options: Options, run: int) -> RunResult:

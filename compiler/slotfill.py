@@ -20,8 +20,16 @@ from . import ir
 # a slot known to be empty at some point of an action: (its row of slots, its index)
 Known = frozenset[tuple[str, ir.Expr]]
 # reads of the state or the clock: a slot index made with one may name another slot later
-_MOVING = (ir.ResourceRead, ir.SlotRead, ir.SlotFieldRead, ir.IsFilled, ir.Now, ir.LevelRead,
-           ir.PeerRead, ir.PeerLevel)
+_MOVING = (
+    ir.ResourceRead,
+    ir.SlotRead,
+    ir.SlotFieldRead,
+    ir.IsFilled,
+    ir.Now,
+    ir.LevelRead,
+    ir.PeerRead,
+    ir.PeerLevel,
+)
 
 
 def unguarded_fills(body: tuple) -> list[ir.Fill]:

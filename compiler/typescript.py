@@ -51,8 +51,12 @@ def _ts(t: Type) -> str:
 
 def _note(t: Type) -> str:
     """What `number` means, when it means more than a count."""
-    return {"time": "ms since the Unix epoch", "duration": "ms",
-            "slot_index": f"a {t.name} slot number", "player": "a player id"}.get(t.kind, "")  # fmt: skip
+    return {
+        "time": "ms since the Unix epoch",
+        "duration": "ms",
+        "slot_index": f"a {t.name} slot number",
+        "player": "a player id",
+    }.get(t.kind, "")
 
 
 def _doc(text: str, indent: str = "") -> list[str]:
@@ -155,8 +159,15 @@ def declarations(game: ir.Game, version: str) -> str:
     events.setdefault("grant", ["changes: Record<string, number>", "reason: string"])
     if any(isinstance(n, ir.Give | ir.Take) for a in game.actions for n in _walk(a.body)):
         # a delivery from another player, applied (`kind`: give, take, or return of a take)
-        events.setdefault("received", ["from: string", "action: string", 'kind: "give" | "take" | "return"',
-                                       "amounts: Record<string, number>"])
+        events.setdefault(
+            "received",
+            [
+                "from: string",
+                "action: string",
+                'kind: "give" | "take" | "return"',
+                "amounts: Record<string, number>",
+            ],
+        )
     if game.hooks:
         events.setdefault("hook_failed", ["hook: string", "message: string"])
     out += _doc("Each event's data, by event name (`event` frames and ledger entries).")
@@ -166,6 +177,8 @@ def declarations(game: ir.Game, version: str) -> str:
         out.append(f"  {name}: {shape};")
     out += ["}", "export type EventName = keyof Events;"]
     out += _doc("An `event` frame as the live channel pushes it.")
-    out.append("export type GameEvent = { [K in EventName]: { type: \"event\"; id: string; "
-               "name: K; data: Events[K] } }[EventName];")  # fmt: skip
+    out.append(
+        'export type GameEvent = { [K in EventName]: { type: "event"; id: string; '
+        "name: K; data: Events[K] } }[EventName];"
+    )
     return "\n".join(out) + "\n"

@@ -123,7 +123,22 @@ class Call:
 
 
 Expr = (
-    IntLit | DurationLit | BoolLit | StringLit | Name | Now | LevelRef | Binary | Neg | Compare | BoolOp | Not | IsSlot | Index | Attr | Call
+    IntLit
+    | DurationLit
+    | BoolLit
+    | StringLit
+    | Name
+    | Now
+    | LevelRef
+    | Binary
+    | Neg
+    | Compare
+    | BoolOp
+    | Not
+    | IsSlot
+    | Index
+    | Attr
+    | Call
 )
 
 
@@ -294,8 +309,21 @@ class Pick:
 
 
 Stmt = (
-    Require | Cost | Gain | Set | Fill | Empty | Let | Limit | Cooldown | Emit | When | Pick
-    | Give | Take | GainLoot
+    Require
+    | Cost
+    | Gain
+    | Set
+    | Fill
+    | Empty
+    | Let
+    | Limit
+    | Cooldown
+    | Emit
+    | When
+    | Pick
+    | Give
+    | Take
+    | GainLoot
 )
 
 
@@ -540,9 +568,7 @@ class Do:
     draws: tuple[int, ...] = ()  # `draws 3, 1`: the draws in order (`draw` is the first)
 
 
-Step = (
-    Given | Expect | ExpectEvent | Wait | Do
-)
+Step = Given | Expect | ExpectEvent | Wait | Do
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,7 +576,6 @@ class ScenarioDecl:
     title: str
     steps: tuple[Step, ...]
     span: Span
-
 
 
 # ---- bots (bots/*.rules) ------------------------------------------------------------
@@ -601,8 +626,20 @@ class BotDecl:
 
 
 Decl = (
-    GameDecl | DayStartDecl | ResourceDecl | LevelDecl | TableDecl | ItemDecl | SlotsDecl | ActionDecl | InvariantDecl | ScenarioDecl
-    | BotDecl | LootDecl | HookDecl | LeaderboardDecl
+    GameDecl
+    | DayStartDecl
+    | ResourceDecl
+    | LevelDecl
+    | TableDecl
+    | ItemDecl
+    | SlotsDecl
+    | ActionDecl
+    | InvariantDecl
+    | ScenarioDecl
+    | BotDecl
+    | LootDecl
+    | HookDecl
+    | LeaderboardDecl
 )
 
 

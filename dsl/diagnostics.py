@@ -56,7 +56,8 @@ class Diagnostic:
             out["hint"] = self.hint
         if self.notes:
             out["notes"] = [
-                {"message": m, "file": s.file, "line": s.line, "column": s.col} for m, s in self.notes
+                {"message": m, "file": s.file, "line": s.line, "column": s.col}
+                for m, s in self.notes
             ]
         return out
 
@@ -68,7 +69,9 @@ class Sources:
     texts: dict[str, str] = field(default_factory=dict)
     # file -> (the text it was split from, its lines): the checker asks for a line per
     # statement, and splitting the whole file each time made checking quadratic
-    _lines: dict[str, tuple[str, list[str]]] = field(default_factory=dict, repr=False, compare=False)
+    _lines: dict[str, tuple[str, list[str]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def line(self, file: str, line: int) -> str | None:
         text = self.texts.get(file)

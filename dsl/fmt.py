@@ -34,17 +34,25 @@ def format_source(text: str, label: str = "<rules>") -> Formatted:
     module, diags = parse_source(label, text)
     if diags:
         first = diags[0]
-        return Formatted(text, None, f"it does not parse ({first.span.line}:{first.span.col}: {first.message}); "
-                                     "fix its syntax first")
+        return Formatted(
+            text,
+            None,
+            f"it does not parse ({first.span.line}:{first.span.col}: {first.message}); "
+            "fix its syntax first",
+        )
     out = format_text(text)
     again, out_diags = parse_source(label, out)
     if out_diags:
         d = out_diags[0]
-        return Formatted(text, None, f"the formatted text would not parse (line {d.span.line}: {d.message})")
+        return Formatted(
+            text, None, f"the formatted text would not parse (line {d.span.line}: {d.message})"
+        )
     if shape(again.decls) != shape(module.decls):
         return Formatted(text, None, "the formatted text would mean something else")
     if format_text(out) != out:
-        return Formatted(text, None, "formatting is not stable on this file (formatting again changes it)")
+        return Formatted(
+            text, None, "formatting is not stable on this file (formatting again changes it)"
+        )
     if comments(out) != comments(text):
         return Formatted(text, None, "formatting would lose or change a comment")
     return Formatted(text, out)
@@ -53,9 +61,14 @@ def format_source(text: str, label: str = "<rules>") -> Formatted:
 def shape(node) -> object:
     """A syntax tree without its positions, for comparing two parses of one meaning."""
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        return (type(node).__name__, tuple(
-            shape(getattr(node, f.name)) for f in dataclasses.fields(node) if not f.name.endswith("span")
-        ))
+        return (
+            type(node).__name__,
+            tuple(
+                shape(getattr(node, f.name))
+                for f in dataclasses.fields(node)
+                if not f.name.endswith("span")
+            ),
+        )
     if isinstance(node, tuple | list):
         return tuple(shape(x) for x in node)
     return node

@@ -70,7 +70,9 @@ def _logical_lines(physical: list[str]) -> list[Line]:
         code, comment = split_comment(raw)
         width = len(raw) - len(raw.lstrip(" "))
         if not code.strip():
-            out.append(Line("blank") if comment is None else Line("comment", width, [raw], comment=comment))
+            out.append(
+                Line("blank") if comment is None else Line("comment", width, [raw], comment=comment)
+            )
             i += 1
             continue
         line = Line("code", width, [raw])
@@ -128,7 +130,7 @@ def _depths(lines: list[Line]) -> None:
         if line.kind == "code":
             widths = widths[: line.depth] + [line.width]
         elif line.kind == "comment":
-            following = next((x for x in lines[i + 1:] if x.kind == "code"), None)
+            following = next((x for x in lines[i + 1 :] if x.kind == "code"), None)
             if following is not None and following.width > widths[-1] and line.width > widths[-1]:
                 line.depth = following.depth
             else:
@@ -161,7 +163,9 @@ def _align_tables(lines: list[Line]) -> None:
         parsed = [_row_cells(r) for r in rows]
         count = max(len(cells) for _, cells in parsed)  # type: ignore[misc]
         name_width = max(len(name) for name, _ in parsed) + 1  # type: ignore[misc]
-        widths = [max((len(c[k]) for _, c in parsed if k < len(c)), default=0) for k in range(count)]  # type: ignore[misc]
+        widths = [
+            max((len(c[k]) for _, c in parsed if k < len(c)), default=0) for k in range(count)
+        ]  # type: ignore[misc]
         numeric = [all(_NUMBER.match(c[k]) for _, c in parsed if k < len(c)) for k in range(count)]  # type: ignore[misc]
         for row, (name, cells) in zip(rows, parsed, strict=True):  # type: ignore[misc]
             parts = []
@@ -170,7 +174,10 @@ def _align_tables(lines: list[Line]) -> None:
                 if numeric[k]:
                     parts.append(cell.rjust(widths[k]) + ("" if last else ","))
                 else:
-                    parts.append(cell + ("" if last else ",").ljust(widths[k] - len(cell) + (0 if last else 1)))
+                    parts.append(
+                        cell
+                        + ("" if last else ",").ljust(widths[k] - len(cell) + (0 if last else 1))
+                    )
             row.code = (f"{name}:".ljust(name_width) + " " + " ".join(parts)).rstrip()
 
 
@@ -199,13 +206,19 @@ def _align_weights(lines: list[Line]) -> None:
     for i, head in enumerate(lines):
         if head.kind != "code" or not head.opens_block or not _WEIGHTED.match(head.code):
             continue
-        branches = [b for b in _children(lines, i)
-                    if b.tokens and not b.verbatim and b.tokens[0].kind == "INT" and len(b.tokens) > 1
-                    and b.tokens[1].text == ":"]
+        branches = [
+            b
+            for b in _children(lines, i)
+            if b.tokens
+            and not b.verbatim
+            and b.tokens[0].kind == "INT"
+            and len(b.tokens) > 1
+            and b.tokens[1].text == ":"
+        ]
         width = max((len(b.tokens[0].text) for b in branches if b.tokens), default=0)
         for b in branches:
             assert b.tokens is not None
-            b.code = b.tokens[0].text.rjust(width) + b.code[len(b.tokens[0].text):]
+            b.code = b.tokens[0].text.rjust(width) + b.code[len(b.tokens[0].text) :]
 
 
 # ---- blank lines and output ---------------------------------------------------------
@@ -216,7 +229,11 @@ def _with_blank_lines(lines: list[Line]) -> list[Line]:
     for i, line in enumerate(lines):
         if line.kind == "blank":
             prev = next((x for x in reversed(out) if x.kind != "blank"), None)
-            if not out or out[-1].kind == "blank" or (prev is not None and prev.kind == "code" and prev.opens_block):
+            if (
+                not out
+                or out[-1].kind == "blank"
+                or (prev is not None and prev.kind == "code" and prev.opens_block)
+            ):
                 continue  # no blank at the start of the file or of a block, none twice
             out.append(line)
             continue
@@ -246,7 +263,9 @@ def _needs_space_before(lines: list[Line], i: int) -> bool:
 
 def _emit(lines: list[Line]) -> str:
     out: list[str] = []
-    run: list[tuple[int, str, str]] = []  # (output index, code, comment) of consecutive commented lines
+    run: list[
+        tuple[int, str, str]
+    ] = []  # (output index, code, comment) of consecutive commented lines
 
     def flush() -> None:
         width = max((len(code) for _, code, _ in run), default=0)

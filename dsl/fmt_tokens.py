@@ -109,7 +109,9 @@ def _is_sign(tokens: list[Tok], i: int) -> bool:
     if i == 0 or not _is_value_end(tokens[i - 1]):
         return True
     after = tokens[i + 1] if i + 1 < len(tokens) else None
-    return after is not None and tokens[i - 1].end < tokens[i].start and tokens[i].end == after.start
+    return (
+        after is not None and tokens[i - 1].end < tokens[i].start and tokens[i].end == after.start
+    )
 
 
 def _space_between(a: Tok, b: Tok, before_a: Tok | None) -> bool:

@@ -36,12 +36,37 @@ MAX_INT_DIGITS = 19  # 64-bit numbers have at most 19 digits
 _BLOCK_RULES = frozenset({"when_stmt", "branch"})
 # a left operand of the same operator continues a run: `a + b - c` is emitted flat
 _RUNS = {"add": {"add", "sub"}, "sub": {"add", "sub"}, "and_": {"and_"}, "or_": {"or_"}}
-_EXPR_RULES = frozenset({
-    "or_", "and_", "not_", "compare", "is_empty", "is_filled", "add", "sub", "mul", "div", "mod", "neg",
-    "index", "attr", "attr_level", "call", "place", "level_place",
-})
+_EXPR_RULES = frozenset(
+    {
+        "or_",
+        "and_",
+        "not_",
+        "compare",
+        "is_empty",
+        "is_filled",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "mod",
+        "neg",
+        "index",
+        "attr",
+        "attr_level",
+        "call",
+        "place",
+        "level_place",
+    }
+)
 
-_DURATION_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_DURATION_UNITS = {
+    "ms": 1,
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+}
 _DURATION_PART = re.compile(r"([0-9][0-9_]*)(ms|s|m|h|d|w)")
 
 
@@ -70,14 +95,20 @@ def _lark() -> Lark:
 
 
 def duration_ms(text: str) -> int:
-    return sum(int(n.replace("_", "")) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))
+    return sum(
+        int(n.replace("_", "")) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text)
+    )
 
 
 class _Build(Transformer):
     """Lark tree -> AST nodes. Positions are shifted for interpolated expressions."""
 
     def __init__(
-        self, file: str, line_offset: int = 0, col_offset: int = 0, lines: list[str] | None = None,
+        self,
+        file: str,
+        line_offset: int = 0,
+        col_offset: int = 0,
+        lines: list[str] | None = None,
         weight_shifts: dict[int, int] | None = None,
     ) -> None:
         super().__init__()
@@ -104,7 +135,9 @@ class _Build(Transformer):
 
     def tspan(self, tok: Token) -> Span:
         line, col = self._pos(tok.line or 1, tok.column or 1)
-        end_line, end_col = self._pos(tok.end_line or tok.line or 1, tok.end_column or tok.column or 1)
+        end_line, end_col = self._pos(
+            tok.end_line or tok.line or 1, tok.end_column or tok.column or 1
+        )
         return Span(self.file, line, col, end_line, end_col)
 
     def string(self, tok: Token) -> ast.StringLit:
@@ -131,7 +164,13 @@ class _Build(Transformer):
         kind, name, *opts = c
         o = dict(opts)
         return ast.ResourceDecl(
-            str(kind), str(name), o.get("start"), o.get("max"), o.get("regen"), self.tspan(name), self.span(meta),
+            str(kind),
+            str(name),
+            o.get("start"),
+            o.get("max"),
+            o.get("regen"),
+            self.tspan(name),
+            self.span(meta),
             public=o.get("public", False),
         )
 
@@ -171,7 +210,9 @@ class _Build(Transformer):
                 columns = part
             else:
                 rows.append(part)
-        return ast.TableDecl(str(name), source, columns, tuple(rows), self.tspan(name), self.span(meta))
+        return ast.TableDecl(
+            str(name), source, columns, tuple(rows), self.tspan(name), self.span(meta)
+        )
 
     @v_args(meta=True)
     def columns(self, meta, c):
@@ -195,7 +236,13 @@ class _Build(Transformer):
             opts = opts[1:]
         o = dict(opts)
         return ast.ItemDecl(
-            str(name), key, o.get("start"), o.get("max"), o.get("regen"), self.tspan(name), self.span(meta),
+            str(name),
+            key,
+            o.get("start"),
+            o.get("max"),
+            o.get("regen"),
+            self.tspan(name),
+            self.span(meta),
             public=o.get("public", False),
         )
 
@@ -492,7 +539,9 @@ class _Build(Transformer):
     @v_args(meta=True)
     def wait_step(self, meta, c):
         tok = c[0]
-        return ast.Wait(ast.DurationLit(duration_ms(str(tok)), str(tok), self.tspan(tok)), self.span(meta))
+        return ast.Wait(
+            ast.DurationLit(duration_ms(str(tok)), str(tok), self.tspan(tok)), self.span(meta)
+        )
 
     @v_args(meta=True)
     def do_step(self, meta, c):
@@ -584,13 +633,19 @@ class _Build(Transformer):
     @v_args(meta=True)
     def give_stmt(self, meta, c):
         target, *amounts = c
-        return ast.Give(ast.Name(str(target), self.tspan(target)), tuple(amounts), None, self.span(meta))
+        return ast.Give(
+            ast.Name(str(target), self.tspan(target)), tuple(amounts), None, self.span(meta)
+        )
 
     @v_args(meta=True)
     def give_loot(self, meta, c):
         target, loot = c
-        return ast.Give(ast.Name(str(target), self.tspan(target)), (), ast.Name(str(loot), self.tspan(loot)),
-                        self.span(meta))
+        return ast.Give(
+            ast.Name(str(target), self.tspan(target)),
+            (),
+            ast.Name(str(loot), self.tspan(loot)),
+            self.span(meta),
+        )
 
     @v_args(meta=True)
     def take_stmt(self, meta, c):
@@ -628,8 +683,13 @@ class _Build(Transformer):
     def leaderboard_decl(self, meta, c):
         name, stat, *rest = c
         resets = ast.Name(str(rest[0]), self.tspan(rest[0])) if rest else None
-        return ast.LeaderboardDecl(str(name), ast.Name(str(stat), self.tspan(stat)), resets,
-                                   self.tspan(name), self.span(meta))
+        return ast.LeaderboardDecl(
+            str(name),
+            ast.Name(str(stat), self.tspan(stat)),
+            resets,
+            self.tspan(name),
+            self.span(meta),
+        )
 
     # -- bots (bots/*.rules)
     @v_args(meta=True)
@@ -721,10 +781,15 @@ def _check_number(tok: Token, build: _Build) -> None:
         return
     if any(len(part.replace("_", "").lstrip("0")) > MAX_INT_DIGITS for part in parts):
         span = build.tspan(tok)
-        raise _OverLimit(Diagnostic(
-            "R031", "error", "the number does not fit in 64 bits", _one_line(span, len(str(tok))),
-            "numbers go up to 9223372036854775807",
-        ))
+        raise _OverLimit(
+            Diagnostic(
+                "R031",
+                "error",
+                "the number does not fit in 64 bits",
+                _one_line(span, len(str(tok))),
+                "numbers go up to 9223372036854775807",
+            )
+        )
 
 
 def _one_line(span: Span, width: int) -> Span:
@@ -747,7 +812,9 @@ def _line_width(span: Span, build: _Build) -> int:
 def _nested_blocks(node: Tree, build: _Build) -> Diagnostic:
     span = build.span(node.meta)
     return Diagnostic(
-        "R006", "error", f"blocks nest more than {MAX_BLOCK_DEPTH} deep here",
+        "R006",
+        "error",
+        f"blocks nest more than {MAX_BLOCK_DEPTH} deep here",
         _one_line(span, _line_width(span, build)),
         f"`when` and the branches of `pick one` nest at most {MAX_BLOCK_DEPTH} deep: "
         "join conditions with `and`, or split the action in two",
@@ -758,8 +825,10 @@ def _nested_expression(node: Tree, build: _Build, too_long: bool) -> Diagnostic:
     span = build.span(node.meta)
     if too_long:
         message = f"this expression is more than {MAX_EXPR_DEPTH} operations deep"
-        hint = (f"a sum has at most {MAX_EXPR_DEPTH + 1} terms: split it with `let`, "
-                "as in `let part = a + b` and then `part + c`")
+        hint = (
+            f"a sum has at most {MAX_EXPR_DEPTH + 1} terms: split it with `let`, "
+            "as in `let part = a + b` and then `part + c`"
+        )
     else:
         message = f"this expression nests more than {MAX_EXPR_NESTING} levels deep"
         hint = "brackets, calls and `[...]` nest at most 64 deep: name a part with `let`"
@@ -894,8 +963,12 @@ def parse_source(file: str, text: str) -> tuple[ast.Module, list[Diagnostic]]:
         chunk, shifts = _align_pick_weights(chunk)
         chunk_lines = chunk.split("\n")
         lines[start - 1 : start - 1 + len(chunk_lines)] = chunk_lines
-        build = _Build(file, line_offset=start - 1, lines=lines,
-                       weight_shifts={start + i: n for i, n in shifts.items()})
+        build = _Build(
+            file,
+            line_offset=start - 1,
+            lines=lines,
+            weight_shifts={start + i: n for i, n in shifts.items()},
+        )
         parsed, diag = _parse_chunk(file, start, chunk, build)
         decls.extend(parsed)
         if diag is not None:
@@ -903,7 +976,9 @@ def parse_source(file: str, text: str) -> tuple[ast.Module, list[Diagnostic]]:
     return ast.Module(file, tuple(decls)), diags
 
 
-def _parse_chunk(file: str, start: int, chunk: str, build: _Build) -> tuple[list, Diagnostic | None]:
+def _parse_chunk(
+    file: str, start: int, chunk: str, build: _Build
+) -> tuple[list, Diagnostic | None]:
     """One top-level declaration (starting at line `start`): its nodes, or its one mistake."""
     try:
         # parsed on its own and shifted by `start - 1` lines: padding each chunk with the
@@ -924,7 +999,10 @@ def _parse_chunk(file: str, start: int, chunk: str, build: _Build) -> tuple[list
             raise
         cause = err.orig_exc
         return [], Diagnostic(
-            "R004", "error", f"cannot read `{{{cause.text}}}` in this message", cause.span,
+            "R004",
+            "error",
+            f"cannot read `{{{cause.text}}}` in this message",
+            cause.span,
             "inside `{...}` write a value such as `{coins}` or `{crop[kind].sell}`",
         )
     except DedentError:
@@ -942,27 +1020,43 @@ def _control_diagnostic(file: str, start: int, chunk: str, offset: int) -> Diagn
     line = start + before.count("\n")
     col = offset - (before.rfind("\n") + 1) + 1
     char = chunk[offset]
-    what = "a carriage return without a line feed" if char == "\r" else f"the control character U+{ord(char):04X}"
+    what = (
+        "a carriage return without a line feed"
+        if char == "\r"
+        else f"the control character U+{ord(char):04X}"
+    )
     return Diagnostic(
-        "R007", "error", f"{what} in the text", Span(file, line, col, line, col + 1),
+        "R007",
+        "error",
+        f"{what} in the text",
+        Span(file, line, col, line, col + 1),
         "remove it: rules files are plain text, and a message cannot hold control characters",
     )
 
 
 def _tab_diagnostic(file: str, line: int, text: str) -> Diagnostic:
     width = len(text) - len(text.lstrip(" \t"))
-    return Diagnostic("R002", "error", "a tab in the indentation", Span(file, line, 1, line, 1 + max(1, width)),
-                      "indent with spaces only (two per level is usual)")
+    return Diagnostic(
+        "R002",
+        "error",
+        "a tab in the indentation",
+        Span(file, line, 1, line, 1 + max(1, width)),
+        "indent with spaces only (two per level is usual)",
+    )
 
 
 def _dedent_diagnostic(file: str, start: int, chunk: str) -> Diagnostic:
     offset, used = _bad_dedent_line(chunk)
     text = chunk.split("\n")[offset]
     indent = len(text) - len(text.lstrip(" "))
-    spaces = ", ".join(str(n) for n in used[:-1]) + f" or {used[-1]}" if len(used) > 1 else str(used[0])
+    spaces = (
+        ", ".join(str(n) for n in used[:-1]) + f" or {used[-1]}" if len(used) > 1 else str(used[0])
+    )
     line = start + offset
     return Diagnostic(
-        "R003", "error", "the indentation does not match any block around it",
+        "R003",
+        "error",
+        "the indentation does not match any block around it",
         Span(file, line, indent + 1, line, indent + 1 + max(1, len(_strip_comment(text).strip()))),
         f"this line is indented by {indent} space{'s' * (indent != 1)}; "
         f"line it up with a block around it: {spaces} spaces",

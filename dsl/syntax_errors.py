@@ -123,10 +123,38 @@ _TOKEN_WORDS = {
     "COMPARE": "a comparison such as `>=`",
     "UP_TO": "`up to`",
 }
-_VALUE_STARTS = {"INT", "DURATION", "NAME", "LPAR", "MINUS", "NOW", "LEVEL", "TRUE", "FALSE", "FUNC", "NOT", "STRING"}
-_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "COMPARE", "DOT", "LSQB", "AND", "OR", "IS"}
+_VALUE_STARTS = {
+    "INT",
+    "DURATION",
+    "NAME",
+    "LPAR",
+    "MINUS",
+    "NOW",
+    "LEVEL",
+    "TRUE",
+    "FALSE",
+    "FUNC",
+    "NOT",
+    "STRING",
+}
+_OPERATORS = {
+    "PLUS",
+    "MINUS",
+    "STAR",
+    "SLASH",
+    "PERCENT",
+    "COMPARE",
+    "DOT",
+    "LSQB",
+    "AND",
+    "OR",
+    "IS",
+}
 _GROUPS = (
-    ({"ACTION", "GAME", "TABLE"}, "a declaration such as `action`, `currency`, `table` or `scenario`"),
+    (
+        {"ACTION", "GAME", "TABLE"},
+        "a declaration such as `action`, `currency`, `table` or `scenario`",
+    ),
     ({"COST", "GAIN", "REQUIRE"}, "a statement such as `require`, `cost`, `gain`, `set` or `when`"),
     ({"GIVEN", "DO", "EXPECT"}, "a scenario step: `given`, `do`, `wait` or `expect`"),
 )
@@ -177,8 +205,13 @@ def _decimal(ctx: _Context) -> _Report | None:
     if m is None:
         return None
     number = m.group(0) + w.value
-    return _Report(f"`{number}` is not a whole number", w.line, m.start() + 1, len(number),
-                   "the rules have no decimals: count in whole units (for durations, `1m30s`)")
+    return _Report(
+        f"`{number}` is not a whole number",
+        w.line,
+        m.start() + 1,
+        len(number),
+        "the rules have no decimals: count in whole units (for durations, `1m30s`)",
+    )
 
 
 def _option_with_brackets(ctx: _Context) -> _Report | None:
@@ -186,8 +219,13 @@ def _option_with_brackets(ctx: _Context) -> _Report | None:
     w = ctx.what
     if w.type != "FUNC" or w.value.upper() not in ctx.accepts:
         return None
-    return _Report(f"`{w.value}` takes a number without brackets", w.line, w.col, len(w.value) + 1,
-                   f"write `{w.value} 5`")
+    return _Report(
+        f"`{w.value}` takes a number without brackets",
+        w.line,
+        w.col,
+        len(w.value) + 1,
+        f"write `{w.value} 5`",
+    )
 
 
 def _unknown_function(ctx: _Context) -> _Report | None:
@@ -198,18 +236,34 @@ def _unknown_function(ctx: _Context) -> _Report | None:
     m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", ctx.text(w.line)[: w.col - 1])
     if m is None:
         return None
-    return _Report(f"`{m.group(1)}` is not a function", w.line, m.start(1) + 1, len(m.group(1)),
-                   "the functions are `min(a, b)`, `max(a, b)` and `ceil(a / b)`; `/` rounds down")
+    return _Report(
+        f"`{m.group(1)}` is not a function",
+        w.line,
+        m.start(1) + 1,
+        len(m.group(1)),
+        "the functions are `min(a, b)`, `max(a, b)` and `ceil(a / b)`; `/` rounds down",
+    )
 
 
 def _assign_for_compare(ctx: _Context) -> _Report | None:
     w = ctx.what
-    if w.value == "=" and "COMPARE" in ctx.accepts and ctx.first_word not in ("set", "let", "fill", "replace"):
+    if (
+        w.value == "="
+        and "COMPARE" in ctx.accepts
+        and ctx.first_word not in ("set", "let", "fill", "replace")
+    ):
         fixed = ctx.code(w.line)[: w.col - 1] + "==" + ctx.code(w.line)[w.col :]
-        return _Report("expected a comparison such as `==` or `>=`, found `=`", w.line, w.col, 1,
-                       f"to compare, write `==`: `{fixed.strip()}`")
+        return _Report(
+            "expected a comparison such as `==` or `>=`, found `=`",
+            w.line,
+            w.col,
+            1,
+            f"to compare, write `==`: `{fixed.strip()}`",
+        )
     if w.value == "==" and "EQUAL" in ctx.accepts:
-        return _Report("expected `=`, found `==`", w.line, w.col, 2, "`set` and `let` take a single `=`")
+        return _Report(
+            "expected `=`, found `==`", w.line, w.col, 2, "`set` and `let` take a single `=`"
+        )
     return None
 
 
@@ -217,10 +271,14 @@ def _unexpected_indent(ctx: _Context) -> _Report | None:
     if ctx.what.type != "_INDENT" or "_INDENT" in ctx.accepts:
         return None
     width = max(1, len(ctx.code(ctx.line).strip()))
-    return _Report("unexpected indentation: this line is indented more than the line before it",
-                   ctx.line, ctx.col, width,
-                   "line it up with the line before; only lines such as `action`, `when`, `otherwise`, "
-                   "`pick one`, `table` and `scenario` open an indented block")
+    return _Report(
+        "unexpected indentation: this line is indented more than the line before it",
+        ctx.line,
+        ctx.col,
+        width,
+        "line it up with the line before; only lines such as `action`, `when`, `otherwise`, "
+        "`pick one`, `table` and `scenario` open an indented block",
+    )
 
 
 _BLOCK_HINTS = {
@@ -243,13 +301,22 @@ def _missing_block(ctx: _Context) -> _Report | None:
     word = header.split(" ", 1)[0]
     if ctx.at_end or ctx.what.line == header_line:
         col = len(ctx.code(header_line)) + 1
-        return _Report(f"`{shown}` needs an indented block below it", header_line, col, 1,
-                       _BLOCK_HINTS.get(word, "write its lines below it, indented by two more spaces"))
+        return _Report(
+            f"`{shown}` needs an indented block below it",
+            header_line,
+            col,
+            1,
+            _BLOCK_HINTS.get(word, "write its lines below it, indented by two more spaces"),
+        )
     line = ctx.what.line
     indent = len(ctx.text(line)) - len(ctx.text(line).lstrip())
-    return _Report(f"expected the lines under `{shown}` to be indented", line, indent + 1,
-                   max(1, len(ctx.code(line).strip())),
-                   f"indent the lines that belong to it by two more spaces than line {header_line}")
+    return _Report(
+        f"expected the lines under `{shown}` to be indented",
+        line,
+        indent + 1,
+        max(1, len(ctx.code(line).strip())),
+        f"indent the lines that belong to it by two more spaces than line {header_line}",
+    )
 
 
 _ROLE_HINTS = {
@@ -275,7 +342,9 @@ def _unclosed_bracket(ctx: _Context) -> _Report | None:
         return _Report(message, end_line, end_col, 1, hint)  # the line ended with the bracket open
     if "COMMA" in ctx.accepts:
         return None  # more likely a missing `,` between two items (see _hint)
-    return _Report(f"{message}, found {ctx.found}", ctx.line, ctx.col, max(1, len(ctx.what.value)), hint)
+    return _Report(
+        f"{message}, found {ctx.found}", ctx.line, ctx.col, max(1, len(ctx.what.value)), hint
+    )
 
 
 def _missing_value(ctx: _Context) -> _Report | None:
@@ -289,7 +358,12 @@ def _missing_value(ctx: _Context) -> _Report | None:
 
 def _generic(ctx: _Context) -> _Report:
     width = 1 if ctx.at_end else max(1, len(ctx.what.value))
-    return _Report(f"expected {describe(ctx.accepts, ctx.literals)}, found {ctx.found}", ctx.line, ctx.col, width)
+    return _Report(
+        f"expected {describe(ctx.accepts, ctx.literals)}, found {ctx.found}",
+        ctx.line,
+        ctx.col,
+        width,
+    )
 
 
 _EXPLAINERS: tuple[Callable[[_Context], _Report | None], ...] = (
@@ -319,8 +393,29 @@ _TYPOS = {
     "then": "write the statements of a `when` on the lines below it, indented",
     "return": "an action ends after its last statement: remove `return`",
 }
-_STATEMENT_WORDS = {"require", "cost", "gain", "set", "fill", "replace", "empty", "let", "limit", "cooldown", "emit",
-                    "when", "otherwise", "pick", "given", "do", "wait", "expect", "give", "take", "as"}
+_STATEMENT_WORDS = {
+    "require",
+    "cost",
+    "gain",
+    "set",
+    "fill",
+    "replace",
+    "empty",
+    "let",
+    "limit",
+    "cooldown",
+    "emit",
+    "when",
+    "otherwise",
+    "pick",
+    "given",
+    "do",
+    "wait",
+    "expect",
+    "give",
+    "take",
+    "as",
+}
 _DECLARATION_WORDS = "`game`, `currency`, `meter`, `stat`, `level`, `table`, `item`, `slots`, `action` or `invariant`"
 
 # an example of each statement, shown when a line of that kind does not read
@@ -368,8 +463,10 @@ _EXAMPLES = {
 }
 
 
-_STATEMENT_LIST = ("`require`, `cost`, `gain`, `set`, `fill`, `replace`, `empty`, `let`, `limit`, `cooldown`, "
-                   "`emit`, `when` or `pick one`")
+_STATEMENT_LIST = (
+    "`require`, `cost`, `gain`, `set`, `fill`, `replace`, `empty`, `let`, `limit`, `cooldown`, "
+    "`emit`, `when` or `pick one`"
+)
 # inside these declarations a line has no keyword of its own: an example by the declaration
 _BLOCK_LINES = {
     "slots": "ready_at: time   (a field of every slot: its name and its type)",
@@ -425,7 +522,7 @@ def _missing_word(ctx: _Context) -> str | None:
     """A word the line needs is missing: `else`, a unit, `..`, a `,`."""
     w, accepts = ctx.what, ctx.accepts
     if w.type == "STRING" and "ELSE" in accepts:
-        return "write `else` before the message: `require coins >= 10 else \"Not enough coins\"`"
+        return 'write `else` before the message: `require coins >= 10 else "Not enough coins"`'
     if w.type == "INT" and "DURATION" in accepts and "INT" not in accepts:
         return f"a duration has a unit: `{w.value}s`, `{w.value}m` or `{w.value}h`"
     if w.type == "NAME" and {"DAY", "WEEK", "DURATION"} <= accepts:
@@ -446,7 +543,12 @@ def _missing_word(ctx: _Context) -> str | None:
 
 
 _ITEM_STARTS = {"NAME", "INT", "DURATION", "STRING", "NOW", "LEVEL", "TRUE", "FALSE", "FUNC"}
-_SLIPS: tuple[Callable[[_Context], str | None], ...] = (_typo, _misplaced, _reserved_word, _missing_word)
+_SLIPS: tuple[Callable[[_Context], str | None], ...] = (
+    _typo,
+    _misplaced,
+    _reserved_word,
+    _missing_word,
+)
 
 
 _CHARACTER_HINTS = {
@@ -457,7 +559,7 @@ _CHARACTER_HINTS = {
     "}": 'braces belong inside messages: "Ready in {field[slot].ready_at - now}"',
     "&": "write `and`",
     "|": "write `or`",
-    "!": "write `not`, or `!=` for \"is not equal to\"",
+    "!": 'write `not`, or `!=` for "is not equal to"',
     "\t": "separate words with spaces, not tabs",
 }
 
@@ -466,19 +568,34 @@ def _bad_character(what: Unexpected, lines: list[str]) -> _Report:
     text = lines[what.line - 1] if 0 < what.line <= len(lines) else ""
     ch = text[what.col - 1] if 0 < what.col <= len(text) else "?"
     if ch == '"':
-        return _Report("this message is not closed", what.line, what.col, len(text) - what.col + 1,
-                       _CHARACTER_HINTS['"'])
+        return _Report(
+            "this message is not closed",
+            what.line,
+            what.col,
+            len(text) - what.col + 1,
+            _CHARACTER_HINTS['"'],
+        )
     if ch == "\t":
         return _Report("unexpected tab", what.line, what.col, 1, _CHARACTER_HINTS["\t"])
     if ch in "0123456789":  # not isdigit(): `²` and `٣` are digits that start no number
         word = re.match(r"[0-9][A-Za-z0-9_]*", text[what.col - 1 :]).group(0)  # type: ignore[union-attr]
-        return _Report(f"`{word}` is not a number, a duration or a name", what.line, what.col, len(word),
-                       "names start with a letter; a duration ends in its unit: ms, s, m, h, d or w (`30m`)")
+        return _Report(
+            f"`{word}` is not a number, a duration or a name",
+            what.line,
+            what.col,
+            len(word),
+            "names start with a letter; a duration ends in its unit: ms, s, m, h, d or w (`30m`)",
+        )
     hint = _CHARACTER_HINTS.get(ch)
     if hint is None and ch.isalpha():
         hint = "names use the letters a-z, digits and `_`"
-    return _Report(f"unexpected character `{ch}`", what.line, what.col, 1,
-                   hint or "this character has no meaning in the rules: remove it")
+    return _Report(
+        f"unexpected character `{ch}`",
+        what.line,
+        what.col,
+        1,
+        hint or "this character has no meaning in the rules: remove it",
+    )
 
 
 def explain(what: Unexpected, file: str, text: str, literals: dict[str, str]) -> Diagnostic:

@@ -63,8 +63,9 @@ class Server:
         for game in games or []:
             self.games.put(game)
         gateway = DevGateway if self.config.dev else Gateway
-        self.gateway = gateway(store, retries=self.config.retries,
-                               cache_size=self.config.cache_size, clock=clock)  # fmt: skip
+        self.gateway = gateway(
+            store, retries=self.config.retries, cache_size=self.config.cache_size, clock=clock
+        )
         self.metrics = Metrics(self.gateway.calls)
         self.hub = Hub(store, self.gateway.saw_version, self.inbox_waits)
         limits = self.config.limits
@@ -139,7 +140,9 @@ class Server:
                 except StoreUnavailable:
                     continue
                 for player, _ in marks:
-                    await self._quietly(self.gateway.flush_outbox(game, player), f"outbox of {player}")
+                    await self._quietly(
+                        self.gateway.flush_outbox(game, player), f"outbox of {player}"
+                    )
 
     @staticmethod
     async def _quietly(work: Coroutine[Any, Any, Any], what: str) -> None:

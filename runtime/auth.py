@@ -113,17 +113,22 @@ class JwtVerifier:
         """The player id (`j:<sub>`) of a JWT good for `game`. Raises TokenError."""
         try:
             claims = jwt.decode(
-                token, self._key,
+                token,
+                self._key,
                 algorithms=[self._algorithm],  # never the token's own choice of algorithm
-                audience=self.audience_for(game), issuer=self._issuer, leeway=self._leeway,
+                audience=self.audience_for(game),
+                issuer=self._issuer,
+                leeway=self._leeway,
                 options={"require": ["exp", "sub", "aud"]},
-            )  # fmt: skip
+            )
         except jwt.PyJWTError as e:
             raise TokenError(f"bad token: {e}") from e
         sub = claims["sub"]
         if not valid_subject(sub):
-            raise TokenError(f"bad token: `sub` must be 1-{SUBJECT_MAX} printable characters, "
-                             "not starting or ending with a space")  # fmt: skip
+            raise TokenError(
+                f"bad token: `sub` must be 1-{SUBJECT_MAX} printable characters, "
+                "not starting or ending with a space"
+            )
         return JWT_PLAYER_PREFIX + sub
 
 

@@ -47,10 +47,14 @@ ACCEPT_BATCH = 128  # connections taken per wake-up (tornado's own, its listen b
 # at once fails the same way, with the waiting connection still making the socket ready
 OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
-_BODY = orjson.dumps({"error": {
-    "code": "too_many_connections",
-    "message": "the server holds as many connections as it may; try again in a moment",
-}})  # fmt: skip
+_BODY = orjson.dumps(
+    {
+        "error": {
+            "code": "too_many_connections",
+            "message": "the server holds as many connections as it may; try again in a moment",
+        }
+    }
+)
 TOO_MANY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BODY), _BODY)
@@ -70,8 +74,12 @@ class RateLimitedLog:
     """A warning at most once every `every` seconds; the ones held back in between are
     counted into the next."""
 
-    def __init__(self, logger: logging.Logger, every: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        logger: logging.Logger,
+        every: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._log, self._every, self._clock = logger, every, clock
         self._last = float("-inf")
         self.held_back = 0
@@ -139,8 +147,13 @@ class _Acceptor:
     connection that could not be taken stays waiting, so the socket stays ready, and
     retrying at once would spin. `remove` stops it for good (TCPServer.stop calls it)."""
 
-    def __init__(self, sock: socket.socket, on_connection: Callable[[socket.socket, Any], None],
-                 connections: Connections, warn: RateLimitedLog) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_connection: Callable[[socket.socket, Any], None],
+        connections: Connections,
+        warn: RateLimitedLog,
+    ) -> None:
         self._sock, self._on_connection = sock, on_connection
         self._connections, self._warn = connections, warn
         self._loop = IOLoop.current()
@@ -170,8 +183,10 @@ class _Acceptor:
         self._connections.accept_pauses += 1
         self._warn.warning(
             "accept: %s; not accepting for %.2f s. Raise the open-file limit (ulimit -n) "
-            "or lower --max-connections", e.strerror, ACCEPT_PAUSE,
-        )  # fmt: skip
+            "or lower --max-connections",
+            e.strerror,
+            ACCEPT_PAUSE,
+        )
         self._loop.remove_handler(self._sock)
         self._resume_at = self._loop.call_later(ACCEPT_PAUSE, self._resume)
 

@@ -39,7 +39,12 @@ class Outcome:
     def result(self, action_id: str) -> dict:
         """The protocol's result object."""
         if self.ok:
-            out: dict[str, Any] = {"id": action_id, "status": "ok", "changes": self.changes, "events": self.events}
+            out: dict[str, Any] = {
+                "id": action_id,
+                "status": "ok",
+                "changes": self.changes,
+                "events": self.events,
+            }
             if self.clamped:
                 out["clamped"] = self.clamped
             if self.outbox:
@@ -52,12 +57,19 @@ def sent(effect: dict) -> dict:
     """An effect as the sender's result shows it: to whom, what kind, which amounts (for a
     `take`, the most that may be taken)."""
     items = effect["gains"] if "gains" in effect else [effect["take"]]
-    return {"to": effect["to"], "kind": effect["kind"],
-            "amounts": {place_label(n, k): a for n, k, a in items}}  # fmt: skip
+    return {
+        "to": effect["to"],
+        "kind": effect["kind"],
+        "amounts": {place_label(n, k): a for n, k, a in items},
+    }
 
 
-def rejected(state: dict, now: int, code: str, message: str, details: dict | None = None) -> Outcome:
-    return Outcome(False, state, now, error={"code": code, "message": message, "details": details or {}})
+def rejected(
+    state: dict, now: int, code: str, message: str, details: dict | None = None
+) -> Outcome:
+    return Outcome(
+        False, state, now, error={"code": code, "message": message, "details": details or {}}
+    )
 
 
 def prepare(pack: Pack, state: dict | None, now: int) -> dict:
@@ -120,7 +132,9 @@ def run(
     try:
         p = validate(params)
     except ValidationError as err:
-        return rejected(settled, now, "bad_params", _params_message(err), {"errors": _params_errors(err)})
+        return rejected(
+            settled, now, "bad_params", _params_message(err), {"errors": _params_errors(err)}
+        )
     s = dict(settled)
     for key, copy in copies:  # copy only the dicts and lists this action may change
         s[key] = copy(s[key])
@@ -136,7 +150,9 @@ def run(
     except Exception as err:
         unknown = unknown_holdings(pack, settled)
         if unknown:  # not a fault of the pack: the state holds what it does not know
-            return rejected(settled, now, "unknown_row", _unknown_message(unknown), {"places": unknown})
+            return rejected(
+                settled, now, "unknown_row", _unknown_message(unknown), {"places": unknown}
+            )
         raise _located(pack, err) from err
     s["_now"] = now
     if writes is not None:  # a format 1 pack: compare the state before and after
@@ -198,13 +214,17 @@ def run_hook(pack: Pack, event: str, s: dict, ctx: Context, *args: Any) -> dict:
         value = h[key]
         if isinstance(value, dict | list):
             h[key] = type(value)(value)
-    saved = ({k: list(v) for k, v in ctx.changes.items()}, list(ctx.events), dict(ctx.clamped),
-             len(ctx.outbox))  # fmt: skip
+    saved = (
+        {k: list(v) for k, v in ctx.changes.items()},
+        list(ctx.events),
+        dict(ctx.clamped),
+        len(ctx.outbox),
+    )
     try:
         fn(h, ctx, *args)
     except Rejected as r:
         ctx.changes, ctx.events, ctx.clamped = saved[0], saved[1], saved[2]
-        del ctx.outbox[saved[3]:]
+        del ctx.outbox[saved[3] :]
         ctx.events.append({"name": "hook_failed", "data": {"hook": event, "message": r.message}})
         return s
     except Exception as err:
@@ -246,7 +266,9 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
     m = pack.module
     settled = prepare(pack, state, now)
     now = max(now, settled["_now"])
-    s: dict[str, Any] = {k: (type(v)(v) if isinstance(v, dict | list) else v) for k, v in settled.items()}
+    s: dict[str, Any] = {
+        k: (type(v)(v) if isinstance(v, dict | list) else v) for k, v in settled.items()
+    }
     ctx = Context(now, player_id, effect["id"], pack.version, m.DAY_START_MS)
     kind, sender = effect["kind"], effect["from"]
     moved: dict[str, int] = {}
@@ -269,8 +291,12 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
             except Rejected:  # past 64 bits with no max: that amount cannot be applied
                 continue
             moved[place_label(name, key)] = (s[name] if key is None else s[name][key]) - have
-    ctx.events.append({"name": "received", "data": {"from": sender, "action": effect["action"],
-                                                    "kind": kind, "amounts": moved}})  # fmt: skip
+    ctx.events.append(
+        {
+            "name": "received",
+            "data": {"from": sender, "action": effect["action"], "kind": kind, "amounts": moved},
+        }
+    )
     s = run_hook(pack, "receive", s, ctx, sender)
     s["_now"] = now
     if m.LEVEL_STAT is not None and s[m.LEVEL_STAT] != settled[m.LEVEL_STAT]:
@@ -300,8 +326,10 @@ def unknown_holdings(pack: Pack, state: dict) -> dict[str, Any]:
 
 
 def _unknown_message(unknown: dict[str, Any]) -> str:
-    held = ", ".join(f"{place} = {value}" if value is not None else f"{place} (missing)"
-                     for place, value in unknown.items())  # fmt: skip
+    held = ", ".join(
+        f"{place} = {value}" if value is not None else f"{place} (missing)"
+        for place, value in unknown.items()
+    )
     return f"this slot holds something the rules no longer know: {held}"
 
 

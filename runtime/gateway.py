@@ -150,7 +150,9 @@ class Gateway:
         finally:
             self._locks.release(key)
 
-    def _write(self, key: Key, version: int, base: dict | None, plan: _Plan) -> Awaitable[CommitOutcome]:
+    def _write(
+        self, key: Key, version: int, base: dict | None, plan: _Plan
+    ) -> Awaitable[CommitOutcome]:
         """One store round trip for the plan: a commit when something applies, else the
         rejections are remembered (state and version stay as they are). Either way the
         store checks the ids and the version first and writes nothing when they fail.
@@ -199,7 +201,9 @@ class Gateway:
         sent = self._sent.get((game.id, player))
         if sent and state is not None and state.get(social.OUTBOX):
             state = social.without(state, sent)  # delivered before: this commit strips them
-        state, decided, done = social.receive_all(game.pack, player, state, inbox or [], now, numbering)
+        state, decided, done = social.receive_all(
+            game.pack, player, state, inbox or [], now, numbering
+        )
         applies = state is not base
         for it in intents:
             prior = known.get(it.store_id) or in_batch.get(it.store_id)
@@ -227,17 +231,37 @@ class Gateway:
             return apply_grant(game.pack, state, it.grant, now, it.reason)
         try:
             out = engine.run(
-                game.pack, state, it.name, it.params, now=now, player_id=player,
-                action_id=it.answer_id, peers=peers,
+                game.pack,
+                state,
+                it.name,
+                it.params,
+                now=now,
+                player_id=player,
+                action_id=it.answer_id,
+                peers=peers,
             )
         except PackError as err:  # a bug in the rules: this action only, the batch goes on
-            log.error("%s/%s: action %s (%s) failed inside pack %s: %s",
-                      game.id, player, it.answer_id, it.name, game.pack.version, err)  # fmt: skip
+            log.error(
+                "%s/%s: action %s (%s) failed inside pack %s: %s",
+                game.id,
+                player,
+                it.answer_id,
+                it.name,
+                game.pack.version,
+                err,
+            )
             base = state if state is not None else engine.prepare(game.pack, None, now)
             return engine.rejected(base, now, "pack_fault", f"the rules failed: {err}")
         if not out.ok and out.error is not None and out.error["code"] == "unknown_row":
-            log.warning("%s/%s: action %s (%s) under pack %s: %s", game.id, player,
-                        it.answer_id, it.name, game.pack.version, out.error["message"])  # fmt: skip
+            log.warning(
+                "%s/%s: action %s (%s) under pack %s: %s",
+                game.id,
+                player,
+                it.answer_id,
+                it.name,
+                game.pack.version,
+                out.error["message"],
+            )
         return out
 
     # -- players meeting players (runtime/social.py) --
@@ -247,7 +271,9 @@ class Gateway:
         """The other players the actions name (not those answered from memory)."""
         if not social.names_players(game.pack):
             return []  # most games: nothing to look for, on a path every action takes
-        return sorted(social.peer_ids(game.pack, player, [i for i in intents if i.store_id not in known]))
+        return sorted(
+            social.peer_ids(game.pack, player, [i for i in intents if i.store_id not in known])
+        )
 
     async def _peers(self, game: Game, ids: list[str]) -> dict[str, dict | None]:
         """The states of the other players the actions name, read now from the store (a
@@ -264,8 +290,12 @@ class Gateway:
     def _after_needed(self, game: Game, key: Key, plan: _Plan) -> bool:
         """Whether _after has anything to do (most commits: no; then no coroutine)."""
         assert plan.state is not None
-        return bool(plan.done or plan.state.get(social.OUTBOX) or key in self._sent
-                    or leaderboards.kept(game.pack))  # fmt: skip
+        return bool(
+            plan.done
+            or plan.state.get(social.OUTBOX)
+            or key in self._sent
+            or leaderboards.kept(game.pack)
+        )
 
     async def _after(
         self, game: Game, player: str, base: dict | None, plan: _Plan, version: int, now: int
@@ -281,14 +311,18 @@ class Gateway:
             waiting = {e["id"] for e in outbox}
             sent = self._sent[key] = self._sent.get(key, set()) & waiting  # the rest were stripped
             self.calls["deliver"] += len(waiting - sent)
-            delivered = await social.deliver(self.store, game.id, [e for e in outbox if e["id"] not in sent])
+            delivered = await social.deliver(
+                self.store, game.id, [e for e in outbox if e["id"] not in sent]
+            )
             if delivered:
                 sent |= delivered
                 self._spawn(self._tidy(game, player))
         else:
             self._sent.pop(key, None)  # every effect sent is stripped now
         if leaderboards.kept(game.pack):
-            await leaderboards.update(self.store, game.pack, game.id, player, base, plan.state, version, now)
+            await leaderboards.update(
+                self.store, game.pack, game.id, player, base, plan.state, version, now
+            )
 
     async def _forget(self, key: Key, ids: list[str]) -> None:
         if not ids:
@@ -321,7 +355,9 @@ class Gateway:
             outbox = (state or {}).get(social.OUTBOX)
             if outbox:
                 self.calls["deliver"] += len(outbox)
-                self._sent.setdefault(key, set()).update(await social.deliver(self.store, game.id, outbox))
+                self._sent.setdefault(key, set()).update(
+                    await social.deliver(self.store, game.id, outbox)
+                )
         await self._tidy(game, player)
 
     def _spawn(self, coro) -> None:
@@ -336,7 +372,9 @@ class Gateway:
 
     # -- reading --
 
-    async def _current(self, key: Key, game: Game | None = None) -> tuple[int, dict | None, list[dict]]:
+    async def _current(
+        self, key: Key, game: Game | None = None
+    ) -> tuple[int, dict | None, list[dict]]:
         """(version, state, the inbox). A cached state comes with no inbox: a delivery
         since moved the stored version, so the commit meets a conflict and reloads."""
         return self._warm(key) or await self._load(key, game)
@@ -346,7 +384,9 @@ class Gateway:
         cached = self._cache.get(key)
         return None if cached is None else (cached[0], cached[1], [])
 
-    async def _load(self, key: Key, game: Game | None = None) -> tuple[int, dict | None, list[dict]]:
+    async def _load(
+        self, key: Key, game: Game | None = None
+    ) -> tuple[int, dict | None, list[dict]]:
         self.calls["load"] += 1
         if game is None or not social.receives(game.pack):
             snap = await self.store.load(*key)
@@ -406,21 +446,43 @@ def _changed(base: dict | None, new: dict, version: int) -> list[str] | None:
 def _ledger(it: Intent, out: Outcome) -> dict:
     # "action_id", not "id": the store adds the event id as "id" when it reads the ledger.
     if it.grant is not None:
-        return {"action": GRANT_ACTION, "action_id": it.answer_id,
-                "params": it.params, "changes": out.changes, "events": out.events,
-                "time": out.now}  # fmt: skip
-    return {"action": it.name, "action_id": it.answer_id, "params": it.params,
-            "changes": out.changes, "events": out.events, "time": out.now}  # fmt: skip
+        return {
+            "action": GRANT_ACTION,
+            "action_id": it.answer_id,
+            "params": it.params,
+            "changes": out.changes,
+            "events": out.events,
+            "time": out.now,
+        }
+    return {
+        "action": it.name,
+        "action_id": it.answer_id,
+        "params": it.params,
+        "changes": out.changes,
+        "events": out.events,
+        "time": out.now,
+    }
 
 
 def _reused(it: Intent) -> dict:
-    return {"id": it.answer_id, "status": "rejected", "error": {
-        "code": "id_reused",
-        "message": f"id {it.answer_id} was used before for another action or other params",
-        "details": {}}}  # fmt: skip
+    return {
+        "id": it.answer_id,
+        "status": "rejected",
+        "error": {
+            "code": "id_reused",
+            "message": f"id {it.answer_id} was used before for another action or other params",
+            "details": {},
+        },
+    }
 
 
 def _busy(it: Intent) -> dict:
-    return {"id": it.answer_id, "status": "rejected", "error": {
-        "code": "busy", "message": "the player's state is changing elsewhere; retry later",
-        "details": {}}}  # fmt: skip
+    return {
+        "id": it.answer_id,
+        "status": "rejected",
+        "error": {
+            "code": "busy",
+            "message": "the player's state is changing elsewhere; retry later",
+            "details": {},
+        },
+    }

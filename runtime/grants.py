@@ -70,10 +70,12 @@ def apply_grant(
         if not 0 <= value <= top:
             label = name if key is None else f"{name}[{key}]"
             return rejected(
-                settled, now, "overflow",
+                settled,
+                now,
+                "overflow",
                 f"{label} would be {value}: it must stay between 0 and {top}",
                 {"label": label, "have": have, "amount": amount, "max": top},
-            )  # fmt: skip
+            )
         if key is None:
             s[name] = value
         else:

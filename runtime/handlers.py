@@ -47,8 +47,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LEDGER_LIMIT = 100
 # a write went to the store and its answer was lost: it may have been applied, or not
-OUTCOME_UNKNOWN = ("the store's answer was lost after the write was sent: it may have been "
-                   "applied or not; resend the same ids to learn the outcome (never new ids)")
+OUTCOME_UNKNOWN = (
+    "the store's answer was lost after the write was sent: it may have been "
+    "applied or not; resend the same ids to learn the outcome (never new ids)"
+)
 ADMIN_RECENT = 20  # ledger entries the admin player view shows
 
 
@@ -61,8 +63,12 @@ def as_api_error(exc: BaseException) -> ApiError | None:
     if isinstance(exc, StoreOutcomeUnknown):  # before StoreUnavailable: it is one
         return ApiError(503, "outcome_unknown", OUTCOME_UNKNOWN, headers={"Retry-After": "1"})
     if isinstance(exc, StoreUnavailable):
-        return ApiError(503, "unavailable", "the store cannot be reached; nothing was applied",
-                        headers={"Retry-After": "1"})  # fmt: skip
+        return ApiError(
+            503,
+            "unavailable",
+            "the store cannot be reached; nothing was applied",
+            headers={"Retry-After": "1"},
+        )
     if isinstance(exc, tornado.web.HTTPError):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
         return ApiError(exc.status_code, code, exc.reason or code.replace("_", " "))
@@ -138,8 +144,9 @@ class BodyLimit:
         raise NotImplementedError
 
 
-def _answer_huge_chunks(connection: tornado.http1connection.HTTP1Connection,
-                        body: BodyLimit) -> None:  # fmt: skip
+def _answer_huge_chunks(
+    connection: tornado.http1connection.HTTP1Connection, body: BodyLimit
+) -> None:
     """A chunked body whose chunk sizes add up past `body_discard` is answered 413 at once,
     as a declared Content-Length is, and a malformed one 400: both in JSON. Tornado checks
     each chunk's size against its body limit before reading the chunk and, past it or on
@@ -291,9 +298,13 @@ def bad_token_from(server: Server, address: str | None) -> None:
 
 
 def rate_limited(wait: float, why: str) -> ApiError:
-    return ApiError(429, "rate_limited", f"{why}; retry in {wait:.2f}s",
-                    details={"retry_after_ms": int(wait * 1000) + 1},
-                    headers={"Retry-After": retry_after_header(wait)})  # fmt: skip
+    return ApiError(
+        429,
+        "rate_limited",
+        f"{why}; retry in {wait:.2f}s",
+        details={"retry_after_ms": int(wait * 1000) + 1},
+        headers={"Retry-After": retry_after_header(wait)},
+    )
 
 
 class JsonPostHandler(BaseHandler):
@@ -337,8 +348,13 @@ class ActionsHandler(JsonPostHandler):
             answer = await gateway.apply(game, player, intents)
         # counted in on_finish, which runs inside answer(): after the bytes are written
         self._counted = (game, [a.name for a in actions], answer.results)
-        self.answer({"results": answer.results, "version": answer.version,
-                     "server_time": answer.server_time})  # fmt: skip
+        self.answer(
+            {
+                "results": answer.results,
+                "version": answer.version,
+                "server_time": answer.server_time,
+            }
+        )
 
     def on_finish(self) -> None:
         super().on_finish()
@@ -359,8 +375,15 @@ class StateHandler(BaseHandler):
     async def get(self, game_id: str) -> None:
         game, player = self.sign_in(game_id)
         version, state, now = await self.server.gateway.state(game, player)
-        self.answer({"player_id": player, "version": version, "server_time": now,
-                     "rules": rules_info(game), "state": state})  # fmt: skip
+        self.answer(
+            {
+                "player_id": player,
+                "version": version,
+                "server_time": now,
+                "rules": rules_info(game),
+                "state": state,
+            }
+        )
 
 
 class LedgerHandler(BaseHandler):
@@ -400,24 +423,35 @@ class LeaderboardHandler(BaseHandler):
         period = self.get_query_argument("period", "current")
         if period not in ("current", "previous"):
             raise bad_request("`period` is `current` or `previous`")
-        self.answer(await leaderboards.page(
-            self.server.store, game.pack, game.id, board, player, around_me=around == "me",
-            limit=limit, last=period == "previous", now=self.server.clock()))  # fmt: skip
+        self.answer(
+            await leaderboards.page(
+                self.server.store,
+                game.pack,
+                game.id,
+                board,
+                player,
+                around_me=around == "me",
+                limit=limit,
+                last=period == "previous",
+                now=self.server.clock(),
+            )
+        )
 
 
 async def ledger_page(handler: BaseHandler, game: Game, player: str) -> list[dict]:
     after = handler.get_query_argument("after", None, strip=False) or None
-    limit = query_int(handler, "limit", DEFAULT_LEDGER_LIMIT, 1,
-                      handler.server.config.limits.ledger_limit)  # fmt: skip
+    limit = query_int(
+        handler, "limit", DEFAULT_LEDGER_LIMIT, 1, handler.server.config.limits.ledger_limit
+    )
     try:
-        return await handler.server.gateway.store.ledger(game.id, player, after=after,
-                                                         limit=limit)  # fmt: skip
+        return await handler.server.gateway.store.ledger(game.id, player, after=after, limit=limit)
     except ValueError as e:  # (the store's own reading of its event ids)
         raise bad_request(f"`after` is not an event id: {after!r}") from e
 
 
-def query_int(handler: tornado.web.RequestHandler, name: str, default: int, low: int,
-              high: int) -> int:  # fmt: skip
+def query_int(
+    handler: tornado.web.RequestHandler, name: str, default: int, low: int, high: int
+) -> int:
     """A whole-number query argument from `low` to `high`: ASCII digits only (str.isdigit
     also takes `²`, which int() refuses), else a 400 that says what it takes."""
     raw = handler.get_query_argument(name, None, strip=False)
@@ -443,8 +477,16 @@ class AdminPlayerHandler(BaseHandler):
             ledger = await ledger_page(self, game, player)
         else:
             ledger = await store.ledger_recent(game.id, player, limit=ADMIN_RECENT)
-        self.answer({"player_id": player, "version": version, "server_time": now,
-                     "rules": rules_info(game), "state": state, "ledger": ledger})  # fmt: skip
+        self.answer(
+            {
+                "player_id": player,
+                "version": version,
+                "server_time": now,
+                "rules": rules_info(game),
+                "state": state,
+                "ledger": ledger,
+            }
+        )
 
 
 class AdminGrantHandler(JsonPostHandler):
@@ -467,11 +509,23 @@ class AdminGrantHandler(JsonPostHandler):
         except GrantError as e:
             raise bad_request(str(e)) from e
         params = {"changes": body["changes"], "reason": reason}
-        intent = Intent(GRANT_PREFIX + grant_id, grant_id, "admin:grant", params,
-                        fingerprint("admin:grant", params), places, reason)  # fmt: skip
+        intent = Intent(
+            GRANT_PREFIX + grant_id,
+            grant_id,
+            "admin:grant",
+            params,
+            fingerprint("admin:grant", params),
+            places,
+            reason,
+        )
         answer = await self.server.gateway.apply(game, player, [intent])
-        self.answer({"result": answer.results[0], "version": answer.version,
-                     "server_time": answer.server_time})  # fmt: skip
+        self.answer(
+            {
+                "result": answer.results[0],
+                "version": answer.version,
+                "server_time": answer.server_time,
+            }
+        )
 
 
 class AdminRulesHandler(JsonPostHandler):
@@ -496,12 +550,25 @@ class AdminRulesHandler(JsonPostHandler):
         except PackError as e:
             raise ApiError(422, "pack_invalid", str(e)) from e
         except UnsafeSwap as e:  # no override until the rules can declare migrations
-            raise ApiError(409, "unsafe_swap", str(e), details={
-                "version": e.new_version, "serving": e.old_version,
-                "losses": [loss.as_dict() for loss in e.losses]}) from e  # fmt: skip
+            raise ApiError(
+                409,
+                "unsafe_swap",
+                str(e),
+                details={
+                    "version": e.new_version,
+                    "serving": e.old_version,
+                    "losses": [loss.as_dict() for loss in e.losses],
+                },
+            ) from e
         old = current.pack.version if current else None
-        self.answer({"game": game.id, "version": game.pack.version, "hash": game.rules_hash,
-                     "previous": old})  # fmt: skip
+        self.answer(
+            {
+                "game": game.id,
+                "version": game.pack.version,
+                "hash": game.rules_hash,
+                "previous": old,
+            }
+        )
 
 
 # -- operations ---------------------------------------------------------------------------

@@ -47,8 +47,9 @@ def entry_frames(entry: dict, event_id: str, version: int | None) -> list[dict]:
     out: list[dict] = []
     if version is not None:
         cause = {"action_id": entry["action_id"], "action": entry["action"]}
-        out.append({"type": "state", "version": version, "changes": entry["changes"],
-                    "cause": cause})  # fmt: skip
+        out.append(
+            {"type": "state", "version": version, "changes": entry["changes"], "cause": cause}
+        )
     for ev in entry.get("events", ()):
         out.append({"type": "event", "id": event_id, "name": ev["name"], "data": ev["data"]})
     return out
@@ -81,7 +82,9 @@ class _Feed:
 
 class Hub:
     def __init__(
-        self, store: Store, on_version: Callable[[str, str, int], None],
+        self,
+        store: Store,
+        on_version: Callable[[str, str, int], None],
         on_inbox: Callable[[str, str], None] | None = None,
     ) -> None:
         self._store = store

@@ -68,8 +68,14 @@ def previous(board: Board, now: int, day_start_ms: int) -> tuple[str, int | None
 
 
 async def update(
-    store: SocialStore, pack: Pack, game: str, player: str, before: dict | None, after: dict,
-    version: int, now: int,
+    store: SocialStore,
+    pack: Pack,
+    game: str,
+    player: str,
+    before: dict | None,
+    after: dict,
+    version: int,
+    now: int,
 ) -> None:
     """Put the committed score on every board whose stat this commit changed (a new
     player: on every board). Never raises: the commit stands whatever happens here."""
@@ -78,15 +84,32 @@ async def update(
             continue
         name, _ = period(board, now, pack.module.DAY_START_MS)
         try:
-            await store.leaderboard_put(game, board.name, name, player, after[board.stat], version,
-                                        KEEP_MS.get(board.resets))  # fmt: skip
+            await store.leaderboard_put(
+                game,
+                board.name,
+                name,
+                player,
+                after[board.stat],
+                version,
+                KEEP_MS.get(board.resets),
+            )
         except Exception:  # the store is down: the next change of the stat puts it again
-            log.warning("leaderboard %s/%s not updated for %s", game, board.name, player, exc_info=True)
+            log.warning(
+                "leaderboard %s/%s not updated for %s", game, board.name, player, exc_info=True
+            )
 
 
 async def page(
-    store: SocialStore, pack: Pack, game: str, board: Board, player: str, *, around_me: bool,
-    limit: int, last: bool, now: int,
+    store: SocialStore,
+    pack: Pack,
+    game: str,
+    board: Board,
+    player: str,
+    *,
+    around_me: bool,
+    limit: int,
+    last: bool,
+    now: int,
 ) -> dict:
     """The protocol's answer: the top `limit`, or `limit` around the caller's rank."""
     day_start = pack.module.DAY_START_MS
@@ -98,8 +121,14 @@ async def page(
     rows = await store.leaderboard_top(game, board.name, name, start, limit)
     total = await store.leaderboard_size(game, board.name, name)
     return {
-        "leaderboard": board.name, "by": board.stat, "resets": board.resets, "period": name,
-        "ends_at": ends, "total": total,
-        "entries": [{"rank": start + i + 1, "player_id": p, "score": s} for i, (p, s) in enumerate(rows)],
+        "leaderboard": board.name,
+        "by": board.stat,
+        "resets": board.resets,
+        "period": name,
+        "ends_at": ends,
+        "total": total,
+        "entries": [
+            {"rank": start + i + 1, "player_id": p, "score": s} for i, (p, s) in enumerate(rows)
+        ],
         "me": None if me is None else {"rank": me[0] + 1, "score": me[1]},
-    }  # fmt: skip
+    }

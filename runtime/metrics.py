@@ -72,17 +72,24 @@ class _Connections(Collector):
         self._c = connections
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily("rulesc_client_connections",
-                                "Open client connections (HTTP and WebSocket)", value=self._c.open)  # fmt: skip
+        yield GaugeMetricFamily(
+            "rulesc_client_connections",
+            "Open client connections (HTTP and WebSocket)",
+            value=self._c.open,
+        )
         refused = CounterMetricFamily(
-            "rulesc_connections_refused", "Connections answered 503 over a cap, by cap",
+            "rulesc_connections_refused",
+            "Connections answered 503 over a cap, by cap",
             labels=["reason"],
-        )  # fmt: skip
+        )
         for reason in ("max_connections", "max_connections_per_address"):
             refused.add_metric([reason], self._c.refused[reason])
         yield refused
-        yield CounterMetricFamily("rulesc_accept_pauses", "Times accepting paused at the "
-                                  "open-file limit", value=self._c.accept_pauses)  # fmt: skip
+        yield CounterMetricFamily(
+            "rulesc_accept_pauses",
+            "Times accepting paused at the open-file limit",
+            value=self._c.accept_pauses,
+        )
 
 
 class _Histogram(Collector):
@@ -120,7 +127,9 @@ class Metrics:
         # (a labelled prometheus counter costs a lookup and a lock per action)
         self.actions: Counter[tuple[str, str, str]] = Counter()
         self.requests = _Histogram(
-            "rulesc_request_seconds", "HTTP request latency, by route and status", ["route", "status"]
+            "rulesc_request_seconds",
+            "HTTP request latency, by route and status",
+            ["route", "status"],
         )
         self.frames = _Histogram(
             "rulesc_ws_frame_seconds", "WebSocket frame handling latency, by frame type", ["type"]
@@ -131,20 +140,34 @@ class Metrics:
             "rulesc_open_connections", "Open WebSocket connections", ["game"], registry=r
         )
         self.store_errors = PCounter(
-            "rulesc_store_errors", "Calls answered 503 because the store was unavailable",
+            "rulesc_store_errors",
+            "Calls answered 503 because the store was unavailable",
             registry=r,
-        )  # fmt: skip
+        )
         # frames pushed, by type: a plain Counter read at scrape time (every push adds one)
         self.pushes: Counter[str] = Counter()
         self.slow_closes = PCounter(
-            "rulesc_ws_slow_closes", "WebSocket connections closed because the client did "
-            "not read what was sent to it", registry=r,
-        )  # fmt: skip
+            "rulesc_ws_slow_closes",
+            "WebSocket connections closed because the client did not read what was sent to it",
+            registry=r,
+        )
         r.register(_StoreCalls(store_calls))
-        r.register(_Counts("rulesc_actions", "Actions answered, by game, action and outcome",
-                           ["game", "action", "outcome"], self.actions))  # fmt: skip
-        r.register(_Counts("rulesc_push_frames", "Frames pushed to WebSocket connections",
-                           ["type"], self.pushes))  # fmt: skip
+        r.register(
+            _Counts(
+                "rulesc_actions",
+                "Actions answered, by game, action and outcome",
+                ["game", "action", "outcome"],
+                self.actions,
+            )
+        )
+        r.register(
+            _Counts(
+                "rulesc_push_frames",
+                "Frames pushed to WebSocket connections",
+                ["type"],
+                self.pushes,
+            )
+        )
 
     def count_connections(self, connections: Connections) -> None:
         self.registry.register(_Connections(connections))

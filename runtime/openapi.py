@@ -34,24 +34,44 @@ def _errors(*statuses: int) -> dict:
         429: "Too many requests from one player or address, or too many bad tokens from one "
         "address (`rate_limited`); see Retry-After",
         503: "The store cannot be reached; nothing was applied (`unavailable`). Or the "
-             "commit was sent and the store's answer lost (`outcome_unknown`): resend the "
-             "same ids",
+        "commit was sent and the store's answer lost (`outcome_unknown`): resend the "
+        "same ids",
     }
     return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
 
 
-_GAME = {"name": "game", "in": "path", "required": True, "schema": {"type": "string"},
-         "description": "The id from the game's `game` declaration"}  # fmt: skip
+_GAME = {
+    "name": "game",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The id from the game's `game` declaration",
+}
 _PLAYER = {"name": "player_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _BEARER: list[dict[str, list]] = [{"bearer": []}]
 _ADMIN: list[dict[str, list]] = [{"admin": []}]
 
 _ACTION_ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
-_CODES = ["bad_params", "unknown_action", "precondition", "insufficient", "limit", "cooldown",
-          "slot_busy", "overflow", "id_reused", "busy", "unknown_row", "pack_fault"]  # fmt: skip
+_CODES = [
+    "bad_params",
+    "unknown_action",
+    "precondition",
+    "insufficient",
+    "limit",
+    "cooldown",
+    "slot_busy",
+    "overflow",
+    "id_reused",
+    "busy",
+    "unknown_row",
+    "pack_fault",
+]
 
-_PLACE: dict[str, Any] = {"type": "object", "required": ["rank", "score"],
-          "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "integer"}}}  # fmt: skip
+_PLACE: dict[str, Any] = {
+    "type": "object",
+    "required": ["rank", "score"],
+    "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "integer"}},
+}
 
 SCHEMAS: dict[str, Any] = {
     "Leaderboard": {
@@ -61,11 +81,23 @@ SCHEMAS: dict[str, Any] = {
             "leaderboard": {"type": "string"},
             "by": {"type": "string", "description": "the stat it ranks by"},
             "resets": {"enum": ["daily", "weekly", "never"]},
-            "period": {"type": "string", "description": "`all`, a date (`2026-01-05`) or an ISO week (`2026-W02`)"},
-            "ends_at": {"type": ["integer", "null"], "description": "ms; null for a board that never resets"},
+            "period": {
+                "type": "string",
+                "description": "`all`, a date (`2026-01-05`) or an ISO week (`2026-W02`)",
+            },
+            "ends_at": {
+                "type": ["integer", "null"],
+                "description": "ms; null for a board that never resets",
+            },
             "total": {"type": "integer", "description": "players on the board"},
-            "entries": {"type": "array", "items": {**_PLACE, "required": ["rank", "player_id", "score"],
-                        "properties": {**_PLACE["properties"], "player_id": {"type": "string"}}}},
+            "entries": {
+                "type": "array",
+                "items": {
+                    **_PLACE,
+                    "required": ["rank", "player_id", "score"],
+                    "properties": {**_PLACE["properties"], "player_id": {"type": "string"}},
+                },
+            },
             "me": {"oneOf": [_PLACE, {"type": "null"}]},
         },
     },
@@ -300,8 +332,14 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def _op(summary: str, ok: dict, *errors: int, body: dict | None = None,
-        params: list | None = None, security: list | None = None) -> dict:  # fmt: skip
+def _op(
+    summary: str,
+    ok: dict,
+    *errors: int,
+    body: dict | None = None,
+    params: list | None = None,
+    security: list | None = None,
+) -> dict:
     op: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **_errors(*errors)}}
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
@@ -321,92 +359,297 @@ def _dev(op: dict) -> dict:
 
 def openapi_document(games: list[str]) -> dict:
     batch = _json(_ref("Results"), "One result per action, in order")
-    dev_clock = _json({"type": "object", "properties": {
-        "offset_ms": {"type": "integer"}, "server_time": {"type": "integer"},
-        "meters": {"type": "object", "additionalProperties": {"type": "object", "properties": {
-            "value": {"type": "integer"}, "since": {"type": "integer"}}}}}}, "The player's clock")  # fmt: skip
+    dev_clock = _json(
+        {
+            "type": "object",
+            "properties": {
+                "offset_ms": {"type": "integer"},
+                "server_time": {"type": "integer"},
+                "meters": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {"value": {"type": "integer"}, "since": {"type": "integer"}},
+                    },
+                },
+            },
+        },
+        "The player's clock",
+    )
     paths = {
-        "/v1/{game}/session": {"post": _op(
-            "Sign a device in as a guest", _json(_ref("Session"), "A signed token"),
-            400, 403, 404, 413, 429, 503, params=[_GAME], security=[],
-            body={"type": "object", "required": ["device_id"], "properties": {
-                "device_id": {"type": "string", "minLength": 8, "maxLength": 128}}})},
-        "/v1/{game}/actions": {"post": _op(
-            "Apply a batch of actions, in order, exactly once", batch,
-            400, 401, 404, 413, 429, 503, params=[_GAME], body=_ref("Batch"))},
-        "/v1/{game}/actions/check": {"post": _op(
-            "What a batch would do now; changes nothing", batch,
-            400, 401, 404, 413, 429, 503, params=[_GAME], body=_ref("Batch"))},
-        "/v1/{game}/ws": {"get": {
-            "summary": "Upgrade to the live channel (WebSocket); frames: ClientFrame, "
-                       "ServerFrame. The token may come as ?token=.",
-            "parameters": [_GAME, {"name": "token", "in": "query", "schema": {"type": "string"}}],
-            "responses": {"101": {"description": "Switching protocols"},
-                          **_errors(401, 404, 413, 429)}}},
-        "/v1/{game}/state": {"get": _op(
-            "The player's state, meters brought to server_time", _json(_ref("State"), "State"),
-            401, 404, 429, 503, params=[_GAME])},
-        "/v1/{game}/ledger": {"get": _op(
-            "The player's own history", _json({"type": "object", "properties": {
-                "entries": {"type": "array", "items": _ref("LedgerEntry")}}}, "Entries, oldest first"),
-            400, 401, 404, 429, 503, params=[_GAME,
-                {"name": "after", "in": "query", "schema": {"type": "string"}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}])},
-        "/v1/{game}/rules": {"get": _op(
-            "The public schema of the pack: resources, tables, actions with JSON Schema params",
-            _json({"type": "object"}, "The schema"), 401, 404, 429, params=[_GAME])},
-        "/v1/{game}/leaderboards/{name}": {"get": _op(
-            "A leaderboard of the game (an extension): scores from the server's state only",
-            _json(_ref("Leaderboard"), "The top, or the places around the caller"),
-            400, 401, 404, 429, 503, params=[_GAME,
-                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
-                {"name": "around", "in": "query", "schema": {"enum": ["me"]}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                {"name": "period", "in": "query", "schema": {"enum": ["current", "previous"]}}])},
-        "/admin/{game}/players/{player_id}": {"get": _op(
-            "A player's state and recent ledger", _json({"type": "object"}, "State and ledger"),
-            403, 404, 413, 429, 503, params=[_GAME, _PLAYER], security=_ADMIN)},
-        "/admin/{game}/players/{player_id}/grant": {"post": _op(
-            "Grant (or take) resources, exactly once; recorded and pushed",
-            _json({"type": "object", "properties": {"result": _ref("Result"),
-                   "version": {"type": "integer"}}}, "The grant's result"),
-            400, 403, 404, 413, 429, 503, params=[_GAME, _PLAYER], security=_ADMIN, body=_ref("Grant"))},
-        "/admin/{game}/rules": {"post": _op(
-            "Build or load a new pack, check it, swap it in atomically",
-            _json({"type": "object"}, "The pack now served"), 400, 403, 404, 409, 413, 422, 429,
-            params=[_GAME], security=_ADMIN,
-            body={"type": "object", "properties": {"path": {
-                "type": "string", "description": "game folder or pack dir (default: the one served)"}}})},
+        "/v1/{game}/session": {
+            "post": _op(
+                "Sign a device in as a guest",
+                _json(_ref("Session"), "A signed token"),
+                400,
+                403,
+                404,
+                413,
+                429,
+                503,
+                params=[_GAME],
+                security=[],
+                body={
+                    "type": "object",
+                    "required": ["device_id"],
+                    "properties": {
+                        "device_id": {"type": "string", "minLength": 8, "maxLength": 128}
+                    },
+                },
+            )
+        },
+        "/v1/{game}/actions": {
+            "post": _op(
+                "Apply a batch of actions, in order, exactly once",
+                batch,
+                400,
+                401,
+                404,
+                413,
+                429,
+                503,
+                params=[_GAME],
+                body=_ref("Batch"),
+            )
+        },
+        "/v1/{game}/actions/check": {
+            "post": _op(
+                "What a batch would do now; changes nothing",
+                batch,
+                400,
+                401,
+                404,
+                413,
+                429,
+                503,
+                params=[_GAME],
+                body=_ref("Batch"),
+            )
+        },
+        "/v1/{game}/ws": {
+            "get": {
+                "summary": "Upgrade to the live channel (WebSocket); frames: ClientFrame, "
+                "ServerFrame. The token may come as ?token=.",
+                "parameters": [
+                    _GAME,
+                    {"name": "token", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "101": {"description": "Switching protocols"},
+                    **_errors(401, 404, 413, 429),
+                },
+            }
+        },
+        "/v1/{game}/state": {
+            "get": _op(
+                "The player's state, meters brought to server_time",
+                _json(_ref("State"), "State"),
+                401,
+                404,
+                429,
+                503,
+                params=[_GAME],
+            )
+        },
+        "/v1/{game}/ledger": {
+            "get": _op(
+                "The player's own history",
+                _json(
+                    {
+                        "type": "object",
+                        "properties": {"entries": {"type": "array", "items": _ref("LedgerEntry")}},
+                    },
+                    "Entries, oldest first",
+                ),
+                400,
+                401,
+                404,
+                429,
+                503,
+                params=[
+                    _GAME,
+                    {"name": "after", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                ],
+            )
+        },
+        "/v1/{game}/rules": {
+            "get": _op(
+                "The public schema of the pack: resources, tables, actions with JSON Schema params",
+                _json({"type": "object"}, "The schema"),
+                401,
+                404,
+                429,
+                params=[_GAME],
+            )
+        },
+        "/v1/{game}/leaderboards/{name}": {
+            "get": _op(
+                "A leaderboard of the game (an extension): scores from the server's state only",
+                _json(_ref("Leaderboard"), "The top, or the places around the caller"),
+                400,
+                401,
+                404,
+                429,
+                503,
+                params=[
+                    _GAME,
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "around", "in": "query", "schema": {"enum": ["me"]}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                    {"name": "period", "in": "query", "schema": {"enum": ["current", "previous"]}},
+                ],
+            )
+        },
+        "/admin/{game}/players/{player_id}": {
+            "get": _op(
+                "A player's state and recent ledger",
+                _json({"type": "object"}, "State and ledger"),
+                403,
+                404,
+                413,
+                429,
+                503,
+                params=[_GAME, _PLAYER],
+                security=_ADMIN,
+            )
+        },
+        "/admin/{game}/players/{player_id}/grant": {
+            "post": _op(
+                "Grant (or take) resources, exactly once; recorded and pushed",
+                _json(
+                    {
+                        "type": "object",
+                        "properties": {"result": _ref("Result"), "version": {"type": "integer"}},
+                    },
+                    "The grant's result",
+                ),
+                400,
+                403,
+                404,
+                413,
+                429,
+                503,
+                params=[_GAME, _PLAYER],
+                security=_ADMIN,
+                body=_ref("Grant"),
+            )
+        },
+        "/admin/{game}/rules": {
+            "post": _op(
+                "Build or load a new pack, check it, swap it in atomically",
+                _json({"type": "object"}, "The pack now served"),
+                400,
+                403,
+                404,
+                409,
+                413,
+                422,
+                429,
+                params=[_GAME],
+                security=_ADMIN,
+                body={
+                    "type": "object",
+                    "properties": {
+                        "path": {
+                            "type": "string",
+                            "description": "game folder or pack dir (default: the one served)",
+                        }
+                    },
+                },
+            )
+        },
         "/v1/{game}/dev/clock": {
-            "get": _dev(_op("Development mode: the player's time offset and time, and when each "
-                            "meter last ticked", dev_clock, 401, 403, 404, 429, 503, params=[_GAME])),
-            "post": _dev(_op("Development mode: move the player's time forward", dev_clock,
-                             400, 401, 403, 404, 413, 429, 503, params=[_GAME], body={
-                    "type": "object", "required": ["skip_ms"], "properties": {"skip_ms": {
-                        "type": "integer", "minimum": 1, "maximum": 366 * 86_400_000}}}))},
-        "/client.js": {"get": {"summary": "The JavaScript client, an ES module (`?v=` caches it for good)",
-                               "security": [], "responses": {"200": {
-                                   "description": "The module", "content": {"text/javascript": {}}}}}},
+            "get": _dev(
+                _op(
+                    "Development mode: the player's time offset and time, and when each "
+                    "meter last ticked",
+                    dev_clock,
+                    401,
+                    403,
+                    404,
+                    429,
+                    503,
+                    params=[_GAME],
+                )
+            ),
+            "post": _dev(
+                _op(
+                    "Development mode: move the player's time forward",
+                    dev_clock,
+                    400,
+                    401,
+                    403,
+                    404,
+                    413,
+                    429,
+                    503,
+                    params=[_GAME],
+                    body={
+                        "type": "object",
+                        "required": ["skip_ms"],
+                        "properties": {
+                            "skip_ms": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 366 * 86_400_000,
+                            }
+                        },
+                    },
+                )
+            ),
+        },
+        "/client.js": {
+            "get": {
+                "summary": "The JavaScript client, an ES module (`?v=` caches it for good)",
+                "security": [],
+                "responses": {
+                    "200": {"description": "The module", "content": {"text/javascript": {}}}
+                },
+            }
+        },
         "/healthz": {"get": _op("Process up", _json({"type": "object"}, "Up"), security=[])},
-        "/readyz": {"get": {"summary": "Store reachable and packs loaded", "security": [],
-                            "responses": {"200": {"description": "Ready"},
-                                          "503": {"description": "Not ready"}}}},
-        "/metrics": {"get": {"summary": "Prometheus text format", "security": [],
-                             "responses": {"200": {"description": "Metrics",
-                                                   "content": {"text/plain": {}}}}}},
-    }  # fmt: skip
+        "/readyz": {
+            "get": {
+                "summary": "Store reachable and packs loaded",
+                "security": [],
+                "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus text format",
+                "security": [],
+                "responses": {"200": {"description": "Metrics", "content": {"text/plain": {}}}},
+            }
+        },
+    }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "rulesc game server", "version": __version__,
-                 "description": f"Games served here: {', '.join(games) or 'none'}."},
+        "info": {
+            "title": "rulesc game server",
+            "version": __version__,
+            "description": f"Games served here: {', '.join(games) or 'none'}.",
+        },
         "paths": paths,
         "security": _BEARER,
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer",
-                           "description": "A session token, or the game's own JWT"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A session token, or the game's own JWT",
+                },
                 "admin": {"type": "http", "scheme": "bearer", "description": "The admin token"},
             },
         },
-    }  # fmt: skip
+    }

@@ -23,7 +23,9 @@ _MARKER = re.compile(r"^\s*# (?P<file>[^:\s]+\.rules):(?P<line>\d+): (?P<text>.*
 class PackError(Exception):
     """A pack that cannot be loaded, or a fault inside one, told against the designer's line."""
 
-    def __init__(self, message: str, rules_file: str | None = None, rules_line: int | None = None) -> None:
+    def __init__(
+        self, message: str, rules_file: str | None = None, rules_line: int | None = None
+    ) -> None:
         where = f"{rules_file}:{rules_line}: " if rules_file else ""
         super().__init__(where + message)
         self.rules_file = rules_file
@@ -89,8 +91,10 @@ def load_pack(path: Path | str) -> Pack:
     except (OSError, ValueError, KeyError) as err:
         raise PackError(f"not a rule pack: {path} ({err})") from err
     if not isinstance(manifest.get("format"), int) or manifest["format"] > PACK_FORMAT:
-        raise PackError(f"the pack at {path} has format {manifest.get('format')!r}; this runtime runs "
-                        f"formats up to {PACK_FORMAT}: rebuild it with this version's `rulesc build`")
+        raise PackError(
+            f"the pack at {path} has format {manifest.get('format')!r}; this runtime runs "
+            f"formats up to {PACK_FORMAT}: rebuild it with this version's `rulesc build`"
+        )
     # a unique module name per game and version, so a new pack can load beside the old one
     name = f"rulesc_pack_{manifest['game']}_{manifest['version']}"
     spec = importlib.util.spec_from_file_location(name, module_path)

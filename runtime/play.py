@@ -78,8 +78,11 @@ class PlayHandler(BaseHandler):
 
     def get(self, game_id: str) -> None:
         if not self.server.config.dev:
-            raise ApiError(404, "not_found", "the playground only runs in development mode "
-                                             "(this server runs with --production)")  # fmt: skip
+            raise ApiError(
+                404,
+                "not_found",
+                "the playground only runs in development mode (this server runs with --production)",
+            )
         game = self.find_game(game_id)
         page = (PLAY / "index.html").read_text(encoding="utf-8")
         fills = {
@@ -103,8 +106,11 @@ class DevClockHandler(JsonPostHandler):
 
     async def prepare(self) -> None:
         if not self.server.config.dev or not isinstance(self.server.clock, DevClock):
-            raise ApiError(403, "forbidden", "the dev clock only runs in development mode "
-                                             "(this server runs with --production)")  # fmt: skip
+            raise ApiError(
+                403,
+                "forbidden",
+                "the dev clock only runs in development mode (this server runs with --production)",
+            )
         self.clock: DevClock = self.server.clock
         await super().prepare()
 
@@ -127,6 +133,8 @@ class DevClockHandler(JsonPostHandler):
         snap = await self.server.gateway.store.load(game.id, player)
         now = max(clock.now_for(key), (snap.state or {}).get("_now", 0))
         settled = engine.prepare(game.pack, snap.state, now)
-        meters = {name: {"value": settled[name], "since": since}
-                  for name, since in settled.get("_meters", {}).items()}  # fmt: skip
+        meters = {
+            name: {"value": settled[name], "since": since}
+            for name, since in settled.get("_meters", {}).items()
+        }
         return {"offset_ms": clock.offset(key), "server_time": now, "meters": meters}

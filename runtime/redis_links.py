@@ -81,12 +81,16 @@ def unavailable(error: Exception, *, write: bool = False) -> StoreUnavailable | 
     reply was lost (ReplyLost) it may have run: StoreOutcomeUnknown."""
     if write and isinstance(error, ReplyLost):
         return StoreOutcomeUnknown(f"redis: {error}")
-    if isinstance(error, UNAVAILABLE) or (isinstance(error, ResponseError) and refused_for_now(error)):
+    if isinstance(error, UNAVAILABLE) or (
+        isinstance(error, ResponseError) and refused_for_now(error)
+    ):
         return StoreUnavailable(f"redis: {error}")
     return None
 
 
-def unavailable_on_error(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+def unavailable_on_error(
+    fn: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
     """A store call whose link fails, or that Redis refuses for now, raises StoreUnavailable (503)."""
 
     @functools.wraps(fn)
@@ -262,8 +266,9 @@ class PushHub:
                 await conn.disconnect(nowait=True)
             raise
         self._conn = conn
-        old, self._reader = self._reader, asyncio.create_task(
-            self._read(conn, stream, parser), name="rulesc-push-reader"
+        old, self._reader = (
+            self._reader,
+            asyncio.create_task(self._read(conn, stream, parser), name="rulesc-push-reader"),
         )
         if old is not None and old is not asyncio.current_task():
             old.cancel()  # the reader of a lost link, waiting to dial again: done here

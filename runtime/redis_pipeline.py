@@ -255,7 +255,9 @@ def pack_command(args: tuple[Any, ...]) -> bytes:
         raise DataError(f"cannot send that to redis: {e}; arguments {args!r:.80}") from e
 
 
-def _fail(futures: list[asyncio.Future[Any]], error: BaseException, *, written: bool = False) -> None:
+def _fail(
+    futures: list[asyncio.Future[Any]], error: BaseException, *, written: bool = False
+) -> None:
     """Fail each future; `written`: their commands went out (or may have): ReplyLost."""
     for future in futures:
         if not future.done():
@@ -263,8 +265,10 @@ def _fail(futures: list[asyncio.Future[Any]], error: BaseException, *, written: 
 
 
 def _reply_lost(error: BaseException) -> BaseException:
-    if isinstance(error, (RedisTimeoutError, TimeoutError, RedisConnectionError, OSError,
-                          asyncio.CancelledError)):  # fmt: skip
+    if isinstance(
+        error,
+        (RedisTimeoutError, TimeoutError, RedisConnectionError, OSError, asyncio.CancelledError),
+    ):
         return ReplyLost(f"{error or 'the link to redis was lost'}; the command was sent")
     return error
 

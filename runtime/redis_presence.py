@@ -42,7 +42,9 @@ end
 """
 
 # Returns the player's version, read in the same step as the entry is written.
-HERE_LUA = _NOW_MS_LUA + """
+HERE_LUA = (
+    _NOW_MS_LUA
+    + """
 -- KEYS: 1 the player's listening processes (ZSET: id -> lapses at, Redis time in ms),
 --   2 the player's state hash
 -- ARGV: 1 this process's id, 2 ttl in ms: enter or renew; 0: leave
@@ -58,10 +60,13 @@ else
 end
 return tonumber(redis.call('HGET', KEYS[2], '@version') or '0')
 """
+)
 
 # The commit script's test (runtime/store_redis.py): does a live process other than `me`
 # listen? ZRANGE ... LIMIT 0 2: if two live entries exist, one is not `me`.
-OTHERS_LISTEN_LUA = _NOW_MS_LUA + """
+OTHERS_LISTEN_LUA = (
+    _NOW_MS_LUA
+    + """
 local function others_listen(here, me)
   if redis.call('EXISTS', here) == 0 then return false end
   local live = redis.call('ZRANGE', here, '(' .. string.format('%d', now_ms()), '+inf', 'BYSCORE',
@@ -72,6 +77,7 @@ local function others_listen(here, me)
   return false
 end
 """
+)
 
 # (keys, args) -> the script's reply: RedisStore runs HERE_LUA through it
 Run = Callable[[list[str], list[Any]], Awaitable[Any]]
@@ -80,7 +86,9 @@ Run = Callable[[list[str], list[Any]], Awaitable[Any]]
 class Presence:
     """This process's entries in the players' `here` sets, and its local subscribers."""
 
-    def __init__(self, run: Run, *, ttl: float = DEFAULT_TTL, renew_every: float = DEFAULT_RENEW_EVERY) -> None:
+    def __init__(
+        self, run: Run, *, ttl: float = DEFAULT_TTL, renew_every: float = DEFAULT_RENEW_EVERY
+    ) -> None:
         self.id = secrets.token_hex(8)
         self._run = run
         self._ttl_ms = max(1, round(ttl * 1000))
@@ -171,8 +179,12 @@ class Presence:
             results = await asyncio.gather(
                 *(self._here(p, self._ttl_ms) for p in prefixes), return_exceptions=True
             )
-            failed = [p for p, r in zip(prefixes, results, strict=True) if isinstance(r, BaseException)]
+            failed = [
+                p for p, r in zip(prefixes, results, strict=True) if isinstance(r, BaseException)
+            ]
             if failed:
-                log.warning("renewing the listeners of %d players failed (next try in %.0fs)",
-                            len(failed), self._renew_every)  # fmt: skip
-
+                log.warning(
+                    "renewing the listeners of %d players failed (next try in %.0fs)",
+                    len(failed),
+                    self._renew_every,
+                )

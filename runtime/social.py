@@ -58,7 +58,9 @@ class Numbering:
     def stamp(self, effects: list[dict]) -> list[dict]:
         out = []
         for e in effects:
-            out.append({**e, "id": f"{self.player}:{self.version}:{self.n}", "seq": [self.version, self.n]})
+            out.append(
+                {**e, "id": f"{self.player}:{self.version}:{self.n}", "seq": [self.version, self.n]}
+            )
             self.n += 1
         return out
 
@@ -95,8 +97,14 @@ def receive_all(
 def _decided(effect: dict, out: engine.Outcome) -> Decided:
     result = {"id": effect["id"], "status": "ok", "changes": out.changes, "events": out.events}
     params = {"from": effect["from"], "action": effect["action"], "kind": effect["kind"]}
-    ledger = {"action": RECEIVE_ACTION, "action_id": effect["id"], "params": params,
-              "changes": out.changes, "events": out.events, "time": out.now}  # fmt: skip
+    ledger = {
+        "action": RECEIVE_ACTION,
+        "action_id": effect["id"],
+        "params": params,
+        "changes": out.changes,
+        "events": out.events,
+        "time": out.now,
+    }
     return Decided(INBOX_PREFIX + effect["id"], "inbox", result, ledger)
 
 

@@ -89,7 +89,10 @@ end
 
 # Reads and checks first, then writes: a failed check returns before any write, and Redis
 # does not deny writes for OOM once a script has written, so a commit is all or nothing.
-COMMIT_LUA = OTHERS_LISTEN_LUA + KEEP_REJECTIONS_LUA + """
+COMMIT_LUA = (
+    OTHERS_LISTEN_LUA
+    + KEEP_REJECTIONS_LUA
+    + """
 -- KEYS: 1 state hash, 2 result key prefix, 3 ledger stream, 4 push channel,
 --   5 the processes listening to the player's pushes (redis_presence.py),
 --   6 the index of remembered rejections
@@ -152,11 +155,14 @@ if ARGV[4] ~= '' and others_listen(KEYS[5], ARGV[8]) then
 end
 return out
 """
+)
 
 # The commit's checks, then only the results: state, version and ledger are not touched.
 # SET NX as well, though the check above already found none of the ids: the first
 # decision of an id is never overwritten.
-REMEMBER_LUA = KEEP_REJECTIONS_LUA + """
+REMEMBER_LUA = (
+    KEEP_REJECTIONS_LUA
+    + """
 -- KEYS: 1 state hash, 2 result key prefix, 3 the index of remembered rejections
 -- ARGV: 1 expected version, 2 rejection ttl (ms), 3 max rejections remembered,
 --   then n x (action id, JSON [fingerprint, result])
@@ -179,6 +185,7 @@ end
 keep_rejections(KEYS[3], KEYS[2], ids, ARGV[2], ARGV[3])
 return {'ok', version}
 """
+)
 
 # Trimming does not move Redis's max-deleted-entry-id, so an entry after `after` may be
 # gone when `after` is older than the first retained entry and entries were removed. That
@@ -208,6 +215,7 @@ return {1, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-' .. ARGV[2], '+')}
 
 _INT64_MAX = 2**63 - 1
 _STREAM_ID = re.compile(r"(\d{1,19})(?:-(\d{1,19}))?", re.ASCII)
+
 
 class _Script:
     """EVALSHA; when the node does not have the script (a restart, a failover to a replica
@@ -335,7 +343,9 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         self._link: Link | None = None
         self._opening = asyncio.Lock()
         self._closed = False
-        self._presence = Presence(self._run_here, ttl=presence_ttl, renew_every=presence_renew_every)
+        self._presence = Presence(
+            self._run_here, ttl=presence_ttl, renew_every=presence_renew_every
+        )
 
     @property
     def is_cluster(self) -> bool | None:
@@ -409,8 +419,13 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         return outcome
 
     def _commit_call(
-        self, p: str, expected_version: int, state: dict, changed: list[str] | None,
-        decided: list[Decided], push: bool,
+        self,
+        p: str,
+        expected_version: int,
+        state: dict,
+        changed: list[str] | None,
+        decided: list[Decided],
+        push: bool,
     ) -> tuple[list[str], list[Any]]:
         """The commit script's keys and arguments (see COMMIT_LUA)."""
         keys = [p + ":state", p + ":res:", p + ":ledger", p + ":push", p + ":here", p + ":rej"]
@@ -536,8 +551,9 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
 class _Subscription(Subscription):
     """A subscription to the channel, and this process's place among its listeners."""
 
-    def __init__(self, presence: Presence, prefix: str, callback: Callback, sub: Subscription,
-                 version: int) -> None:  # fmt: skip
+    def __init__(
+        self, presence: Presence, prefix: str, callback: Callback, sub: Subscription, version: int
+    ) -> None:
         self._presence, self._prefix, self._callback, self._sub = presence, prefix, callback, sub
         self.version = version
 

@@ -69,7 +69,6 @@ return 1
 """
 
 
-
 @functools.cache
 def _script(source: str) -> Any:
     from .store_redis import _Script  # store_redis imports this module: import it late
@@ -117,9 +116,14 @@ class RedisSocial(SocialStore):
     @unavailable_on_error
     async def deliver(self, game: str, player: str, effect: dict) -> bool:
         link = await self._social_link()
-        keys = [_player_key(game, player, ":state"), _player_key(game, player, ":inbox"),
-                _player_key(game, player, ":push")]  # fmt: skip
-        reply = await _script(DELIVER_LUA)(link, keys, [effect["id"], orjson.dumps(effect), self._publish])
+        keys = [
+            _player_key(game, player, ":state"),
+            _player_key(game, player, ":inbox"),
+            _player_key(game, player, ":push"),
+        ]
+        reply = await _script(DELIVER_LUA)(
+            link, keys, [effect["id"], orjson.dumps(effect), self._publish]
+        )
         return int(reply) >= 0
 
     @unavailable_on_error
@@ -151,27 +155,41 @@ class RedisSocial(SocialStore):
     async def outbox_marks(self, game: str, *, before: int, limit: int) -> list[tuple[str, int]]:
         link = await self._social_link()
         keys = [_bucket_key(game, b) for b in range(BUCKETS)]
-        replies = await asyncio.gather(*(
-            link.execute(k, "ZRANGEBYSCORE", k, "-inf", f"({before}", "WITHSCORES", "LIMIT", 0, limit)
-            for k in keys))  # fmt: skip
+        replies = await asyncio.gather(
+            *(
+                link.execute(
+                    k, "ZRANGEBYSCORE", k, "-inf", f"({before}", "WITHSCORES", "LIMIT", 0, limit
+                )
+                for k in keys
+            )
+        )
         marks = [(m.decode(), int(float(s))) for raw in replies for m, s in _pairs(raw)]
         return sorted(marks, key=lambda m: m[1])[:limit]
 
     @unavailable_on_error
     async def unmark_outbox(self, game: str, player: str, at: int) -> None:
-        await _script(UNMARK_LUA)(await self._social_link(), [_marks_key(game, player)], [player, at])
+        await _script(UNMARK_LUA)(
+            await self._social_link(), [_marks_key(game, player)], [player, at]
+        )
 
     # -- leaderboards --
 
     @unavailable_on_error
     async def leaderboard_put(
-        self, game: str, board: str, period: str, player: str, score: int, version: int,
+        self,
+        game: str,
+        board: str,
+        period: str,
+        player: str,
+        score: int,
+        version: int,
         ttl_ms: int | None,
     ) -> None:
         base = _board_key(game, board, period)
         ttl = "" if ttl_ms is None else ttl_ms
-        await _script(LEADERBOARD_PUT_LUA)(await self._social_link(), [base + ":z", base + ":v"],
-                                           [player, score, version, ttl])  # fmt: skip
+        await _script(LEADERBOARD_PUT_LUA)(
+            await self._social_link(), [base + ":z", base + ":v"], [player, score, version, ttl]
+        )
 
     @unavailable_on_error
     async def leaderboard_top(
@@ -179,7 +197,8 @@ class RedisSocial(SocialStore):
     ) -> list[tuple[str, int]]:
         key = _board_key(game, board, period) + ":z"
         raw = await (await self._social_link()).execute(
-            key, "ZREVRANGE", key, max(start, 0), max(start, 0) + count - 1, "WITHSCORES")
+            key, "ZREVRANGE", key, max(start, 0), max(start, 0) + count - 1, "WITHSCORES"
+        )
         return [(m.decode(), int(float(s))) for m, s in _pairs(raw)]
 
     @unavailable_on_error
@@ -188,8 +207,9 @@ class RedisSocial(SocialStore):
     ) -> tuple[int, int] | None:
         key = _board_key(game, board, period) + ":z"
         link = await self._social_link()
-        rank, score = await asyncio.gather(link.execute(key, "ZREVRANK", key, player),
-                                           link.execute(key, "ZSCORE", key, player))  # fmt: skip
+        rank, score = await asyncio.gather(
+            link.execute(key, "ZREVRANK", key, player), link.execute(key, "ZSCORE", key, player)
+        )
         if rank is None or score is None:
             return None
         return int(rank), int(float(score))

@@ -56,7 +56,13 @@ class SocialStore(abc.ABC):
 
     @abc.abstractmethod
     async def leaderboard_put(
-        self, game: str, board: str, period: str, player: str, score: int, version: int,
+        self,
+        game: str,
+        board: str,
+        period: str,
+        player: str,
+        score: int,
+        version: int,
         ttl_ms: int | None,
     ) -> None:
         """Set the player's score, unless a score from a version at least as new is there

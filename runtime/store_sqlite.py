@@ -302,15 +302,24 @@ class SqliteStore(SqliteSocial, Store):
             # REPLACE only ever meets an expired row here: live ones were "seen" above
             db.executemany(
                 "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, 1)",
-                [(game, player, action_id, stored, now + self._rejection_ttl)
-                 for action_id, stored in blobs],
-            )  # fmt: skip
+                [
+                    (game, player, action_id, stored, now + self._rejection_ttl)
+                    for action_id, stored in blobs
+                ],
+            )
             self._keep_rejections(db, game, player)
             self._purge(db, now)
         return CommitOutcome("ok", version)
 
     def _refused(
-        self, db: sqlite3.Connection, game: str, player: str, ids: list[str], version: int, expected: int, now: float
+        self,
+        db: sqlite3.Connection,
+        game: str,
+        player: str,
+        ids: list[str],
+        version: int,
+        expected: int,
+        now: float,
     ) -> CommitOutcome | None:
         """The checks before any write, in the contract's order: ids decided before, then the version."""
         seen = self._seen(db, game, player, ids, now)
@@ -454,9 +463,11 @@ class SqliteStore(SqliteSocial, Store):
         return sub
 
     def _version(self, game: str, player: str) -> int:
-        row = self._db().execute(
-            "SELECT version FROM state WHERE game = ? AND player = ?", (game, player)
-        ).fetchone()
+        row = (
+            self._db()
+            .execute("SELECT version FROM state WHERE game = ? AND player = ?", (game, player))
+            .fetchone()
+        )
         return 0 if row is None else int(row[0])
 
     def _publish(

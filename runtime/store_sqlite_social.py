@@ -48,7 +48,9 @@ class SqliteSocial(SocialStore):
 
         async def _run(self, fn: Callable[..., T], *args: Any) -> T: ...
         def _db(self) -> sqlite3.Connection: ...
-        def _tx(self, mode: str = "IMMEDIATE") -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
+        def _tx(
+            self, mode: str = "IMMEDIATE"
+        ) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
 
     # -- inboxes --
 
@@ -57,16 +59,21 @@ class SqliteSocial(SocialStore):
 
         def run() -> int | None:
             with self._tx() as db:
-                row = db.execute("SELECT version FROM state WHERE game = ? AND player = ?",
-                                 (game, player)).fetchone()  # fmt: skip
+                row = db.execute(
+                    "SELECT version FROM state WHERE game = ? AND player = ?", (game, player)
+                ).fetchone()
                 if row is None:
                     return None
-                added = db.execute("INSERT OR IGNORE INTO inbox VALUES (?, ?, ?, ?)",
-                                   (game, player, effect["id"], blob)).rowcount  # fmt: skip
+                added = db.execute(
+                    "INSERT OR IGNORE INTO inbox VALUES (?, ?, ?, ?)",
+                    (game, player, effect["id"], blob),
+                ).rowcount
                 if not added:
                     return 0
-                db.execute("UPDATE state SET version = version + 1 WHERE game = ? AND player = ?",
-                           (game, player))  # fmt: skip
+                db.execute(
+                    "UPDATE state SET version = version + 1 WHERE game = ? AND player = ?",
+                    (game, player),
+                )
                 return row[0] + 1
 
         version = await self._run(run)
@@ -85,7 +92,8 @@ class SqliteSocial(SocialStore):
     async def inbox(self, game: str, player: str) -> list[dict]:
         def run() -> list[dict]:
             rows = self._db().execute(
-                "SELECT effect FROM inbox WHERE game = ? AND player = ?", (game, player))
+                "SELECT effect FROM inbox WHERE game = ? AND player = ?", (game, player)
+            )
             return [orjson.loads(blob) for (blob,) in rows]
 
         return await self._run(run)
@@ -96,8 +104,10 @@ class SqliteSocial(SocialStore):
 
         def run() -> None:
             with self._tx() as db:
-                db.executemany("DELETE FROM inbox WHERE game = ? AND player = ? AND effect_id = ?",
-                               [(game, player, e) for e in effect_ids])  # fmt: skip
+                db.executemany(
+                    "DELETE FROM inbox WHERE game = ? AND player = ? AND effect_id = ?",
+                    [(game, player, e) for e in effect_ids],
+                )
 
         await self._run(run)
 
@@ -106,16 +116,24 @@ class SqliteSocial(SocialStore):
     async def mark_outbox(self, game: str, player: str, at: int) -> None:
         def run() -> None:
             with self._tx() as db:
-                db.execute("INSERT INTO outbox_marks VALUES (?, ?, ?) ON CONFLICT (game, player)"
-                           " DO UPDATE SET marked_at = excluded.marked_at", (game, player, at))
+                db.execute(
+                    "INSERT INTO outbox_marks VALUES (?, ?, ?) ON CONFLICT (game, player)"
+                    " DO UPDATE SET marked_at = excluded.marked_at",
+                    (game, player, at),
+                )
 
         await self._run(run)
 
     async def outbox_mark(self, game: str, player: str) -> int | None:
         def run() -> int | None:
-            row = self._db().execute(
-                "SELECT marked_at FROM outbox_marks WHERE game = ? AND player = ?", (game, player)
-            ).fetchone()
+            row = (
+                self._db()
+                .execute(
+                    "SELECT marked_at FROM outbox_marks WHERE game = ? AND player = ?",
+                    (game, player),
+                )
+                .fetchone()
+            )
             return None if row is None else row[0]
 
         return await self._run(run)
@@ -124,7 +142,9 @@ class SqliteSocial(SocialStore):
         def run() -> list[tuple[str, int]]:
             rows = self._db().execute(
                 "SELECT player, marked_at FROM outbox_marks WHERE game = ? AND marked_at < ?"
-                " ORDER BY marked_at LIMIT ?", (game, before, limit))
+                " ORDER BY marked_at LIMIT ?",
+                (game, before, limit),
+            )
             return [(p, at) for p, at in rows]
 
         return await self._run(run)
@@ -132,15 +152,23 @@ class SqliteSocial(SocialStore):
     async def unmark_outbox(self, game: str, player: str, at: int) -> None:
         def run() -> None:
             with self._tx() as db:
-                db.execute("DELETE FROM outbox_marks WHERE game = ? AND player = ? AND marked_at = ?",
-                           (game, player, at))  # fmt: skip
+                db.execute(
+                    "DELETE FROM outbox_marks WHERE game = ? AND player = ? AND marked_at = ?",
+                    (game, player, at),
+                )
 
         await self._run(run)
 
     # -- leaderboards --
 
     async def leaderboard_put(
-        self, game: str, board: str, period: str, player: str, score: int, version: int,
+        self,
+        game: str,
+        board: str,
+        period: str,
+        player: str,
+        score: int,
+        version: int,
         ttl_ms: int | None,
     ) -> None:
         def run() -> None:
@@ -155,9 +183,14 @@ class SqliteSocial(SocialStore):
                     (game, board, period, player, score, version, expires),
                 )
                 # the board lives on while it is written to; older periods go away
-                db.execute("UPDATE leaderboard SET expires_at = ? WHERE game = ? AND board = ? AND period = ?",
-                           (expires, game, board, period))  # fmt: skip
-                db.execute("DELETE FROM leaderboard WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+                db.execute(
+                    "UPDATE leaderboard SET expires_at = ? WHERE game = ? AND board = ? AND period = ?",
+                    (expires, game, board, period),
+                )
+                db.execute(
+                    "DELETE FROM leaderboard WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                    (now,),
+                )
 
         await self._run(run)
 
@@ -168,7 +201,8 @@ class SqliteSocial(SocialStore):
             rows = self._db().execute(
                 "SELECT player, score FROM leaderboard WHERE game = ? AND board = ? AND period = ?"
                 " ORDER BY score DESC, player DESC LIMIT ? OFFSET ?",
-                (game, board, period, count, max(start, 0)))
+                (game, board, period, count, max(start, 0)),
+            )
             return [(p, s) for p, s in rows]
 
         return await self._run(run)
@@ -178,22 +212,31 @@ class SqliteSocial(SocialStore):
     ) -> tuple[int, int] | None:
         def run() -> tuple[int, int] | None:
             db = self._db()
-            row = db.execute("SELECT score FROM leaderboard WHERE game = ? AND board = ? AND period = ?"
-                             " AND player = ?", (game, board, period, player)).fetchone()  # fmt: skip
+            row = db.execute(
+                "SELECT score FROM leaderboard WHERE game = ? AND board = ? AND period = ?"
+                " AND player = ?",
+                (game, board, period, player),
+            ).fetchone()
             if row is None:
                 return None
             above = db.execute(
                 "SELECT count(*) FROM leaderboard WHERE game = ? AND board = ? AND period = ?"
                 " AND (score > ? OR (score = ? AND player > ?))",
-                (game, board, period, row[0], row[0], player)).fetchone()[0]
+                (game, board, period, row[0], row[0], player),
+            ).fetchone()[0]
             return above, row[0]
 
         return await self._run(run)
 
     async def leaderboard_size(self, game: str, board: str, period: str) -> int:
         def run() -> int:
-            return self._db().execute(
-                "SELECT count(*) FROM leaderboard WHERE game = ? AND board = ? AND period = ?",
-                (game, board, period)).fetchone()[0]
+            return (
+                self._db()
+                .execute(
+                    "SELECT count(*) FROM leaderboard WHERE game = ? AND board = ? AND period = ?",
+                    (game, board, period),
+                )
+                .fetchone()[0]
+            )
 
         return await self._run(run)

@@ -70,8 +70,12 @@ def _resources(old: dict, new: dict) -> list[Loss]:
     for name, was in before.items():
         now = after.get(name)
         if now is None:
-            also = f" (new here: {', '.join(added)}; a rename loses the old amounts)" if added else ""
-            out.append(Loss(name, f"the resource is gone: what players hold would be deleted{also}"))
+            also = (
+                f" (new here: {', '.join(added)}; a rename loses the old amounts)" if added else ""
+            )
+            out.append(
+                Loss(name, f"the resource is gone: what players hold would be deleted{also}")
+            )
             continue
         per_was, per_now = was.get("per"), now.get("per")
         if (per_was is None) != (per_now is None):
@@ -81,8 +85,13 @@ def _resources(old: dict, new: dict) -> list[Loss]:
         if per_was is not None:
             gone = [row for row in _rows(old, per_was) if row not in _rows(new, per_now)]
             for row in gone:
-                out.append(Loss(f"{name}[{row}]", f"row `{row}` is gone from table `{per_now}`: "
-                                                  "what players hold would be deleted"))  # fmt: skip
+                out.append(
+                    Loss(
+                        f"{name}[{row}]",
+                        f"row `{row}` is gone from table `{per_now}`: "
+                        "what players hold would be deleted",
+                    )
+                )
         cap = _lowered_max(was.get("max"), now.get("max"))
         if cap is not None:
             out.append(Loss(name, cap))
@@ -107,8 +116,13 @@ def _slots(old: dict, new: dict) -> list[Loss]:
             out.append(Loss(name, "the slots are gone: what players hold in them would be deleted"))
             continue
         for i in range(now["count"], was["count"]):
-            out.append(Loss(f"{name}[{i}]", f"the slots shrink from {was['count']} to "
-                                            f"{now['count']}: what this one holds would be deleted"))  # fmt: skip
+            out.append(
+                Loss(
+                    f"{name}[{i}]",
+                    f"the slots shrink from {was['count']} to "
+                    f"{now['count']}: what this one holds would be deleted",
+                )
+            )
         out += _slot_fields(old, new, name, was["fields"], now["fields"])
     return out
 
@@ -117,19 +131,33 @@ def _slot_fields(old: dict, new: dict, slots: str, was: dict, now: dict) -> list
     out: list[Loss] = []
     tables = old.get("tables", {})
     for field in [f for f in now if f not in was]:
-        out.append(Loss(f"{slots}[].{field}", "a new field: slots filled before have no value "
-                                              "for it and could not be used"))  # fmt: skip
+        out.append(
+            Loss(
+                f"{slots}[].{field}",
+                "a new field: slots filled before have no value for it and could not be used",
+            )
+        )
     for field, kind in was.items():
         place = f"{slots}[].{field}"
         if field not in now:
             out.append(Loss(place, "the field is gone: what filled slots hold in it would be lost"))
         elif now[field] != kind:
-            out.append(Loss(place, f"the field's type changes from {kind} to {now[field]}: "
-                                   "filled slots could not be used"))  # fmt: skip
+            out.append(
+                Loss(
+                    place,
+                    f"the field's type changes from {kind} to {now[field]}: "
+                    "filled slots could not be used",
+                )
+            )
         elif kind in tables:  # a row of a table: rows that are gone leave slots unusable
             for row in [r for r in _rows(old, kind) if r not in _rows(new, kind)]:
-                out.append(Loss(f"{place} = {row}", f"row `{row}` is gone from table `{kind}`: "
-                                                    "slots holding it could not be used"))  # fmt: skip
+                out.append(
+                    Loss(
+                        f"{place} = {row}",
+                        f"row `{row}` is gone from table `{kind}`: "
+                        "slots holding it could not be used",
+                    )
+                )
     return out
 
 
@@ -141,13 +169,23 @@ def _level(old: dict, new: dict) -> list[Loss]:
     if now is None:
         return [Loss("level", "the rules no longer have levels: players would lose theirs")]
     if now["from"] != was["from"]:
-        return [Loss("level", f"the level is read from `{now['from']}` instead of "
-                              f"`{was['from']}`: players' levels would change")]  # fmt: skip
+        return [
+            Loss(
+                "level",
+                f"the level is read from `{now['from']}` instead of "
+                f"`{was['from']}`: players' levels would change",
+            )
+        ]
     old_t, new_t = was["thresholds"], now["thresholds"]
     for level, at in enumerate(old_t, start=1):
         # the old level is `level` from `at` on; the new one only rises with the stat,
         # so comparing at each old threshold is enough
         if max(bisect_right(new_t, at), 1) < level:
-            return [Loss("level", f"level {level} needs more than {at} {was['from']} now: "
-                                  "players who have it would lose it")]  # fmt: skip
+            return [
+                Loss(
+                    "level",
+                    f"level {level} needs more than {at} {was['from']} now: "
+                    "players who have it would lose it",
+                )
+            ]
     return []

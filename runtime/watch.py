@@ -83,7 +83,9 @@ async def _swap(server: Server, gid: str, src: Path, report: Callable[[str], Non
         report(f"{src}: {e}; still serving pack {old}")
     except UnsafeSwap as e:
         lost = "".join(f"\n  {loss.place}: {loss.problem}" for loss in e.losses)
-        report(f"{src}: refused: the new rules would lose what players hold; still serving "
-               f"pack {old}. Put back what is listed:{lost}\n")  # fmt: skip
+        report(
+            f"{src}: refused: the new rules would lose what players hold; still serving "
+            f"pack {old}. Put back what is listed:{lost}\n"
+        )
     else:
         report(f"{src}: rebuilt; {gid} now serves pack {game.pack.version} (was {old})")

@@ -191,8 +191,11 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             if isinstance(message, bytes):  # the protocol is JSON text: see docs/protocol.md
                 raise bad_request("binary frames are not read: send JSON in text frames")
             if len(message) > self.server.config.limits.max_frame:
-                raise ApiError(413, "too_large",
-                               f"frames hold at most {self.server.config.limits.max_frame} bytes")  # fmt: skip
+                raise ApiError(
+                    413,
+                    "too_large",
+                    f"frames hold at most {self.server.config.limits.max_frame} bytes",
+                )
             frame = loads(message)
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
                 raise bad_request("a frame is a JSON object with a `type`")
@@ -237,8 +240,12 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
     def _take(self) -> None:
         wait = self.server.limiter.take(self._rate_key)
         if wait > 0:
-            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f}s",
-                           details={"retry_after_ms": int(wait * 1000) + 1})  # fmt: skip
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many requests; retry in {wait:.2f}s",
+                details={"retry_after_ms": int(wait * 1000) + 1},
+            )
 
     def _game(self) -> Game:
         game = self.server.games.get(self.game_id)
@@ -252,8 +259,9 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         game = self._game()  # the pack this action runs on, even if a new one lands
         self._held = []  # this commit's pushes go out after the answer, in one write
         answer = await self.server.gateway.apply(game, self.player, [Intent.of(action)])
-        self._answer({"type": "result", **answer.results[0], "version": answer.version},
-                     frame.get("ref"))  # fmt: skip
+        self._answer(
+            {"type": "result", **answer.results[0], "version": answer.version}, frame.get("ref")
+        )
         self.server.metrics.count_results(game.id, game.pack.actions, [action.name], answer.results)
 
     async def _batch(self, frame: dict) -> None:
@@ -262,8 +270,15 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         game = self._game()
         self._held = []
         answer = await self.server.gateway.apply(game, self.player, [Intent.of(a) for a in actions])
-        self._answer({"type": "results", "results": answer.results, "version": answer.version,
-                      "server_time": answer.server_time}, frame.get("ref"))  # fmt: skip
+        self._answer(
+            {
+                "type": "results",
+                "results": answer.results,
+                "version": answer.version,
+                "server_time": answer.server_time,
+            },
+            frame.get("ref"),
+        )
         self.server.metrics.count_results(
             game.id, game.pack.actions, [a.name for a in actions], answer.results
         )
@@ -302,8 +317,10 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
                 if not await self._drained(sent):
                     self._flush_held(set())
                     return
-        self.send({"type": "resumed", "after": after, "replayed": len(replayed),
-                   "version": version}, frame.get("ref"))  # fmt: skip
+        self.send(
+            {"type": "resumed", "after": after, "replayed": len(replayed), "version": version},
+            frame.get("ref"),
+        )
         self._flush_held(replayed)
 
     async def _drained(self, sent: asyncio.Future[None]) -> bool:
@@ -325,8 +342,11 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         held, self._held = self._held or [], None
         self._held_bytes = 0
         # (an event the replay sent already is not sent again)
-        frames = [(text, f["type"]) for f, text in held
-                  if not (f["type"] == "event" and f["id"] in replayed)]  # fmt: skip
+        frames = [
+            (text, f["type"])
+            for f, text in held
+            if not (f["type"] == "event" and f["id"] in replayed)
+        ]
         if frames:
             self._write_all(frames)
 
@@ -400,8 +420,12 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         if self._closing():
             return
         limit = self.server.config.limits.ws_max_buffer
-        log.info("closing a WebSocket of %s/%s: more than %d bytes unread",
-                 self.game_id, self.player, limit)  # fmt: skip
+        log.info(
+            "closing a WebSocket of %s/%s: more than %d bytes unread",
+            self.game_id,
+            self.player,
+            limit,
+        )
         self.server.metrics.slow_closes.inc()
         self._held, self._held_bytes = None, 0
         self.close(CLOSE_TRY_AGAIN, f"too slow: more than {limit} bytes unread")
@@ -415,11 +439,16 @@ def _check_upgrade(headers: Any) -> None:
     """The upgrade request's own headers, answered in JSON (tornado answers plain text)."""
     connection = {part.strip().lower() for part in headers.get("Connection", "").split(",")}
     if headers.get("Upgrade", "").lower() != "websocket" or "upgrade" not in connection:
-        raise bad_request("this route is a WebSocket: send `Connection: Upgrade` and "
-                          "`Upgrade: websocket`")  # fmt: skip
+        raise bad_request(
+            "this route is a WebSocket: send `Connection: Upgrade` and `Upgrade: websocket`"
+        )
     if headers.get("Sec-WebSocket-Version") != "13" or not headers.get("Sec-WebSocket-Key"):
-        raise ApiError(426, "bad_request", "WebSocket version 13 with a key is required",
-                       headers={"Sec-WebSocket-Version": "13"})  # fmt: skip
+        raise ApiError(
+            426,
+            "bad_request",
+            "WebSocket version 13 with a key is required",
+            headers={"Sec-WebSocket-Version": "13"},
+        )
 
 
 def _text_frame(text: bytes) -> bytes:

@@ -31,7 +31,15 @@ def main() -> int:
                     (target / item.name).symlink_to(item)
             else:
                 target.symlink_to(ROOT / folder, target_is_directory=True)
-        cmd = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "-p", "rulesc"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "-p",
+            "rulesc",
+        ]
         return subprocess.call(cmd, cwd=tmp, env={"MYPYPATH": tmp, "PATH": "/usr/bin:/bin"})
 
 

@@ -39,12 +39,22 @@ def free_ports(n: int) -> list[int]:
 
 def node_options(bus_port: int) -> list[str]:
     """redis-server options of a cluster node (on top of RedisServer's AOF settings)."""
-    return ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-port", str(bus_port), "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-            # the other masters keep serving their slots while one is down
-            "--cluster-require-full-coverage", "no",
-            # a new replica gets its first copy at once, not after waiting 5 s for others
-            "--repl-diskless-sync-delay", "0"]  # fmt: skip
+    return [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-port",
+        str(bus_port),
+        "--cluster-node-timeout",
+        str(NODE_TIMEOUT_MS),
+        # the other masters keep serving their slots while one is down
+        "--cluster-require-full-coverage",
+        "no",
+        # a new replica gets its first copy at once, not after waiting 5 s for others
+        "--repl-diskless-sync-delay",
+        "0",
+    ]
 
 
 class Cluster:
@@ -67,11 +77,19 @@ class Cluster:
         for node in self.nodes:
             node.start()
         subprocess.run(
-            ["redis-cli", "--cluster", "create",
-             *[f"127.0.0.1:{n.port}" for n in self.nodes],
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=timeout,
-        )  # fmt: skip
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{n.port}" for n in self.nodes],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
         self.wait_ok(timeout)
         return self
 
@@ -122,9 +140,11 @@ class Cluster:
         try:
             with redis.Redis(port=node.port, socket_timeout=1) as c:
                 info = c.cluster("info")
-                return (info["cluster_state"] == "ok"
-                        and int(info["cluster_known_nodes"]) == len(self.nodes)
-                        and int(info["cluster_slots_ok"]) == 16384)  # fmt: skip
+                return (
+                    info["cluster_state"] == "ok"
+                    and int(info["cluster_known_nodes"]) == len(self.nodes)
+                    and int(info["cluster_slots_ok"]) == 16384
+                )
         except redis.RedisError:
             return False
 

@@ -151,9 +151,22 @@ class Layout:
         return f"http://127.0.0.1:{self.ports[i]}"
 
     async def start_process(self, i: int) -> Served:
-        args = [str(self.game), "--redis", self.redis_url, "--production", "--secret", SECRET,
-                "--admin-token", ADMIN, "--trust-proxy", "--host", "127.0.0.1",
-                "--data-dir", str(self.tmp / f"data{i}"), *self.extra]  # fmt: skip
+        args = [
+            str(self.game),
+            "--redis",
+            self.redis_url,
+            "--production",
+            "--secret",
+            SECRET,
+            "--admin-token",
+            ADMIN,
+            "--trust-proxy",
+            "--host",
+            "127.0.0.1",
+            "--data-dir",
+            str(self.tmp / f"data{i}"),
+            *self.extra,
+        ]
         served = await serve(args, self.tmp / f"rulesc{i}.log", port=self.ports[i])
         self.procs[i] = served
         return served

@@ -44,8 +44,9 @@ class Player:
     results: dict[str, dict] = field(default_factory=dict)  # id -> the answer it got
 
 
-async def run_load(url: str, tag: str, players: int, spends: int,
-                   acknowledged: list[int] | None = None) -> list[Player]:  # fmt: skip
+async def run_load(
+    url: str, tag: str, players: int, spends: int, acknowledged: list[int] | None = None
+) -> list[Player]:
     """`players` clients (rulesc.client: half batch over HTTP, half over the WebSocket with
     every third spend an urgent `act`), each sending `spends` spends a little apart, each
     resent until answered. `acknowledged[0]` counts answers as they come."""
@@ -54,9 +55,17 @@ async def run_load(url: str, tag: str, players: int, spends: int,
     try:
         for n in range(players):
             channel = "ws" if n % 2 else "http"
-            client = await Client.guest(url, "bank", f"device-{tag}-{n:04}", channel=channel,
-                                        window=0.02, backoff=0.05, max_backoff=0.5, timeout=5,
-                                        ping_interval=2)  # fmt: skip
+            client = await Client.guest(
+                url,
+                "bank",
+                f"device-{tag}-{n:04}",
+                channel=channel,
+                window=0.02,
+                backoff=0.05,
+                max_backoff=0.5,
+                timeout=5,
+                ping_interval=2,
+            )
             made.append(Player(client))
             if channel == "ws":
                 await client.connect()

@@ -42,11 +42,19 @@ class Player:
         self.state = engine.prepare(pack, None, now)
         self.count = 0
 
-    def do(self, name: str, pin: int | None = None, action_id: str | None = None, **params) -> engine.Outcome:
+    def do(
+        self, name: str, pin: int | None = None, action_id: str | None = None, **params
+    ) -> engine.Outcome:
         self.count += 1
         outcome = engine.run(
-            self.pack, self.state, name, params, now=self.now, player_id=self.player_id,
-            action_id=action_id or f"a{self.count}", pin=pin,
+            self.pack,
+            self.state,
+            name,
+            params,
+            now=self.now,
+            player_id=self.player_id,
+            action_id=action_id or f"a{self.count}",
+            pin=pin,
         )
         if outcome.ok:
             self.state = outcome.state

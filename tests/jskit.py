@@ -56,10 +56,13 @@ async def run_node(args: list[str], env: dict[str, str], timeout: float = 60.0) 
     node_bin = node()
     assert node_bin is not None
     proc = await asyncio.create_subprocess_exec(
-        node_bin, *args,
-        cwd=ROOT, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        node_bin,
+        *args,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:

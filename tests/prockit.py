@@ -41,11 +41,18 @@ async def serve(args: list[str], log: Path, *, port: int = 0, files: int | None 
 
     with log.open("w") as err:  # the child has its own copy
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", "from rulesc.cli.main import app; app()", "serve", *args,
-            "--port", str(port), stdout=asyncio.subprocess.PIPE, stderr=err,
+            sys.executable,
+            "-c",
+            "from rulesc.cli.main import app; app()",
+            "serve",
+            *args,
+            "--port",
+            str(port),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=err,
             start_new_session=True,  # a signal meant for the test runner does not reach it
             preexec_fn=limit_files if files is not None else None,
-        )  # fmt: skip
+        )
     assert proc.stdout is not None
     while True:
         try:

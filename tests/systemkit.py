@@ -51,4 +51,3 @@ def need(*commands: str) -> None:
     if required():
         pytest.fail(f"{reason} (RULESC_REQUIRE_ALL=1: CI must have every tool)")
     pytest.skip(reason)
-

@@ -62,8 +62,11 @@ class Hero:
         return self.client.player_id
 
     def received(self, action: str | None = None) -> list[dict]:
-        return [e for e in self.events if e["name"] == "received"
-                and (action is None or e["data"]["action"] == action)]  # fmt: skip
+        return [
+            e
+            for e in self.events
+            if e["name"] == "received" and (action is None or e["data"]["action"] == action)
+        ]
 
     async def state(self) -> dict:
         return (await self.client.state())["state"]
@@ -71,14 +74,18 @@ class Hero:
 
 async def hero(run: Running, name: str) -> Hero:
     h = Hero(name, None)  # type: ignore[arg-type]
-    h.client = await Client.guest(run.url, "arena", f"device-{name}-arena", on_event=h.events.append)
+    h.client = await Client.guest(
+        run.url, "arena", f"device-{name}-arena", on_event=h.events.append
+    )
     await h.client.connect()
     result = await h.client.act("train")  # a hero exists once it has played
     assert result["status"] == "ok", result
     return h
 
 
-async def until(check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 30.0) -> None:
+async def until(
+    check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 30.0
+) -> None:
     # generous: on a loaded 2-core machine deliveries can take seconds; a pass returns at once
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -122,11 +129,14 @@ async def test_three_heroes_gift_and_fight_and_the_books_balance(arena_kit: Kit)
     heroes = [alice, bob, carol]
     try:
         # every hero gifts the two others: each gift pushed to its receiver at once
-        await asyncio.gather(*(h.client.act("gift", {"friend": f.id})
-                               for h in heroes for f in heroes if f is not h))  # fmt: skip
+        await asyncio.gather(
+            *(h.client.act("gift", {"friend": f.id}) for h in heroes for f in heroes if f is not h)
+        )
         for h in heroes:
             await until(lambda h=h: len(h.received("gift")) == 2, f"{h.name} got both gifts pushed")
-            assert {e["data"]["from"] for e in h.received("gift")} == {f.id for f in heroes if f is not h}
+            assert {e["data"]["from"] for e in h.received("gift")} == {
+                f.id for f in heroes if f is not h
+            }
             assert all(e["data"]["amounts"] == {"coins": 20} for e in h.received("gift"))
         await settled(arena_kit, one, heroes)
         for h in heroes:
@@ -134,13 +144,20 @@ async def test_three_heroes_gift_and_fight_and_the_books_balance(arena_kit: Kit)
 
         # four days of fights, all heroes at once, across both processes
         for day in range(4):
-            attacks = [h.client.act("attack", {"target": t.id})
-                       for h in heroes for t in heroes if t is not h for _ in range(2)]  # fmt: skip
+            attacks = [
+                h.client.act("attack", {"target": t.id})
+                for h in heroes
+                for t in heroes
+                if t is not h
+                for _ in range(2)
+            ]
             results = await asyncio.gather(*attacks)
             # draws are seeded by the clients' random action ids, so a hero may be out of
             # trophies by the time it is attacked: the rules' own refusal, nothing else
             for r in results:
-                assert r["status"] == "ok" or r["error"]["message"] == "They have no trophies to win", r
+                assert (
+                    r["status"] == "ok" or r["error"]["message"] == "They have no trophies to win"
+                ), r
             await settled(arena_kit, one, heroes)
             states = [await h.state() for h in heroes]
             assert sum(s["trophies"] for s in states) == 300, f"day {day}: trophies made or lost"
@@ -152,26 +169,44 @@ async def test_three_heroes_gift_and_fight_and_the_books_balance(arena_kit: Kit)
         kinds = [e["data"]["kind"] for h in heroes for e in h.received("attack")]
         assert {"take", "give", "return"} <= set(kinds), kinds
         assert kinds.count("take") + kinds.count("give") <= 4 * 12
-        taken = sum(sum(e["data"]["amounts"].values()) for h in heroes for e in h.received("attack")
-                    if e["data"]["kind"] == "take")  # fmt: skip
-        returned = sum(sum(e["data"]["amounts"].values()) for h in heroes for e in h.received("attack")
-                       if e["data"]["kind"] == "return")  # fmt: skip
+        taken = sum(
+            sum(e["data"]["amounts"].values())
+            for h in heroes
+            for e in h.received("attack")
+            if e["data"]["kind"] == "take"
+        )
+        returned = sum(
+            sum(e["data"]["amounts"].values())
+            for h in heroes
+            for e in h.received("attack")
+            if e["data"]["kind"] == "return"
+        )
         assert taken == returned
         for h in heroes:
-            assert {e["data"]["from"] for e in h.received("attack")} <= {f.id for f in heroes if f is not h}
+            assert {e["data"]["from"] for e in h.received("attack")} <= {
+                f.id for f in heroes if f is not h
+            }
 
         # the books: each hero's trophies are 100 plus the trophy changes of its ledger
         for h in heroes:
             ledger = await h.client.ledger(limit=500)
-            moved = sum(e["changes"].get("trophies", [0, 0])[1] - e["changes"].get("trophies", [0, 0])[0]
-                        for e in ledger)  # fmt: skip
+            moved = sum(
+                e["changes"].get("trophies", [0, 0])[1] - e["changes"].get("trophies", [0, 0])[0]
+                for e in ledger
+            )
             assert 100 + moved == (await h.state())["trophies"]
-            gifts = [e for e in ledger if e["action"] == social.RECEIVE_ACTION and e["params"]["action"] == "gift"]
+            gifts = [
+                e
+                for e in ledger
+                if e["action"] == social.RECEIVE_ACTION and e["params"]["action"] == "gift"
+            ]
             assert len(gifts) == len({e["action_id"] for e in gifts}) == 2  # each gift applied once
 
         # the leaderboard ranks what the server holds
-        r = await call(f"{one.url}/v1/arena/leaderboards/weekly_trophies?around=me&limit=10",
-                       token=alice.client.token)  # fmt: skip
+        r = await call(
+            f"{one.url}/v1/arena/leaderboards/weekly_trophies?around=me&limit=10",
+            token=alice.client.token,
+        )
         assert r.status == 200, r.body
         board = {e["player_id"]: e["score"] for e in r.body["entries"]}
         assert board == {h.id: (await h.state())["trophies"] for h in heroes}
@@ -200,9 +235,13 @@ async def test_a_gift_abandoned_after_its_commit_arrives_once(
 
     monkeypatch.setattr(social, "deliver", die_before_delivering)
     gift = asyncio.get_running_loop().create_task(
-        call(f"{doomed.url}/v1/arena/actions", "POST",
-             {"actions": [{"id": "gift-1", "name": "gift", "params": {"friend": receiver.id}}]},
-             token=sender.client.token))  # fmt: skip
+        call(
+            f"{doomed.url}/v1/arena/actions",
+            "POST",
+            {"actions": [{"id": "gift-1", "name": "gift", "params": {"friend": receiver.id}}]},
+            token=sender.client.token,
+        )
+    )
     await asyncio.wait_for(committed.wait(), 5)
     await arena_kit.stop(doomed)  # killed: the commit is in, the delivery is not
     killed.set()
@@ -230,9 +269,12 @@ async def test_a_gift_abandoned_after_its_commit_arrives_once(
     try:
         await until(lambda: len(bob.received("gift")) == 1, "bob got the gift pushed")
         # alice's client resends the gift it never heard back about: answered from memory
-        again = await call(f"{revived.url}/v1/arena/actions", "POST",
-                           {"actions": [{"id": "gift-1", "name": "gift", "params": {"friend": receiver.id}}]},
-                           token=sender.client.token)  # fmt: skip
+        again = await call(
+            f"{revived.url}/v1/arena/actions",
+            "POST",
+            {"actions": [{"id": "gift-1", "name": "gift", "params": {"friend": receiver.id}}]},
+            token=sender.client.token,
+        )
         assert again.body["results"][0]["replayed"] is True
         await until(lambda: _tidy(revived, sender.id), "alice's outbox is tidied and unmarked")
         await asyncio.sleep(0.3)  # more sweeps: nothing more arrives
@@ -283,4 +325,7 @@ async def test_a_gift_delivered_twice_is_applied_once(
 async def _tidy(run: Running, player: str) -> bool:
     """Whether the player's outbox is empty and off the outbox index."""
     snap = await run.store.load("arena", player)
-    return not (snap.state or {}).get(social.OUTBOX) and await run.store.outbox_mark("arena", player) is None
+    return (
+        not (snap.state or {}).get(social.OUTBOX)
+        and await run.store.outbox_mark("arena", player) is None
+    )

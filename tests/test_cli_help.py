@@ -24,8 +24,17 @@ def help_of(command: str) -> str:
 
 
 def test_every_command_is_listed() -> None:
-    assert {"check", "build", "test", "explain", "explore", "graph", "simulate", "fmt",
-            "serve"} <= set(COMMANDS)  # fmt: skip
+    assert {
+        "check",
+        "build",
+        "test",
+        "explain",
+        "explore",
+        "graph",
+        "simulate",
+        "fmt",
+        "serve",
+    } <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -78,29 +78,54 @@ CASES = {
     "a sum of 250 terms": (action("  gain coins " + a_sum(250)), None),
     "a sum at the limit": (action("  gain coins " + a_sum(MAX_EXPR_DEPTH + 1)), None),
     "a sum of 500 terms": (action("  gain coins " + a_sum(500)), "R006"),
-    "a sum of 2000 terms in a message": (action(f'  require coins > 0 else "{{{a_sum(2000)}}}"'), "R006"),
+    "a sum of 2000 terms in a message": (
+        action(f'  require coins > 0 else "{{{a_sum(2000)}}}"'),
+        "R006",
+    ),
     "500 unary minus signs": (action("  gain coins " + "-" * 500 + "1"), "R006"),
-    "min( nested to the limit": (action("  gain coins " + "min(" * MAX_EXPR_NESTING + "1" + ", 2)" * MAX_EXPR_NESTING),
-                                 None),
-    "min( nested past the limit": (action("  gain coins " + "min(" * 65 + "1" + ", 2)" * 65), "R006"),
-    "`and` 600 times": (action("  require " + " and ".join(["coins > 1"] * 600), "  gain coins 1"), "R006"),
-    "an index nested 300 deep": (action("  gain coins " + "crop[" * 300 + "wheat" + "].sell" * 300), "R006"),
+    "min( nested to the limit": (
+        action("  gain coins " + "min(" * MAX_EXPR_NESTING + "1" + ", 2)" * MAX_EXPR_NESTING),
+        None,
+    ),
+    "min( nested past the limit": (
+        action("  gain coins " + "min(" * 65 + "1" + ", 2)" * 65),
+        "R006",
+    ),
+    "`and` 600 times": (
+        action("  require " + " and ".join(["coins > 1"] * 600), "  gain coins 1"),
+        "R006",
+    ),
+    "an index nested 300 deep": (
+        action("  gain coins " + "crop[" * 300 + "wheat" + "].sell" * 300),
+        "R006",
+    ),
     "a number of 5000 digits": (action("  gain coins " + "9" * 5000), "R031"),
-    "a duration of 5000 digits": (action("  cooldown " + "9" * 5000 + "m", "  gain coins 1"), "R031"),
+    "a duration of 5000 digits": (
+        action("  cooldown " + "9" * 5000 + "m", "  gain coins 1"),
+        "R031",
+    ),
     "a number of 20 digits": (action("  gain coins 99_999_999_999_999_999_999"), "R031"),
     "a NUL in a message": (action('  require coins > 0 else "a\0b"', "  gain coins 1"), "R007"),
-    "an escape in a message": (action('  require coins > 0 else "a\\\\N x \\\\x1 \'q\'"', "  gain coins 1"), None),
+    "an escape in a message": (
+        action("  require coins > 0 else \"a\\\\N x \\\\x1 'q'\"", "  gain coins 1"),
+        None,
+    ),
     "a lone carriage return": (action("  gain coins 1\r  gain coins 2"), "R007"),
     "a form feed": (action("  gain coins 1\x0c"), "R007"),
     "a line separator in a comment": (action("  gain coins 1  # a\u2028b"), "R007"),
     "a superscript digit": (action("  gain coins \u00b2"), "R001"),
     "100 KB of binary garbage": (random.Random(1).randbytes(100_000), "R005"),
-    "garbage that is UTF-8": (random.Random(2).randbytes(20_000).decode("latin-1").encode(), "R007"),
+    "garbage that is UTF-8": (
+        random.Random(2).randbytes(20_000).decode("latin-1").encode(),
+        "R007",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_known_case_gets_a_diagnostic_or_builds_a_pack_that_imports(name: str, tmp_path: Path) -> None:
+def test_known_case_gets_a_diagnostic_or_builds_a_pack_that_imports(
+    name: str, tmp_path: Path
+) -> None:
     extra, code = CASES[name]
     codes = compile_mutant(tmp_path, RULES + extra)
     if code is None:
@@ -118,7 +143,11 @@ def test_title_with_a_backslash_builds_a_pack_that_imports(tmp_path: Path) -> No
 @pytest.mark.parametrize("command", ["check", "build"])
 def test_the_cli_says_exit_1_not_3(command: str, tmp_path: Path) -> None:
     compile_mutant(tmp_path, RULES + nested_whens(400))  # lays out tmp_path/game
-    cmd = [command, str(tmp_path / "game"), *(["-o", str(tmp_path / "out")] if command == "build" else [])]
+    cmd = [
+        command,
+        str(tmp_path / "game"),
+        *(["-o", str(tmp_path / "out")] if command == "build" else []),
+    ]
     result = CliRunner().invoke(app, cmd)
     assert result.exit_code == 1, result.output
     assert "error[R006]" in result.output
@@ -127,9 +156,48 @@ def test_the_cli_says_exit_1_not_3(command: str, tmp_path: Path) -> None:
 
 # ---- random mutants ----------------------------------------------------------------
 
-TOKENS = ["when", "otherwise", "pick one", "(", ")", "[", "]", "+", "-", "*", "/", "%", ",", ":", "..",
-          "\"", "{", "}", "#", "  ", "\n", "\n  ", "\t", "coins", "crop[kind]", "level", "now", "5m",
-          "9" * 30, "-" * 300, "not", "and", "or", "==", "\0", "\r", "\x85", "\ufeff", "é", "²"]
+TOKENS = [
+    "when",
+    "otherwise",
+    "pick one",
+    "(",
+    ")",
+    "[",
+    "]",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    ",",
+    ":",
+    "..",
+    '"',
+    "{",
+    "}",
+    "#",
+    "  ",
+    "\n",
+    "\n  ",
+    "\t",
+    "coins",
+    "crop[kind]",
+    "level",
+    "now",
+    "5m",
+    "9" * 30,
+    "-" * 300,
+    "not",
+    "and",
+    "or",
+    "==",
+    "\0",
+    "\r",
+    "\x85",
+    "\ufeff",
+    "é",
+    "²",
+]
 
 
 @st.composite
@@ -137,7 +205,9 @@ def mutants(draw: st.DrawFn) -> bytes:
     lines = RULES.split(b"\n")
     for _ in range(draw(st.integers(1, 4))):
         i = draw(st.integers(0, len(lines) - 1))
-        kind = draw(st.sampled_from(["delete", "duplicate", "token", "bytes", "deepen", "number", "sum"]))
+        kind = draw(
+            st.sampled_from(["delete", "duplicate", "token", "bytes", "deepen", "number", "sum"])
+        )
         line = lines[i]
         if kind == "delete":
             del lines[i]
@@ -150,7 +220,9 @@ def mutants(draw: st.DrawFn) -> bytes:
             at = draw(st.integers(0, len(line)))
             lines[i] = line[:at] + draw(st.binary(min_size=1, max_size=8)) + line[at:]
         elif kind == "deepen":  # wrap a statement in `when`s, indenting it further each time
-            statements = [j for j, text in enumerate(lines) if text.startswith(b"  ") and text.strip()]
+            statements = [
+                j for j, text in enumerate(lines) if text.startswith(b"  ") and text.strip()
+            ]
             i = draw(st.sampled_from(statements)) if statements else i
             line = lines[i]
             depth = draw(st.sampled_from([2, MAX_BLOCK_DEPTH, MAX_BLOCK_DEPTH + 1, 120]))
@@ -167,7 +239,11 @@ def mutants(draw: st.DrawFn) -> bytes:
     return b"\n".join(lines)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(rules=mutants())
 def test_mutants_get_diagnostics_or_build_packs_that_import(rules: bytes, tmp_path_factory) -> None:
     compile_mutant(tmp_path_factory.mktemp("mutant"), rules)

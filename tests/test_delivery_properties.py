@@ -50,8 +50,17 @@ class World:
         params = {"friend": other} if name != "attack" else {"target": other}
         if name == "send_coins":
             params["amount"] = 7
-        out = engine.run(self.pack, self.states[hero], name, params, now=self.now, player_id=hero,
-                         action_id=f"{hero}{self.versions[hero]}", pin=pin, peers=dict(self.states))  # fmt: skip
+        out = engine.run(
+            self.pack,
+            self.states[hero],
+            name,
+            params,
+            now=self.now,
+            player_id=hero,
+            action_id=f"{hero}{self.versions[hero]}",
+            pin=pin,
+            peers=dict(self.states),
+        )
         if out.ok:
             numbering = social.Numbering(hero, self.versions[hero] + 1)
             self.gifts += name == "gift"
@@ -72,8 +81,14 @@ class World:
 
     def receive(self, hero: str) -> None:
         numbering = social.Numbering(hero, self.versions[hero] + 1)
-        state, decided, done = social.receive_all(self.pack, hero, self.states[hero],
-                                                  list(self.inboxes[hero].values()), self.now, numbering)  # fmt: skip
+        state, decided, done = social.receive_all(
+            self.pack,
+            hero,
+            self.states[hero],
+            list(self.inboxes[hero].values()),
+            self.now,
+            numbering,
+        )
         if decided or state is not self.states[hero]:
             self.commit(hero, state)
             self.applied += [d.action_id for d in decided]
@@ -90,16 +105,30 @@ class World:
                 self.tidy(h)
 
 
-act = st.tuples(st.just("act"), st.sampled_from(HEROES), st.sampled_from(["gift", "send_coins", "attack"]),
-                st.sampled_from(HEROES), st.integers(1, 3))
+act = st.tuples(
+    st.just("act"),
+    st.sampled_from(HEROES),
+    st.sampled_from(["gift", "send_coins", "attack"]),
+    st.sampled_from(HEROES),
+    st.integers(1, 3),
+)
 deliver = st.tuples(st.just("deliver"), st.sampled_from(HEROES), st.integers(0, 3))
 receive = st.tuples(st.just("receive"), st.sampled_from(HEROES))
 # deliveries and receptions come often, so that a redelivery after an application is common
-step = st.one_of(act, deliver, deliver, receive, receive, st.tuples(st.just("tidy"), st.sampled_from(HEROES)),
-                 st.tuples(st.just("day")))  # fmt: skip
+step = st.one_of(
+    act,
+    deliver,
+    deliver,
+    receive,
+    receive,
+    st.tuples(st.just("tidy"), st.sampled_from(HEROES)),
+    st.tuples(st.just("day")),
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(steps=st.lists(step, min_size=10, max_size=60))
 def test_every_effect_is_applied_exactly_once(pack: Pack, steps: list[tuple]) -> None:
     world = World(pack)

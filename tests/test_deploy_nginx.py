@@ -67,9 +67,12 @@ async def test_nginx_routes_players_upgrades_websockets_and_skips_a_dead_process
         home = served_by[0]
         text = (await call(f"{layout.direct(home)}/metrics")).body.decode()
         assert count_metric(text, "rulesc_open_connections") == 2
-        r = await call(f"{via.url}/v1/harvest/actions", "POST",
-                       {"actions": [{"id": "d1", "name": "daily_gift", "params": {}}]},
-                       token=token)  # fmt: skip
+        r = await call(
+            f"{via.url}/v1/harvest/actions",
+            "POST",
+            {"actions": [{"id": "d1", "name": "daily_gift", "params": {}}]},
+            token=token,
+        )
         assert r.status == 200 and r.body["results"][0]["status"] == "ok"
         for ws in sockets:
             assert (await ws.of_type("state"))["cause"]["action_id"] == "d1"
@@ -88,10 +91,15 @@ async def test_nginx_routes_players_upgrades_websockets_and_skips_a_dead_process
         # the client's address is nginx's $remote_addr: a header the client sends is
         # overwritten, so 21 bad tokens "from 21 addresses" come from one (burst 20)
         codes = [
-            (await call(f"{via.url}/v1/harvest/state", token="g1.bad.token",
-                        headers={"X-Real-Ip": f"10.0.0.{i}"})).status
+            (
+                await call(
+                    f"{via.url}/v1/harvest/state",
+                    token="g1.bad.token",
+                    headers={"X-Real-Ip": f"10.0.0.{i}"},
+                )
+            ).status
             for i in range(21)
-        ]  # fmt: skip
+        ]
         assert codes == [401] * 20 + [429], codes
     finally:
         await layout.close()

@@ -70,7 +70,9 @@ def test_golden(name: str) -> None:
         return
     assert expected_file.is_file(), f"{name} has no expected.txt: run with RULESC_UPDATE_GOLDEN=1"
     expected = expected_file.read_text(encoding="utf-8")
-    assert actual == expected, f"diagnostics of {name} changed (RULESC_UPDATE_GOLDEN=1 rewrites them)"
+    assert actual == expected, (
+        f"diagnostics of {name} changed (RULESC_UPDATE_GOLDEN=1 rewrites them)"
+    )
 
 
 def test_every_case_shows_a_diagnostic() -> None:
@@ -83,20 +85,28 @@ def codes_in_goldens() -> set[str]:
     for name in CASES:
         path = CASES_DIR / name / "expected.txt"
         if path.is_file():
-            found |= set(re.findall(r"^(?:error|warning)\[(R\d{3})\]", path.read_text(encoding="utf-8"), re.M))
+            found |= set(
+                re.findall(
+                    r"^(?:error|warning)\[(R\d{3})\]", path.read_text(encoding="utf-8"), re.M
+                )
+            )
     return found
 
 
 def test_every_code_has_a_golden_case() -> None:
     missing = set(CODES) - codes_in_goldens() - set(NOT_FROM_SOURCE)
-    assert not missing, f"codes with no golden case (add one, or explain in NOT_FROM_SOURCE): {sorted(missing)}"
+    assert not missing, (
+        f"codes with no golden case (add one, or explain in NOT_FROM_SOURCE): {sorted(missing)}"
+    )
     assert set(NOT_FROM_SOURCE) <= set(CODES), "NOT_FROM_SOURCE names a code that does not exist"
 
 
 def test_severity_matches_the_catalogue() -> None:
     for name in CASES:
         for d in check_case(name).diagnostics:
-            assert d.severity == CODES[d.code][0], f"{name}: {d.code} is {d.severity}, the catalogue says otherwise"
+            assert d.severity == CODES[d.code][0], (
+                f"{name}: {d.code} is {d.severity}, the catalogue says otherwise"
+            )
 
 
 def test_every_diagnostic_has_a_hint_and_a_span_in_its_file() -> None:
@@ -104,7 +114,9 @@ def test_every_diagnostic_has_a_hint_and_a_span_in_its_file() -> None:
         result = check_case(name)
         for d in result.diagnostics:
             where = f"{name}: {d.code} {d.message!r}"
-            if not any(d.code == code and re.search(pattern, d.message) for code, pattern in HINTLESS):
+            if not any(
+                d.code == code and re.search(pattern, d.message) for code, pattern in HINTLESS
+            ):
                 assert d.hint, f"{where} has no hint"
             assert_span_in_file(d.span, result.sources.texts.texts, where)
             for _, note in d.notes:
@@ -114,19 +126,27 @@ def test_every_diagnostic_has_a_hint_and_a_span_in_its_file() -> None:
 def assert_span_in_file(span, texts: dict[str, str], where: str) -> None:
     if span.file not in texts:
         # only a diagnostic about the folder itself has no text to point into
-        assert Path(span.file).is_dir(), f"{where}: points into {span.file}, which is not a file it read"
+        assert Path(span.file).is_dir(), (
+            f"{where}: points into {span.file}, which is not a file it read"
+        )
         return
     lines = texts[span.file].split("\n")
     assert 1 <= span.line <= len(lines), f"{where}: line {span.line} is outside {span.file}"
-    assert 1 <= span.col <= len(lines[span.line - 1]) + 1, f"{where}: column {span.col} is past the line"
+    assert 1 <= span.col <= len(lines[span.line - 1]) + 1, (
+        f"{where}: column {span.col} is past the line"
+    )
     assert (span.end_line, span.end_col) > (span.line, span.col), f"{where}: the span is empty"
     if span.end_line == span.line:
-        assert span.end_col <= len(lines[span.line - 1]) + 2, f"{where}: the span runs past the line"
+        assert span.end_col <= len(lines[span.line - 1]) + 2, (
+            f"{where}: the span runs past the line"
+        )
 
 
 def test_check_json_has_format_version_and_one_based_positions() -> None:
     name = "unknown_resource"
-    result = CliRunner().invoke(app, ["check", f"tests/golden/diagnostics/{name}", "--format", "json"])
+    result = CliRunner().invoke(
+        app, ["check", f"tests/golden/diagnostics/{name}", "--format", "json"]
+    )
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     assert report["format_version"] == 1
@@ -153,7 +173,9 @@ def test_explain_knows_every_code_the_compiler_emits() -> None:
     assert {"R001", "R010", "R012"} <= emitted, "the search for codes in the sources found too few"
     for code in sorted(emitted):
         text = explain(code)
-        assert text is not None, f"`rulesc explain {code}` does not know it: add it to compiler/codes.py"
+        assert text is not None, (
+            f"`rulesc explain {code}` does not know it: add it to compiler/codes.py"
+        )
         assert text.startswith(f"{code} ({CODES[code][0]}): ")
     # and the command answers with the same text
     result = CliRunner().invoke(app, ["explain", "r010"])

@@ -106,8 +106,10 @@ def test_loop_that_only_reads_a_slot_is_set_up_once():
     f = only(report_for("landlord"), "loop")
     assert loop_calls(f) == [("collect_rent", 1)] and [c.call for c in f.loop.setup] == ["build"]
     assert f.net == {"coins": 2}
-    assert ("  given coins 30\n  do build(slot: 0)\n  # set up once; the loop starts here\n  expect coins 0\n"
-            "  do collect_rent(slot: 0)\n  expect coins 2\n") in f.scenario
+    assert (
+        "  given coins 30\n  do build(slot: 0)\n  # set up once; the loop starts here\n  expect coins 0\n"
+        "  do collect_rent(slot: 0)\n  expect coins 2\n"
+    ) in f.scenario
 
 
 def test_dodged_limit_per_parameter():
@@ -162,8 +164,19 @@ def test_a_bound_on_a_keyed_item_covers_every_row():
 # ---- the scenarios are ready to paste --------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["two_step", "foundry", "bulk_discount", "row_market", "builder",
-                                  "landlord", "daily_regions", "twin_rewards"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "two_step",
+        "foundry",
+        "bulk_discount",
+        "row_market",
+        "builder",
+        "landlord",
+        "daily_regions",
+        "twin_rewards",
+    ],
+)
 def test_reported_scenario_passes_when_pasted_into_the_game(tmp_path, name):
     game = tmp_path / name
     shutil.copytree(EXPLOITS / name, game, ignore=shutil.ignore_patterns("tests"))
@@ -197,7 +210,9 @@ def write_game(tmp_path: Path, rules: str) -> Path:
 
 def test_a_candidate_that_does_not_replay_is_not_reported(tmp_path):
     # the sale needs exactly 7 xp: the model cannot tell, the replay finds it out
-    game = write_game(tmp_path, """
+    game = write_game(
+        tmp_path,
+        """
         game picky "Picky"
         currency coins start 0
         stat xp
@@ -212,7 +227,8 @@ def test_a_candidate_that_does_not_replay_is_not_reported(tmp_path):
         action train
           limit 1 per day
           gain xp 1
-        """)
+        """,
+    )
     report = run(game)
     assert report.clean
     assert len(report.unconfirmed) == 1 and "buy_gem, sell_gem" in report.unconfirmed[0]
@@ -221,7 +237,9 @@ def test_a_candidate_that_does_not_replay_is_not_reported(tmp_path):
 
 def test_draws_count_as_their_worst_branch(tmp_path):
     # a crate that pays 20 or 0 coins for 10: not a loop whatever is drawn
-    game = write_game(tmp_path, """
+    game = write_game(
+        tmp_path,
+        """
         game crates "Crates"
         currency coins start 0
         item crate
@@ -233,7 +251,8 @@ def test_draws_count_as_their_worst_branch(tmp_path):
           pick one
             90: gain coins 20
             10: gain coins 0
-        """)
+        """,
+    )
     result = compile_game(game)
     model = build_model(result.game)
     case = next(c for c in model.cases if c.action == "open_crate")
@@ -242,7 +261,9 @@ def test_draws_count_as_their_worst_branch(tmp_path):
 
 
 def test_a_when_the_model_cannot_decide_is_explored_both_ways(tmp_path):
-    game = write_game(tmp_path, """
+    game = write_game(
+        tmp_path,
+        """
         game sale "Sale"
         currency coins start 0
         item hat
@@ -255,20 +276,26 @@ def test_a_when_the_model_cannot_decide_is_explored_both_ways(tmp_path):
             gain coins 11
           otherwise
             gain coins 9
-        """)
+        """,
+    )
     report = run(game)
     f = only(report, "loop")
     assert "takes the branches: when coins >= 100" in f.details
-    assert "given coins 1010, hat 0" in f.scenario  # the replay gives plenty, for the branch to hold
+    assert (
+        "given coins 1010, hat 0" in f.scenario
+    )  # the replay gives plenty, for the branch to hold
 
 
 def test_a_free_action_is_a_loop_of_one(tmp_path):
-    game = write_game(tmp_path, """
+    game = write_game(
+        tmp_path,
+        """
         game free "Free"
         currency coins start 0
         action tap
           gain coins 1
-        """)
+        """,
+    )
     f = only(run(game, depth=1), "loop")
     assert loop_calls(f) == [("tap", 1)] and f.net == {"coins": 1}
 
@@ -281,8 +308,11 @@ def test_explore_is_deterministic():
 
 def test_exact_lp():
     # maximise x + y with x + 2y <= 4, 3x + y <= 6: (8/5, 6/5), value 14/5
-    value, x = maximize([Fraction(1), Fraction(1)], [[Fraction(1), Fraction(2)], [Fraction(3), Fraction(1)]],
-                        [Fraction(4), Fraction(6)])
+    value, x = maximize(
+        [Fraction(1), Fraction(1)],
+        [[Fraction(1), Fraction(2)], [Fraction(3), Fraction(1)]],
+        [Fraction(4), Fraction(6)],
+    )
     assert value == Fraction(14, 5) and x == [Fraction(8, 5), Fraction(6, 5)]
 
 
@@ -290,11 +320,16 @@ def test_exact_lp():
 
 
 def test_cli_exit_codes_and_json():
-    found = runner.invoke(app, ["explore", str(EXPLOITS / "row_market"), "--budget", "0.5", "--format", "json"])
+    found = runner.invoke(
+        app, ["explore", str(EXPLOITS / "row_market"), "--budget", "0.5", "--format", "json"]
+    )
     assert found.exit_code == 1
     data = json.loads(found.output)
     assert data["format_version"] == 1 and data["clean"] is False
-    assert data["findings"][0]["loop"] == [{"call": "buy(kind: silk)", "times": 1}, {"call": "sell(kind: silk)", "times": 1}]
+    assert data["findings"][0]["loop"] == [
+        {"call": "buy(kind: silk)", "times": 1},
+        {"call": "sell(kind: silk)", "times": 1},
+    ]
     bad = runner.invoke(app, ["explore", str(HARVEST), "--bound", "gold=5"])
     assert bad.exit_code == 2 and "no resource `gold`" in bad.output
     assert runner.invoke(app, ["explore", str(HARVEST), "--bound", "coins"]).exit_code == 2
@@ -305,4 +340,7 @@ def test_cli_human_output_shows_the_scenario():
     assert result.exit_code == 1
     assert "[loop] buy_ore -> smelt -> sell_ingot gains +1 coins per turn" in result.output
     assert "replayed on the compiled pack: the scenario below passes" in result.output
-    assert '    scenario "explore: buy_ore -> smelt -> sell_ingot gains 1 coins a turn"' in result.output
+    assert (
+        '    scenario "explore: buy_ore -> smelt -> sell_ingot gains 1 coins a turn"'
+        in result.output
+    )

@@ -40,8 +40,14 @@ PING_INTERVAL, PING_TIMEOUT = 0.5, 1.0  # the servers' WebSocket pings, seconds
 @pytest.fixture
 async def layout(cluster_url: str, tmp_path: Path) -> AsyncIterator[Layout]:
     # no per-player rate limit: the loads below are one player's hundreds of calls at once
-    extra = ["--rate", "0", "--ws-ping-interval", str(PING_INTERVAL),
-             "--ws-ping-timeout", str(PING_TIMEOUT)]  # fmt: skip
+    extra = [
+        "--rate",
+        "0",
+        "--ws-ping-interval",
+        str(PING_INTERVAL),
+        "--ws-ping-timeout",
+        str(PING_TIMEOUT),
+    ]
     running = await Layout(tmp_path, cluster_url, BANK, extra).start(2)
     try:
         yield running
@@ -65,11 +71,16 @@ async def test_one_players_spends_raced_through_two_processes(layout: Layout) ->
     try:
         urls = [layout.direct(0), layout.direct(1)]
         ids = [f"race-{i}" for i in range(spends)]
-        sends = [post_until_decided(http, urls[i % 2], player.token or "", aid)
-                 for i, aid in enumerate(ids)]  # fmt: skip
+        sends = [
+            post_until_decided(http, urls[i % 2], player.token or "", aid)
+            for i, aid in enumerate(ids)
+        ]
         # a third sent again through the other process at the same time (a lost answer)
-        again = [post_until_decided(http, urls[(i + 1) % 2], player.token or "", aid)
-                 for i, aid in enumerate(ids) if i % 3 == 0]  # fmt: skip
+        again = [
+            post_until_decided(http, urls[(i + 1) % 2], player.token or "", aid)
+            for i, aid in enumerate(ids)
+            if i % 3 == 0
+        ]
         results = await asyncio.wait_for(asyncio.gather(*sends, *again), 120)
     finally:
         http.close()
@@ -148,7 +159,9 @@ async def test_a_cluster_master_restarted_mid_load_keeps_the_books(
     master.start()
     made = await load
     try:
-        assert await _metric(layout, "rulesc_store_errors_total") > 0  # the clients saw the outage ...
+        assert (
+            await _metric(layout, "rulesc_store_errors_total") > 0
+        )  # the clients saw the outage ...
         for p in made:  # ... and finished afterwards, with the books balanced
             assert all(r["status"] == "ok" for r in p.results.values())
             await check_books(layout.url, p, p.ids)

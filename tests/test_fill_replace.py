@@ -57,7 +57,10 @@ def test_fill_into_an_empty_slot_fills_it(pack):
     p = Player(pack)
     out = p.do("buy", slot=1, kind="sheep")
     assert out.ok
-    assert out.changes == {"coins": [100, 90], "pen[1]": [None, {"animal": "sheep", "ready_at": T0 + 5 * MINUTE}]}
+    assert out.changes == {
+        "coins": [100, 90],
+        "pen[1]": [None, {"animal": "sheep", "ready_at": T0 + 5 * MINUTE}],
+    }
 
 
 def test_fill_into_a_filled_slot_is_refused_and_changes_nothing(pack):
@@ -67,10 +70,17 @@ def test_fill_into_a_filled_slot_is_refused_and_changes_nothing(pack):
     p.wait(MINUTE)
     out = p.do("buy", slot=0, kind="goat")
     assert not out.ok
-    assert out.error == {"code": "slot_busy", "message": "slot pen[0] is busy", "details": {"slot": "pen[0]"}}
+    assert out.error == {
+        "code": "slot_busy",
+        "message": "slot pen[0] is busy",
+        "details": {"slot": "pen[0]"},
+    }
     assert out.state is before and p.state is before  # the goat's 20 coins are not spent
     view = p.view()
-    assert view["coins"] == 90 and view["pen"][0] == {"animal": "sheep", "ready_at": T0 + 5 * MINUTE}
+    assert view["coins"] == 90 and view["pen"][0] == {
+        "animal": "sheep",
+        "ready_at": T0 + 5 * MINUTE,
+    }
 
 
 def test_a_second_fill_of_one_slot_in_one_action_refuses_the_whole_action(pack):
@@ -87,7 +97,10 @@ def test_replace_overwrites_a_filled_slot(pack):
     assert out.ok
     assert out.changes == {
         "coins": [90, 89],
-        "pen[0]": [{"animal": "sheep", "ready_at": T0 + 5 * MINUTE}, {"animal": "goat", "ready_at": T0}],
+        "pen[0]": [
+            {"animal": "sheep", "ready_at": T0 + 5 * MINUTE},
+            {"animal": "goat", "ready_at": T0},
+        ],
     }
     assert p.do("swap", slot=1, kind="sheep").ok  # and fills an empty one
 
@@ -124,15 +137,21 @@ def busy_warnings(tmp_path: Path, actions: str) -> list[int]:
 
 
 def test_a_fill_with_nothing_before_it_warns(tmp_path):
-    assert busy_warnings(tmp_path, """
+    assert busy_warnings(
+        tmp_path,
+        """
         action buy(slot: pen)
           cost coins 1
           fill pen[slot] with size = 1
-        """) == [3]
+        """,
+    ) == [3]
 
 
 def test_require_is_empty_on_the_same_slot_guards_the_fill(tmp_path):
-    assert busy_warnings(tmp_path, """
+    assert (
+        busy_warnings(
+            tmp_path,
+            """
         action buy(slot: pen)
           require pen[slot] is empty and coins > 0 else "That pen is taken"
           cost coins 1
@@ -142,11 +161,17 @@ def test_require_is_empty_on_the_same_slot_guards_the_fill(tmp_path):
           fill pen[0] with size = 2
         action swap(slot: pen)
           replace pen[slot] with size = 3
-        """) == []
+        """,
+        )
+        == []
+    )
 
 
 def test_a_when_that_shows_the_slot_empty_guards_the_fill(tmp_path):
-    assert busy_warnings(tmp_path, """
+    assert (
+        busy_warnings(
+            tmp_path,
+            """
         action buy(slot: pen)
           when pen[slot] is filled
             empty pen[slot]
@@ -154,11 +179,16 @@ def test_a_when_that_shows_the_slot_empty_guards_the_fill(tmp_path):
             fill pen[slot] with size = 1
           when pen[slot] is empty
             fill pen[slot] with size = 2
-        """) == []
+        """,
+        )
+        == []
+    )
 
 
 def test_a_guard_of_another_slot_or_an_earlier_fill_does_not_count(tmp_path):
-    assert busy_warnings(tmp_path, """
+    assert busy_warnings(
+        tmp_path,
+        """
         action other(a: pen, b: pen)
           require pen[a] is empty
           fill pen[b] with size = 1
@@ -173,18 +203,22 @@ def test_a_guard_of_another_slot_or_an_earlier_fill_does_not_count(tmp_path):
         action in_a_block(a: pen)
           when coins > 5
             fill pen[a] with size = 1
-        """) == [3, 7, 11, 14]
+        """,
+    ) == [3, 7, 11, 14]
 
 
 def test_a_hook_that_fills_warns_too(tmp_path):
-    assert busy_warnings(tmp_path, """
+    assert busy_warnings(
+        tmp_path,
+        """
         stat xp
         level from xp at 0, 10
         action work
           gain xp 10
         on level_up
           fill pen[0] with size = 1
-        """) == [6]
+        """,
+    ) == [6]
 
 
 def test_the_harvest_game_checks_clean_of_r075():
@@ -214,38 +248,48 @@ def test_fmt_lays_out_replace_and_keeps_it_apart_from_fill():
 def explored(tmp_path: Path, actions: str):
     game = tmp_path / "game"
     game.mkdir()
-    (game / "game.rules").write_text(textwrap.dedent(HEAD).lstrip() + textwrap.dedent(actions).lstrip(),
-                                     encoding="utf-8")
+    (game / "game.rules").write_text(
+        textwrap.dedent(HEAD).lstrip() + textwrap.dedent(actions).lstrip(), encoding="utf-8"
+    )
     result = compile_game(game, with_tests=False)
     assert result.ok
     return explore(result, Options(budget=2.0))
 
 
 def test_explore_reports_a_fill_it_drives_into_a_busy_slot(tmp_path):
-    report = explored(tmp_path, """
+    report = explored(
+        tmp_path,
+        """
         action buy(slot: pen)
           cost coins 150
           fill pen[slot] with size = 1
-        """)
+        """,
+    )
     [finding] = report.findings
     assert finding.kind == "busy_slot" and finding.actions == ["buy"] and finding.verified
     assert 'slot_busy, "slot pen[0] is busy"' in finding.details[0]
     # a new player has 100 coins, not enough: explore gives what the action costs
     assert finding.scenario is not None
     assert finding.scenario.splitlines()[3:] == [
-        "  given coins 1000", "  do buy(slot: 0)", "  do buy(slot: 0) fails slot_busy",
+        "  given coins 1000",
+        "  do buy(slot: 0)",
+        "  do buy(slot: 0) fails slot_busy",
     ]
 
 
 def test_the_flow_model_knows_a_fill_into_a_filled_slot_is_refused(tmp_path):
     game = tmp_path / "game"
     game.mkdir()
-    (game / "game.rules").write_text(textwrap.dedent(HEAD).lstrip() + textwrap.dedent("""
+    (game / "game.rules").write_text(
+        textwrap.dedent(HEAD).lstrip()
+        + textwrap.dedent("""
         action buy(slot: pen)
           fill pen[slot] with size = 1
         action swap(slot: pen)
           replace pen[slot] with size = 2
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     result = compile_game(game, with_tests=False)
     assert result.game is not None
     model = build_model(result.game)
@@ -255,11 +299,14 @@ def test_the_flow_model_knows_a_fill_into_a_filled_slot_is_refused(tmp_path):
 
 
 def test_explore_is_clean_where_the_slot_is_checked_or_replaced(tmp_path):
-    report = explored(tmp_path, """
+    report = explored(
+        tmp_path,
+        """
         action buy(slot: pen)
           require pen[slot] is empty else "That pen is taken"
           fill pen[slot] with size = 1
         action swap(slot: pen)
           replace pen[slot] with size = 2
-        """)
+        """,
+    )
     assert report.clean, [f.summary for f in report.findings]

@@ -53,12 +53,20 @@ def test_check_diff_and_write(tmp_path: Path) -> None:
     tidy.write_text('game t "T"\n')
     run = CliRunner().invoke
     out = run(app, ["fmt", "--check", str(tmp_path)])
-    assert out.exit_code == 1 and f"would reformat {messy}" in out.output and str(tidy) not in out.output
+    assert (
+        out.exit_code == 1
+        and f"would reformat {messy}" in out.output
+        and str(tidy) not in out.output
+    )
     out = run(app, ["fmt", "--diff", str(messy)])
-    assert out.exit_code == 0 and "-    gain coins 1   # one\n+  gain coins 1  # one\n" in out.output
+    assert (
+        out.exit_code == 0 and "-    gain coins 1   # one\n+  gain coins 1  # one\n" in out.output
+    )
     assert messy.read_text().endswith("    gain coins 1   # one\n")  # --diff changes nothing
     out = run(app, ["fmt", str(tmp_path)])
-    assert out.exit_code == 0 and messy.read_text().endswith("\n\naction a\n  gain coins 1  # one\n")
+    assert out.exit_code == 0 and messy.read_text().endswith(
+        "\n\naction a\n  gain coins 1  # one\n"
+    )
     assert run(app, ["fmt", "--check", str(tmp_path)]).exit_code == 0
     assert run(app, ["fmt", "--write", "--check", str(tmp_path)]).exit_code == 2
     assert run(app, ["fmt", str(tmp_path / "missing.rules")]).exit_code == 2
@@ -87,7 +95,21 @@ def test_an_unsafe_layout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # ---- generated files ------------------------------------------------------------------
 
-NAMES = ["coins", "gems", "xp", "seed", "field", "crop", "kind", "qty", "wheat", "corn", "slot", "a", "b"]
+NAMES = [
+    "coins",
+    "gems",
+    "xp",
+    "seed",
+    "field",
+    "crop",
+    "kind",
+    "qty",
+    "wheat",
+    "corn",
+    "slot",
+    "a",
+    "b",
+]
 WORDLIKE = "word"
 
 
@@ -108,7 +130,13 @@ def expressions(draw, depth: int = 0) -> list[str]:
     if kind == "binary":
         return left + [draw(st.sampled_from(["+", "-", "*", "/", "%"]))] + right
     if kind == "compare":
-        return ["("] + left + [draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))] + right + [")"]
+        return (
+            ["("]
+            + left
+            + [draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))]
+            + right
+            + [")"]
+        )
     if kind == "call":
         return [draw(st.sampled_from(["min(", "max("]))] + left + [","] + right + [")"]
     if kind == "paren":
@@ -126,7 +154,9 @@ def spaced_tokens(draw, tokens: list[str]) -> str:
     out = tokens[0]
     for prev, tok in zip(tokens, tokens[1:], strict=False):
         wordy = (prev[-1].isalnum() or prev[-1] in '_"') and (tok[0].isalnum() or tok[0] in '_"')
-        touching_sign = prev == "-"  # `- 5` and `-5` read alike, but keep a few signs written as signs
+        touching_sign = (
+            prev == "-"
+        )  # `- 5` and `-5` read alike, but keep a few signs written as signs
         gap = draw(st.integers(1 if wordy else 0, 3))
         out += " " * (0 if touching_sign and draw(st.booleans()) else gap) + tok
     return out
@@ -141,23 +171,74 @@ def comment(draw) -> str:
 def statements(draw, depth: int = 0) -> list[tuple[int, list[str]]]:
     """(relative depth, tokens) lines of one statement, blocks included."""
     e = lambda: draw(expressions())  # noqa: E731
-    place = lambda: [draw(st.sampled_from(NAMES))] + (["[", "kind", "]"] if draw(st.booleans()) else [])  # noqa: E731
-    kind = draw(st.sampled_from(["require", "cost", "gain", "set", "fill", "replace", "empty", "let", "limit",
-                                 "cooldown", "emit", "when", "pick"] if depth < 2 else ["require", "gain", "set", "let"]))
+    place = lambda: (
+        [draw(st.sampled_from(NAMES))] + (["[", "kind", "]"] if draw(st.booleans()) else [])
+    )  # noqa: E731
+    kind = draw(
+        st.sampled_from(
+            [
+                "require",
+                "cost",
+                "gain",
+                "set",
+                "fill",
+                "replace",
+                "empty",
+                "let",
+                "limit",
+                "cooldown",
+                "emit",
+                "when",
+                "pick",
+            ]
+            if depth < 2
+            else ["require", "gain", "set", "let"]
+        )
+    )
     if kind == "require":
-        return [(0, ["require", *e(), *(["else", '"no {coins} # here"'] if draw(st.booleans()) else [])])]
+        return [
+            (
+                0,
+                [
+                    "require",
+                    *e(),
+                    *(["else", '"no {coins} # here"'] if draw(st.booleans()) else []),
+                ],
+            )
+        ]
     if kind in ("cost", "gain"):
         return [(0, [kind, *place(), *e(), ",", *place(), "3"])]
     if kind == "set":
         return [(0, ["set", *place(), "=", *e()])]
     if kind in ("fill", "replace"):
-        return [(0, [kind, "field", "[", "slot", "]", "with", "crop", "=", *e(), ",", "ready_at", "=", "now"])]
+        return [
+            (
+                0,
+                [
+                    kind,
+                    "field",
+                    "[",
+                    "slot",
+                    "]",
+                    "with",
+                    "crop",
+                    "=",
+                    *e(),
+                    ",",
+                    "ready_at",
+                    "=",
+                    "now",
+                ],
+            )
+        ]
     if kind == "empty":
         return [(0, ["empty", "field", "[", "0", "]"])]
     if kind == "let":
         return [(0, ["let", draw(st.sampled_from(["x", "y", "premium"])), "=", *e()])]
     if kind == "limit":
-        return [(0, ["limit", "3", "per", draw(st.sampled_from(["day", "week", "1h"])), "per", "kind"])]
+        return [
+            (0, ["limit", "3", "per", draw(st.sampled_from(["day", "week", "1h"])), "per", "kind"])
+        ]
     if kind == "cooldown":
         return [(0, ["cooldown", "30m"])]
     if kind == "emit":
@@ -180,33 +261,118 @@ def statements(draw, depth: int = 0) -> list[tuple[int, list[str]]]:
 
 @st.composite
 def declarations(draw) -> list[tuple[int, list[str]]]:
-    kind = draw(st.sampled_from(["resource", "level", "table", "slots", "action", "invariant", "scenario", "bot"]))
+    kind = draw(
+        st.sampled_from(
+            ["resource", "level", "table", "slots", "action", "invariant", "scenario", "bot"]
+        )
+    )
     if kind == "resource":
-        return [(0, [draw(st.sampled_from(["currency", "meter", "stat", "item"])), draw(st.sampled_from(NAMES)),
-                     *(["start", "-", "5"] if draw(st.booleans()) else ["start", "5"]), "max", "9_999"])]
+        return [
+            (
+                0,
+                [
+                    draw(st.sampled_from(["currency", "meter", "stat", "item"])),
+                    draw(st.sampled_from(NAMES)),
+                    *(["start", "-", "5"] if draw(st.booleans()) else ["start", "5"]),
+                    "max",
+                    "9_999",
+                ],
+            )
+        ]
     if kind == "level":
         return [(0, ["level", "from", "xp", "at", "0", ",", "50", ",", "150"])]
     if kind == "table":
-        rows = [(1, [name, ":", draw(st.sampled_from(["5", "12", "1_000"])), ",", draw(st.sampled_from(["2m", "1h"])),
-                     ",", draw(st.sampled_from(["wheat", "corn", "true"]))])
-                for name in draw(st.lists(st.sampled_from(["wheat", "corn", "pumpkin", "x"]), min_size=1, max_size=3))]
-        return [(0, ["table", "crop"]), (1, ["columns", "cost_", ":", "int", ",", "grow", ":", "duration", ",",
-                                             "next", ":", "crop"]), *rows]
+        rows = [
+            (
+                1,
+                [
+                    name,
+                    ":",
+                    draw(st.sampled_from(["5", "12", "1_000"])),
+                    ",",
+                    draw(st.sampled_from(["2m", "1h"])),
+                    ",",
+                    draw(st.sampled_from(["wheat", "corn", "true"])),
+                ],
+            )
+            for name in draw(
+                st.lists(st.sampled_from(["wheat", "corn", "pumpkin", "x"]), min_size=1, max_size=3)
+            )
+        ]
+        return [
+            (0, ["table", "crop"]),
+            (
+                1,
+                [
+                    "columns",
+                    "cost_",
+                    ":",
+                    "int",
+                    ",",
+                    "grow",
+                    ":",
+                    "duration",
+                    ",",
+                    "next",
+                    ":",
+                    "crop",
+                ],
+            ),
+            *rows,
+        ]
     if kind == "slots":
-        return [(0, ["slots", "field", "6"]), (1, ["crop", ":", "crop"]), (1, ["ready_at", ":", "time"])]
+        return [
+            (0, ["slots", "field", "6"]),
+            (1, ["crop", ":", "crop"]),
+            (1, ["ready_at", ":", "time"]),
+        ]
     if kind == "action":
-        params = draw(st.sampled_from([[], ["(", ")"], ["(", "kind", ":", "crop", ",", "qty", ":", "int", "1", "..", "99", ")"]]))
+        params = draw(
+            st.sampled_from(
+                [
+                    [],
+                    ["(", ")"],
+                    ["(", "kind", ":", "crop", ",", "qty", ":", "int", "1", "..", "99", ")"],
+                ]
+            )
+        )
         head = ["action", draw(st.sampled_from(["buy", "plant", "sell"])), *params]
         body = [line for _ in range(draw(st.integers(1, 4))) for line in draw(statements())]
         return [(0, head)] + [(d + 1, t) for d, t in body]
     if kind == "invariant":
         return [(0, ["invariant", *draw(expressions())])]
     if kind == "scenario":
-        return [(0, ["scenario", '"a test"']), (1, ["given", "coins", "5", ",", "seed", "[", "wheat", "]", "2"]),
-                (1, ["do", "plant(", "slot", ":", "0", ")", "draws", "2"]), (1, ["wait", "10m"]),
-                (1, ["expect", "field", "[", "0", "]", "empty"])]
-    return [(0, ["bot", "casual"]), (1, ["sessions", "3", "per", "day"]), (1, ["actions", "12", "per", "session"]),
-            (1, ["try", "sell(", "kind", ":", "any", ",", "qty", ":", *draw(expressions()), ")", "when", "coins", ">", "5"])]
+        return [
+            (0, ["scenario", '"a test"']),
+            (1, ["given", "coins", "5", ",", "seed", "[", "wheat", "]", "2"]),
+            (1, ["do", "plant(", "slot", ":", "0", ")", "draws", "2"]),
+            (1, ["wait", "10m"]),
+            (1, ["expect", "field", "[", "0", "]", "empty"]),
+        ]
+    return [
+        (0, ["bot", "casual"]),
+        (1, ["sessions", "3", "per", "day"]),
+        (1, ["actions", "12", "per", "session"]),
+        (
+            1,
+            [
+                "try",
+                "sell(",
+                "kind",
+                ":",
+                "any",
+                ",",
+                "qty",
+                ":",
+                *draw(expressions()),
+                ")",
+                "when",
+                "coins",
+                ">",
+                "5",
+            ],
+        ),
+    ]
 
 
 @st.composite
@@ -219,9 +385,11 @@ def rules_files(draw) -> str:
         for depth, tokens in decl:
             while len(widths) <= depth:  # each block indents by its own odd amount
                 widths.append(widths[-1] + draw(st.integers(1, 4)))
-            del widths[depth + 1:]
+            del widths[depth + 1 :]
             if draw(st.integers(0, 5)) == 0:
-                lines.append(" " * draw(st.integers(0, 8)) + draw(comment()))  # a comment line anywhere
+                lines.append(
+                    " " * draw(st.integers(0, 8)) + draw(comment())
+                )  # a comment line anywhere
             text = " " * widths[depth] + draw(spaced_tokens(tokens))
             if draw(st.integers(0, 3)) == 0:
                 text += " " * draw(st.integers(0, 4)) + draw(comment())
@@ -239,7 +407,9 @@ def test_fmt_keeps_the_meaning_and_is_idempotent_on_generated_files(text: str) -
     original, diags = parse_source("gen.rules", text)
     assert not diags, f"the generator made a file that does not parse: {diags[0].message}\n{text}"
     result = format_source(text, "gen.rules")
-    assert result.problem is None, f"{result.problem}\n--- input\n{text}\n--- output\n{format_text(text)}"
+    assert result.problem is None, (
+        f"{result.problem}\n--- input\n{text}\n--- output\n{format_text(text)}"
+    )
     assert result.text is not None
     formatted, _ = parse_source("gen.rules", result.text)
     assert shape(formatted.decls) == shape(original.decls)
@@ -252,7 +422,10 @@ def test_fmt_keeps_the_meaning_and_is_idempotent_on_generated_files(text: str) -
 def test_fmt_is_idempotent_and_meaning_preserving_on_the_real_games(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     # the real games, unformatted: every line indented by 3 more and spaced out
-    messy = "\n".join(("   " + line if line.startswith(" ") else line).replace(", ", " ,  ") for line in text.split("\n"))
+    messy = "\n".join(
+        ("   " + line if line.startswith(" ") else line).replace(", ", " ,  ")
+        for line in text.split("\n")
+    )
     for source in (text, messy):
         original, diags = parse_source(str(path), source)
         if diags:

@@ -47,7 +47,9 @@ def test_harvest_graph_matches_the_golden_file():
     if os.environ.get("RULESC_UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
         GOLDEN.write_text(dot.output, encoding="utf-8")
-    assert dot.output == GOLDEN.read_text(encoding="utf-8"), "RULESC_UPDATE_GOLDEN=1 refreshes the golden graph"
+    assert dot.output == GOLDEN.read_text(encoding="utf-8"), (
+        "RULESC_UPDATE_GOLDEN=1 refreshes the golden graph"
+    )
 
 
 def test_harvest_graph_shows_pools_converters_limits_and_meters():
@@ -57,16 +59,27 @@ def test_harvest_graph_shows_pools_converters_limits_and_meters():
     assert line(dot, '"time" -> "res:energy"').endswith('[label="+1 every 3m", style=dashed];')
     assert 'label="market_order(kind)\\nlimit 3 per day per kind"' in dot
     assert 'label="water(slot)\\ncooldown 30m per slot"' in dot
-    assert line(dot, '"res:coins" -> "act:buy_seed"') == '"res:coins" -> "act:buy_seed" [label="crop[kind].seed_cost * qty"];'
-    assert line(dot, '"act:buy_seed" -> "res:seed"') == '"act:buy_seed" -> "res:seed" [label="seed[kind] qty"];'
-    assert line(dot, '"res:gems" -> "act:speed_up"').startswith('"res:gems" -> "act:speed_up" [label="ceil((field[slot].ready_at - now) / 10m)"')
+    assert (
+        line(dot, '"res:coins" -> "act:buy_seed"')
+        == '"res:coins" -> "act:buy_seed" [label="crop[kind].seed_cost * qty"];'
+    )
+    assert (
+        line(dot, '"act:buy_seed" -> "res:seed"')
+        == '"act:buy_seed" -> "res:seed" [label="seed[kind] qty"];'
+    )
+    assert line(dot, '"res:gems" -> "act:speed_up"').startswith(
+        '"res:gems" -> "act:speed_up" [label="ceil((field[slot].ready_at - now) / 10m)"'
+    )
     assert '"act:open_crate" -> "res:gems" [label="20\\n(draw 5 in 100)", style=dashed];' in dot
     assert '"act:plant" -> "slots:field" [label="fill"];' in dot
 
 
 def test_loops_found_by_explore_are_red():
     dot = dot_for(FOUNDRY)
-    assert "loops found by rulesc explore (red): buy_ore -> smelt -> sell_ingot (+1 coins a turn)" in dot
+    assert (
+        "loops found by rulesc explore (red): buy_ore -> smelt -> sell_ingot (+1 coins a turn)"
+        in dot
+    )
     for node in ("act:buy_ore", "act:smelt", "act:sell_ingot", "res:ore", "res:ingot", "res:coins"):
         assert RED in line(dot, f'"{node}" ['), node
     for node in ("act:mine", "res:energy"):
@@ -90,7 +103,10 @@ def test_expressions_are_written_as_the_rules_write_them():
     assert irtext.text(op("-", a, op("-", b, c))) == "a - (b - c)"
     assert irtext.text(op("*", op("+", a, b), c)) == "(a + b) * c"
     assert irtext.text(op("+", a, op("*", b, num(10_000)))) == "a + b * 10_000"
-    assert irtext.text(ir.CeilDiv(op("-", a, b), ir.Const(600_000, T.DURATION), T.INT)) == "ceil((a - b) / 10m)"
+    assert (
+        irtext.text(ir.CeilDiv(op("-", a, b), ir.Const(600_000, T.DURATION), T.INT))
+        == "ceil((a - b) / 10m)"
+    )
 
 
 def test_graph_is_deterministic_and_writes_a_file(tmp_path):
@@ -102,9 +118,14 @@ def test_graph_is_deterministic_and_writes_a_file(tmp_path):
 
 def test_png_without_graphviz_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setattr(graphing.shutil, "which", lambda name: None)
-    result = runner.invoke(app, ["graph", str(HARVEST), "--format", "png", "-o", str(tmp_path / "h.png")])
+    result = runner.invoke(
+        app, ["graph", str(HARVEST), "--format", "png", "-o", str(tmp_path / "h.png")]
+    )
     assert result.exit_code == 2
-    assert "needs Graphviz's `dot` program" in result.output and "apt-get install graphviz" in result.output
+    assert (
+        "needs Graphviz's `dot` program" in result.output
+        and "apt-get install graphviz" in result.output
+    )
 
 
 def test_png_and_svg_with_graphviz(tmp_path):
@@ -117,5 +138,5 @@ def test_png_and_svg_with_graphviz(tmp_path):
 
 
 def test_rules_errors_exit_1(tmp_path):
-    (tmp_path / "game.rules").write_text("game broken \"Broken\"\naction a\n  gain nothing 1\n")
+    (tmp_path / "game.rules").write_text('game broken "Broken"\naction a\n  gain nothing 1\n')
     assert runner.invoke(app, ["graph", str(tmp_path)]).exit_code == 1

@@ -47,7 +47,9 @@ def test_run_selects_scenarios_by_title():
     result = runner.invoke(app, ["test", str(HARVEST), "--run", "crate", "-v"])
     assert result.exit_code == 0, result.output
     assert all("crate" in line for line in result.output.splitlines() if line.startswith("ok"))
-    assert runner.invoke(app, ["test", str(HARVEST), "--run", "no such title at all"]).exit_code == 1
+    assert (
+        runner.invoke(app, ["test", str(HARVEST), "--run", "no such title at all"]).exit_code == 1
+    )
 
 
 def test_a_failing_scenario_shows_its_line_expected_and_actual(tmp_path):
@@ -71,7 +73,9 @@ def test_pack_matches_the_golden_copy(harvest_files):
         for name, text in harvest_files.items():
             (GOLDEN / name).write_text(text, encoding="utf-8")
     golden = {p.name: p.read_text(encoding="utf-8") for p in GOLDEN.iterdir()}
-    assert golden == harvest_files, "the harvest pack changed: RULESC_UPDATE_GOLDEN=1 refreshes the golden copy"
+    assert golden == harvest_files, (
+        "the harvest pack changed: RULESC_UPDATE_GOLDEN=1 refreshes the golden copy"
+    )
 
 
 def test_pack_imports_only_the_runtime_helpers(harvest_files):
@@ -91,8 +95,21 @@ def test_generated_code_is_lint_clean(harvest_files, tmp_path):
     module = tmp_path / "rules.py"
     module.write_text(harvest_files["rules.py"])
     lint = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "E,F,W,B", "--ignore", "E501", str(module)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--isolated",
+            "--select",
+            "E,F,W,B",
+            "--ignore",
+            "E501",
+            str(module),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert lint.returncode == 0, lint.stdout
 
@@ -124,15 +141,24 @@ def test_manifest_names_sources_and_version(harvest_files):
     assert {s["path"] for s in manifest["sources"]} == {"harvest.rules", "crops.csv"}
     assert len(manifest["version"]) == 16 and manifest["compiler"].startswith("rulesc ")
     schema = json.loads(harvest_files["schema.json"])
-    assert schema["actions"]["buy_seed"]["params"]["properties"]["qty"] == {"type": "integer", "minimum": 1, "maximum": 99}
-    assert schema["actions"]["buy_seed"]["params"]["properties"]["kind"]["enum"][:3] == ["wheat", "corn", "pumpkin"]
+    assert schema["actions"]["buy_seed"]["params"]["properties"]["qty"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 99,
+    }
+    assert schema["actions"]["buy_seed"]["params"]["properties"]["kind"]["enum"][:3] == [
+        "wheat",
+        "corn",
+        "pumpkin",
+    ]
 
 
 def test_no_scenarios_is_a_failure_unless_allowed(tmp_path):
     game = tmp_path / "mill"
     (game / "test").mkdir(parents=True)  # misspelt: scenarios live in tests/
-    (game / "game.rules").write_text('game mill "Mill"\ncurrency coins start 5\n'
-                                     "action sell\n  gain coins 1\n")  # fmt: skip
+    (game / "game.rules").write_text(
+        'game mill "Mill"\ncurrency coins start 5\naction sell\n  gain coins 1\n'
+    )
     (game / "test" / "a.rules").write_text('scenario "sells"\n  do sell\n  expect coins 6\n')
     result = runner.invoke(app, ["test", str(game)])
     assert result.exit_code == 1

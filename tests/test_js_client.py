@@ -60,6 +60,11 @@ def test_typescript_declarations_type_a_games_calls() -> None:
         pytest.fail(reason)
     tsc = ROOT / "node_modules" / "typescript" / "bin" / "tsc"
     assert tsc.is_file(), "typescript is in package.json: run `npm ci`"
-    done = subprocess.run([node() or "node", str(tsc), "-p", "tests/js/tsconfig.json"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [node() or "node", str(tsc), "-p", "tests/js/tsconfig.json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

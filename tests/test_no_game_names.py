@@ -46,15 +46,21 @@ def game_names() -> dict[str, set[str]]:
 
 def python_words(text: str) -> Iterator[tuple[int, str]]:
     """Identifiers, and string literals that are one word; not comments or docstrings."""
-    tokens = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
-              if t.type not in (tokenize.NL, tokenize.COMMENT)]  # fmt: skip
+    tokens = [
+        t
+        for t in tokenize.generate_tokens(io.StringIO(text).readline)
+        if t.type not in (tokenize.NL, tokenize.COMMENT)
+    ]
     for i, t in enumerate(tokens):
         if t.type == tokenize.NAME:
             yield t.start[0], t.string
         elif t.type == tokenize.STRING:
             before = tokens[i - 1].type if i else tokenize.NEWLINE
             after = tokens[i + 1].type if i + 1 < len(tokens) else tokenize.NEWLINE
-            if before in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT) and after == tokenize.NEWLINE:
+            if (
+                before in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+                and after == tokenize.NEWLINE
+            ):
                 continue  # a docstring
             body = re.sub(r"^[rbuRBU]*(\"\"\"|'''|\"|')|(\"\"\"|'''|\"|')$", "", t.string)
             if WORD.fullmatch(body.strip()):
@@ -88,8 +94,12 @@ def words(path: Path) -> Iterator[tuple[int, str]]:
 
 def source_files() -> list[Path]:
     kinds = {".py", ".lark", ".j2", ".js", ".ts", ".html", ".css"}
-    return sorted(p for folder in SOURCES for p in (ROOT / folder).rglob("*")
-                  if p.suffix in kinds and "__pycache__" not in p.parts)  # fmt: skip
+    return sorted(
+        p
+        for folder in SOURCES
+        for p in (ROOT / folder).rglob("*")
+        if p.suffix in kinds and "__pycache__" not in p.parts
+    )
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +108,9 @@ def names() -> dict[str, set[str]]:
 
 
 def test_the_games_declare_names_to_look_for(names: dict[str, set[str]]) -> None:
-    assert {"harvest", "arena", "wheat", "plant", "trophies", "attack", "common_chest"} <= set(names)
+    assert {"harvest", "arena", "wheat", "plant", "trophies", "attack", "common_chest"} <= set(
+        names
+    )
 
 
 def test_no_source_names_what_a_game_declares(names: dict[str, set[str]]) -> None:

@@ -44,15 +44,17 @@ async def test_skip_moves_one_players_time_and_ripens_their_crop(kit: Kit) -> No
     run = await kit.start(dev=True)
     _, token = await session(run, "device-skipper")
     _, other = await session(run, "device-bystander")
-    r = await act(run, token, a("b1", "buy_seed", kind="wheat", qty=1),
-                  a("p1", "plant", slot=0, kind="wheat"))  # fmt: skip
+    r = await act(
+        run, token, a("b1", "buy_seed", kind="wheat", qty=1), a("p1", "plant", slot=0, kind="wheat")
+    )
     assert [x["status"] for x in r.body["results"]] == ["ok", "ok"]
     early = await act(run, token, a("h1", "harvest", slot=0))
     assert early.body["results"][0]["error"]["message"].startswith("Ready in")
 
     before = time.time_ns() // 1_000_000  # whole ms, as the server counts (a fraction over flakes)
-    clock = await call(f"{run.url}/v1/harvest/dev/clock", "POST", {"skip_ms": TEN_MINUTES},
-                       token=token)  # fmt: skip
+    clock = await call(
+        f"{run.url}/v1/harvest/dev/clock", "POST", {"skip_ms": TEN_MINUTES}, token=token
+    )
     assert clock.status == 200, clock.body
     assert clock.body["offset_ms"] == TEN_MINUTES
     assert clock.body["server_time"] >= before + TEN_MINUTES
@@ -65,8 +67,12 @@ async def test_skip_moves_one_players_time_and_ripens_their_crop(kit: Kit) -> No
     assert (await state(run, token))["server_time"] >= before + TEN_MINUTES
     # the other player's time has not moved
     assert (await state(run, other))["server_time"] < before + TEN_MINUTES
-    check = await call(f"{run.url}/v1/harvest/actions/check", "POST",
-                       {"actions": [a("c1", "daily_gift")]}, token=other)  # fmt: skip
+    check = await call(
+        f"{run.url}/v1/harvest/actions/check",
+        "POST",
+        {"actions": [a("c1", "daily_gift")]},
+        token=other,
+    )
     assert check.body["server_time"] < before + TEN_MINUTES
 
     again = await call(f"{run.url}/v1/harvest/dev/clock", "POST", {"skip_ms": 1000}, token=token)

@@ -28,6 +28,7 @@ from .systemkit import need
 def _node_and_chromium() -> None:
     need("node", "chromium")
 
+
 SCREENSHOT = ROOT / "docs" / "images" / "playground.png"
 
 
@@ -47,10 +48,14 @@ async def test_the_playground_in_chromium(tmp_path: Path) -> None:
     try:
         result = await run_node(
             ["--test", "--test-reporter=tap", "--test-force-exit", "tests/browser/"],
-            {"RULESC_URL": run.url, "RULESC_CHROMIUM": chromium() or "",
-             "RULESC_GAME_DIR": str(folder), "RULESC_SCREENSHOT": str(shot)},
+            {
+                "RULESC_URL": run.url,
+                "RULESC_CHROMIUM": chromium() or "",
+                "RULESC_GAME_DIR": str(folder),
+                "RULESC_SCREENSHOT": str(shot),
+            },
             timeout=90,
-        )  # fmt: skip
+        )
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -49,7 +49,12 @@ def param_strategy(spec: dict) -> st.SearchStrategy:
 
 ACTION_CALLS = st.one_of(
     *[
-        st.tuples(st.just(name), st.fixed_dictionaries({k: param_strategy(v) for k, v in a["params"]["properties"].items()}))
+        st.tuples(
+            st.just(name),
+            st.fixed_dictionaries(
+                {k: param_strategy(v) for k, v in a["params"]["properties"].items()}
+            ),
+        )
         for name, a in sorted(SCHEMA["actions"].items())
     ]
 )
@@ -66,7 +71,14 @@ def states(draw) -> dict:
             state[name] = draw(st.integers(0, top))
     crops = list(PACK.module.CROP)
     state["field"] = [
-        draw(st.none() | st.builds(lambda c, t: {"crop": c, "ready_at": T0 + t}, st.sampled_from(crops), st.integers(-3600_000, 3600_000)))
+        draw(
+            st.none()
+            | st.builds(
+                lambda c, t: {"crop": c, "ready_at": T0 + t},
+                st.sampled_from(crops),
+                st.integers(-3600_000, 3600_000),
+            )
+        )
         for _ in state["field"]
     ]
     return state
@@ -81,7 +93,10 @@ def assert_within_bounds(state: dict) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(start=states(), steps=st.lists(st.tuples(ACTION_CALLS, st.integers(0, 90 * MINUTE)), max_size=25))
+@given(
+    start=states(),
+    steps=st.lists(st.tuples(ACTION_CALLS, st.integers(0, 90 * MINUTE)), max_size=25),
+)
 def test_random_play_keeps_resources_in_bounds_and_invariants(start, steps):
     state, now = start, T0
     for i, ((name, params), wait) in enumerate(steps):
@@ -91,11 +106,16 @@ def test_random_play_keeps_resources_in_bounds_and_invariants(start, steps):
             state = out.state
             assert engine.check_invariants(PACK, state) == []
         else:
-            assert out.state == engine.prepare(PACK, state, now), "a rejected action changed the state"
+            assert out.state == engine.prepare(PACK, state, now), (
+                "a rejected action changed the state"
+            )
         assert_within_bounds(engine.prepare(PACK, state, now))
 
 
-NOISE = st.sampled_from(list("()[]{}:,.=<>\"'#\t\n -+*/%_") + ["action", "cost", "gain", "pick one", "when", "  ", "0", "9" * 30, "é", "\r\n"])
+NOISE = st.sampled_from(
+    list("()[]{}:,.=<>\"'#\t\n -+*/%_")
+    + ["action", "cost", "gain", "pick one", "when", "  ", "0", "9" * 30, "é", "\r\n"]
+)
 
 
 @st.composite

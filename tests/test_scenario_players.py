@@ -39,7 +39,9 @@ def results(tmp_path: Path, scenarios: str) -> list[str]:
 
 
 def test_deliveries_and_returns_arrive_before_the_next_step(tmp_path: Path) -> None:
-    assert results(tmp_path, """
+    assert results(
+        tmp_path,
+        """
         scenario "a raid and a gift back"
           given bob.trophies 3
           do raid(target: bob)
@@ -48,17 +50,21 @@ def test_deliveries_and_returns_arrive_before_the_next_step(tmp_path: Path) -> N
           expect bob event received
           as bob do gift(friend: me)
           expect coins 105, bob.coins 100
-    """) == ["ok"]
+    """,
+    ) == ["ok"]
 
 
 def test_failures_name_the_player(tmp_path: Path) -> None:
-    [wrong, no_event] = results(tmp_path, """
+    [wrong, no_event] = results(
+        tmp_path,
+        """
         scenario "wrong"
           do gift(friend: bob)
           expect bob.coins 99
         scenario "no event"
           do gift(friend: bob)
           expect carol event received
-    """)
+    """,
+    )
     assert "bob.coins: expected 99, got 105" in wrong
     assert "expected event `received`, carol got none" in no_event

@@ -230,7 +230,9 @@ def test_draws_are_deterministic_per_player_action_id_and_pack(pack):
 
 
 def test_draw_weights_are_respected(pack):
-    gems = sum("gems" in Player(pack, "p").do("gamble", action_id=f"id{i}").changes for i in range(2000))
+    gems = sum(
+        "gems" in Player(pack, "p").do("gamble", action_id=f"id{i}").changes for i in range(2000)
+    )
     assert 400 < gems < 600  # weight 1 of 4: expect ~500
 
 
@@ -261,7 +263,9 @@ def test_require_message_interpolates_values(pack):
 def test_invariants_are_checked_on_demand(pack):
     p = Player(pack)
     assert engine.check_invariants(pack, p.state) == []
-    assert engine.check_invariants(pack, {**p.state, "coins": 2_000_000}) == ["coins past a million: 2000000"]
+    assert engine.check_invariants(pack, {**p.state, "coins": 2_000_000}) == [
+        "coins past a million: 2000000"
+    ]
 
 
 @pytest.mark.parametrize(

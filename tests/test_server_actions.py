@@ -12,11 +12,14 @@ from .serverkit import ADMIN, Kit, Proxy, Socket, a, act, call, session, state
 async def test_batch_applies_in_order_and_answers_each(kit: Kit) -> None:
     run = await kit.start()
     _, token = await session(run)
-    r = await act(run, token,
-                  a("b1", "buy_seed", kind="wheat", qty=3),
-                  a("b2", "plant", slot=0, kind="wheat"),
-                  a("b3", "plant", slot=0, kind="wheat"),  # the plot is busy now
-                  a("b4", "plant", slot=1, kind="wheat"))  # judged after b3: still applies  # fmt: skip
+    r = await act(
+        run,
+        token,
+        a("b1", "buy_seed", kind="wheat", qty=3),
+        a("b2", "plant", slot=0, kind="wheat"),
+        a("b3", "plant", slot=0, kind="wheat"),  # the plot is busy now
+        a("b4", "plant", slot=1, kind="wheat"),
+    )  # judged after b3: still applies
     assert r.status == 200
     assert [x["status"] for x in r.body["results"]] == ["ok", "ok", "rejected", "ok"]
     assert r.body["results"][0]["changes"] == {"coins": [200, 185], "seed[wheat]": [0, 3]}
@@ -73,8 +76,10 @@ async def test_a_lost_answer_is_resent_by_the_client_and_applies_once(kit: Kit) 
         proxy.drop_answers = (
             2  # the first two tries reach the server; their answers do not come back
         )
-        futures = [client.queue("buy_seed", {"kind": "wheat", "qty": 2}),
-                   client.queue("buy_seed", {"kind": "carrot", "qty": 1})]  # fmt: skip
+        futures = [
+            client.queue("buy_seed", {"kind": "wheat", "qty": 2}),
+            client.queue("buy_seed", {"kind": "carrot", "qty": 1}),
+        ]
         results = await asyncio.wait_for(asyncio.gather(*futures), 10)
         assert [r["status"] for r in results] == ["ok", "ok"]
         assert all(r.get("replayed") for r in results)  # answered from memory
@@ -102,8 +107,9 @@ async def test_concurrent_batches_of_one_player_serialise(kit: Kit) -> None:
     run = await kit.start()
     _, token = await session(run)
     # 20 requests at once, each buying 1 seed: every one applies, none is lost
-    replies = await asyncio.gather(*(act(run, token, a(f"c{i}", "buy_seed", kind="wheat", qty=1))
-                                     for i in range(20)))  # fmt: skip
+    replies = await asyncio.gather(
+        *(act(run, token, a(f"c{i}", "buy_seed", kind="wheat", qty=1)) for i in range(20))
+    )
     assert all(r.body["results"][0]["status"] == "ok" for r in replies)
     assert sorted(r.body["version"] for r in replies) == list(range(1, 21))
     s = await state(run, token)
@@ -118,9 +124,12 @@ async def test_two_processes_on_one_redis_take_turns(redis_kit: Kit) -> None:
         run = one if i % 2 == 0 else two
         r = await act(run, token, a(f"t{i}", "buy_seed", kind="wheat", qty=1))
         assert r.body["results"][0]["status"] == "ok", r.body
-    replies = await asyncio.gather(*(act(one if i % 2 else two, token,
-                                         a(f"u{i}", "buy_seed", kind="wheat", qty=1))
-                                     for i in range(10)))  # fmt: skip
+    replies = await asyncio.gather(
+        *(
+            act(one if i % 2 else two, token, a(f"u{i}", "buy_seed", kind="wheat", qty=1))
+            for i in range(10)
+        )
+    )
     assert all(r.body["results"][0]["status"] == "ok" for r in replies)
     s = await state(two, token)
     assert s["state"]["seed"]["wheat"] == 16 and s["version"] == 16
@@ -149,8 +158,12 @@ async def test_one_store_round_trip_per_batch_when_warm(kit: Kit) -> None:
     assert calls["load"] == 1 and calls["commit"] == 1
     before = sum(calls.values())
     for i in range(1, 6):
-        await act(run, token, a(f"w{i}", "buy_seed", kind="wheat", qty=1),
-                  a(f"w{i}b", "buy_seed", kind="carrot", qty=1))  # fmt: skip
+        await act(
+            run,
+            token,
+            a(f"w{i}", "buy_seed", kind="wheat", qty=1),
+            a(f"w{i}b", "buy_seed", kind="carrot", qty=1),
+        )
     assert sum(calls.values()) - before == 5  # one commit each, no load, no lookup
     # all rejected: one round trip that remembers the rejection (state, version unchanged)
     await act(run, token, a("w9", "buy_seed", kind="wheat", qty=99))
@@ -212,11 +225,16 @@ async def test_a_rejection_is_replayed_identical_after_the_state_changed(kit: Ki
     ws.send(
         {"type": "act", "id": "big", "name": "buy_seed", "params": {"kind": "wheat", "qty": 99}}
     )
-    assert await ws.of_type("result") == {"type": "result", **rejection, "replayed": True,
-                                          "version": 2}  # fmt: skip
+    assert await ws.of_type("result") == {
+        "type": "result",
+        **rejection,
+        "replayed": True,
+        "version": 2,
+    }
     await ws.close()
-    check = await call(f"{run.url}/v1/harvest/actions/check", "POST", {"actions": [big]},
-                       token=token)  # fmt: skip
+    check = await call(
+        f"{run.url}/v1/harvest/actions/check", "POST", {"actions": [big]}, token=token
+    )
     assert check.body["results"] == [{**rejection, "replayed": True}]
     ledger = await call(f"{run.url}/v1/harvest/ledger", token=token)
     assert [e["action_id"] for e in ledger.body["entries"]] == ["d1", "rich"]  # no rejection
@@ -225,12 +243,19 @@ async def test_a_rejection_is_replayed_identical_after_the_state_changed(kit: Ki
 async def test_a_batch_of_rejections_and_replays_is_one_decision_each(kit: Kit) -> None:
     run = await kit.start()
     _, token = await session(run)
-    first = await act(run, token, a("o1", "buy_seed", kind="wheat", qty=2),
-                      a("o2", "buy_seed", kind="wheat", qty=99))  # fmt: skip
+    first = await act(
+        run,
+        token,
+        a("o1", "buy_seed", kind="wheat", qty=2),
+        a("o2", "buy_seed", kind="wheat", qty=99),
+    )
     assert [x["status"] for x in first.body["results"]] == ["ok", "rejected"]
     # a retry with a new rejected action: the known ids replayed, the new one decided once
-    batch = [a("o1", "buy_seed", kind="wheat", qty=2), a("o2", "buy_seed", kind="wheat", qty=99),
-             a("o3", "plant", slot=9, kind="wheat")]  # fmt: skip
+    batch = [
+        a("o1", "buy_seed", kind="wheat", qty=2),
+        a("o2", "buy_seed", kind="wheat", qty=99),
+        a("o3", "plant", slot=9, kind="wheat"),
+    ]
     second = await act(run, token, *batch)
     assert second.body["results"][:2] == [{**x, "replayed": True} for x in first.body["results"]]
     assert second.body["results"][2]["error"]["code"] == "bad_params"
@@ -238,7 +263,8 @@ async def test_a_batch_of_rejections_and_replays_is_one_decision_each(kit: Kit) 
     assert second.body["version"] == first.body["version"] == 1
     third = await act(run, token, *batch)
     assert third.body["results"] == [{**x, "replayed": True} for x in first.body["results"]] + [
-        {**second.body["results"][2], "replayed": True}]  # fmt: skip
+        {**second.body["results"][2], "replayed": True}
+    ]
     assert (await state(run, token))["version"] == 1
 
 
@@ -273,8 +299,12 @@ async def test_a_rejection_judged_on_a_stale_cache_is_judged_again(redis_kit: Ki
     await act(one, token, a("s1b", "buy_seed", kind="wheat", qty=99))  # 205 coins left
     r1 = await act(one, token, a("s2", "buy_seed", kind="wheat", qty=99))
     assert r1.body["results"][0]["error"]["code"] == "insufficient"
-    r = await call(f"{two.url}/admin/harvest/players/{player}/grant", "POST",
-                   {"id": "rich2", "changes": {"coins": 1000}}, token=ADMIN)  # fmt: skip
+    r = await call(
+        f"{two.url}/admin/harvest/players/{player}/grant",
+        "POST",
+        {"id": "rich2", "changes": {"coins": 1000}},
+        token=ADMIN,
+    )
     r2 = await act(two, token, a("s2", "buy_seed", kind="wheat", qty=99))
     assert r2.body["results"] == [{**r1.body["results"][0], "replayed": True}]
 
@@ -291,7 +321,8 @@ async def test_one_rejected_id_sent_at_once_to_two_processes(redis_kit: Kit) -> 
         # decided once: one answer is the decision, the other its replay
         assert sorted([bool(x1.get("replayed")), bool(x2.get("replayed"))]) == [False, True]
         assert {k: v for k, v in x1.items() if k != "replayed"} == {
-            k: v for k, v in x2.items() if k != "replayed"}  # fmt: skip
+            k: v for k, v in x2.items() if k != "replayed"
+        }
     assert (await state(one, token))["version"] == 1
 
 

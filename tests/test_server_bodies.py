@@ -83,14 +83,16 @@ def assert_one_413(responses: list[Response]) -> None:
     assert [r.status for r in responses] == [413], responses
     [r] = responses
     assert r.headers["content-type"] == "application/json"
-    assert orjson.loads(r.body) == {"error": {"code": "too_large",
-                                              "message": f"the body is over {LIMIT} bytes"}}  # fmt: skip
+    assert orjson.loads(r.body) == {
+        "error": {"code": "too_large", "message": f"the body is over {LIMIT} bytes"}
+    }
 
 
 def post(path: str, body: bytes, token: str | None = None, *, extra: str = "") -> bytes:
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    return (f"POST {path} HTTP/1.1\r\nHost: t\r\n{auth}{extra}"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body  # fmt: skip
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: t\r\n{auth}{extra}Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 def chunked(path: str, body: bytes, token: str | None = None, size: int = 1000) -> bytes:
@@ -141,8 +143,10 @@ async def test_a_huge_body_is_one_413_then_the_connection_closes(run: Running, h
 
 async def test_a_declared_huge_body_is_answered_before_it_is_sent(run: Running) -> None:
     _, token = await session(run)
-    head = (f"POST /v1/harvest/actions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Length: {10 * HUGE}\r\n\r\n").encode()  # fmt: skip
+    head = (
+        f"POST /v1/harvest/actions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Length: {10 * HUGE}\r\n\r\n"
+    ).encode()
     responses, closed = await exchange(run, head)
     assert_one_413(responses)
     assert closed
@@ -157,9 +161,16 @@ async def test_expect_100_continue_gets_the_413_instead(run: Running) -> None:
     assert closed
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/harvest/session", "/v1/harvest/actions/check", "/admin/harvest/rules",
-    "/admin/harvest/players/p1/grant", "/v1/nogame/actions"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/harvest/session",
+        "/v1/harvest/actions/check",
+        "/admin/harvest/rules",
+        "/admin/harvest/players/p1/grant",
+        "/v1/nogame/actions",
+    ],
+)
 async def test_every_json_route_answers_413(run: Running, path: str) -> None:
     _, token = await session(run)
     auth = ADMIN if path.startswith("/admin") else token
@@ -181,16 +192,21 @@ async def test_a_wrong_admin_token_is_403_before_any_body(run: Running) -> None:
 @pytest.mark.parametrize("path", ["/v1/harvest/state", "/healthz", "/v1/harvest/ws", "/nowhere"])
 async def test_a_body_on_a_route_that_takes_none(run: Running, path: str) -> None:
     _, token = await session(run)
-    small = (f"GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
-             "Content-Length: 10\r\n\r\n0123456789").encode()  # fmt: skip
+    small = (
+        f"GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Length: 10\r\n\r\n0123456789"
+    ).encode()
     responses, _ = await exchange(run, small)
     assert len(responses) == 1 and responses[0].status != 413  # dropped, answered as usual
     for size in (2 * LIMIT, HUGE):
         for data in (
-            (f"GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
-             f"Content-Length: {size}\r\n\r\n").encode() + b"x" * size,
+            (
+                f"GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Length: {size}\r\n\r\n"
+            ).encode()
+            + b"x" * size,
             chunked(path, b"x" * size, token).replace(b"POST", b"GET", 1),
-        ):  # fmt: skip
+        ):
             responses, _ = await exchange(run, data)
             if path == "/nowhere":
                 assert [r.status for r in responses] == [404]

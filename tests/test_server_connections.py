@@ -53,9 +53,21 @@ async def test_out_of_descriptors_it_pauses_accepting_logs_little_and_recovers(
 ) -> None:
     # a cap above the open-file limit, so the process does run out of descriptors
     log = tmp_path / "serve.log"
-    served = await serve([str(HARVEST), "--data-dir", str(tmp_path / "data"),
-                          "--max-connections", "1000", "--max-connections-per-address", "0",
-                          "--header-timeout", "120"], log, files=FILES)  # fmt: skip
+    served = await serve(
+        [
+            str(HARVEST),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--max-connections",
+            "1000",
+            "--max-connections-per-address",
+            "0",
+            "--header-timeout",
+            "120",
+        ],
+        log,
+        files=FILES,
+    )
     try:
         with _held(served.port, OVER):
             await _until(lambda: "Too many open files" in log.read_text(), timeout=30)
@@ -93,8 +105,10 @@ async def test_a_body_that_stalls_is_closed_after_the_body_timeout(sqlite_kit: K
     run = await sqlite_kit.start(body_timeout=0.3)
     _, token = await session(run)
     reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
-    writer.write(f"POST /v1/harvest/actions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}"
-                 "\r\nContent-Length: 100\r\n\r\n{\"actions\":".encode())  # fmt: skip
+    writer.write(
+        f"POST /v1/harvest/actions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}"
+        '\r\nContent-Length: 100\r\n\r\n{"actions":'.encode()
+    )
     assert await _read_to_end(reader) == b""
     writer.close()
     await _until(lambda: run.server.connections.open == 0)
@@ -146,7 +160,10 @@ async def test_a_connection_over_a_cap_is_answered_503_and_closed(
     await _until(lambda: run.server.connections.open == 0)
     # a place is free again: served
     r = await call(f"{run.url}/metrics")
-    assert r.status == 200 and f'rulesc_connections_refused_total{{reason="{reason}"}} 1.0' in r.body.decode()
+    assert (
+        r.status == 200
+        and f'rulesc_connections_refused_total{{reason="{reason}"}} 1.0' in r.body.decode()
+    )
     await _until(lambda: run.server.connections.open == 0)
     assert run.server.metrics.registry.get_sample_value("rulesc_client_connections") == 0
 

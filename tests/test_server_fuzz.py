@@ -30,12 +30,24 @@ from rulesc.runtime.config import Limits
 
 from .serverkit import ADMIN, ROOT, ServerThread
 
-FUZZ = settings(max_examples=150, deadline=None, database=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])  # fmt: skip
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 # generous limits: the fuzzer's flood of bad tokens and requests must not turn into 429s
-LIMITS = Limits(max_body=8192, max_frame=8192, max_batch=10, rate=1e6, burst=1e6,
-                auth_fail_rate=0, session_rate=1e6, session_burst=1e6)  # fmt: skip
+LIMITS = Limits(
+    max_body=8192,
+    max_frame=8192,
+    max_batch=10,
+    rate=1e6,
+    burst=1e6,
+    auth_fail_rate=0,
+    session_rate=1e6,
+    session_burst=1e6,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +55,14 @@ def server(harvest: packs.Game, tmp_path_factory: pytest.TempPathFactory) -> Ite
     arena = packs.build(ROOT / "games" / "arena", tmp_path_factory.mktemp("fuzz-arena"))
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     with ServerThread([harvest, arena], tmp, limits=LIMITS) as st_:
-        status, _, body = exchange(st_.port, request("POST", "/v1/harvest/session",
-                                                     body=b'{"device_id": "fuzz-device-1"}'))
+        status, _, body = exchange(
+            st_.port, request("POST", "/v1/harvest/session", body=b'{"device_id": "fuzz-device-1"}')
+        )
         assert status == 200, body
         st_.player, st_.token = (orjson.loads(body)[k] for k in ("player_id", "token"))
-        status, _, body = exchange(st_.port, request("POST", "/v1/arena/session",
-                                                     body=b'{"device_id": "fuzz-device-1"}'))
+        status, _, body = exchange(
+            st_.port, request("POST", "/v1/arena/session", body=b'{"device_id": "fuzz-device-1"}')
+        )
         st_.arena_token = orjson.loads(body)["token"]
         yield st_
 
@@ -56,8 +70,14 @@ def server(harvest: packs.Game, tmp_path_factory: pytest.TempPathFactory) -> Ite
 # -- HTTP over a raw socket ------------------------------------------------------------------
 
 
-def request(method: str, target: str, *, token: bytes | str | None = None, body: bytes = b"",
-            extra: bytes = b"") -> bytes:  # fmt: skip
+def request(
+    method: str,
+    target: str,
+    *,
+    token: bytes | str | None = None,
+    body: bytes = b"",
+    extra: bytes = b"",
+) -> bytes:
     head = f"{method} {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n".encode()
     if token is not None:
         head += b"Authorization: Bearer " + (token.encode() if isinstance(token, str) else token)
@@ -112,8 +132,11 @@ class Tracebacks:
     def assert_none_new(self) -> None:
         records = self.caplog.records[self.seen :]
         self.seen += len(records)
-        bad = [r for r in records if r.exc_info or r.levelno >= logging.ERROR
-               or "Traceback" in r.getMessage()]  # fmt: skip
+        bad = [
+            r
+            for r in records
+            if r.exc_info or r.levelno >= logging.ERROR or "Traceback" in r.getMessage()
+        ]
         assert not bad, [f"{r.name}: {r.getMessage()}" for r in bad]
 
 
@@ -126,19 +149,42 @@ def dumps(value: Any) -> bytes:
 
 
 HUGE_INTS = st.sampled_from([2**63 - 1, 2**63, -(2**63) - 1, 2**64, 10**30, -1, 0])
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), HUGE_INTS,
-                    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20))  # fmt: skip
-JSON = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-    max_leaves=12)  # fmt: skip
-NAMES = st.sampled_from(["buy_seed", "plant", "harvest", "sell", "daily_gift", "gift", "attack",
-                         "admin:grant", "", "x" * 200])  # fmt: skip
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    HUGE_INTS,
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+NAMES = st.sampled_from(
+    [
+        "buy_seed",
+        "plant",
+        "harvest",
+        "sell",
+        "daily_gift",
+        "gift",
+        "attack",
+        "admin:grant",
+        "",
+        "x" * 200,
+    ]
+)
 KINDS = st.sampled_from(["wheat", "corn", "pumpkin", "banana", "", "ꙮ"])
 
 
 # around the documented limit (32), orjson's writing limit (255) and its reading one (1024)
-DEPTHS = st.one_of(st.sampled_from([31, 32, 33, 252, 254, 255, 256, 300, 1023, 1024, 1025]),
-                   st.integers(1, 1100))  # fmt: skip
+DEPTHS = st.one_of(
+    st.sampled_from([31, 32, 33, 252, 254, 255, 256, 300, 1023, 1024, 1025]), st.integers(1, 1100)
+)
 
 
 def deep(depth: int, inner: Any = 1) -> Any:
@@ -154,55 +200,114 @@ PARAMS = st.one_of(
     DEPTHS.map(deep),
 )
 ACTION = st.fixed_dictionaries(
-    {"id": st.one_of(st.from_regex(r"[A-Za-z0-9._:-]{1,64}", fullmatch=True), st.text(max_size=70),
-                     st.integers()),
-     "name": st.one_of(NAMES, st.text(max_size=10)),
-     "params": PARAMS},
+    {
+        "id": st.one_of(
+            st.from_regex(r"[A-Za-z0-9._:-]{1,64}", fullmatch=True),
+            st.text(max_size=70),
+            st.integers(),
+        ),
+        "name": st.one_of(NAMES, st.text(max_size=10)),
+        "params": PARAMS,
+    },
     optional={"type": st.text(max_size=5), "ref": JSON},
-)  # fmt: skip
+)
 BODIES = st.one_of(
     st.binary(max_size=300),
     JSON.map(dumps),
     st.lists(ACTION, max_size=12).map(lambda acts: dumps({"actions": acts})),
     st.fixed_dictionaries({"device_id": st.one_of(st.text(max_size=140), JSON)}).map(dumps),
-    st.fixed_dictionaries({"id": st.text(max_size=70), "changes": JSON,
-                           "reason": st.one_of(st.text(max_size=20), JSON)}).map(dumps),
+    st.fixed_dictionaries(
+        {
+            "id": st.text(max_size=70),
+            "changes": JSON,
+            "reason": st.one_of(st.text(max_size=20), JSON),
+        }
+    ).map(dumps),
     DEPTHS.map(lambda n: b"[" * n + b"]" * n),
-)  # fmt: skip
+)
 # well-formed batches of actions whose params are anything: what reaches the rules
 GOOD_IDS = st.from_regex(r"[A-Za-z0-9._:-]{1,64}", fullmatch=True)
-BATCHES = st.lists(st.fixed_dictionaries({"id": GOOD_IDS, "name": NAMES, "params": PARAMS}),
-                   min_size=1, max_size=5, unique_by=lambda x: x["id"]).map(
-    lambda acts: dumps({"actions": acts}))  # fmt: skip
+BATCHES = st.lists(
+    st.fixed_dictionaries({"id": GOOD_IDS, "name": NAMES, "params": PARAMS}),
+    min_size=1,
+    max_size=5,
+    unique_by=lambda x: x["id"],
+).map(lambda acts: dumps({"actions": acts}))
 QUERY_VALUES = st.one_of(
-    st.sampled_from(["0", "1", "10", "500", "501", "9999999999999999999", "9223372036854775808",
-                     "1-1", "0-0", "-1", "²", "٣", " 5", "1e3", "me", "current", "previous", ""]),
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "10",
+            "500",
+            "501",
+            "9999999999999999999",
+            "9223372036854775808",
+            "1-1",
+            "0-0",
+            "-1",
+            "²",
+            "٣",
+            " 5",
+            "1e3",
+            "me",
+            "current",
+            "previous",
+            "",
+        ]
+    ),
     st.text(max_size=25),
     st.integers().map(str),
-)  # fmt: skip
-QUERIES = st.dictionaries(st.sampled_from(["limit", "after", "around", "period", "token", "x"]),
-                          QUERY_VALUES, max_size=4)  # fmt: skip
-ROUTES = st.sampled_from([
-    ("POST", "/v1/{game}/actions"), ("POST", "/v1/{game}/actions/check"),
-    ("POST", "/v1/{game}/session"), ("GET", "/v1/{game}/state"), ("GET", "/v1/{game}/ledger"),
-    ("GET", "/v1/{game}/rules"), ("GET", "/v1/{game}/leaderboards/strongest"),
-    ("GET", "/v1/{game}/leaderboards/nothing"), ("GET", "/v1/{game}/ws"),
-    ("GET", "/admin/{game}/players/{player}"), ("POST", "/admin/{game}/players/{player}/grant"),
-    ("GET", "/readyz"), ("GET", "/healthz"), ("GET", "/v1/openapi.json"),
-    ("PUT", "/v1/{game}/actions"), ("GET", "/{junk}"), ("DELETE", "/admin/{game}/rules"),
-])  # fmt: skip
+)
+QUERIES = st.dictionaries(
+    st.sampled_from(["limit", "after", "around", "period", "token", "x"]), QUERY_VALUES, max_size=4
+)
+ROUTES = st.sampled_from(
+    [
+        ("POST", "/v1/{game}/actions"),
+        ("POST", "/v1/{game}/actions/check"),
+        ("POST", "/v1/{game}/session"),
+        ("GET", "/v1/{game}/state"),
+        ("GET", "/v1/{game}/ledger"),
+        ("GET", "/v1/{game}/rules"),
+        ("GET", "/v1/{game}/leaderboards/strongest"),
+        ("GET", "/v1/{game}/leaderboards/nothing"),
+        ("GET", "/v1/{game}/ws"),
+        ("GET", "/admin/{game}/players/{player}"),
+        ("POST", "/admin/{game}/players/{player}/grant"),
+        ("GET", "/readyz"),
+        ("GET", "/healthz"),
+        ("GET", "/v1/openapi.json"),
+        ("PUT", "/v1/{game}/actions"),
+        ("GET", "/{junk}"),
+        ("DELETE", "/admin/{game}/rules"),
+    ]
+)
 # a token's bytes as a header carries them (no CR, LF, NUL or other controls)
 TOKEN_BYTES = st.binary(max_size=200).map(
-    lambda b: bytes(c for c in b if 0x21 <= c <= 0x7E or c >= 0x80))  # fmt: skip
+    lambda b: bytes(c for c in b if 0x21 <= c <= 0x7E or c >= 0x80)
+)
 
 
 def tokens(good: str) -> st.SearchStrategy[bytes | str | None]:
     return st.one_of(
-        st.none(), st.just(good), st.just(ADMIN), TOKEN_BYTES,
-        st.sampled_from(["g1.x.y", "g1..", "g1", good[:-3] + "é" * 3, good.replace(".", "..", 1),
-                         good + ".x", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."]).map(str),
+        st.none(),
+        st.just(good),
+        st.just(ADMIN),
+        TOKEN_BYTES,
+        st.sampled_from(
+            [
+                "g1.x.y",
+                "g1..",
+                "g1",
+                good[:-3] + "é" * 3,
+                good.replace(".", "..", 1),
+                good + ".x",
+                "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+            ]
+        ).map(str),
         TOKEN_BYTES.map(lambda b: b"g1." + b),
-    )  # fmt: skip
+    )
 
 
 # -- the fuzzers ----------------------------------------------------------------------------
@@ -212,29 +317,57 @@ def test_http_inputs_never_get_a_5xx(server: Any, caplog: pytest.LogCaptureFixtu
     logs = Tracebacks(caplog)
 
     @FUZZ
-    @given(route=ROUTES, game=st.sampled_from(["harvest", "arena", "nogame"]),
-           player=st.one_of(st.just(server.player), st.text(min_size=1, max_size=10)),
-           query=QUERIES, body=BODIES, token=tokens(server.token), chunked=st.booleans(),
-           upgrade=st.booleans(), junk=st.text(max_size=20))  # fmt: skip
-    def probe(route: tuple[str, str], game: str, player: str, query: dict[str, str], body: bytes,
-              token: bytes | str | None, chunked: bool, upgrade: bool, junk: str) -> None:  # fmt: skip
+    @given(
+        route=ROUTES,
+        game=st.sampled_from(["harvest", "arena", "nogame"]),
+        player=st.one_of(st.just(server.player), st.text(min_size=1, max_size=10)),
+        query=QUERIES,
+        body=BODIES,
+        token=tokens(server.token),
+        chunked=st.booleans(),
+        upgrade=st.booleans(),
+        junk=st.text(max_size=20),
+    )
+    def probe(
+        route: tuple[str, str],
+        game: str,
+        player: str,
+        query: dict[str, str],
+        body: bytes,
+        token: bytes | str | None,
+        chunked: bool,
+        upgrade: bool,
+        junk: str,
+    ) -> None:
         method, path = route
-        path = path.format(game=game, player=urllib.parse.quote(player, safe=""),
-                           junk=urllib.parse.quote(junk, safe=""))  # fmt: skip
+        path = path.format(
+            game=game,
+            player=urllib.parse.quote(player, safe=""),
+            junk=urllib.parse.quote(junk, safe=""),
+        )
         target = path + ("?" + urllib.parse.urlencode(query) if query else "")
         extra = b""
         if upgrade and path.endswith("/ws"):
             key = base64.b64encode(os.urandom(16))
-            extra = (b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-                     b"Sec-WebSocket-Key: " + key + b"\r\n")  # fmt: skip
+            extra = (
+                b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                b"Sec-WebSocket-Key: " + key + b"\r\n"
+            )
         send_http(server.port, method, target, token, body, chunked, extra)
         logs.assert_none_new()
 
     probe()
 
 
-def send_http(port: int, method: str, target: str, token: bytes | str | None, body: bytes,
-              chunked: bool = False, extra: bytes = b"") -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+def send_http(
+    port: int,
+    method: str,
+    target: str,
+    token: bytes | str | None,
+    body: bytes,
+    chunked: bool = False,
+    extra: bytes = b"",
+) -> tuple[int, dict[str, str], bytes]:
     """One request, its body as it is or in one chunk; the answer checked (no 5xx, errors
     in JSON with a code)."""
     if chunked and body:
@@ -253,8 +386,12 @@ def test_action_bodies_of_a_signed_in_player(server: Any, caplog: pytest.LogCapt
     logs = Tracebacks(caplog)
 
     @FUZZ
-    @given(route=st.sampled_from(["actions", "actions/check"]), body=st.one_of(BATCHES, BODIES),
-           game=st.sampled_from(["harvest", "arena"]), chunked=st.booleans())  # fmt: skip
+    @given(
+        route=st.sampled_from(["actions", "actions/check"]),
+        body=st.one_of(BATCHES, BODIES),
+        game=st.sampled_from(["harvest", "arena"]),
+        chunked=st.booleans(),
+    )
     def probe(route: str, body: bytes, game: str, chunked: bool) -> None:
         token = server.token if game == "harvest" else server.arena_token
         send_http(server.port, "POST", f"/v1/{game}/{route}", token, body, chunked)
@@ -265,9 +402,13 @@ def test_action_bodies_of_a_signed_in_player(server: Any, caplog: pytest.LogCapt
 
 def test_query_strings_of_reading_routes(server: Any, caplog: pytest.LogCaptureFixture) -> None:
     logs = Tracebacks(caplog)
-    routes = [("/v1/harvest/ledger", server.token), ("/v1/arena/ledger", server.arena_token),
-              ("/v1/arena/leaderboards/strongest", server.arena_token),
-              (f"/admin/harvest/players/{server.player}", ADMIN), ("/readyz", ADMIN)]  # fmt: skip
+    routes = [
+        ("/v1/harvest/ledger", server.token),
+        ("/v1/arena/ledger", server.arena_token),
+        ("/v1/arena/leaderboards/strongest", server.arena_token),
+        (f"/admin/harvest/players/{server.player}", ADMIN),
+        ("/readyz", ADMIN),
+    ]
 
     @FUZZ
     @given(route=st.sampled_from(routes), query=QUERIES)
@@ -281,8 +422,10 @@ def test_query_strings_of_reading_routes(server: Any, caplog: pytest.LogCaptureF
 
 def test_tokens_on_every_way_in(server: Any, caplog: pytest.LogCaptureFixture) -> None:
     logs = Tracebacks(caplog)
-    upgrade = (b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")  # fmt: skip
+    upgrade = (
+        b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    )
 
     @FUZZ
     @given(token=tokens(server.token), where=st.sampled_from(["state", "ws", "ws?token", "admin"]))
@@ -292,10 +435,13 @@ def test_tokens_on_every_way_in(server: Any, caplog: pytest.LogCaptureFixture) -
             target = "/v1/harvest/ws?" + urllib.parse.urlencode({"token": raw})
             status, _, _ = send_http(server.port, "GET", target, None, b"", extra=upgrade)
         elif where == "ws":
-            status, _, _ = send_http(server.port, "GET", "/v1/harvest/ws", token, b"", extra=upgrade)
+            status, _, _ = send_http(
+                server.port, "GET", "/v1/harvest/ws", token, b"", extra=upgrade
+            )
         elif where == "admin":
-            status, _, _ = send_http(server.port, "GET", f"/admin/harvest/players/{server.player}",
-                                     token, b"")  # fmt: skip
+            status, _, _ = send_http(
+                server.port, "GET", f"/admin/harvest/players/{server.player}", token, b""
+            )
         else:
             status, _, _ = send_http(server.port, "GET", "/v1/harvest/state", token, b"")
         if token == (ADMIN if where == "admin" else server.token):  # the right one gets in
@@ -312,9 +458,13 @@ def ws_open(port: int, token: str) -> tuple[socket.socket, bytes]:
     """A raw WebSocket, upgraded: (the socket, what came after the 101's headers)."""
     conn = socket.create_connection(("127.0.0.1", port), timeout=10)
     key = base64.b64encode(os.urandom(16)).decode()
-    conn.sendall((f"GET /v1/harvest/ws?token={token} HTTP/1.1\r\nHost: t\r\n"
-                  "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\n\r\n").encode())  # fmt: skip
+    conn.sendall(
+        (
+            f"GET /v1/harvest/ws?token={token} HTTP/1.1\r\nHost: t\r\n"
+            "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Key: {key}\r\n\r\n"
+        ).encode()
+    )
     raw = b""
     while b"\r\n\r\n" not in raw:
         chunk = conn.recv(4096)
@@ -368,17 +518,20 @@ FRAME_JSON = st.one_of(
     ACTION.map(lambda x: {**x, "type": "act"}),
     st.lists(ACTION, max_size=12).map(lambda acts: {"type": "batch", "actions": acts}),
     st.fixed_dictionaries({"type": st.just("resume"), "after": st.one_of(QUERY_VALUES, JSON)}),
-    st.fixed_dictionaries({"type": st.one_of(st.just("ping"), st.text(max_size=6)),
-                           "ref": JSON}),
+    st.fixed_dictionaries({"type": st.one_of(st.just("ping"), st.text(max_size=6)), "ref": JSON}),
     JSON,
     DEPTHS.map(deep),
-)  # fmt: skip
-FRAMES = st.lists(st.one_of(
-    FRAME_JSON.map(lambda f: (dumps(f), 0x1)),
-    st.text(max_size=200).map(lambda t: (t.encode(), 0x1)),
-    st.binary(max_size=200).map(lambda b: (b, 0x2)),
-    FRAME_JSON.map(lambda f: (dumps(f), 0x2)),
-), min_size=1, max_size=6)  # fmt: skip
+)
+FRAMES = st.lists(
+    st.one_of(
+        FRAME_JSON.map(lambda f: (dumps(f), 0x1)),
+        st.text(max_size=200).map(lambda t: (t.encode(), 0x1)),
+        st.binary(max_size=200).map(lambda b: (b, 0x2)),
+        FRAME_JSON.map(lambda f: (dumps(f), 0x2)),
+    ),
+    min_size=1,
+    max_size=6,
+)
 
 
 def test_websocket_frames_never_get_an_internal_error(

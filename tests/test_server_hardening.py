@@ -80,8 +80,9 @@ async def test_a_jwt_is_good_for_the_game_its_audience_names(
     with pytest.raises(HTTPClientError) as refused:
         await websocket_connect(f"{run.ws_url}/v1/arena/ws?token={for_harvest}")
     assert refused.value.code == 401
-    no_aud = jwt.encode({"sub": "account-7", "exp": int(time.time()) + 600}, JWT_KEY,
-                        algorithm="HS256")  # fmt: skip
+    no_aud = jwt.encode(
+        {"sub": "account-7", "exp": int(time.time()) + 600}, JWT_KEY, algorithm="HS256"
+    )
     assert (await call(f"{run.url}/v1/harvest/state", token=no_aud)).status == 401
     both = token_for("account-7", ["harvest", "arena"])  # an issuer may name several games
     for game in ("harvest", "arena"):
@@ -101,9 +102,25 @@ async def test_a_configured_audience_is_prefixed_to_the_game(
         assert (await call(f"{run.url}/v1/{game}/state", token=bare)).status == 401
 
 
-@pytest.mark.parametrize("sub", [" ", "", "\u202eevil", "a\u200bb", "line\nbreak", " padded",
-                                 "padded\t", "\u2028", "x" * 127, 42, None])  # fmt: skip
-async def test_unreadable_subjects_are_refused(sqlite_kit: Kit, arena: packs.Game, sub: Any) -> None:
+@pytest.mark.parametrize(
+    "sub",
+    [
+        " ",
+        "",
+        "\u202eevil",
+        "a\u200bb",
+        "line\nbreak",
+        " padded",
+        "padded\t",
+        "\u2028",
+        "x" * 127,
+        42,
+        None,
+    ],
+)
+async def test_unreadable_subjects_are_refused(
+    sqlite_kit: Kit, arena: packs.Game, sub: Any
+) -> None:
     run = await two_games(sqlite_kit, arena)
     good = await call(f"{run.url}/v1/harvest/state", token=token_for("account-1", "harvest"))
     assert good.status == 200  # the same token but for its subject is good
@@ -121,16 +138,24 @@ def test_readable_subjects() -> None:
 # -- garbage in a token: 401, counted, never a 500 -----------------------------------------
 
 
-GARBAGE = ["g1.eyJ9.\u00e9\u00e9", "g1.\u00ff.abc", "g1.x.y\u00a0", "\u00e9" * 10, "g1..",
-           "g1.x." + "A" * 9000, "eyJ.\u00e9.x"]  # fmt: skip
+GARBAGE = [
+    "g1.eyJ9.\u00e9\u00e9",
+    "g1.\u00ff.abc",
+    "g1.x.y\u00a0",
+    "\u00e9" * 10,
+    "g1..",
+    "g1.x." + "A" * 9000,
+    "eyJ.\u00e9.x",
+]
 
 
 @pytest.mark.parametrize("token", GARBAGE)
 async def test_garbage_tokens_are_401_and_counted(
     sqlite_kit: Kit, arena: packs.Game, token: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    run = await sqlite_kit.start(limits=Limits(auth_fail_rate=0.001, auth_fail_burst=2),
-                                 jwt=JwtVerifier(hs256_key=JWT_KEY))  # fmt: skip
+    run = await sqlite_kit.start(
+        limits=Limits(auth_fail_rate=0.001, auth_fail_burst=2), jwt=JwtVerifier(hs256_key=JWT_KEY)
+    )
     header = {"Authorization": f"Bearer {token}"}
     raw = f"GET /v1/harvest/state HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n\r\n"
     responses, _ = await exchange(run, raw.encode("latin-1"))  # the bytes as they are
@@ -169,14 +194,23 @@ def nested(depth: int) -> Any:
 
 
 @pytest.mark.parametrize("depth", [40, 260, 1000])
-async def test_deep_params_are_400(sqlite_kit: Kit, depth: int, caplog: pytest.LogCaptureFixture) -> None:
+async def test_deep_params_are_400(
+    sqlite_kit: Kit, depth: int, caplog: pytest.LogCaptureFixture
+) -> None:
     run = await sqlite_kit.start()
     _, token = await session(run)
-    body = b'{"actions": [{"id": "d1", "name": "sell", "params": ' + b'{"k": ' * depth + b"1" + \
-        b"}" * depth + b"}]}"  # fmt: skip
+    body = (
+        b'{"actions": [{"id": "d1", "name": "sell", "params": '
+        + b'{"k": ' * depth
+        + b"1"
+        + b"}" * depth
+        + b"}]}"
+    )
     for route in ("actions", "actions/check"):
         r = await call(f"{run.url}/v1/harvest/{route}", "POST", raw=body, token=token)
-        assert r.status == 400 and r.code == "bad_request" and "nested" in r.body["error"]["message"]
+        assert (
+            r.status == 400 and r.code == "bad_request" and "nested" in r.body["error"]["message"]
+        )
     ws = await Socket.open(run, token)
     frame = {"type": "act", "id": "d2", "name": "sell", "params": None}
     text = orjson.dumps(frame).decode().replace("null", '{"k": ' * depth + "1" + "}" * depth)
@@ -199,29 +233,44 @@ async def test_params_nested_within_the_limit_are_judged_by_the_rules(sqlite_kit
 # -- query numbers: ASCII digits within range, else 400 -----------------------------------
 
 
-BAD_NUMBERS = ["%C2%B2", "%D9%A3", "-1", "+5", "%2B5", "1e3", "0x10", "%20%205", "99999999999999999999999"]
+BAD_NUMBERS = [
+    "%C2%B2",
+    "%D9%A3",
+    "-1",
+    "+5",
+    "%2B5",
+    "1e3",
+    "0x10",
+    "%20%205",
+    "99999999999999999999999",
+]
 
 
 @pytest.mark.parametrize("value", BAD_NUMBERS)
 async def test_query_numbers_are_ascii_digits(kit: Kit, value: str) -> None:
     run = await kit.start()
     player, token = await session(run)
-    for path, auth in ((f"/v1/harvest/ledger?limit={value}", token),
-                       (f"/v1/harvest/ledger?after={value}", token),
-                       (f"/admin/harvest/players/{player}?after={value}", ADMIN),
-                       (f"/admin/harvest/players/{player}?after=0&limit={value}", ADMIN)):  # fmt: skip
+    for path, auth in (
+        (f"/v1/harvest/ledger?limit={value}", token),
+        (f"/v1/harvest/ledger?after={value}", token),
+        (f"/admin/harvest/players/{player}?after={value}", ADMIN),
+        (f"/admin/harvest/players/{player}?after=0&limit={value}", ADMIN),
+    ):
         r = await call(run.url + path, token=auth)
         assert r.status == 400 and r.code == "bad_request", (path, r.body)
 
 
-@pytest.mark.parametrize("after", ["9999999999999999999", "9223372036854775808",
-                                   "1-9999999999999999999"])  # fmt: skip
+@pytest.mark.parametrize(
+    "after", ["9999999999999999999", "9223372036854775808", "1-9999999999999999999"]
+)
 async def test_an_after_past_int64_is_400_on_every_route(kit: Kit, after: str) -> None:
     run = await kit.start()
     player, token = await session(run)
     await act(run, token, a("n1", "daily_gift"))
-    for path, auth in ((f"/v1/harvest/ledger?after={after}", token),
-                       (f"/admin/harvest/players/{player}?after={after}", ADMIN)):  # fmt: skip
+    for path, auth in (
+        (f"/v1/harvest/ledger?after={after}", token),
+        (f"/admin/harvest/players/{player}?after={after}", ADMIN),
+    ):
         r = await call(run.url + path, token=auth)
         assert r.status == 400 and r.code == "bad_request", (path, r.body)
     ws = await Socket.open(run, token)
@@ -250,13 +299,19 @@ async def test_leaderboard_limit_is_ascii_digits(sqlite_kit: Kit, arena: packs.G
 async def test_an_absurd_chunk_size_is_a_json_413(sqlite_kit: Kit, size: str) -> None:
     run = await sqlite_kit.start(limits=BODY_LIMITS)
     _, token = await session(run)
-    upgrade = ("Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")  # fmt: skip
-    for method, path, extra in (("POST", "/v1/harvest/actions", ""),
-                                ("GET", "/v1/harvest/state", ""),
-                                ("GET", "/v1/harvest/ws", upgrade)):  # fmt: skip
-        head = (f"{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
-                f"{extra}Transfer-Encoding: chunked\r\n\r\n{size}\r\nabc").encode()  # fmt: skip
+    upgrade = (
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    )
+    for method, path, extra in (
+        ("POST", "/v1/harvest/actions", ""),
+        ("GET", "/v1/harvest/state", ""),
+        ("GET", "/v1/harvest/ws", upgrade),
+    ):
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+            f"{extra}Transfer-Encoding: chunked\r\n\r\n{size}\r\nabc"
+        ).encode()
         responses, closed = await exchange(run, head)
         assert_one_413(responses)
         assert closed
@@ -265,8 +320,10 @@ async def test_an_absurd_chunk_size_is_a_json_413(sqlite_kit: Kit, size: str) ->
 async def test_a_malformed_chunk_is_a_json_400(sqlite_kit: Kit) -> None:
     run = await sqlite_kit.start(limits=BODY_LIMITS)
     _, token = await session(run)
-    head = (f"POST /v1/harvest/actions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
-            "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n").encode()  # fmt: skip
+    head = (
+        f"POST /v1/harvest/actions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+    ).encode()
     responses, closed = await exchange(run, head)
     assert [r.status for r in responses] == [400] and closed
     assert orjson.loads(responses[0].body)["error"]["code"] == "bad_request"

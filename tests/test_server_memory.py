@@ -24,14 +24,16 @@ def stored_results(kit: Kit, player: str) -> int:
         with redis.Redis.from_url(kit.redis_url) as client:
             return len(client.keys(_prefix("harvest", player) + ":res:*"))
     with contextlib.closing(sqlite3.connect(kit.tmp / "store.db")) as db:
-        return db.execute("SELECT count(*) FROM results WHERE game = 'harvest' AND player = ?",
-                          (player,)).fetchone()[0]  # fmt: skip
+        return db.execute(
+            "SELECT count(*) FROM results WHERE game = 'harvest' AND player = ?", (player,)
+        ).fetchone()[0]
 
 
 async def flood(run: Running, token: str, batch: int, size: int) -> None:
     # 99 wheat seeds cost more than the 200 coins a new player has: `insufficient`
-    r = await act(run, token, *[a(f"f{batch}-{i}", "buy_seed", kind="wheat", qty=99)
-                                for i in range(size)])  # fmt: skip
+    r = await act(
+        run, token, *[a(f"f{batch}-{i}", "buy_seed", kind="wheat", qty=99) for i in range(size)]
+    )
     assert r.status == 200, r.body
     assert {x["error"]["code"] for x in r.body["results"]} == {"insufficient"}
 

@@ -58,10 +58,21 @@ async def test_openapi_document(sqlite_kit: Kit) -> None:
     r = await call(f"{run.url}/v1/openapi.json")
     assert r.status == 200 and r.body["openapi"].startswith("3.1")
     paths = set(r.body["paths"])
-    for p in ("/v1/{game}/session", "/v1/{game}/actions", "/v1/{game}/actions/check", "/v1/{game}/ws",
-              "/v1/{game}/state", "/v1/{game}/ledger", "/v1/{game}/rules",
-              "/admin/{game}/players/{player_id}", "/admin/{game}/players/{player_id}/grant",
-              "/admin/{game}/rules", "/healthz", "/readyz", "/metrics"):  # fmt: skip
+    for p in (
+        "/v1/{game}/session",
+        "/v1/{game}/actions",
+        "/v1/{game}/actions/check",
+        "/v1/{game}/ws",
+        "/v1/{game}/state",
+        "/v1/{game}/ledger",
+        "/v1/{game}/rules",
+        "/admin/{game}/players/{player_id}",
+        "/admin/{game}/players/{player_id}/grant",
+        "/admin/{game}/rules",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
         assert p in paths
 
 
@@ -91,8 +102,11 @@ async def test_rate_limit_answers_429_with_retry_after(sqlite_kit: Kit) -> None:
 
 async def test_bad_tokens_from_one_address_are_throttled(sqlite_kit: Kit) -> None:
     now = [1000.0]  # the limiters' clock, in seconds: time moves only when the test says
-    run = await sqlite_kit.start(limits=Limits(auth_fail_rate=5.0, auth_fail_burst=3),
-                                 rate_clock=lambda: now[0], trust_proxy=True)  # fmt: skip
+    run = await sqlite_kit.start(
+        limits=Limits(auth_fail_rate=5.0, auth_fail_burst=3),
+        rate_clock=lambda: now[0],
+        trust_proxy=True,
+    )
     _, good = await session(run)
     bad = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
     state_url = f"{run.url}/v1/harvest/state"
@@ -102,15 +116,17 @@ async def test_bad_tokens_from_one_address_are_throttled(sqlite_kit: Kit) -> Non
 
     codes = [(await call(state_url, token=bad, headers=at("10.0.0.1"))).status for _ in range(4)]
     assert codes == [401, 401, 401, 429]
-    r = await call(f"{run.url}/v1/harvest/actions", "POST", {"actions": []}, token=bad,
-                   headers=at("10.0.0.1"))  # fmt: skip
+    r = await call(
+        f"{run.url}/v1/harvest/actions", "POST", {"actions": []}, token=bad, headers=at("10.0.0.1")
+    )
     assert r.status == 429 and r.code == "rate_limited" and int(r.headers["Retry-After"]) >= 1
     assert 200 <= r.body["error"]["details"]["retry_after_ms"] <= 201  # 1 token at 5/s, rounded up
     # the address is refused before its token is looked at: a right guess is no way out
     assert (await call(state_url, token=good, headers=at("10.0.0.1"))).status == 429
     with pytest.raises(HTTPClientError) as refused:
-        await websocket_connect(HTTPRequest(f"{run.ws_url}/v1/harvest/ws?token={good}",
-                                            headers=at("10.0.0.1")))  # fmt: skip
+        await websocket_connect(
+            HTTPRequest(f"{run.ws_url}/v1/harvest/ws?token={good}", headers=at("10.0.0.1"))
+        )
     assert refused.value.code == 429
     # other addresses are not held up, and count their own failures
     assert (await call(state_url, token=good, headers=at("10.0.0.2"))).status == 200
@@ -136,10 +152,15 @@ async def test_address_headers_are_ignored_unless_the_proxy_is_trusted(sqlite_ki
     run = await sqlite_kit.start(limits=Limits(auth_fail_rate=0.001, auth_fail_burst=2))
     state_url = f"{run.url}/v1/harvest/state"
     codes = [
-        (await call(state_url, token="g1.x.y",
-                    headers={"X-Real-Ip": f"10.1.0.{i}", "X-Forwarded-For": f"10.2.0.{i}"})).status
+        (
+            await call(
+                state_url,
+                token="g1.x.y",
+                headers={"X-Real-Ip": f"10.1.0.{i}", "X-Forwarded-For": f"10.2.0.{i}"},
+            )
+        ).status
         for i in range(3)
-    ]  # fmt: skip
+    ]
     assert codes == [401, 401, 429]
 
 
@@ -202,8 +223,11 @@ async def test_watch_rebuilds_on_save_and_keeps_serving_on_errors(
         await _until(lambda: len(reports) == 1)
         assert "do not check" in reports[0] and "nothing_here" in reports[0]
         assert run.server.games.get("harvest") is first  # the old pack keeps serving
-        rules.write_text(rules.read_text().replace("action broken\n  gain nothing_here 5\n",
-                                                   "action bonus\n  gain coins 5\n"))  # fmt: skip
+        rules.write_text(
+            rules.read_text().replace(
+                "action broken\n  gain nothing_here 5\n", "action bonus\n  gain coins 5\n"
+            )
+        )
         await _until(lambda: len(reports) == 2)
         assert "now serves pack" in reports[1]
         assert "bonus" in run.server.games.get("harvest").pack.actions  # type: ignore[union-attr]
@@ -213,10 +237,12 @@ async def test_watch_rebuilds_on_save_and_keeps_serving_on_errors(
 
 def _rsa_keys() -> tuple[bytes, bytes]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())  # fmt: skip
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)  # fmt: skip
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return private, public
 
 
@@ -255,8 +281,11 @@ def test_production_mode_refuses_to_start_without_secrets(tmp_path: Path) -> Non
     runner = CliRunner()
     r = runner.invoke(_cli(), ["serve", str(HARVEST), "--production", "--data-dir", str(tmp_path)])
     assert r.exit_code == 2 and "--secret" in r.output
-    r = runner.invoke(_cli(), ["serve", str(HARVEST), "--data-dir", str(tmp_path)],
-                      env={"RULESC_PRODUCTION": "1", "RULESC_SECRET": "s"})  # fmt: skip
+    r = runner.invoke(
+        _cli(),
+        ["serve", str(HARVEST), "--data-dir", str(tmp_path)],
+        env={"RULESC_PRODUCTION": "1", "RULESC_SECRET": "s"},
+    )
     assert r.exit_code == 2 and "--admin-token" in r.output
 
 
@@ -303,8 +332,9 @@ async def test_dev_server_keeps_its_secret_so_tokens_outlive_a_restart(tmp_path:
         assert (await call(f"{url}/v1/harvest/state", token=token)).status == 200
     finally:
         await stop(server)
-    printed = re.search(r"admin calls take the dev one kept in \S+: (\S+)",
-                        (tmp_path / "first.log").read_text())  # fmt: skip
+    printed = re.search(
+        r"admin calls take the dev one kept in \S+: (\S+)", (tmp_path / "first.log").read_text()
+    )
     assert printed is not None
     for name in ("dev-secret", "dev-admin-token"):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
@@ -327,8 +357,9 @@ async def test_dev_server_keeps_its_secret_so_tokens_outlive_a_restart(tmp_path:
 def test_production_does_not_take_the_dev_secret(tmp_path: Path) -> None:
     kept_secret(tmp_path / "dev-secret")
     kept_secret(tmp_path / "dev-admin-token")
-    r = CliRunner().invoke(_cli(), ["serve", str(HARVEST), "--production",
-                                    "--data-dir", str(tmp_path)])  # fmt: skip
+    r = CliRunner().invoke(
+        _cli(), ["serve", str(HARVEST), "--production", "--data-dir", str(tmp_path)]
+    )
     assert r.exit_code == 2 and "--secret" in r.output
 
 

@@ -39,7 +39,9 @@ def stall_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-async def stalled(stall_redis: RedisServer, harvest: Game, tmp_path: Path) -> AsyncIterator[tuple[Running, aioredis.Redis]]:
+async def stalled(
+    stall_redis: RedisServer, harvest: Game, tmp_path: Path
+) -> AsyncIterator[tuple[Running, aioredis.Redis]]:
     kit = Kit("redis", harvest, tmp_path, stall_redis.url)
     admin = aioredis.Redis.from_url(stall_redis.url)  # no reply timeout: it waits out the stall
     try:
@@ -92,8 +94,15 @@ async def test_a_commit_whose_reply_times_out_is_outcome_unknown_and_its_resend_
         await hold_writes(admin)
         sent = asyncio.ensure_future(act(run, token, a("h1", "buy_seed", kind="wheat", qty=2)))
         await until_held(admin)
-        ws.send({"type": "act", "id": "w1", "name": "buy_seed", "params": {"kind": "carrot", "qty": 1},
-                 "ref": "r1"})  # fmt: skip
+        ws.send(
+            {
+                "type": "act",
+                "id": "w1",
+                "name": "buy_seed",
+                "params": {"kind": "carrot", "qty": 1},
+                "ref": "r1",
+            }
+        )
         await release_after_stall(admin)
 
         r = await sent
@@ -109,8 +118,15 @@ async def test_a_commit_whose_reply_times_out_is_outcome_unknown_and_its_resend_
         assert await ledger_ids(run, token) == ["h0", "h1"]
         assert (await state(run, token))["state"]["seed"]["wheat"] == 3  # applied once
 
-        ws.send({"type": "act", "id": "w1", "name": "buy_seed", "params": {"kind": "carrot", "qty": 1},
-                 "ref": "r2"})  # fmt: skip
+        ws.send(
+            {
+                "type": "act",
+                "id": "w1",
+                "name": "buy_seed",
+                "params": {"kind": "carrot", "qty": 1},
+                "ref": "r2",
+            }
+        )
         frame = await ws.wait_for(lambda f: f.get("ref") == "r2", timeout=10)
         assert frame["type"] == "result" and frame["status"] == "ok" and frame["replayed"] is True
         assert await ledger_ids(run, ws_token) == ["w0", "w1"]
@@ -127,7 +143,9 @@ async def test_the_python_client_resends_an_outcome_unknown_act_with_its_id(
         await client.connect()
         await client.act("buy_seed", {"kind": "wheat", "qty": 1})
         await hold_writes(admin)
-        acting = asyncio.ensure_future(client.act("buy_seed", {"kind": "wheat", "qty": 2}, id="py-1"))
+        acting = asyncio.ensure_future(
+            client.act("buy_seed", {"kind": "wheat", "qty": 2}, id="py-1")
+        )
         await until_held(admin)
         await release_after_stall(admin)
         result = await asyncio.wait_for(acting, 30)

@@ -21,8 +21,12 @@ def grant_url(run, player: str) -> str:  # noqa: ANN001
 
 
 async def grant(run, player: str, gid: str, **changes: int) -> dict:  # noqa: ANN001
-    r = await call(grant_url(run, player), "POST", {"id": gid, "changes": changes, "reason": "test"},
-                   token=ADMIN)  # fmt: skip
+    r = await call(
+        grant_url(run, player),
+        "POST",
+        {"id": gid, "changes": changes, "reason": "test"},
+        token=ADMIN,
+    )
     assert r.status == 200, r.body
     return r.body
 
@@ -35,9 +39,12 @@ async def test_every_connection_of_the_player_gets_state(kit: Kit) -> None:
     r = await act(run, token, a("p1", "buy_seed", kind="wheat", qty=2))
     for ws in (phone, tablet):
         f = await ws.of_type("state")
-        assert f == {"type": "state", "version": r.body["version"],
-                     "changes": {"coins": [200, 190], "seed[wheat]": [0, 2]},
-                     "cause": {"action_id": "p1", "action": "buy_seed"}}  # fmt: skip
+        assert f == {
+            "type": "state",
+            "version": r.body["version"],
+            "changes": {"coins": [200, 190], "seed[wheat]": [0, 2]},
+            "cause": {"action_id": "p1", "action": "buy_seed"},
+        }
     # an `act` frame on one device: the result to it, the state to both
     phone.send({"type": "act", "id": "p2", "name": "daily_gift"})
     result = await phone.of_type("result")
@@ -85,7 +92,9 @@ async def test_each_commit_is_pushed_once_in_order_and_after_its_result(redis_ki
         if by is None:  # over HTTP, through process two, then one
             await act((two, one)[i % 2], token, a(aid, "buy_seed", kind="wheat", qty=1))
             continue
-        by.send({"type": "act", "id": aid, "name": "buy_seed", "params": {"kind": "wheat", "qty": 1}})
+        by.send(
+            {"type": "act", "id": aid, "name": "buy_seed", "params": {"kind": "wheat", "qty": 1}}
+        )
         assert (await by.wait_for(lambda f, aid=aid: f.get("id") == aid))["status"] == "ok"
     for ws in (phone, tablet, far):
         await ws.wait_for(lambda f: f["type"] == "state" and f["cause"]["action_id"] == "o11")
@@ -96,8 +105,12 @@ async def test_each_commit_is_pushed_once_in_order_and_after_its_result(redis_ki
         assert [f["cause"]["action_id"] for f in states] == [f"o{i}" for i in range(12)]
     for ws, mine in ((phone, range(0, 12, 3)), (far, range(1, 12, 3))):
         for i in mine:
-            at = [k for k, f in enumerate(ws.log) if f.get("id") == f"o{i}"
-                  or (f["type"] == "state" and f["cause"]["action_id"] == f"o{i}")]  # fmt: skip
+            at = [
+                k
+                for k, f in enumerate(ws.log)
+                if f.get("id") == f"o{i}"
+                or (f["type"] == "state" and f["cause"]["action_id"] == f"o{i}")
+            ]
             assert [ws.log[k]["type"] for k in at] == ["result", "state"]
     for ws in (phone, tablet, far):
         await ws.close()
@@ -112,8 +125,15 @@ async def test_frames_sent_without_waiting_are_answered_in_order(kit: Kit) -> No
     ws = await Socket.open(run, token)
     n = 40
     for i in range(n):
-        ws.send({"type": "act", "id": f"q{i}", "name": "buy_seed", "params": {"kind": "wheat", "qty": 1},
-                 "ref": f"r{i}"})  # fmt: skip
+        ws.send(
+            {
+                "type": "act",
+                "id": f"q{i}",
+                "name": "buy_seed",
+                "params": {"kind": "wheat", "qty": 1},
+                "ref": f"r{i}",
+            }
+        )
     await ws.wait_for(lambda f: f.get("id") == f"q{n - 1}", timeout=10)
     results = [f for f in ws.log if f["type"] == "result"]
     assert [f["ref"] for f in results] == [f"r{i}" for i in range(n)]
@@ -133,8 +153,15 @@ async def test_frames_of_every_length_encoding_are_read_whole(kit: Kit) -> None:
     pads = [0, 60, 200, 5_000, 65_600, 150_000, 10]
     for i, n in enumerate(pads):
         ws.send({"type": "ping", "ref": f"p{i}", "pad": "x" * n})
-    ws.send({"type": "act", "id": "after-pads", "name": "buy_seed",
-             "params": {"kind": "wheat", "qty": 1}, "ref": "last"})  # fmt: skip
+    ws.send(
+        {
+            "type": "act",
+            "id": "after-pads",
+            "name": "buy_seed",
+            "params": {"kind": "wheat", "qty": 1},
+            "ref": "last",
+        }
+    )
     await ws.wait_for(lambda f: f.get("ref") == "last", timeout=10)
     answers = [f for f in ws.log if f["type"] in ("pong", "result", "error")]
     assert [f["type"] for f in answers] == ["pong"] * len(pads) + ["result"]
@@ -178,7 +205,10 @@ async def test_resume_replays_missed_events(kit: Kit) -> None:
     resumed = await ws.of_type("resumed")
     events = ws.taken("event")
     assert [(e["name"], e["data"].get("changes")) for e in events] == [
-        ("grant", {"gems": 2}), ("grant", {"xp": 60}), ("level_up", None)]  # fmt: skip
+        ("grant", {"gems": 2}),
+        ("grant", {"xp": 60}),
+        ("level_up", None),
+    ]
     assert resumed["replayed"] == 2 and resumed["version"] == 3 and resumed["ref"] == "r"
     assert ws.taken("state") == []  # a resume replays events; the state comes from /state
     ws.send({"type": "resume", "after": events[-1]["id"]})
@@ -208,8 +238,9 @@ async def test_client_reconnects_and_resumes(kit: Kit) -> None:
     run = await kit.start()
     proxy = await Proxy(run.port).start()
     events: list[dict] = []
-    client = await Client.guest(proxy.url, "harvest", "device-roaming", backoff=0.02,
-                                on_event=events.append)  # fmt: skip
+    client = await Client.guest(
+        proxy.url, "harvest", "device-roaming", backoff=0.02, on_event=events.append
+    )
     await client.connect()
     player = client.player_id
     assert player is not None
@@ -253,9 +284,13 @@ async def test_server_closes_connections_that_do_not_answer_pings(kit: Kit) -> N
     _, token = await session(run)
     reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
     key = base64.b64encode(os.urandom(16)).decode()
-    writer.write((f"GET /v1/harvest/ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())  # fmt: skip
+    writer.write(
+        (
+            f"GET /v1/harvest/ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101")
     await _until(lambda: run.server.hub.players() == 1)
@@ -304,9 +339,13 @@ async def _raw_ws(run, token: str, rcvbuf: int | None = None):  # noqa: ANN001, 
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", run.port))
     reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
     key = base64.b64encode(os.urandom(16)).decode()
-    writer.write((f"GET /v1/harvest/ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())  # fmt: skip
+    writer.write(
+        (
+            f"GET /v1/harvest/ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101")
     return reader, writer
@@ -327,9 +366,13 @@ def _client_frame(text: str) -> bytes:
     """A masked text frame, as a client sends it."""
     data, mask = text.encode(), os.urandom(4)
     n = len(data)
-    head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else
-                            bytes([0x80 | 126]) + n.to_bytes(2, "big") if n < 65536 else
-                            bytes([0x80 | 127]) + n.to_bytes(8, "big"))  # fmt: skip
+    head = bytes([0x81]) + (
+        bytes([0x80 | n])
+        if n < 126
+        else bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        if n < 65536
+        else bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    )
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
@@ -342,9 +385,16 @@ async def test_a_frame_that_arrives_a_byte_at_a_time_is_read_whole(kit: Kit) -> 
     reader, writer = await _raw_ws(run, token)
     opcode, payload = await asyncio.wait_for(_frame(reader), 3)
     assert orjson.loads(payload)["type"] == "welcome"
-    frames = [{"type": "ping", "ref": "slow", "pad": "x" * 300},
-              {"type": "act", "id": "trickled", "name": "buy_seed",
-               "params": {"kind": "wheat", "qty": 1}, "ref": "act"}]  # fmt: skip
+    frames = [
+        {"type": "ping", "ref": "slow", "pad": "x" * 300},
+        {
+            "type": "act",
+            "id": "trickled",
+            "name": "buy_seed",
+            "params": {"kind": "wheat", "qty": 1},
+            "ref": "act",
+        },
+    ]
     for frame in frames:
         for byte in _client_frame(orjson.dumps(frame).decode()):
             writer.write(bytes([byte]))
@@ -355,8 +405,11 @@ async def test_a_frame_that_arrives_a_byte_at_a_time_is_read_whole(kit: Kit) -> 
         opcode, payload = await asyncio.wait_for(_frame(reader), 5)
         assert opcode == 0x1
         got.append(orjson.loads(payload))
-    assert [(f["type"], f.get("ref")) for f in got] == [("pong", "slow"), ("result", "act"),
-                                                         ("state", None)]  # fmt: skip
+    assert [(f["type"], f.get("ref")) for f in got] == [
+        ("pong", "slow"),
+        ("result", "act"),
+        ("state", None),
+    ]
     assert got[1]["status"] == "ok" and got[2]["cause"]["action_id"] == "trickled"
     writer.close()
 
@@ -367,12 +420,17 @@ async def test_a_client_that_does_not_read_is_closed_and_freed(sqlite_kit: Kit) 
     player, token = await session(run)
     other_device = await Socket.open(run, token)
     reader, writer = await _raw_ws(run, token, rcvbuf=4096)
-    await _until(lambda: run.server.hub.players() == 1 and len(run.server.hub._listeners[
-        ("harvest", player)]) == 2)  # fmt: skip
+    await _until(
+        lambda: (
+            run.server.hub.players() == 1
+            and len(run.server.hub._listeners[("harvest", player)]) == 2
+        )
+    )
     # From here it reads nothing, and keeps asking: each frame's answer is ~12 KB (100
     # rejections, replayed after the first), and its own device's pushes come on top.
-    batch = orjson.dumps({"type": "batch", "actions": [
-        {"id": f"x{i}", "name": "print_money"} for i in range(100)]}).decode()  # fmt: skip
+    batch = orjson.dumps(
+        {"type": "batch", "actions": [{"id": f"x{i}", "name": "print_money"} for i in range(100)]}
+    ).decode()
     frame = _client_frame(batch)
     asked = 0
     while not run.server.metrics.registry.get_sample_value("rulesc_ws_slow_closes_total"):
@@ -390,8 +448,11 @@ async def test_a_client_that_does_not_read_is_closed_and_freed(sqlite_kit: Kit) 
     assert "rulesc_ws_slow_closes_total 1.0" in metrics
     # the player's other device is not held up by it
     r = await act(run, token, a("after", "daily_gift"))
-    assert (await other_device.wait_for(lambda f: f["type"] == "state" and f["cause"][
-        "action_id"] == "after"))["version"] == r.body["version"]  # fmt: skip
+    assert (
+        await other_device.wait_for(
+            lambda f: f["type"] == "state" and f["cause"]["action_id"] == "after"
+        )
+    )["version"] == r.body["version"]
     # what it was sent ends with a close frame: 1013 and why (it reads again to see it)
     opcode, payload = await asyncio.wait_for(_frame(reader), 3)
     while opcode != 0x8:
@@ -434,8 +495,9 @@ async def test_a_long_resume_is_paced_for_a_client_that_reads(sqlite_kit: Kit) -
 
 
 async def test_a_resume_to_a_client_that_stops_reading_ends_in_a_close(sqlite_kit: Kit) -> None:
-    run = await sqlite_kit.start(limits=Limits(ws_max_buffer=16 * 1024),
-                                 ws_ping_interval=60, ws_ping_timeout=0.3)  # fmt: skip
+    run = await sqlite_kit.start(
+        limits=Limits(ws_max_buffer=16 * 1024), ws_ping_interval=60, ws_ping_timeout=0.3
+    )
     player, token = await session(run)
     for i in range(200):
         body = {"id": f"g{i}", "changes": {"gems": 1}, "reason": "r" * 500}

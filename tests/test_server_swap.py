@@ -63,8 +63,12 @@ async def test_a_swap_that_drops_a_row_players_hold_is_refused_under_load(
         n = 0
         while n < 60 and (not stop.is_set() or n < 4):
             n += 1
-            r = await act(run, token, a(f"b{n}", "buy_seed", kind="wheat", qty=1),
-                          a(f"s{n}", "sell", kind="strawberry", qty=1))  # fmt: skip
+            r = await act(
+                run,
+                token,
+                a(f"b{n}", "buy_seed", kind="wheat", qty=1),
+                a(f"s{n}", "sell", kind="strawberry", qty=1),
+            )
             assert r.status == 200, r.body
             assert [x["status"] for x in r.body["results"]] == ["ok", "ok"], r.body
         done[token] = n
@@ -80,7 +84,10 @@ async def test_a_swap_that_drops_a_row_players_hold_is_refused_under_load(
         details = r.body["error"]["details"]
         assert details["serving"] == serving.pack.version
         assert [x["place"] for x in details["losses"]] == [
-            "produce[strawberry]", "seed[strawberry]", "field[].crop = strawberry"]  # fmt: skip
+            "produce[strawberry]",
+            "seed[strawberry]",
+            "field[].crop = strawberry",
+        ]
         assert "strawberry" in r.body["error"]["message"]
     assert run.server.games.get("harvest") is serving  # the old pack keeps serving
     # what the players hold is all there, and still theirs to use
@@ -93,7 +100,9 @@ async def test_a_swap_that_drops_a_row_players_hold_is_refused_under_load(
         r = await act(run, token, a("h1", "harvest", slot=0))
         assert r.body["results"][0]["changes"]["produce[strawberry]"] == [70 - sold, 74 - sold]
     # a safe change still swaps in
-    (smaller / "crops.csv").write_text((HARVEST / "crops.csv").read_text().replace("25,30m", "20,30m"))
+    (smaller / "crops.csv").write_text(
+        (HARVEST / "crops.csv").read_text().replace("25,30m", "20,30m")
+    )
     r = await call(url, "POST", {"path": str(smaller)}, token=ADMIN)
     assert r.status == 200 and r.body["previous"] == serving.pack.version, r.body
 
@@ -122,8 +131,12 @@ async def test_a_slot_holding_a_removed_row_is_rejected_and_the_batch_goes_on(
     clock = [T0]
     first = await kit.start(clock=lambda: clock[0])
     player, token = await strawberry_farmer(first, "device-farmer")
-    r = await act(first, token, a("p2", "buy_seed", kind="wheat", qty=1),
-                  a("p3", "plant", slot=1, kind="wheat"))  # fmt: skip
+    r = await act(
+        first,
+        token,
+        a("p2", "buy_seed", kind="wheat", qty=1),
+        a("p3", "plant", slot=1, kind="wheat"),
+    )
     assert [x["status"] for x in r.body["results"]] == ["ok", "ok"]
     await kit.stop(first)
     # restarted on rules without strawberries (a restart is not a swap: nothing refuses
@@ -132,8 +145,13 @@ async def test_a_slot_holding_a_removed_row_is_rejected_and_the_batch_goes_on(
     run = await kit.start(clock=lambda: clock[0])
     clock[0] += 31 * MINUTE
     with caplog.at_level(logging.WARNING, logger="rulesc.runtime.gateway"):
-        r = await act(run, token, a("h1", "harvest", slot=0), a("d1", "daily_gift"),
-                      a("h2", "harvest", slot=1))  # fmt: skip
+        r = await act(
+            run,
+            token,
+            a("h1", "harvest", slot=0),
+            a("d1", "daily_gift"),
+            a("h2", "harvest", slot=1),
+        )
     assert r.status == 200, r.body
     refused, gift, wheat = r.body["results"]
     assert refused["status"] == "rejected" and refused["error"]["code"] == "unknown_row"
@@ -164,8 +182,13 @@ async def test_a_fault_inside_a_pack_rejects_that_action_only(
     run = await sqlite_kit.start()
     _, token = await session(run)
     with caplog.at_level(logging.ERROR, logger="rulesc.runtime.gateway"):
-        r = await act(run, token, a("b1", "buy_seed", kind="wheat", qty=1), a("d1", "daily_gift"),
-                      a("b2", "buy_seed", kind="wheat", qty=1))  # fmt: skip
+        r = await act(
+            run,
+            token,
+            a("b1", "buy_seed", kind="wheat", qty=1),
+            a("d1", "daily_gift"),
+            a("b2", "buy_seed", kind="wheat", qty=1),
+        )
     assert r.status == 200, r.body
     assert [x["status"] for x in r.body["results"]] == ["ok", "rejected", "ok"]
     error = r.body["results"][1]["error"]
@@ -205,8 +228,17 @@ async def start_watching(
     run: Running, folder: Path, reports: list[str]
 ) -> tuple[Steps, asyncio.Task[None]]:
     steps = Steps()
-    task = asyncio.ensure_future(watch(run.server, {"harvest": folder}, interval=1.0, steady=0.5,
-                                       looks=2, report=reports.append, sleep=steps.sleep))  # fmt: skip
+    task = asyncio.ensure_future(
+        watch(
+            run.server,
+            {"harvest": folder},
+            interval=1.0,
+            steady=0.5,
+            looks=2,
+            report=reports.append,
+            sleep=steps.sleep,
+        )
+    )
     assert await steps.next() == 1.0  # the first stamp is taken: waiting for changes
     return steps, task
 

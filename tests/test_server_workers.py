@@ -32,8 +32,18 @@ async def _until(pred, timeout: float = 10.0) -> None:  # noqa: ANN001
 
 async def test_workers_share_a_port_tokens_and_pushes(redis_url: str, tmp_path: Path) -> None:
     # dev mode, no --secret: every worker signs with the one dev secret of the data dir
-    served = await serve([str(HARVEST), "--redis", redis_url, "--workers", "2",
-                          "--data-dir", str(tmp_path / "data")], tmp_path / "serve.log")  # fmt: skip
+    served = await serve(
+        [
+            str(HARVEST),
+            "--redis",
+            redis_url,
+            "--workers",
+            "2",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        tmp_path / "serve.log",
+    )
     try:
         workers = children(served.pid)
         assert len(workers) == 2
@@ -44,9 +54,12 @@ async def test_workers_share_a_port_tokens_and_pushes(redis_url: str, tmp_path: 
         # the kernel spread them over both workers, and each worker took the token
         held = [established(pid, served.port) for pid in workers]
         assert sum(held) == CONNECTIONS and all(held), held
-        r = await call(f"{run.url}/v1/harvest/actions", "POST",
-                       {"actions": [{"id": "w1", "name": "daily_gift", "params": {}}]},
-                       token=token)  # fmt: skip
+        r = await call(
+            f"{run.url}/v1/harvest/actions",
+            "POST",
+            {"actions": [{"id": "w1", "name": "daily_gift", "params": {}}]},
+            token=token,
+        )
         assert r.status == 200 and r.body["results"][0]["status"] == "ok"
         # the commit reached every connection of the player, on whichever worker
         for ws in sockets:
@@ -59,9 +72,23 @@ async def test_workers_share_a_port_tokens_and_pushes(redis_url: str, tmp_path: 
 
 
 async def test_a_dead_worker_is_started_again(redis_url: str, tmp_path: Path) -> None:
-    served = await serve([str(HARVEST), "--redis", redis_url, "--workers", "2", "--production",
-                          "--secret", "s", "--admin-token", "a",
-                          "--data-dir", str(tmp_path / "data")], tmp_path / "serve.log")  # fmt: skip
+    served = await serve(
+        [
+            str(HARVEST),
+            "--redis",
+            redis_url,
+            "--workers",
+            "2",
+            "--production",
+            "--secret",
+            "s",
+            "--admin-token",
+            "a",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        tmp_path / "serve.log",
+    )
     try:
         first = children(served.pid)
         os.kill(first[0], signal.SIGKILL)
@@ -82,17 +109,34 @@ async def test_a_dead_worker_is_started_again(redis_url: str, tmp_path: Path) ->
 
 
 async def test_workers_stop_when_the_supervisor_is_killed(redis_url: str, tmp_path: Path) -> None:
-    served = await serve([str(HARVEST), "--redis", redis_url, "--workers", "2",
-                          "--data-dir", str(tmp_path / "data")], tmp_path / "serve.log")  # fmt: skip
+    served = await serve(
+        [
+            str(HARVEST),
+            "--redis",
+            redis_url,
+            "--workers",
+            "2",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        tmp_path / "serve.log",
+    )
     workers = children(served.pid)
     os.kill(served.pid, signal.SIGKILL)  # no chance to stop them itself
     await served.proc.wait()
-    await _until(lambda: not any(os.path.exists(f"/proc/{pid}/stat") and
-                                 Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-                                 for pid in workers))  # fmt: skip
+    await _until(
+        lambda: (
+            not any(
+                os.path.exists(f"/proc/{pid}/stat")
+                and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+                for pid in workers
+            )
+        )
+    )
 
 
 def test_workers_need_redis(tmp_path: Path) -> None:
-    r = CliRunner().invoke(cli_app, ["serve", str(HARVEST), "--workers", "2",
-                                     "--data-dir", str(tmp_path)])  # fmt: skip
+    r = CliRunner().invoke(
+        cli_app, ["serve", str(HARVEST), "--workers", "2", "--data-dir", str(tmp_path)]
+    )
     assert r.exit_code == 2 and "--workers needs --redis" in r.output

@@ -71,7 +71,9 @@ def test_harvest_summary_numbers_are_sane(harvest):
     assert len(days) == 4, levels  # a casual player reaches level 5 within a month
     assert days == sorted(days) and 0 < days[0] < 10
     [(name, gained, spent, net), *_] = simsummary.income(game, result)
-    assert name == "coins" and gained > spent > 0 and 0 < net <= gained  # medians: net is not gained - spent
+    assert (
+        name == "coins" and gained > spent > 0 and 0 < net <= gained
+    )  # medians: net is not gained - spent
     for run in result.runs:
         # once a day, every day (and once more if the last session runs past the last midnight)
         assert run.actions["daily_gift"] in (30, 31)
@@ -126,13 +128,17 @@ action tip(n: int 1..1000)
 
 
 def test_a_step_is_the_first_try_the_game_accepts_with_a_valid_random_value(tmp_path):
-    pack, game = small_game(tmp_path, RULES, """
+    pack, game = small_game(
+        tmp_path,
+        RULES,
+        """
         bot b
           sessions 1 per day
           actions 5 per session
           try collect(slot: any)
           try stock(slot: any) when coins > 8
-        """)
+        """,
+    )
     player = BotPlayer(pack, game, game.bots[0], random.Random(1), "p")
     state = engine.prepare(pack, None, T0)
     done = []
@@ -147,15 +153,21 @@ def test_a_step_is_the_first_try_the_game_accepts_with_a_valid_random_value(tmp_
 
 
 def test_any_finds_the_rare_value_an_action_accepts(tmp_path):
-    pack, game = small_game(tmp_path, RULES, """
+    pack, game = small_game(
+        tmp_path,
+        RULES,
+        """
         bot b
           sessions 1 per day
           actions 1 per session
           try tip(n: any)
-        """)
+        """,
+    )
     found = 0
     for seed in range(40):  # 8 samples of 1..1000: a multiple of 10 only now and then
-        played = BotPlayer(pack, game, game.bots[0], random.Random(seed), "p").step(engine.prepare(pack, None, T0), T0)
+        played = BotPlayer(pack, game, game.bots[0], random.Random(seed), "p").step(
+            engine.prepare(pack, None, T0), T0
+        )
         if played is not None:
             assert played[1]["n"] % 10 == 0
             found += 1
@@ -163,23 +175,31 @@ def test_any_finds_the_rare_value_an_action_accepts(tmp_path):
 
 
 def test_a_computed_value_is_clamped_into_the_parameter_range(tmp_path):
-    pack, game = small_game(tmp_path, RULES, """
+    pack, game = small_game(
+        tmp_path,
+        RULES,
+        """
         bot b
           sessions 2 per day
           actions 3 per session
           try tip(n: coins * 10 + 1)
-        """)
+        """,
+    )
     [result] = simulate(pack, game, list(game.bots), Options(days=1, runs=1, seed=0))
     run = result.runs[0]
     # 10 coins ask for a tip of 101 (refused: not a multiple of 10); later, with more
     # coins, 10 * coins + 1 is past 1000 and clamped to 1000, which is accepted
     assert run.actions["tip"] == 0
-    pack2, game2 = small_game(tmp_path / "again", RULES.replace("start 10", "start 100"), """
+    pack2, game2 = small_game(
+        tmp_path / "again",
+        RULES.replace("start 10", "start 100"),
+        """
         bot b
           sessions 1 per day
           actions 2 per session
           try tip(n: coins * 10 + 1)
-        """)
+        """,
+    )
     [result] = simulate(pack2, game2, list(game2.bots), Options(days=1, runs=1, seed=0))
     assert result.runs[0].actions["tip"] == 2
     assert result.runs[0].samples[-1].values["coins"] == 2100
@@ -215,15 +235,25 @@ def test_the_precheck_only_rejects_what_the_engine_rejects(harvest):
             state[name] = data.draw(st.integers(0, 60))
         for item in ("seed", "produce"):
             state[item] = {c: data.draw(st.integers(0, 12)) for c in crops}
-        state["field"] = [data.draw(st.none() | st.builds(lambda c, t: {"crop": c, "ready_at": T0 + t},
-                                                          st.sampled_from(crops), st.integers(-600_000, 600_000)))
-                          for _ in range(6)]
+        state["field"] = [
+            data.draw(
+                st.none()
+                | st.builds(
+                    lambda c, t: {"crop": c, "ready_at": T0 + t},
+                    st.sampled_from(crops),
+                    st.integers(-600_000, 600_000),
+                )
+            )
+            for _ in range(6)
+        ]
         now = T0
         for name, params in data.draw(st.lists(harvest_moves(pack.schema), min_size=1, max_size=6)):
             ctx = SimpleNamespace(now=now)
             settled = engine.prepare(pack, state, now)  # as bots see it: meters brought to now
             said_no = rejects(checks[name], settled, ctx, dict(params))
-            outcome = engine.run(pack, state, name, params, now=now, player_id="p", action_id=f"a{now}")
+            outcome = engine.run(
+                pack, state, name, params, now=now, player_id="p", action_id=f"a{now}"
+            )
             if said_no:
                 assert not outcome.ok, (name, params)
             if outcome.ok:

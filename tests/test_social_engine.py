@@ -64,9 +64,12 @@ def new(pack: Pack) -> dict:
     return engine.prepare(pack, None, T0)
 
 
-def run(pack: Pack, state: dict, name: str, peers: dict | None = None, pin=None, **params) -> engine.Outcome:  # noqa: ANN001
-    return engine.run(pack, state, name, params, now=T0, player_id="me", action_id="a1", pin=pin,
-                      peers=peers)  # fmt: skip
+def run(
+    pack: Pack, state: dict, name: str, peers: dict | None = None, pin=None, **params
+) -> engine.Outcome:  # noqa: ANN001
+    return engine.run(
+        pack, state, name, params, now=T0, player_id="me", action_id="a1", pin=pin, peers=peers
+    )
 
 
 def test_an_action_names_an_existing_other_player(pack: Pack) -> None:
@@ -79,8 +82,9 @@ def test_an_action_names_an_existing_other_player(pack: Pack) -> None:
     assert out.error["code"] == "bad_params"  # an empty id is not a player
     out = run(pack, me, "gift", {"bob": new(pack)}, friend="bob", qty=5)
     assert out.ok and out.changes == {"coins": [100, 95]}
-    assert out.outbox == [{"from": "me", "action": "gift", "to": "bob", "kind": "give",
-                           "gains": [["coins", None, 5]]}]  # fmt: skip
+    assert out.outbox == [
+        {"from": "me", "action": "gift", "to": "bob", "kind": "give", "gains": [["coins", None, 5]]}
+    ]
     assert out.result("a1")["sent"] == [{"to": "bob", "kind": "give", "amounts": {"coins": 5}}]
 
 
@@ -93,29 +97,58 @@ def test_public_reads_come_from_the_snapshot(pack: Pack) -> None:
 
 
 def test_a_take_takes_what_there_is_and_sends_it_back(pack: Pack) -> None:
-    effect = {"id": "me:2:0", "seq": [2, 0], "from": "me", "action": "raid", "kind": "take",
-              "take": ["trophies", None, 4]}  # fmt: skip
+    effect = {
+        "id": "me:2:0",
+        "seq": [2, 0],
+        "from": "me",
+        "action": "raid",
+        "kind": "take",
+        "take": ["trophies", None, 4],
+    }
     poor = {**new(pack), "trophies": 3}
     out = engine.receive(pack, poor, effect, now=T0, player_id="bob")
     assert out.state["trophies"] == 0
-    assert out.outbox == [{"from": "bob", "action": "raid", "to": "me", "kind": "return",
-                           "gains": [["trophies", None, 3]]}]  # fmt: skip
+    assert out.outbox == [
+        {
+            "from": "bob",
+            "action": "raid",
+            "to": "me",
+            "kind": "return",
+            "gains": [["trophies", None, 3]],
+        }
+    ]
     received = next(e for e in out.events if e["name"] == "received")
-    assert received["data"] == {"from": "me", "action": "raid", "kind": "take", "amounts": {"trophies": 3}}
+    assert received["data"] == {
+        "from": "me",
+        "action": "raid",
+        "kind": "take",
+        "amounts": {"trophies": 3},
+    }
     # the return: a gain, clamped at the max as any gain
-    back = engine.receive(pack, new(pack), {**out.outbox[0], "id": "bob:1:0", "seq": [1, 0]},
-                          now=T0, player_id="me")  # fmt: skip
+    back = engine.receive(
+        pack, new(pack), {**out.outbox[0], "id": "bob:1:0", "seq": [1, 0]}, now=T0, player_id="me"
+    )
     assert back.state["trophies"] == 12 and back.clamped == {"trophies": 1}
-    assert next(e for e in back.events if e["name"] == "received")["data"]["amounts"] == {"trophies": 2}
+    assert next(e for e in back.events if e["name"] == "received")["data"]["amounts"] == {
+        "trophies": 2
+    }
 
 
 def test_a_delivery_runs_on_receive_and_level_up_once(pack: Pack) -> None:
-    effect = {"id": "x:1:0", "seq": [1, 0], "from": "x", "action": "gift", "kind": "give",
-              "gains": [["coins", None, 5], ["gone", None, 9]]}  # fmt: skip
+    effect = {
+        "id": "x:1:0",
+        "seq": [1, 0],
+        "from": "x",
+        "action": "gift",
+        "kind": "give",
+        "gains": [["coins", None, 5], ["gone", None, 9]],
+    }
     nearly = {**new(pack), "xp": 9}
     out = engine.receive(pack, nearly, effect, now=T0, player_id="bob")
     assert [e["name"] for e in out.events] == ["received", "level_up"]
-    assert out.state["xp"] == 10 and out.state["coins"] == 100 + 5 + 1_000  # the unknown resource skipped
+    assert (
+        out.state["xp"] == 10 and out.state["coins"] == 100 + 5 + 1_000
+    )  # the unknown resource skipped
     assert out.changes["level"] == [1, 2]
 
 
@@ -127,7 +160,9 @@ def test_loot_is_drawn_by_the_draw_and_nested_tables_too(pack: Pack) -> None:
 
 
 def test_a_failing_hook_is_dropped_and_said(tmp_path: Path) -> None:
-    pack = build_pack(tmp_path, """
+    pack = build_pack(
+        tmp_path,
+        """
         game climb "Climb"
         stat xp
         currency gems start 0 max 10
@@ -136,7 +171,8 @@ def test_a_failing_hook_is_dropped_and_said(tmp_path: Path) -> None:
           gain xp 10
         on level_up
           set gems = 20
-    """)
+    """,
+    )
     out = engine.run(pack, None, "train", {}, now=T0, player_id="p", action_id="a")
     assert out.ok and out.state["xp"] == 10 and out.state["gems"] == 0
     assert [e["name"] for e in out.events] == ["level_up", "hook_failed"]
@@ -144,18 +180,32 @@ def test_a_failing_hook_is_dropped_and_said(tmp_path: Path) -> None:
 
 
 def test_a_new_pack_keeps_the_runtime_keys(pack: Pack, tmp_path: Path) -> None:
-    state = {**new(pack), social.OUTBOX: [{"id": "me:1:0"}], social.RECEIVED: {"x": [1, 0]}, "_pack": "old"}
+    state = {
+        **new(pack),
+        social.OUTBOX: [{"id": "me:1:0"}],
+        social.RECEIVED: {"x": [1, 0]},
+        "_pack": "old",
+    }
     upgraded = engine.prepare(pack, state, T0)
-    assert upgraded[social.OUTBOX] == [{"id": "me:1:0"}] and upgraded[social.RECEIVED] == {"x": [1, 0]}
+    assert upgraded[social.OUTBOX] == [{"id": "me:1:0"}] and upgraded[social.RECEIVED] == {
+        "x": [1, 0]
+    }
 
 
 def test_receiving_skips_what_was_applied_before(pack: Pack) -> None:
     gift = {"from": "x", "action": "gift", "kind": "give", "gains": [["coins", None, 5]]}
-    inbox = [{**gift, "id": "x:2:0", "seq": [2, 0]}, {**gift, "id": "x:1:0", "seq": [1, 0]},
-             {**gift, "id": "y:1:0", "seq": [1, 0], "from": "y"}]  # fmt: skip
+    inbox = [
+        {**gift, "id": "x:2:0", "seq": [2, 0]},
+        {**gift, "id": "x:1:0", "seq": [1, 0]},
+        {**gift, "id": "y:1:0", "seq": [1, 0], "from": "y"},
+    ]
     numbering = social.Numbering("bob", 7)
     state, decided, done = social.receive_all(pack, "bob", new(pack), inbox, T0, numbering)
-    assert [d.action_id for d in decided] == ["@inbox:x:1:0", "@inbox:x:2:0", "@inbox:y:1:0"]  # seq order
+    assert [d.action_id for d in decided] == [
+        "@inbox:x:1:0",
+        "@inbox:x:2:0",
+        "@inbox:y:1:0",
+    ]  # seq order
     assert state["coins"] == 115 and state[social.RECEIVED] == {"x": [2, 0], "y": [1, 0]}
     assert sorted(done) == ["x:1:0", "x:2:0", "y:1:0"]
     # the same deliveries again (a deliverer that died before tidying): nothing applies
@@ -169,7 +219,10 @@ def test_effects_are_numbered_by_the_version_their_commit_makes(pack: Pack) -> N
     state = social.send(new(pack), [{"to": "a"}, {"to": "b"}], numbering)
     state = social.send(state, [{"to": "a"}], numbering)
     assert [(e["id"], e["seq"]) for e in state[social.OUTBOX]] == [
-        ("me:8:0", [8, 0]), ("me:8:1", [8, 1]), ("me:8:2", [8, 2])]
+        ("me:8:0", [8, 0]),
+        ("me:8:1", [8, 1]),
+        ("me:8:2", [8, 2]),
+    ]
     assert [e["id"] for e in social.by_receiver(state[social.OUTBOX])["a"]] == ["me:8:0", "me:8:2"]
     left = social.without(state, {"me:8:0", "me:8:1"})
     assert [e["id"] for e in left[social.OUTBOX]] == ["me:8:2"]

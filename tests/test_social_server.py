@@ -21,7 +21,9 @@ def arena_game(tmp_path_factory: pytest.TempPathFactory) -> packs.Game:
 
 
 @pytest.fixture(params=["sqlite", "redis", "cluster"])
-async def akit(request: pytest.FixtureRequest, arena_game: packs.Game, tmp_path: Path) -> AsyncIterator[Kit]:
+async def akit(
+    request: pytest.FixtureRequest, arena_game: packs.Game, tmp_path: Path
+) -> AsyncIterator[Kit]:
     """Servers over SQLite, one Redis, and the test Redis Cluster (where the players of a
     delivery live on different slots, and each step must touch one)."""
     url = None
@@ -40,7 +42,9 @@ async def player(run: Running, device: str) -> tuple[str, str]:
     return pid, token
 
 
-async def acts(run: Running, token: str, *actions: tuple[str, str, dict], path: str = "actions") -> dict:
+async def acts(
+    run: Running, token: str, *actions: tuple[str, str, dict], path: str = "actions"
+) -> dict:
     body = {"actions": [{"id": i, "name": n, "params": p} for i, n, p in actions]}
     r = await call(f"{run.url}/v1/arena/{path}", "POST", body, token=token)
     assert r.status == 200, r.body
@@ -59,7 +63,9 @@ async def test_a_gift_waits_for_a_player_who_is_away(akit: Kit) -> None:
     bob, b_token = await player(run, "device-bob")
     sent = await acts(run, a_token, ("g1", "gift", {"friend": bob}))
     assert sent["results"][0]["sent"] == [{"to": bob, "kind": "give", "amounts": {"coins": 20}}]
-    assert [e["id"] for e in await run.store.inbox("arena", bob)] == [f"{alice}:{sent['version']}:0"]
+    assert [e["id"] for e in await run.store.inbox("arena", bob)] == [
+        f"{alice}:{sent['version']}:0"
+    ]
     # bob's next action applies it first, in the same commit
     answer = await acts(run, b_token, ("b2", "spy", {"target": alice}))
     assert answer["results"][0]["status"] == "ok"
@@ -85,8 +91,14 @@ async def test_players_named_must_exist_and_be_others(akit: Kit) -> None:
     alice, a_token = await player(run, "device-alice")
     r = await call(f"{run.url}/v1/arena/session", "POST", {"device_id": "device-newcomer"})
     newcomer = r.body["player_id"]  # signed in, never played: no state yet
-    answer = await acts(run, a_token, ("g1", "gift", {"friend": alice}), ("g2", "gift", {"friend": newcomer}),
-                        ("g3", "gift", {"friend": "x" * 129}), ("g4", "gift", {"friend": 7}))  # fmt: skip
+    answer = await acts(
+        run,
+        a_token,
+        ("g1", "gift", {"friend": alice}),
+        ("g2", "gift", {"friend": newcomer}),
+        ("g3", "gift", {"friend": "x" * 129}),
+        ("g4", "gift", {"friend": 7}),
+    )
     codes = [r["error"]["code"] for r in answer["results"]]
     assert codes == ["bad_params"] * 4
     assert "that is you" in answer["results"][0]["error"]["message"]
@@ -113,17 +125,31 @@ async def test_the_leaderboard_route(akit: Kit) -> None:
     token = players[0][1]
     top = (await call(f"{url}?limit=2", token=token)).body
     assert [e["score"] for e in top["entries"]] == [15, 14] and top["total"] == 5
-    assert (top["period"], top["ends_at"], top["resets"], top["by"]) == ("all", None, "never", "power")
+    assert (top["period"], top["ends_at"], top["resets"], top["by"]) == (
+        "all",
+        None,
+        "never",
+        "power",
+    )
     assert top["me"] == {"rank": 5, "score": 11}
     around = (await call(f"{url}?around=me&limit=3", token=token)).body
     assert [(e["rank"], e["score"]) for e in around["entries"]] == [(4, 12), (5, 11)]
     assert [e["player_id"] for e in around["entries"]][-1] == players[0][0]
     weekly = (await call(f"{run.url}/v1/arena/leaderboards/weekly_trophies", token=token)).body
     assert weekly["period"].count("-W") == 1 and weekly["ends_at"] > 0 and weekly["total"] == 5
-    previous = (await call(f"{run.url}/v1/arena/leaderboards/weekly_trophies?period=previous", token=token)).body
-    assert previous["total"] == 0 and previous["period"] != weekly["period"] and previous["me"] is None
-    for query, status in [("", 404), ("?limit=0", 400), ("?limit=101", 400), ("?around=you", 400),
-                          ("?period=next", 400)]:  # fmt: skip
+    previous = (
+        await call(f"{run.url}/v1/arena/leaderboards/weekly_trophies?period=previous", token=token)
+    ).body
+    assert (
+        previous["total"] == 0 and previous["period"] != weekly["period"] and previous["me"] is None
+    )
+    for query, status in [
+        ("", 404),
+        ("?limit=0", 400),
+        ("?limit=101", 400),
+        ("?around=you", 400),
+        ("?period=next", 400),
+    ]:
         board = "nope" if status == 404 else "strongest"
         r = await call(f"{run.url}/v1/arena/leaderboards/{board}{query}", token=token)
         assert r.status == status, (query, r.body)

@@ -40,8 +40,14 @@ def new(made: list[RedisStore], url: str, **opts: Any) -> RedisStore:
 
 
 async def commit(store: RedisStore, player: str, version: int, *decided: Decided) -> Any:
-    return await store.commit(G, player, expected_version=version, state={"coins": version + 1},
-                              changed=None, decided=list(decided))  # fmt: skip
+    return await store.commit(
+        G,
+        player,
+        expected_version=version,
+        state={"coins": version + 1},
+        changed=None,
+        decided=list(decided),
+    )
 
 
 def players_on_other_masters(cluster: Cluster) -> tuple[str, str]:
@@ -86,8 +92,14 @@ async def test_every_command_touches_one_slot(cluster_url: str, stores: list[Red
     assert await store.ledger_since(G, "p1", "0") is not None
     assert await store.ledger_since(G, "p1", out.event_ids[0]) == []
     await store.player_for_device(G, "device-0001")
-    assert {args[0] for _, args in sent} >= {"EVALSHA", "MGET", "HGETALL", "XRANGE",
-                                              "XREVRANGE", "SET"}  # fmt: skip
+    assert {args[0] for _, args in sent} >= {
+        "EVALSHA",
+        "MGET",
+        "HGETALL",
+        "XRANGE",
+        "XREVRANGE",
+        "SET",
+    }
     for key, args in sent:
         if args[0] in ("EVALSHA", "EVAL"):
             keys = args[3 : 3 + int(args[2])]
@@ -157,7 +169,10 @@ async def test_a_slot_that_moves_takes_commands_and_pushes_along(
     target = next(n for n in redis_cluster.nodes if n is not source)
     slot = key_slot(key.encode())
     with redis.Redis(port=target.port) as t, redis.Redis(port=source.port) as s:
-        target_id, source_id = t.execute_command("CLUSTER", "MYID"), s.execute_command("CLUSTER", "MYID")
+        target_id, source_id = (
+            t.execute_command("CLUSTER", "MYID"),
+            s.execute_command("CLUSTER", "MYID"),
+        )
         # a resharding: the slot's keys (the reader's place among the listeners) move along
         t.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
         s.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
@@ -213,8 +228,9 @@ async def test_a_cluster_store_answers_unavailable_until_the_cluster_is_reachabl
 ) -> None:
     from .clusterkit import free_ports
 
-    store = new(stores, f"redis://127.0.0.1:{free_ports(1)[0]}/0", cluster=True,
-                connect_timeout=0.2)  # fmt: skip
+    store = new(
+        stores, f"redis://127.0.0.1:{free_ports(1)[0]}/0", cluster=True, connect_timeout=0.2
+    )
     with pytest.raises(StoreUnavailable):
         await store.load(G, "p1")
 

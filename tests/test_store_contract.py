@@ -43,11 +43,17 @@ class Factory:
 async def make_store(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Factory]:
     if request.param in ("redis", "cluster"):  # the store finds out which it is talking to
         url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
-        factory = Factory(request.param, lambda **o: RedisStore(url, **o),
-                          lambda: _redis_results(url, request.param == "cluster"))  # fmt: skip
+        factory = Factory(
+            request.param,
+            lambda **o: RedisStore(url, **o),
+            lambda: _redis_results(url, request.param == "cluster"),
+        )
     else:
-        factory = Factory("sqlite", lambda **o: SqliteStore(tmp_path / "store.db", **o),
-                          lambda: _sqlite_results(tmp_path / "store.db"))  # fmt: skip
+        factory = Factory(
+            "sqlite",
+            lambda **o: SqliteStore(tmp_path / "store.db", **o),
+            lambda: _sqlite_results(tmp_path / "store.db"),
+        )
     yield factory
     for store in factory.made:
         await store.close()
@@ -65,8 +71,9 @@ def _redis_results(url: str, cluster: bool) -> int:
 
 def _sqlite_results(path: Path) -> int:
     with contextlib.closing(sqlite3.connect(path)) as db:
-        return db.execute("SELECT count(*) FROM results WHERE game = ? AND player = ?",
-                          (G, P)).fetchone()[0]  # fmt: skip
+        return db.execute(
+            "SELECT count(*) FROM results WHERE game = ? AND player = ?", (G, P)
+        ).fetchone()[0]
 
 
 @pytest.fixture
@@ -85,16 +92,18 @@ def ok(action_id: str, n: int = 1) -> Decided:
 
 def rejected(action_id: str) -> Decided:
     error = {"code": "insufficient", "message": "need 1 energy, have 0"}
-    return Decided(action_id, f"fp-{action_id}", {"id": action_id, "status": "rejected",
-                                                   "error": error}, None)  # fmt: skip
+    return Decided(
+        action_id, f"fp-{action_id}", {"id": action_id, "status": "rejected", "error": error}, None
+    )
 
 
 async def put(
     store: Store, version: int, state: dict, *decided: Decided, **kw: Any
 ) -> CommitOutcome:
     kw.setdefault("changed", None)
-    return await store.commit(G, P, expected_version=version, state=state,
-                              decided=list(decided), **kw)  # fmt: skip
+    return await store.commit(
+        G, P, expected_version=version, state=state, decided=list(decided), **kw
+    )
 
 
 # -- state and versions --
@@ -152,8 +161,9 @@ async def test_rejected_results_are_remembered_but_not_in_ledger(store: Store) -
     assert out.status == "ok"
     assert len(out.event_ids) == 2
     found = await store.lookup(G, P, ["a1", "a2", "a3", "a4"])
-    assert found == {d.action_id: (d.fingerprint, d.result)
-                     for d in (ok("a1"), rejected("a2"), ok("a3"))}  # fmt: skip
+    assert found == {
+        d.action_id: (d.fingerprint, d.result) for d in (ok("a1"), rejected("a2"), ok("a3"))
+    }
     entries = await store.ledger(G, P, after=None, limit=10)
     assert [e["id"] for e in entries] == out.event_ids
     # a rejected-only commit still bumps the version and remembers the id
@@ -183,9 +193,9 @@ async def test_refuses_reserved_fields_and_repeated_ids(store: Store) -> None:
 
 async def test_concurrent_commits_exactly_one_wins(make_store: Factory) -> None:
     stores = [make_store() for _ in range(4)] if make_store.kind != "sqlite" else [make_store()]
-    outs = await asyncio.gather(*(
-        put(stores[i % len(stores)], 0, {"coins": i}, ok(f"a{i}")) for i in range(20)
-    ))  # fmt: skip
+    outs = await asyncio.gather(
+        *(put(stores[i % len(stores)], 0, {"coins": i}, ok(f"a{i}")) for i in range(20))
+    )
     assert sorted(o.status for o in outs) == ["conflict"] * 19 + ["ok"]
     winner = next(i for i, o in enumerate(outs) if o.status == "ok")
     assert await stores[0].load(G, P) == Snapshot(1, {"coins": winner})
@@ -214,7 +224,8 @@ async def test_remember_keeps_state_version_and_ledger(store: Store) -> None:
     assert (out.status, out.version, out.seen, out.event_ids) == ("ok", 1, {}, [])
     assert await store.load(G, P) == Snapshot(1, {"coins": 1})
     assert await store.lookup(G, P, ["r1", "r2"]) == {
-        d.action_id: (d.fingerprint, d.result) for d in (rejected("r1"), rejected("r2"))}  # fmt: skip
+        d.action_id: (d.fingerprint, d.result) for d in (rejected("r1"), rejected("r2"))
+    }
     assert [e["id"] for e in await store.ledger(G, P, after=None, limit=10)] == first.event_ids
     await asyncio.sleep(0.1)
     assert inbox.messages == []  # nothing changed: nothing is pushed
@@ -308,9 +319,9 @@ async def test_rejections_remembered_per_player_are_capped(make_store: Factory) 
 
 async def test_concurrent_remembers_of_one_id_exactly_one_wins(make_store: Factory) -> None:
     stores = [make_store() for _ in range(4)] if make_store.kind != "sqlite" else [make_store()]
-    outs = await asyncio.gather(*(
-        remember(stores[i % len(stores)], 0, rejected_as("r1", f"code{i}")) for i in range(20)
-    ))  # fmt: skip
+    outs = await asyncio.gather(
+        *(remember(stores[i % len(stores)], 0, rejected_as("r1", f"code{i}")) for i in range(20))
+    )
     assert sorted(o.status for o in outs) == ["ok"] + ["seen"] * 19
     winner = next(i for i, o in enumerate(outs) if o.status == "ok")
     stored = (await stores[0].lookup(G, P, ["r1"]))["r1"]
@@ -565,16 +576,18 @@ async def test_redis_a_listener_renews_its_entry(redis_url: str) -> None:
         await writer.close()
 
 
-
-
 async def test_redis_keys_of_a_player_share_one_slot(redis_url: str) -> None:
     store = RedisStore(redis_url)
     await put(store, 0, {"coins": 1}, ok("a1"), rejected("a2"))
     await store.close()
     keys = redis.Redis.from_url(redis_url).keys("*")
-    assert sorted(keys) == [b"rulesc:{farm:p1}:ledger", b"rulesc:{farm:p1}:rej",
-                            b"rulesc:{farm:p1}:res:a1", b"rulesc:{farm:p1}:res:a2",
-                            b"rulesc:{farm:p1}:state"]  # fmt: skip
+    assert sorted(keys) == [
+        b"rulesc:{farm:p1}:ledger",
+        b"rulesc:{farm:p1}:rej",
+        b"rulesc:{farm:p1}:res:a1",
+        b"rulesc:{farm:p1}:res:a2",
+        b"rulesc:{farm:p1}:state",
+    ]
     assert len({key_slot(k) for k in keys} | {key_slot(b"rulesc:{farm:p1}:push")}) == 1
 
 
@@ -586,16 +599,22 @@ async def test_redis_remember_is_one_script_under_the_hash_tag(redis_url: str) -
     before = client.info("commandstats")
     await remember(store, 1, rejected("r1"), rejected("r2"))
     after = client.info("commandstats")
-    calls = {k: n for k, v in after.items()
-             if (n := v["calls"] - before.get(k, {"calls": 0})["calls"])}  # fmt: skip
+    calls = {
+        k: n for k, v in after.items() if (n := v["calls"] - before.get(k, {"calls": 0})["calls"])
+    }
     # one round trip: one EVALSHA (the GET/SET inside the script count apart from it)
     assert calls.get("cmdstat_evalsha") == 1 and "cmdstat_eval" not in calls
     assert calls.get("cmdstat_hget") == 1 and "cmdstat_hset" not in calls
     await store.close()
     keys = client.keys("*")
-    assert sorted(keys) == [b"rulesc:{farm:p1}:ledger", b"rulesc:{farm:p1}:rej",
-                            b"rulesc:{farm:p1}:res:a1", b"rulesc:{farm:p1}:res:r1",
-                            b"rulesc:{farm:p1}:res:r2", b"rulesc:{farm:p1}:state"]  # fmt: skip
+    assert sorted(keys) == [
+        b"rulesc:{farm:p1}:ledger",
+        b"rulesc:{farm:p1}:rej",
+        b"rulesc:{farm:p1}:res:a1",
+        b"rulesc:{farm:p1}:res:r1",
+        b"rulesc:{farm:p1}:res:r2",
+        b"rulesc:{farm:p1}:state",
+    ]
     assert len({key_slot(k) for k in keys}) == 1
     for k in (b"rulesc:{farm:p1}:res:r1", b"rulesc:{farm:p1}:res:a1"):
         assert 3_590_000 < client.pttl(k) <= 3_600_000  # the same expiry as a commit's

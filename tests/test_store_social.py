@@ -13,8 +13,15 @@ from .test_store_contract import Factory, G, P, put
 # the contract's store fixtures: SQLite, a redis-server and the test Redis Cluster
 make_store, store = contract.make_store, contract.store
 
-EFFECT = {"id": "q:3:0", "seq": [3, 0], "from": "q", "to": P, "action": "gift", "kind": "give",
-          "gains": [["coins", None, 20]]}  # fmt: skip
+EFFECT = {
+    "id": "q:3:0",
+    "seq": [3, 0],
+    "from": "q",
+    "to": P,
+    "action": "gift",
+    "kind": "give",
+    "gains": [["coins", None, 20]],
+}
 
 
 async def test_a_delivery_waits_in_the_inbox_once_and_moves_the_version(store: Store) -> None:

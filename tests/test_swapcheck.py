@@ -55,7 +55,9 @@ action tip
 
 
 def places(tmp_path, old: str, new: str) -> list[str]:
-    return [loss.place for loss in swap_losses(build_pack(tmp_path, old), build_pack(tmp_path, new))]
+    return [
+        loss.place for loss in swap_losses(build_pack(tmp_path, old), build_pack(tmp_path, new))
+    ]
 
 
 def edit(text: str, *pairs: tuple[str, str]) -> str:
@@ -81,26 +83,38 @@ def test_safe_changes_lose_nothing(tmp_path) -> None:
 
 
 def test_a_removed_row_loses_the_items_and_the_slots_of_it(tmp_path) -> None:
-    found = swap_losses(build_pack(tmp_path, FARM),
-                        build_pack(tmp_path, edit(FARM, ("  berry: 5, 2m, 2\n", ""))))  # fmt: skip
-    assert [loss.place for loss in found] == ["produce[berry]", "seed[berry]", "plot[].crop = berry"]
+    found = swap_losses(
+        build_pack(tmp_path, FARM), build_pack(tmp_path, edit(FARM, ("  berry: 5, 2m, 2\n", "")))
+    )
+    assert [loss.place for loss in found] == [
+        "produce[berry]",
+        "seed[berry]",
+        "plot[].crop = berry",
+    ]
     assert "row `berry` is gone from table `crop`" in found[0].problem
 
 
 def test_a_renamed_resource_is_a_removal(tmp_path) -> None:
-    found = swap_losses(build_pack(tmp_path, FARM),
-                        build_pack(tmp_path, FARM.replace("gems", "diamonds")))  # fmt: skip
+    found = swap_losses(
+        build_pack(tmp_path, FARM), build_pack(tmp_path, FARM.replace("gems", "diamonds"))
+    )
     assert [loss.place for loss in found] == ["gems"]
     assert "deleted" in found[0].problem and "diamonds" in found[0].problem
 
 
 def test_shrunk_or_removed_slots_and_changed_fields(tmp_path) -> None:
-    assert places(tmp_path, FARM, edit(FARM, ("slots plot 4", "slots plot 2"))) == ["plot[2]", "plot[3]"]
+    assert places(tmp_path, FARM, edit(FARM, ("slots plot 4", "slots plot 2"))) == [
+        "plot[2]",
+        "plot[3]",
+    ]
     no_slots = edit(FARM, ("slots plot 4\n  crop: crop\n  ready_at: time\n", ""))
     no_slots = "\n\n".join(part for part in no_slots.split("\n\n") if "plot" not in part)
     assert places(tmp_path, FARM, no_slots) == ["plot"]
-    wet = edit(FARM, ("  ready_at: time\n", "  ready_at: time\n  wet: bool\n"),
-               ("ready_at = now + crop[kind].grow", "ready_at = now + crop[kind].grow, wet = false"))  # fmt: skip
+    wet = edit(
+        FARM,
+        ("  ready_at: time\n", "  ready_at: time\n  wet: bool\n"),
+        ("ready_at = now + crop[kind].grow", "ready_at = now + crop[kind].grow, wet = false"),
+    )
     assert places(tmp_path, FARM, wet) == ["plot[].wet"]
     assert places(tmp_path, wet, FARM) == ["plot[].wet"]  # and the other way: a field gone
 
@@ -108,14 +122,18 @@ def test_shrunk_or_removed_slots_and_changed_fields(tmp_path) -> None:
 def test_a_removed_item_kind(tmp_path) -> None:
     assert places(tmp_path, FARM, edit(FARM, ("item tool\n", ""))) == ["tool"]
     # an item counted per row that becomes one amount: reset
-    single = edit(FARM, ("item produce of crop max 99", "item produce max 99"),
-                  ("gain produce[kind] crop[kind].yield", "gain produce crop[kind].yield"))  # fmt: skip
+    single = edit(
+        FARM,
+        ("item produce of crop max 99", "item produce max 99"),
+        ("gain produce[kind] crop[kind].yield", "gain produce crop[kind].yield"),
+    )
     assert places(tmp_path, FARM, single) == ["produce"]
 
 
 def test_tightened_bounds_and_lower_levels(tmp_path) -> None:
-    lowered = swap_losses(build_pack(tmp_path, FARM),
-                          build_pack(tmp_path, edit(FARM, ("max 500", "max 400"))))  # fmt: skip
+    lowered = swap_losses(
+        build_pack(tmp_path, FARM), build_pack(tmp_path, edit(FARM, ("max 500", "max 400")))
+    )
     assert [(x.place, "cut down" in x.problem) for x in lowered] == [("gems", True)]
     assert places(tmp_path, FARM, edit(FARM, ("item tool", "item tool max 5"))) == ["tool"]
     assert places(tmp_path, FARM, edit(FARM, ("at 0, 10, 30", "at 0, 10, 40"))) == ["level"]
@@ -125,12 +143,16 @@ def test_tightened_bounds_and_lower_levels(tmp_path) -> None:
 
 def test_it_reads_schemas_alone_and_wants_the_same_game(tmp_path) -> None:
     old = json.loads((build_pack(tmp_path, FARM).path / "schema.json").read_text())
-    new = json.loads((build_pack(tmp_path, edit(FARM, ("item tool\n", ""))).path / "schema.json").read_text())
+    new = json.loads(
+        (build_pack(tmp_path, edit(FARM, ("item tool\n", ""))).path / "schema.json").read_text()
+    )
     assert [x.place for x in losses(old, new)] == ["tool"]
     assert [x.place for x in losses(old, old | {"game": "other"})] == ["game"]
     # the runtime side only: the check never loads the compiler
-    code = ("import sys, rulesc.runtime.swapcheck; "
-            "sys.exit(any(m.startswith('rulesc.compiler') for m in sys.modules))")  # fmt: skip
+    code = (
+        "import sys, rulesc.runtime.swapcheck; "
+        "sys.exit(any(m.startswith('rulesc.compiler') for m in sys.modules))"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
