@@ -230,8 +230,9 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
         log_method = access_log.warning
     else:
         log_method = access_log.error
-    elapsed = 1000.0 * handler.request.request_time()
-    log_method("%d %s %.2fms", status, handler._request_summary(), elapsed)
+    request = handler.request
+    summary = f"{request.method} {request.uri} ({request.remote_ip})"  # as tornado's line
+    log_method("%d %s %.2fms", status, summary, 1000.0 * request.request_time())
 
 
 def make_app(server: Server) -> tornado.web.Application:

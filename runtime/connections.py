@@ -37,6 +37,8 @@ from tornado.httputil import HTTPConnection, HTTPMessageDelegate
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream
 
+from .tornado_private import add_listening_socket
+
 log = logging.getLogger(__name__)
 
 ACCEPT_PAUSE = 0.25  # seconds without accepting once the process is out of descriptors
@@ -225,11 +227,10 @@ class GuardedHTTPServer(HTTPServer):
         self._warn = RateLimitedLog(log)
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
-        # TCPServer.add_sockets with our accept loop; `stop` removes it through _handlers
+        # TCPServer.add_sockets with our accept loop; `stop` removes it
         for sock in sockets:
-            self._sockets[sock.fileno()] = sock
             acceptor = _Acceptor(sock, self._accepted, self.connections, self._warn)
-            self._handlers[sock.fileno()] = acceptor.remove
+            add_listening_socket(self, sock, acceptor.remove)
 
     def _accepted(self, connection: socket.socket, address: Any) -> None:
         peer = address[0] if isinstance(address, tuple) else str(address)

@@ -32,6 +32,12 @@ from .pack import PackError
 from .packs import Game, RulesInvalid
 from .store import StoreOutcomeUnknown, StoreUnavailable
 from .swapcheck import UnsafeSwap
+from .tornado_private import (
+    chunked_body_reader,
+    handler_finished,
+    handler_reason,
+    replace_chunked_body_reader,
+)
 from .wire import ACTION_ID, ApiError, bad_request, dumps, fingerprint, read_batch, read_json_object
 
 if TYPE_CHECKING:
@@ -147,7 +153,7 @@ def _answer_huge_chunks(
     each chunk's size against its body limit before reading the chunk and, past it or on
     a malformed chunk, answers a bare 400. So, for this request's body only, its limit is
     ours and its error becomes our answer (the connection closes after it)."""
-    read_chunked = connection._read_chunked_body
+    read_chunked = chunked_body_reader(connection)
 
     async def read_chunked_within_limits(delegate: tornado.httputil.HTTPMessageDelegate) -> None:
         connection.set_max_body_size(body._limits.body_discard)
@@ -161,7 +167,7 @@ def _answer_huge_chunks(
             else:
                 body._answer_early(bad_request(f"the chunked body is malformed: {e}"))
 
-    connection._read_chunked_body = read_chunked_within_limits  # type: ignore[method-assign]
+    replace_chunked_body_reader(connection, read_chunked_within_limits)
 
 
 def _content_length(headers: tornado.httputil.HTTPHeaders) -> int | None:
@@ -190,7 +196,7 @@ class BaseHandler(BodyLimit, tornado.web.RequestHandler):
             raise err
 
     def _finished_writing(self) -> bool:
-        return self._finished
+        return handler_finished(self)
 
     def _answer_early(self, err: ApiError) -> None:
         self._closing_early = True
@@ -212,7 +218,7 @@ class BaseHandler(BodyLimit, tornado.web.RequestHandler):
                 message = str(exc) if isinstance(exc, PackError) else "internal error"
                 err = ApiError(500, "internal", message)
             else:
-                err = ApiError(status_code, "bad_request", self._reason)
+                err = ApiError(status_code, "bad_request", handler_reason(self))
         if isinstance(exc, StoreUnavailable):
             self.server.metrics.store_errors.inc()
         self.set_status(err.status)

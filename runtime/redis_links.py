@@ -39,9 +39,9 @@ from .redis_pipeline import (
     AutoPipeline,
     ReplyLost,
     pack_command,
-    raw_stream,
     reply_parser,
 )
+from .redis_private import connection_stream
 from .store import Callback, StoreOutcomeUnknown, StoreUnavailable, Subscription, deliver
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ class PushHub:
         conn = self._pool.make_connection()
         try:
             await conn.connect()
-            stream, parser = raw_stream(conn), reply_parser(conn)
+            stream, parser = connection_stream(conn), reply_parser(conn)
             if self._wanted:  # one command each: a cluster refuses channels of two slots in one
                 packed = b"".join(pack_command((self._sub, ch)) for ch in self._wanted)
                 await conn.send_packed_command(packed, check_health=False)

@@ -36,6 +36,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .redis_private import connection_stream, error_reply_mapper, host_error
+
 _Pending = tuple[tuple[Any, ...], asyncio.Future[Any]]
 
 
@@ -49,21 +51,10 @@ INCOMPLETE = object()  # what hiredis.Reader.gets() returns while no reply is co
 _PUSH = getattr(hiredis, "PushNotification", None)  # a RESP3 push (hiredis >= 3.2)
 
 
-def raw_stream(conn: AbstractConnection) -> asyncio.StreamReader:
-    """The connected `conn`'s socket stream, to read replies from directly. redis-py
-    connects (TLS, AUTH, SELECT, HELLO) and keeps the stream in the private `_reader` (so
-    do redis-py 8's TCP, TLS and Unix socket connections); checked here, so that a redis-py
-    that moves it fails at connect instead of being misread."""
-    stream = getattr(conn, "_reader", None)
-    if not isinstance(stream, asyncio.StreamReader):
-        raise RuntimeError("redis-py's connection keeps no asyncio stream in `_reader`")
-    return stream
-
-
 def reply_parser(conn: AbstractConnection) -> hiredis.Reader:
     """A parser of RESP replies as bytes. An error reply comes out as the exception redis-py
     raises for it (NOSCRIPT as NoScriptError...): the connection's own parser maps them."""
-    return hiredis.Reader(replyError=conn._parser.parse_error, notEnoughData=INCOMPLETE)
+    return hiredis.Reader(replyError=error_reply_mapper(conn), notEnoughData=INCOMPLETE)
 
 
 # Writes whose replies are not all in yet: Redis runs one while the next waits in its
@@ -76,7 +67,7 @@ class _Link:
 
     def __init__(self, conn: AbstractConnection) -> None:
         self.conn = conn
-        self.stream = raw_stream(conn)
+        self.stream = connection_stream(conn)
         self.parser = reply_parser(conn)  # fresh per connection: no stale bytes
         self.owed: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.writes: collections.deque[int] = collections.deque()  # replies owed per write
@@ -153,7 +144,7 @@ class AutoPipeline:
                     async with asyncio.timeout(timeout):
                         chunk = await link.stream.read(READ_SIZE)
                 except TimeoutError:
-                    host = link.conn._host_error()
+                    host = host_error(link.conn)
                     raise RedisTimeoutError(f"Timeout reading from {host}") from None
                 if not chunk:
                     raise RedisConnectionError("Connection closed by server.")

@@ -21,7 +21,6 @@ import collections
 import logging
 import struct
 import time
-import types
 from typing import TYPE_CHECKING, Any
 
 import tornado.iostream
@@ -34,6 +33,14 @@ from .handlers import BodyLimit, as_api_error, player_of
 from .hub import entry_frames
 from .packs import Game
 from .store import StoreUnavailable
+from .tornado_private import (
+    handler_finished,
+    handler_reason,
+    read_frames_from_buffer,
+    send_now,
+    uncompressed_stream,
+    unsent_bytes,
+)
 from .wire import ApiError, bad_request, dumps, loads, read_action, read_batch
 
 if TYPE_CHECKING:
@@ -58,6 +65,8 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         # while a `resume` replays, live event frames wait here (None: not resuming)
         self._held: list[tuple[dict, bytes]] | None = None
         self._held_bytes = 0
+        # frames are written straight to this stream (set in open, when compression is off)
+        self._direct: tornado.iostream.IOStream | None = None
 
     # -- opening: checks happen before the upgrade, so they are plain HTTP answers --
 
@@ -99,7 +108,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         err = as_api_error(exc) if exc is not None else None
         if err is None:
             code = "internal" if status_code >= 500 else "bad_request"
-            err = ApiError(status_code, code, self._reason or code)
+            err = ApiError(status_code, code, handler_reason(self) or code)
         self._refuse(err)
 
     def _refuse(self, err: ApiError) -> None:
@@ -111,7 +120,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         self.finish(dumps(err.body()))
 
     def _finished_writing(self) -> bool:
-        return self._finished
+        return handler_finished(self)
 
     def _answer_early(self, err: ApiError) -> None:
         self.set_header("Connection", "close")  # the rest of the body is not read
@@ -137,11 +146,11 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
                 self._leave()
 
             protocol.close = closing  # type: ignore[method-assign]
-            if type(protocol) is tornado.websocket.WebSocketProtocol13:
-                protocol._read_bytes = types.MethodType(_read_bytes, protocol)  # type: ignore[method-assign]
+            read_frames_from_buffer(protocol)
         return protocol
 
     async def open(self, *args: Any) -> None:
+        self._direct = uncompressed_stream(self.ws_connection)  # before any frame is sent
         # A result and the push after it are two small writes: with Nagle on, the second
         # waits for the client's ACK of the first, which Linux delays by up to 40 ms.
         self.set_nodelay(True)
@@ -303,7 +312,9 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
             for f in entry_frames(entry, entry["id"], None):
                 sent = self.send(f)
                 # a long replay goes at the client's pace: it never fills the buffer alone
-                if sent is not None and self._unsent() > pace and not await self._drained(sent):
+                if sent is None or unsent_bytes(self.ws_connection) <= pace:
+                    continue
+                if not await self._drained(sent):
                     self._flush_held(set())
                     return
         self.send(
@@ -362,7 +373,8 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         if self._held is not None:
             self._held.extend(frames)
             self._held_bytes += sum(len(text) for _, text in frames)
-            if self._held_bytes + self._unsent() > self.server.config.limits.ws_max_buffer:
+            unsent = self._held_bytes + unsent_bytes(self.ws_connection)
+            if unsent > self.server.config.limits.ws_max_buffer:
                 self._too_slow()
             return
         self._write_all([(text, f["type"]) for f, text in frames])
@@ -374,21 +386,20 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         slow)."""
         if self._closing():
             return None
-        if self._unsent() > self.server.config.limits.ws_max_buffer:
+        if unsent_bytes(self.ws_connection) > self.server.config.limits.ws_max_buffer:
             self._too_slow()
             return None
-        conn = self.ws_connection
-        stream = getattr(conn, "stream", None)
+        stream = self._direct
         rest: asyncio.Future[None] | None = None
         try:
-            if stream is not None and getattr(conn, "_compressor", True) is None:
+            if stream is not None:
                 # The frames write_message would send, joined into one system call, and
                 # without the task it wraps every write in (for an error we handle alike).
                 # The stream marks its futures' errors as seen when it closes.
                 data = b"".join(_text_frame(text) for text, _ in frames)
-                taken = _send_now(stream, data)
+                taken = send_now(stream, data)
                 rest = None if taken == len(data) else stream.write(data[taken:] if taken else data)
-            else:  # compression on, or a tornado without those fields
+            else:  # compression on
                 for text, _ in frames:
                     rest = self.write_message(text)
                     rest.add_done_callback(_quiet)
@@ -401,17 +412,6 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
 
     def _closing(self) -> bool:
         return self.ws_connection is None or self.ws_connection.is_closing()
-
-    def _unsent(self) -> int:
-        """Bytes written to this connection that its socket has not taken yet.
-
-        Read from the tornado stream's own buffer: tornado keeps no public count, and
-        adding up our writes' futures would over-count, since they resolve a loop turn
-        late (a burst of frames the socket took at once would look unsent). The kernel's
-        socket buffer comes on top; it is bounded by the system."""
-        stream = getattr(self.ws_connection, "stream", None)
-        buffer = getattr(stream, "_write_buffer", None)
-        return len(buffer) if buffer is not None else 0
 
     def _too_slow(self) -> None:
         """The client does not read: close (1013, the frame queues behind what it has not
@@ -459,39 +459,6 @@ def _text_frame(text: bytes) -> bytes:
     if n <= 0xFFFF:
         return struct.pack("!BBH", 0x81, 126, n) + text
     return struct.pack("!BBQ", 0x81, 127, n) + text
-
-
-async def _read_bytes(protocol: tornado.websocket.WebSocketProtocol13, n: int) -> bytes:
-    """Tornado's WebSocketProtocol13._read_bytes, taking what its stream holds already
-    without a read: a frame comes in one piece, so once its header is read, its mask and
-    payload wait in the buffer, and each stream.read_bytes costs a future and some eight
-    calls to hand them over. (The stream's buffer fields are tornado's own, as in
-    _unsent; the frame loop is the stream's only reader.)"""
-    stream = protocol.stream
-    assert stream is not None
-    if 0 < n <= stream._read_buffer_size and stream._read_future is None:
-        data = stream._consume(n)
-    else:
-        data = await stream.read_bytes(n)
-    protocol._wire_bytes_in += n
-    return data
-
-
-def _send_now(stream: tornado.iostream.IOStream, data: bytes) -> int:
-    """Bytes of `data` the socket takes now, sent straight to it when nothing waits in
-    the stream's buffer (most writes: the client reads): tornado's write would buffer
-    them, send them all the same, and make and resolve a future. 0 when that is not so
-    (what is left goes through the stream, behind what waits there, in order)."""
-    if (
-        type(stream) is not tornado.iostream.IOStream
-        or stream._write_buffer
-        or stream.socket is None
-    ):
-        return 0  # (TLS streams keep state of their own: through tornado)
-    try:
-        return stream.socket.send(data)
-    except OSError:  # full (the client reads slowly), or broken: tornado's write deals with it
-        return 0
 
 
 def _quiet(fut: asyncio.Future[None]) -> None:
