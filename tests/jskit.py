@@ -29,8 +29,12 @@ def chromium() -> str | None:
 
 def missing_packages() -> str | None:
     """Why the npm packages cannot be used, or None when they can."""
-    if not (ROOT / "node_modules" / "playwright-core").is_dir():
-        return "node_modules/ is missing: run `npm ci` in the repository (scripts/test.sh does)"
+    for package in ("playwright-core", "typescript", "ws"):  # package.json's devDependencies
+        if not (ROOT / "node_modules" / package).is_dir():
+            return (
+                f"node_modules/{package} is missing: run `npm ci` in the repository "
+                "(scripts/test.sh does)"
+            )
     return None
 
 

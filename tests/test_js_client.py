@@ -22,6 +22,9 @@ def _node() -> None:
 
 
 async def test_js_client_against_a_real_server(kit: Kit) -> None:
+    reason = missing_packages()
+    if reason:
+        pytest.fail(reason)
     run = await kit.start()
     tests = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "js").glob("*.test.mjs"))
     result = await run_node(
