@@ -5,6 +5,7 @@ Same sources, same bytes: nothing here depends on time, paths or dict order.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -48,6 +49,39 @@ def pack_version(game: ir.Game) -> str:
     for src in game.sources:
         digest.update(f"{src.path}\0{src.sha256}\n".encode())
     return digest.hexdigest()[:16]
+
+
+# what a Game holds that is not the pack's meaning: its files, its tests and its bots
+_NOT_MEANING = frozenset({"sources", "scenarios", "bots"})
+
+
+def meaning_hash(game: ir.Game) -> str:
+    """A hash of what the rules mean, not how they are written: the checked IR without its
+    source locations (`loc`: file, line and the line's text, comments included), its source
+    files, scenarios and bots. Comments, layout and `rulesc fmt` leave it unchanged; any
+    change to a resource, table row, action or invariant changes it. `rulesc simulate`
+    seeds the pack's draws with it (not with the pack version, a hash of the source text)."""
+    return hashlib.sha256(repr(_meaning(game)).encode()).hexdigest()[:16]
+
+
+def _meaning(value: object) -> object:
+    if isinstance(value, ir.Loc):
+        return None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        skip = _NOT_MEANING if isinstance(value, ir.Game) else frozenset()
+        return (
+            type(value).__name__,
+            tuple(
+                (f.name, _meaning(getattr(value, f.name)))
+                for f in dataclasses.fields(value)
+                if f.name not in skip
+            ),
+        )
+    if isinstance(value, (tuple, list)):
+        return tuple(_meaning(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((repr(k), _meaning(v)) for k, v in value.items()))
+    return value
 
 
 @functools.cache

@@ -111,9 +111,12 @@ def run(
     action_id: str,
     pin: int | tuple[int, ...] | None = None,
     peers: dict[str, dict | None] | None = None,
+    draw_key: str | None = None,
 ) -> Outcome:
     """Run one action. `peers`: the states of the players its `player` parameters name, as
-    read before it runs (None for a player that does not exist)."""
+    read before it runs (None for a player that does not exist). `draw_key`: what seeds the
+    draws besides player and action id; the pack version unless given (the simulator gives
+    a hash of the rules' meaning, so comments and layout do not change its games)."""
     m = pack.module
     version = pack.version
     if state is not None and state.get("_pack") == version:  # prepare(), the common case inline
@@ -138,7 +141,7 @@ def run(
     s = dict(settled)
     for key, copy in copies:  # copy only the dicts and lists this action may change
         s[key] = copy(s[key])
-    ctx = pack.context(now, player_id, action_id, version, m.DAY_START_MS, pin)
+    ctx = pack.context(now, player_id, action_id, draw_key or version, m.DAY_START_MS, pin)
     if players:
         refused = _meet(pack, ctx, p, players, peers or {})
         if refused is not None:

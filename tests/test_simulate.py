@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from rulesc.cli.main import app
-from rulesc.compiler.build import compile_game, write_pack
+from rulesc.compiler.build import compile_game, meaning_hash, pack_version, write_pack
 from rulesc.runtime import engine
 from rulesc.runtime.pack import load_pack
 from rulesc.tools import simsummary
@@ -60,6 +60,60 @@ def test_the_same_seed_writes_the_same_csv_and_another_seed_differs(tmp_path):
     assert a != c
     assert a.startswith(b"bot,run,day,time,resource,value\ncasual,0,0,0.00,coins,200\n")
     assert (tmp_path / "a" / "summary.txt").read_text() in first.stdout
+
+
+DRAWN = """
+game g "G"
+currency coins start 0
+item gems
+
+action dig
+  pick one
+    50: gain coins 1
+    30: gain coins 5
+    20: gain gems 1
+"""
+DIGGER = 'bot digger "Digs"\n  sessions 2 per day\n  actions 5 per session\n  try dig\n'
+
+
+def drawn_game(folder: Path, rules: str) -> Path:
+    (folder / "bots").mkdir(parents=True)
+    (folder / "game.rules").write_text(rules, encoding="utf-8")
+    (folder / "bots" / "b.rules").write_text(DIGGER, encoding="utf-8")
+    return folder
+
+
+def test_comments_layout_and_fmt_play_the_same_games_for_a_seed(tmp_path):
+    """The pack's draws are seeded by the rules' meaning, not their text (the pack version)."""
+    plain = drawn_game(tmp_path / "plain", DRAWN.lstrip())
+    edited = drawn_game(
+        tmp_path / "edited",
+        "# a comment the designer added\n\n\n"
+        + DRAWN.lstrip()
+        .replace("\naction", "\n\n\n# digging\naction")
+        .replace("  pick", "   pick"),
+    )
+    assert CliRunner().invoke(app, ["fmt", str(edited)]).exit_code == 0
+    assert "# digging" in (edited / "game.rules").read_text()
+    games = [compile_game(g).game for g in (plain, edited)]
+    assert len({pack_version(g) for g in games if g}) == 2  # the text did change
+    assert len({meaning_hash(g) for g in games if g}) == 1
+    outs = []
+    for g in (plain, edited):
+        out = tmp_path / f"out-{g.name}"
+        args = ["--days", "3", "--runs", "3", "--no-plots", "--seed", "3", "--out", str(out)]
+        ran = CliRunner().invoke(app, ["simulate", str(g), *args])
+        assert ran.exit_code == 0, ran.output
+        outs.append([(out / f).read_bytes() for f in ("samples.csv", "summary.txt")])
+    assert outs[0] == outs[1]
+    assert b"gems" in outs[0][0]
+
+
+def test_the_meaning_hash_changes_with_what_the_rules_mean(tmp_path):
+    plain = drawn_game(tmp_path / "plain", DRAWN.lstrip())
+    other = drawn_game(tmp_path / "other", DRAWN.lstrip().replace("30: gain", "31: gain"))
+    games = [compile_game(g).game for g in (plain, other)]
+    assert len({meaning_hash(g) for g in games if g}) == 2
 
 
 def test_harvest_summary_numbers_are_sane(harvest):

@@ -54,9 +54,16 @@ class BotPlayer:
     """Chooses and plays a bot's next action for one player of one run."""
 
     def __init__(
-        self, pack: Pack, game: ir.Game, bot: ir.Bot, rng: random.Random, player_id: str
+        self,
+        pack: Pack,
+        game: ir.Game,
+        bot: ir.Bot,
+        rng: random.Random,
+        player_id: str,
+        draw_key: str | None = None,
     ) -> None:
         self.pack = pack
+        self.draw_key = draw_key  # seeds the pack's draws (engine.run); None: the pack version
         self.rng = rng
         self.player_id = player_id
         self.count = 0  # actions played: each gets its own id, so each draws afresh
@@ -107,6 +114,7 @@ class BotPlayer:
                 now=ctx.now,
                 player_id=self.player_id,
                 action_id=f"sim-{self.count}",
+                draw_key=self.draw_key,
             )
             if outcome.ok:
                 return t.action, params, outcome

@@ -6,6 +6,8 @@ day), and in each session up to its number of actions, stopping early when the g
 accepts none of its tries. Runs are independent and reproducible: a run's random
 choices come from a generator seeded by (seed, bot, run), and its player id is unique,
 so the pack's own draws differ from run to run but not from one simulation to the next.
+The pack's draws are seeded by the rules' meaning (compiler.build.meaning_hash), not by the
+pack version: a comment, a new layout or `rulesc fmt` plays the same games.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rulesc.compiler import ir
+from rulesc.compiler.build import meaning_hash
 from rulesc.runtime import engine
 from rulesc.runtime.pack import Pack
 
@@ -83,7 +86,8 @@ def simulate(pack: Pack, game: ir.Game, bots: list[ir.Bot], options: Options) ->
 
 def _run(pack: Pack, game: ir.Game, bot: ir.Bot, options: Options, run: int) -> RunResult:
     rng = random.Random(f"{options.seed}/{bot.name}/{run}")
-    player = BotPlayer(pack, game, bot, rng, f"sim-{options.seed}-{bot.name}-{run}")
+    player_id = f"sim-{options.seed}-{bot.name}-{run}"
+    player = BotPlayer(pack, game, bot, rng, player_id, meaning_hash(game))
     meters = {r.name: r.max for r in game.resources if r.kind == "meter"}
     start = start_ms(game)
     state = engine.prepare(pack, None, start)
