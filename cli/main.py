@@ -399,23 +399,55 @@ def simulate(
             "--out",
             "-o",
             metavar="DIR",
-            help="Where to write samples.csv, the plots and summary.txt.  [default: build/sim/GAME_ID]",
+            help="Where to write summary.txt, bands.csv, the plots and report.html.  [default: build/sim/GAME_ID]",
         ),
     ] = None,
     plots: Annotated[
         bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs matplotlib).")
     ] = True,
+    samples: Annotated[
+        Path | None,
+        typer.Option(
+            "--samples",
+            metavar="FILE",
+            help="Also write every sample (each resource after every session) to FILE, a CSV.",
+        ),
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            "--window",
+            metavar="DAYS",
+            help="Also sum up net income and actions window by window, e.g. 28d or 1w.",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            metavar="N",
+            help="Worker processes at most (fewer for a short simulation); the results do "
+            "not depend on it.  [default: every core]",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Play the game with its bots (bots/*.rules) for days, many times: CSV, plots, summary.
+    """Play the game with its bots (bots/*.rules) for days, many times: summary, plots, report.
 
     Exits 1 when the rules have errors or a run breaks an invariant, 2 for an unknown bot.
     """
+    import os
     import time
 
+    from rulesc.cli.progress import bar
     from rulesc.runtime.pack import load_pack
-    from rulesc.tools import simplot, simsummary
+    from rulesc.tools import simplot, simreport, simsummary
     from rulesc.tools import simulate as simulating
 
+    started = time.perf_counter()  # the time reported is the wall time of all of it
+    window_days = _days(window) if window is not None else None
     result = compile_game(game, with_tests=False, with_bots=True)
     if not result.ok or result.files is None or result.game is None:
         report(result, Format.human)
@@ -439,29 +471,63 @@ def simulate(
     chosen = [known[b] for b in dict.fromkeys(bot)] if bot else list(known.values())
     target = out or Path("build") / "sim" / game_ir.id
     target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="rulesc-sim-") as tmp:
+    options = simulating.Options(days, runs, seed)
+    workers = simulating.workers(chosen, options, jobs or os.cpu_count() or 1)
+    with (
+        tempfile.TemporaryDirectory(prefix="rulesc-sim-") as tmp,
+        bar("simulating", len(chosen) * runs, quiet=quiet) as advance,
+    ):
         pack = load_pack(write_pack(result.files, Path(tmp) / game_ir.id))
-        started = time.perf_counter()
-        results = simulating.simulate(pack, game_ir, chosen, simulating.Options(days, runs, seed))
-        elapsed = time.perf_counter() - started
-    (target / "samples.csv").write_text(simulating.to_csv(results), encoding="utf-8")
-    summary = "\n".join(simsummary.render(game_ir, r) for r in results)
+        results = simulating.simulate(
+            pack,
+            game_ir,
+            chosen,
+            options,
+            jobs=workers,
+            samples=samples,
+            on_run=lambda: advance(1),
+        )
+    summaries = [simsummary.render(game_ir, r, window_days) for r in results]
+    summary = "\n".join(summaries)
     (target / "summary.txt").write_text(summary, encoding="utf-8")
     typer.echo(summary)
-    wrote = [target / "samples.csv", target / "summary.txt"]
+    wrote = [target / "summary.txt", simulating.write_bands(results, target / "bands.csv")]
+    drawn: dict[str, Path] = {}
     if plots:
         try:
-            wrote += [simplot.plot(game_ir, r, target / f"{r.bot.name}.png") for r in results]
+            for r in results:
+                drawn[r.bot.name] = simplot.plot(game_ir, r, target / f"{r.bot.name}.png")
         except simplot.MatplotlibMissing as err:
             typer.echo(f"rulesc simulate: no plots: {err}", err=True)
+    wrote += drawn.values()
+    wrote.append(
+        simreport.write(game_ir, results, summaries, drawn, options, target / "report.html")
+    )
+    if samples is not None:
+        wrote.append(samples)
     played = sum(sum(run.actions.values()) for r in results for run in r.runs)
+    elapsed = time.perf_counter() - started
     typer.echo(
         f"simulated {len(results)} bot{'s' * (len(results) != 1)} x {runs} runs x {days} days "
-        f"({played:,} actions) in {elapsed:.1f}s (seed {seed})"
+        f"({played:,} actions) in {elapsed:.1f}s wall time on {workers} "
+        f"process{'es' * (workers != 1)} (seed {seed})"
     )
     typer.echo("wrote " + ", ".join(str(p) for p in wrote))
     broken = any(run.broken for r in results for run in r.runs)
     raise typer.Exit(EXIT_RULES if broken else EXIT_OK)
+
+
+def _days(window: str) -> int:
+    """`28d`, `4w` or `28`: a whole number of days, at least one."""
+    units = {"d": 1, "w": 7}
+    text = window.strip().lower()
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "d")
+    if not number.isdigit() or int(number) < 1:
+        typer.echo(
+            f"rulesc simulate: --window {window!r}: give whole days, like 28d or 4w", err=True
+        )
+        raise typer.Exit(EXIT_USAGE)
+    return int(number) * units[unit]
 
 
 @app.command()

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from rulesc.compiler import ir
 
-from .simsummary import by_day, percentile
+from .simulate import BotResult
 
 
 class MatplotlibMissing(Exception):
     pass
 
 
-def plot(game: ir.Game, result, out: Path) -> Path:
+def plot(game: ir.Game, result: BotResult, out: Path) -> Path:
     """Draw one bot's results into `out` (a .png file) and return it."""
     try:
         import matplotlib
@@ -35,10 +35,7 @@ def plot(game: ir.Game, result, out: Path) -> Path:
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)
     days = list(range(result.days + 1))
     for ax, label in zip([a for row in axes for a in row], labels, strict=False):
-        values = by_day(result, label)
-        low = [percentile(v, 10) for v in values]
-        high = [percentile(v, 90) for v in values]
-        mid = [percentile(v, 50) for v in values]
+        low, mid, high = result.bands[label]
         ax.fill_between(
             days, low, high, color="#1f77b4", alpha=0.25, linewidth=0, label="10th-90th percentile"
         )
@@ -72,11 +69,7 @@ def plot(game: ir.Game, result, out: Path) -> Path:
     return out
 
 
-def _moving(result) -> list[str]:
+def _moving(result: BotResult) -> list[str]:
     """The resources whose value changes in some run (a flat line says nothing)."""
-    labels = list(result.runs[0].samples[0].values) if result.runs else []
-    return [
-        label
-        for label in labels
-        if len({s.values[label] for run in result.runs for s in run.samples}) > 1
-    ]
+    moved = {label for run in result.runs for label in run.moved}
+    return [label for label in result.bands if label in moved]

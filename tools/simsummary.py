@@ -3,7 +3,9 @@
 Per bot: when each level is reached, income per day of each currency, what the bot
 did, and where resources pile up — growing without bound, reaching their max early,
 or (for meters) sitting full so their regeneration goes to waste. Medians are over the
-runs; every number comes from the samples and tallies of tools/simulate.py.
+runs, with the 10th-90th percentile band across runs beside them; with a window
+(`--window 28d`) the net income and the actions are also given window by window.
+Every number comes from the tallies and bands of tools/simulate.py.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from rulesc.compiler import ir
 
-from .simulate import DAY_MS, BotResult
+from .simulate import BAND_HIGH, BAND_LOW, DAY_MS, BotResult, percentile
 
 # a resource "grows without bound" when its median rises on at least this share of the
 # days in the second half of the simulation and at least doubles over that half
@@ -22,29 +24,22 @@ GROWTH_DAYS_SHARE = 0.8
 FULL_SHARE = 0.5
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100), linear between the closest ranks."""
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    pos = (len(s) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
-
-
 def median(values: Sequence[float]) -> float:
-    return percentile(values, 50)
+    return percentile(list(values), 50)
 
 
-def by_day(result: BotResult, label: str) -> list[list[int]]:
-    """The end-of-day values of one resource: one list per day (0..days), one value per run."""
-    days: list[list[int]] = [[] for _ in range(result.days + 1)]
-    for run in result.runs:
-        for s in run.samples:
-            if s.end_of_day:
-                days[s.day].append(s.values[label])
-    return days
+@dataclass(frozen=True)
+class Spread:
+    """A number across runs: its median and its 10th-90th percentile band."""
+
+    low: float
+    mid: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        v = list(values)
+        return cls(percentile(v, BAND_LOW), percentile(v, 50), percentile(v, BAND_HIGH))
 
 
 @dataclass(frozen=True)
@@ -57,8 +52,7 @@ def pile_ups(game: ir.Game, result: BotResult) -> list[PileUp]:
     """Resources that grow without bound, reach their max early, or sit full (meters)."""
     out: list[PileUp] = []
     kinds = {r.name: r for r in game.resources}
-    labels = list(result.runs[0].samples[0].values) if result.runs else []
-    for label in labels:
+    for label in result.bands:
         res = kinds.get(label.split("[", 1)[0])
         if res is None or res.kind == "stat":
             continue  # a stat (xp) is a counter: it is meant to grow
@@ -85,11 +79,7 @@ def _sits_full(result: BotResult, res: ir.Resource) -> str | None:
 def _reaches_max(result: BotResult, label: str, res: ir.Resource) -> str | None:
     if res.max is None:
         return None
-    days: list[float] = []
-    for run in result.runs:
-        hit = next((s.time_ms for s in run.samples if s.values[label] >= res.max), None)
-        if hit is not None:
-            days.append(hit / DAY_MS)
+    days = [r.reached_max[label] / DAY_MS for r in result.runs if label in r.reached_max]
     if not days:
         return None
     return (
@@ -99,7 +89,7 @@ def _reaches_max(result: BotResult, label: str, res: ir.Resource) -> str | None:
 
 
 def _grows(result: BotResult, label: str) -> str | None:
-    medians = [median(v) for v in by_day(result, label)]
+    medians = result.bands[label].mid
     half = len(medians) // 2
     second = medians[half:]
     if len(second) < 3:
@@ -110,13 +100,13 @@ def _grows(result: BotResult, label: str) -> str | None:
         return None
     rate = (end - start) / (len(second) - 1)
     return (
-        f"grows without bound: +{rate:,.0f} a day over the last {len(second) - 1} days "
+        f"grows without bound: +{rate:,.2f} a day over the last {len(second) - 1} days "
         f"(median {start:,.0f} on day {half}, {end:,.0f} on day {len(medians) - 1})"
     )
 
 
-def level_times(game: ir.Game, result: BotResult) -> list[tuple[int, float | None, int]]:
-    """(level, median day first reached among the runs that reach it, how many runs do)."""
+def level_times(game: ir.Game, result: BotResult) -> list[tuple[int, Spread | None, int]]:
+    """(level, the day first reached among the runs that reach it, how many runs do)."""
     if game.level is None:
         return []
     out = []
@@ -124,55 +114,104 @@ def level_times(game: ir.Game, result: BotResult) -> list[tuple[int, float | Non
         days = [
             r.level_reached_ms[level] / DAY_MS for r in result.runs if level in r.level_reached_ms
         ]
-        out.append((level, median(days) if days else None, len(days)))
+        out.append((level, Spread.of(days) if days else None, len(days)))
     return out
 
 
-def income(game: ir.Game, result: BotResult) -> list[tuple[str, float, float, float]]:
-    """(currency, median gained a day, median spent a day, median net a day)."""
+@dataclass(frozen=True)
+class Window:
+    first: int  # 0-based day
+    end: int  # exclusive
+
+    @property
+    def days(self) -> int:
+        return self.end - self.first
+
+    def label(self) -> str:
+        return f"days {self.first + 1}-{self.end}"
+
+
+def windows(days: int, size: int | None) -> list[Window]:
+    """The whole run, or consecutive windows of `size` days (the last one may be shorter)."""
+    if size is None or size >= days:
+        return [Window(0, days)]
+    return [Window(d, min(d + size, days)) for d in range(0, days, size)]
+
+
+def _per_day(by_day: list[int] | None, w: Window) -> float:
+    return sum(by_day[w.first : w.end]) / w.days if by_day else 0.0
+
+
+def income(
+    game: ir.Game, result: BotResult, window: Window | None = None
+) -> list[tuple[str, Spread, Spread, Spread]]:
+    """(currency, gained a day, spent a day, net a day) across runs, in the window."""
+    w = window or Window(0, result.days)
     out = []
     for r in game.resources:
         if r.kind != "currency":
             continue
-        gained = [run.gained[r.name] / result.days for run in result.runs]
-        spent = [run.spent[r.name] / result.days for run in result.runs]
+        gained = [_per_day(run.gained_by_day.get(r.name), w) for run in result.runs]
+        spent = [_per_day(run.spent_by_day.get(r.name), w) for run in result.runs]
         net = [g - s for g, s in zip(gained, spent, strict=True)]
-        out.append((r.name, median(gained), median(spent), median(net)))
+        out.append((r.name, Spread.of(gained), Spread.of(spent), Spread.of(net)))
     return out
 
 
-def render(game: ir.Game, result: BotResult) -> str:
+def actions(result: BotResult, window: Window | None = None) -> list[tuple[str, float, Spread]]:
+    """(action, its mean a day over runs, its spread across runs), most played first. The
+    mean, not the median: an action most runs never play still shows its rate."""
+    w = window or Window(0, result.days)
+    names = sorted({a for run in result.runs for a in run.actions_by_day})
+    out = []
+    for a in names:
+        rates = [_per_day(run.actions_by_day.get(a), w) for run in result.runs]
+        out.append((a, sum(rates) / len(rates), Spread.of(rates)))
+    return sorted(out, key=lambda x: (-x[1], x[0]))
+
+
+def render(game: ir.Game, result: BotResult, window_days: int | None = None) -> str:
     bot = result.bot
     title = f" — {bot.title}" if bot.title != bot.name else ""
     lines = [
         f"bot {bot.name}{title}: {len(result.runs)} runs of {result.days} days, "
-        f"{bot.sessions_per_day} sessions a day, up to {bot.actions_per_session} actions each"
+        f"{bot.sessions_per_day} sessions a day, up to {bot.actions_per_session} actions each",
+        f"  (medians over the runs; in brackets the {BAND_LOW}th-{BAND_HIGH}th percentile "
+        "across runs)",
     ]
     levels = level_times(game, result)
     if levels:
         lines.append("")
-        lines.append("  time to each level (median)")
+        lines.append("  time to each level")
         for level, day, runs in levels:
-            when = f"day {day:.1f}" if day is not None else f"not within {result.days} days"
-            lines.append(f"    level {level:<3} {when:<22} {runs}/{len(result.runs)} runs")
+            when = (
+                f"day {day.mid:.1f} [{day.low:.1f}-{day.high:.1f}]"
+                if day is not None
+                else f"not within {result.days} days"
+            )
+            lines.append(f"    level {level:<3} {when:<26} {runs}/{len(result.runs)} runs")
     money = income(game, result)
     if money:
         lines.append("")
         lines.append(
             _table(
-                ["  income per day (median)", "gained", "spent", "net"],
+                ["  income per day", "gained", "spent", "net", "net band"],
                 [
-                    [f"    {name}", _num(g), _num(s), _num(n, signed=True)]
+                    [f"    {name}", _rate(g.mid), _rate(s.mid), _rate(n.mid, True), _band(n)]
                     for name, g, s, n in money
                 ],
             )
         )
     lines.append("")
-    lines.append("  actions per day (median)")
-    names = sorted({a for run in result.runs for a in run.actions})
-    per_day = [(a, median([run.actions[a] / result.days for run in result.runs])) for a in names]
-    for a, n in sorted(per_day, key=lambda x: (-x[1], x[0])):
-        lines.append(f"    {a:<24} {n:,.1f}")
+    lines.append(
+        _table(
+            ["  actions per day (mean)", "rate", "band"],
+            [[f"    {a}", _rate(mean), _band(s, False)] for a, mean, s in actions(result)],
+        )
+    )
+    parts = windows(result.days, window_days)
+    if len(parts) > 1:
+        lines += ["", *_by_window(game, result, parts)]
     lines.append("")
     lines.append("  where resources pile up")
     found = pile_ups(game, result)
@@ -191,9 +230,34 @@ def render(game: ir.Game, result: BotResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _num(x: float, signed: bool = False) -> str:
-    x = round(x) or 0  # no "-0"
-    return f"{x:+,}" if signed else f"{x:,}"
+def _by_window(game: ir.Game, result: BotResult, parts: list[Window]) -> list[str]:
+    """Net income a day (median) of each currency and each action's mean rate, a column
+    per window."""
+    header = [f"  by window of {parts[0].days} days", *(w.label() for w in parts)]
+    nets = [income(game, result, w) for w in parts]
+    rows = [
+        [f"    net {name} a day"] + [_rate(per[i][3].mid, True) for per in nets]
+        for i, (name, *_) in enumerate(nets[0])
+    ]
+    rates = [dict((a, mean) for a, mean, _ in actions(result, w)) for w in parts]
+    for a, _mean, _spread in actions(result):
+        rows.append([f"    {a} a day"] + [_rate(r.get(a, 0.0)) for r in rates])
+    return [_table(header, rows)]
+
+
+def _rate(x: float, signed: bool = False) -> str:
+    """Two decimals, or two significant digits for a rate below 0.01 that is not zero (a
+    rare action shows 0.0036, not 0.00)."""
+    if x == 0:
+        return "0"
+    sign = "+" if signed and x > 0 else ""
+    if abs(x) < 0.01:
+        return f"{sign}{x:.2g}"
+    return f"{sign}{x:,.2f}"
+
+
+def _band(s: Spread, signed: bool = True) -> str:
+    return f"[{_rate(s.low, signed)} .. {_rate(s.high, signed)}]"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -8,20 +8,33 @@ choices come from a generator seeded by (seed, bot, run), and its player id is u
 so the pack's own draws differ from run to run but not from one simulation to the next.
 The pack's draws are seeded by the rules' meaning (compiler.build.meaning_hash), not by the
 pack version: a comment, a new layout or `rulesc fmt` plays the same games.
+
+At scale (dozens of bots, hundreds of days) nothing keeps every sample: a run returns its
+end-of-day values and its tallies by day, and once a bot's runs are all in they are reduced
+to per-day percentile bands (O(days x resources) a bot). Raw samples go to a CSV file only
+when asked for, written run by run. Runs may be spread over worker processes: each run's
+result depends on (seed, bot, run) only, and results are reduced in run order, so the
+output is the same whatever the number of workers.
 """
 
 from __future__ import annotations
 
 import csv
-import io
+import multiprocessing
 import random
+import shutil
+import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, NamedTuple
 
 from rulesc.compiler import ir
 from rulesc.compiler.build import meaning_hash
 from rulesc.runtime import engine
-from rulesc.runtime.pack import Pack
+from rulesc.runtime.pack import Pack, load_pack
 
 from .botplay import BotPlayer
 
@@ -32,29 +45,53 @@ HOUR_MS = 3_600_000
 EPOCH_MS = 1_767_571_200_000
 # the time a player takes for one action inside a session
 ACTION_MS = 10_000
-
-
-@dataclass
-class Sample:
-    day: int  # the day it was taken in (0: the start); an end-of-day sample belongs to its day
-    time_ms: int  # since the start of the run
-    values: dict[str, int]  # resource label (`coins`, `seed[wheat]`, `level`) -> value
-    end_of_day: bool
+SAMPLES_HEADER = ["bot", "run", "day", "time", "resource", "value"]
+# a worker process takes a second or so to start (a fresh interpreter importing rulesc):
+# worth it only for this many bot steps (sessions x actions per session) or more
+STEPS_PER_WORKER = 200_000
+# the percentiles a band spans across runs
+BAND_LOW, BAND_HIGH = 10, 90
 
 
 @dataclass
 class RunResult:
     run: int
-    samples: list[Sample] = field(default_factory=list)
+    # resource label (`coins`, `seed[wheat]`, `level`) -> its value at the end of each day
+    # (index 0: the start); emptied once the bot's bands are worked out
+    end_of_day: dict[str, list[int]] = field(default_factory=dict)
+    moved: set[str] = field(default_factory=set)  # labels whose value ever left its start
+    reached_max: dict[str, int] = field(default_factory=dict)  # label -> first time at its max
     level_reached_ms: dict[int, int] = field(
         default_factory=dict
     )  # level -> first time (since start)
-    gained: Counter = field(default_factory=Counter)  # resource label -> total gained by actions
-    spent: Counter = field(default_factory=Counter)
-    actions: Counter = field(default_factory=Counter)  # action -> times done
+    # resource label -> amount gained (spent) by actions on each day; action -> times a day
+    gained_by_day: dict[str, list[int]] = field(default_factory=dict)
+    spent_by_day: dict[str, list[int]] = field(default_factory=dict)
+    actions_by_day: dict[str, list[int]] = field(default_factory=dict)
     sessions: int = 0
     meter_full_at_start: Counter = field(default_factory=Counter)  # meter -> sessions starting full
     broken: list[tuple[int, str]] = field(default_factory=list)  # (time since start, invariant)
+
+    @property
+    def gained(self) -> Counter:
+        return Counter({k: sum(v) for k, v in self.gained_by_day.items()})
+
+    @property
+    def spent(self) -> Counter:
+        return Counter({k: sum(v) for k, v in self.spent_by_day.items()})
+
+    @property
+    def actions(self) -> Counter:
+        return Counter({k: sum(v) for k, v in self.actions_by_day.items()})
+
+
+class Band(NamedTuple):
+    """One resource's end-of-day values across runs: per day (0..days), the 10th, 50th and
+    90th percentile."""
+
+    low: list[float]
+    mid: list[float]
+    high: list[float]
 
 
 @dataclass
@@ -62,6 +99,7 @@ class BotResult:
     bot: ir.Bot
     days: int
     runs: list[RunResult]
+    bands: dict[str, Band] = field(default_factory=dict)  # label -> its band, by day
 
 
 @dataclass(frozen=True)
@@ -75,64 +113,181 @@ def start_ms(game: ir.Game) -> int:
     return EPOCH_MS + game.day_start_minutes * 60_000
 
 
-def simulate(pack: Pack, game: ir.Game, bots: list[ir.Bot], options: Options) -> list[BotResult]:
-    return [
-        BotResult(
-            bot, options.days, [_run(pack, game, bot, options, r) for r in range(options.runs)]
-        )
-        for bot in bots
-    ]
+def percentile(values: list[int] | list[float], q: float) -> float:
+    """The q-th percentile (0..100), linear between the closest ranks."""
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    pos = (len(s) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
-def _run(pack: Pack, game: ir.Game, bot: ir.Bot, options: Options, run: int) -> RunResult:
+def workers(bots: list[ir.Bot], options: Options, jobs: int) -> int:
+    """How many worker processes pay off, up to `jobs` (1: play in this process)."""
+    steps = sum(b.sessions_per_day * b.actions_per_session for b in bots) * options.days
+    useful = steps * options.runs // STEPS_PER_WORKER
+    return max(1, min(jobs, useful, len(bots) * options.runs))
+
+
+def simulate(
+    pack: Pack,
+    game: ir.Game,
+    bots: list[ir.Bot],
+    options: Options,
+    *,
+    jobs: int = 1,
+    samples: Path | None = None,
+    on_run: Callable[[], None] | None = None,
+) -> list[BotResult]:
+    """Every bot's runs, played in this process (jobs=1) or by `jobs` worker processes;
+    `samples`: also write every sample there (CSV); `on_run`: called as each run ends."""
+    with tempfile.TemporaryDirectory(prefix="rulesc-samples-") as parts:
+        job = _Job(game, tuple(bots), meaning_hash(game), options, Path(parts) if samples else None)
+        tasks = [(b, r) for b in range(len(bots)) for r in range(options.runs)]
+        played = _in_process(pack, job, tasks) if jobs <= 1 else _in_workers(pack, job, tasks, jobs)
+        pending: dict[int, dict[int, RunResult]] = {}
+        results: dict[int, BotResult] = {}
+        for b, run in played:
+            pending.setdefault(b, {})[run.run] = run
+            if on_run is not None:
+                on_run()
+            if len(pending[b]) == options.runs:  # the bot's runs are all in: reduce them
+                done = pending.pop(b)
+                runs = [done[r] for r in range(options.runs)]
+                results[b] = BotResult(bots[b], options.days, runs, _bands(runs))
+        if samples is not None:
+            _join_samples(Path(parts), tasks, samples)
+    return [results[b] for b in range(len(bots))]
+
+
+@dataclass(frozen=True)
+class _Job:
+    game: ir.Game
+    bots: tuple[ir.Bot, ...]
+    draw_key: str
+    options: Options
+    parts: Path | None  # where each run writes its samples, when they are asked for
+
+
+def _in_process(pack: Pack, job: _Job, tasks: list[tuple[int, int]]) -> Iterator:
+    for b, r in tasks:
+        yield b, _run(pack, job, b, r)
+
+
+_worker: tuple[Pack, _Job] | None = None  # a worker process's pack and job
+
+
+def _start_worker(pack_dir: str, job: _Job) -> None:
+    global _worker
+    _worker = (load_pack(pack_dir), job)
+
+
+def _work(b: int, r: int) -> tuple[int, RunResult]:
+    assert _worker is not None
+    pack, job = _worker
+    return b, _run(pack, job, b, r)
+
+
+def _in_workers(pack: Pack, job: _Job, tasks: list[tuple[int, int]], jobs: int) -> Iterator:
+    """Runs as they end, in whatever order. `spawn`: workers start clean (no copy of this
+    process's threads or memory), the same on every platform."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, context, _start_worker, (str(pack.path), job)) as pool:
+        waiting: set[Future] = {pool.submit(_work, b, r) for b, r in tasks}
+        while waiting:
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+
+
+def _run(pack: Pack, job: _Job, bot_index: int, run: int) -> RunResult:
+    game, options = job.game, job.options
+    bot = job.bots[bot_index]
     rng = random.Random(f"{options.seed}/{bot.name}/{run}")
     player_id = f"sim-{options.seed}-{bot.name}-{run}"
-    player = BotPlayer(pack, game, bot, rng, player_id, meaning_hash(game))
+    player = BotPlayer(pack, game, bot, rng, player_id, job.draw_key)
     meters = {r.name: r.max for r in game.resources if r.kind == "meter"}
+    maxima = {r.name: r.max for r in game.resources if r.max is not None}
     start = start_ms(game)
     state = engine.prepare(pack, None, start)
     now = start
     result = RunResult(run)
-    result.samples.append(Sample(0, 0, _values(pack, state, start), True))
-    window = DAY_MS // bot.sessions_per_day
-    for day in range(options.days):
-        day_start = start + day * DAY_MS
-        for k in range(bot.sessions_per_day):
-            # one session in each equal part of the day, at a random time in it; a session
-            # that ran long pushes the next one back
-            now = max(now, day_start + k * window + rng.randrange(window))
-            result.sessions += 1
-            view = engine.view(pack, state, now)
-            for name, top in meters.items():
-                result.meter_full_at_start[name] += view[name] == top
-            for _ in range(bot.actions_per_session):
-                played = player.step(state, now)
-                if played is None:
-                    break  # nothing the bot tries is possible now: the session ends
-                action, _params, outcome = played
-                state = outcome.state
-                _tally(result, action, outcome, outcome.now - start, pack)
-                now = outcome.now + ACTION_MS
-            result.samples.append(Sample(day + 1, now - start, _values(pack, state, now), False))
-        day_end = max(day_start + DAY_MS, now)
-        result.samples.append(Sample(day + 1, day_end - start, _values(pack, state, day_end), True))
+    out: IO[str] | None = None
+    if job.parts is not None:
+        out = (job.parts / _part(bot_index, run)).open("w", encoding="utf-8", newline="")
+    rows = csv.writer(out, lineterminator="\n") if out is not None else None
+    first = _values(pack, state, start)
+    result.end_of_day = {label: [v] for label, v in first.items()}
+
+    def sample(day: int, at: int, values: dict[str, int], end_of_day: bool) -> None:
+        for label, value in values.items():
+            if value != first.get(label):
+                result.moved.add(label)
+            top = maxima.get(label.split("[", 1)[0]) if label != "level" else None
+            if top is not None and value >= top:
+                result.reached_max.setdefault(label, at)
+            if end_of_day:
+                result.end_of_day.setdefault(label, [0] * day).append(value)
+        if rows is not None:
+            hours = f"{at / HOUR_MS:.2f}"
+            rows.writerows([bot.name, run, day, hours, k, v] for k, v in values.items())
+
+    try:
+        sample(0, 0, first, False)
+        window = DAY_MS // bot.sessions_per_day
+        for day in range(options.days):
+            day_start = start + day * DAY_MS
+            for k in range(bot.sessions_per_day):
+                # one session in each equal part of the day, at a random time in it; a
+                # session that ran long pushes the next one back
+                now = max(now, day_start + k * window + rng.randrange(window))
+                result.sessions += 1
+                view = engine.view(pack, state, now)
+                for name, top in meters.items():
+                    result.meter_full_at_start[name] += view[name] == top
+                for _ in range(bot.actions_per_session):
+                    played = player.step(state, now)
+                    if played is None:
+                        break  # nothing the bot tries is possible now: the session ends
+                    action, _params, outcome = played
+                    state = outcome.state
+                    _tally(result, action, outcome, outcome.now - start, pack, options.days)
+                    now = outcome.now + ACTION_MS
+                sample(day + 1, now - start, _values(pack, state, now), False)
+            day_end = max(day_start + DAY_MS, now)
+            sample(day + 1, day_end - start, _values(pack, state, day_end), True)
+    finally:
+        if out is not None:
+            out.close()
     return result
 
 
-def _tally(result: RunResult, action: str, outcome: engine.Outcome, at: int, pack: Pack) -> None:
-    result.actions[action] += 1
+def _tally(
+    result: RunResult, action: str, outcome: engine.Outcome, at: int, pack: Pack, days: int
+) -> None:
+    day = min(at // DAY_MS, days - 1)  # a session running past the last midnight: the last day
+    _add(result.actions_by_day, action, day, 1, days)
     for label, (before, after) in outcome.changes.items():
         if label == "level":
             for level in range(before + 1, after + 1):
                 result.level_reached_ms.setdefault(level, at)
         elif isinstance(before, int) and isinstance(after, int) and not isinstance(before, bool):
             if after > before:
-                result.gained[label] += after - before
+                _add(result.gained_by_day, label, day, after - before, days)
             else:
-                result.spent[label] += before - after
+                _add(result.spent_by_day, label, day, before - after, days)
     for broken in engine.check_invariants(pack, outcome.state):
         if not any(b == broken for _, b in result.broken):
             result.broken.append((at, broken))
+
+
+def _add(by_day: dict[str, list[int]], key: str, day: int, amount: int, days: int) -> None:
+    counts = by_day.get(key)
+    if counts is None:
+        counts = by_day[key] = [0] * days
+    counts[day] += amount
 
 
 def _values(pack: Pack, state: dict, now: int) -> dict[str, int]:
@@ -151,15 +306,51 @@ def _values(pack: Pack, state: dict, now: int) -> dict[str, int]:
     return out
 
 
-def to_csv(results: list[BotResult]) -> str:
-    """Tidy rows: bot, run, day, time (hours since the start), resource, value."""
-    buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\n")
-    out.writerow(["bot", "run", "day", "time", "resource", "value"])
-    for r in results:
-        for run in r.runs:
-            for s in run.samples:
-                hours = f"{s.time_ms / HOUR_MS:.2f}"
-                for label, value in s.values.items():
-                    out.writerow([r.bot.name, run.run, s.day, hours, label, value])
-    return buf.getvalue()
+def _bands(runs: list[RunResult]) -> dict[str, Band]:
+    """Each resource's 10th-50th-90th percentile band by day, and the runs' per-day values
+    let go (a bot's result keeps O(days x resources), whatever the number of runs)."""
+    labels = list(dict.fromkeys(label for run in runs for label in run.end_of_day))
+    out: dict[str, Band] = {}
+    for label in labels:
+        series = [run.end_of_day.get(label, []) for run in runs]
+        days = max(len(s) for s in series)
+        by_day = [[s[d] for s in series if d < len(s)] for d in range(days)]
+        out[label] = Band(
+            [percentile(v, BAND_LOW) for v in by_day],
+            [percentile(v, 50) for v in by_day],
+            [percentile(v, BAND_HIGH) for v in by_day],
+        )
+    for run in runs:
+        run.end_of_day = {}
+    return out
+
+
+def _part(bot_index: int, run: int) -> str:
+    return f"{bot_index:05d}-{run:06d}.csv"
+
+
+def _join_samples(parts: Path, tasks: list[tuple[int, int]], out: Path) -> None:
+    """The runs' sample files, one after the other in (bot, run) order, under one header."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerow(SAMPLES_HEADER)
+        for b, r in tasks:
+            with (parts / _part(b, r)).open(encoding="utf-8") as part:
+                shutil.copyfileobj(part, f)
+
+
+def write_bands(results: list[BotResult], out: Path) -> Path:
+    """Tidy rows, one per bot, day and resource: the 10th percentile, the median and the
+    90th percentile of its end-of-day value across runs (day 0: the start)."""
+    with out.open("w", encoding="utf-8", newline="") as f:
+        rows = csv.writer(f, lineterminator="\n")
+        rows.writerow(["bot", "day", "resource", f"p{BAND_LOW}", "median", f"p{BAND_HIGH}"])
+        for r in results:
+            for label, band in r.bands.items():
+                for day, values in enumerate(zip(*band, strict=True)):
+                    rows.writerow([r.bot.name, day, label, *(_number(v) for v in values)])
+    return out
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if x == int(x) else f"{x:.2f}"
