@@ -22,6 +22,7 @@ from rulesc.compiler.build import compile_game
 from rulesc.tools.economy import build_model
 from rulesc.tools.explore import Options, Report, explore, parse_bound
 from rulesc.tools.lp import maximize
+from rulesc.tools.search import Events
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPLOITS = ROOT / "tests" / "exploits"
@@ -136,6 +137,62 @@ def test_dynamic_search_breaks_an_invariant_in_three_steps():
     assert "the vault holds at most 15 coins, has 20" in f.summary
     assert "  do work\n  wait 1m\n  do work\n" in f.scenario
     assert not [x for x in report.findings if x.kind == "loop"]  # the cooldown bounds it statically
+
+
+def test_a_bound_behind_days_of_waiting_is_found_by_waiting_for_what_changes(tmp_path):
+    report = run(EXPLOITS / "orchard", budget=4, bounds=[parse_bound("gold=600")])
+    f = only(report, "bound")
+    waited = [
+        line.split()[1] for line in f.scenario.splitlines() if line.strip().startswith("wait")
+    ]
+    days = sum(int(w.split("d")[0]) for w in waited if "d" in w)
+    assert days >= 6, f.scenario  # three crops of three days, two of them at least waited for
+    game = tmp_path / "orchard"
+    shutil.copytree(EXPLOITS / "orchard", game)
+    (game / "tests").mkdir()
+    (game / "tests" / "found.rules").write_text(f.scenario)
+    result = runner.invoke(app, ["test", str(game)])
+    assert result.exit_code == 0 and "1 passed, 0 failed" in result.output, result.output
+
+
+def test_the_next_moments_something_changes(tmp_path):
+    (tmp_path / "game.rules").write_text(
+        textwrap.dedent(
+            """
+            game g "G"
+            day starts 04:00 UTC
+            meter energy start 10 max 10 regen 2 every 5m
+            slots plot 2
+              ready_at: time
+
+            action plant(slot: plot)
+              require plot[slot] is empty
+              cost energy 3
+              fill plot[slot] with ready_at = now + 3d
+
+            action nap
+              cooldown 2h
+              limit 1 per 6h
+            """
+        ).lstrip()
+    )
+    result = compile_game(tmp_path, with_tests=False)
+    assert result.ok and result.game is not None
+    events = Events(result.game)
+    t0 = 1_767_571_200_000  # a Monday, 00:00 UTC
+    hour = 3_600_000
+    state = {
+        "energy": 7,  # 3 spent at t0: a point back at 5m (+2), full at 10m
+        "_meters": {"energy": t0},
+        "plot": [None, {"ready_at": t0 + 72 * hour}],
+        "_cooldowns": {"nap.1": t0 + 2 * hour},
+        "_limits": {"nap.2": [t0, 1]},  # used up: its next window starts at 6h
+    }
+    now = t0 + 60_000
+    expected = [5, 10, 120, 240, 360, 72 * 60]  # minutes: point, full, cooldown, day, limit, plot
+    assert events.upcoming(state, now) == [t0 + m * 60_000 for m in expected]
+    state["_limits"] = {"nap.2": [t0, 0]}  # not used up: no event
+    assert t0 + 6 * hour not in events.upcoming(state, now)
 
 
 # ---- harvest as designed -------------------------------------------------------------------

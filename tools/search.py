@@ -2,10 +2,16 @@
 
 "Breaks" means an `invariant` no longer holds, or a resource passes a bound given
 on the command line (`--bound coins=10000`). First breadth-first over short
-sequences (actions and a few small waits), then random walks from a fixed seed,
-guided towards the resources that the invariants and bounds watch. The shortest
-breaking sequence found is shrunk (steps dropped while it still breaks) and
-returned; draws are pinned (`draws N`) so the sequence replays exactly.
+sequences (actions and waits), then random walks from a fixed seed, guided towards
+the resources that the invariants and bounds watch. The shortest breaking sequence
+found is shrunk (steps dropped while it still breaks) and returned; draws are pinned
+(`draws N`) so the sequence replays exactly.
+
+A wait jumps the clock to the next moment something changes (`Events`): a slot's time
+comes (a crop is ready), a cooldown ends, a meter gains a point or fills up, a limit
+that is used up starts a new window, a new day starts. So a crop that takes three days
+is one wait away, as a meter ticking every minute is; the breadth-first search also
+tries a few fixed waits.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from rulesc.compiler import ir
-from rulesc.runtime import engine
+from rulesc.runtime import engine, rt
 from rulesc.runtime.pack import Pack
 
 from .economy import int_values
@@ -45,6 +51,42 @@ class Bound:
             return (f"{name}[{over[0][0]}]", over[0][1]) if over else None
         v = pool_value(view, self.pool)
         return (self.pool, v) if v > self.limit else None
+
+
+class Events:
+    """When, after `now`, something in a player's state changes without an action."""
+
+    def __init__(self, game: ir.Game) -> None:
+        self.day_start_ms = game.day_start_minutes * 60_000
+        self.meters = {r.name: (r.max, *r.regen) for r in game.resources if r.regen}
+        self.times = {  # slots -> the fields that hold a time
+            s.name: [f.name for f in s.fields if f.type.kind == "time"] for s in game.slots
+        }
+        bodies = [a.body for a in game.actions] + [h.body for h in game.hooks]
+        self.limits = {
+            n.key: n for body in bodies for n in ir.walk_statements(body) if isinstance(n, ir.Limit)
+        }
+
+    def upcoming(self, state: dict, now: int) -> list[int]:
+        """The moments after `now` something changes, soonest first (a new day at least)."""
+        out = {rt.window_start("day", rt.DAY_MS, now, self.day_start_ms) + rt.DAY_MS}
+        for slots, fields in self.times.items():
+            for slot in state.get(slots) or []:
+                out |= {slot[f] for f in fields if slot and isinstance(slot.get(f), int)}
+        out |= set(state.get("_cooldowns", {}).values())
+        for name, (top, amount, every) in self.meters.items():
+            value, since = state.get(name), state.get("_meters", {}).get(name)
+            if not (isinstance(value, int) and isinstance(since, int)) or top is None:
+                continue
+            ticks = max(0, (now - since) // every)  # the state may be from before `now`
+            if value + ticks * amount < top:
+                out.add(since + (ticks + 1) * every)  # its next point
+                out.add(since + -(-(top - value) // amount) * every)  # full
+        for slot, (start, used) in state.get("_limits", {}).items():
+            limit = self.limits.get(slot.split(":", 1)[0])
+            if limit is not None and used >= limit.count:  # used up: its next window
+                out.add(start + rt.window_length(limit.period, limit.period_ms))
+        return sorted(t for t in out if t > now)
 
 
 @dataclass(frozen=True)
@@ -100,6 +142,7 @@ class Search:
         self.bounds = bounds
         self.depth = depth
         self.moves = moves(game)
+        self.events = Events(game)
         watched = {
             n.resource
             for n in ir.nodes(tuple(i.cond for i in game.invariants))
@@ -156,7 +199,7 @@ class Search:
             player, path = queue.popleft()
             if len(path) >= self.depth:
                 continue
-            steps: list[Step] = [*self.moves, *(Wait(ms) for ms in WAITS)]
+            steps: list[Step] = [*self.moves, *self.waits(player)]
             for step in steps:
                 nxt = _copy(player)
                 if isinstance(step, Wait):
@@ -194,21 +237,28 @@ class Search:
                     break
         return best
 
+    def waits(self, player: Player) -> list[Wait]:
+        """Waits to the moments something changes, and the fixed ones (breadth-first)."""
+        events = [Wait(t - player.now) for t in self.events.upcoming(player.state, player.now)]
+        return list(dict.fromkeys([*events, *(Wait(ms) for ms in WAITS)]))
+
+    def wait_step(self, player: Player, rng: random.Random) -> Wait:
+        """A wait to one of the next moments something changes, at random."""
+        wait = Wait(rng.choice(self.events.upcoming(player.state, player.now)) - player.now)
+        player.wait(wait.ms)
+        return wait
+
     def walk_step(self, player: Player, rng: random.Random) -> Step:
         """Mostly the move that grows the watched resources most; sometimes any move, or a wait."""
         if rng.random() < 0.15:
-            wait = Wait(rng.choice(WAITS))
-            player.wait(wait.ms)
-            return wait
+            return self.wait_step(player, rng)
         tried = []
         for step in rng.sample(self.moves, min(SAMPLE, len(self.moves))):
             nxt = _copy(player)
             if nxt.do(step)[0].ok:
                 tried.append((self._score(nxt.view()), step, nxt))
         if not tried:
-            wait = Wait(rng.choice(WAITS))
-            player.wait(wait.ms)
-            return wait
+            return self.wait_step(player, rng)
         pick = max(tried, key=lambda t: t[0]) if rng.random() < 0.7 else rng.choice(tried)
         _, step, nxt = pick
         player.__dict__.update(nxt.__dict__)
