@@ -344,6 +344,10 @@ def graph(
             help="The file to write.  [default: stdout for dot and svg, GAME_ID.png for png]",
         ),
     ] = None,
+    rows: Annotated[
+        bool,
+        typer.Option("--rows", help="Draw each table row as a node of its own (with its values)."),
+    ] = False,
 ) -> None:
     """Draw the economy as a flow graph: resources, actions, costs, gains, limits; loops in red."""
     format = GraphFormat(format)
@@ -354,7 +358,7 @@ def graph(
     if not result.ok or result.game is None:
         report(result, Format.human)
         raise typer.Exit(EXIT_RULES)
-    dot = graphing.to_dot(result.game, confirmed_loops(result))
+    dot = graphing.to_dot(result.game, confirmed_loops(result), rows=rows)
     if format is GraphFormat.dot:
         if out is None:
             typer.echo(dot, nl=False)

@@ -10,8 +10,10 @@ and review the diff of tests/golden/graph/ like code.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from rulesc.cli.main import app
@@ -25,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 HARVEST = ROOT / "games" / "harvest"
 FOUNDRY = ROOT / "tests" / "exploits" / "foundry"
 GOLDEN = ROOT / "tests" / "golden" / "graph" / "harvest.dot"
+RANCH = ROOT / "tests" / "games" / "ranch"  # a table of 50 rows, a draw of 25 branches
+RANCH_GOLDEN = ROOT / "tests" / "golden" / "graph" / "ranch.dot"
 RED = graphing.LOOP_COLOR
 runner = CliRunner()
 
@@ -41,15 +45,50 @@ def line(dot: str, start: str) -> str:
     return found[0]
 
 
-def test_harvest_graph_matches_the_golden_file():
-    dot = runner.invoke(app, ["graph", str(HARVEST)])
+@pytest.mark.parametrize(("game", "golden"), [(HARVEST, GOLDEN), (RANCH, RANCH_GOLDEN)])
+def test_graph_matches_the_golden_file(game, golden):
+    dot = runner.invoke(app, ["graph", str(game)])
     assert dot.exit_code == 0, dot.output
     if os.environ.get("RULESC_UPDATE_GOLDEN"):
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(dot.output, encoding="utf-8")
-    assert dot.output == GOLDEN.read_text(encoding="utf-8"), (
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(dot.output, encoding="utf-8")
+    assert dot.output == golden.read_text(encoding="utf-8"), (
         "RULESC_UPDATE_GOLDEN=1 refreshes the golden graph"
     )
+
+
+def test_parallel_edges_are_merged_and_zero_branches_dropped():
+    dot = dot_for(RANCH)
+    # 25 branches, one gaining nothing: one edge, the range of the 24 others
+    assert line(dot, '"act:comb" -> "res:wool"') == (
+        '"act:comb" -> "res:wool" [label="1..24\\n(in 24 branches)", style=dashed];'
+    )
+    weekly = line(dot_for(HARVEST), '"act:weekly_bonus" -> "res:gems"')  # when / otherwise
+    assert 'label="2..5\\n(in 2 branches)"' in weekly
+
+
+def test_a_table_is_one_node_listing_its_rows_unless_rows_is_asked_for():
+    dot = dot_for(RANCH)
+    table = line(dot, '"table:breed" [')
+    assert "breed: 50 rows" in table and "breed00, breed01" in table and "breed49" in table
+    assert line(dot, '"table:breed" -> "act:buy"').endswith("[style=dotted, arrowhead=none];")
+    assert '"table:breed:' not in dot
+    rows = runner.invoke(app, ["graph", str(RANCH), "--rows"])
+    assert rows.exit_code == 0, rows.output
+    nodes = [ln for ln in rows.output.splitlines() if "[shape=note" in ln]
+    assert len(nodes) == 50 and "price 13, wool 2, unlock 2" in nodes[1]
+    assert '"table:breed:breed49" -> "act:buy"' in rows.output
+    assert '"table:breed" [' not in rows.output
+
+
+def test_a_fifty_row_game_draws_a_picture_of_a_readable_size(tmp_path):
+    need("dot")
+    png = tmp_path / "ranch.png"
+    result = runner.invoke(app, ["graph", str(RANCH), "-f", "png", "-o", str(png)])
+    assert result.exit_code == 0, result.output
+    width, height = struct.unpack(">II", png.read_bytes()[16:24])
+    # one table node and merged edges: under 1000 px wide (it was 3537 with 25 edges)
+    assert width <= 1000 and height <= 1400, (width, height)
 
 
 def test_harvest_graph_shows_pools_converters_limits_and_meters():

@@ -2,9 +2,12 @@
 
 Resources are pools (ellipses; refilling meters are fed by a `time` source), slots
 are boxes of their own, actions are converters (boxes) with their limits and
-cooldowns written on them. An edge into an action is a cost, out of it a gain,
-labelled with the amount as the rules write it; edges inside `when` or `pick` are
-dashed and say which branch. What players send each other goes to and comes from one
+cooldowns written on them, tables are notes listing their rows (one note per row with
+`rows=True`) with a dotted edge to each action that reads them. An edge into an action
+is a cost, out of it a gain, labelled with the amount as the rules write it; edges
+inside `when` or `pick` are dashed and say which branch. The edges of one action to one
+pool are merged into one, labelled with the range of amounts (a draw of 25 branches is
+one edge, not 25), and a branch that gains or costs nothing draws no edge. What players send each other goes to and comes from one
 node, `other players`; a loot draw gains what its tables may give (dashed). Loops that
 `rulesc explore` finds and confirms are red.
 
@@ -34,6 +37,7 @@ class Edge:
     label: str
     branch: str | None = None  # the `when` or draw this flow depends on
     style: str | None = None  # dotted: a set, not a flow
+    amount: int | None = None  # a constant amount (a plain pool), for merged ranges
 
 
 class GraphvizMissing(Exception):
@@ -94,10 +98,18 @@ class _Flows(ir.StatementVisitor[None]):
             self.visit(s, branch)
 
     def visit_Cost(self, s: ir.Cost, branch: str | None) -> None:
-        self.out.extend(Edge(_res(a.resource), self.act, _amount(a), branch) for a in s.amounts)
+        self.out.extend(
+            Edge(_res(a.resource), self.act, _amount(a), branch, None, _constant(a))
+            for a in s.amounts
+            if _constant(a) != 0
+        )
 
     def visit_Gain(self, s: ir.Gain, branch: str | None) -> None:
-        self.out.extend(Edge(self.act, _res(a.resource), _amount(a), branch) for a in s.amounts)
+        self.out.extend(
+            Edge(self.act, _res(a.resource), _amount(a), branch, None, _constant(a))
+            for a in s.amounts
+            if _constant(a) != 0
+        )
 
     def visit_SetResource(self, s: ir.SetResource, branch: str | None) -> None:
         self.out.append(
@@ -145,6 +157,74 @@ class _Flows(ir.StatementVisitor[None]):
     visit_Let = visit_Limit = visit_Cooldown = visit_Emit = visit_Require
 
 
+def _constant(a: ir.Amount) -> int | None:
+    """The amount when it is a number written in the rules (of a pool without a row)."""
+    if isinstance(a.amount, ir.Const) and type(a.amount.value) is int and a.key is None:
+        return a.amount.value
+    return None
+
+
+def merged(edges: list[Edge]) -> list[Edge]:
+    """One edge per source, target and kind of line: the amounts of parallel edges (the
+    branches of a draw, say) as a range, `3..20`, or listed, `a | b`; their branches
+    counted."""
+    groups: dict[tuple[str, str, str | None], list[Edge]] = {}
+    for e in sorted(set(edges)):
+        groups.setdefault((e.source, e.target, e.style), []).append(e)
+    out = []
+    for (source, target, style), group in groups.items():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        amounts = [e.amount for e in group]
+        if all(a is not None for a in amounts):
+            lo, hi = (
+                min(a for a in amounts if a is not None),
+                max(a for a in amounts if a is not None),
+            )
+            label = value_text(lo) if lo == hi else f"{value_text(lo)}..{value_text(hi)}"
+        else:
+            label = " | ".join(dict.fromkeys(e.label for e in group))
+        branches = [e.branch for e in group]
+        branch = None if None in branches else f"in {len(set(branches))} branches"
+        out.append(Edge(source, target, label, branch, style))
+    return out
+
+
+def table_readers(game: ir.Game) -> list[tuple[str, str]]:
+    """(table, action) for each action that reads a table: a parameter of its rows, a
+    `table[row].column`, or a pool counted per row."""
+    keyed = {r.name: r.key for r in game.resources if r.key}
+    names = {t.name for t in game.tables}
+    out = set()
+    for a in game.actions:
+        used = {p.type.name for p in a.params if p.type.kind == "enum"}
+        for n in ir.nodes(a.body):
+            if isinstance(n, ir.TableGet):
+                used.add(n.table)
+            if isinstance(n, ir.Amount | ir.ResourceRead) and n.resource in keyed:
+                used.add(keyed[n.resource])
+        out |= {(t, a.name) for t in used if t in names}
+    return sorted(out)
+
+
+# a table's rows listed this many to a line in its node
+ROWS_PER_LINE = 6
+
+
+def _table_label(t: ir.Table) -> str:
+    rows = [r for r, _ in t.rows]
+    lines = [", ".join(rows[i : i + ROWS_PER_LINE]) for i in range(0, len(rows), ROWS_PER_LINE)]
+    head = f"{t.name}: {len(rows)} row{'s' * (len(rows) != 1)}"
+    columns = ", ".join(c.name for c in t.columns)
+    return "\n".join([head, f"({columns})", *lines])
+
+
+def _row_label(t: ir.Table, row: str, values: tuple) -> str:
+    cells = ", ".join(f"{c.name} {value_text(v)}" for c, v in zip(t.columns, values, strict=False))
+    return f"{t.name} {row}\n{cells}"
+
+
 def _join(outer: str | None, inner: str) -> str:
     return inner if outer is None else f"{outer}; {inner}"
 
@@ -185,7 +265,11 @@ def loop_nodes(loop: Loop) -> set[str]:
     return out
 
 
-def to_dot(game: ir.Game, loops: list[Loop] | None = None) -> str:
+def _table(name: str) -> str:
+    return f"table:{name}"
+
+
+def to_dot(game: ir.Game, loops: list[Loop] | None = None, *, rows: bool = False) -> str:
     loops = loops or []
     per_loop = [loop_nodes(lp) for lp in loops]
     hot_nodes = set().union(*per_loop) if per_loop else set()
@@ -226,7 +310,20 @@ def to_dot(game: ir.Game, loops: list[Loop] | None = None) -> str:
         node = _act(a.name)
         extra = _hot("bold,rounded") if node in hot_nodes else ', style="rounded"'
         lines.append(f"  {_quote(node)} [shape=box{extra}, label={_quote(_action_label(a))}];")
-    edges = sorted({e for a in game.actions for e in flows(a, {lt.name: lt for lt in game.loot})})
+    readers = table_readers(game)
+    if readers:
+        lines += ["", "  // tables: the rows actions read" + (", one node a row" if rows else "")]
+    tables = {t.name: t for t in game.tables}
+    for name in sorted({t for t, _ in readers}):
+        t = tables[name]
+        if rows:
+            for row, values in t.rows:
+                label = _quote(_row_label(t, row, values))
+                lines.append(f"  {_quote(_table(name) + ':' + row)} [shape=note, label={label}];")
+        else:
+            lines.append(f"  {_quote(_table(name))} [shape=note, label={_quote(_table_label(t))}];")
+    loot = {lt.name: lt for lt in game.loot}
+    edges = sorted(merged([e for a in game.actions for e in flows(a, loot)]))
     if any(PLAYERS in (e.source, e.target) for e in edges):
         lines += ["", "  // the other players: what actions send them and take from them"]
         lines.append(f'  {_quote(PLAYERS)} [shape=doublecircle, label="other players"];')
@@ -235,6 +332,11 @@ def to_dot(game: ir.Game, loops: list[Loop] | None = None) -> str:
         lines.append(
             f'  "time" -> {_quote(_res(r.name))} [label={_quote("+" + regen_text(r))}, style=dashed];'
         )
+    for name, action in readers:
+        sources = [f"{_table(name)}:{r}" for r, _ in tables[name].rows] if rows else [_table(name)]
+        for source in sources:
+            target = _quote(_act(action))
+            lines.append(f"  {_quote(source)} -> {target} [style=dotted, arrowhead=none];")
     for e in edges:
         label = e.label + (f"\n({e.branch})" if e.branch else "")
         attrs = [f"label={_quote(label)}"]
