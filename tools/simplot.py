@@ -41,7 +41,7 @@ def plot(game: ir.Game, result: BotResult, out: Path) -> Path:
         )
         ax.plot(days, mid, color="#1f77b4", linewidth=1.8, label="median")
         top = maxima.get(label.split("[", 1)[0]) if label != "level" else None
-        if top is not None and top <= 2 * max(high + [1]):
+        if top is not None and top <= 2 * max([*high, 1]):
             ax.axhline(top, color="#d62728", linestyle="--", linewidth=1, label="max")
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("day", fontsize=8)

@@ -138,7 +138,7 @@ def windows(days: int, size: int | None) -> list[Window]:
     return [Window(d, min(d + size, days)) for d in range(0, days, size)]
 
 
-def _per_day(by_day: list[int] | None, w: Window) -> float:
+def _per_day(by_day: Sequence[int] | None, w: Window) -> float:
     return sum(by_day[w.first : w.end]) / w.days if by_day else 0.0
 
 

@@ -24,9 +24,10 @@ import multiprocessing
 import random
 import shutil
 import tempfile
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -49,6 +50,8 @@ SAMPLES_HEADER = ["bot", "run", "day", "time", "resource", "value"]
 # a worker process takes a second or so to start (a fresh interpreter importing rulesc):
 # worth it only for this many bot steps (sessions x actions per session) or more
 STEPS_PER_WORKER = 200_000
+# runs are handed to workers in chunks: about this many chunks per worker
+CHUNKS_PER_WORKER = 16
 # the percentiles a band spans across runs
 BAND_LOW, BAND_HIGH = 10, 90
 
@@ -65,9 +68,9 @@ class RunResult:
         default_factory=dict
     )  # level -> first time (since start)
     # resource label -> amount gained (spent) by actions on each day; action -> times a day
-    gained_by_day: dict[str, list[int]] = field(default_factory=dict)
-    spent_by_day: dict[str, list[int]] = field(default_factory=dict)
-    actions_by_day: dict[str, list[int]] = field(default_factory=dict)
+    gained_by_day: dict[str, Sequence[int]] = field(default_factory=dict)
+    spent_by_day: dict[str, Sequence[int]] = field(default_factory=dict)
+    actions_by_day: dict[str, Sequence[int]] = field(default_factory=dict)
     sessions: int = 0
     meter_full_at_start: Counter = field(default_factory=Counter)  # meter -> sessions starting full
     broken: list[tuple[int, str]] = field(default_factory=list)  # (time since start, invariant)
@@ -87,11 +90,11 @@ class RunResult:
 
 class Band(NamedTuple):
     """One resource's end-of-day values across runs: per day (0..days), the 10th, 50th and
-    90th percentile."""
+    90th percentile (arrays of doubles: 8 bytes a number, not a float object's 32)."""
 
-    low: list[float]
-    mid: list[float]
-    high: list[float]
+    low: array
+    mid: array
+    high: array
 
 
 @dataclass
@@ -191,15 +194,14 @@ def _work(b: int, r: int) -> tuple[int, RunResult]:
 
 
 def _in_workers(pack: Pack, job: _Job, tasks: list[tuple[int, int]], jobs: int) -> Iterator:
-    """Runs as they end, in whatever order. `spawn`: workers start clean (no copy of this
-    process's threads or memory), the same on every platform."""
+    """Runs in task order, played by `jobs` processes a chunk of runs at a time (one message
+    a chunk, not a run). `spawn`: workers start clean (no copy of this process's threads or
+    memory), the same on every platform."""
     context = multiprocessing.get_context("spawn")
+    chunk = max(1, min(job.options.runs, len(tasks) // (jobs * CHUNKS_PER_WORKER)))
     with ProcessPoolExecutor(jobs, context, _start_worker, (str(pack.path), job)) as pool:
-        waiting: set[Future] = {pool.submit(_work, b, r) for b, r in tasks}
-        while waiting:
-            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+        bots, runs = zip(*tasks, strict=True)
+        yield from pool.map(_work, bots, runs, chunksize=chunk)
 
 
 def _run(pack: Pack, job: _Job, bot_index: int, run: int) -> RunResult:
@@ -261,6 +263,9 @@ def _run(pack: Pack, job: _Job, bot_index: int, run: int) -> RunResult:
     finally:
         if out is not None:
             out.close()
+    for tallies in (result.gained_by_day, result.spent_by_day, result.actions_by_day):
+        for key, counts in tallies.items():  # kept for the whole simulation: compactly
+            tallies[key] = array("q", counts)
     return result
 
 
@@ -283,10 +288,11 @@ def _tally(
             result.broken.append((at, broken))
 
 
-def _add(by_day: dict[str, list[int]], key: str, day: int, amount: int, days: int) -> None:
+def _add(by_day: dict[str, Sequence[int]], key: str, day: int, amount: int, days: int) -> None:
     counts = by_day.get(key)
     if counts is None:
         counts = by_day[key] = [0] * days
+    assert isinstance(counts, list)  # arrays only once the run is over
     counts[day] += amount
 
 
@@ -316,9 +322,9 @@ def _bands(runs: list[RunResult]) -> dict[str, Band]:
         days = max(len(s) for s in series)
         by_day = [[s[d] for s in series if d < len(s)] for d in range(days)]
         out[label] = Band(
-            [percentile(v, BAND_LOW) for v in by_day],
-            [percentile(v, 50) for v in by_day],
-            [percentile(v, BAND_HIGH) for v in by_day],
+            array("d", [percentile(v, BAND_LOW) for v in by_day]),
+            array("d", [percentile(v, 50) for v in by_day]),
+            array("d", [percentile(v, BAND_HIGH) for v in by_day]),
         )
     for run in runs:
         run.end_of_day = {}
