@@ -282,12 +282,14 @@ def explore(
         ),
     ] = None,
     format: Annotated[str, format_option("human, or json for CI.")] = Format.human,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Find exploits: loops that gain for nothing, dodged limits, broken invariants and bounds.
 
     Each is reported as a scenario that reproduces it, checked on the compiled pack.
     Exits 1 when anything is found, 0 when the game is clean.
     """
+    from rulesc.cli.progress import stages
     from rulesc.tools import explore as exploring
 
     format = Format(format)
@@ -302,9 +304,9 @@ def explore(
         report(result, Format.human)
         raise typer.Exit(EXIT_RULES)
     try:
-        found = exploring.explore(
-            result, exploring.Options(depth=depth, budget=budget, bounds=bounds)
-        )
+        with stages("exploring", budget, quiet=quiet) as stage:
+            options = exploring.Options(depth=depth, budget=budget, bounds=bounds, on_stage=stage)
+            found = exploring.explore(result, options)
     except ValueError as err:  # a --bound naming no resource
         typer.echo(f"rulesc explore: {err}", err=True)
         raise typer.Exit(EXIT_USAGE) from None

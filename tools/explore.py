@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,8 @@ class Options:
     depth: int = 4
     budget: float = 10.0  # seconds, for the whole exploration
     bounds: list[Bound] = field(default_factory=list)
+    # told the name of each stage as it starts (a progress display)
+    on_stage: Callable[[str], None] = field(default=lambda _stage: None, repr=False)
 
 
 @dataclass
@@ -129,11 +132,15 @@ def explore(result: BuildResult, options: Options) -> Report:
         pack = load_pack(write_pack(result.files, Path(tmp) / game.id))
         model = build_model(game)
         explorer = _Explorer(game, model, pack, options)
+        options.on_stage("static loops and dodged limits")
         explorer.static(
             deadline
         )  # small games finish in milliseconds; the deadline is a safety net
+        options.on_stage("busy slots")
         explorer.busy_slots(time.monotonic() + (deadline - time.monotonic()) / 2)
+        options.on_stage("dynamic search")
         explorer.dynamic(deadline)
+        options.on_stage("replaying what was found")
         explorer.confirm(result.sources.root)
     findings = explorer.findings
     return Report(
