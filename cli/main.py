@@ -548,6 +548,22 @@ app.command("serve")(serve_command)
 
 
 @app.command()
+@guarded
+def lsp(
+    debounce_ms: Annotated[
+        int,
+        typer.Option(
+            "--debounce-ms", metavar="MS", min=0, help="Check once typing pauses this long."
+        ),
+    ] = 150,
+) -> None:
+    """Run the language server over stdio (for editors: diagnostics, hover, rename, ...)."""
+    from rulesc.tools.lsp import run_stdio  # pygls loads only for the editor
+
+    run_stdio(debounce_ms / 1000)
+
+
+@app.command()
 def version() -> None:
     """Print the compiler version."""
     typer.echo(f"rulesc {__version__}")

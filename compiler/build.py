@@ -180,9 +180,14 @@ def _json(data: dict) -> str:
 
 
 def compile_game(
-    root: Path | str, *, with_tests: bool = True, with_bots: bool | None = None
+    root: Path | str,
+    *,
+    with_tests: bool = True,
+    with_bots: bool | None = None,
+    overrides: dict[Path, str] | None = None,
 ) -> BuildResult:
-    src = load_game(root, with_tests=with_tests, with_bots=with_bots)
+    """Check and compile a game folder; `overrides` as in load_game (unsaved editor texts)."""
+    src = load_game(root, with_tests=with_tests, with_bots=with_bots, overrides=overrides)
     game, diags = check_game(src)
     if game is None:
         return BuildResult(None, src, diags, None)

@@ -936,6 +936,12 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     return [(start, "\n".join(lines)) for start, lines in chunks]
 
 
+def declaration_chunks(text: str) -> list[tuple[int, str]]:
+    """The file's top-level declarations as (first line, text): each parses on its own, the
+    same as in the whole file but for its lines (the language server caches them)."""
+    return _chunks(text.replace("\r\n", "\n").removeprefix("\ufeff"))
+
+
 def parse_source(file: str, text: str) -> tuple[ast.Module, list[Diagnostic]]:
     """Parse one file. Never raises on bad input: mistakes come back as diagnostics."""
     diags: list[Diagnostic] = []
