@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from rulesc.compiler.build import compile_game
+from rulesc.compiler.check import ActionMemo, check_game
+from rulesc.compiler.loader import load_game
 from rulesc.dsl.parser import parse_source
 from rulesc.tools.lsp_parse import ChunkedParser
 
@@ -42,3 +45,47 @@ def test_the_chunked_parse_is_the_parse_of_the_whole_file_after_each_edit() -> N
     parser = ChunkedParser()
     for edited in edits:
         assert parser.parse("harvest.rules", edited) == parse_source("harvest.rules", edited)
+
+
+def _edits(text: str, anchor: str) -> list[str]:
+    """Keystrokes in one action: a typo, its fix, a new error, a moved declaration."""
+    return [
+        text,
+        text.replace(anchor, anchor.replace("1", "2", 1), 1),
+        text.replace("cost energy", "cost energi", 1),
+        text,
+        text.replace("\naction ", "\n\naction ", 1),
+        text.replace("coins", "coinz", 1),  # a declaration every action depends on
+        text,
+    ]
+
+
+def test_the_memo_gives_the_check_without_it_after_each_edit(tmp_path) -> None:
+    game = Path(shutil.copytree(HARVEST, tmp_path / "harvest"))
+    rules = (game / "harvest.rules").resolve()
+    text = rules.read_text()
+    memo = ActionMemo()
+    for edited in _edits(text, "cost energy 1"):
+        overrides = {rules: edited}
+        remembered = check_game(load_game(game, overrides=overrides), memo)
+        fresh = check_game(load_game(game, overrides=overrides))
+        assert remembered == fresh
+    assert memo.hits > 0  # it did reuse checks
+
+
+def test_the_memo_on_the_arena_game_and_its_social_statements(tmp_path) -> None:
+    game = Path(shutil.copytree(ROOT / "games" / "arena", tmp_path / "arena"))
+    rules = (game / "arena.rules").resolve()
+    text = rules.read_text()
+    memo = ActionMemo()
+    for edited in [
+        text,
+        text,
+        text.replace("coins", "coin", 2),
+        text,
+        text.replace("potion", "potio"),
+    ]:
+        overrides = {rules: edited}
+        remembered = check_game(load_game(game, overrides=overrides), memo)
+        assert remembered == check_game(load_game(game, overrides=overrides))
+    assert memo.hits > 0

@@ -20,7 +20,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from rulesc import __version__
-from rulesc.compiler.check import check_game
+from rulesc.compiler.check import ActionMemo, check_game
 from rulesc.compiler.codes import explain
 from rulesc.compiler.loader import SCENARIO_FOLDERS, GameSources, load_game
 from rulesc.dsl.diagnostics import Diagnostic, Span
@@ -117,6 +117,7 @@ class RulesServer(LanguageServer):
         self.games: dict[Path, GameView] = {}
         self.pending: dict[Path, asyncio.Task] = {}
         self.parser = ChunkedParser()  # parses only the declarations a keystroke changed
+        self.memos: dict[Path, ActionMemo] = {}  # and checks only the actions it changed
         self.debounce = DEBOUNCE_SECONDS
 
     def overrides(self, root: Path) -> dict[Path, str]:
@@ -131,7 +132,7 @@ class RulesServer(LanguageServer):
         """Check the game folder now and publish every file's diagnostics."""
         root = root.resolve()
         src = load_game(root, overrides=self.overrides(root), parse=self.parser.parse)
-        _, diags = check_game(src)
+        _, diags = check_game(src, self.memos.setdefault(root, ActionMemo()))
         old = self.games.get(root)
         view = GameView(root, src, {})
         for d in diags:

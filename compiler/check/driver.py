@@ -20,6 +20,7 @@ from .bots import check_bots
 from .context import Context
 from .declarations import Declarations
 from .expressions import Expressions
+from .memo import ActionMemo
 from .names import Names
 from .scenarios import Scenarios
 from .social import check_hooks, check_leaderboards, check_loot
@@ -27,17 +28,20 @@ from .statements import Statements
 from .tables import Tables
 
 
-def check_game(src: GameSources) -> tuple[ir.Game | None, list[Diagnostic]]:
-    """The checker: parsed sources in, typed IR (or None) and every diagnostic out."""
+def check_game(
+    src: GameSources, memo: ActionMemo | None = None
+) -> tuple[ir.Game | None, list[Diagnostic]]:
+    """The checker: parsed sources in, typed IR (or None) and every diagnostic out. A memo
+    (the language server's) reuses the checks of actions unchanged since its last run."""
     c = Context(src)
-    game = run(c)
+    game = run(c, memo)
     diags = src.diagnostics + c.diags
     if any(d.is_error for d in diags):
         game = None
     return game, diags
 
 
-def run(c: Context) -> ir.Game | None:
+def run(c: Context, memo: ActionMemo | None = None) -> ir.Game | None:
     exprs = Expressions(c)
     statements = Statements(c, exprs)
     actions_pass = Actions(c, exprs, statements)
@@ -64,7 +68,15 @@ def run(c: Context) -> ir.Game | None:
         if isinstance(d, ast.LevelDecl):
             declarations.level_decl(d)
     loot = check_loot(c, decls)
-    actions = [actions_pass.action(d) for d in decls if isinstance(d, ast.ActionDecl)]
+    if memo is None:
+        actions = [actions_pass.action(d) for d in decls if isinstance(d, ast.ActionDecl)]
+    else:
+        environment = memo.start(c, decls)
+        actions = [
+            memo.action(c, actions_pass.action, d, environment)
+            for d in decls
+            if isinstance(d, ast.ActionDecl)
+        ]
     hooks = check_hooks(c, statements, decls)
     leaderboards = check_leaderboards(c, decls)
     invariants = [actions_pass.invariant(d) for d in decls if isinstance(d, ast.InvariantDecl)]
