@@ -53,10 +53,21 @@ def _edits(text: str, anchor: str) -> list[str]:
         text,
         text.replace(anchor, anchor.replace("1", "2", 1), 1),
         text.replace("cost energy", "cost energi", 1),
+        # another action changes: the first one's error is replayed from the memo
+        text.replace("cost energy", "cost energi", 1).replace("sell * qty", "sell * qty * 1"),
         text,
+        # the actions that give fertilizer change; the one that costs it is replayed, and
+        # "costed but nothing gives it" still warns
+        text.replace("gain fertilizer", "gain gems"),
         text.replace("\naction ", "\n\naction ", 1),
         text.replace("coins", "coinz", 1),  # a declaration every action depends on
         text,
+        # a `let` named like an action (allowed: actions have a namespace of their own),
+        # then that action moved below it
+        text.replace("let kind = field[slot].crop", "let sell = field[slot].crop"),
+        text.replace("let kind = field[slot].crop", "let sell = field[slot].crop").replace(
+            "\naction sell(", "\n\naction sell("
+        ),
     ]
 
 

@@ -55,7 +55,7 @@ def shift(node, delta: int):
     if kind is Span:
         return Span(node.file, node.line + delta, node.col, node.end_line + delta, node.end_col)
     if kind is tuple:
-        return tuple(shift(item, delta) for item in node)
+        return tuple([v if type(v) in _LEAVES else shift(v, delta) for v in node])
     names = _FIELDS.get(kind)
     if names is None:
         if not dataclasses.is_dataclass(node):
@@ -64,8 +64,10 @@ def shift(node, delta: int):
     # frozen dataclasses: a copy field by field (dataclasses.replace was 4x slower)
     out = object.__new__(kind)
     for name in names:
-        object.__setattr__(out, name, shift(getattr(node, name), delta))
+        value = getattr(node, name)
+        object.__setattr__(out, name, value if type(value) in _LEAVES else shift(value, delta))
     return out
 
 
+_LEAVES = frozenset({str, int, bool, float, type(None)})
 _FIELDS: dict[type, tuple[str, ...]] = {}

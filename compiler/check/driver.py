@@ -71,11 +71,9 @@ def run(c: Context, memo: ActionMemo | None = None) -> ir.Game | None:
     if memo is None:
         actions = [actions_pass.action(d) for d in decls if isinstance(d, ast.ActionDecl)]
     else:
-        environment = memo.start(c, decls)
+        memo.start(c, decls)
         actions = [
-            memo.action(c, actions_pass.action, d, environment)
-            for d in decls
-            if isinstance(d, ast.ActionDecl)
+            memo.action(c, actions_pass.action, d) for d in decls if isinstance(d, ast.ActionDecl)
         ]
     hooks = check_hooks(c, statements, decls)
     leaderboards = check_leaderboards(c, decls)

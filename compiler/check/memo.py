@@ -3,8 +3,8 @@
 The language server checks the whole game on every pause in typing; in a game of 1,000
 actions a keystroke changes one. An action's check depends only on the action itself (its
 syntax tree and source lines, spans included), and on what the passes before it declared
-(the environment: every other declaration, the names already reported broken). Given the
-same of both it reports the same diagnostics and leaves the same marks on the Context
+(the environment: every other declaration, the names already reported broken, where names
+are declared). Given the same of both it reports the same diagnostics and leaves the same marks on the Context
 (resources used, gained and costed, the typed parameters for scenarios), which the memo
 records and replays. Anything that moves an action (a line inserted above it) is a miss.
 """
@@ -38,25 +38,28 @@ class ActionMemo:
     def __init__(self) -> None:
         self.results: dict[tuple, _Result] = {}
         self.fresh: dict[tuple, _Result] = {}
+        self.environment: tuple | None = None
         self.hits = 0  # for the tests and the bench
 
-    def start(self, c: Context, decls: list) -> tuple:
-        """A new run: what every action's check depends on besides the action itself."""
-        self.results, self.fresh = self.fresh or self.results, {}
-        others = tuple(d for d in decls if not isinstance(d, ast.ActionDecl))
-        return (c.src.label, others, frozenset(c.broken), tuple(c.decl_spans.items()))
+    def start(self, c: Context, decls: list) -> None:
+        """A new run: forget every check if what actions depend on besides themselves changed."""
+        others = [d for d in decls if not isinstance(d, ast.ActionDecl)]
+        # actions are not in decl_spans (names.py claims only what shares their namespace)
+        environment = (c.src.label, others, sorted(c.broken), list(c.decl_spans.items()))
+        if environment != self.environment:  # compared once a run, never hashed
+            self.results, self.environment = {}, environment
+        else:
+            self.results = self.fresh or self.results
+        self.fresh = {}
 
     def action(
-        self,
-        c: Context,
-        check: Callable[[ast.ActionDecl], ir.Action | None],
-        d: ast.ActionDecl,
-        environment: tuple,
+        self, c: Context, check: Callable[[ast.ActionDecl], ir.Action | None], d: ast.ActionDecl
     ) -> ir.Action | None:
-        lines = tuple(
-            c.src.texts.line(d.span.file, n) for n in range(d.span.line, d.span.end_line + 1)
-        )
-        key = (d, lines, environment)
+        span = d.span
+        lines = tuple(c.src.texts.line(span.file, n) for n in range(span.line, span.end_line + 1))
+        # the same lines at the same place parse to the same syntax tree (hashing the tree
+        # itself cost more than checking the action again)
+        key = (span, lines)
         found = self.results.get(key)
         if found is None:
             found = self._record(c, check, d)
