@@ -255,3 +255,17 @@ async def test_quick_fix_replaces_the_misspelt_name(client, game) -> None:
     lines[edit.range.start.line] = fixed
     change(client, doc, "\n".join(lines))
     assert await diagnostics(client, doc, lambda d: not d) == []
+
+
+async def test_a_csv_outside_a_game_gets_no_diagnostics(client, game, tmp_path) -> None:
+    """Editors send every CSV: a folder without rules is not checked (no "no .rules
+    files" for it); the game opened after it still is."""
+    lone = tmp_path / "elsewhere" / "data.csv"
+    lone.parent.mkdir()
+    lone.write_text("a,b\n1,2\n")
+    open_doc(client, lone)
+    rules = game / "harvest.rules"
+    doc = open_doc(client, rules, rules.read_text().replace("cost energy 1,", "cost energi 1,"))
+    assert [d.code for d in await diagnostics(client, doc, bool)] == ["R010"]
+    assert uri(lone.parent) not in client.diagnostics  # R050 was said of the folder
+    assert uri(lone) not in client.diagnostics

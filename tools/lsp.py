@@ -43,6 +43,13 @@ def game_root(path: Path) -> Path:
     return folder
 
 
+def is_game(root: Path, open_files: dict[Path, str]) -> bool:
+    """Whether a folder holds rules (on disk or open): a CSV elsewhere is none of ours."""
+    return any(root.glob("*.rules")) or any(
+        p.parent == root and p.suffix == ".rules" for p in open_files
+    )
+
+
 def label_path(src: GameSources, label: str) -> Path:
     """The file a diagnostic's label names (labels are relative to the working directory)."""
     if src.label in ("", "."):
@@ -162,6 +169,8 @@ class RulesServer(LanguageServer):
 
     def schedule(self, uri: str) -> None:
         root = game_root(Path(to_fs_path(uri) or uri).resolve())
+        if not is_game(root, self.overrides(root)):
+            return
         task = self.pending.pop(root, None)
         if task is not None:
             task.cancel()  # a newer keystroke: check once typing pauses
@@ -206,7 +215,9 @@ server = RulesServer()
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: RulesServer, params: lsp.DidOpenTextDocumentParams) -> None:
-    ls.check(game_root(Path(to_fs_path(params.text_document.uri) or "").resolve()))
+    root = game_root(Path(to_fs_path(params.text_document.uri) or "").resolve())
+    if is_game(root, ls.overrides(root)):
+        ls.check(root)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
