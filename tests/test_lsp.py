@@ -184,7 +184,8 @@ async def test_completion_definition_references_and_rename(client, game) -> None
         lsp.CompletionParams(text_document=ident, position=dot)
     )
     items = done.items if isinstance(done, lsp.CompletionList) else done or []
-    assert {"seed_cost", "grow", "sell", "ready_at"} <= {i.label for i in items}
+    assert {"seed_cost", "grow", "sell"} <= {i.label for i in items}
+    assert "ready_at" not in {i.label for i in items}  # a field of the slots, not of `crop`
 
     use = position(text, "cost energy 1", 6)
     found = await client.text_document_definition_async(
@@ -269,3 +270,28 @@ async def test_a_csv_outside_a_game_gets_no_diagnostics(client, game, tmp_path) 
     assert [d.code for d in await diagnostics(client, doc, bool)] == ["R010"]
     assert uri(lone.parent) not in client.diagnostics  # R050 was said of the folder
     assert uri(lone) not in client.diagnostics
+
+
+async def test_renaming_a_csv_row_edits_the_csv_the_rules_and_the_scenarios(client, game) -> None:
+    farming = game / "tests" / "farming.rules"
+    text = farming.read_text()
+    doc = open_doc(client, farming)
+    await diagnostics(client, doc, lambda d: True)
+    where = position(text, "seed[wheat]", 5)
+    hover = await client.text_document_hover_async(
+        lsp.HoverParams(text_document=lsp.TextDocumentIdentifier(uri=doc), position=where)
+    )
+    assert hover is not None and "**row** `wheat` of table `crop`" in hover.contents.value  # type: ignore[union-attr]
+    edit = await client.text_document_rename_async(
+        lsp.RenameParams(
+            text_document=lsp.TextDocumentIdentifier(uri=doc), position=where, new_name="rye"
+        )
+    )
+    assert edit is not None and edit.changes is not None
+    (in_csv,) = edit.changes[uri(game / "crops.csv")]
+    assert in_csv.range == lsp.Range(
+        start=lsp.Position(line=1, character=0), end=lsp.Position(line=1, character=5)
+    )
+    code = re.sub(r'"[^"]*"', '""', text)  # not in scenario titles
+    assert len(edit.changes[doc]) == len(re.findall(r"\bwheat\b", code))
+    assert uri(game / "bots" / "players.rules") not in edit.changes  # no wheat there

@@ -292,9 +292,12 @@ def completion(ls: RulesServer, params: lsp.CompletionParams) -> lsp.CompletionL
     before = line[: char_col(line, params.position.character) - 1]
     index = view.index
     items: list[lsp.CompletionItem] = []
-    if re.search(r"\.\w*$", before):  # `crop[kind].` : columns and slot fields
+    dot = re.search(r"(\w+)(?:\[[^\]]*\])?\.\w*$", before)
+    if dot:  # `crop[kind].`: the table's columns (a slot's fields); any, if it is not known
+        owner = dot.group(1)
+        known = any(k[1] == owner and k[0] in ("column", "field") for k in index.symbols)
         for kind, scope, name in index.symbols:
-            if kind in ("column", "field"):
+            if kind in ("column", "field") and (scope == owner or not known):
                 items.append(
                     lsp.CompletionItem(label=name, kind=KINDS[kind], detail=f"{kind} of {scope}")
                 )

@@ -137,9 +137,9 @@ class Index:
         if sym is None:
             return None
         kind, scope, name = key
-        title = {"row": f"row `{name}` of table `{scope}`", "column": f"column of `{scope}`"}
-        head = title.get(kind, kind)
-        out = [f"**{head}** `{name}`", "", "```rules", self.signature(sym), "```"]
+        owner = {"row": "table", "column": "table", "field": "slots", "param": "action"}
+        head = f"**{kind}** `{name}`" + (f" of {owner[kind]} `{scope}`" if kind in owner else "")
+        out = [head, "", "```rules", self.signature(sym), "```"]
         if sym.info:
             out += ["", sym.info]
         out += ["", f"declared at {sym.span}"]
