@@ -67,6 +67,14 @@ class Client:
                 stream.close()
 
 
+def rss_mb(pid: int) -> float:
+    """The server's resident memory (Linux), to see that the caches do not grow."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
@@ -122,7 +130,8 @@ def main() -> None:
                 times.append((time.perf_counter() - start) * 1000)
             print(
                 f"a {kind} typed: median {statistics.median(times):.0f} ms, "
-                f"p95 {percentile(times, 0.95):.0f} ms ({len(times)} keystrokes)"
+                f"p95 {percentile(times, 0.95):.0f} ms ({len(times)} keystrokes); "
+                f"server RSS {rss_mb(client.proc.pid):.0f} MB"
             )
         client.close()
 
