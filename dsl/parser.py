@@ -111,7 +111,7 @@ class _Build(Transformer):
         self.line_offset = line_offset
         self.col_offset = col_offset
         self.lines = lines or []
-        # line -> columns a right-aligned pick weight was moved left by (_align_pick_weights)
+        # line -> columns a right-aligned pick weight was moved left by (align_pick_weights)
         self.weight_shifts = weight_shifts or {}
 
     # -- spans
@@ -955,7 +955,7 @@ def parse_source(file: str, text: str) -> tuple[ast.Module, list[Diagnostic]]:
         if control is not None:
             diags.append(_control_diagnostic(file, start, chunk, control.start()))
             continue
-        chunk, shifts = _align_pick_weights(chunk)
+        chunk, shifts = align_pick_weights(chunk)
         chunk_lines = chunk.split("\n")
         lines[start - 1 : start - 1 + len(chunk_lines)] = chunk_lines
         build = _Build(
@@ -1069,7 +1069,7 @@ def _syntax_error(text: str) -> UnexpectedInput | None:
 _WEIGHT_LINE = re.compile(r"^( +)([0-9][0-9_]*)( *):")
 
 
-def _align_pick_weights(chunk: str) -> tuple[str, dict[int, int]]:
+def align_pick_weights(chunk: str) -> tuple[str, dict[int, int]]:
     """Let designers right-align the weights of a `pick one` block or a `loot` table (` 5:` under `70:`).
 
     The spaces before a shorter weight move to after it, so the block's indentation

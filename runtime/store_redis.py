@@ -28,19 +28,17 @@ uses sharded pub/sub. The commands and scripts are the same either way.
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
 import logging
 import re
 from collections.abc import Awaitable
-from typing import Any, Protocol
-from urllib.parse import quote
+from typing import Any
 
 import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from .redis_cluster import ClusterLink
+from .redis_keys import Link, Script, key_part, player_prefix
 from .redis_links import SingleNode, is_cluster, unavailable, unavailable_on_error
 from .redis_presence import DEFAULT_RENEW_EVERY, DEFAULT_TTL, HERE_LUA, OTHERS_LISTEN_LUA, Presence
 from .store import (
@@ -218,57 +216,14 @@ _INT64_MAX = 2**63 - 1
 _STREAM_ID = re.compile(r"(\d{1,19})(?:-(\d{1,19}))?", re.ASCII)
 
 
-class _Script:
-    """EVALSHA; when the node does not have the script (a restart, a failover to a replica
-    that never saw it, SCRIPT FLUSH), EVAL with the source, which runs it and caches it:
-    NOSCRIPT means nothing ran, so the action goes on as if nothing happened."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-    async def __call__(self, link: Link, keys: list[str], args: list[Any]) -> Any:
-        try:
-            return await self.evalsha(link, keys, args)
-        except NoScriptError:
-            return await self.eval(link, keys, args)
-
-    # The two calls, for a caller that awaits them itself (one coroutine less per commit).
-    # keys[0] routes the call: every key of a script shares its hash tag and slot.
-    def evalsha(self, link: Link, keys: list[str], args: list[Any]) -> Awaitable[Any]:
-        return link.execute(keys[0], "EVALSHA", self.sha, len(keys), *keys, *args)
-
-    def eval(self, link: Link, keys: list[str], args: list[Any]) -> Awaitable[Any]:
-        return link.execute(keys[0], "EVAL", self.source, len(keys), *keys, *args)
-
-
-_commit_script = _Script(COMMIT_LUA)
-_here_script = _Script(HERE_LUA)
-_remember_script = _Script(REMEMBER_LUA)
-_ledger_since_script = _Script(LEDGER_SINCE_LUA)
-
-
-class Link(Protocol):
-    """What RedisStore talks through: redis_links.SingleNode or redis_cluster.ClusterLink."""
-
-    def execute(self, key: str, *args: Any) -> Awaitable[Any]: ...
-    async def subscribe(self, channel: str, callback: Callback) -> Subscription: ...
-    async def ping(self) -> None: ...
-    async def close(self) -> None: ...
-
-
-def _part(s: str) -> str:
-    # Percent-encode so no id can end the hash tag early or mimic another game's keys.
-    return quote(s, safe="")
-
-
-@functools.lru_cache(maxsize=4096)  # the players acting now: quote() is dear per call
-def _prefix(game: str, player: str) -> str:
-    return f"rulesc:{{{_part(game)}:{_part(player)}}}"
+_commit_script = Script(COMMIT_LUA)
+_here_script = Script(HERE_LUA)
+_remember_script = Script(REMEMBER_LUA)
+_ledger_since_script = Script(LEDGER_SINCE_LUA)
 
 
 def _device_key(game: str, device_id: str) -> str:
-    return f"rulesc:{{{_part(game)}:dev:{_part(device_id)}}}"
+    return f"rulesc:{{{key_part(game)}:dev:{key_part(device_id)}}}"
 
 
 def _stream_id(event_id: str) -> tuple[str, str]:
@@ -375,7 +330,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
 
     @unavailable_on_error
     async def load(self, game: str, player: str) -> Snapshot:
-        key = _prefix(game, player) + ":state"
+        key = player_prefix(game, player) + ":state"
         raw: Any = await (self._link or await self._open()).execute(key, "HGETALL", key)
         if not raw:
             return Snapshot(0, None)
@@ -396,7 +351,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         push: bool = True,
     ) -> CommitOutcome:
         check_commit_args(state, changed, decided)
-        p = _prefix(game, player)
+        p = player_prefix(game, player)
         # Not @unavailable_on_error: every action comes this way, and the decorator is a
         # coroutine frame of its own; the same translation, inline.
         try:
@@ -404,7 +359,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             keys, args = self._commit_call(p, expected_version, state, changed, decided, push)
             try:
                 reply = await _commit_script.evalsha(link, keys, args)
-            except NoScriptError:  # as _Script.__call__ does
+            except NoScriptError:  # as Script.__call__ does
                 reply = await _commit_script.eval(link, keys, args)
         except Exception as e:
             failure = unavailable(e, write=True)  # a reply lost: StoreOutcomeUnknown
@@ -453,7 +408,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         self, game: str, player: str, *, expected_version: int, decided: list[Decided]
     ) -> CommitOutcome:
         check_remember_args(decided)
-        p = _prefix(game, player)
+        p = player_prefix(game, player)
         args: list[Any] = [expected_version, self._rejection_ttl_ms, self._max_rejections]
         for d in decided:
             args += [d.action_id, orjson.dumps([d.fingerprint, d.result])]
@@ -473,7 +428,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
     ) -> dict[str, tuple[str, dict]]:
         if not action_ids:
             return {}
-        p = _prefix(game, player) + ":res:"
+        p = player_prefix(game, player) + ":res:"
         link = self._link or await self._open()
         blobs: Any = await link.execute(p, "MGET", *[p + a for a in action_ids])
         return {a: _stored(b) for a, b in zip(action_ids, blobs, strict=True) if b is not None}
@@ -483,7 +438,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         if limit < 1:
             return []
         start = "-" if after is None else "({}-{}".format(*_stream_id(after))
-        key = _prefix(game, player) + ":ledger"
+        key = player_prefix(game, player) + ":ledger"
         link = self._link or await self._open()
         return _entries(await link.execute(key, "XRANGE", key, start, "+", "COUNT", limit))
 
@@ -491,14 +446,14 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
     async def ledger_recent(self, game: str, player: str, *, limit: int) -> list[dict]:
         if limit < 1:
             return []
-        key = _prefix(game, player) + ":ledger"
+        key = player_prefix(game, player) + ":ledger"
         link = self._link or await self._open()
         raw = await link.execute(key, "XREVRANGE", key, "+", "-", "COUNT", limit)
         return _entries(list(reversed(raw)))
 
     @unavailable_on_error
     async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
-        keys = [_prefix(game, player) + ":ledger"]
+        keys = [player_prefix(game, player) + ":ledger"]
         link = self._link or await self._open()
         reply = await _ledger_since_script(link, keys, list(_stream_id(after)))
         return _entries(reply[1]) if reply[0] == 1 else None
@@ -515,7 +470,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
     @unavailable_on_error
     async def subscribe(self, game: str, player: str, callback: Callback) -> Subscription:
         link = self._link or await self._open()
-        p = _prefix(game, player)
+        p = player_prefix(game, player)
 
         def listener(message: dict) -> None:
             if message.get("gap"):  # the push link was down: our entry may have lapsed
