@@ -14,6 +14,11 @@ from .. import ir
 from .context import Context
 
 CODE = "R090"
+HINT = "`migrate OLD -> NEW`, `migrate OLD -> nothing` or `migrate NAME * 2`: rulesc explain R090"
+
+
+def _error(c: Context, message: str, span, hint: str = HINT) -> None:
+    c.error(CODE, message, span, hint)
 
 
 def check_migrations(c: Context, decls: list) -> list[ir.Migration]:
@@ -27,8 +32,8 @@ def check_migrations(c: Context, decls: list) -> list[ir.Migration]:
             continue
         where = (m.source, m.source_key)
         if where in seen:
-            c.error(
-                CODE,
+            _error(
+                c,
                 f"`{_label(m.source, m.source_key)}` is migrated twice",
                 d.span,
                 "one `migrate` line per place: what players hold goes one way",
@@ -55,7 +60,7 @@ def _migration(c: Context, d: ast.MigrateDecl) -> ir.Migration | None:
     src = d.source
     if d.times < 1 or (d.scale and d.times < 2):
         least = 2 if d.scale else 1
-        c.error(CODE, f"the factor must be at least {least}", d.span)
+        _error(c, f"the factor must be at least {least}", d.span)
         return None
     if src.name in c.tables:
         return _row(c, d)
@@ -65,16 +70,16 @@ def _migration(c: Context, d: ast.MigrateDecl) -> ir.Migration | None:
     if resource is not None:
         table = resource.key
         if table is None or src.key is None:
-            c.error(
-                CODE,
+            _error(
+                c,
                 f"`{src.name}` is still a resource: a migration moves what the rules no longer have",
                 src.span,
                 f"to multiply what players hold, write `migrate {src.name} * 2`",
             )
             return None
         if src.key in _rows(c, table):
-            c.error(
-                CODE,
+            _error(
+                c,
                 f"`{src.key}` is still a row of `{table}`: a migration moves what the rules "
                 "no longer have",
                 src.span,
@@ -84,8 +89,8 @@ def _migration(c: Context, d: ast.MigrateDecl) -> ir.Migration | None:
     if d.target is not None:
         target = c.resources.get(d.target.name)
         if target is None:
-            c.error(
-                CODE,
+            _error(
+                c,
                 f"`{d.target.name}` is not a resource of these rules",
                 d.target.span,
                 "move to a resource the rules have, or write `-> nothing` to drop it",
@@ -93,18 +98,18 @@ def _migration(c: Context, d: ast.MigrateDecl) -> ir.Migration | None:
             return None
         whole = src.key is None and resource is None  # a whole removed resource, row by row
         if target.key is None and d.target.key is not None:
-            c.error(CODE, f"`{target.name}` has no rows", d.target.span)
+            _error(c, f"`{target.name}` has no rows", d.target.span)
             return None
         if target.key is not None and d.target.key is None and not whole:
-            c.error(
-                CODE,
+            _error(
+                c,
                 f"`{target.name}` is counted per {target.key}: say which row",
                 d.target.span,
                 f"e.g. `{target.name}[...]`",
             )
             return None
         if target.key is not None and d.target.key not in (None, *_rows(c, target.key)):
-            c.error(CODE, f"`{d.target.key}` is not a row of `{target.key}`", d.target.span)
+            _error(c, f"`{d.target.key}` is not a row of `{target.key}`", d.target.span)
             return None
         target_key = d.target.key
     return ir.Migration(
@@ -123,15 +128,15 @@ def _row(c: Context, d: ast.MigrateDecl) -> ir.Migration | None:
     """`migrate crop[carrot] -> crop[wheat]`: a table's row renamed (or dropped)."""
     src, table = d.source, d.source.name
     if d.scale or src.key is None:
-        c.error(
-            CODE,
+        _error(
+            c,
             f"`{table}` is a table: migrate one of its rows, `{table}[old] -> {table}[new]`",
             src.span,
         )
         return None
     if src.key in _rows(c, table):
-        c.error(
-            CODE,
+        _error(
+            c,
             f"`{src.key}` is still a row of `{table}`: a migration moves what the rules "
             "no longer have",
             src.span,
@@ -139,15 +144,15 @@ def _row(c: Context, d: ast.MigrateDecl) -> ir.Migration | None:
         return None
     target = d.target
     if target is not None and (target.name != table or target.key is None or d.times != 1):
-        c.error(
-            CODE,
+        _error(
+            c,
             f"a row of `{table}` becomes another row of it: `{table}[{src.key}] -> {table}[...]`"
             " (or `-> nothing`)",
             target.span,
         )
         return None
     if target is not None and target.key not in _rows(c, table):
-        c.error(CODE, f"`{target.key}` is not a row of `{table}`", target.span)
+        _error(c, f"`{target.key}` is not a row of `{table}`", target.span)
         return None
     return ir.Migration(
         "row",
@@ -164,13 +169,13 @@ def _row(c: Context, d: ast.MigrateDecl) -> ir.Migration | None:
 def _scale(c: Context, d: ast.MigrateDecl, resource: ir.Resource | None) -> ir.Migration | None:
     src = d.source
     if resource is None:
-        c.error(CODE, f"`{src.name}` is not a resource of these rules", src.span)
+        _error(c, f"`{src.name}` is not a resource of these rules", src.span)
         return None
     if resource.key is None and src.key is not None:
-        c.error(CODE, f"`{src.name}` has no rows", src.span)
+        _error(c, f"`{src.name}` has no rows", src.span)
         return None
     if resource.key is not None and src.key is not None and src.key not in _rows(c, resource.key):
-        c.error(CODE, f"`{src.key}` is not a row of `{resource.key}`", src.span)
+        _error(c, f"`{src.key}` is not a row of `{resource.key}`", src.span)
         return None
     return ir.Migration("scale", src.name, src.key, None, None, d.times, _text(d), c.loc(d.span))
 
