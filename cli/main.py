@@ -26,6 +26,7 @@ from rulesc import __version__
 from rulesc.compiler.build import BuildResult, compile_game, write_pack
 from rulesc.compiler.codes import CODES, explain
 from rulesc.dsl.diagnostics import JSON_FORMAT_VERSION, render_all, sort_key
+from rulesc.runtime import schemadiff
 
 from .serve import serve_command
 
@@ -545,6 +546,44 @@ def fmt(
 
 
 app.command("serve")(serve_command)
+
+
+@app.command("diff")
+@guarded
+def diff_command(
+    old: Annotated[
+        Path, typer.Argument(metavar="OLD", help="The rules served now: a game folder or a pack.")
+    ],
+    new: Annotated[
+        Path, typer.Argument(metavar="NEW", help="The rules to swap in: a game folder or a pack.")
+    ],
+    format: Annotated[str, format_option("human, or json for tools and CI.")] = Format.human,
+) -> None:
+    """What changes for live players from OLD to NEW: resources, rows, bounds, prices,
+    levels, migrations. Exit 1 when players would lose what they hold (the server refuses
+    that swap), 0 when the swap is safe."""
+    format = Format(format)
+    schemas = [_schema_of(path) for path in (old, new)]
+    diff = schemadiff.report(*schemas)
+    if format is Format.json:
+        typer.echo(json.dumps(diff, indent=2))
+    else:
+        typer.echo(schemadiff.render(diff), nl=False)
+    raise typer.Exit(EXIT_OK if diff["safe"] else EXIT_RULES)
+
+
+def _schema_of(path: Path) -> dict:
+    """A pack's schema.json, or the schema a game folder compiles to."""
+    if (path / "manifest.json").is_file():
+        return json.loads((path / "schema.json").read_text(encoding="utf-8"))
+    if not path.is_dir() or not any(path.glob("*.rules")):
+        typer.echo(f"rulesc diff: {path} is neither a game folder nor a pack", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    result = compile_game(path, with_tests=False)
+    if not result.ok or result.files is None:
+        report(result, Format.human)
+        raise typer.Exit(EXIT_RULES)
+    return json.loads(result.files["schema.json"])
 
 
 @app.command()

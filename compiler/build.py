@@ -147,7 +147,23 @@ def schema(game: ir.Game) -> dict:
         out["leaderboards"] = {
             lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards
         }
+    if game.migrations:
+        out["migrations"] = [_migration(m) for m in game.migrations]
     return out
+
+
+def _migration(m: ir.Migration) -> dict:
+    """A `migrate` line as the runtime applies it (runtime/migrate.py): its id is a hash
+    of its text, so the same line keeps its id from one pack to the next and a player
+    gets it once."""
+    return {
+        "id": hashlib.sha256(m.text.encode()).hexdigest()[:12],
+        "text": m.text,
+        "kind": m.kind,
+        "source": [m.source, m.source_key],
+        "target": None if m.target is None else [m.target, m.target_key],
+        "times": m.times,
+    }
 
 
 def _loot_entry(entry: ir.LootEntry) -> dict:

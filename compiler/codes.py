@@ -464,6 +464,22 @@ CODES: dict[str, tuple[str, str, str]] = {
         between them.
         """,
     ),
+    "R090": _entry(
+        "error",
+        "migrate",
+        """
+        A `migrate` line says where what players hold under older rules goes, applied once
+        to each player when first read under these rules. Its source names what the rules
+        no longer have (a removed resource, or a row gone from a table); its target is a
+        resource of these rules (a row of it when it is counted per a table):
+
+            migrate crop[carrot] -> crop[wheat]     # a row renamed: seeds, produce, plots
+            migrate seed[carrot] -> coins * 3       # refunded, 3 coins each
+            migrate gems -> diamonds                # a resource renamed
+            migrate seed[carrot] -> nothing         # dropped, on purpose
+            migrate gems * 2                        # what players hold, doubled once
+        """,
+    ),
     "R050": _entry(
         "error",
         "no game folder",

@@ -468,6 +468,24 @@ class Leaderboard:
 
 
 @dataclass(frozen=True, slots=True)
+class Migration:
+    """A `migrate` line: how a state made under older rules is brought to these, once per
+    player (docs/language.md "Migrations"). `kind`: "move" (the amount goes to `target`
+    times `times`, or is dropped when `target` is None), "row" (a table's row renamed to
+    `target_key` or dropped: every resource counted per the table, and every slot field of
+    it) or "scale" (the amount times `times`, in place)."""
+
+    kind: str
+    source: str
+    source_key: str | None
+    target: str | None
+    target_key: str | None
+    times: int
+    text: str  # the line without `migrate`, one canonical spelling: its id is a hash of it
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
 class Invariant:
     cond: Expr
     message: Message | None
@@ -585,6 +603,7 @@ class Game:
     loot: tuple[Loot, ...] = ()
     hooks: tuple[Hook, ...] = ()
     leaderboards: tuple[Leaderboard, ...] = ()
+    migrations: tuple[Migration, ...] = ()
 
 
 # ---- walking the IR (and the AST's statements) --------------------------------------------

@@ -494,6 +494,28 @@ class LeaderboardDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class MigratePlace:
+    """`gems`, `seed[carrot]` or `crop[carrot]` in a `migrate` line: names of older rules
+    too, so only the checker knows what they are."""
+
+    name: str
+    key: str | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class MigrateDecl:
+    """`migrate seed[carrot] -> seed[wheat]`, `migrate gems -> coins * 3`,
+    `migrate seed[carrot] -> nothing` (target None) or `migrate gems * 2` (scale: no target)."""
+
+    source: MigratePlace
+    target: MigratePlace | None
+    times: int
+    scale: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class InvariantDecl:
     cond: Expr
     message: StringLit | None
@@ -640,6 +662,7 @@ Decl = (
     | LootDecl
     | HookDecl
     | LeaderboardDecl
+    | MigrateDecl
 )
 
 

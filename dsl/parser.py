@@ -686,6 +686,25 @@ class _Build(Transformer):
             self.span(meta),
         )
 
+    # -- migrations
+    @v_args(meta=True)
+    def migrate_place(self, meta, c):
+        return ast.MigratePlace(str(c[0]), str(c[1]) if len(c) > 1 else None, self.span(meta))
+
+    @v_args(meta=True)
+    def migrate_decl(self, meta, c):
+        source, target, *times = c
+        target = None if target.name == "nothing" and target.key is None else target
+        n = int(str(times[0]).replace("_", "")) if times else 1
+        return ast.MigrateDecl(source, target, n, False, self.span(meta))
+
+    @v_args(meta=True)
+    def migrate_scale(self, meta, c):
+        source, times = c
+        return ast.MigrateDecl(
+            source, None, int(str(times).replace("_", "")), True, self.span(meta)
+        )
+
     # -- bots (bots/*.rules)
     @v_args(meta=True)
     def bot_decl(self, meta, c):

@@ -459,6 +459,7 @@ _EXAMPLES = {
     "loot": "loot common_chest",
     "on": "on level_up   or   on receive",
     "leaderboard": "leaderboard weekly_power by power resets weekly",
+    "migrate": "migrate seed[carrot] -> seed[wheat]   or   migrate gems * 2",
     "as": "as bob do attack(target: me)",
 }
 

@@ -14,13 +14,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import migrate
 from .pack import Pack, PackError
 from .rt import Context, Rejected, place_label
 
 # top-level state keys the runtime owns (not the pack): kept when a new pack upgrades a
 # state. `_outbox`: effects sent, not yet known delivered; `_received`: per sender, the
 # last delivery applied (runtime/social.py)
-RUNTIME_KEYS = ("_pack", "_outbox", "_received")
+# `_migrated`: the ids of the `migrate` lines the state has had (runtime/migrate.py)
+RUNTIME_KEYS = ("_pack", "_outbox", "_received", migrate.MIGRATED)
 
 
 @dataclass(slots=True)
@@ -76,13 +78,20 @@ def prepare(pack: Pack, state: dict | None, now: int) -> dict:
     """A player's state under this pack at `now`: created, upgraded to the pack, meters refilled."""
     m = pack.module
     if state is None:
-        return m.new_state(now) | {"_pack": pack.version}
+        return m.new_state(now) | {"_pack": pack.version} | migrate.born(pack.schema)
     if state.get("_pack") != pack.version:
-        state = _upgrade(pack, state, now)
+        state, _ = upgrade(pack, state, now)
     return m.settle(state, max(now, state.get("_now", 0)))
 
 
-def _upgrade(pack: Pack, state: dict, now: int) -> dict:
+def upgrade(pack: Pack, state: dict, now: int) -> tuple[dict, migrate.Migration]:
+    """A state made by an older pack, under this one: its `migrate` lines not yet applied
+    to it applied, then fitted (_fit). With what the migration did (for the ledger)."""
+    taken, done = migrate.take(pack.schema, state)
+    return migrate.put(pack.schema, _fit(pack, taken, now), done), done
+
+
+def _fit(pack: Pack, state: dict, now: int) -> dict:
     """Fit a state made by an older pack: new resources at their start, new rows and slots added."""
     fresh = pack.module.new_state(now)
     out = dict(state)

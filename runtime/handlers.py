@@ -550,7 +550,7 @@ class AdminRulesHandler(JsonPostHandler):
             raise ApiError(422, "rules_invalid", str(e)) from e
         except PackError as e:
             raise ApiError(422, "pack_invalid", str(e)) from e
-        except UnsafeSwap as e:  # no override until the rules can declare migrations
+        except UnsafeSwap as e:  # the rules say where it goes with `migrate` lines
             raise ApiError(
                 409,
                 "unsafe_swap",
@@ -559,6 +559,7 @@ class AdminRulesHandler(JsonPostHandler):
                     "version": e.new_version,
                     "serving": e.old_version,
                     "losses": [loss.as_dict() for loss in e.losses],
+                    "diff": e.diff,
                 },
             ) from e
         old = current.pack.version if current else None

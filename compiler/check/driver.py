@@ -20,6 +20,7 @@ from .bots import check_bots
 from .context import Context
 from .declarations import Declarations
 from .expressions import Expressions
+from .migrations import check_migrations
 from .names import Names
 from .scenarios import Scenarios
 from .social import check_hooks, check_leaderboards, check_loot
@@ -67,6 +68,7 @@ def run(c: Context) -> ir.Game | None:
     actions = [actions_pass.action(d) for d in decls if isinstance(d, ast.ActionDecl)]
     hooks = check_hooks(c, statements, decls)
     leaderboards = check_leaderboards(c, decls)
+    migrations = check_migrations(c, decls)
     invariants = [actions_pass.invariant(d) for d in decls if isinstance(d, ast.InvariantDecl)]
     if not c.rules_have_errors():
         # usage is only known once every action reads right: a misspelt or unparsed
@@ -116,4 +118,5 @@ def run(c: Context) -> ir.Game | None:
         loot=tuple(loot),
         hooks=tuple(hooks),
         leaderboards=tuple(leaderboards),
+        migrations=tuple(migrations),
     )
