@@ -42,6 +42,8 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("rulesc.tools.simplot", "matplotlib.pyplot"): "as matplotlib, after choosing its backend",
     ("rulesc.runtime.stores", "rulesc.runtime.store_redis"): "a server on the embedded store "
     "never loads redis-py and the Redis store's scripts",
+    ("rulesc.runtime.history", "rulesc.runtime.history_postgres"): "optional (the `history` "
+    "extra): a server without --history postgresql:// never loads psycopg",
 }
 # Import loops still held together by function-level imports. Issue 13 point 2 (the checker
 # as passes) takes them out; delete each line as its loop goes.
