@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 HISTORY_KEY = "rulesc:history"  # the Redis stream of committed entries (one node only)
 HISTORY_GROUP = "drain"  # its consumer group
 HISTORY_FILE = "history.sqlite3"  # the embedded history database, in the data directory
+REPORTS_DIR = "reports"  # `rulesc report` writes GAME.html here in the data directory
 BATCH = 500  # feed items per SQL transaction
 IDLE_WAIT = 0.2  # seconds between reads of an empty feed
 RETRY_WAIT = (0.5, 10.0)  # seconds before retrying a failed write: first, most
