@@ -198,7 +198,7 @@ def render(obs: Observed, simulated: dict[str, list[float]] | None = None) -> st
         ax.set_title("players by highest level reached")
         parts += ["<h2>Level distribution</h2>", _png(fig, plt)]
 
-    actions = Counter()
+    actions: Counter[str] = Counter()
     for d in obs.days:
         actions.update(obs.actions[d])
     parts.append("<h2>Actions</h2>" + _table(["action", "applied"], actions.most_common()))
