@@ -465,6 +465,76 @@ def simulate(
     raise typer.Exit(EXIT_RULES if broken else EXIT_OK)
 
 
+@app.command("report")
+@guarded
+def report_command(
+    game_id: Annotated[str, typer.Argument(metavar="GAME_ID", help="The game's id.")],
+    history: Annotated[
+        str,
+        typer.Option(
+            "--history",
+            metavar="URL",
+            help="The history database `rulesc serve --history` writes: postgresql://..., "
+            "sqlite:///PATH or sqlite (history.sqlite3 in the data directory).",
+            envvar="RULESC_HISTORY",
+        ),
+    ] = "sqlite",
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            metavar="DIR",
+            help="The server's data directory: the report goes to DIR/reports/GAME_ID.html, "
+            "where /admin/GAME_ID/report shows it.",
+            envvar="RULESC_DATA_DIR",
+        ),
+    ] = Path(".rulesc-data"),
+    simulated: Annotated[
+        Path | None,
+        typer.Option(
+            "--simulated",
+            metavar="DIR",
+            help="A `rulesc simulate` output folder (its samples.csv): its prediction is "
+            "laid on the observed plots.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="FILE", help="Write the HTML here instead."),
+    ] = None,
+) -> None:
+    """The economy report from the history: sources and sinks, daily active players,
+    actions and rejections, levels; one HTML file with plots (needs matplotlib)."""
+    from rulesc.runtime.history import HISTORY_FILE, REPORTS_DIR
+    from rulesc.tools import report as reporting
+    from rulesc.tools.simplot import MatplotlibMissing
+
+    url = str(data_dir / HISTORY_FILE) if history in ("sqlite", "sqlite:") else history
+    samples = None
+    if simulated is not None:
+        samples = simulated / "samples.csv" if simulated.is_dir() else simulated
+        if not samples.is_file():
+            typer.echo(f"rulesc report: no samples.csv in {simulated}", err=True)
+            raise typer.Exit(EXIT_USAGE)
+    try:
+        observed = reporting.observe(url, game_id)
+        page = reporting.render(
+            observed, reporting.simulated_net(samples) if samples is not None else None
+        )
+    except FileNotFoundError as e:
+        typer.echo(f"rulesc report: {e}", err=True)
+        raise typer.Exit(EXIT_USAGE) from e
+    except MatplotlibMissing as e:
+        typer.echo(f"rulesc report: {e}", err=True)
+        raise typer.Exit(EXIT_USAGE) from e
+    target = out or data_dir / REPORTS_DIR / f"{game_id}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page, encoding="utf-8")
+    typer.echo(
+        f"{game_id}: {len(observed.days)} days, {sum(observed.levels.values())} players; "
+        f"wrote {target}"
+    )
+
+
 @app.command()
 @guarded
 def fmt(

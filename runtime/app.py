@@ -251,6 +251,7 @@ def make_app(server: Server) -> tornado.web.Application:
         (rf"/admin/{GAME}/players/{PLAYER}", h.AdminPlayerHandler, s),
         (rf"/admin/{GAME}/players/{PLAYER}/grant", h.AdminGrantHandler, s),
         (rf"/admin/{GAME}/rules", h.AdminRulesHandler, s),
+        (rf"/admin/{GAME}/report", h.AdminReportHandler, s),
         (r"/healthz", h.HealthHandler, s),
         (r"/readyz", h.ReadyHandler, s),
         (r"/metrics", h.MetricsHandler, s),

@@ -223,7 +223,7 @@ class Gateway:
             state = social.send(out.state, out.outbox, numbering) if out.outbox else out.state
             ledger = _ledger(it, out) if out.ok else None
             applies = applies or out.ok
-            decided.append(Decided(it.store_id, it.fingerprint, result, ledger))
+            decided.append(Decided(it.store_id, it.fingerprint, result, ledger, it.name))
             in_batch[it.store_id] = (it.fingerprint, result)
             results.append(result)
         return _Plan(results, decided, state, applies, done, numbering.n > 0)

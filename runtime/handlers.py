@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tornado.http1connection
@@ -25,6 +26,7 @@ from . import leaderboards
 from .auth import TokenError, bearer
 from .gateway import GRANT_PREFIX, Intent
 from .grants import GrantError, check_grant
+from .history import REPORTS_DIR
 from .limits import retry_after_header
 from .metrics import CONTENT_TYPE
 from .openapi import openapi_document
@@ -488,6 +490,30 @@ class AdminPlayerHandler(BaseHandler):
                 "ledger": ledger,
             }
         )
+
+
+class AdminReportHandler(BaseHandler):
+    """The economy report `rulesc report` wrote into the data directory (REPORTS_DIR): the
+    server only shows it (drawing it needs the designer tools and matplotlib)."""
+
+    route = "admin_report"
+
+    async def get(self, game_id: str) -> None:
+        self.require_admin()
+        game = self.find_game(game_id)
+        path = Path(self.server.config.data_dir) / REPORTS_DIR / f"{game.id}.html"
+        try:
+            page = path.read_bytes()
+        except FileNotFoundError:
+            raise ApiError(
+                404,
+                "not_found",
+                f"no report for {game.id} yet: run `rulesc report {game.id} --history URL "
+                f"--data-dir {self.server.config.data_dir}`",
+            ) from None
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(page)
 
 
 class AdminGrantHandler(JsonPostHandler):
