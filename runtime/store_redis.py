@@ -566,8 +566,8 @@ LAG_LUA = """
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 return {redis.call('XLEN', KEYS[1]), first[1] and first[1][1] or false}
 """
-_ack_script = _Script(ACK_LUA)
-_lag_script = _Script(LAG_LUA)
+_ack_script = Script(ACK_LUA)
+_lag_script = Script(LAG_LUA)
 CONSUMER = "drainer"  # one name for every process: a restarted one takes over what waits
 
 
