@@ -419,9 +419,18 @@ class BodyEmitter:
             known = set(e.filled)
             self.code(d, e.expr(s.cond), "if ", ":")
             self.block(s.body, d + 1, known | e.filled_by(s.cond))
-            if s.otherwise:
+            link = s
+            while _chained(link.otherwise):  # `otherwise when C`: an elif
+                nested = link.otherwise[0]
+                assert isinstance(nested, ir.When)
+                link = nested
+                self.line(d, marker(link.loc))
+                e.filled = set(known)
+                self.code(d, e.expr(link.cond), "elif ", ":")
+                self.block(link.body, d + 1, known | e.filled_by(link.cond))
+            if link.otherwise:
                 self.line(d, "else:")
-                self.block(s.otherwise, d + 1, known)
+                self.block(link.otherwise, d + 1, known)
             e.filled = known
             self.forget_emptied((s,))
         elif isinstance(s, ir.Give):
@@ -458,6 +467,15 @@ class BodyEmitter:
             self.forget_emptied((s,))
         else:
             raise AssertionError(f"cannot emit {s!r}")
+
+
+def _chained(otherwise: tuple) -> bool:
+    """Whether an `otherwise` block is an `otherwise when` (one `when`, written on its line)."""
+    return (
+        len(otherwise) == 1
+        and isinstance(otherwise[0], ir.When)
+        and otherwise[0].loc.code.startswith("otherwise")
+    )
 
 
 # ---- the module around the actions: what the template (templates/pack.py.j2) lays out -------

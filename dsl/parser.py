@@ -35,7 +35,7 @@ MAX_BLOCK_DEPTH = 32  # `when` and `pick one` branches inside each other
 MAX_EXPR_DEPTH = 256  # operators, `[...]`, `.field` and calls inside each other: a sum of 257 terms
 MAX_EXPR_NESTING = 64  # the same, with a run of `+`/`-` (or of `and`, of `or`) counted once
 MAX_INT_DIGITS = 19  # 64-bit numbers have at most 19 digits
-_BLOCK_RULES = frozenset({"when_stmt", "branch"})
+_BLOCK_RULES = frozenset({"when_stmt", "otherwise_when", "branch"})
 # a left operand of the same operator continues a run: `a + b - c` is emitted flat
 _RUNS = {"add": {"add", "sub"}, "sub": {"add", "sub"}, "and_": {"and_"}, "or_": {"or_"}}
 _EXPR_RULES = frozenset(
@@ -256,7 +256,7 @@ class _Build(Transformer):
         body = c[1:]
         if body and isinstance(body[0], tuple):
             params, body = body[0], body[1:]
-        return ast.ActionDecl(str(name), params, tuple(body), self.tspan(name), self.span(meta))
+        return ast.ActionDecl(str(name), params, _stmts(body), self.tspan(name), self.span(meta))
 
     @v_args(meta=True)
     def param_list(self, meta, c):
@@ -354,15 +354,26 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def when_stmt(self, meta, c):
+        return self._when(meta, c)
+
+    def _when(self, meta, c) -> ast.When:
         cond, *body = c
         otherwise: tuple = ()
         if body and isinstance(body[-1], _Otherwise):
             otherwise = body.pop().body
-        return ast.When(cond, tuple(body), otherwise, self.span(meta))
+        return ast.When(cond, _stmts(body), otherwise, self.span(meta))
 
     @v_args(meta=True)
     def otherwise(self, meta, c):
-        return _Otherwise(tuple(c))
+        return _Otherwise(_stmts(c))
+
+    @v_args(meta=True)
+    def otherwise_when(self, meta, c):
+        # `otherwise when C` is an `otherwise` block holding one `when`: the chain nests
+        return _Otherwise((self._when(meta, c),))
+
+    def nothing_stmt(self, c):
+        return _NOTHING
 
     @v_args(meta=True)
     def pick_stmt(self, meta, c):
@@ -371,7 +382,7 @@ class _Build(Transformer):
     @v_args(meta=True)
     def branch(self, meta, c):
         weight = c[0]
-        return ast.Branch(weight.value, self.weight_span(weight), tuple(c[1:]), self.span(meta))
+        return ast.Branch(weight.value, self.weight_span(weight), _stmts(c[1:]), self.span(meta))
 
     def weight_span(self, weight: ast.IntLit) -> Span:
         """Where the designer wrote a weight (right-aligned weights were moved left)."""
@@ -672,7 +683,7 @@ class _Build(Transformer):
     @v_args(meta=True)
     def hook_decl(self, meta, c):
         event, *body = c
-        return ast.HookDecl(ast.Name(str(event), self.tspan(event)), tuple(body), self.span(meta))
+        return ast.HookDecl(ast.Name(str(event), self.tspan(event)), _stmts(body), self.span(meta))
 
     @v_args(meta=True)
     def leaderboard_decl(self, meta, c):
@@ -842,6 +853,15 @@ class _Otherwise:
 
     def __init__(self, body: tuple) -> None:
         self.body = body
+
+
+# `nothing`: a statement that is no statement, so a block may say "do nothing" (a `pick one`
+# branch that gives nothing, an empty `otherwise`); the blocks that hold it drop it
+_NOTHING = object()
+
+
+def _stmts(items) -> tuple:
+    return tuple(s for s in items if s is not _NOTHING)
 
 
 def _last_code_before(lines: list[str], line: int, col: int) -> tuple[int, int]:

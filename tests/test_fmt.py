@@ -246,14 +246,19 @@ def statements(draw, depth: int = 0) -> list[tuple[int, list[str]]]:
         return [(0, ["emit", "done(", "kind", ":", *e(), ")"])]
     if kind == "when":
         lines = [(0, ["when", *e()])] + [(d + 1, t) for d, t in draw(statements(depth + 1))]
+        for _ in range(draw(st.integers(0, 2))):  # `otherwise when` links of an else-if chain
+            lines += [(0, ["otherwise", "when", *e()])] + [
+                (d + 1, t) for d, t in draw(statements(depth + 1))
+            ]
         if draw(st.booleans()):
             lines += [(0, ["otherwise"])] + [(d + 1, t) for d, t in draw(statements(depth + 1))]
         return lines
     lines = [(0, ["pick", "one"])]
     for _ in range(draw(st.integers(1, 3))):
         weight = str(draw(st.sampled_from([1, 5, 25, 70, 100])))
-        if draw(st.booleans()):
-            lines.append((1, [weight, ":", "gain", "coins", "1"]))
+        one_line = draw(st.sampled_from([["gain", "coins", "1"], ["nothing"], []]))
+        if one_line:
+            lines.append((1, [weight, ":", *one_line]))
         else:
             lines.append((1, [weight, ":"]))
             lines += [(d + 2, t) for d, t in draw(statements(depth + 2))]
