@@ -143,6 +143,14 @@ def schema(game: ir.Game) -> dict:
     # only when the game has them, so a game without them keeps its schema
     if game.loot:
         out["loot"] = {lt.name: [_loot_entry(e) for e in lt.entries] for lt in game.loot}
+    if game.constants:
+        out["constants"] = {
+            k.name: {
+                "type": k.type.name if k.type.kind == "enum" else k.type.kind,
+                "value": k.value,
+            }
+            for k in game.constants
+        }
     if game.leaderboards:
         out["leaderboards"] = {
             lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards

@@ -464,6 +464,23 @@ CODES: dict[str, tuple[str, str, str]] = {
         between them.
         """,
     ),
+    "R090": _entry(
+        "error",
+        "constant",
+        """
+        `let NAME = EXPR` at the top level names a constant of the game. Its value is
+        computed by the compiler, before anyone plays, from literals, other constants
+        (in any order) and table cells, with `min`, `max` and `ceil`:
+
+            let season_length = 28d
+            let starter_gold = 50 * 10
+            let best_price = max(crop[wheat].sell, crop[corn].sell)
+
+        It cannot read a player's state, `level` or `now` (use a `let` inside the
+        action for that), cannot be computed from itself, and cannot share its name with
+        a declaration or a table's row.
+        """,
+    ),
     "R050": _entry(
         "error",
         "no game folder",

@@ -100,6 +100,8 @@ class ExprEmitter:
 
     def expr(self, e: ir.Expr) -> Doc:
         if isinstance(e, ir.Const):
+            if e.name is not None:  # a constant of the game: read where the pack lists them
+                return f"CONSTANTS[{self.lit(e.name)}]"
             return self.lit(e.value)
         if isinstance(e, ir.ParamRef | ir.LocalRef):
             return py_name(e.name)
@@ -523,6 +525,7 @@ def module_parts(game: ir.Game, version: str, compiler_version: str) -> dict:
             *_assign("TITLE", py_literal(game.title)),
             *_assign("PACK_VERSION", py_literal(version)),
             *_assign("COMPILER_VERSION", py_literal(compiler_version)),
+            *_constants(game),
         ],
         "day_start": py_literal(minutes * 60_000),
         "day_start_clock": f"{minutes // 60:02d}:{minutes % 60:02d}",
@@ -564,6 +567,14 @@ def module_parts(game: ir.Game, version: str, compiler_version: str) -> dict:
         ),
         "invariants": [_invariant_parts(expr, inv) for inv in game.invariants],
     }
+
+
+def _constants(game: ir.Game) -> list[str]:
+    """The game's constants (`let season_length = 28d`), by name: one place for the values,
+    so a later override changes them here (only when the game has some)."""
+    if not game.constants:
+        return []
+    return _assign("CONSTANTS", _table({k.name: py_literal(k.value) for k in game.constants}))
 
 
 def _player_params(game: ir.Game) -> list[str]:

@@ -35,6 +35,7 @@ class Loc:
 class Const:
     value: int | bool | str
     type: Type
+    name: str | None = None  # a constant of the game (`let season_length = 28d`): its name
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +469,16 @@ class Leaderboard:
 
 
 @dataclass(frozen=True, slots=True)
+class Constant:
+    """`let season_length = 28d` at the top level: its value, computed by the checker."""
+
+    name: str
+    value: int | bool | str
+    type: Type
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
 class Invariant:
     cond: Expr
     message: Message | None
@@ -585,6 +596,7 @@ class Game:
     loot: tuple[Loot, ...] = ()
     hooks: tuple[Hook, ...] = ()
     leaderboards: tuple[Leaderboard, ...] = ()
+    constants: tuple[Constant, ...] = ()
 
 
 # ---- walking the IR (and the AST's statements) --------------------------------------------

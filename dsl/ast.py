@@ -494,6 +494,16 @@ class LeaderboardDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class ConstDecl:
+    """`let season_length = 28d` at the top level: a constant of the game."""
+
+    name: str
+    expr: Expr
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class InvariantDecl:
     cond: Expr
     message: StringLit | None
@@ -640,6 +650,7 @@ Decl = (
     | LootDecl
     | HookDecl
     | LeaderboardDecl
+    | ConstDecl
 )
 
 

@@ -274,6 +274,10 @@ class _Build(Transformer):
         return (c[0], c[1])
 
     @v_args(meta=True)
+    def const_decl(self, meta, c):
+        return ast.ConstDecl(str(c[0]), c[1], self.tspan(c[0]), self.span(meta))
+
+    @v_args(meta=True)
     def invariant_decl(self, meta, c):
         message = self.string(c[1]) if len(c) > 1 else None
         return ast.InvariantDecl(c[0], message, self.span(meta))

@@ -270,8 +270,21 @@ def declarations(draw) -> list[tuple[int, list[str]]]:
     kind = draw(
         st.sampled_from(
             ["resource", "level", "table", "slots", "action", "invariant", "scenario", "bot"]
+            + ["constant"]
         )
     )
+    if kind == "constant":
+        return [
+            (
+                0,
+                [
+                    "let",
+                    draw(st.sampled_from(["season_length", "bonus"])),
+                    "=",
+                    *draw(expressions()),
+                ],
+            )
+        ]
     if kind == "resource":
         return [
             (
