@@ -481,6 +481,21 @@ CODES: dict[str, tuple[str, str, str]] = {
         a declaration or a table's row.
         """,
     ),
+    "R091": _entry(
+        "error",
+        "chance out of range",
+        """
+        `chance P %` runs its block with a chance of P in 100 (`chance P per mille`: P in
+        1000), so P goes from 0 (never) to 100 (always). A chance written as a number
+        outside that range can never be drawn as written:
+
+            chance 25 %                        # one time in four
+              gain produce[kind] 1
+            chance crop[kind].extra_pct %      # from a table column, checked when drawn
+
+        A computed chance outside the range rejects the action with `overflow`.
+        """,
+    ),
     "R050": _entry(
         "error",
         "no game folder",

@@ -323,6 +323,20 @@ class BodyEmitter:
         )
         return Group("(", tuple(rows), ")", one_tuple=True)
 
+    def draw(self, s: ir.Pick) -> Doc:
+        """The 0-based branch drawn: from literal weights, or computed ones checked when drawn."""
+        if s.chance is not None:
+            amount = s.branches[0].weight_expr
+            assert amount is not None
+            return call("ctx.chance", self.e.expr(amount), py_literal(s.chance))
+        if not s.computed:
+            return call("ctx.draw", literal_doc(tuple(b.weight for b in s.branches)))
+        weights = tuple(
+            self.e.expr(b.weight_expr) if b.weight_expr is not None else py_literal(b.weight)
+            for b in s.branches
+        )
+        return call("ctx.draw_weights", Group("(", weights, ")", one_tuple=True))
+
     def stmt(self, s: ir.Stmt, d: int) -> None:
         e = self.e
         self.line(d, marker(s.loc))
@@ -458,11 +472,13 @@ class BodyEmitter:
             known = set(e.filled)
             self.picks += 1
             var = "branch" if self.picks == 1 else f"branch_{self.picks}"
-            self.code(
-                d, call("ctx.draw", literal_doc(tuple(b.weight for b in s.branches))), f"{var} = "
-            )
-            for i, b in enumerate(s.branches):
-                keyword_ = "if" if i == 0 else "elif" if i < len(s.branches) - 1 else "else"
+            self.code(d, self.draw(s), f"{var} = ")
+            branches = s.branches
+            if len(branches) > 1 and not branches[-1].body:  # `nothing` last: no `else: pass`
+                branches = branches[:-1]
+            for i, b in enumerate(branches):
+                last = i == len(branches) - 1 and branches is s.branches
+                keyword_ = "if" if i == 0 else "else" if last else "elif"
                 self.line(d, f"{keyword_} {var} == {i}:" if keyword_ != "else" else "else:")
                 self.block(b.body, d + 1, known)
             e.filled = known

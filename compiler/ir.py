@@ -304,15 +304,25 @@ class When:
 
 @dataclass(frozen=True, slots=True)
 class Branch:
-    weight: int
+    weight: int  # 0 when computed: see weight_expr
     body: tuple[Stmt, ...]
     loc: Loc
+    weight_expr: Expr | None = None  # a weight computed when drawn (`crop[kind].weight`)
 
 
 @dataclass(frozen=True, slots=True)
 class Pick:
+    """`pick one`, or a `chance P %` (chance=100) / `chance P per mille` (chance=1000): then
+    branch 1 is the chance's block with weight_expr P, branch 2 its `otherwise` (the rest)."""
+
     branches: tuple[Branch, ...]
     loc: Loc
+    chance: int | None = None
+
+    @property
+    def computed(self) -> bool:
+        """Whether its weights are computed when drawn (ctx.chance, ctx.draw_weights)."""
+        return self.chance is not None or any(b.weight_expr is not None for b in self.branches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -706,6 +716,8 @@ def blocks(s: Any) -> tuple[tuple, ...]:
         return (s.body, s.otherwise)
     if isinstance(s, Pick | ast.Pick):
         return tuple(b.body for b in s.branches)
+    if isinstance(s, ast.Chance):
+        return (s.body, s.otherwise)
     if isinstance(s, LEAF_STATEMENTS + AST_LEAF_STATEMENTS):
         return ()
     raise UnhandledNode(s, "ir.blocks")

@@ -35,7 +35,7 @@ MAX_BLOCK_DEPTH = 32  # `when` and `pick one` branches inside each other
 MAX_EXPR_DEPTH = 256  # operators, `[...]`, `.field` and calls inside each other: a sum of 257 terms
 MAX_EXPR_NESTING = 64  # the same, with a run of `+`/`-` (or of `and`, of `or`) counted once
 MAX_INT_DIGITS = 19  # 64-bit numbers have at most 19 digits
-_BLOCK_RULES = frozenset({"when_stmt", "otherwise_when", "branch"})
+_BLOCK_RULES = frozenset({"when_stmt", "otherwise_when", "branch", "chance_stmt"})
 # a left operand of the same operator continues a run: `a + b - c` is emitted flat
 _RUNS = {"add": {"add", "sub"}, "sub": {"add", "sub"}, "and_": {"and_"}, "or_": {"or_"}}
 _EXPR_RULES = frozenset(
@@ -386,7 +386,24 @@ class _Build(Transformer):
     @v_args(meta=True)
     def branch(self, meta, c):
         weight = c[0]
-        return ast.Branch(weight.value, self.weight_span(weight), _stmts(c[1:]), self.span(meta))
+        body = _stmts(c[1:])
+        if not isinstance(weight, ast.IntLit):  # computed when drawn: `crop[kind].weight`
+            return ast.Branch(0, weight.span, body, self.span(meta), weight_expr=weight)
+        return ast.Branch(weight.value, self.weight_span(weight), body, self.span(meta))
+
+    @v_args(meta=True)
+    def chance_stmt(self, meta, c):
+        amount, out_of, *body = c
+        otherwise: tuple = ()
+        if body and isinstance(body[-1], _Otherwise):
+            otherwise = body.pop().body
+        return ast.Chance(amount, out_of, _stmts(body), otherwise, self.span(meta))
+
+    def per_cent(self, c):
+        return 100
+
+    def per_mille(self, c):
+        return 1000
 
     def weight_span(self, weight: ast.IntLit) -> Span:
         """Where the designer wrote a weight (right-aligned weights were moved left)."""

@@ -191,6 +191,7 @@ def statements(draw, depth: int = 0) -> list[tuple[int, list[str]]]:
                 "emit",
                 "when",
                 "pick",
+                "chance",
             ]
             if depth < 2
             else ["require", "gain", "set", "let"]
@@ -253,9 +254,17 @@ def statements(draw, depth: int = 0) -> list[tuple[int, list[str]]]:
         if draw(st.booleans()):
             lines += [(0, ["otherwise"])] + [(d + 1, t) for d, t in draw(statements(depth + 1))]
         return lines
+    if kind == "chance":
+        unit = draw(st.sampled_from([["%"], ["per", "mille"]]))
+        lines = [(0, ["chance", *e(), *unit])] + [
+            (d + 1, t) for d, t in draw(statements(depth + 1))
+        ]
+        if draw(st.booleans()):
+            lines += [(0, ["otherwise"]), (1, ["nothing"])]
+        return lines
     lines = [(0, ["pick", "one"])]
     for _ in range(draw(st.integers(1, 3))):
-        weight = str(draw(st.sampled_from([1, 5, 25, 70, 100])))
+        weight = str(draw(st.sampled_from([1, 5, 25, 70, 100, "crop[kind].weight"])))
         one_line = draw(st.sampled_from([["gain", "coins", "1"], ["nothing"], []]))
         if one_line:
             lines.append((1, [weight, ":", *one_line]))

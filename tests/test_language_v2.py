@@ -130,3 +130,110 @@ def test_a_let_in_an_action_cannot_take_a_constants_name(tmp_path):
     (tmp_path / "tuned.rules").write_text(bad, encoding="utf-8")
     result = compile_game(tmp_path, with_tests=False)
     assert [d.code for d in result.diagnostics if d.is_error] == ["R038"]
+
+
+DRAWS = """
+game lucky
+currency coins start 0
+currency gems start 0
+table crop
+  columns extra_pct: int, rare_weight: int
+  wheat: 0, 0
+  corn: 25, 3
+  melon: 100, 5
+
+action harvest(kind: crop)
+  gain coins 1
+  chance crop[kind].extra_pct %
+    gain coins 1
+  otherwise
+    gain gems 1
+
+action roll(p: int -5..105)
+  chance p %
+    gain coins 1
+
+action rare(p: int 0..1000)
+  chance p per mille
+    gain coins 1
+
+action dig(kind: crop, w: int -1..5)
+  pick one
+    crop[kind].rare_weight: gain gems 10
+    w: gain coins 1
+"""
+
+
+@pytest.fixture(scope="module")
+def lucky(tmp_path_factory):
+    return build_pack(tmp_path_factory.mktemp("lucky"), DRAWS)
+
+
+def test_a_pinned_chance_takes_its_block_or_its_otherwise(lucky):
+    p = Player(lucky)
+    assert p.do("harvest", kind="corn", pin=1).changes == {"coins": [0, 2]}
+    assert p.do("harvest", kind="corn", pin=2).changes == {"coins": [2, 3], "gems": [0, 1]}
+
+
+def test_a_chance_of_0_never_happens_and_100_always(lucky):
+    p = Player(lucky)
+    for i in range(20):
+        assert p.do("harvest", kind="wheat", action_id=f"w{i}").changes["gems"][1] == i + 1
+    coins = p.view()["coins"]
+    for i in range(20):
+        out = p.do("harvest", kind="melon", action_id=f"m{i}")
+        assert out.changes == {"coins": [coins, coins + 2]}
+        coins += 2
+    out = p.do("harvest", kind="wheat", pin=1)  # a draw that cannot happen cannot be pinned
+    assert out.error["code"] == "bad_params" and "weight is 0" in out.error["message"]
+
+
+@pytest.mark.parametrize(("action", "out_of"), [("roll", 100), ("rare", 1000)])
+def test_a_chance_is_one_roll_below_the_amount(lucky, action, out_of):
+    # documented: a roll r uniform in [0, out_of), and the chance happens when r < P. So
+    # for one seed (player, action id) the outcome only turns on as P grows, exactly once.
+    thresholds = set()
+    for i in range(12):
+        happened = []
+        for amount in range(0, out_of + 1, out_of // 20):
+            p = Player(lucky)
+            out = p.do(action, p=amount, action_id=f"seed{i}")
+            assert out.ok, out.error
+            happened.append("coins" in out.changes)
+        first = happened.index(True)
+        assert happened[first:] == [True] * (len(happened) - first) and first > 0
+        thresholds.add(first)
+    assert len(thresholds) > 3  # the roll differs from seed to seed
+
+
+def test_a_chance_outside_its_range_rejects_the_action(lucky):
+    p = Player(lucky)
+    for amount, text in [(101, "a chance of 101% is outside 0 to 100%"), (-1, "-1%")]:
+        out = p.do("roll", p=amount)
+        assert out.error["code"] == "overflow" and text in out.error["message"]
+
+
+def test_weights_from_a_column_are_computed_when_drawn(lucky):
+    p = Player(lucky)
+    for i in range(15):  # wheat's weight is 0: only the other branch can be drawn
+        assert p.do("dig", kind="wheat", w=1, action_id=f"d{i}").changes.get("gems") is None
+    assert p.do("dig", kind="corn", w=0, pin=1).changes == {"gems": [0, 10]}
+    assert p.do("dig", kind="corn", w=0, pin=2).error["code"] == "bad_params"
+    out = p.do("dig", kind="wheat", w=0)
+    assert out.error == {
+        "code": "overflow",
+        "message": "every weight of the draw is 0: nothing can be drawn",
+        "details": {},
+    }
+    assert "is negative" in p.do("dig", kind="corn", w=-1).error["message"]
+
+
+def test_packs_with_computed_draws_are_format_5_and_others_stay_4(tmp_path):
+    (tmp_path / "lucky.rules").write_text(DRAWS, encoding="utf-8")
+    result = compile_game(tmp_path, with_tests=False)
+    assert result.ok and result.files is not None
+    assert json.loads(result.files["manifest.json"])["format"] == 5
+    assert 'ctx.chance(CROP[kind]["extra_pct"], 100)' in result.files["rules.py"]
+    (tmp_path / "lucky.rules").write_text(CHAINS, encoding="utf-8")
+    result = compile_game(tmp_path, with_tests=False)
+    assert result.files is not None and json.loads(result.files["manifest.json"])["format"] == 4
