@@ -510,6 +510,13 @@ class StatePath:
 
 
 @dataclass(frozen=True, slots=True)
+class AfterStart:
+    """A time in a scenario, written as a duration after the scenario's start (`2d 3h`)."""
+
+    ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class GivenStep:
     values: tuple[tuple[StatePath, object], ...]
     loc: Loc

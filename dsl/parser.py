@@ -653,6 +653,11 @@ class _Build(Transformer):
         return ("key", int(str(tok).replace("_", "")) if tok.type == "INT" else str(tok))
 
     @v_args(meta=True)
+    def duration_sum(self, meta, c):
+        text = " ".join(str(tok) for tok in c)
+        return ast.DurationLit(sum(duration_ms(str(tok)) for tok in c), text, self.span(meta))
+
+    @v_args(meta=True)
     def empty_lit(self, meta, c):
         return ast.EmptyLit(self.span(meta))
 

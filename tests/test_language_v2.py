@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
 
+from rulesc.cli.main import app
 from rulesc.compiler.build import compile_game
 from rulesc.dsl.fmt import format_source
 
@@ -237,3 +239,41 @@ def test_packs_with_computed_draws_are_format_5_and_others_stay_4(tmp_path):
     (tmp_path / "lucky.rules").write_text(CHAINS, encoding="utf-8")
     result = compile_game(tmp_path, with_tests=False)
     assert result.files is not None and json.loads(result.files["manifest.json"])["format"] == 4
+
+
+FIELDS = """
+game timed
+table crop
+  columns grow: duration
+  wheat: 1d3h
+slots field 2
+  crop: crop
+  ready_at: time
+action plant(slot: field, kind: crop)
+  replace field[slot] with crop = kind, ready_at = now + crop[kind].grow
+"""
+
+TIMES = """
+scenario "times are written after the scenario's start"
+  wait 1d
+  do plant(slot: 0, kind: wheat)
+  expect field[0].ready_at 2d 3h, field[0].crop wheat
+
+scenario "and shown so when they differ"
+  do plant(slot: 1, kind: wheat)
+  expect field[1].ready_at 2d 3h
+"""
+
+
+def test_expect_reads_and_shows_times_after_the_start(tmp_path):
+    (tmp_path / "timed.rules").write_text(FIELDS, encoding="utf-8")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "times.rules").write_text(TIMES, encoding="utf-8")
+    out = CliRunner().invoke(app, ["test", str(tmp_path)])
+    assert "field[1].ready_at: expected 2d 3h after start, got 1d 3h after start" in out.output
+    assert "1 passed, 1 failed" in out.output
+
+
+def test_fmt_keeps_a_time_written_in_parts():
+    result = format_source(TIMES.replace("2d 3h,", "2d   3h ,"), "times.rules")
+    assert result.text is not None and "ready_at 2d 3h, field[0].crop" in result.text
