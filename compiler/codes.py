@@ -464,7 +464,7 @@ CODES: dict[str, tuple[str, str, str]] = {
         between them.
         """,
     ),
-    "R090": _entry(
+    "R076": _entry(
         "error",
         "constant",
         """
@@ -481,7 +481,7 @@ CODES: dict[str, tuple[str, str, str]] = {
         a declaration or a table's row.
         """,
     ),
-    "R091": _entry(
+    "R077": _entry(
         "error",
         "chance out of range",
         """

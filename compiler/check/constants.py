@@ -1,11 +1,11 @@
 """Pass 4b, constants: `let season_length = 28d` at the top level.
 
 A constant's value is computed here, once, from literals, other constants, table cells
-and `min`/`max`/`ceil`; it cannot read a player's state or the clock (R090). Its type is
+and `min`/`max`/`ceil`; it cannot read a player's state or the clock (R076). Its type is
 its value's (int, duration, bool or a table's row). Uses of it become `ir.Const` with the
 constant's name, which codegen writes as `CONSTANTS["name"]` (one place in the pack where
 a value could later be overridden). Constants may use each other in any order across
-files; a constant that needs itself is R090.
+files; a constant that needs itself is R076.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def check_constants(c: Context, exprs: Expressions, decls: list) -> list[ir.Cons
         owners = c.row_owner.get(d.name)
         if owners:
             c.error(
-                "R090",
+                "R076",
                 f"`{d.name}` is already a row of table `{owners[0]}`",
                 d.name_span,
                 "give the constant another name",
@@ -59,7 +59,7 @@ def check_constants(c: Context, exprs: Expressions, decls: list) -> list[ir.Cons
         if not ready:  # every one left needs one of the others: a loop
             for d in pending:
                 c.error(
-                    "R090",
+                    "R076",
                     f"the constant `{d.name}` is computed from itself",
                     d.name_span,
                     "compute it from literals and other constants only",
@@ -83,7 +83,7 @@ def _constant(c: Context, exprs: Expressions, d: ast.ConstDecl) -> ir.Constant |
         return None
     if typed.type.kind not in _ALLOWED_TYPES:
         c.error(
-            "R090",
+            "R076",
             f"a constant cannot be {typed.type}",
             d.expr.span,
             "a constant is a whole number, a duration, true/false or a table's row",
@@ -93,7 +93,7 @@ def _constant(c: Context, exprs: Expressions, d: ast.ConstDecl) -> ir.Constant |
         value = fold(typed, c)
     except _NotConstant as err:
         c.error(
-            "R090",
+            "R076",
             f"a constant cannot read {err.what}",
             d.expr.span,
             "a constant is computed before the game runs: from literals, other constants "

@@ -193,7 +193,7 @@ class Statements(ir.AstStatementVisitor[Any]):
         unit = "%" if s.out_of == 100 else " per mille"
         if isinstance(amount, ir.Const) and not 0 <= int(amount.value) <= s.out_of:
             self.c.error(
-                "R091",
+                "R077",
                 f"a chance of {amount.value}{unit} can never be drawn",
                 s.amount.span,
                 f"a chance goes from 0 to {s.out_of}{unit}",
