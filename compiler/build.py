@@ -16,6 +16,7 @@ import jinja2
 
 from rulesc import __version__
 from rulesc.pack_contract import (  # the contract between packs and the engine
+    FORMAT_WITHOUT_COMPUTED_DRAWS,
     MANIFEST_FILE,
     MODULE_FILE,
     PACK_FORMAT,
@@ -143,6 +144,14 @@ def schema(game: ir.Game) -> dict:
     # only when the game has them, so a game without them keeps its schema
     if game.loot:
         out["loot"] = {lt.name: [_loot_entry(e) for e in lt.entries] for lt in game.loot}
+    if game.constants:
+        out["constants"] = {
+            k.name: {
+                "type": k.type.name if k.type.kind == "enum" else k.type.kind,
+                "value": k.value,
+            }
+            for k in game.constants
+        }
     if game.leaderboards:
         out["leaderboards"] = {
             lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards
@@ -179,9 +188,17 @@ def _loot_entry(entry: ir.LootEntry) -> dict:
     return out
 
 
+def computed_draws(game: ir.Game) -> bool:
+    """Whether the pack draws with computed weights (rt helpers of format 5)."""
+    bodies = [a.body for a in game.actions] + [h.body for h in game.hooks]
+    return any(
+        isinstance(s, ir.Pick) and s.computed for body in bodies for s in ir.walk_statements(body)
+    )
+
+
 def manifest(game: ir.Game) -> dict:
     return {
-        "format": PACK_FORMAT,
+        "format": PACK_FORMAT if computed_draws(game) else FORMAT_WITHOUT_COMPUTED_DRAWS,
         "game": game.id,
         "title": game.title,
         "version": pack_version(game),

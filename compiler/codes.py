@@ -480,6 +480,38 @@ CODES: dict[str, tuple[str, str, str]] = {
             migrate gems * 2                        # what players hold, doubled once
         """,
     ),
+    "R076": _entry(
+        "error",
+        "constant",
+        """
+        `let NAME = EXPR` at the top level names a constant of the game. Its value is
+        computed by the compiler, before anyone plays, from literals, other constants
+        (in any order) and table cells, with `min`, `max` and `ceil`:
+
+            let season_length = 28d
+            let starter_gold = 50 * 10
+            let best_price = max(crop[wheat].sell, crop[corn].sell)
+
+        It cannot read a player's state, `level` or `now` (use a `let` inside the
+        action for that), cannot be computed from itself, and cannot share its name with
+        a declaration or a table's row.
+        """,
+    ),
+    "R077": _entry(
+        "error",
+        "chance out of range",
+        """
+        `chance P %` runs its block with a chance of P in 100 (`chance P per mille`: P in
+        1000), so P goes from 0 (never) to 100 (always). A chance written as a number
+        outside that range can never be drawn as written:
+
+            chance 25 %                        # one time in four
+              gain produce[kind] 1
+            chance crop[kind].extra_pct %      # from a table column, checked when drawn
+
+        A computed chance outside the range rejects the action with `overflow`.
+        """,
+    ),
     "R050": _entry(
         "error",
         "no game folder",

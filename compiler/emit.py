@@ -100,6 +100,8 @@ class ExprEmitter:
 
     def expr(self, e: ir.Expr) -> Doc:
         if isinstance(e, ir.Const):
+            if e.name is not None:  # a constant of the game: read where the pack lists them
+                return f"CONSTANTS[{self.lit(e.name)}]"
             return self.lit(e.value)
         if isinstance(e, ir.ParamRef | ir.LocalRef):
             return py_name(e.name)
@@ -321,6 +323,20 @@ class BodyEmitter:
         )
         return Group("(", tuple(rows), ")", one_tuple=True)
 
+    def draw(self, s: ir.Pick) -> Doc:
+        """The 0-based branch drawn: from literal weights, or computed ones checked when drawn."""
+        if s.chance is not None:
+            amount = s.branches[0].weight_expr
+            assert amount is not None
+            return call("ctx.chance", self.e.expr(amount), py_literal(s.chance))
+        if not s.computed:
+            return call("ctx.draw", literal_doc(tuple(b.weight for b in s.branches)))
+        weights = tuple(
+            self.e.expr(b.weight_expr) if b.weight_expr is not None else py_literal(b.weight)
+            for b in s.branches
+        )
+        return call("ctx.draw_weights", Group("(", weights, ")", one_tuple=True))
+
     def stmt(self, s: ir.Stmt, d: int) -> None:
         e = self.e
         self.line(d, marker(s.loc))
@@ -419,9 +435,18 @@ class BodyEmitter:
             known = set(e.filled)
             self.code(d, e.expr(s.cond), "if ", ":")
             self.block(s.body, d + 1, known | e.filled_by(s.cond))
-            if s.otherwise:
+            link = s
+            while _chained(link.otherwise):  # `otherwise when C`: an elif
+                nested = link.otherwise[0]
+                assert isinstance(nested, ir.When)
+                link = nested
+                self.line(d, marker(link.loc))
+                e.filled = set(known)
+                self.code(d, e.expr(link.cond), "elif ", ":")
+                self.block(link.body, d + 1, known | e.filled_by(link.cond))
+            if link.otherwise:
                 self.line(d, "else:")
-                self.block(s.otherwise, d + 1, known)
+                self.block(link.otherwise, d + 1, known)
             e.filled = known
             self.forget_emptied((s,))
         elif isinstance(s, ir.Give):
@@ -447,17 +472,28 @@ class BodyEmitter:
             known = set(e.filled)
             self.picks += 1
             var = "branch" if self.picks == 1 else f"branch_{self.picks}"
-            self.code(
-                d, call("ctx.draw", literal_doc(tuple(b.weight for b in s.branches))), f"{var} = "
-            )
-            for i, b in enumerate(s.branches):
-                keyword_ = "if" if i == 0 else "elif" if i < len(s.branches) - 1 else "else"
+            self.code(d, self.draw(s), f"{var} = ")
+            branches = s.branches
+            if len(branches) > 1 and not branches[-1].body:  # `nothing` last: no `else: pass`
+                branches = branches[:-1]
+            for i, b in enumerate(branches):
+                last = i == len(branches) - 1 and branches is s.branches
+                keyword_ = "if" if i == 0 else "else" if last else "elif"
                 self.line(d, f"{keyword_} {var} == {i}:" if keyword_ != "else" else "else:")
                 self.block(b.body, d + 1, known)
             e.filled = known
             self.forget_emptied((s,))
         else:
             raise AssertionError(f"cannot emit {s!r}")
+
+
+def _chained(otherwise: tuple) -> bool:
+    """Whether an `otherwise` block is an `otherwise when` (one `when`, written on its line)."""
+    return (
+        len(otherwise) == 1
+        and isinstance(otherwise[0], ir.When)
+        and otherwise[0].loc.code.startswith("otherwise")
+    )
 
 
 # ---- the module around the actions: what the template (templates/pack.py.j2) lays out -------
@@ -505,6 +541,7 @@ def module_parts(game: ir.Game, version: str, compiler_version: str) -> dict:
             *_assign("TITLE", py_literal(game.title)),
             *_assign("PACK_VERSION", py_literal(version)),
             *_assign("COMPILER_VERSION", py_literal(compiler_version)),
+            *_constants(game),
         ],
         "day_start": py_literal(minutes * 60_000),
         "day_start_clock": f"{minutes // 60:02d}:{minutes % 60:02d}",
@@ -546,6 +583,14 @@ def module_parts(game: ir.Game, version: str, compiler_version: str) -> dict:
         ),
         "invariants": [_invariant_parts(expr, inv) for inv in game.invariants],
     }
+
+
+def _constants(game: ir.Game) -> list[str]:
+    """The game's constants (`let season_length = 28d`), by name: one place for the values,
+    so a later override changes them here (only when the game has some)."""
+    if not game.constants:
+        return []
+    return _assign("CONSTANTS", _table({k.name: py_literal(k.value) for k in game.constants}))
 
 
 def _player_params(game: ir.Game) -> list[str]:

@@ -35,6 +35,7 @@ class Loc:
 class Const:
     value: int | bool | str
     type: Type
+    name: str | None = None  # a constant of the game (`let season_length = 28d`): its name
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,15 +304,25 @@ class When:
 
 @dataclass(frozen=True, slots=True)
 class Branch:
-    weight: int
+    weight: int  # 0 when computed: see weight_expr
     body: tuple[Stmt, ...]
     loc: Loc
+    weight_expr: Expr | None = None  # a weight computed when drawn (`crop[kind].weight`)
 
 
 @dataclass(frozen=True, slots=True)
 class Pick:
+    """`pick one`, or a `chance P %` (chance=100) / `chance P per mille` (chance=1000): then
+    branch 1 is the chance's block with weight_expr P, branch 2 its `otherwise` (the rest)."""
+
     branches: tuple[Branch, ...]
     loc: Loc
+    chance: int | None = None
+
+    @property
+    def computed(self) -> bool:
+        """Whether its weights are computed when drawn (ctx.chance, ctx.draw_weights)."""
+        return self.chance is not None or any(b.weight_expr is not None for b in self.branches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,6 +497,16 @@ class Migration:
 
 
 @dataclass(frozen=True, slots=True)
+class Constant:
+    """`let season_length = 28d` at the top level: its value, computed by the checker."""
+
+    name: str
+    value: int | bool | str
+    type: Type
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
 class Invariant:
     cond: Expr
     message: Message | None
@@ -504,6 +525,13 @@ class StatePath:
     field: str | None
     label: str
     player: str | None = None  # another player of the scenario (`bob.coins`); None: `me`
+
+
+@dataclass(frozen=True, slots=True)
+class AfterStart:
+    """A time in a scenario, written as a duration after the scenario's start (`2d 3h`)."""
+
+    ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -604,6 +632,7 @@ class Game:
     hooks: tuple[Hook, ...] = ()
     leaderboards: tuple[Leaderboard, ...] = ()
     migrations: tuple[Migration, ...] = ()
+    constants: tuple[Constant, ...] = ()
 
 
 # ---- walking the IR (and the AST's statements) --------------------------------------------
@@ -713,6 +742,8 @@ def blocks(s: Any) -> tuple[tuple, ...]:
         return (s.body, s.otherwise)
     if isinstance(s, Pick | ast.Pick):
         return tuple(b.body for b in s.branches)
+    if isinstance(s, ast.Chance):
+        return (s.body, s.otherwise)
     if isinstance(s, LEAF_STATEMENTS + AST_LEAF_STATEMENTS):
         return ()
     raise UnhandledNode(s, "ir.blocks")

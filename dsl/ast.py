@@ -296,9 +296,22 @@ class When:
 
 @dataclass(frozen=True, slots=True)
 class Branch:
-    weight: int
+    weight: int  # 0 when computed: see weight_expr
     weight_span: Span
     body: tuple[Stmt, ...]
+    span: Span
+    weight_expr: Expr | None = None  # `crop[kind].weight: ...`: computed when drawn
+
+
+@dataclass(frozen=True, slots=True)
+class Chance:
+    """`chance EXPR %` (out_of=100) or `chance EXPR per mille` (1000), with its block and
+    an optional `otherwise`."""
+
+    amount: Expr
+    out_of: int
+    body: tuple[Stmt, ...]
+    otherwise: tuple[Stmt, ...]
     span: Span
 
 
@@ -321,6 +334,7 @@ Stmt = (
     | Emit
     | When
     | Pick
+    | Chance
     | Give
     | Take
     | GainLoot
@@ -516,6 +530,16 @@ class MigrateDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class ConstDecl:
+    """`let season_length = 28d` at the top level: a constant of the game."""
+
+    name: str
+    expr: Expr
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class InvariantDecl:
     cond: Expr
     message: StringLit | None
@@ -663,6 +687,7 @@ Decl = (
     | HookDecl
     | LeaderboardDecl
     | MigrateDecl
+    | ConstDecl
 )
 
 

@@ -35,7 +35,7 @@ MAX_BLOCK_DEPTH = 32  # `when` and `pick one` branches inside each other
 MAX_EXPR_DEPTH = 256  # operators, `[...]`, `.field` and calls inside each other: a sum of 257 terms
 MAX_EXPR_NESTING = 64  # the same, with a run of `+`/`-` (or of `and`, of `or`) counted once
 MAX_INT_DIGITS = 19  # 64-bit numbers have at most 19 digits
-_BLOCK_RULES = frozenset({"when_stmt", "branch"})
+_BLOCK_RULES = frozenset({"when_stmt", "otherwise_when", "branch", "chance_stmt"})
 # a left operand of the same operator continues a run: `a + b - c` is emitted flat
 _RUNS = {"add": {"add", "sub"}, "sub": {"add", "sub"}, "and_": {"and_"}, "or_": {"or_"}}
 _EXPR_RULES = frozenset(
@@ -256,7 +256,7 @@ class _Build(Transformer):
         body = c[1:]
         if body and isinstance(body[0], tuple):
             params, body = body[0], body[1:]
-        return ast.ActionDecl(str(name), params, tuple(body), self.tspan(name), self.span(meta))
+        return ast.ActionDecl(str(name), params, _stmts(body), self.tspan(name), self.span(meta))
 
     @v_args(meta=True)
     def param_list(self, meta, c):
@@ -272,6 +272,10 @@ class _Build(Transformer):
     @v_args(meta=True)
     def int_range(self, meta, c):
         return (c[0], c[1])
+
+    @v_args(meta=True)
+    def const_decl(self, meta, c):
+        return ast.ConstDecl(str(c[0]), c[1], self.tspan(c[0]), self.span(meta))
 
     @v_args(meta=True)
     def invariant_decl(self, meta, c):
@@ -354,15 +358,26 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def when_stmt(self, meta, c):
+        return self._when(meta, c)
+
+    def _when(self, meta, c) -> ast.When:
         cond, *body = c
         otherwise: tuple = ()
         if body and isinstance(body[-1], _Otherwise):
             otherwise = body.pop().body
-        return ast.When(cond, tuple(body), otherwise, self.span(meta))
+        return ast.When(cond, _stmts(body), otherwise, self.span(meta))
 
     @v_args(meta=True)
     def otherwise(self, meta, c):
-        return _Otherwise(tuple(c))
+        return _Otherwise(_stmts(c))
+
+    @v_args(meta=True)
+    def otherwise_when(self, meta, c):
+        # `otherwise when C` is an `otherwise` block holding one `when`: the chain nests
+        return _Otherwise((self._when(meta, c),))
+
+    def nothing_stmt(self, c):
+        return _NOTHING
 
     @v_args(meta=True)
     def pick_stmt(self, meta, c):
@@ -371,7 +386,24 @@ class _Build(Transformer):
     @v_args(meta=True)
     def branch(self, meta, c):
         weight = c[0]
-        return ast.Branch(weight.value, self.weight_span(weight), tuple(c[1:]), self.span(meta))
+        body = _stmts(c[1:])
+        if not isinstance(weight, ast.IntLit):  # computed when drawn: `crop[kind].weight`
+            return ast.Branch(0, weight.span, body, self.span(meta), weight_expr=weight)
+        return ast.Branch(weight.value, self.weight_span(weight), body, self.span(meta))
+
+    @v_args(meta=True)
+    def chance_stmt(self, meta, c):
+        amount, out_of, *body = c
+        otherwise: tuple = ()
+        if body and isinstance(body[-1], _Otherwise):
+            otherwise = body.pop().body
+        return ast.Chance(amount, out_of, _stmts(body), otherwise, self.span(meta))
+
+    def per_cent(self, c):
+        return 100
+
+    def per_mille(self, c):
+        return 1000
 
     def weight_span(self, weight: ast.IntLit) -> Span:
         """Where the designer wrote a weight (right-aligned weights were moved left)."""
@@ -621,6 +653,11 @@ class _Build(Transformer):
         return ("key", int(str(tok).replace("_", "")) if tok.type == "INT" else str(tok))
 
     @v_args(meta=True)
+    def duration_sum(self, meta, c):
+        text = " ".join(str(tok) for tok in c)
+        return ast.DurationLit(sum(duration_ms(str(tok)) for tok in c), text, self.span(meta))
+
+    @v_args(meta=True)
     def empty_lit(self, meta, c):
         return ast.EmptyLit(self.span(meta))
 
@@ -672,7 +709,7 @@ class _Build(Transformer):
     @v_args(meta=True)
     def hook_decl(self, meta, c):
         event, *body = c
-        return ast.HookDecl(ast.Name(str(event), self.tspan(event)), tuple(body), self.span(meta))
+        return ast.HookDecl(ast.Name(str(event), self.tspan(event)), _stmts(body), self.span(meta))
 
     @v_args(meta=True)
     def leaderboard_decl(self, meta, c):
@@ -691,10 +728,12 @@ class _Build(Transformer):
     def migrate_place(self, meta, c):
         return ast.MigratePlace(str(c[0]), str(c[1]) if len(c) > 1 else None, self.span(meta))
 
+    def migrate_nothing(self, c):
+        return None  # `-> nothing`: dropped, on purpose
+
     @v_args(meta=True)
     def migrate_decl(self, meta, c):
         source, target, *times = c
-        target = None if target.name == "nothing" and target.key is None else target
         n = int(str(times[0]).replace("_", "")) if times else 1
         return ast.MigrateDecl(source, target, n, False, self.span(meta))
 
@@ -861,6 +900,15 @@ class _Otherwise:
 
     def __init__(self, body: tuple) -> None:
         self.body = body
+
+
+# `nothing`: a statement that is no statement, so a block may say "do nothing" (a `pick one`
+# branch that gives nothing, an empty `otherwise`); the blocks that hold it drop it
+_NOTHING = object()
+
+
+def _stmts(items) -> tuple:
+    return tuple(s for s in items if s is not _NOTHING)
 
 
 def _last_code_before(lines: list[str], line: int, col: int) -> tuple[int, int]:

@@ -17,7 +17,10 @@ import re
 # a pack without them was still written as format 2. Format 4: packs pass the rt helpers'
 # optional arguments by name (`ctx.gain(s, "seed", 3, key=kind)`), which runtimes before it
 # cannot take; every pack is written as format 4. Formats 1 to 3 still run (rt.LegacyContext).
-PACK_FORMAT = 4
+# Format 5: the pack may draw with computed weights (`ctx.chance`, `ctx.draw_weights`: a
+# `chance P %`, a `pick one` weight from a column); a pack without them is still format 4.
+PACK_FORMAT = 5
+FORMAT_WITHOUT_COMPUTED_DRAWS = 4
 
 MANIFEST_FILE = "manifest.json"  # game id, version, format, sources; its presence makes a pack
 SCHEMA_FILE = "schema.json"

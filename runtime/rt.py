@@ -487,6 +487,31 @@ class Context:
             roll -= w
         raise AssertionError("unreachable: roll below the total weight")
 
+    def draw_weights(self, weights: tuple[int, ...]) -> int:
+        """A draw whose weights were computed (`crop[kind].weight: ...`): each at least 0,
+        some above 0. A pinned draw must name a branch that can be drawn."""
+        for w in weights:
+            if w < 0:
+                raise Rejected("overflow", f"a draw weight of {w} is negative", {})
+        if not any(weights):
+            raise Rejected("overflow", "every weight of the draw is 0: nothing can be drawn", {})
+        branch = self.draw(weights)
+        if weights[branch] == 0:
+            raise Rejected("bad_params", f"draw {branch + 1} cannot happen: its weight is 0", {})
+        return branch
+
+    def chance(self, amount: int, out_of: int) -> int:
+        """`chance P %` (out_of 100) or `per mille` (1000): 0 when it happens, else 1.
+
+        A draw of the two weights (P, out_of - P): a roll r uniform in [0, out_of) from the
+        seeded generator, and it happens when r < P. So 0 never happens, out_of always."""
+        if not 0 <= amount <= out_of:
+            unit = "%" if out_of == 100 else " per mille"
+            raise Rejected(
+                "overflow", f"a chance of {amount}{unit} is outside 0 to {out_of}{unit}", {}
+            )
+        return self.draw_weights((amount, out_of - amount))
+
     def emit(self, name: str, data: dict) -> None:
         self.events.append({"name": name, "data": data})
 

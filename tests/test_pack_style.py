@@ -53,6 +53,27 @@ action mixed(slot: field, kind: crop, fast: bool)
   gain seed[kind] crop[kind].price * 2 + coins - gems, gems 1
   set energy = 3
 
+action lucky(kind: crop)
+  chance crop[kind].price * 2 %
+    gain coins 1
+  otherwise
+    nothing
+  chance 3 per mille
+    gain gems 1
+  pick one
+    crop[kind].price: gain coins 2
+    1: nothing
+
+action graded(fast: bool)
+  when fast and coins > 100
+    gain coins 2
+  otherwise when fast
+    nothing
+  otherwise when coins > 5
+    gain gems 1
+  otherwise
+    nothing
+
 invariant not (coins < 0 or gems < 0) else "negative: {coins}"
 """
 

@@ -336,6 +336,8 @@ async def test_a_swap_with_a_migration_moves_every_players_holdings_once_under_l
     serving = run.server.games.get("harvest")
     assert serving is not None
     swapped = asyncio.Event()
+    playing = asyncio.Event()  # every player has had 3 batches answered: swap now
+    before: set[str] = set()
     after: dict[str, int] = {}  # token -> batches sent once the swap had landed
 
     async def keep_playing(token: str) -> int:  # buys wheat seeds before, across, after
@@ -346,10 +348,14 @@ async def test_a_swap_with_a_migration_moves_every_players_holdings_once_under_l
             assert r.status == 200 and r.body["results"][0]["status"] == "ok", r.body
             if swapped.is_set():
                 after[token] = after.get(token, 0) + 1
+            elif n == 3:
+                before.add(token)
+                if len(before) == len(farmers):
+                    playing.set()
         return n
 
     players = [asyncio.ensure_future(keep_playing(token)) for _, token in farmers]
-    await asyncio.sleep(0)  # the players' first batches are under way
+    await playing.wait()  # (not a sleep: how soon the swap lands must not decide the test)
     url = f"{run.url}/admin/harvest/rules"
     r = await call(url, "POST", {"path": str(strawberries_to_carrots(tmp_path))}, token=ADMIN)
     assert r.status == 200 and r.body["previous"] == serving.pack.version, r.body

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import collections
 import fnmatch
+import re
 from dataclasses import dataclass, field
 
 from rulesc.compiler import ir
 from rulesc.compiler.check import EMPTY
+from rulesc.pack_contract import fmt_duration
 from rulesc.runtime import engine
 from rulesc.runtime.pack import Pack, PackError
 
@@ -165,9 +167,20 @@ def _actual(view: dict, path: ir.StatePath):
 def _show(value) -> str:
     if value is None or value is EMPTY:
         return "empty"
+    if isinstance(value, ir.AfterStart):
+        return after_start(SCENARIO_EPOCH_MS + value.ms)
     if value is True or value is False:
         return str(value).lower()
     return str(value)
+
+
+def after_start(ms: int) -> str:
+    """A time as a scenario writes it: `2d 3h` after the scenario's start (`0s`: at it)."""
+    delta = ms - SCENARIO_EPOCH_MS
+    if delta < 0:
+        return f"{fmt_duration(-delta)} before start"
+    parts = re.findall(r"[0-9]+[a-z]+", fmt_duration(delta))
+    return " ".join(parts) + (" after start" if delta else "")
 
 
 def _expect(run: Run, step: ir.ExpectStep) -> list[str]:
@@ -175,7 +188,11 @@ def _expect(run: Run, step: ir.ExpectStep) -> list[str]:
     for path, expected in step.values:
         view = engine.view(run.pack, run.player(path.player), run.now)
         actual = _actual(view, path)
-        if expected is EMPTY:
+        if isinstance(expected, ir.AfterStart):
+            ok = actual == SCENARIO_EPOCH_MS + expected.ms
+            if not ok and isinstance(actual, int) and not isinstance(actual, bool):
+                actual = after_start(actual)
+        elif expected is EMPTY:
             ok = actual is None
         elif isinstance(actual, dict):
             ok = False

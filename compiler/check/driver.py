@@ -17,6 +17,7 @@ from .. import ir
 from ..loader import GameSources
 from .actions import Actions
 from .bots import check_bots
+from .constants import check_constants
 from .context import Context
 from .declarations import Declarations
 from .expressions import Expressions
@@ -64,6 +65,7 @@ def run(c: Context) -> ir.Game | None:
     for d in decls:
         if isinstance(d, ast.LevelDecl):
             declarations.level_decl(d)
+    constants = check_constants(c, exprs, decls)
     loot = check_loot(c, decls)
     actions = [actions_pass.action(d) for d in decls if isinstance(d, ast.ActionDecl)]
     hooks = check_hooks(c, statements, decls)
@@ -119,4 +121,5 @@ def run(c: Context) -> ir.Game | None:
         hooks=tuple(hooks),
         leaderboards=tuple(leaderboards),
         migrations=tuple(migrations),
+        constants=tuple(constants),
     )

@@ -272,6 +272,9 @@ class Expressions:
             return ir.LocalRef(e.id, scope.locals[e.id])
         if e.id in scope.params:
             return ir.ParamRef(e.id, scope.params[e.id].type)
+        if e.id in self.c.constants:
+            k = self.c.constants[e.id]
+            return ir.Const(k.value, k.type, k.name)
         if e.id in self.c.resources:
             res = self.c.resources[e.id]
             self.c.used.add(res.name)
@@ -312,6 +315,7 @@ class Expressions:
             *self.c.row_owner,
             *self.c.tables,
             *self.c.slots,
+            *self.c.constants,
         ]
         self.c.error(
             "R010", f"unknown name `{e.id}`", e.span, did_you_mean(e.id, candidates) or _NAMES_HINT

@@ -13,7 +13,7 @@ from .context import Context
 SYNTAX_CODES = ("R001", "R002", "R003", "R004")
 # `currency coins ...`, `action buy(...`, `game ...`, `level ...`: the keyword and the name
 DECL_HEADER = re.compile(
-    r"^(game|level|day)\b|^(?:currency|meter|stat|item|table|slots|action)\s+([A-Za-z_][A-Za-z0-9_]*)"
+    r"^(game|level|day)\b|^(?:currency|meter|stat|item|table|slots|action|let)\s+([A-Za-z_][A-Za-z0-9_]*)"
 )
 
 
@@ -62,7 +62,9 @@ class Names:
                     self.c.check_snake(d.id, d.span)
             elif isinstance(d, ast.DayStartDecl):
                 self.day_start_decl(d)
-            elif isinstance(d, ast.ResourceDecl | ast.ItemDecl | ast.TableDecl | ast.SlotsDecl):
+            elif isinstance(
+                d, ast.ResourceDecl | ast.ItemDecl | ast.TableDecl | ast.SlotsDecl | ast.ConstDecl
+            ):
                 self.claim(d.name, d.name_span)
             elif isinstance(d, ast.ActionDecl):
                 if d.name in seen_actions:

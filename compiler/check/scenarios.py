@@ -204,7 +204,17 @@ class Scenarios:
                     did_you_mean(p.name, [*self.c.resources, *self.c.slots, "level"])
                     or "a scenario gives and expects resources, slots and `level`",
                 )
-        return (path, _literal(sv.value)) if ok else None
+        if not ok:
+            return None
+        if self.holds_time(p) and isinstance(sv.value, ast.DurationLit):
+            return (path, ir.AfterStart(sv.value.ms))
+        return (path, _literal(sv.value))
+
+    def holds_time(self, p: ast.ScenarioPlace) -> bool:
+        """Whether the place is a slot's field of type time (its value is `2d 3h` after start)."""
+        if p.field is None or p.name not in self.c.slots:
+            return False
+        return any(f.name == p.field and f.type == T.TIME for f in self.c.slots[p.name].fields)
 
     def level_value(self, p: ast.ScenarioPlace, given: bool) -> bool:
         if given:
@@ -282,6 +292,14 @@ class Scenarios:
                 "a scenario cannot give one field of a slot",
                 p.span,
                 "fill the slot with an action, or give the whole slot as `empty`",
+            )
+            return False
+        if fld.type == T.TIME and not isinstance(sv.value, ast.DurationLit):
+            self.c.error(
+                "R034",
+                f"`{label}` holds a time",
+                sv.value.span,
+                "write it as a duration after the scenario's start, such as `2d 3h`",
             )
             return False
         if fld.type.kind == "enum" and _literal(sv.value) not in self.c.row_names(fld.type.name):
