@@ -74,9 +74,20 @@ class _RulesIndenter(Indenter):
     tab_len = 8
 
 
+# the grammar's keywords: its quoted words, and `up to` and the functions (regex tokens)
+_QUOTED_WORD = re.compile(r'"([a-z_]+)"')
+
+
+def _grammar() -> str:
+    """rules.lark, with field_name accepting every keyword (but `level`: `.level` is its own)."""
+    text = (Path(__file__).parent / "rules.lark").read_text(encoding="utf-8")
+    words = sorted(set(_QUOTED_WORD.findall(text)) - {"level"})
+    return text.replace("@keywords", " | ".join(f'"{w}"' for w in words) + " | FUNC")
+
+
 @functools.cache
 def _lark() -> Lark:
-    grammar = (Path(__file__).parent / "rules.lark").read_text(encoding="utf-8")
+    grammar = _grammar()
     return Lark(
         grammar,
         parser="lalr",
@@ -208,6 +219,10 @@ class _Build(Transformer):
         return ast.TableDecl(
             str(name), source, columns, tuple(rows), self.tspan(name), self.span(meta)
         )
+
+    def field_name(self, c):
+        # a keyword naming a column or a field is a name like any other from here on
+        return Token.new_borrow_pos("NAME", str(c[0]), c[0])
 
     @v_args(meta=True)
     def columns(self, meta, c):
@@ -986,7 +1001,8 @@ def _parse_chunk(
     except UnexpectedInput as err:
         # rare: parse again padded, so the error's lines and columns are the file's
         padded = "\n" * (start - 1) + chunk + "\n"
-        return [], _syntax_diagnostic(_syntax_error(padded) or err, file, padded)
+        diag = _syntax_diagnostic(_syntax_error(padded) or err, file, padded)
+        return _without_bad_line(chunk, err, build), diag
     except VisitError as err:
         if isinstance(err.orig_exc, _OverLimit):  # inside a message's `{...}`
             return [], err.orig_exc.diagnostic
@@ -1002,6 +1018,50 @@ def _parse_chunk(
         )
     except DedentError:
         return [], _dedent_diagnostic(file, start, chunk)
+
+
+def _without_bad_line(chunk: str, err: UnexpectedInput, build: _Build) -> list:
+    """The declaration without the one line (statement, row) its syntax error is in, if the
+    rest parses: the checker then still checks the rest of it (its mistakes get their own
+    diagnostics) and what it declares, so one misplaced word does not hide the others.
+    Nothing when the error is in the declaration's first line or the rest does not parse."""
+    lines = chunk.split("\n")
+    first, last = _statement_lines(lines, (err.line or 1) - 1)
+    if first <= 0 or first >= len(lines):
+        return []
+    kept = lines[:first] + [""] * (last + 1 - first) + lines[last + 1 :]
+    try:
+        tree = _lark().parse("\n".join(kept) + "\n", start="start")
+        _check_limits(tree, build)
+        return build.transform(tree)
+    except (UnexpectedInput, DedentError, VisitError, _OverLimit):
+        return []
+
+
+def _statement_lines(lines: list[str], bad: int) -> tuple[int, int]:
+    """The lines (first, last; indexes) of the statement holding line `bad`: from where its
+    brackets opened to where they close, and the block indented under it."""
+    depths = [0]  # open brackets at the start of each line
+    for text in lines:
+        depths.append(max(0, depths[-1] + _bracket_change(_strip_comment(text))))
+    first = min(bad, len(lines) - 1)
+    while first > 0 and depths[first] > 0:
+        first -= 1
+    last = first
+    while last + 1 < len(lines) and depths[last + 1] > 0:
+        last += 1
+    indent = len(lines[first]) - len(lines[first].lstrip(" "))
+    while last + 1 < len(lines):
+        text = lines[last + 1]
+        if _strip_comment(text).strip() and len(text) - len(text.lstrip(" ")) <= indent:
+            break
+        last += 1
+    return first, last
+
+
+def _bracket_change(code: str) -> int:
+    code = re.sub(r'"([^"\\\n]|\\.)*"', "", code)  # brackets in messages do not count
+    return sum(code.count(c) for c in "([") - sum(code.count(c) for c in ")]")
 
 
 # control characters (but tab and newline), a lone carriage return, and the Unicode line

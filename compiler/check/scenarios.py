@@ -147,6 +147,8 @@ class Scenarios:
             rows = self.c.row_names(p.type.name)
             if isinstance(v, ast.Name) and v.id in rows:
                 return True
+            if isinstance(v, ast.Name) and self.c.reported(v.id):
+                return False  # its row has a syntax error, reported
             said = self.c.source(v.span)
             self.c.error(
                 "R034",
