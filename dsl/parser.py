@@ -124,6 +124,8 @@ class _Build(Transformer):
         self.lines = lines or []
         # line -> columns a right-aligned pick weight was moved left by (_align_pick_weights)
         self.weight_shifts = weight_shifts or {}
+        # mistakes that still parse (`field[0] .crop`): reported, the declaration kept
+        self.problems: list[Diagnostic] = []
 
     # -- spans
     def _pos(self, line: int, col: int) -> tuple[int, int]:
@@ -145,6 +147,33 @@ class _Build(Transformer):
             tok.end_line or tok.line or 1, tok.end_column or tok.column or 1
         )
         return Span(self.file, line, col, end_line, end_col)
+
+    def check_dot(self, meta, name: Token) -> None:
+        """`field[0] .crop`: a space around the `.` that reads a field is an error (R081)."""
+        if not self.lines or not name.line or not name.column:
+            return
+        line, col = self._pos(name.line, name.column)
+        text = self.lines[line - 1] if line <= len(self.lines) else ""
+        before = text[: col - 1]
+        code = before.rstrip()
+        if not code.endswith(".") or not code[:-1].strip():
+            return  # `.` starting a continued line: nothing on its left to touch
+        if before == code and code[:-1] == code[:-1].rstrip():
+            return
+        left = len(code[:-1].rstrip())  # 0-based end of what is read
+        start_line, start_col = self._pos(meta.line, meta.column)
+        first = start_col - 1 if start_line == line else left
+        said = text[first : col - 1 + len(name)]
+        fixed = text[first:left] + "." + str(name)
+        self.problems.append(
+            Diagnostic(
+                "R081",
+                "error",
+                f"a space around the `.` of `{said.strip()}`",
+                Span(self.file, line, left + 1, line, col + len(name)),
+                f"write `{fixed.strip()}`: `.{name}` touches what it reads, without spaces",
+            )
+        )
 
     def string(self, tok: Token) -> ast.StringLit:
         return _string_lit(tok, self)
@@ -404,6 +433,7 @@ class _Build(Transformer):
         for part in c[1:]:
             if isinstance(part, Token) and part.type == "NAME":
                 fld = str(part)
+                self.check_dot(meta, part)
             else:
                 index = part
         return ast.Place(str(name), self.tspan(name), index, fld, self.span(meta))
@@ -476,6 +506,7 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def attr(self, meta, c):
+        self.check_dot(meta, c[1])
         return ast.Attr(c[0], str(c[1]), self.tspan(c[1]), self.span(meta))
 
     @v_args(meta=True)
@@ -613,6 +644,8 @@ class _Build(Transformer):
         parts: list[list] = []
         for part in c:
             if isinstance(part, Token):
+                if parts:
+                    self.check_dot(meta, part)
                 parts.append([str(part), None])
             else:
                 parts[-1][1] = part[1]
@@ -928,8 +961,16 @@ def _unexpected(err: UnexpectedInput) -> Unexpected:
     return Unexpected(tok.type, str(tok), line, col, end_line, end_col, accepts)
 
 
-def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
-    return syntax_errors.explain(_unexpected(err), file, text, _literals())
+def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str, above: str = "") -> Diagnostic:
+    return syntax_errors.explain(_unexpected(err), file, text, _literals(), above)
+
+
+def _word_above(lines: list[str], start: int) -> str:
+    """The first word of the top-level declaration before line `start` (1-based), if any."""
+    for text in reversed(lines[: start - 1]):
+        if text[:1].isalpha():
+            return text.split(" ", 1)[0]
+    return ""
 
 
 # ---- entry points ----------------------------------------------------------------
@@ -983,6 +1024,7 @@ def parse_source(file: str, text: str) -> tuple[ast.Module, list[Diagnostic]]:
         decls.extend(parsed)
         if diag is not None:
             diags.append(diag)
+        diags.extend(build.problems)
     return ast.Module(file, tuple(decls)), diags
 
 
@@ -1001,7 +1043,8 @@ def _parse_chunk(
     except UnexpectedInput as err:
         # rare: parse again padded, so the error's lines and columns are the file's
         padded = "\n" * (start - 1) + chunk + "\n"
-        diag = _syntax_diagnostic(_syntax_error(padded) or err, file, padded)
+        above = _word_above(build.lines, start)
+        diag = _syntax_diagnostic(_syntax_error(padded) or err, file, padded, above)
         return _without_bad_line(chunk, err, build), diag
     except VisitError as err:
         if isinstance(err.orig_exc, _OverLimit):  # inside a message's `{...}`
