@@ -24,6 +24,10 @@ CODES: dict[str, tuple[str, str, str]] = {
 
             action buy(kind: crop, qty: int 1..9     # expected `)` to close the parameter list
             require coins = 5                         # to compare, write `==`
+            wheat: 5, 0.25                            # no decimals: `25` in a percent column
+
+        A line with a syntax error is left out of its declaration (with the block under it),
+        and the rest of the declaration is still checked.
         """,
     ),
     "R002": _entry(
@@ -510,6 +514,27 @@ CODES: dict[str, tuple[str, str, str]] = {
             chance crop[kind].extra_pct %      # from a table column, checked when drawn
 
         A computed chance outside the range rejects the action with `overflow`.
+        """,
+    ),
+    "R080": _entry(
+        "warning",
+        "`draws` on an action that draws nothing",
+        """
+        `draws N` in a scenario pins which branch of a `pick one` (or which entry of a loot
+        table) a `do` step takes. The action has no `pick one`, no `gain loot` and no
+        `give ... loot`, and no hook draws either, so there is nothing to pin: remove
+        `draws ...`, or `do` the action that draws.
+
+            do work draws 2        # work only gains coins: write `do work`
+        """,
+    ),
+    "R081": _entry(
+        "error",
+        "space around the `.` of a field",
+        """
+        A field or column is read with a `.` that touches both sides: `field[0].crop`,
+        `crop[kind].sell`. A space before or after it (`field[0] .crop`) reads as something
+        else at a glance, so it is refused; write it without spaces.
         """,
     ),
     "R050": _entry(

@@ -82,10 +82,11 @@ def bracket_depth(tokens: list[Tok], depth: int = 0) -> int:
     return depth
 
 
-def _is_value_end(t: Tok) -> bool:
+def _is_value_end(t: Tok, before: Tok | None = None) -> bool:
     """Whether a token can end a value, so that a `-` after it subtracts."""
     if t.kind == "WORD":
-        return t.text not in keywords() or t.text in _VALUE_WORDS
+        after_dot = before is not None and before.text == "."  # `crop[kind].cost`: a column
+        return after_dot or t.text not in keywords() or t.text in _VALUE_WORDS
     return t.kind in _WORDLIKE or t.text in (")", "]")
 
 
@@ -106,7 +107,7 @@ def spaced(tokens: list[Tok]) -> str:
 def _is_sign(tokens: list[Tok], i: int) -> bool:
     """Whether the `-` at `i` is a sign: nothing before it ends a value, or it is written
     as one, touching what follows but not what precedes (`gain xp -1`, an amount)."""
-    if i == 0 or not _is_value_end(tokens[i - 1]):
+    if i == 0 or not _is_value_end(tokens[i - 1], tokens[i - 2] if i > 1 else None):
         return True
     after = tokens[i + 1] if i + 1 < len(tokens) else None
     return (
@@ -126,5 +127,5 @@ def _space_between(a: Tok, b: Tok, before_a: Tok | None) -> bool:
             return a.end != b.start  # `max (` is the keyword `max`, `max(` the function
         return a.text in keywords()  # `require (a or b)`, but `buy(kind: crop)`
     if b.text == "[":
-        return not (_is_value_end(a) and a.kind in ("WORD", "OP"))
+        return not (_is_value_end(a, before_a) and a.kind in ("WORD", "OP"))
     return True

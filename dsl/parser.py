@@ -74,9 +74,20 @@ class _RulesIndenter(Indenter):
     tab_len = 8
 
 
+# the grammar's keywords: its quoted words, and `up to` and the functions (regex tokens)
+_QUOTED_WORD = re.compile(r'"([a-z_]+)"')
+
+
+def _grammar() -> str:
+    """rules.lark, with field_name accepting every keyword (but `level`: `.level` is its own)."""
+    text = (Path(__file__).parent / "rules.lark").read_text(encoding="utf-8")
+    words = sorted(set(_QUOTED_WORD.findall(text)) - {"level"})
+    return text.replace("@keywords", " | ".join(f'"{w}"' for w in words) + " | FUNC")
+
+
 @functools.cache
 def _lark() -> Lark:
-    grammar = (Path(__file__).parent / "rules.lark").read_text(encoding="utf-8")
+    grammar = _grammar()
     return Lark(
         grammar,
         parser="lalr",
@@ -113,6 +124,8 @@ class _Build(Transformer):
         self.lines = lines or []
         # line -> columns a right-aligned pick weight was moved left by (align_pick_weights)
         self.weight_shifts = weight_shifts or {}
+        # mistakes that still parse (`field[0] .crop`): reported, the declaration kept
+        self.problems: list[Diagnostic] = []
 
     # -- spans
     def _pos(self, line: int, col: int) -> tuple[int, int]:
@@ -134,6 +147,33 @@ class _Build(Transformer):
             tok.end_line or tok.line or 1, tok.end_column or tok.column or 1
         )
         return Span(self.file, line, col, end_line, end_col)
+
+    def check_dot(self, meta, name: Token) -> None:
+        """`field[0] .crop`: a space around the `.` that reads a field is an error (R081)."""
+        if not self.lines or not name.line or not name.column:
+            return
+        line, col = self._pos(name.line, name.column)
+        text = self.lines[line - 1] if line <= len(self.lines) else ""
+        before = text[: col - 1]
+        code = before.rstrip()
+        if not code.endswith(".") or not code[:-1].strip():
+            return  # `.` starting a continued line: nothing on its left to touch
+        if before == code and code[:-1] == code[:-1].rstrip():
+            return
+        left = len(code[:-1].rstrip())  # 0-based end of what is read
+        start_line, start_col = self._pos(meta.line, meta.column)
+        first = start_col - 1 if start_line == line else left
+        said = text[first : col - 1 + len(name)]
+        fixed = text[first:left] + "." + str(name)
+        self.problems.append(
+            Diagnostic(
+                "R081",
+                "error",
+                f"a space around the `.` of `{said.strip()}`",
+                Span(self.file, line, left + 1, line, col + len(name)),
+                f"write `{fixed.strip()}`: `.{name}` touches what it reads, without spaces",
+            )
+        )
 
     def string(self, tok: Token) -> ast.StringLit:
         return _string_lit(tok, self)
@@ -208,6 +248,10 @@ class _Build(Transformer):
         return ast.TableDecl(
             str(name), source, columns, tuple(rows), self.tspan(name), self.span(meta)
         )
+
+    def field_name(self, c):
+        # a keyword naming a column or a field is a name like any other from here on
+        return Token.new_borrow_pos("NAME", str(c[0]), c[0])
 
     @v_args(meta=True)
     def columns(self, meta, c):
@@ -421,6 +465,7 @@ class _Build(Transformer):
         for part in c[1:]:
             if isinstance(part, Token) and part.type == "NAME":
                 fld = str(part)
+                self.check_dot(meta, part)
             else:
                 index = part
         return ast.Place(str(name), self.tspan(name), index, fld, self.span(meta))
@@ -493,6 +538,7 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def attr(self, meta, c):
+        self.check_dot(meta, c[1])
         return ast.Attr(c[0], str(c[1]), self.tspan(c[1]), self.span(meta))
 
     @v_args(meta=True)
@@ -630,6 +676,8 @@ class _Build(Transformer):
         parts: list[list] = []
         for part in c:
             if isinstance(part, Token):
+                if parts:
+                    self.check_dot(meta, part)
                 parts.append([str(part), None])
             else:
                 parts[-1][1] = part[1]
@@ -980,8 +1028,16 @@ def _unexpected(err: UnexpectedInput) -> Unexpected:
     return Unexpected(tok.type, str(tok), line, col, end_line, end_col, accepts)
 
 
-def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
-    return syntax_errors.explain(_unexpected(err), file, text, _literals())
+def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str, above: str = "") -> Diagnostic:
+    return syntax_errors.explain(_unexpected(err), file, text, _literals(), above)
+
+
+def _word_above(lines: list[str], start: int) -> str:
+    """The first word of the top-level declaration before line `start` (1-based), if any."""
+    for text in reversed(lines[: start - 1]):
+        if text[:1].isalpha():
+            return text.split(" ", 1)[0]
+    return ""
 
 
 # ---- entry points ----------------------------------------------------------------
@@ -1035,6 +1091,7 @@ def parse_source(file: str, text: str) -> tuple[ast.Module, list[Diagnostic]]:
         decls.extend(parsed)
         if diag is not None:
             diags.append(diag)
+        diags.extend(build.problems)
     return ast.Module(file, tuple(decls)), diags
 
 
@@ -1053,7 +1110,9 @@ def _parse_chunk(
     except UnexpectedInput as err:
         # rare: parse again padded, so the error's lines and columns are the file's
         padded = "\n" * (start - 1) + chunk + "\n"
-        return [], _syntax_diagnostic(_syntax_error(padded) or err, file, padded)
+        above = _word_above(build.lines, start)
+        diag = _syntax_diagnostic(_syntax_error(padded) or err, file, padded, above)
+        return _without_bad_line(chunk, err, build), diag
     except VisitError as err:
         if isinstance(err.orig_exc, _OverLimit):  # inside a message's `{...}`
             return [], err.orig_exc.diagnostic
@@ -1069,6 +1128,50 @@ def _parse_chunk(
         )
     except DedentError:
         return [], _dedent_diagnostic(file, start, chunk)
+
+
+def _without_bad_line(chunk: str, err: UnexpectedInput, build: _Build) -> list:
+    """The declaration without the one line (statement, row) its syntax error is in, if the
+    rest parses: the checker then still checks the rest of it (its mistakes get their own
+    diagnostics) and what it declares, so one misplaced word does not hide the others.
+    Nothing when the error is in the declaration's first line or the rest does not parse."""
+    lines = chunk.split("\n")
+    first, last = _statement_lines(lines, (err.line or 1) - 1)
+    if first <= 0 or first >= len(lines):
+        return []
+    kept = lines[:first] + [""] * (last + 1 - first) + lines[last + 1 :]
+    try:
+        tree = _lark().parse("\n".join(kept) + "\n", start="start")
+        _check_limits(tree, build)
+        return build.transform(tree)
+    except (UnexpectedInput, DedentError, VisitError, _OverLimit):
+        return []
+
+
+def _statement_lines(lines: list[str], bad: int) -> tuple[int, int]:
+    """The lines (first, last; indexes) of the statement holding line `bad`: from where its
+    brackets opened to where they close, and the block indented under it."""
+    depths = [0]  # open brackets at the start of each line
+    for text in lines:
+        depths.append(max(0, depths[-1] + _bracket_change(_strip_comment(text))))
+    first = min(bad, len(lines) - 1)
+    while first > 0 and depths[first] > 0:
+        first -= 1
+    last = first
+    while last + 1 < len(lines) and depths[last + 1] > 0:
+        last += 1
+    indent = len(lines[first]) - len(lines[first].lstrip(" "))
+    while last + 1 < len(lines):
+        text = lines[last + 1]
+        if _strip_comment(text).strip() and len(text) - len(text.lstrip(" ")) <= indent:
+            break
+        last += 1
+    return first, last
+
+
+def _bracket_change(code: str) -> int:
+    code = re.sub(r'"([^"\\\n]|\\.)*"', "", code)  # brackets in messages do not count
+    return sum(code.count(c) for c in "([") - sum(code.count(c) for c in ")]")
 
 
 # control characters (but tab and newline), a lone carriage return, and the Unicode line

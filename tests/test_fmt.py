@@ -158,6 +158,8 @@ def spaced_tokens(draw, tokens: list[str]) -> str:
             prev == "-"
         )  # `- 5` and `-5` read alike, but keep a few signs written as signs
         gap = draw(st.integers(1 if wordy else 0, 3))
+        if "." in (prev, tok):
+            gap = 0  # `field[0] .crop` is R081: a `.` touches both sides
         out += " " * (0 if touching_sign and draw(st.booleans()) else gap) + tok
     return out
 

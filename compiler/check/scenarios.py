@@ -98,6 +98,14 @@ class Scenarios:
                 "R034", "draws are numbered from 1", st.span, "write `draws 1` for the first branch"
             )
             return None
+        if (st.draws or st.draw is not None) and not self.draws_anything(action):
+            self.c.warn(
+                "R080",
+                f"`{st.action}` draws nothing, so `draws` pins nothing",
+                self.c.find(st.span, r"(draws\b[ 0-9_,]*[0-9_])"),
+                "remove `draws ...`: only an action with `pick one` or `gain loot` "
+                "(or a hook that has one) draws",
+            )
         named, player = self.scenario_player(st.player, st.span)
         if not named:
             return None
@@ -110,6 +118,15 @@ class Scenarios:
             loc,
             player,
             st.draws or ((st.draw,) if st.draw is not None else ()),
+        )
+
+    def draws_anything(self, action: ast.ActionDecl) -> bool:
+        """Whether the action (or a hook, which may run after it) has a draw to pin."""
+        hooks = [d for m in self.c.src.rules for d in m.decls if isinstance(d, ast.HookDecl)]
+        return any(
+            isinstance(s, ast.Pick | ast.GainLoot) or (isinstance(s, ast.Give) and s.loot)
+            for body in [action.body, *(h.body for h in hooks)]
+            for s in ir.walk_statements(body)
         )
 
     def scenario_player(self, name: str | None, span: Span) -> tuple[bool, str | None]:
@@ -147,6 +164,8 @@ class Scenarios:
             rows = self.c.row_names(p.type.name)
             if isinstance(v, ast.Name) and v.id in rows:
                 return True
+            if isinstance(v, ast.Name) and self.c.reported(v.id):
+                return False  # its row has a syntax error, reported
             said = self.c.source(v.span)
             self.c.error(
                 "R034",

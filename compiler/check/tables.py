@@ -52,7 +52,8 @@ class Tables:
             seen.setdefault(c.name, c.span)
             if t is not None:
                 columns.append(ir.Column(c.name, t))
-        if not d.columns and (d.rows or d.source is not None):
+        partial = d.name in self.c.broken  # a line of it has a syntax error (reported)
+        if not d.columns and (d.rows or d.source is not None) and not partial:
             self.c.error(
                 "R015",
                 f"table `{d.name}` has no `columns` line",
@@ -76,7 +77,9 @@ class Tables:
                 return []  # the CSV's mistake is reported
         else:
             raw = [(r.name, r.span, [(_cell_text(c), c.span) for c in r.cells]) for r in d.rows]
-        if not raw and not d.columns and d.source is None:
+        if d.name in self.c.broken and not raw:
+            pass  # its rows have a syntax error, reported
+        elif not raw and not d.columns and d.source is None:
             self.c.error(
                 "R015",
                 f"table `{d.name}` is empty",
