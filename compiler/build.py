@@ -105,6 +105,8 @@ def schema(game: ir.Game) -> dict:
             entry["max"] = r.max
         if r.key:
             entry["per"] = r.key
+        if r.key2:  # two tables: `per` then `per2`, held nested ({"wheat": {"gold": 3}})
+            entry["per2"] = r.key2
         if r.regen:
             entry["regen"] = {"amount": r.regen[0], "every_ms": r.regen[1]}
         if r.public:

@@ -468,6 +468,22 @@ CODES: dict[str, tuple[str, str, str]] = {
         between them.
         """,
     ),
+    "R086": _entry(
+        "error",
+        "keys of an item of two tables",
+        """
+        An item counted per two tables (`item produce of crop, quality`) is read and
+        written with a row of each, in the order declared; every other item takes one key
+        or none, and tables and slots take one:
+
+            item produce of crop, quality
+            gain produce[kind, q] 1          # not `produce[kind]`
+            cost seed[kind] 1                # not `seed[kind, gold]`: seeds are per crop
+
+        In scenarios and admin grants the place is written the same way:
+        `given produce[wheat, gold] 3`, `{"produce[wheat, gold]": 3}`.
+        """,
+    ),
     "R090": _entry(
         "error",
         "migrate",

@@ -106,11 +106,15 @@ class ExprEmitter:
         if isinstance(e, ir.ParamRef | ir.LocalRef):
             return py_name(e.name)
         if isinstance(e, ir.ResourceRead):
+            if isinstance(e.key, ir.KeyPair):  # nested: s["produce"][kind][q]
+                return self.state(e.resource, self.expr(e.key.first), self.expr(e.key.second))
             return (
                 self.state(e.resource)
                 if e.key is None
                 else self.state(e.resource, self.expr(e.key))
             )
+        if isinstance(e, ir.KeyPair):  # the rt helpers take the pair as one key
+            return Group("(", (self.expr(e.first), self.expr(e.second)), ")")
         if isinstance(e, ir.IsFilled):
             return Chain(
                 "is not" if e.filled else "is",
@@ -659,7 +663,10 @@ def _new_state(game: ir.Game) -> Group:
     tables = {t.name: t for t in game.tables}
     entries: dict[str, Doc] = {}
     for r in game.resources:
-        if r.key:
+        if r.key and r.key2:  # two tables: nested, {"wheat": {"gold": 0, ...}, ...}
+            second = {row[0]: r.start for row in tables[r.key2].rows}
+            entries[r.name] = literal_doc({row[0]: second for row in tables[r.key].rows})
+        elif r.key:
             entries[r.name] = literal_doc({row[0]: r.start for row in tables[r.key].rows})
         else:
             entries[r.name] = py_literal(r.start)

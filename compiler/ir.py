@@ -168,6 +168,16 @@ class PeerLevel:
     type: Type
 
 
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    """The key of an item of two tables, `[kind, q]` in `produce[kind, q]`: a row of each
+    (the state holds such an item nested: `{"wheat": {"gold": 3}}`)."""
+
+    first: Expr
+    second: Expr
+    type: Type  # Type("pair", "crop,quality")
+
+
 Expr = (
     Const
     | ParamRef
@@ -188,6 +198,7 @@ Expr = (
     | CeilDiv
     | PeerRead
     | PeerLevel
+    | KeyPair
 )
 
 
@@ -388,6 +399,7 @@ class Resource:
     regen: tuple[int, int] | None  # (amount, every ms)
     loc: Loc
     public: bool = False  # other players may read it in a snapshot (`target.power`)
+    key2: str | None = None  # `item produce of crop, quality`: the second table
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,7 +533,7 @@ class StatePath:
     """A place in a player's state as a scenario names it: `seed[corn]`, `field[0].crop`."""
 
     name: str
-    key: str | int | None
+    key: str | int | tuple[str, str] | None  # a pair: `produce[wheat, gold]`
     field: str | None
     label: str
     player: str | None = None  # another player of the scenario (`bob.coins`); None: `me`

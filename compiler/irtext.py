@@ -89,6 +89,8 @@ def _bare(e: ir.Expr) -> str:
         return f"{e.player}.{e.resource}" + (f"[{text(e.key)}]" if e.key is not None else "")
     if isinstance(e, ir.PeerLevel):
         return f"{e.player}.level"
+    if isinstance(e, ir.KeyPair):
+        return f"{text(e.first)}, {text(e.second)}"
     raise AssertionError(f"no text for {e!r}")
 
 

@@ -17,6 +17,8 @@ class Type:
             return f"a {self.name} slot number"
         if self.kind == "slot":
             return f"a {self.name} slot"
+        if self.kind == "pair":
+            return f"a pair of rows ({(self.name or '').replace(',', ', ')})"
         return self.kind
 
 
@@ -34,6 +36,11 @@ def enum(table: str) -> Type:
 
 def slot_index(slots: str) -> Type:
     return Type("slot_index", slots)
+
+
+def pair(first: str, second: str) -> Type:
+    """The key of an item of two tables: a row of each."""
+    return Type("pair", f"{first},{second}")
 
 
 def slot(slots: str) -> Type:

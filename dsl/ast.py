@@ -105,6 +105,7 @@ class Index:
     base: Expr
     index: Expr
     span: Span
+    index2: Expr | None = None  # `produce[kind, q]`: the second key of an item of two tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,7 @@ class Place:
     index: Expr | None
     field: str | None
     span: Span
+    index2: Expr | None = None  # `produce[kind, q]`: the second key of an item of two tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,6 +420,7 @@ class ItemDecl:
     name_span: Span
     span: Span
     public: bool = False
+    key2: Name | None = None  # `item produce of crop, quality`: counted per pair of rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,7 +555,7 @@ class InvariantDecl:
 @dataclass(frozen=True, slots=True)
 class ScenarioPlace:
     name: str
-    key: str | int | None
+    key: str | int | tuple[str, str] | None  # a pair for an item of two tables
     field: str | None
     span: Span
     player: str | None = None  # `bob.coins`: another player of the scenario

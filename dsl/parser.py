@@ -53,6 +53,7 @@ _EXPR_RULES = frozenset(
         "mod",
         "neg",
         "index",
+        "index_pair",
         "attr",
         "attr_level",
         "call",
@@ -268,11 +269,9 @@ class _Build(Transformer):
     @v_args(meta=True)
     def item_decl(self, meta, c):
         name = c[0]
-        key = None
-        opts = c[1:]
-        if opts and isinstance(opts[0], Token):
-            key = ast.Name(str(opts[0]), self.tspan(opts[0]))
-            opts = opts[1:]
+        keys = [ast.Name(str(t), self.tspan(t)) for t in c[1:] if isinstance(t, Token)]
+        opts = [o for o in c[1:] if not isinstance(o, Token)]
+        key = keys[0] if keys else None
         o = dict(opts)
         return ast.ItemDecl(
             str(name),
@@ -283,6 +282,7 @@ class _Build(Transformer):
             self.tspan(name),
             self.span(meta),
             public=o.get("public", False),
+            key2=keys[1] if len(keys) > 1 else None,
         )
 
     @v_args(meta=True)
@@ -460,15 +460,17 @@ class _Build(Transformer):
     @v_args(meta=True)
     def place(self, meta, c):
         name = c[0]
-        index = None
+        indexes = []
         fld = None
         for part in c[1:]:
             if isinstance(part, Token) and part.type == "NAME":
                 fld = str(part)
                 self.check_dot(meta, part)
             else:
-                index = part
-        return ast.Place(str(name), self.tspan(name), index, fld, self.span(meta))
+                indexes.append(part)
+        index = indexes[0] if indexes else None
+        index2 = indexes[1] if len(indexes) > 1 else None
+        return ast.Place(str(name), self.tspan(name), index, fld, self.span(meta), index2)
 
     @v_args(meta=True)
     def level_place(self, meta, c):
@@ -535,6 +537,10 @@ class _Build(Transformer):
     @v_args(meta=True)
     def index(self, meta, c):
         return ast.Index(c[0], c[1], self.span(meta))
+
+    @v_args(meta=True)
+    def index_pair(self, meta, c):
+        return ast.Index(c[0], c[1], self.span(meta), c[2])
 
     @v_args(meta=True)
     def attr(self, meta, c):
@@ -699,6 +705,9 @@ class _Build(Transformer):
     def scenario_key(self, c):
         tok = c[0]
         return ("key", int(str(tok).replace("_", "")) if tok.type == "INT" else str(tok))
+
+    def scenario_key_pair(self, c):
+        return ("key", (str(c[0]), str(c[1])))
 
     @v_args(meta=True)
     def duration_sum(self, meta, c):

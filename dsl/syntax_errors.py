@@ -380,8 +380,10 @@ def _unclosed_bracket(ctx: _Context) -> _Report | None:
     end_line, end_col = end_of_code(ctx.lines, ctx.what.line, ctx.what.col)
     if ctx.at_end or ctx.what.line > end_line:
         return _Report(message, end_line, end_col, 1, hint)  # the line ended with the bracket open
-    if "COMMA" in ctx.accepts:
-        return None  # more likely a missing `,` between two items (see _hint)
+    if "COMMA" in ctx.accepts and role != "index":
+        # more likely a missing `,` between two items (see _hint); an index takes a `,` only
+        # for an item of two tables (`produce[kind, q]`), so there `]` is the likelier fix
+        return None
     return _Report(
         f"{message}, found {ctx.found}", ctx.line, ctx.col, max(1, len(ctx.what.value)), hint
     )

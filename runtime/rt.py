@@ -256,7 +256,7 @@ class Context:
             if amount < 0:
                 raise Rejected("overflow", f"a cost of {amount} {label} is negative", {})
             need = needs[label] = needs.get(label, 0) + amount
-            have = s[name] if key is None else s[name][key]
+            have = s[name] if key is None else holding(s, name, key)
             if have < need:
                 short[label] = {"need": need, "have": have}
         if short:
@@ -268,11 +268,16 @@ class Context:
                 have = s[name]
                 s[name] = value = have - amount
                 label = name
-            else:
+            elif key.__class__ is str:
                 row = s[name]
                 have = row[key]
                 row[key] = value = have - amount
                 label = f"{name}[{key}]"
+            else:  # an item of two tables: a pair of rows, held nested
+                row = s[name][key[0]]
+                have = row[key[1]]
+                row[key[1]] = value = have - amount
+                label = place_label(name, key)
             seen = changes.get(label)
             if seen is None:
                 if value != have:
@@ -290,10 +295,15 @@ class Context:
         if key is None:
             have = s[name]
             label = name
-        else:
+        elif key.__class__ is str:
             row = s[name]
             have = row[key]
             label = f"{name}[{key}]"
+        else:  # an item of two tables: a pair of rows, held nested
+            label = place_label(name, key)
+            row = s[name][key[0]]
+            key = key[1]
+            have = row[key]
         if amount < 0:
             raise Rejected("overflow", f"a cost of {amount} {label} is negative", {})
         if have < amount:
@@ -323,10 +333,15 @@ class Context:
         if key is None:
             have = s[name]
             label = name
-        else:
+        elif key.__class__ is str:
             row = s[name]
             have = row[key]
             label = f"{name}[{key}]"
+        else:  # an item of two tables: a pair of rows, held nested
+            label = place_label(name, key)
+            row = s[name][key[0]]
+            key = key[1]
+            have = row[key]
         if amount < 0:
             raise Rejected("overflow", f"a gain of {amount} {label} is negative", {})
         value = have + amount
@@ -364,8 +379,9 @@ class Context:
             have = s[name]
             s[name] = value
         else:
-            have = s[name][key]
-            s[name][key] = value
+            row, cell = holding_row(s, name, key)
+            have = row[cell]
+            row[cell] = value
         self._put(label, have, value)
 
     # slots: a filled slot is a dict of its fields, never changed in place (it may be shared
@@ -584,8 +600,45 @@ class LegacyContext(Context):
 
 
 def place_label(name: str, key: Any) -> str:
-    """How the rules name a place: `coins`, `seed[wheat]`, `field[2]`."""
-    return name if key is None else f"{name}[{key}]"
+    """How the rules name a place: `coins`, `seed[wheat]`, `field[2]`, and an item of two
+    tables: `produce[wheat, gold]` (its key a pair: a tuple, or a list once sent as JSON)."""
+    if key is None:
+        return name
+    if isinstance(key, tuple | list):
+        return f"{name}[{key[0]}, {key[1]}]"
+    return f"{name}[{key}]"
+
+
+def holding_row(s: dict, name: str, key: Any) -> tuple[dict, Any]:
+    """The dict that holds a keyed item's count, and its key there: `s["seed"]`, "wheat";
+    for an item of two tables, the inner one: `s["produce"]["wheat"]`, "gold"."""
+    if isinstance(key, tuple | list):
+        return s[name][key[0]], key[1]
+    return s[name], key
+
+
+def holding(s: dict, name: str, key: Any) -> Any:
+    """What the state holds at a place: `coins`, `seed[wheat]`, `produce[wheat, gold]`."""
+    if key is None:
+        return s[name]
+    row, cell = holding_row(s, name, key)
+    return row[cell]
+
+
+def parse_place_label(label: str) -> tuple[str, str | tuple[str, str] | None]:
+    """`coins` -> ("coins", None), `seed[wheat]` -> ("seed", "wheat"), `produce[wheat, gold]`
+    -> ("produce", ("wheat", "gold")): place_label read back. ValueError when it is none."""
+    name, bracket, rest = label.partition("[")
+    if not bracket:
+        return label, None
+    if not rest.endswith("]"):
+        raise ValueError(f"`{label}` is not a place")
+    parts = [p.strip() for p in rest[:-1].split(",")]
+    if len(parts) == 1:
+        return name, parts[0]
+    if len(parts) == 2:
+        return name, (parts[0], parts[1])
+    raise ValueError(f"`{label}` is not a place")
 
 
 def slot_field(s: dict, slots: str, index: int, name: str) -> Any:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from rulesc.compiler import ir
 from rulesc.compiler.check import EMPTY
 from rulesc.pack_contract import fmt_duration
-from rulesc.runtime import engine
+from rulesc.runtime import engine, rt
 from rulesc.runtime.pack import Pack, PackError
 
 # Monday 2026-01-05 12:00:00 UTC: midday, so the first daily reset is hours away, not seconds.
@@ -130,7 +130,7 @@ def _give(run: Run, state: dict, values: list, problems: list[str]) -> dict:
     """`state` with the `given` values set."""
     state = engine.prepare(run.pack, state, run.now)
     state = {
-        k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+        k: (_copy(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
         for k, v in state.items()
     }
     resources = run.pack.module.RESOURCES
@@ -144,8 +144,9 @@ def _give(run: Run, state: dict, values: list, problems: list[str]) -> dict:
                 continue
             if path.key is None:
                 state[path.name] = value
-            else:
-                state[path.name][path.key] = value
+            else:  # `seed[corn]`, or a pair: `produce[wheat, gold]`
+                row, cell = rt.holding_row(state, path.name, path.key)
+                row[cell] = value
             if path.name in state["_meters"]:
                 state["_meters"][path.name] = run.now  # a given meter refills from now on
         elif value is EMPTY and isinstance(path.key, int):
@@ -155,9 +156,16 @@ def _give(run: Run, state: dict, values: list, problems: list[str]) -> dict:
     return state
 
 
+def _copy(value: dict) -> dict:
+    """A state entry's dict, copied before `given` writes in it (the inner dicts too)."""
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in value.items()}
+
+
 def _actual(view: dict, path: ir.StatePath):
     value = view.get(path.name)
-    if path.key is not None:
+    if isinstance(path.key, tuple):  # an item of two tables, held nested
+        value = value[path.key[0]][path.key[1]] if value is not None else None
+    elif path.key is not None:
         value = value[path.key] if value is not None else None
     if path.field is not None:
         value = value.get(path.field) if isinstance(value, dict) else None

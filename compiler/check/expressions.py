@@ -329,10 +329,18 @@ class Expressions:
         if isinstance(e.base, ast.Name) and e.base.id in self.c.resources:
             res = self.c.resources[e.base.id]
             self.c.used.add(res.name)
-            target = self.keyed(res, e.index, e.span, scope)
+            target = self.keyed(res, e.index, e.span, scope, e.index2)
             if target is None:
                 return None
             return ir.ResourceRead(res.name, target[1], T.INT)
+        if e.index2 is not None:
+            self.c.error(
+                "R086",
+                "only an item of two tables takes two keys",
+                e.span,
+                f"write one key: `{self.c.source(e.base.span)}[{self.c.source(e.index.span)}]`",
+            )
+            return None
         if isinstance(e.base, ast.Name) and e.base.id in self.c.slots:
             index = self.slot_index(e.base.id, e.index, scope)
             return ir.SlotRead(e.base.id, index, T.slot(e.base.id)) if index is not None else None
@@ -370,6 +378,16 @@ class Expressions:
         if peer is not NOT_PEER:
             return peer  # type: ignore[return-value]
         base = e.base
+        if isinstance(base, ast.Index) and base.index2 is not None:
+            inner = self.expr(base, scope)  # R086 when it is not an item of two tables
+            if inner is not None:
+                self.c.error(
+                    "R012",
+                    f"{a_type(inner.type)} has no field `{e.name}`",
+                    e.name_span,
+                    f"`{self.c.source(base.span)}` is a count",
+                )
+            return None
         if (
             isinstance(base, ast.Index)
             and isinstance(base.base, ast.Name)
@@ -470,7 +488,16 @@ class Expressions:
         t = T.INT if T.is_intlike(first) else first
         return ir.MinMax(e.func, tuple(args), t)  # type: ignore[arg-type]
 
-    def keyed(self, res: ir.Resource, index: ast.Expr | None, span: Span, scope: Scope):
+    def keyed(
+        self,
+        res: ir.Resource,
+        index: ast.Expr | None,
+        span: Span,
+        scope: Scope,
+        index2: ast.Expr | None = None,
+    ):
+        if res.key2 is not None or index2 is not None:
+            return self.keyed_pair(res, index, index2, span, scope)
         if res.key is None:
             if index is not None:
                 self.c.error(
@@ -492,6 +519,53 @@ class Expressions:
         label = f"{res.name}[{_label(index)}]"
         return res.name, key, label
 
+    def keyed_pair(
+        self,
+        res: ir.Resource,
+        index: ast.Expr | None,
+        index2: ast.Expr | None,
+        span: Span,
+        scope: Scope,
+    ):
+        """`produce[kind, q]`: an item of two tables takes a row of each, in the declared order."""
+        if res.key is None or res.key2 is None or index is None or index2 is None:
+            self.c.error("R086", *self.key_count_mistake(res, index, index2, span, scope))
+            return None
+        first = self.expect_type(index, scope, T.enum(res.key), f"a {res.key}")
+        second = self.expect_type(index2, scope, T.enum(res.key2), f"a {res.key2}")
+        if first is None or second is None:
+            return None
+        key = ir.KeyPair(first, second, T.pair(res.key, res.key2))
+        label = f"{res.name}[{_label(index)}, {_label(index2)}]"
+        return res.name, key, label
+
+    def key_count_mistake(
+        self,
+        res: ir.Resource,
+        index: ast.Expr | None,
+        index2: ast.Expr | None,
+        span: Span,
+        scope: Scope,
+    ) -> tuple[str, Span, str]:
+        """What R086 says: a place with a number of keys its item was not declared with."""
+        if res.key2 is None:
+            count = "a single count" if res.key is None else f"counted per {res.key}"
+            said = self.c.source(index.span) if index is not None else "..."
+            one = f"`{res.name}`" if res.key is None else f"`{res.name}[{said}]`"
+            return f"`{res.name}` is {count}: it takes no second key", span, f"write {one}"
+        first, second = (self._example(res.key, scope), self._example(res.key2, scope))
+        return (
+            f"`{res.name}` is counted per {res.key} and {res.key2}: say which of each",
+            span,
+            f"write `{res.name}[{first}, {second}]`",
+        )
+
+    def _example(self, table: str | None, scope: Scope) -> str:
+        if table is None:
+            return "..."
+        names = self.c.names_of_type(T.enum(table), scope) or self.c.row_names(table)[:1]
+        return names[0] if names else "..."
+
     def single_count_hint(self, res: ir.Resource, index: ast.Expr, scope: Scope) -> str:
         table = None
         if isinstance(index, ast.Name):
@@ -508,6 +582,9 @@ class Expressions:
 
     def which_hint(self, res: ir.Resource, scope: Scope) -> str:
         assert res.key is not None
+        if res.key2 is not None:
+            pair = f"{self._example(res.key, scope)}, {self._example(res.key2, scope)}"
+            return f"say which {res.key} and {res.key2}: `{res.name}[{pair}]`"
         names = self.c.names_of_type(T.enum(res.key), scope) or self.c.row_names(res.key)[:1]
         example = names[0] if names else "..."
         return f"say which {res.key}: `{res.name}[{example}]`"

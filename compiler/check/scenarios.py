@@ -200,10 +200,9 @@ class Scenarios:
         named, player = self.scenario_player(p.player, p.span)
         if not named:
             return None
+        key = ", ".join(p.key) if isinstance(p.key, tuple) else p.key
         label = (
-            p.name
-            + (f"[{p.key}]" if p.key is not None else "")
-            + (f".{p.field}" if p.field else "")
+            p.name + (f"[{key}]" if key is not None else "") + (f".{p.field}" if p.field else "")
         )
         label = f"{player}.{label}" if player else label
         path = ir.StatePath(p.name, p.key, p.field, label, player)
@@ -250,6 +249,8 @@ class Scenarios:
 
     def count_value(self, sv: ast.StateValue, res: ir.Resource, label: str) -> bool:
         p = sv.place
+        if res.key2 is not None or isinstance(p.key, tuple):
+            return self.pair_value(sv, res, label) and self.whole_count(sv, label)
         if (res.key is None) != (p.key is None) or p.field is not None:
             rows = self.c.row_names(res.key)[:1] if res.key else []
             self.c.error(
@@ -270,6 +271,34 @@ class Scenarios:
                 or f"{res.key} rows: {', '.join(self.c.row_names(res.key))}",
             )
             return False
+        return self.whole_count(sv, label)
+
+    def pair_value(self, sv: ast.StateValue, res: ir.Resource, label: str) -> bool:
+        """`produce[wheat, gold]`: an item of two tables, a row of each."""
+        p = sv.place
+        tables = (res.key, res.key2)
+        if not isinstance(p.key, tuple) or res.key2 is None or res.key is None or p.field:
+            example = ", ".join((self.c.row_names(t)[:1] or ["..."])[0] for t in tables if t)
+            self.c.error(
+                "R034",
+                f"`{label}` does not name a count",
+                p.span,
+                f"write `{res.name}[{example}]`" if res.key2 else f"write `{res.name}[...]`",
+            )
+            return False
+        for row, table in zip(p.key, (res.key, res.key2), strict=True):
+            if row not in self.c.row_names(table):
+                self.c.error(
+                    "R034",
+                    f"`{row}` is not a {table}",
+                    p.span,
+                    did_you_mean(row, self.c.row_names(table))
+                    or f"{table} rows: {', '.join(self.c.row_names(table))}",
+                )
+                return False
+        return True
+
+    def whole_count(self, sv: ast.StateValue, label: str) -> bool:
         if not isinstance(sv.value, ast.IntLit) or sv.value.value < 0:
             self.c.error(
                 "R034",

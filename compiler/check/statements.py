@@ -334,7 +334,7 @@ class Statements(ir.AstStatementVisitor[Any]):
         if p.field is not None:
             self.c.error("R026", f"`{p.name}` has no fields", p.span, f"write `{p.name}` alone")
             return None
-        return self.exprs.keyed(res, p.index, p.span, scope)
+        return self.exprs.keyed(res, p.index, p.span, scope, p.index2)
 
     def not_a_resource(self, p: ast.Place, scope: Scope, verb: str) -> None:
         index = f"[{self.c.source(p.index.span)}]" if p.index is not None else "[...]"
