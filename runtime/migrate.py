@@ -128,6 +128,8 @@ def _row(schema: dict, s: dict, line: dict, out: Migration) -> None:
         held = s.get(name)
         if spec.get("per") != table or not isinstance(held, dict) or row not in held:
             continue
+        if spec.get("per2") is not None:
+            continue  # an item of two tables is not moved (the swap check refuses the loss)
         s[name] = {k: v for k, v in held.items() if k != row}
         if held[row]:
             out.changes[place_label(name, row)] = [held[row], None]

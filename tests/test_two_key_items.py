@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
 
+from rulesc.cli.main import app
 from rulesc.compiler.build import compile_game
 from rulesc.dsl.fmt import format_source
 from rulesc.runtime import engine
 from rulesc.runtime.grants import GrantError, apply_grant, check_grant
+from rulesc.runtime.swapcheck import swap_losses
+from rulesc.tools.explore import Options, explore
 
 from .gamekit import Player, build_pack
 
@@ -211,3 +215,33 @@ def test_fmt_round_trips_two_key_items():
     assert "  cost produce[kind, q] qty\n" in result.text
     assert "  given produce[wheat, gold] 3\n" in result.text
     assert format_source(result.text, "pairs.rules").changed is False
+
+
+def test_a_row_gone_from_either_table_refuses_the_swap(tmp_path):
+    old = build_pack(tmp_path, PAIRS)
+    no_corn = build_pack(tmp_path, PAIRS.replace("  corn: 7\n", "").replace("corn", "wheat"))
+    no_gold = build_pack(
+        tmp_path, PAIRS.replace("  gold: 3\n", "").replace("gold", "silver") + "\n"
+    )
+    assert [x.place for x in swap_losses(old, no_corn)] == ["produce[corn, *]", "seed[corn]"]
+    assert [x.place for x in swap_losses(old, no_gold)] == ["produce[*, gold]"]
+    migrated = build_pack(
+        tmp_path,
+        PAIRS.replace("  corn: 7\n", "").replace("corn", "wheat")
+        + "\nmigrate crop[corn] -> crop[wheat]\n",
+    )
+    # the line moves the seeds; the produce of two tables is still refused
+    assert [x.place for x in swap_losses(old, migrated)] == ["produce[corn, *]"]
+    assert swap_losses(old, build_pack(tmp_path, PAIRS)) == []
+
+
+def test_explore_and_graph_follow_a_two_key_item(tmp_path):
+    (tmp_path / "pairs.rules").write_text(PAIRS, encoding="utf-8")
+    result = compile_game(tmp_path, with_tests=False)
+    report = explore(result, Options(depth=2, budget=30.0))
+    loops = [f for f in report.findings if f.kind == "loop"]
+    # harvest is free: found, and named as the rules name the pair
+    assert any(any(", " in p and p.startswith("produce[") for p in f.net) for f in loops), loops
+    out = CliRunner().invoke(app, ["graph", str(tmp_path), "-o", str(tmp_path / "g.dot")])
+    assert out.exit_code == 0, out.output
+    assert "produce" in (tmp_path / "g.dot").read_text(encoding="utf-8")

@@ -569,6 +569,10 @@ class _Walker(ir.StatementVisitor[list[_Path]]):
             return Range(None, None) if e.type.kind in ("int", "duration", "time") else UNKNOWN
         if isinstance(e, ir.TableGet):
             return self.table_get(e, p)
+        if isinstance(e, ir.KeyPair):  # one keyed resource: the pool `produce[wheat, gold]`
+            first, second = self.eval(e.first, p), self.eval(e.second, p)
+            both = isinstance(first, str) and isinstance(second, str)
+            return f"{first}, {second}" if both else UNKNOWN
         if isinstance(e, ir.Arith):
             return _arith(e.op, self.eval(e.left, p), self.eval(e.right, p))
         if isinstance(e, ir.CeilDiv):

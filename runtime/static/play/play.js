@@ -276,6 +276,7 @@ function renderInventory() {
       continue;
     }
     const row = model.state[name] ?? {};
+    if (res.per2) { parts.push(pairTable(name, res, row)); continue; }
     const cells = Object.keys(model.rules.tables[res.per]?.rows ?? row).map((key) =>
       `<tr><td>${esc(key)}</td><td class="num" data-testid="item-${esc(name)}-${esc(key)}">${esc(row[key])}</td></tr>`);
     const max = res.max !== undefined ? `<span class="tag">max ${res.max} each</span>` : "";
@@ -283,6 +284,19 @@ function renderInventory() {
   }
   if (plain.length) parts.push(`<table>${plain.join("")}</table>`);
   $("inventory").innerHTML = parts.join("") || `<span class="muted">No items.</span>`;
+}
+
+// an item of two tables: a grid, a row per row of `per`, a column per row of `per2`
+// (the state holds it nested: produce.wheat.gold)
+function pairTable(name, res, held) {
+  const firsts = Object.keys(model.rules.tables[res.per]?.rows ?? held);
+  const seconds = Object.keys(model.rules.tables[res.per2]?.rows ?? held[firsts[0]] ?? {});
+  const head = seconds.map((q) => `<th>${esc(q)}</th>`).join("");
+  const rows = firsts.map((k) => `<tr><td>${esc(k)}</td>` + seconds.map((q) =>
+    `<td class="num" data-testid="item-${esc(name)}-${esc(k)}-${esc(q)}">${esc((held[k] ?? {})[q])}</td>`).join("") + "</tr>");
+  const max = res.max !== undefined ? `<span class="tag">max ${res.max} each</span>` : "";
+  const title = `${esc(name)} <span class="tag">per ${esc(res.per)}, ${esc(res.per2)}</span>${max}`;
+  return `<table><tr><th colspan="${seconds.length + 1}">${title}</th></tr><tr><td></td>${head}</tr>${rows.join("")}</table>`;
 }
 
 function renderClock(t) {
