@@ -484,6 +484,18 @@ CODES: dict[str, tuple[str, str, str]] = {
         `given produce[wheat, gold] 3`, `{"produce[wheat, gold]": 3}`.
         """,
     ),
+    "R087": _entry(
+        "error",
+        "an item of two tables where it is not supported yet",
+        """
+        An item counted per two tables (`item produce of crop, quality`) is gained, costed,
+        set and read in actions and hooks; a loot table cannot give it yet, and another
+        player's cannot be read (`target.produce[kind, q]`). Give it in the action instead:
+
+            action open_crate(kind: crop)
+              gain produce[kind, gold] 1
+        """,
+    ),
     "R090": _entry(
         "error",
         "migrate",

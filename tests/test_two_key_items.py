@@ -245,3 +245,12 @@ def test_explore_and_graph_follow_a_two_key_item(tmp_path):
     out = CliRunner().invoke(app, ["graph", str(tmp_path), "-o", str(tmp_path / "g.dot")])
     assert out.exit_code == 0, out.output
     assert "produce" in (tmp_path / "g.dot").read_text(encoding="utf-8")
+
+
+def test_another_players_pair_is_not_read_yet(tmp_path):
+    rules = PAIRS.replace("max 50", "max 50 public") + (
+        "\naction peek(other: player)\n  require other.produce[wheat, gold] > 0\n  gain coins 1\n"
+    )
+    (tmp_path / "pairs.rules").write_text(rules, encoding="utf-8")
+    result = compile_game(tmp_path, with_tests=False)
+    assert [d.code for d in result.diagnostics if d.is_error] == ["R087"]

@@ -676,6 +676,16 @@ class Expressions:
                 f"write `{attr.base.id}.{res.name}` without `[...]`",
             )
             return None
+        if res.key2 is not None or e.index2 is not None:
+            self.c.error(
+                "R087",
+                f"another player's `{res.name}` cannot be read by a pair of rows yet"
+                if res.key2 is not None
+                else f"`{res.name}` takes one key",
+                e.span,
+                "read what this player holds, or keep a public count of one key",
+            )
+            return None
         key = self.expect_type(e.index, scope, T.enum(res.key), f"a {res.key}")
         return ir.PeerRead(who, res.name, key, T.INT) if key is not None else None
 

@@ -109,6 +109,18 @@ def _loot_key(c: Context, res: ir.Resource, p: ast.Place) -> tuple[bool, str | N
     if p.field is not None:
         c.error("R026", f"`{p.name}` has no fields", p.span, f"write `{p.name}` alone")
         return False, None
+    if res.key2 is not None or p.index2 is not None:
+        c.error(
+            "R087",
+            f"a loot table cannot give `{res.name}` by a pair of rows yet"
+            if res.key2 is not None
+            else f"`{res.name}` takes one key",
+            p.span,
+            "give it in the action: `gain produce[kind, q] 1`"
+            if res.key2 is not None
+            else f"write `{res.name}[...]`",
+        )
+        return False, None
     if res.key is None:
         if p.index is not None:
             c.error(
