@@ -19,6 +19,7 @@ from rulesc.pack_contract import (  # the contract between packs and the engine
     MANIFEST_FILE,
     MODULE_FILE,
     PACK_FORMAT,
+    PACK_FORMAT_WITHOUT_EVENTS,
     SCHEMA_FILE,
     build_line_map,
 )
@@ -149,7 +150,21 @@ def schema(game: ir.Game) -> dict:
         }
     if game.migrations:
         out["migrations"] = [_migration(m) for m in game.migrations]
+    if game.events:
+        out["events"] = {ev.name: _event(ev) for ev in game.events}
     return out
+
+
+def _event(ev: ir.Event) -> dict:
+    """An `event` as clients and tools see it: when it runs and what it sets."""
+    return {
+        "when": ev.when,
+        "starts_ms": ev.start_ms,
+        "lasts_ms": ev.length_ms,
+        "every_ms": ev.every_ms,
+        "sets": [o.text for o in ev.overrides],
+        "source": f"{ev.loc.file}:{ev.loc.line}",
+    }
 
 
 def _migration(m: ir.Migration) -> dict:
@@ -181,7 +196,8 @@ def _loot_entry(entry: ir.LootEntry) -> dict:
 
 def manifest(game: ir.Game) -> dict:
     return {
-        "format": PACK_FORMAT,
+        # a pack without events runs on the runtimes before events too
+        "format": PACK_FORMAT if game.events else PACK_FORMAT_WITHOUT_EVENTS,
         "game": game.id,
         "title": game.title,
         "version": pack_version(game),

@@ -23,6 +23,7 @@ import tornado.web
 
 from . import leaderboards
 from .auth import TokenError, bearer
+from .events import events_at
 from .gateway import GRANT_PREFIX, Intent
 from .grants import GrantError, check_grant
 from .limits import retry_after_header
@@ -383,6 +384,7 @@ class StateHandler(BaseHandler):
                 "server_time": now,
                 "rules": rules_info(game),
                 "state": state,
+                "events": events_at(game.pack, now),  # the server's clock decides
             }
         )
 

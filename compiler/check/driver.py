@@ -19,6 +19,7 @@ from .actions import Actions
 from .bots import check_bots
 from .context import Context
 from .declarations import Declarations
+from .events import check_events
 from .expressions import Expressions
 from .migrations import check_migrations
 from .names import Names
@@ -69,6 +70,7 @@ def run(c: Context) -> ir.Game | None:
     hooks = check_hooks(c, statements, decls)
     leaderboards = check_leaderboards(c, decls)
     migrations = check_migrations(c, decls)
+    events = check_events(c, decls, [a for a in actions if a is not None])
     invariants = [actions_pass.invariant(d) for d in decls if isinstance(d, ast.InvariantDecl)]
     if not c.rules_have_errors():
         # usage is only known once every action reads right: a misspelt or unparsed
@@ -119,4 +121,5 @@ def run(c: Context) -> ir.Game | None:
         hooks=tuple(hooks),
         leaderboards=tuple(leaderboards),
         migrations=tuple(migrations),
+        events=tuple(events),
     )
