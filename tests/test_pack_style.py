@@ -6,8 +6,8 @@ where a comparison can flip, and the runtime still runs packs of the older calli
 from __future__ import annotations
 
 import ast
-import subprocess
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
