@@ -12,6 +12,8 @@ from rulesc.dsl.fmt import format_source
 from rulesc.pack_contract import DAY_MS, event_occurrence, event_runs
 from rulesc.runtime.events import events_at
 from rulesc.runtime.pack import load_pack
+from rulesc.runtime.schemadiff import render, report
+from rulesc.runtime.swapcheck import swap_losses
 from rulesc.tools.scenarios import run_scenario
 
 from .gamekit import HOUR, MINUTE, Player, build_pack
@@ -205,3 +207,21 @@ async def test_get_state_answers_the_events_by_the_server_clock(sqlite_kit: Kit)
     body = await state(run, token)
     assert body["events"] == {"active": [], "next": None}
     assert body["state"]["coins"] == 300
+
+
+# ---- swaps: events are nothing a player holds
+
+
+def test_adding_or_removing_an_event_is_a_safe_swap_and_rulesc_diff_lists_it(tmp_path) -> None:
+    plain = build_pack(tmp_path, FARM.split("\nevent festival")[0])
+    festive = build_pack(tmp_path, FARM)
+    assert swap_losses(plain, festive) == [] and swap_losses(festive, plain) == []
+    diff = report(plain.schema, festive.schema)
+    assert diff["safe"] and list(diff["events"]["added"]) == ["festival", "happy_hour", "weekend"]
+    shown = render(diff)
+    assert "  + event weekend (every week on saturday for 2d)\n" in shown
+    assert "safe: nothing players hold is lost" in shown
+    moved = build_pack(tmp_path, FARM.replace("for 2d", "for 1d"))
+    assert render(report(festive.schema, moved.schema)).splitlines()[1] == (
+        "  ~ event weekend: when every week on saturday for 2d -> every week on saturday for 1d"
+    )
