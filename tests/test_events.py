@@ -17,7 +17,7 @@ from rulesc.runtime.swapcheck import swap_losses
 from rulesc.tools.scenarios import run_scenario
 
 from .gamekit import HOUR, MINUTE, Player, build_pack
-from .serverkit import Kit, a, act, session, state
+from .serverkit import Kit, a, act, call, session, state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -225,3 +225,24 @@ def test_adding_or_removing_an_event_is_a_safe_swap_and_rulesc_diff_lists_it(tmp
     assert render(report(festive.schema, moved.schema)).splitlines()[1] == (
         "  ~ event weekend: when every week on saturday for 2d -> every week on saturday for 1d"
     )
+
+
+async def test_the_playgrounds_skip_moves_one_player_into_the_festival(sqlite_kit: Kit) -> None:
+    """Development mode: a player's skipped clock is the clock the events are judged by."""
+    clock = [at("2026-10-24 23:00")]
+    run = await sqlite_kit.start(dev=True, clock=lambda: clock[0])
+    _, token = await session(run, "device-skipper")
+    _, other = await session(run, "device-bystander")
+    before = await state(run, token)
+    assert before["events"]["active"] == []
+    assert before["events"]["next"]["name"] == "harvest_festival"
+    skip = await call(f"{run.url}/v1/harvest/dev/clock", "POST", {"skip_ms": HOUR}, token=token)
+    assert skip.status == 200, skip.body
+    assert [e["name"] for e in (await state(run, token))["events"]["active"]] == [
+        "harvest_festival"
+    ]
+    assert (await state(run, other))["events"]["active"] == []
+    script = await call(f"{run.url}/play/static/play.js")
+    assert b"renderEvents" in script.body  # the clock card shows them
+    page = await call(f"{run.url}/play/harvest")
+    assert b'data-testid="events"' in page.body
