@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from types import SimpleNamespace
 
 from rulesc.compiler.build import compile_game, write_pack
 from rulesc.compiler.check.events import can_overlap
@@ -14,6 +15,7 @@ from rulesc.runtime.events import events_at
 from rulesc.runtime.pack import load_pack
 from rulesc.runtime.schemadiff import render, report
 from rulesc.runtime.swapcheck import swap_losses
+from rulesc.tools.precheck import ExprCompiler, first_checks, rejects
 from rulesc.tools.scenarios import run_scenario
 
 from .gamekit import HOUR, MINUTE, Player, build_pack
@@ -246,3 +248,22 @@ async def test_the_playgrounds_skip_moves_one_player_into_the_festival(sqlite_ki
     assert b"renderEvents" in script.body  # the clock card shows them
     page = await call(f"{run.url}/play/harvest")
     assert b'data-testid="events"' in page.body
+
+
+def test_bots_see_an_events_limit_as_the_pack_does(tmp_path) -> None:
+    """simulate's bots skip a try whose limit is reached (tools/precheck.py): with the
+    count a running event gives it, or they would stop at 1 gift during the festival."""
+    game = tmp_path / "farm"
+    game.mkdir()
+    (game / "game.rules").write_text(FARM.lstrip(), encoding="utf-8")
+    built = compile_game(game)
+    assert built.game is not None and built.files is not None
+    pack = load_pack(write_pack(built.files, tmp_path / "pack"))
+    gift = next(a for a in built.game.actions if a.name == "gift")
+    checks = first_checks(ExprCompiler(built.game, vars(pack.module)), gift)
+    for when, open_after_one in (("2026-10-26 09:00", True), ("2026-11-02 09:00", False)):
+        player = Player(pack, now=at(when))
+        assert player.do("gift").ok
+        ctx = SimpleNamespace(now=player.now)
+        assert rejects(checks, player.state, ctx, {}) is not open_after_one, when
+        assert player.do("gift").ok is open_after_one
