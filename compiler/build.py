@@ -16,12 +16,11 @@ import jinja2
 
 from rulesc import __version__
 from rulesc.pack_contract import (  # the contract between packs and the engine
-    FORMAT_WITHOUT_COMPUTED_DRAWS,
     MANIFEST_FILE,
     MODULE_FILE,
-    PACK_FORMAT,
     SCHEMA_FILE,
     build_line_map,
+    format_needed,
 )
 
 from . import ir
@@ -158,7 +157,21 @@ def schema(game: ir.Game) -> dict:
         }
     if game.migrations:
         out["migrations"] = [_migration(m) for m in game.migrations]
+    if game.events:
+        out["events"] = {ev.name: _event(ev) for ev in game.events}
     return out
+
+
+def _event(ev: ir.Event) -> dict:
+    """An `event` as clients and tools see it: when it runs and what it sets."""
+    return {
+        "when": ev.when,
+        "starts_ms": ev.start_ms,
+        "lasts_ms": ev.length_ms,
+        "every_ms": ev.every_ms,
+        "sets": [o.text for o in ev.overrides],
+        "source": f"{ev.loc.file}:{ev.loc.line}",
+    }
 
 
 def _migration(m: ir.Migration) -> dict:
@@ -198,7 +211,8 @@ def computed_draws(game: ir.Game) -> bool:
 
 def manifest(game: ir.Game) -> dict:
     return {
-        "format": PACK_FORMAT if computed_draws(game) else FORMAT_WITHOUT_COMPUTED_DRAWS,
+        # the oldest format that runs what the pack uses (older runtimes run the rest)
+        "format": format_needed(events=bool(game.events), computed_draws=computed_draws(game)),
         "game": game.id,
         "title": game.title,
         "version": pack_version(game),

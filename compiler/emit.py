@@ -87,6 +87,11 @@ class ExprEmitter:
         self.filled: set[tuple[str, str]] = set()
         # the quote of strings: inside an f-string, the other one than the f-string's
         self.quote: str | None = None
+        # table columns some event sets a cell of: read through during_events at `ctx.now`
+        self.overridden = {
+            (o.table, o.column) for ev in game.events for o in ev.overrides if o.table
+        }
+        self.now: str | None = "ctx.now"  # None where no clock is at hand (invariants)
 
     def __call__(self, e: ir.Expr) -> str:
         return flat(self.expr(e))
@@ -124,7 +129,12 @@ class ExprEmitter:
                 return self.state(e.slots, index, self.lit(e.field))
             return call("rt.slot_field", "s", self.lit(e.slots), index, self.lit(e.field))
         if isinstance(e, ir.TableGet):
-            return f"{table_const(e.table)}[{flat(self.expr(e.key))}][{self.lit(e.column)}]"
+            key = flat(self.expr(e.key))
+            usual = f"{table_const(e.table)}[{key}][{self.lit(e.column)}]"
+            if self.now is None or (e.table, e.column) not in self.overridden:
+                return usual
+            place = Group("(", (self.lit(e.table), key, self.lit(e.column)), ")")
+            return call("during_events", place, usual, self.now)
         if isinstance(e, ir.Now):
             return "ctx.now"
         if isinstance(e, ir.LevelRead):
@@ -269,6 +279,8 @@ class BodyEmitter:
     def __init__(self, game: ir.Game) -> None:
         self.e = ExprEmitter(game)
         self.resources = {r.name: r for r in game.resources}
+        # limits some event sets the count of
+        self.limits = {o.limit for ev in game.events for o in ev.overrides if o.limit}
         self.lines: list[str] = []
         self.picks = 0
 
@@ -409,13 +421,17 @@ class BodyEmitter:
         elif isinstance(s, ir.Let):
             self.code(d, e.expr(s.value), f"{py_name(s.name)} = ")
         elif isinstance(s, ir.Limit):
+            count: Doc = str(s.count)
+            if s.key in self.limits:
+                place = Group("(", (py_literal("limit"), py_literal(s.key)), ")")
+                count = call("during_events", place, count, "ctx.now")
             self.code(
                 d,
                 call(
                     "ctx.limit",
                     "s",
                     py_literal(s.key),
-                    str(s.count),
+                    count,
                     py_literal(s.period),
                     py_literal(s.period_ms),
                     per=self.per(s.per),
@@ -528,7 +544,6 @@ def player_params(game: ir.Game) -> dict[str, tuple[str, ...]]:
 
 def module_parts(game: ir.Game, version: str, compiler_version: str) -> dict:
     """Everything rules.py shows, as names, literals and lines of code."""
-    expr = ExprEmitter(game)
     minutes = game.day_start_minutes
     return {
         "game_id": game.id,
@@ -581,7 +596,46 @@ def module_parts(game: ir.Game, version: str, compiler_version: str) -> dict:
                 }
             ),
         ),
-        "invariants": [_invariant_parts(expr, inv) for inv in game.invariants],
+        "invariants": [_invariant_parts(_no_clock(game), inv) for inv in game.invariants],
+        "events": _event_parts(game),
+    }
+
+
+def _no_clock(game: ir.Game) -> ExprEmitter:
+    """Invariants hold of a state at any time: they read tables as declared."""
+    expr = ExprEmitter(game)
+    expr.now = None
+    return expr
+
+
+def _event_parts(game: ir.Game) -> dict | None:
+    """EVENTS (name: schedule) and OVERRIDES (place: ((event, value), ...)), or None."""
+    if not game.events:
+        return None
+    schedules = [
+        (
+            marker(ev.loc),
+            layout(Pre(f"{py_literal(ev.name)}: ", literal_doc(ev.schedule)), 1, suffix=","),
+        )
+        for ev in game.events
+    ]
+    overrides: dict[tuple, list] = {}
+    for ev in game.events:
+        for o in ev.overrides:
+            overrides.setdefault(o.key, []).append((ev.name, o.value))
+    return {
+        "schedules": schedules,
+        "overrides": _assign(
+            "OVERRIDES",
+            Group(
+                "{",
+                tuple(
+                    Pre(f"{py_literal(k)}: ", literal_doc(tuple(v))) for k, v in overrides.items()
+                ),
+                "}",
+                explode=True,
+            ),
+        ),
     }
 
 

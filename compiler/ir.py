@@ -507,6 +507,46 @@ class Constant:
 
 
 @dataclass(frozen=True, slots=True)
+class EventOverride:
+    """What an event sets while it runs: a table's cell (`table`, `row`, `column`) or the
+    count of a limit (`limit`: the ir.Limit's key; table, row and column None)."""
+
+    table: str | None
+    row: str | None
+    column: str | None
+    limit: str | None
+    value: int | bool | str
+    text: str  # as written, e.g. `crop[wheat].sell = 12`
+    loc: Loc
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """How the pack's OVERRIDES name it: (table, row, column) or ("limit", key)."""
+        if self.limit is not None:
+            return ("limit", self.limit)
+        assert self.table is not None and self.row is not None and self.column is not None
+        return (self.table, self.row, self.column)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A scheduled event (docs/language.md "Events"): it runs from `start_ms` for
+    `length_ms`, again every `every_ms` when that is not None (pack_contract.event_runs)."""
+
+    name: str
+    start_ms: int
+    length_ms: int
+    every_ms: int | None
+    overrides: tuple[EventOverride, ...]
+    when: str  # the schedule as written, e.g. `from 2026-10-25 to 2026-11-01`
+    loc: Loc
+
+    @property
+    def schedule(self) -> tuple[int, int, int | None]:
+        return (self.start_ms, self.length_ms, self.every_ms)
+
+
+@dataclass(frozen=True, slots=True)
 class Invariant:
     cond: Expr
     message: Message | None
@@ -557,6 +597,7 @@ class ExpectEventStep:
 class WaitStep:
     ms: int
     loc: Loc
+    until: int | None = None  # `wait until DATE`: the time (ms, UTC) the clock moves to
 
 
 @dataclass(frozen=True, slots=True)
@@ -633,6 +674,7 @@ class Game:
     leaderboards: tuple[Leaderboard, ...] = ()
     migrations: tuple[Migration, ...] = ()
     constants: tuple[Constant, ...] = ()
+    events: tuple[Event, ...] = ()
 
 
 # ---- walking the IR (and the AST's statements) --------------------------------------------

@@ -540,6 +540,37 @@ class ConstDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class EventOverride:
+    """A line under an `event`: `crop[wheat].sell = 12` (a table's cell; `limit` None) or
+    `limit daily_gift 2 per day` (the count of an action's limit: `name` is the action,
+    `value` the count, `limit` its period)."""
+
+    name: str
+    row: str | None
+    column: str | None
+    value: Expr
+    limit: Period | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class EventDecl:
+    """`event NAME from DATE [CLOCK] to DATE [CLOCK]` (start and end as written) or
+    `event NAME every day|week [on WEEKDAY] [at CLOCK] for DURATION`, with its overrides."""
+
+    name: str
+    start: str | None  # "2026-10-25" or "2026-10-25 18:00"
+    end: str | None
+    every: Period | None
+    weekday: Name | None
+    at: str | None  # "18:00"
+    length: DurationLit | None
+    overrides: tuple[EventOverride, ...]
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class InvariantDecl:
     cond: Expr
     message: StringLit | None
@@ -596,6 +627,14 @@ class Wait:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitUntil:
+    """`wait until 2026-10-25` or `wait until 2026-10-25 18:00` (UTC) in a scenario."""
+
+    moment: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class CallArg:
     name: str
     value: Expr
@@ -614,7 +653,7 @@ class Do:
     draws: tuple[int, ...] = ()  # `draws 3, 1`: the draws in order (`draw` is the first)
 
 
-Step = Given | Expect | ExpectEvent | Wait | Do
+Step = Given | Expect | ExpectEvent | Wait | WaitUntil | Do
 
 
 @dataclass(frozen=True, slots=True)
@@ -688,6 +727,7 @@ Decl = (
     | LeaderboardDecl
     | MigrateDecl
     | ConstDecl
+    | EventDecl
 )
 
 

@@ -610,6 +610,10 @@ class _Build(Transformer):
         return ast.ExpectEvent(str(c[-1]), self.span(meta), player)
 
     @v_args(meta=True)
+    def wait_until(self, meta, c):
+        return ast.WaitUntil(c[0], self.span(meta))
+
+    @v_args(meta=True)
     def wait_step(self, meta, c):
         tok = c[0]
         return ast.Wait(
@@ -791,6 +795,56 @@ class _Build(Transformer):
         return ast.MigrateDecl(
             source, None, int(str(times).replace("_", "")), True, self.span(meta)
         )
+
+    # -- events
+    @v_args(meta=True)
+    def event_decl(self, meta, c):
+        name, when, *overrides = c
+        start = end = every = weekday = at = length = None
+        if when[0] == "window":
+            start, end = when[1], when[2]
+        else:
+            every, weekday, at, length = when[1:]
+        return ast.EventDecl(
+            str(name),
+            start,
+            end,
+            every,
+            weekday,
+            at,
+            length,
+            tuple(overrides),
+            self.tspan(name),
+            self.span(meta),
+        )
+
+    def event_window(self, c):
+        return ("window", c[0], c[1])
+
+    def event_every(self, c):
+        period, *rest = c
+        weekday = at = None
+        for tok in rest[:-1]:
+            if tok.type == "NAME":
+                weekday = ast.Name(str(tok), self.tspan(tok))
+            else:
+                at = str(tok)
+        tok = rest[-1]
+        length = ast.DurationLit(duration_ms(str(tok)), str(tok), self.tspan(tok))
+        return ("every", period, weekday, at, length)
+
+    def moment(self, c):
+        return " ".join(str(t) for t in c)
+
+    @v_args(meta=True)
+    def override_cell(self, meta, c):
+        table, row, column, value = c
+        return ast.EventOverride(str(table), str(row), str(column), value, None, self.span(meta))
+
+    @v_args(meta=True)
+    def override_limit(self, meta, c):
+        action, count, period = c
+        return ast.EventOverride(str(action), None, None, count, period, self.span(meta))
 
     # -- bots (bots/*.rules)
     @v_args(meta=True)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from rulesc.pack_contract import DAY_MS, fmt_duration  # packs call rt.fmt_duration
+from rulesc.pack_contract import event_runs as event_runs  # re-exported: packs with events
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
