@@ -16,6 +16,7 @@ import jinja2
 
 from rulesc import __version__
 from rulesc.pack_contract import (  # the contract between packs and the engine
+    FORMAT_WITHOUT_CALENDARS,
     FORMAT_WITHOUT_COMPUTED_DRAWS,
     MANIFEST_FILE,
     MODULE_FILE,
@@ -152,6 +153,11 @@ def schema(game: ir.Game) -> dict:
             }
             for k in game.constants
         }
+    if game.calendars:
+        out["calendars"] = {
+            k.name: {"start_ms": k.start, "every_ms": k.every, "periods": list(k.periods)}
+            for k in game.calendars
+        }
     if game.leaderboards:
         out["leaderboards"] = {
             lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards
@@ -196,9 +202,26 @@ def computed_draws(game: ir.Game) -> bool:
     )
 
 
+def uses_calendar(game: ir.Game) -> bool:
+    """Whether the pack has calendars or reads `next day` (rt helpers of format 6)."""
+    bodies = [a.body for a in game.actions] + [h.body for h in game.hooks]
+    return bool(game.calendars) or any(
+        isinstance(n, ir.CalendarRead) for body in bodies for n in ir.nodes(body)
+    )
+
+
+def pack_format(game: ir.Game) -> int:
+    """The lowest format that runs the pack: older runtimes still load the packs they can."""
+    if uses_calendar(game):
+        return PACK_FORMAT
+    if computed_draws(game):
+        return FORMAT_WITHOUT_CALENDARS
+    return FORMAT_WITHOUT_COMPUTED_DRAWS
+
+
 def manifest(game: ir.Game) -> dict:
     return {
-        "format": PACK_FORMAT if computed_draws(game) else FORMAT_WITHOUT_COMPUTED_DRAWS,
+        "format": pack_format(game),
         "game": game.id,
         "title": game.title,
         "version": pack_version(game),

@@ -19,7 +19,11 @@ import re
 # cannot take; every pack is written as format 4. Formats 1 to 3 still run (rt.LegacyContext).
 # Format 5: the pack may draw with computed weights (`ctx.chance`, `ctx.draw_weights`: a
 # `chance P %`, a `pick one` weight from a column); a pack without them is still format 4.
-PACK_FORMAT = 5
+# Format 6: the pack may have calendars (`CALENDARS`, rt.period_of, rt.day_of_period,
+# rt.next_period, rt.next_day, ctx.limit's origin and label, `_calendar` in the state for an
+# `on season_change` hook); a pack without them is still format 5 or 4.
+PACK_FORMAT = 6
+FORMAT_WITHOUT_CALENDARS = 5
 FORMAT_WITHOUT_COMPUTED_DRAWS = 4
 
 MANIFEST_FILE = "manifest.json"  # game id, version, format, sources; its presence makes a pack

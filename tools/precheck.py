@@ -106,7 +106,7 @@ def _window_open(s: ir.Limit | ir.Cooldown, day_start_ms: int) -> Evaluator:
         def limit(state: dict, ctx: SimpleNamespace, values: dict) -> bool:
             per = values[s.per] if s.per else None
             return not rt.limit_reached(
-                state, s.key, s.count, s.period, s.period_ms, per, ctx.now, day_start_ms
+                state, s.key, s.count, s.period, s.period_ms, per, ctx.now, day_start_ms, s.origin
             )
 
         return limit
