@@ -151,6 +151,11 @@ def schema(game: ir.Game) -> dict:
             }
             for k in game.constants
         }
+    if game.calendars:
+        out["calendars"] = {
+            k.name: {"start_ms": k.start, "every_ms": k.every, "periods": list(k.periods)}
+            for k in game.calendars
+        }
     if game.leaderboards:
         out["leaderboards"] = {
             lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards
@@ -209,10 +214,22 @@ def computed_draws(game: ir.Game) -> bool:
     )
 
 
+def uses_calendar(game: ir.Game) -> bool:
+    """Whether the pack has calendars or reads `next day` (rt helpers of format 6)."""
+    bodies = [a.body for a in game.actions] + [h.body for h in game.hooks]
+    return bool(game.calendars) or any(
+        isinstance(n, ir.CalendarRead) for body in bodies for n in ir.nodes(body)
+    )
+
+
 def manifest(game: ir.Game) -> dict:
     return {
         # the oldest format that runs what the pack uses (older runtimes run the rest)
-        "format": format_needed(events=bool(game.events), computed_draws=computed_draws(game)),
+        "format": format_needed(
+            computed_draws=computed_draws(game),
+            events=bool(game.events),
+            calendars=uses_calendar(game),
+        ),
         "game": game.id,
         "title": game.title,
         "version": pack_version(game),

@@ -537,6 +537,39 @@ CODES: dict[str, tuple[str, str, str]] = {
         else at a glance, so it is refused; write it without spaces.
         """,
     ),
+    "R082": _entry(
+        "error",
+        "unknown period or calendar",
+        """
+        `season is spring` names a period of the calendar (or a row of the table) the value
+        belongs to; `day of season`, `next season` and `limit 1 per season` name a calendar.
+        The name is not one of them: the message suggests the closest.
+
+            calendar season every 28d: spring, summer, fall, winter
+            require season is sprng       # did you mean `spring`?
+            limit 1 per seasn             # did you mean `season`?
+        """,
+    ),
+    "R083": _entry(
+        "error",
+        "a calendar that cannot be",
+        """
+        A calendar's periods last whole days (`every 28d`, `every 1w`), so that a period
+        starts when a day does (at `day starts`), and its `from` date is a real day,
+        written YYYY-MM-DD (UTC):
+
+            calendar season every 28d from 2026-03-01: spring, summer, fall, winter
+        """,
+    ),
+    "R084": _entry(
+        "error",
+        "a calendar read where time does not pass",
+        """
+        A calendar's period moves with server time, like `now`: an invariant (which must
+        hold at all times) or a top-level constant (computed once, by the compiler) cannot
+        read it. Read it in an action or a hook: `require season is spring`.
+        """,
+    ),
     "R050": _entry(
         "error",
         "no game folder",

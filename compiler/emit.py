@@ -75,7 +75,7 @@ def _negates_plainly(e: ir.Expr) -> bool:
     and `a and b` turns into `not a or not b` when a and b do."""
     if isinstance(e, ir.Logic):
         return all(_negates_plainly(i) for i in e.items)
-    return isinstance(e, ir.Compare | ir.IsFilled | ir.Not)
+    return isinstance(e, ir.Compare | ir.IsFilled | ir.Not | ir.Member)
 
 
 class ExprEmitter:
@@ -168,7 +168,18 @@ class ExprEmitter:
         if isinstance(e, ir.PeerLevel):
             assert self.game.level is not None
             return f"level_of(ctx.peer({py_name(e.player)})[{self.lit(self.game.level.stat)}])"
+        if isinstance(e, ir.CalendarRead):
+            return self.calendar(e)
+        if isinstance(e, ir.Member):
+            return Chain("in", (self.operand(e.item, _ATOM), self.operand(e.set, _ATOM)))
         raise AssertionError(f"cannot emit {e!r}")
+
+    def calendar(self, e: ir.CalendarRead) -> Doc:
+        """A calendar at `ctx.now`, computed by the rt helpers from its (start, every, periods)."""
+        if e.calendar is None:  # `next day`
+            return call("rt.next_day", "ctx.now", "DAY_START_MS")
+        helper = {"period": "rt.period_of", "day": "rt.day_of_period", "next": "rt.next_period"}
+        return call(helper[e.part], "ctx.now", f"CALENDARS[{self.lit(e.calendar)}]")
 
     def add_sub(self, e: ir.Arith) -> Doc:
         """`a + b - c` as `rt.add_sub("+-", a, b, c)`: one call, where nested rt.add and rt.sub
@@ -210,6 +221,8 @@ class ExprEmitter:
             return self.expr(ir.IsFilled(e.slots, e.index, not e.filled, e.type))
         if isinstance(e, ir.Not):
             return self.expr(e.operand)
+        if isinstance(e, ir.Member):
+            return Chain("not in", (self.operand(e.item, _ATOM), self.operand(e.set, _ATOM)))
         if isinstance(e, ir.Logic) and _negates_plainly(e):
             return Chain("or" if e.op == "and" else "and", tuple(self.chained(e, negate=True)))
         return Pre("not ", self.operand(e, _NOT + 1))
@@ -435,6 +448,8 @@ class BodyEmitter:
                     py_literal(s.period),
                     py_literal(s.period_ms),
                     per=self.per(s.per),
+                    origin=None if s.label is None else py_literal(s.origin),
+                    label=None if s.label is None else py_literal(s.label),
                 ),
             )
         elif isinstance(s, ir.Cooldown):
@@ -557,6 +572,7 @@ def module_parts(game: ir.Game, version: str, compiler_version: str) -> dict:
             *_assign("PACK_VERSION", py_literal(version)),
             *_assign("COMPILER_VERSION", py_literal(compiler_version)),
             *_constants(game),
+            *_calendars(game),
         ],
         "day_start": py_literal(minutes * 60_000),
         "day_start_clock": f"{minutes // 60:02d}:{minutes % 60:02d}",
@@ -647,6 +663,22 @@ def _constants(game: ir.Game) -> list[str]:
     return _assign("CONSTANTS", _table({k.name: py_literal(k.value) for k in game.constants}))
 
 
+def _calendars(game: ir.Game) -> list[str]:
+    """`calendar season every 28d ...`: name -> (start ms, period ms, its periods in order)."""
+    if not game.calendars:
+        return []
+    return _assign(
+        "CALENDARS",
+        _table({k.name: literal_doc((k.start, k.every, k.periods)) for k in game.calendars}),
+    )
+
+
+def calendar_hooks(game: ir.Game) -> list[str]:
+    """The calendars with an `on <name>_change` hook: the state remembers their period."""
+    events = {h.event for h in game.hooks}
+    return [k.name for k in game.calendars if f"{k.name}_change" in events]
+
+
 def _player_params(game: ir.Game) -> list[str]:
     params = player_params(game)
     return (
@@ -722,6 +754,19 @@ def _new_state(game: ir.Game) -> Group:
     entries["_meters"] = Group(
         "{", tuple(Pre(f"{py_literal(r.name)}: ", "now") for r in game.resources if r.regen), "}"
     )
+    hooked = calendar_hooks(game)
+    if hooked:  # the period each was in when last seen: its hook runs when it changed
+        entries["_calendar"] = Group(
+            "{",
+            tuple(
+                Pre(
+                    f"{py_literal(k)}: ",
+                    call("rt.period_number", "now", f"CALENDARS[{py_literal(k)}]"),
+                )
+                for k in hooked
+            ),
+            "}",
+        )
     entries["_limits"] = "{}"
     entries["_cooldowns"] = "{}"
     entries["_now"] = "now"

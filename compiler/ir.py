@@ -168,6 +168,26 @@ class PeerLevel:
     type: Type
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarRead:
+    """A calendar at `now`: part "period" (`season`: its period, a row of the calendar),
+    "day" (`day of season`: 1 on its first day) or "next" (`next season`: when the next
+    period starts). calendar None: the game's days (`next day`: the next `day starts`)."""
+
+    calendar: str | None
+    part: str
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """`season in crop[kind].seasons`: whether a row is in a `set of` cell."""
+
+    item: Expr
+    set: Expr
+    type: Type
+
+
 Expr = (
     Const
     | ParamRef
@@ -188,6 +208,8 @@ Expr = (
     | CeilDiv
     | PeerRead
     | PeerLevel
+    | CalendarRead
+    | Member
 )
 
 
@@ -277,6 +299,10 @@ class Limit:
     period_ms: int
     per: str | None  # a parameter name
     loc: Loc
+    # `per season`: a span of the calendar's period length, from its start (origin), named
+    # after it in messages (label)
+    origin: int = 0
+    label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,6 +573,19 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class Calendar:
+    """`calendar season every 28d from 2026-03-01: spring, ...`: periods of `every` ms, the
+    first starting at `start` (ms since the epoch, at `day starts`), then round again. Its
+    periods are the rows of a table of its name (with no columns), so they type like rows."""
+
+    name: str
+    start: int
+    every: int
+    periods: tuple[str, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
 class Invariant:
     cond: Expr
     message: Message | None
@@ -675,6 +714,7 @@ class Game:
     migrations: tuple[Migration, ...] = ()
     constants: tuple[Constant, ...] = ()
     events: tuple[Event, ...] = ()
+    calendars: tuple[Calendar, ...] = ()
 
 
 # ---- walking the IR (and the AST's statements) --------------------------------------------

@@ -122,6 +122,34 @@ class Call:
     span: Span
 
 
+@dataclass(frozen=True, slots=True)
+class IsRow:
+    """`season is spring`: whether a row (of a table or a calendar) is that one."""
+
+    operand: Expr
+    row: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class InSet:
+    """`season in crop[kind].seasons`: whether a row is in a `set of` cell."""
+
+    item: Expr
+    set: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarExpr:
+    """`day of season` (part "day"), `next season` (part "next") and `next day` (calendar
+    None: the game's days)."""
+
+    part: str
+    calendar: Name | None
+    span: Span
+
+
 Expr = (
     IntLit
     | DurationLit
@@ -139,6 +167,9 @@ Expr = (
     | Index
     | Attr
     | Call
+    | IsRow
+    | InSet
+    | CalendarExpr
 )
 
 
@@ -222,9 +253,10 @@ class Let:
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    kind: str  # day, week, span
-    ms: int  # the window length
+    kind: str  # day, week, span, calendar
+    ms: int  # the window length (0 for a calendar's: the checker knows it)
     span: Span
+    calendar: str | None = None  # `per season`
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +420,15 @@ class LevelDecl:
 class Column:
     name: str
     type: Name
+    span: Span
+    is_set: bool = False  # `seasons: set of season`: each cell names some rows
+
+
+@dataclass(frozen=True, slots=True)
+class NameSet:
+    """A cell of a `set of` column naming several rows: `spring summer`."""
+
+    names: tuple[Name, ...]
     span: Span
 
 
@@ -571,6 +612,19 @@ class EventDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class CalendarDecl:
+    """`calendar season every 28d from 2026-03-01: spring, summer, fall, winter`."""
+
+    name: str
+    every: DurationLit
+    start: str | None  # `from YYYY-MM-DD` as written
+    start_span: Span | None
+    periods: tuple[Name, ...]
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class InvariantDecl:
     cond: Expr
     message: StringLit | None
@@ -728,6 +782,7 @@ Decl = (
     | MigrateDecl
     | ConstDecl
     | EventDecl
+    | CalendarDecl
 )
 
 

@@ -19,7 +19,7 @@ from .syntax_errors import comment_start
 # the lexer's own token shapes (rules.lark), most specific first
 _TOKEN = re.compile(
     r"""(?P<STRING>"([^"\\\n]|\\.)*")
-      | (?P<DATE>[0-9]{4}-[0-9]{2}-[0-9]{2}(?![A-Za-z0-9_]))
+      | (?P<DATE>[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9A-Za-z_]))
       | (?P<CLOCK>[0-9]{2}:[0-9]{2})
       | (?P<DURATION>([0-9][0-9_]*(ms|s|m|h|d|w))+(?![A-Za-z0-9_]))
       | (?P<INT>[0-9][0-9_]*(?![A-Za-z0-9_]))

@@ -19,13 +19,18 @@ import re
 # cannot take; every pack is written as format 4. Formats 1 to 3 still run (rt.LegacyContext).
 # Format 5: the pack may draw with computed weights (`ctx.chance`, `ctx.draw_weights`: a
 # `chance P %`, a `pick one` weight from a column). Format 6: the pack has scheduled events
-# (EVENTS, OVERRIDES) and reads what they override through rt.event_runs. A pack is written
-# in the oldest format that runs what it uses (format_needed): without either, format 4.
-PACK_FORMAT = 6  # the newest format this runtime runs
+# (EVENTS, OVERRIDES) and reads what they override through rt.event_runs. Format 7: the pack
+# may have calendars (`CALENDARS`, rt.period_of, rt.day_of_period, rt.next_period,
+# rt.next_day, ctx.limit's origin and label, `_calendar` in the state for an `on
+# season_change` hook). A pack is written in the oldest format that runs what it uses
+# (format_needed): with none of these, format 4.
+PACK_FORMAT = 7  # the newest format this runtime runs
 
 
-def format_needed(*, events: bool, computed_draws: bool) -> int:
+def format_needed(*, computed_draws: bool, events: bool, calendars: bool) -> int:
     """The oldest pack format that has what a pack uses."""
+    if calendars:
+        return 7
     if events:
         return 6
     return 5 if computed_draws else 4

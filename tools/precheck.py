@@ -111,7 +111,7 @@ def _window_open(
             per = values[s.per] if s.per else None
             count = s.count if during is None else during(("limit", s.key), s.count, ctx.now)
             return not rt.limit_reached(
-                state, s.key, count, s.period, s.period_ms, per, ctx.now, day_start_ms
+                state, s.key, count, s.period, s.period_ms, per, ctx.now, day_start_ms, s.origin
             )
 
         return limit

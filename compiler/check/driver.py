@@ -17,6 +17,7 @@ from .. import ir
 from ..loader import GameSources
 from .actions import Actions
 from .bots import check_bots
+from .calendars import check_calendars
 from .constants import check_constants
 from .context import Context
 from .declarations import Declarations
@@ -57,6 +58,7 @@ def run(c: Context) -> ir.Game | None:
             )
     names.declare_names(decls)
     names.claim_social_names(decls)
+    check_calendars(c, decls)
     Tables(c).tables_pass(decls)
     for d in decls:
         if isinstance(d, ast.SlotsDecl):
@@ -125,4 +127,5 @@ def run(c: Context) -> ir.Game | None:
         migrations=tuple(migrations),
         constants=tuple(constants),
         events=tuple(events),
+        calendars=tuple(c.calendars.values()),
     )
