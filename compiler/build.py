@@ -16,12 +16,11 @@ import jinja2
 
 from rulesc import __version__
 from rulesc.pack_contract import (  # the contract between packs and the engine
-    FORMAT_WITHOUT_COMPUTED_DRAWS,
     MANIFEST_FILE,
     MODULE_FILE,
-    PACK_FORMAT,
     SCHEMA_FILE,
     build_line_map,
+    format_needed,
 )
 
 from . import ir
@@ -154,13 +153,32 @@ def schema(game: ir.Game) -> dict:
             }
             for k in game.constants
         }
+    if game.calendars:
+        out["calendars"] = {
+            k.name: {"start_ms": k.start, "every_ms": k.every, "periods": list(k.periods)}
+            for k in game.calendars
+        }
     if game.leaderboards:
         out["leaderboards"] = {
             lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards
         }
     if game.migrations:
         out["migrations"] = [_migration(m) for m in game.migrations]
+    if game.events:
+        out["events"] = {ev.name: _event(ev) for ev in game.events}
     return out
+
+
+def _event(ev: ir.Event) -> dict:
+    """An `event` as clients and tools see it: when it runs and what it sets."""
+    return {
+        "when": ev.when,
+        "starts_ms": ev.start_ms,
+        "lasts_ms": ev.length_ms,
+        "every_ms": ev.every_ms,
+        "sets": [o.text for o in ev.overrides],
+        "source": f"{ev.loc.file}:{ev.loc.line}",
+    }
 
 
 def _migration(m: ir.Migration) -> dict:
@@ -198,9 +216,23 @@ def computed_draws(game: ir.Game) -> bool:
     )
 
 
+def uses_calendar(game: ir.Game) -> bool:
+    """Whether the pack has calendars or reads `next day` (rt helpers of format 6)."""
+    bodies = [a.body for a in game.actions] + [h.body for h in game.hooks]
+    return bool(game.calendars) or any(
+        isinstance(n, ir.CalendarRead) for body in bodies for n in ir.nodes(body)
+    )
+
+
 def manifest(game: ir.Game) -> dict:
     return {
-        "format": PACK_FORMAT if computed_draws(game) else FORMAT_WITHOUT_COMPUTED_DRAWS,
+        # the oldest format that runs what the pack uses (older runtimes run the rest)
+        "format": format_needed(
+            computed_draws=computed_draws(game),
+            events=bool(game.events),
+            calendars=uses_calendar(game),
+            pair_items=any(r.key2 is not None for r in game.resources),
+        ),
         "game": game.id,
         "title": game.title,
         "version": pack_version(game),

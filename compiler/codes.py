@@ -565,11 +565,78 @@ CODES: dict[str, tuple[str, str, str]] = {
         else at a glance, so it is refused; write it without spaces.
         """,
     ),
+    "R082": _entry(
+        "error",
+        "unknown period or calendar",
+        """
+        `season is spring` names a period of the calendar (or a row of the table) the value
+        belongs to; `day of season`, `next season` and `limit 1 per season` name a calendar.
+        The name is not one of them: the message suggests the closest.
+
+            calendar season every 28d: spring, summer, fall, winter
+            require season is sprng       # did you mean `spring`?
+            limit 1 per seasn             # did you mean `season`?
+        """,
+    ),
+    "R083": _entry(
+        "error",
+        "a calendar that cannot be",
+        """
+        A calendar's periods last whole days (`every 28d`, `every 1w`), so that a period
+        starts when a day does (at `day starts`), and its `from` date is a real day,
+        written YYYY-MM-DD (UTC):
+
+            calendar season every 28d from 2026-03-01: spring, summer, fall, winter
+        """,
+    ),
+    "R084": _entry(
+        "error",
+        "a calendar read where time does not pass",
+        """
+        A calendar's period moves with server time, like `now`: an invariant (which must
+        hold at all times) or a top-level constant (computed once, by the compiler) cannot
+        read it. Read it in an action or a hook: `require season is spring`.
+        """,
+    ),
     "R050": _entry(
         "error",
         "no game folder",
         """
         Commands take a game folder: a folder holding the game's .rules files.
+        """,
+    ),
+    "R091": _entry(
+        "error",
+        "event",
+        """
+        An `event` runs at times the server's clock decides (UTC), either once, from a
+        date (and time) to another, or again every day or every week for a while. While it
+        runs it sets table cells and limits' counts, and nothing else:
+
+            event harvest_festival from 2026-10-25 to 2026-11-01
+              crop[wheat].sell = 12          # a table's cell (a price, a duration, ...)
+              limit daily_gift 2 per day     # the count of `daily_gift`'s `limit N per day`
+
+            event weekend every week on saturday for 2d
+            event happy_hour every day at 18:00 for 1h
+
+        The cell is a row and column of a table the rules declare, with a value of the
+        column's type; the limit is the one of the action with that period. A recurring
+        event lasts more than 0 and at most its day or week.
+        """,
+    ),
+    "R092": _entry(
+        "error",
+        "two events set the same thing at the same time",
+        """
+        Two events that set the same cell or limit must never run at the same time: which
+        value would win would depend on the order of their lines. Give each its own
+        cells, or schedule them apart:
+
+            event harvest_festival from 2026-10-25 to 2026-11-01
+              crop[wheat].sell = 12
+            event weekend every week on saturday for 2d
+              crop[wheat].sell = 10        # R092: 2026-10-31 is a saturday in the festival
         """,
     ),
     "R051": _entry(

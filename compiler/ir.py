@@ -178,6 +178,26 @@ class KeyPair:
     type: Type  # Type("pair", "crop,quality")
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarRead:
+    """A calendar at `now`: part "period" (`season`: its period, a row of the calendar),
+    "day" (`day of season`: 1 on its first day) or "next" (`next season`: when the next
+    period starts). calendar None: the game's days (`next day`: the next `day starts`)."""
+
+    calendar: str | None
+    part: str
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """`season in crop[kind].seasons`: whether a row is in a `set of` cell."""
+
+    item: Expr
+    set: Expr
+    type: Type
+
+
 Expr = (
     Const
     | ParamRef
@@ -199,6 +219,8 @@ Expr = (
     | PeerRead
     | PeerLevel
     | KeyPair
+    | CalendarRead
+    | Member
 )
 
 
@@ -288,6 +310,10 @@ class Limit:
     period_ms: int
     per: str | None  # a parameter name
     loc: Loc
+    # `per season`: a span of the calendar's period length, from its start (origin), named
+    # after it in messages (label)
+    origin: int = 0
+    label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,6 +545,59 @@ class Constant:
 
 
 @dataclass(frozen=True, slots=True)
+class EventOverride:
+    """What an event sets while it runs: a table's cell (`table`, `row`, `column`) or the
+    count of a limit (`limit`: the ir.Limit's key; table, row and column None)."""
+
+    table: str | None
+    row: str | None
+    column: str | None
+    limit: str | None
+    value: int | bool | str
+    text: str  # as written, e.g. `crop[wheat].sell = 12`
+    loc: Loc
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """How the pack's OVERRIDES name it: (table, row, column) or ("limit", key)."""
+        if self.limit is not None:
+            return ("limit", self.limit)
+        assert self.table is not None and self.row is not None and self.column is not None
+        return (self.table, self.row, self.column)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A scheduled event (docs/language.md "Events"): it runs from `start_ms` for
+    `length_ms`, again every `every_ms` when that is not None (pack_contract.event_runs)."""
+
+    name: str
+    start_ms: int
+    length_ms: int
+    every_ms: int | None
+    overrides: tuple[EventOverride, ...]
+    when: str  # the schedule as written, e.g. `from 2026-10-25 to 2026-11-01`
+    loc: Loc
+
+    @property
+    def schedule(self) -> tuple[int, int, int | None]:
+        return (self.start_ms, self.length_ms, self.every_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """`calendar season every 28d from 2026-03-01: spring, ...`: periods of `every` ms, the
+    first starting at `start` (ms since the epoch, at `day starts`), then round again. Its
+    periods are the rows of a table of its name (with no columns), so they type like rows."""
+
+    name: str
+    start: int
+    every: int
+    periods: tuple[str, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
 class Invariant:
     cond: Expr
     message: Message | None
@@ -569,6 +648,7 @@ class ExpectEventStep:
 class WaitStep:
     ms: int
     loc: Loc
+    until: int | None = None  # `wait until DATE`: the time (ms, UTC) the clock moves to
 
 
 @dataclass(frozen=True, slots=True)
@@ -645,6 +725,8 @@ class Game:
     leaderboards: tuple[Leaderboard, ...] = ()
     migrations: tuple[Migration, ...] = ()
     constants: tuple[Constant, ...] = ()
+    events: tuple[Event, ...] = ()
+    calendars: tuple[Calendar, ...] = ()
 
 
 # ---- walking the IR (and the AST's statements) --------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Type:
-    kind: str  # int, duration, time, bool, enum, slot_index, slot, string, player
+    kind: str  # int, duration, time, bool, enum, set, slot_index, slot, string, player
     name: str | None = None  # the table of an enum, the slots of an index or a slot
 
     def __str__(self) -> str:
@@ -19,6 +19,8 @@ class Type:
             return f"a {self.name} slot"
         if self.kind == "pair":
             return f"a pair of rows ({(self.name or '').replace(',', ', ')})"
+        if self.kind == "set":
+            return f"set of {self.name}"
         return self.kind
 
 
@@ -32,6 +34,11 @@ PLAYER = Type("player")  # another player's id: only a parameter, compared with 
 
 def enum(table: str) -> Type:
     return Type("enum", table)
+
+
+def set_of(table: str) -> Type:
+    """A cell of a `set of season` column: some rows of a table (or periods of a calendar)."""
+    return Type("set", table)
 
 
 def slot_index(slots: str) -> Type:

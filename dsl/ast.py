@@ -123,6 +123,34 @@ class Call:
     span: Span
 
 
+@dataclass(frozen=True, slots=True)
+class IsRow:
+    """`season is spring`: whether a row (of a table or a calendar) is that one."""
+
+    operand: Expr
+    row: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class InSet:
+    """`season in crop[kind].seasons`: whether a row is in a `set of` cell."""
+
+    item: Expr
+    set: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarExpr:
+    """`day of season` (part "day"), `next season` (part "next") and `next day` (calendar
+    None: the game's days)."""
+
+    part: str
+    calendar: Name | None
+    span: Span
+
+
 Expr = (
     IntLit
     | DurationLit
@@ -140,6 +168,9 @@ Expr = (
     | Index
     | Attr
     | Call
+    | IsRow
+    | InSet
+    | CalendarExpr
 )
 
 
@@ -224,9 +255,10 @@ class Let:
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    kind: str  # day, week, span
-    ms: int  # the window length
+    kind: str  # day, week, span, calendar
+    ms: int  # the window length (0 for a calendar's: the checker knows it)
     span: Span
+    calendar: str | None = None  # `per season`
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +423,15 @@ class Column:
     name: str
     type: Name
     span: Span
+    is_set: bool = False  # `seasons: set of season`: each cell names some rows
+
+
+@dataclass(frozen=True, slots=True)
+class NameSet:
+    """A cell of a `set of` column naming several rows: `spring summer`."""
+
+    names: tuple[Name, ...]
+    span: Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,6 +584,50 @@ class ConstDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class EventOverride:
+    """A line under an `event`: `crop[wheat].sell = 12` (a table's cell; `limit` None) or
+    `limit daily_gift 2 per day` (the count of an action's limit: `name` is the action,
+    `value` the count, `limit` its period)."""
+
+    name: str
+    row: str | None
+    column: str | None
+    value: Expr
+    limit: Period | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class EventDecl:
+    """`event NAME from DATE [CLOCK] to DATE [CLOCK]` (start and end as written) or
+    `event NAME every day|week [on WEEKDAY] [at CLOCK] for DURATION`, with its overrides."""
+
+    name: str
+    start: str | None  # "2026-10-25" or "2026-10-25 18:00"
+    end: str | None
+    every: Period | None
+    weekday: Name | None
+    at: str | None  # "18:00"
+    length: DurationLit | None
+    overrides: tuple[EventOverride, ...]
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarDecl:
+    """`calendar season every 28d from 2026-03-01: spring, summer, fall, winter`."""
+
+    name: str
+    every: DurationLit
+    start: str | None  # `from YYYY-MM-DD` as written
+    start_span: Span | None
+    periods: tuple[Name, ...]
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class InvariantDecl:
     cond: Expr
     message: StringLit | None
@@ -599,6 +684,14 @@ class Wait:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitUntil:
+    """`wait until 2026-10-25` or `wait until 2026-10-25 18:00` (UTC) in a scenario."""
+
+    moment: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class CallArg:
     name: str
     value: Expr
@@ -617,7 +710,7 @@ class Do:
     draws: tuple[int, ...] = ()  # `draws 3, 1`: the draws in order (`draw` is the first)
 
 
-Step = Given | Expect | ExpectEvent | Wait | Do
+Step = Given | Expect | ExpectEvent | Wait | WaitUntil | Do
 
 
 @dataclass(frozen=True, slots=True)
@@ -691,6 +784,8 @@ Decl = (
     | LeaderboardDecl
     | MigrateDecl
     | ConstDecl
+    | EventDecl
+    | CalendarDecl
 )
 
 

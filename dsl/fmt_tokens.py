@@ -19,6 +19,7 @@ from .syntax_errors import comment_start
 # the lexer's own token shapes (rules.lark), most specific first
 _TOKEN = re.compile(
     r"""(?P<STRING>"([^"\\\n]|\\.)*")
+      | (?P<DATE>[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9A-Za-z_]))
       | (?P<CLOCK>[0-9]{2}:[0-9]{2})
       | (?P<DURATION>([0-9][0-9_]*(ms|s|m|h|d|w))+(?![A-Za-z0-9_]))
       | (?P<INT>[0-9][0-9_]*(?![A-Za-z0-9_]))
@@ -27,7 +28,7 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-_WORDLIKE = {"STRING", "CLOCK", "DURATION", "INT", "WORD"}
+_WORDLIKE = {"STRING", "DATE", "CLOCK", "DURATION", "INT", "WORD"}
 # keywords that are values: a `-` after them subtracts
 _VALUE_WORDS = {"now", "level", "true", "false", "empty", "any"}
 _FUNCTIONS = {"min", "max", "ceil"}  # `max(` is a call only when the bracket touches it
@@ -36,7 +37,7 @@ _BINARY = {"==", "!=", "<=", ">=", "<", ">", "+", "-", "*", "/", "%", "="}
 
 @dataclass(frozen=True, slots=True)
 class Tok:
-    kind: str  # STRING CLOCK DURATION INT WORD OP
+    kind: str  # STRING DATE CLOCK DURATION INT WORD OP
     text: str
     start: int  # column in the line (0-based)
     end: int

@@ -46,6 +46,8 @@ _EXPR_RULES = frozenset(
         "compare",
         "is_empty",
         "is_filled",
+        "is_row",
+        "in_set",
         "add",
         "sub",
         "mul",
@@ -263,6 +265,33 @@ class _Build(Transformer):
         return ast.Column(str(c[0]), ast.Name(str(c[1]), self.tspan(c[1])), self.span(meta))
 
     @v_args(meta=True)
+    def set_column(self, meta, c):
+        return ast.Column(
+            str(c[0]), ast.Name(str(c[1]), self.tspan(c[1])), self.span(meta), is_set=True
+        )
+
+    @v_args(meta=True)
+    def name_set(self, meta, c):
+        return ast.NameSet(tuple(ast.Name(str(n), self.tspan(n)) for n in c), self.span(meta))
+
+    @v_args(meta=True)
+    def calendar_decl(self, meta, c):
+        name, every, *rest = c
+        start = start_span = None
+        if rest and rest[0].type == "DATE":
+            start, start_span = str(rest[0]), self.tspan(rest[0])
+            rest = rest[1:]
+        return ast.CalendarDecl(
+            str(name),
+            ast.DurationLit(duration_ms(str(every)), str(every), self.tspan(every)),
+            start,
+            start_span,
+            tuple(ast.Name(str(n), self.tspan(n)) for n in rest),
+            self.tspan(name),
+            self.span(meta),
+        )
+
+    @v_args(meta=True)
     def row(self, meta, c):
         return ast.Row(str(c[0]), tuple(c[1:]), self.span(meta))
 
@@ -384,6 +413,10 @@ class _Build(Transformer):
     @v_args(meta=True)
     def period_span(self, meta, c):
         return ast.Period("span", duration_ms(str(c[0])), self.span(meta))
+
+    @v_args(meta=True)
+    def period_calendar(self, meta, c):
+        return ast.Period("calendar", 0, self.span(meta), calendar=str(c[0]))
 
     @v_args(meta=True)
     def cooldown_stmt(self, meta, c):
@@ -535,6 +568,26 @@ class _Build(Transformer):
         return ast.IsSlot(c[0], True, self.span(meta))
 
     @v_args(meta=True)
+    def is_row(self, meta, c):
+        return ast.IsRow(c[0], ast.Name(str(c[1]), self.tspan(c[1])), self.span(meta))
+
+    @v_args(meta=True)
+    def in_set(self, meta, c):
+        return ast.InSet(c[0], c[1], self.span(meta))
+
+    @v_args(meta=True)
+    def day_of(self, meta, c):
+        return ast.CalendarExpr("day", ast.Name(str(c[0]), self.tspan(c[0])), self.span(meta))
+
+    @v_args(meta=True)
+    def next_day(self, meta, c):
+        return ast.CalendarExpr("next", None, self.span(meta))
+
+    @v_args(meta=True)
+    def next_period(self, meta, c):
+        return ast.CalendarExpr("next", ast.Name(str(c[0]), self.tspan(c[0])), self.span(meta))
+
+    @v_args(meta=True)
     def index(self, meta, c):
         return ast.Index(c[0], c[1], self.span(meta))
 
@@ -614,6 +667,10 @@ class _Build(Transformer):
     def expect_event(self, meta, c):
         player = str(c[0]) if len(c) > 1 else None
         return ast.ExpectEvent(str(c[-1]), self.span(meta), player)
+
+    @v_args(meta=True)
+    def wait_until(self, meta, c):
+        return ast.WaitUntil(c[0], self.span(meta))
 
     @v_args(meta=True)
     def wait_step(self, meta, c):
@@ -800,6 +857,56 @@ class _Build(Transformer):
         return ast.MigrateDecl(
             source, None, int(str(times).replace("_", "")), True, self.span(meta)
         )
+
+    # -- events
+    @v_args(meta=True)
+    def event_decl(self, meta, c):
+        name, when, *overrides = c
+        start = end = every = weekday = at = length = None
+        if when[0] == "window":
+            start, end = when[1], when[2]
+        else:
+            every, weekday, at, length = when[1:]
+        return ast.EventDecl(
+            str(name),
+            start,
+            end,
+            every,
+            weekday,
+            at,
+            length,
+            tuple(overrides),
+            self.tspan(name),
+            self.span(meta),
+        )
+
+    def event_window(self, c):
+        return ("window", c[0], c[1])
+
+    def event_every(self, c):
+        period, *rest = c
+        weekday = at = None
+        for tok in rest[:-1]:
+            if tok.type == "NAME":
+                weekday = ast.Name(str(tok), self.tspan(tok))
+            else:
+                at = str(tok)
+        tok = rest[-1]
+        length = ast.DurationLit(duration_ms(str(tok)), str(tok), self.tspan(tok))
+        return ("every", period, weekday, at, length)
+
+    def moment(self, c):
+        return " ".join(str(t) for t in c)
+
+    @v_args(meta=True)
+    def override_cell(self, meta, c):
+        table, row, column, value = c
+        return ast.EventOverride(str(table), str(row), str(column), value, None, self.span(meta))
+
+    @v_args(meta=True)
+    def override_limit(self, meta, c):
+        action, count, period = c
+        return ast.EventOverride(str(action), None, None, count, period, self.span(meta))
 
     # -- bots (bots/*.rules)
     @v_args(meta=True)

@@ -125,6 +125,8 @@ _TOKEN_WORDS = {
     "FUNC": "`min(`, `max(` or `ceil(`",
     "COMPARE": "a comparison such as `>=`",
     "UP_TO": "`up to`",
+    "_WAIT_UNTIL": "`wait until`",
+    "DATE": "a date like 2026-10-25",
 }
 _VALUE_STARTS = {
     "INT",
@@ -503,6 +505,7 @@ _EXAMPLES = {
     "on": "on level_up   or   on receive",
     "leaderboard": "leaderboard weekly_power by power resets weekly",
     "migrate": "migrate seed[carrot] -> seed[wheat]   or   migrate gems * 2",
+    "event": "event harvest_festival from 2026-10-25 to 2026-11-01",
     "as": "as bob do attack(target: me)",
 }
 

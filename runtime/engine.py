@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import migrate
+from . import migrate, rt
 from .pack import Pack, PackError
 from .rt import Context, Rejected, holding, place_label
 
@@ -172,6 +172,8 @@ def run(
         refused = _meet(pack, ctx, p, players, peers or {})
         if refused is not None:
             return rejected(settled, now, "bad_params", refused)
+    if "_calendar" in s:  # the game has an `on season_change` hook
+        s = turn_calendars(pack, s, ctx)
     try:
         fn(s, p, ctx)
     except Rejected as r:
@@ -261,6 +263,28 @@ def run_hook(pack: Pack, event: str, s: dict, ctx: Context, *args: Any) -> dict:
     return h
 
 
+def turn_calendars(pack: Pack, s: dict, ctx: Context) -> dict:
+    """`on season_change`: run lazily, in the player's first step after a calendar moved to
+    another period (once, however many periods passed), before the step itself; with a
+    `season_change` event (`from` and `to`: the periods). The state remembers the period
+    it last saw (`_calendar`: the number of periods since the calendar's start); a step that
+    is rejected keeps none of it, so the hook runs again in the next step."""
+    m = pack.module
+    seen = s["_calendar"]
+    for name, last in seen.items():
+        calendar = m.CALENDARS[name]
+        number = rt.period_number(ctx.now, calendar)
+        if number == last:
+            continue
+        s = {**s, "_calendar": {**s["_calendar"], name: number}}
+        periods = calendar[2]
+        turn = {"calendar": name, "from": periods[last % len(periods)]}
+        turn["to"] = periods[number % len(periods)]
+        ctx.events.append({"name": f"{name}_change", "data": turn})
+        s = run_hook(pack, f"{name}_change", s, ctx)
+    return s
+
+
 def _plan(pack: Pack, name: str) -> tuple | None:
     """Worked out once per pack and action: the function, its parameters' validator, which
     state entries to copy before it runs (and how), the keys to diff for a format 1 pack (None
@@ -304,6 +328,8 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
         for k, v in settled.items()
     }
     ctx = pack.context(now, player_id, effect["id"], pack.version, m.DAY_START_MS)
+    if "_calendar" in s:
+        s = turn_calendars(pack, s, ctx)
     kind, sender = effect["kind"], effect["from"]
     moved: dict[str, int] = {}
     if kind == "take":

@@ -24,6 +24,7 @@ import tornado.web
 
 from . import leaderboards
 from .auth import TokenError, bearer
+from .events import events_at
 from .gateway import GRANT_PREFIX, Intent
 from .grants import GrantError, check_grant
 from .history import REPORTS_DIR
@@ -385,6 +386,7 @@ class StateHandler(BaseHandler):
                 "server_time": now,
                 "rules": rules_info(game),
                 "state": state,
+                "events": events_at(game.pack, now),  # the server's clock decides
             }
         )
 

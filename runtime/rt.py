@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from rulesc.pack_contract import DAY_MS, fmt_duration  # packs call rt.fmt_duration
+from rulesc.pack_contract import event_runs as event_runs  # re-exported: packs with events
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -128,14 +129,15 @@ def fmt(value: Any) -> str:
 # ---- windows ------------------------------------------------------------------------------
 
 
-def window_start(period: str, period_ms: int, now: int, day_start_ms: int) -> int:
-    """The start of the limit window `now` falls in. Days and weeks start at `day starts`."""
+def window_start(period: str, period_ms: int, now: int, day_start_ms: int, origin: int = 0) -> int:
+    """The start of the limit window `now` falls in. Days and weeks start at `day starts`;
+    spans are aligned to `origin` (the Unix epoch, or a calendar's start for `per season`)."""
     if period == "day":
         return (now - day_start_ms) // DAY_MS * DAY_MS + day_start_ms
     if period == "week":
         offset = day_start_ms + MONDAY_OFFSET_MS
         return (now - offset) // WEEK_MS * WEEK_MS + offset
-    return now // period_ms * period_ms
+    return (now - origin) // period_ms * period_ms + origin
 
 
 def window_length(period: str, period_ms: int) -> int:
@@ -156,14 +158,49 @@ def limit_reached(
     per: Any,
     now: int,
     day_start_ms: int,
+    origin: int = 0,
 ) -> bool:
     """Whether `Context.limit` would reject now, counting nothing (for bots that look ahead)."""
     used = s["_limits"].get(limit_slot(key, per))
     return (
         used is not None
-        and used[0] == window_start(period, period_ms, now, day_start_ms)
+        and used[0] == window_start(period, period_ms, now, day_start_ms, origin)
         and used[1] >= count
     )
+
+
+# ---- calendars: `calendar season every 28d from 2026-03-01: spring, summer, ...` -----------
+# A calendar is (start ms, period ms, its periods' names): the same for every player. Packs
+# of format 6 call these.
+
+
+def period_number(now: int, calendar: tuple) -> int:
+    """How many periods began since the calendar's start (negative before it)."""
+    start, every, _ = calendar
+    return (now - start) // every
+
+
+def period_of(now: int, calendar: tuple) -> str:
+    """`season`: the name of the period `now` falls in (the periods go round)."""
+    names = calendar[2]
+    return names[period_number(now, calendar) % len(names)]
+
+
+def day_of_period(now: int, calendar: tuple) -> int:
+    """`day of season`: 1 on the period's first day (a day starts at `day starts`)."""
+    start, every, _ = calendar
+    return (now - start) % every // DAY_MS + 1
+
+
+def next_period(now: int, calendar: tuple) -> int:
+    """`next season`: the time the next period starts."""
+    start, every, _ = calendar
+    return (period_number(now, calendar) + 1) * every + start
+
+
+def next_day(now: int, day_start_ms: int) -> int:
+    """`next day`: the next `day starts` after `now` (overnight)."""
+    return window_start("day", DAY_MS, now, day_start_ms) + DAY_MS
 
 
 def cooling_down(s: dict, key: str, per: Any, now: int) -> bool:
@@ -432,10 +469,19 @@ class Context:
             seen[1] = after
 
     def limit(
-        self, s: dict, key: str, count: int, period: str, period_ms: int, per: Any = None
+        self,
+        s: dict,
+        key: str,
+        count: int,
+        period: str,
+        period_ms: int,
+        per: Any = None,
+        origin: int = 0,
+        label: str | None = None,
     ) -> None:
+        """`label`: the calendar of `per season` (its windows start at `origin`)."""
         slot = limit_slot(key, per)
-        start = window_start(period, period_ms, self.now, self.day_start_ms)
+        start = window_start(period, period_ms, self.now, self.day_start_ms, origin)
         length = window_length(period, period_ms)
         limits = s["_limits"]
         used = limits.get(slot)
@@ -443,7 +489,9 @@ class Context:
         if n >= count:
             retry_at = start + length
             what = (
-                "day"
+                label
+                if label is not None
+                else "day"
                 if period == "day"
                 else "week"
                 if period == "week"

@@ -26,6 +26,7 @@ def report(old: dict, new: dict) -> dict[str, Any]:
         "tables": _tables(old, new),
         "slots": _slots(old, new),
         "level": _level(old, new),
+        "events": _events(old, new),
         "migrations": _migrations(new, found),
         "losses": [loss.as_dict() for loss in found],
         "safe": all(loss.migration is not None for loss in found),
@@ -54,6 +55,26 @@ def _resources(old: dict, new: dict) -> dict[str, Any]:
         if fields:
             changed[name] = fields
     return {"added": added, "removed": removed, "changed": changed}
+
+
+def _events(old: dict, new: dict) -> dict[str, Any]:
+    """Scheduled events: nothing a player holds, so never a loss; listed for the designer."""
+    before, after = old.get("events", {}), new.get("events", {})
+    added, removed, kept = _keys(before, after)
+    changed = {}
+    for name in kept:
+        fields = {
+            f: [before[name][f], after[name][f]]
+            for f in ("when", "sets")
+            if before[name][f] != after[name][f]
+        }
+        if fields:
+            changed[name] = fields
+    return {
+        "added": {n: after[n]["when"] for n in added},
+        "removed": {n: before[n]["when"] for n in removed},
+        "changed": changed,
+    }
 
 
 def _tables(old: dict, new: dict) -> dict[str, Any]:
@@ -152,6 +173,12 @@ def render(diff: dict[str, Any]) -> str:
     if diff["level"] is not None:
         was, now = diff["level"]
         lines.append(f"  ~ level: {_level_text(was)} -> {_level_text(now)}")
+    events = diff["events"]
+    lines += [f"  + event {n} ({when})" for n, when in events["added"].items()]
+    lines += [f"  - event {n} ({when})" for n, when in events["removed"].items()]
+    for name, fields in events["changed"].items():
+        told = "; ".join(f"{f} {_v(a)} -> {_v(b)}" for f, (a, b) in fields.items())
+        lines.append(f"  ~ event {name}: {told}")
     for m in diff["migrations"]:
         if m["kind"] == "scale":
             told = "multiplies what players hold, once each"

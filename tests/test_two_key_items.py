@@ -158,6 +158,8 @@ def test_schema_and_types_describe_the_pair(tmp_path):
     }
     assert schema["resources"]["seed"] == {"kind": "item", "start": 0, "per": "crop"}
     assert "  produce: Record<Crop, Record<Quality, number>>;" in result.files["types.d.ts"]
+    # a runtime from before items of two tables cannot run it: a format of its own
+    assert json.loads(result.files["manifest.json"])["format"] == 8
 
 
 def test_scenarios_give_and_expect_a_pair(tmp_path):

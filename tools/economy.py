@@ -554,6 +554,10 @@ class _Walker(ir.StatementVisitor[list[_Path]]):
             return Range(1, self.levels)
         if isinstance(e, ir.Now):
             return Range(None, None)
+        if isinstance(e, ir.CalendarRead):  # moves with time, as `now`
+            return UNKNOWN if e.part == "period" else Range(None, None)
+        if isinstance(e, ir.Member):
+            return UNKNOWN
         if isinstance(e, ir.SlotRead):
             return UNKNOWN
         if isinstance(e, ir.IsFilled):

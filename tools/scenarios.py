@@ -10,6 +10,7 @@ server whose players are all online.
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import fnmatch
 import re
 from dataclasses import dataclass, field
@@ -100,6 +101,11 @@ def run_scenario(pack: Pack, scenario: ir.Scenario) -> ScenarioResult:
 
 
 def _step(run: Run, step: ir.Step) -> list[str]:
+    if isinstance(step, ir.WaitStep) and step.until is not None:
+        if step.until < run.now:
+            return [f"the clock is already at {_when(run.now)}: `wait until` only goes forward"]
+        run.now = step.until
+        return []
     if isinstance(step, ir.WaitStep):
         run.now += step.ms
         return []
@@ -116,6 +122,10 @@ def _step(run: Run, step: ir.Step) -> list[str]:
     if isinstance(step, ir.DoStep):
         return _do(run, step)
     raise AssertionError(f"unknown step {step!r}")
+
+
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _given(run: Run, step: ir.GivenStep) -> list[str]:

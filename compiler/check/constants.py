@@ -89,6 +89,15 @@ def _constant(c: Context, exprs: Expressions, d: ast.ConstDecl) -> ir.Constant |
             "a constant is a whole number, a duration, true/false or a table's row",
         )
         return None
+    if any(isinstance(n, ir.CalendarRead) for n in ir.nodes(typed)):
+        c.error(
+            "R084",
+            "a constant cannot read the calendar",
+            d.expr.span,
+            "a constant is computed before the game runs; the calendar moves with time: "
+            "read it in an action or a hook",
+        )
+        return None
     try:
         value = fold(typed, c)
     except _NotConstant as err:

@@ -17,9 +17,11 @@ from .. import ir
 from ..loader import GameSources
 from .actions import Actions
 from .bots import check_bots
+from .calendars import check_calendars
 from .constants import check_constants
 from .context import Context
 from .declarations import Declarations
+from .events import check_events
 from .expressions import Expressions
 from .migrations import check_migrations
 from .names import Names
@@ -56,6 +58,7 @@ def run(c: Context) -> ir.Game | None:
             )
     names.declare_names(decls)
     names.claim_social_names(decls)
+    check_calendars(c, decls)
     Tables(c).tables_pass(decls)
     for d in decls:
         if isinstance(d, ast.SlotsDecl):
@@ -71,6 +74,7 @@ def run(c: Context) -> ir.Game | None:
     hooks = check_hooks(c, statements, decls)
     leaderboards = check_leaderboards(c, decls)
     migrations = check_migrations(c, decls)
+    events = check_events(c, decls, [a for a in actions if a is not None])
     invariants = [actions_pass.invariant(d) for d in decls if isinstance(d, ast.InvariantDecl)]
     if not c.rules_have_errors():
         # usage is only known once every action reads right: a misspelt or unparsed
@@ -122,4 +126,6 @@ def run(c: Context) -> ir.Game | None:
         leaderboards=tuple(leaderboards),
         migrations=tuple(migrations),
         constants=tuple(constants),
+        events=tuple(events),
+        calendars=tuple(c.calendars.values()),
     )

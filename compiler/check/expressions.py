@@ -86,6 +86,9 @@ class Expressions:
             ast.Not: self.not_,
             ast.IsSlot: self.is_slot,
             ast.Call: self.call,
+            ast.IsRow: self.is_row,
+            ast.InSet: self.in_set,
+            ast.CalendarExpr: self.calendar_expr,
         }
         check = checks.get(type(e))
         if check is None:
@@ -227,6 +230,81 @@ class Expressions:
             return None
         return ir.IsFilled(x.slots, x.index, e.filled, T.BOOL)
 
+    def is_row(self, e: ast.IsRow, scope: Scope) -> ir.Expr | None:
+        """`season is spring`, `kind is wheat`: a row compared with one named row."""
+        x = self.expr(e.operand, scope)
+        if x is None:
+            return None
+        if x.type.kind != "enum":
+            self.c.error(
+                "R012",
+                f"only a row or a period is something by name, not {a_type(x.type)}",
+                e.operand.span,
+                "compare numbers with `==`; `is` names a row: `season is spring`",
+            )
+            return None
+        table = x.type.name or ""
+        if table not in self.c.row_owner.get(e.row.id, ()):
+            what = "period" if table in self.c.calendars else "row"
+            self.c.error(
+                "R082",
+                f"`{e.row.id}` is not a {what} of `{table}`",
+                e.row.span,
+                did_you_mean_or(
+                    e.row.id,
+                    self.c.row_names(table),
+                    f"the {what}s of `{table}`: " + ", ".join(self.c.row_names(table)),
+                ),
+            )
+            return None
+        return ir.Compare("==", x, ir.Const(e.row.id, x.type), T.BOOL)
+
+    def in_set(self, e: ast.InSet, scope: Scope) -> ir.Expr | None:
+        """`season in crop[kind].seasons`: a row in a cell of a `set of` column."""
+        group = self.expr(e.set, scope)
+        if group is None:
+            return None
+        if group.type.kind != "set":
+            self.c.error(
+                "R012",
+                f"`in` looks in a set (a `set of` column), not in {a_type(group.type)}",
+                e.set.span,
+                "declare the column as a set, such as `seasons: set of season`",
+            )
+            return None
+        item = self.expect_type(
+            e.item, scope, T.enum(group.type.name or ""), a_type(T.enum(group.type.name or ""))
+        )
+        if item is None:
+            return None
+        return ir.Member(item, group, T.BOOL)
+
+    def calendar_expr(self, e: ast.CalendarExpr, scope: Scope) -> ir.Expr | None:
+        """`day of season` (1 on a period's first day), `next season`, `next day`."""
+        if e.calendar is None:
+            return ir.CalendarRead(None, "next", T.TIME)
+        if self.calendar_named(e.calendar) is None:
+            return None
+        if e.part == "day":
+            return ir.CalendarRead(e.calendar.id, "day", T.INT)
+        return ir.CalendarRead(e.calendar.id, "next", T.TIME)
+
+    def calendar_named(self, name: ast.Name) -> ir.Calendar | None:
+        """The calendar `name` names, or None (reported: R082, with the closest name)."""
+        calendar = self.c.calendars.get(name.id)
+        if calendar is None and not self.c.reported(name.id):
+            self.c.error(
+                "R082",
+                f"there is no calendar `{name.id}`",
+                name.span,
+                did_you_mean_or(
+                    name.id,
+                    self.c.calendars,
+                    "declare one: `calendar season every 28d: spring, summer, fall, winter`",
+                ),
+            )
+        return calendar
+
     def type_hint(self, e: ast.Expr, got: T.Type, want: T.Type) -> str | None:
         if want == T.BOOL and T.is_intlike(got):
             return f"a condition is true or false: compare the number, as in `{self.c.source(e.span)} > 0`"
@@ -275,6 +353,8 @@ class Expressions:
         if e.id in self.c.constants:
             k = self.c.constants[e.id]
             return ir.Const(k.value, k.type, k.name)
+        if e.id in self.c.calendars:  # `season`: the period now
+            return ir.CalendarRead(e.id, "period", T.enum(e.id))
         if e.id in self.c.resources:
             res = self.c.resources[e.id]
             self.c.used.add(res.name)

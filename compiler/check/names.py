@@ -13,7 +13,7 @@ from .context import Context
 SYNTAX_CODES = ("R001", "R002", "R003", "R004")
 # `currency coins ...`, `action buy(...`, `game ...`, `level ...`: the keyword and the name
 DECL_HEADER = re.compile(
-    r"^(game|level|day)\b|^(?:currency|meter|stat|item|table|slots|action|let)\s+([A-Za-z_][A-Za-z0-9_]*)"
+    r"^(game|level|day)\b|^(?:currency|meter|stat|item|table|slots|action|let|calendar)\s+([A-Za-z_][A-Za-z0-9_]*)"
 )
 # a line the parser left out of its declaration (dsl/parser.py, _without_bad_line) may have
 # declared a name: `let total = ...` in an action, a row `wheat: ...` of a table
@@ -80,7 +80,13 @@ class Names:
             elif isinstance(d, ast.DayStartDecl):
                 self.day_start_decl(d)
             elif isinstance(
-                d, ast.ResourceDecl | ast.ItemDecl | ast.TableDecl | ast.SlotsDecl | ast.ConstDecl
+                d,
+                ast.ResourceDecl
+                | ast.ItemDecl
+                | ast.TableDecl
+                | ast.SlotsDecl
+                | ast.ConstDecl
+                | ast.CalendarDecl,
             ):
                 self.claim(d.name, d.name_span)
             elif isinstance(d, ast.ActionDecl):

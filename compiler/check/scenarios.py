@@ -9,6 +9,7 @@ from rulesc.dsl.diagnostics import Span
 from .. import ir
 from .. import types as T
 from .context import Context, did_you_mean, example_of
+from .events import moment_ms
 
 
 class Scenarios:
@@ -23,6 +24,10 @@ class Scenarios:
             loc = self.c.loc(st.span)
             if isinstance(st, ast.Wait):
                 steps.append(ir.WaitStep(st.duration.ms, loc))
+            elif isinstance(st, ast.WaitUntil):
+                until = moment_ms(self.c, st.moment, st.span)
+                ok = ok and until is not None
+                steps.append(ir.WaitStep(0, loc, until))
             elif isinstance(st, ast.ExpectEvent):
                 named, player = self.scenario_player(st.player, st.span)
                 ok = ok and named

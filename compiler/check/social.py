@@ -190,12 +190,18 @@ def check_hooks(c: Context, statements: Statements, decls: list) -> list[ir.Hook
         if not isinstance(d, ast.HookDecl):
             continue
         event = d.event.id
-        if event not in HOOK_EVENTS:
+        turns = [f"{name}_change" for name in c.calendars]  # `on season_change`
+        if event not in HOOK_EVENTS and event not in turns:
             c.error(
                 "R073",
                 f"there is no hook `on {event}`",
                 d.event.span,
-                did_you_mean_or(event, HOOK_EVENTS, "the hooks are `on level_up` and `on receive`"),
+                did_you_mean_or(
+                    event,
+                    [*HOOK_EVENTS, *turns],
+                    "the hooks are `on level_up`, `on receive` and, for a calendar, "
+                    "`on season_change`",
+                ),
             )
             continue
         if event in seen:

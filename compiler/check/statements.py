@@ -93,18 +93,21 @@ class Statements(ir.AstStatementVisitor[Any]):
                 "for example `per 1h`",
             )
             return None
+        calendar = None
+        if s.period.calendar is not None:  # `per season`: one period of the calendar
+            calendar = self.exprs.calendar_named(ast.Name(s.period.calendar, s.period.span))
+            if calendar is None:
+                return None
         per = self.per(s.per, scope)
         if s.per is not None and per is None:
             return None
         self.c.limit_count += 1
-        return ir.Limit(
-            f"{self.c.current_action}.{self.c.limit_count}",
-            s.count,
-            s.period.kind,
-            s.period.ms,
-            per,
-            loc,
-        )
+        key = f"{self.c.current_action}.{self.c.limit_count}"
+        if calendar is not None:
+            return ir.Limit(
+                key, s.count, "span", calendar.every, per, loc, calendar.start, calendar.name
+            )
+        return ir.Limit(key, s.count, s.period.kind, s.period.ms, per, loc)
 
     def visit_Cooldown(self, s: ast.Cooldown, scope: Scope, loc: ir.Loc) -> ir.Cooldown | None:
         if s.duration.ms <= 0:

@@ -29,6 +29,7 @@ const model = {
   meters: {}, // name -> {value, since}: when each meter last ticked
   ledger: [],
   ledgerAfter: null,
+  events: { active: [], next: null }, // scheduled events at the last /state: the server decides
 };
 let client;
 
@@ -119,6 +120,7 @@ async function refreshState() {
   }
   model.fetchedVersion = Math.max(model.fetchedVersion, answer.version);
   setClock(answer.server_time);
+  model.events = answer.events || { active: [], next: null };
   if (model.rules && answer.rules.version !== model.rules.rules.version) await loadRules();
 }
 
@@ -302,6 +304,17 @@ function pairTable(name, res, held) {
 function renderClock(t) {
   $("clock").textContent = new Date(t).toISOString().replace("T", " ").slice(0, 19) + " UTC";
   $("offset").textContent = model.offset ? `(skipped ${fmtDuration(model.offset)} ahead)` : "";
+  renderEvents(t);
+}
+
+function renderEvents(t) {
+  // as the last /state told them: what they set already applies on the server
+  const shown = (e) => `<b>${esc(e.name)}</b> <span class="muted">${esc(e.sets.join(", "))}</span>`;
+  const lines = model.events.active.map(
+    (e) => `<div data-testid="event-${esc(e.name)}">running: ${shown(e)} — ends in ${fmtDuration(e.ends_at - t)}</div>`);
+  const next = model.events.next;
+  if (next) lines.push(`<div data-testid="event-next">next: ${shown(next)} — in ${fmtDuration(next.starts_at - t)}</div>`);
+  $("events").innerHTML = lines.join("");
 }
 
 function render() {
