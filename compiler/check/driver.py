@@ -17,10 +17,14 @@ from .. import ir
 from ..loader import GameSources
 from .actions import Actions
 from .bots import check_bots
+from .calendars import check_calendars
+from .constants import check_constants
 from .context import Context
 from .declarations import Declarations
+from .events import check_events
 from .expressions import Expressions
 from .memo import ActionMemo
+from .migrations import check_migrations
 from .names import Names
 from .scenarios import Scenarios
 from .social import check_hooks, check_leaderboards, check_loot
@@ -58,6 +62,7 @@ def run(c: Context, memo: ActionMemo | None = None) -> ir.Game | None:
             )
     names.declare_names(decls)
     names.claim_social_names(decls)
+    check_calendars(c, decls)
     Tables(c).tables_pass(decls)
     for d in decls:
         if isinstance(d, ast.SlotsDecl):
@@ -67,6 +72,7 @@ def run(c: Context, memo: ActionMemo | None = None) -> ir.Game | None:
     for d in decls:
         if isinstance(d, ast.LevelDecl):
             declarations.level_decl(d)
+    constants = check_constants(c, exprs, decls)
     loot = check_loot(c, decls)
     if memo is None:
         actions = [actions_pass.action(d) for d in decls if isinstance(d, ast.ActionDecl)]
@@ -77,6 +83,8 @@ def run(c: Context, memo: ActionMemo | None = None) -> ir.Game | None:
         ]
     hooks = check_hooks(c, statements, decls)
     leaderboards = check_leaderboards(c, decls)
+    migrations = check_migrations(c, decls)
+    events = check_events(c, decls, [a for a in actions if a is not None])
     invariants = [actions_pass.invariant(d) for d in decls if isinstance(d, ast.InvariantDecl)]
     if not c.rules_have_errors():
         # usage is only known once every action reads right: a misspelt or unparsed
@@ -126,4 +134,8 @@ def run(c: Context, memo: ActionMemo | None = None) -> ir.Game | None:
         loot=tuple(loot),
         hooks=tuple(hooks),
         leaderboards=tuple(leaderboards),
+        migrations=tuple(migrations),
+        constants=tuple(constants),
+        events=tuple(events),
+        calendars=tuple(c.calendars.values()),
     )
