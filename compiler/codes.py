@@ -155,7 +155,7 @@ CODES: dict[str, tuple[str, str, str]] = {
         "table cell of the wrong type",
         """
         A cell holds its column's type: a whole number, a duration such as 10m,
-        true/false, or a row of a table.
+        1h30m or, in parts, 2h 30m (in a CSV too), true/false, or a row of a table.
         """,
     ),
     "R017": _entry(
