@@ -124,7 +124,8 @@ class Scenarios:
         """Whether the action (or a hook, which may run after it) has a draw to pin."""
         hooks = [d for m in self.c.src.rules for d in m.decls if isinstance(d, ast.HookDecl)]
         return any(
-            isinstance(s, ast.Pick | ast.Chance | ast.GainLoot) or (isinstance(s, ast.Give) and s.loot)
+            isinstance(s, ast.Pick | ast.Chance | ast.GainLoot)
+            or (isinstance(s, ast.Give) and s.loot)
             for body in [action.body, *(h.body for h in hooks)]
             for s in ir.walk_statements(body)
         )
