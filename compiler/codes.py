@@ -387,6 +387,22 @@ CODES: dict[str, tuple[str, str, str]] = {
               try harvest(slot: any)
         """,
     ),
+    "R092": _entry(
+        "error",
+        "a bot's starting state",
+        """
+        `given` in a bot sets where each of its runs starts, like a scenario's `given`: its
+        own resources (within their max) and `empty` slots, so `rulesc simulate` can play a
+        late game without playing the early one first. A bot plays alone, so it cannot give
+        another player's state (`bob.coins`):
+
+            bot rich
+              sessions 4 per day
+              actions 20 per session
+              given coins 10_000, seed[wheat] 5
+              try plant(slot: any, kind: wheat)
+        """,
+    ),
     "R070": _entry(
         "error",
         "not public",

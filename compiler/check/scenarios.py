@@ -309,7 +309,7 @@ class Scenarios:
         if given:
             self.c.error(
                 "R034",
-                "a scenario cannot give one field of a slot",
+                "`given` cannot set one field of a slot",
                 p.span,
                 "fill the slot with an action, or give the whole slot as `empty`",
             )
