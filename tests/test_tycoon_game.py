@@ -49,6 +49,7 @@ def test_the_bots_play_it(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = (out / "summary.txt").read_text(encoding="utf-8")
     assert "bot idler" in summary and "bot mogul" in summary
+    assert "bot heir" in summary and "level 3   day 0.0" in summary  # given 10_000 earned
     assert "collect_batch" in summary  # both bots make money the game's way
 
 
