@@ -1,6 +1,7 @@
 """games/tycoon (Boomtown), the third example game: its scenarios pass, exploration finds
 nothing, its bots play it, and a real server serves it, playground included: a player opens a
-business, waits on the dev clock and collects the batch."""
+business, waits on the dev clock and collects the batch (over the protocol, and in headless
+Chromium: tests/browser/tycoon.test.mjs)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from rulesc.cli.main import app
 from rulesc.cli.packbuild import compile_pack
 from rulesc.runtime import packs
 
+from .jskit import chromium, missing_packages, run_node
 from .serverkit import Kit, a, call
+from .systemkit import need
 
 ROOT = Path(__file__).resolve().parent.parent
 TYCOON = ROOT / "games" / "tycoon"
@@ -95,3 +98,18 @@ async def test_served_and_playable_in_the_playground(tycoon_kit: Kit) -> None:
     assert state.status == 200, state.body
     assert state.body["state"]["cash"] == after
     assert state.body["state"]["lot"][0]["venue"] == "lemonade"
+
+
+async def test_played_in_the_playground_in_chromium(tycoon_kit: Kit) -> None:
+    need("node", "chromium")
+    reason = missing_packages()
+    if reason:
+        pytest.fail(reason)
+    run = await tycoon_kit.start(dev=True)
+    result = await run_node(
+        ["--test", "--test-reporter=tap", "--test-force-exit", "tests/browser/tycoon.test.mjs"],
+        {"RULESC_URL": run.url, "RULESC_CHROMIUM": chromium() or ""},
+        timeout=60,
+    )
+    assert result.code == 0, str(result)
+    assert result.tap("fail") == 0 and result.tap("pass") == 1, str(result)
