@@ -538,8 +538,8 @@ CODES: dict[str, tuple[str, str, str]] = {
         """
         `draws N` in a scenario pins which branch of a `pick one` (or which entry of a loot
         table, or whether a `chance` happens) a `do` step takes. The action has no `pick
-        one`, no `chance`, no `gain loot` and no `give ... loot`, and no hook draws either, so there is nothing to pin: remove
-        `draws ...`, or `do` the action that draws.
+        one`, no `chance`, no `gain loot` and no `give ... loot`, and no hook draws either,
+        so there is nothing to pin: remove `draws ...`, or `do` the action that draws.
 
             do work draws 2        # work only gains coins: write `do work`
         """,
