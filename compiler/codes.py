@@ -387,7 +387,7 @@ CODES: dict[str, tuple[str, str, str]] = {
               try harvest(slot: any)
         """,
     ),
-    "R092": _entry(
+    "R093": _entry(
         "error",
         "a bot's starting state",
         """

@@ -300,6 +300,6 @@ def test_a_bots_given_is_checked_as_a_scenarios_and_within_the_max(tmp_path):
     found = sorted((d.code, d.message) for d in result.diagnostics if d.code != "R022")
     assert found == [
         ("R034", "`given` cannot set one field of a slot"),
-        ("R092", "`gems` cannot start at 6: its max is 5"),
-        ("R092", "a bot plays alone: it cannot give another player's state"),
+        ("R093", "`gems` cannot start at 6: its max is 5"),
+        ("R093", "a bot plays alone: it cannot give another player's state"),
     ]

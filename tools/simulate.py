@@ -89,7 +89,7 @@ def _run(pack: Pack, game: ir.Game, bot: ir.Bot, options: Options, run: int) -> 
     start = start_ms(game)
     problems: list[str] = []
     state = give(pack, None, start, list(bot.given), problems)  # `given` in the bot, if any
-    if problems:  # the checker keeps values within their resources (R092): cannot happen
+    if problems:  # the checker keeps values within their resources (R093): cannot happen
         raise ValueError(f"bot {bot.name}: " + "; ".join(problems))
     now = start
     result = RunResult(run)

@@ -97,10 +97,10 @@ def _bot(c: Context, exprs: Expressions, d: ast.BotDecl) -> ir.Bot | None:
 
 def _given(c: Context, sv: ast.StateValue) -> tuple[ir.StatePath, object] | None:
     """`given coins 500`: a value the bot's runs start with, checked as a scenario's `given`
-    (R034); a bot plays alone (no `bob.coins`) and a value must fit its resource (R092)."""
+    (R034); a bot plays alone (no `bob.coins`) and a value must fit its resource (R093)."""
     if sv.place.player is not None:
         c.error(
-            "R092",
+            "R093",
             "a bot plays alone: it cannot give another player's state",
             sv.place.span,
             f"give its own: `given {sv.place.name} ...`",
@@ -114,7 +114,7 @@ def _given(c: Context, sv: ast.StateValue) -> tuple[ir.StatePath, object] | None
     top = res.max if res is not None and res.max is not None else INT64_MAX
     if isinstance(value, int) and value > top:
         c.error(
-            "R092",
+            "R093",
             f"`{path.label}` cannot start at {value}: its max is {top}",
             sv.value.span,
             f"give at most `{path.label} {top}`",
