@@ -155,7 +155,7 @@ CODES: dict[str, tuple[str, str, str]] = {
         "table cell of the wrong type",
         """
         A cell holds its column's type: a whole number, a duration such as 10m,
-        true/false, or a row of a table.
+        1h30m or, in parts, 2h 30m (in a CSV too), true/false, or a row of a table.
         """,
     ),
     "R017": _entry(
@@ -387,6 +387,22 @@ CODES: dict[str, tuple[str, str, str]] = {
               try harvest(slot: any)
         """,
     ),
+    "R093": _entry(
+        "error",
+        "a bot's starting state",
+        """
+        `given` in a bot sets where each of its runs starts, like a scenario's `given`: its
+        own resources (within their max) and `empty` slots, so `rulesc simulate` can play a
+        late game without playing the early one first. A bot plays alone, so it cannot give
+        another player's state (`bob.coins`):
+
+            bot rich
+              sessions 4 per day
+              actions 20 per session
+              given coins 10_000, seed[wheat] 5
+              try plant(slot: any, kind: wheat)
+        """,
+    ),
     "R070": _entry(
         "error",
         "not public",
@@ -549,9 +565,9 @@ CODES: dict[str, tuple[str, str, str]] = {
         "`draws` on an action that draws nothing",
         """
         `draws N` in a scenario pins which branch of a `pick one` (or which entry of a loot
-        table) a `do` step takes. The action has no `pick one`, no `gain loot` and no
-        `give ... loot`, and no hook draws either, so there is nothing to pin: remove
-        `draws ...`, or `do` the action that draws.
+        table, or whether a `chance` happens) a `do` step takes. The action has no `pick
+        one`, no `chance`, no `gain loot` and no `give ... loot`, and no hook draws either,
+        so there is nothing to pin: remove `draws ...`, or `do` the action that draws.
 
             do work draws 2        # work only gains coins: write `do work`
         """,

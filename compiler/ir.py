@@ -698,6 +698,8 @@ class Bot:
     actions_per_session: int
     tries: tuple[BotTry, ...]  # in priority order
     loc: Loc
+    # `given coins 500`: each run starts from a new player with these values, as a scenario's
+    given: tuple[tuple[StatePath, object], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

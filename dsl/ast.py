@@ -765,6 +765,7 @@ class BotDecl:
     tries: tuple[BotTry, ...]
     name_span: Span
     span: Span
+    given: tuple[StateValue, ...] = ()  # `given coins 500`: where each of its runs starts
 
 
 Decl = (

@@ -917,7 +917,12 @@ class _Build(Transformer):
             title = _unquote(rest.pop(0))
         rates = tuple(x for x in rest if isinstance(x, ast.BotRate))
         tries = tuple(x for x in rest if isinstance(x, ast.BotTry))
-        return ast.BotDecl(str(name), title, rates, tries, self.tspan(name), self.span(meta))
+        given = tuple(v for x in rest if isinstance(x, ast.Given) for v in x.values)
+        return ast.BotDecl(str(name), title, rates, tries, self.tspan(name), self.span(meta), given)
+
+    @v_args(meta=True)
+    def bot_given(self, meta, c):
+        return ast.Given(tuple(c), self.span(meta))
 
     @v_args(meta=True)
     def bot_sessions(self, meta, c):

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rulesc.pack_contract import DURATION_UNITS, fmt_duration
+
 from .diagnostics import Diagnostic, Span
 
 # token types that mean "the line (or the declaration) ended here"
@@ -207,7 +209,7 @@ def _decimal(ctx: _Context) -> _Report | None:
     text = ctx.text(w.line)
     if w.type == "DOT":  # `wheat: 5, 0.25`: a cell ends at `0`
         m = re.search(r"[0-9][0-9_]*$", text[: w.col - 1])
-        after = re.match(r"[0-9][0-9_]*", text[w.col :])
+        after = re.match(r"[0-9][0-9_]*(ms|s|m|h|d|w)?(?![A-Za-z0-9_])", text[w.col :])
         if m is None or after is None:
             return None
         number = m.group(0) + "." + after.group(0)
@@ -222,6 +224,8 @@ def _decimal(ctx: _Context) -> _Report | None:
     hint = "the rules have no decimals: count in whole units (for durations, `1m30s`)"
     if ctx.declaration_word == "table" and re.fullmatch(r"[0-9_]+\.[0-9_]+", number):
         hint = _decimal_cell_hint(number, _column_at(ctx, w.line, start))
+    elif re.fullmatch(r"[0-9_]+\.[0-9_]+(ms|s|m|h|d|w)", number):
+        hint = _decimal_duration_hint(number) or hint
     return _Report(f"`{number}` is not a whole number", w.line, start + 1, len(number), hint)
 
 
@@ -239,6 +243,19 @@ def _column_at(ctx: _Context, line: int, col0: int) -> str:
         if table:
             return f"{table.group(1)}[kind].{column}"
     return f"table[kind].{column}"
+
+
+def _decimal_duration_hint(number: str) -> str | None:
+    """`1.5h`: the same duration in whole parts (`1h30m`), when it is a whole second."""
+    m = re.fullmatch(r"([0-9_]+)\.([0-9_]+)(ms|s|m|h|d|w)", number)
+    if m is None:
+        return None
+    fraction = m.group(2).replace("_", "")
+    scaled = int(m.group(1).replace("_", "") + fraction) * DURATION_UNITS[m.group(3)]
+    ms, rest = divmod(scaled, 10 ** len(fraction))
+    if rest or ms % 1000:
+        return None
+    return f"the rules have no decimals: write `{fmt_duration(ms)}`"
 
 
 def _decimal_cell_hint(number: str, read: str) -> str:

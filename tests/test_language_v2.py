@@ -277,3 +277,54 @@ def test_expect_reads_and_shows_times_after_the_start(tmp_path):
 def test_fmt_keeps_a_time_written_in_parts():
     result = format_source(TIMES.replace("2d 3h,", "2d   3h ,"), "times.rules")
     assert result.text is not None and "ready_at 2d 3h, field[0].crop" in result.text
+
+
+# ---- time values in tables: a duration cell in parts, inline and in a CSV --------------------
+
+PARTS = """
+game parts
+currency coins
+table job
+  columns took: duration, pay: int
+  short: 2h 30m, 1
+  long: 1d 2h 3m 4s, 2
+table far from "far.csv"
+  columns took: duration, pay: int
+action go(kind: job, other: far)
+  require coins > 5 else "takes {job[kind].took}, then {far[other].took}"
+  gain coins 1
+"""
+FAR_CSV = "name,took,pay\nx,3d 12h,1\ny, 2h 30m ,2\nz,45m,3\n"
+
+
+def test_a_duration_cell_may_be_written_in_parts(tmp_path):
+    pack = build_pack(tmp_path, PARTS, **{"far.csv": FAR_CSV})
+    job, far = pack.module.JOB, pack.module.FAR  # the tables in the pack, in ms
+    assert {row: cells["took"] for row, cells in job.items()} == {
+        "short": 9_000_000,
+        "long": 93_784_000,
+    }
+    assert {row: cells["took"] for row, cells in far.items()} == {
+        "x": 302_400_000,
+        "y": 9_000_000,
+        "z": 2_700_000,
+    }
+    p = Player(pack)
+    out = p.do("go", kind="short", other="x")  # shown as durations, never as ms
+    assert out.error is not None and out.error["message"] == "takes 2h30m, then 3d12h"
+
+
+def test_fmt_keeps_a_duration_cell_in_parts():
+    result = format_source(PARTS.replace("2h 30m,", "2h   30m ,"), "parts.rules")
+    assert result.text is not None and "short: 2h 30m,      1" in result.text
+    again = format_source(result.text, "parts.rules")
+    assert again.text == result.text
+
+
+def test_a_decimal_duration_in_a_cell_is_shown_in_whole_parts(tmp_path):
+    (tmp_path / "g.rules").write_text(
+        "game g\ncurrency coins\ntable job\n  columns took: duration\n  a: 1.5h\n", encoding="utf-8"
+    )
+    out = CliRunner().invoke(app, ["check", str(tmp_path)])
+    assert "`1.5h` is not a whole number" in out.output
+    assert "hint: the rules have no decimals: write `1h30m`" in out.output

@@ -102,7 +102,7 @@ def ruff(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("game", ["harvest", "arena", "stress"])
+@pytest.mark.parametrize("game", ["harvest", "arena", "tycoon", "stress"])
 def test_generated_pack_is_clean_for_ruff(game: str, stress_module: str, tmp_path: Path) -> None:
     module = stress_module if game == "stress" else built_module(ROOT / "games" / game)
     path = tmp_path / "rules.py"
@@ -113,7 +113,7 @@ def test_generated_pack_is_clean_for_ruff(game: str, stress_module: str, tmp_pat
     assert form.returncode == 0, form.stdout + form.stderr
 
 
-@pytest.mark.parametrize("game", ["harvest", "arena"])
+@pytest.mark.parametrize("game", ["harvest", "arena", "tycoon"])
 def test_code_lines_fit_the_line_limit(game: str) -> None:
     """Only the comments that quote a `.rules` line verbatim (the line map) may be longer."""
     module = built_module(ROOT / "games" / game)

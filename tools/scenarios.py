@@ -137,13 +137,18 @@ def _given(run: Run, step: ir.GivenStep) -> list[str]:
 
 
 def _give(run: Run, state: dict, values: list, problems: list[str]) -> dict:
-    """`state` with the `given` values set."""
-    state = engine.prepare(run.pack, state, run.now)
+    return give(run.pack, state, run.now, values, problems)
+
+
+def give(pack: Pack, state: dict | None, now: int, values: list, problems: list[str]) -> dict:
+    """`state` (a new player's when None) with the `given` values set, at `now`: a
+    scenario's `given` and a bot's starting state (`rulesc simulate`) alike."""
+    state = engine.prepare(pack, state, now)
     state = {
         k: (_copy(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
         for k, v in state.items()
     }
-    resources = run.pack.module.RESOURCES
+    resources = pack.module.RESOURCES
     for path, value in values:
         if path.name in resources:
             _kind, _start, maximum = resources[path.name]
@@ -158,7 +163,7 @@ def _give(run: Run, state: dict, values: list, problems: list[str]) -> dict:
                 row, cell = rt.holding_row(state, path.name, path.key)
                 row[cell] = value
             if path.name in state["_meters"]:
-                state["_meters"][path.name] = run.now  # a given meter refills from now on
+                state["_meters"][path.name] = now  # a given meter refills from now on
         elif value is EMPTY and isinstance(path.key, int):
             state[path.name][path.key] = None
         else:

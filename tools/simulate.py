@@ -21,6 +21,7 @@ from rulesc.runtime import engine
 from rulesc.runtime.pack import Pack
 
 from .botplay import BotPlayer
+from .scenarios import give
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -86,9 +87,15 @@ def _run(pack: Pack, game: ir.Game, bot: ir.Bot, options: Options, run: int) -> 
     player = BotPlayer(pack, game, bot, rng, f"sim-{options.seed}-{bot.name}-{run}")
     meters = {r.name: r.max for r in game.resources if r.kind == "meter"}
     start = start_ms(game)
-    state = engine.prepare(pack, None, start)
+    problems: list[str] = []
+    state = give(pack, None, start, list(bot.given), problems)  # `given` in the bot, if any
+    if problems:  # the checker keeps values within their resources (R093): cannot happen
+        raise ValueError(f"bot {bot.name}: " + "; ".join(problems))
     now = start
     result = RunResult(run)
+    if game.level is not None:  # a bot given its level's stat starts at that level
+        for level in range(2, engine.view(pack, state, start)["level"] + 1):
+            result.level_reached_ms[level] = 0
     result.samples.append(Sample(0, 0, _values(pack, state, start), True))
     window = DAY_MS // bot.sessions_per_day
     for day in range(options.days):

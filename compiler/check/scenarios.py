@@ -108,7 +108,7 @@ class Scenarios:
                 "R080",
                 f"`{st.action}` draws nothing, so `draws` pins nothing",
                 self.c.find(st.span, r"(draws\b[ 0-9_,]*[0-9_])"),
-                "remove `draws ...`: only an action with `pick one` or `gain loot` "
+                "remove `draws ...`: only an action with `pick one`, `chance` or `gain loot` "
                 "(or a hook that has one) draws",
             )
         named, player = self.scenario_player(st.player, st.span)
@@ -129,7 +129,8 @@ class Scenarios:
         """Whether the action (or a hook, which may run after it) has a draw to pin."""
         hooks = [d for m in self.c.src.rules for d in m.decls if isinstance(d, ast.HookDecl)]
         return any(
-            isinstance(s, ast.Pick | ast.GainLoot) or (isinstance(s, ast.Give) and s.loot)
+            isinstance(s, ast.Pick | ast.Chance | ast.GainLoot)
+            or (isinstance(s, ast.Give) and s.loot)
             for body in [action.body, *(h.body for h in hooks)]
             for s in ir.walk_statements(body)
         )
@@ -342,7 +343,7 @@ class Scenarios:
         if given:
             self.c.error(
                 "R034",
-                "a scenario cannot give one field of a slot",
+                "`given` cannot set one field of a slot",
                 p.span,
                 "fill the slot with an action, or give the whole slot as `empty`",
             )

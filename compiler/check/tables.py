@@ -21,6 +21,8 @@ from .typenames import type_named
 RawRow = tuple[str, Span, list[tuple[str, Span]]]
 # a CSV row: the line it starts on, its raw text, its cells
 CsvRow = tuple[int, str, list[str]]
+# a duration cell: `90m`, `1h30m` or, in parts, `2h 30m` (in the rules and in a CSV alike)
+_DURATION_CELL = re.compile(r"[0-9][0-9_]*(ms|s|m|h|d|w)( *[0-9][0-9_]*(ms|s|m|h|d|w))*")
 
 
 class Tables:
@@ -226,7 +228,7 @@ class Tables:
                 "numbers go up to 9223372036854775807",
             )
             return None
-        if t == T.DURATION and re.fullmatch(r"([0-9][0-9_]*(ms|s|m|h|d|w))+", text):
+        if t == T.DURATION and _DURATION_CELL.fullmatch(text):
             return duration_ms(text)
         if t == T.BOOL and text in ("true", "false"):
             return text == "true"
