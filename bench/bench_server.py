@@ -5,6 +5,8 @@ Run from the repository root (redis-server must be installed):
     python bench/bench_server.py            # about 2 minutes on a 2-core machine
     python bench/bench_server.py --quick    # shorter phases, one round each (~30 s)
     python bench/bench_server.py --profile prof/   # also py-spy the server's rounds
+    python bench/bench_server.py --history   # (a) also against a server with the history
+                                             # sink on (sqlite, or --history URL)
 
 Options: --players (WebSockets, 400), --conns (HTTP connections, 64), --seconds per
 round (5), --rounds of each kind (3), --procs (load generator processes, 1).
@@ -207,8 +209,9 @@ def redis_cli(port: int, *args: str) -> str:
     ).stdout
 
 
-def start_server(tmp: Path, redis_port: int) -> tuple[Proc, int]:
+def start_server(tmp: Path, redis_port: int, history: str | None = None) -> tuple[Proc, int]:
     port = free_port()
+    name = "server-history" if history else "server"
     argv = [
         sys.executable,
         "-c",
@@ -227,11 +230,12 @@ def start_server(tmp: Path, redis_port: int) -> tuple[Proc, int]:
         ADMIN,
         "--production",
         "--data-dir",
-        str(tmp / "data"),
+        str(tmp / ("data-history" if history else "data")),
         "--trust-proxy",
+        *(["--history", history] if history else []),
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RULESC_")}
-    proc = Proc("rulesc serve", argv, tmp / "server.log", env=env, cwd=tmp)
+    proc = Proc("rulesc serve", argv, tmp / f"{name}.log", env=env, cwd=tmp)
     wait_until("rulesc serve", proc, lambda: http_ok(f"http://{HOST}:{port}/readyz"), 120)
     return proc, port
 
@@ -663,6 +667,12 @@ class Bench:
         self.server_start = time.perf_counter() - t
         self.echo, self.echo_port = start_echo(self.tmp)
         self.procs.append(self.echo)
+        self.history_server: Proc | None = None
+        if self.args.history:  # the same game on the same Redis, with the sink on
+            self.history_server, self.history_port = start_server(
+                self.tmp, self.redis_port, self.args.history
+            )
+            self.procs.append(self.history_server)
         # spawn the workers now, so starting them is not inside a measured round
         list(self.pool.map(abs, range(self.args.procs)))
 
@@ -755,7 +765,10 @@ class Bench:
         before_calls = asyncio.run(self.store_calls())
         futures = [self.pool.submit(run_load, load) for load in loads]
         # CPU of the measured processes over the same window the workers count
-        watched = {"server": self.server, "redis": self.redis, "echo": self.echo}
+        server = self.server
+        if self.history_server is not None and port == self.history_port:
+            server = self.history_server
+        watched = {"server": server, "redis": self.redis, "echo": self.echo}
         time.sleep(max(0.0, go + a.warmup - time.time()))
         before = {k: p.cpu() for k, p in watched.items()}
         busy0, total0 = machine_busy()
@@ -920,6 +933,13 @@ def main() -> int:
     parser.add_argument("--rt-players", type=int, default=30, help="players for (c)")
     parser.add_argument("--quick", action="store_true", help="one short round of each")
     parser.add_argument(
+        "--history",
+        metavar="URL",
+        nargs="?",
+        const="sqlite",
+        help="(a) also against a server with --history URL (default: sqlite in its data dir)",
+    )
+    parser.add_argument(
         "--profile",
         metavar="DIR",
         help="py-spy the server in each of its rounds (collapsed stacks)",
@@ -961,9 +981,19 @@ def report(bench: Bench, args: argparse.Namespace, started: float) -> int:
     )
     echo_rows: list[Row] = []
     ws_rows: list[Row] = []
+    history_rows: list[Row] = []
     for _ in range(args.rounds):
         echo_rows.append(bench.round("echo server", "echo", bench.echo_port, [None] * args.players))
         ws_rows.append(bench.round("rulesc act", "ws", bench.port, ws_tokens))
+        if bench.history_server is not None:
+            history_rows.append(bench.round("act +history", "ws", bench.history_port, ws_tokens))
+    if history_rows:
+        on, off = best(history_rows), best(ws_rows)
+        print(
+            f"  history sink on ({args.history}) vs off: {on.per_s / off.per_s:.3f}x actions/s "
+            f"(target >= 0.95); server CPU per action {on.cpu_us('server'):.0f} vs "
+            f"{off.cpu_us('server'):.0f} µs"
+        )
     print(f"\n(b) HTTP POST /actions over {args.conns} keep-alive connections")
     single_rows: list[Row] = []
     batch_rows: list[Row] = []

@@ -26,6 +26,7 @@ from rulesc import __version__
 from rulesc.compiler.build import BuildResult, compile_game, write_pack
 from rulesc.compiler.codes import CODES, explain
 from rulesc.dsl.diagnostics import JSON_FORMAT_VERSION, render_all, sort_key
+from rulesc.runtime import schemadiff
 
 from .serve import serve_command
 
@@ -536,6 +537,76 @@ def _days(window: str) -> int:
     return int(number) * units[unit]
 
 
+@app.command("report")
+@guarded
+def report_command(
+    game_id: Annotated[str, typer.Argument(metavar="GAME_ID", help="The game's id.")],
+    history: Annotated[
+        str,
+        typer.Option(
+            "--history",
+            metavar="URL",
+            help="The history database `rulesc serve --history` writes: postgresql://..., "
+            "sqlite:///PATH or sqlite (history.sqlite3 in the data directory).",
+            envvar="RULESC_HISTORY",
+        ),
+    ] = "sqlite",
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            metavar="DIR",
+            help="The server's data directory: the report goes to DIR/reports/GAME_ID.html, "
+            "where /admin/GAME_ID/report shows it.",
+            envvar="RULESC_DATA_DIR",
+        ),
+    ] = Path(".rulesc-data"),
+    simulated: Annotated[
+        Path | None,
+        typer.Option(
+            "--simulated",
+            metavar="DIR",
+            help="A `rulesc simulate` output folder (its samples.csv): its prediction is "
+            "laid on the observed plots.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="FILE", help="Write the HTML here instead."),
+    ] = None,
+) -> None:
+    """The economy report from the history: sources and sinks, daily active players,
+    actions and rejections, levels; one HTML file with plots (needs matplotlib)."""
+    from rulesc.runtime.history import HISTORY_FILE, REPORTS_DIR
+    from rulesc.tools import report as reporting
+    from rulesc.tools.simplot import MatplotlibMissing
+
+    url = str(data_dir / HISTORY_FILE) if history in ("sqlite", "sqlite:") else history
+    samples = None
+    if simulated is not None:
+        samples = simulated / "samples.csv" if simulated.is_dir() else simulated
+        if not samples.is_file():
+            typer.echo(f"rulesc report: no samples.csv in {simulated}", err=True)
+            raise typer.Exit(EXIT_USAGE)
+    try:
+        observed = reporting.observe(url, game_id)
+        page = reporting.render(
+            observed, reporting.simulated_net(samples) if samples is not None else None
+        )
+    except FileNotFoundError as e:
+        typer.echo(f"rulesc report: {e}", err=True)
+        raise typer.Exit(EXIT_USAGE) from e
+    except MatplotlibMissing as e:
+        typer.echo(f"rulesc report: {e}", err=True)
+        raise typer.Exit(EXIT_USAGE) from e
+    target = out or data_dir / REPORTS_DIR / f"{game_id}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page, encoding="utf-8")
+    typer.echo(
+        f"{game_id}: {len(observed.days)} days, {sum(observed.levels.values())} players; "
+        f"wrote {target}"
+    )
+
+
 @app.command()
 @guarded
 def fmt(
@@ -617,6 +688,60 @@ def fmt(
 
 
 app.command("serve")(serve_command)
+
+
+@app.command("diff")
+@guarded
+def diff_command(
+    old: Annotated[
+        Path, typer.Argument(metavar="OLD", help="The rules served now: a game folder or a pack.")
+    ],
+    new: Annotated[
+        Path, typer.Argument(metavar="NEW", help="The rules to swap in: a game folder or a pack.")
+    ],
+    format: Annotated[str, format_option("human, or json for tools and CI.")] = Format.human,
+) -> None:
+    """What changes for live players from OLD to NEW: resources, rows, bounds, prices,
+    levels, migrations. Exit 1 when players would lose what they hold (the server refuses
+    that swap), 0 when the swap is safe."""
+    format = Format(format)
+    schemas = [_schema_of(path) for path in (old, new)]
+    diff = schemadiff.report(*schemas)
+    if format is Format.json:
+        typer.echo(json.dumps(diff, indent=2))
+    else:
+        typer.echo(schemadiff.render(diff), nl=False)
+    raise typer.Exit(EXIT_OK if diff["safe"] else EXIT_RULES)
+
+
+def _schema_of(path: Path) -> dict:
+    """A pack's schema.json, or the schema a game folder compiles to."""
+    if (path / "manifest.json").is_file():
+        return json.loads((path / "schema.json").read_text(encoding="utf-8"))
+    if not path.is_dir() or not any(path.glob("*.rules")):
+        typer.echo(f"rulesc diff: {path} is neither a game folder nor a pack", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    result = compile_game(path, with_tests=False)
+    if not result.ok or result.files is None:
+        report(result, Format.human)
+        raise typer.Exit(EXIT_RULES)
+    return json.loads(result.files["schema.json"])
+
+
+@app.command()
+@guarded
+def lsp(
+    debounce_ms: Annotated[
+        int,
+        typer.Option(
+            "--debounce-ms", metavar="MS", min=0, help="Check once typing pauses this long."
+        ),
+    ] = 150,
+) -> None:
+    """Run the language server over stdio (for editors: diagnostics, hover, rename, ...)."""
+    from rulesc.tools.lsp import run_stdio  # pygls loads only for the editor
+
+    run_stdio(debounce_ms / 1000)
 
 
 @app.command()

@@ -29,6 +29,7 @@ from rulesc.runtime import packs
 from rulesc.runtime.app import Server
 from rulesc.runtime.auth import Auth, GuestTokens, JwtVerifier, random_secret
 from rulesc.runtime.config import Limits, ServerConfig
+from rulesc.runtime.history import Drainer, Sink, UnknownHistory, make_sink
 from rulesc.runtime.pack import PackError
 from rulesc.runtime.store import (
     DEFAULT_LEDGER_MAXLEN,
@@ -320,6 +321,17 @@ def serve_command(
             metavar="N", help="Ledger entries kept per player.", envvar="RULESC_LEDGER_MAXLEN"
         ),
     ] = DEFAULT_LEDGER_MAXLEN,
+    history: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Copy every committed ledger entry (and every rejection, counted) to a SQL "
+            "database off the hot path, for `rulesc report`: postgresql://USER@HOST/DB "
+            "(needs the `history` extra), sqlite:///PATH, or sqlite (history.sqlite3 in the "
+            "data directory). Off by default (docs/operations.md).",
+            envvar="RULESC_HISTORY",
+        ),
+    ] = None,
     redis_timeout: Annotated[
         float,
         typer.Option(
@@ -392,6 +404,7 @@ class ServeOptions:
     rejection_ttl: float  # minutes
     max_rejections: int
     ledger_maxlen: int
+    history: str | None
     redis_timeout: float
     trust_proxy: bool
     sharded_pubsub: bool
@@ -429,6 +442,7 @@ class ServeOptions:
             ledger_maxlen=self.ledger_maxlen,
             sharded_pubsub=self.sharded_pubsub,
             timeout=self.redis_timeout,
+            history=bool(self.history),
         )
 
 
@@ -441,6 +455,7 @@ class ServerParts:
     auth: Auth
     config: ServerConfig
     make_store: Callable[[], Store]
+    make_sink: Callable[[], Sink] | None = None  # --history: one per process
 
 
 def serve(options: ServeOptions) -> None:
@@ -459,7 +474,8 @@ def serve(options: ServeOptions) -> None:
         typer.echo(f"store: {kind.describe(options.redis, settings)}")
         return kind.make(options.redis, settings)
 
-    parts = ServerParts(games, auth, options.server_config(), make_store)
+    make_sink = _history_sink(options)
+    parts = ServerParts(games, auth, options.server_config(), make_store, make_sink)
     if options.workers == 1:
         watched = {g.id: g.source for g in games if packs.is_game_folder(g.source)}
         _serve_here(parts, options.host, options.port, watched if options.watch else {})
@@ -497,6 +513,24 @@ def _choose_store(options: ServeOptions) -> StoreKind:
             "store (its pushes and its writer live in one process)"
         )
     return kind
+
+
+def _history_sink(options: ServeOptions) -> Callable[[], Sink] | None:
+    """--history: the sink it names (made once here to check it, then once per process)."""
+    url = options.history
+    if not url:
+        return None
+    try:
+        make_sink(url, options.data_dir)
+    except UnknownHistory as e:
+        raise _usage_error(f"--history: {e}") from e
+
+    def make() -> Sink:
+        sink = make_sink(url, options.data_dir)
+        typer.echo(f"history: {sink.describe}")
+        return sink
+
+    return make
 
 
 def _resolve_auth(options: ServeOptions) -> Auth:
@@ -672,6 +706,11 @@ async def _run(
         os.write(ready_fd, b"1")
     stop = _stop_on_signals()
     watcher = _start_watching(server, watched)
+    drainer = None
+    if parts.make_sink is not None:
+        drainer = Drainer(store.history_feed(), parts.make_sink())
+        server.metrics.watch_history(drainer)
+        drainer.start()
     try:
         await stop.wait()
     finally:
@@ -679,6 +718,8 @@ async def _run(
         if watcher is not None:
             watcher.cancel()
         await server.close()
+        if drainer is not None:  # what it has not written stays in the feed for next time
+            await drainer.close()
         await store.close()
 
 

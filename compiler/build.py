@@ -19,9 +19,9 @@ from rulesc import __version__
 from rulesc.pack_contract import (  # the contract between packs and the engine
     MANIFEST_FILE,
     MODULE_FILE,
-    PACK_FORMAT,
     SCHEMA_FILE,
     build_line_map,
+    format_needed,
 )
 
 from . import ir
@@ -138,6 +138,8 @@ def schema(game: ir.Game) -> dict:
             entry["max"] = r.max
         if r.key:
             entry["per"] = r.key
+        if r.key2:  # two tables: `per` then `per2`, held nested ({"wheat": {"gold": 3}})
+            entry["per2"] = r.key2
         if r.regen:
             entry["regen"] = {"amount": r.regen[0], "every_ms": r.regen[1]}
         if r.public:
@@ -177,11 +179,54 @@ def schema(game: ir.Game) -> dict:
     # only when the game has them, so a game without them keeps its schema
     if game.loot:
         out["loot"] = {lt.name: [_loot_entry(e) for e in lt.entries] for lt in game.loot}
+    if game.constants:
+        out["constants"] = {
+            k.name: {
+                "type": k.type.name if k.type.kind == "enum" else k.type.kind,
+                "value": k.value,
+            }
+            for k in game.constants
+        }
+    if game.calendars:
+        out["calendars"] = {
+            k.name: {"start_ms": k.start, "every_ms": k.every, "periods": list(k.periods)}
+            for k in game.calendars
+        }
     if game.leaderboards:
         out["leaderboards"] = {
             lb.name: {"by": lb.stat, "resets": lb.resets} for lb in game.leaderboards
         }
+    if game.migrations:
+        out["migrations"] = [_migration(m) for m in game.migrations]
+    if game.events:
+        out["events"] = {ev.name: _event(ev) for ev in game.events}
     return out
+
+
+def _event(ev: ir.Event) -> dict:
+    """An `event` as clients and tools see it: when it runs and what it sets."""
+    return {
+        "when": ev.when,
+        "starts_ms": ev.start_ms,
+        "lasts_ms": ev.length_ms,
+        "every_ms": ev.every_ms,
+        "sets": [o.text for o in ev.overrides],
+        "source": f"{ev.loc.file}:{ev.loc.line}",
+    }
+
+
+def _migration(m: ir.Migration) -> dict:
+    """A `migrate` line as the runtime applies it (runtime/migrate.py): its id is a hash
+    of its text, so the same line keeps its id from one pack to the next and a player
+    gets it once."""
+    return {
+        "id": hashlib.sha256(m.text.encode()).hexdigest()[:12],
+        "text": m.text,
+        "kind": m.kind,
+        "source": [m.source, m.source_key],
+        "target": None if m.target is None else [m.target, m.target_key],
+        "times": m.times,
+    }
 
 
 def _loot_entry(entry: ir.LootEntry) -> dict:
@@ -197,9 +242,31 @@ def _loot_entry(entry: ir.LootEntry) -> dict:
     return out
 
 
+def computed_draws(game: ir.Game) -> bool:
+    """Whether the pack draws with computed weights (rt helpers of format 5)."""
+    bodies = [a.body for a in game.actions] + [h.body for h in game.hooks]
+    return any(
+        isinstance(s, ir.Pick) and s.computed for body in bodies for s in ir.walk_statements(body)
+    )
+
+
+def uses_calendar(game: ir.Game) -> bool:
+    """Whether the pack has calendars or reads `next day` (rt helpers of format 6)."""
+    bodies = [a.body for a in game.actions] + [h.body for h in game.hooks]
+    return bool(game.calendars) or any(
+        isinstance(n, ir.CalendarRead) for body in bodies for n in ir.nodes(body)
+    )
+
+
 def manifest(game: ir.Game) -> dict:
     return {
-        "format": PACK_FORMAT,
+        # the oldest format that runs what the pack uses (older runtimes run the rest)
+        "format": format_needed(
+            computed_draws=computed_draws(game),
+            events=bool(game.events),
+            calendars=uses_calendar(game),
+            pair_items=any(r.key2 is not None for r in game.resources),
+        ),
         "game": game.id,
         "title": game.title,
         "version": pack_version(game),
@@ -214,9 +281,14 @@ def _json(data: dict) -> str:
 
 
 def compile_game(
-    root: Path | str, *, with_tests: bool = True, with_bots: bool | None = None
+    root: Path | str,
+    *,
+    with_tests: bool = True,
+    with_bots: bool | None = None,
+    overrides: dict[Path, str] | None = None,
 ) -> BuildResult:
-    src = load_game(root, with_tests=with_tests, with_bots=with_bots)
+    """Check and compile a game folder; `overrides` as in load_game (unsaved editor texts)."""
+    src = load_game(root, with_tests=with_tests, with_bots=with_bots, overrides=overrides)
     game, diags = check_game(src)
     if game is None:
         return BuildResult(None, src, diags, None)

@@ -24,6 +24,10 @@ CODES: dict[str, tuple[str, str, str]] = {
 
             action buy(kind: crop, qty: int 1..9     # expected `)` to close the parameter list
             require coins = 5                         # to compare, write `==`
+            wheat: 5, 0.25                            # no decimals: `25` in a percent column
+
+        A line with a syntax error is left out of its declaration (with the block under it),
+        and the rest of the declaration is still checked.
         """,
     ),
     "R002": _entry(
@@ -151,7 +155,7 @@ CODES: dict[str, tuple[str, str, str]] = {
         "table cell of the wrong type",
         """
         A cell holds its column's type: a whole number, a duration such as 10m,
-        true/false, or a row of a table.
+        1h30m or, in parts, 2h 30m (in a CSV too), true/false, or a row of a table.
         """,
     ),
     "R017": _entry(
@@ -383,6 +387,22 @@ CODES: dict[str, tuple[str, str, str]] = {
               try harvest(slot: any)
         """,
     ),
+    "R093": _entry(
+        "error",
+        "a bot's starting state",
+        """
+        `given` in a bot sets where each of its runs starts, like a scenario's `given`: its
+        own resources (within their max) and `empty` slots, so `rulesc simulate` can play a
+        late game without playing the early one first. A bot plays alone, so it cannot give
+        another player's state (`bob.coins`):
+
+            bot rich
+              sessions 4 per day
+              actions 20 per session
+              given coins 10_000, seed[wheat] 5
+              try plant(slot: any, kind: wheat)
+        """,
+    ),
     "R070": _entry(
         "error",
         "not public",
@@ -464,11 +484,175 @@ CODES: dict[str, tuple[str, str, str]] = {
         between them.
         """,
     ),
+    "R086": _entry(
+        "error",
+        "keys of an item of two tables",
+        """
+        An item counted per two tables (`item produce of crop, quality`) is read and
+        written with a row of each, in the order declared; every other item takes one key
+        or none, and tables and slots take one:
+
+            item produce of crop, quality
+            gain produce[kind, q] 1          # not `produce[kind]`
+            cost seed[kind] 1                # not `seed[kind, gold]`: seeds are per crop
+
+        In scenarios and admin grants the place is written the same way:
+        `given produce[wheat, gold] 3`, `{"produce[wheat, gold]": 3}`.
+        """,
+    ),
+    "R087": _entry(
+        "error",
+        "an item of two tables where it is not supported yet",
+        """
+        An item counted per two tables (`item produce of crop, quality`) is gained, costed,
+        set and read in actions and hooks; a loot table cannot give it yet, and another
+        player's cannot be read (`target.produce[kind, q]`). Give it in the action instead:
+
+            action open_crate(kind: crop)
+              gain produce[kind, gold] 1
+        """,
+    ),
+    "R090": _entry(
+        "error",
+        "migrate",
+        """
+        A `migrate` line says where what players hold under older rules goes, applied once
+        to each player when first read under these rules. Its source names what the rules
+        no longer have (a removed resource, or a row gone from a table); its target is a
+        resource of these rules (a row of it when it is counted per a table):
+
+            migrate crop[carrot] -> crop[wheat]     # a row renamed: seeds, produce, plots
+            migrate seed[carrot] -> coins * 3       # refunded, 3 coins each
+            migrate gems -> diamonds                # a resource renamed
+            migrate seed[carrot] -> nothing         # dropped, on purpose
+            migrate gems * 2                        # what players hold, doubled once
+        """,
+    ),
+    "R076": _entry(
+        "error",
+        "constant",
+        """
+        `let NAME = EXPR` at the top level names a constant of the game. Its value is
+        computed by the compiler, before anyone plays, from literals, other constants
+        (in any order) and table cells, with `min`, `max` and `ceil`:
+
+            let season_length = 28d
+            let starter_gold = 50 * 10
+            let best_price = max(crop[wheat].sell, crop[corn].sell)
+
+        It cannot read a player's state, `level` or `now` (use a `let` inside the
+        action for that), cannot be computed from itself, and cannot share its name with
+        a declaration or a table's row.
+        """,
+    ),
+    "R077": _entry(
+        "error",
+        "chance out of range",
+        """
+        `chance P %` runs its block with a chance of P in 100 (`chance P per mille`: P in
+        1000), so P goes from 0 (never) to 100 (always). A chance written as a number
+        outside that range can never be drawn as written:
+
+            chance 25 %                        # one time in four
+              gain produce[kind] 1
+            chance crop[kind].extra_pct %      # from a table column, checked when drawn
+
+        A computed chance outside the range rejects the action with `overflow`.
+        """,
+    ),
+    "R080": _entry(
+        "warning",
+        "`draws` on an action that draws nothing",
+        """
+        `draws N` in a scenario pins which branch of a `pick one` (or which entry of a loot
+        table, or whether a `chance` happens) a `do` step takes. The action has no `pick
+        one`, no `chance`, no `gain loot` and no `give ... loot`, and no hook draws either,
+        so there is nothing to pin: remove `draws ...`, or `do` the action that draws.
+
+            do work draws 2        # work only gains coins: write `do work`
+        """,
+    ),
+    "R081": _entry(
+        "error",
+        "space around the `.` of a field",
+        """
+        A field or column is read with a `.` that touches both sides: `field[0].crop`,
+        `crop[kind].sell`. A space before or after it (`field[0] .crop`) reads as something
+        else at a glance, so it is refused; write it without spaces.
+        """,
+    ),
+    "R082": _entry(
+        "error",
+        "unknown period or calendar",
+        """
+        `season is spring` names a period of the calendar (or a row of the table) the value
+        belongs to; `day of season`, `next season` and `limit 1 per season` name a calendar.
+        The name is not one of them: the message suggests the closest.
+
+            calendar season every 28d: spring, summer, fall, winter
+            require season is sprng       # did you mean `spring`?
+            limit 1 per seasn             # did you mean `season`?
+        """,
+    ),
+    "R083": _entry(
+        "error",
+        "a calendar that cannot be",
+        """
+        A calendar's periods last whole days (`every 28d`, `every 1w`), so that a period
+        starts when a day does (at `day starts`), and its `from` date is a real day,
+        written YYYY-MM-DD (UTC):
+
+            calendar season every 28d from 2026-03-01: spring, summer, fall, winter
+        """,
+    ),
+    "R084": _entry(
+        "error",
+        "a calendar read where time does not pass",
+        """
+        A calendar's period moves with server time, like `now`: an invariant (which must
+        hold at all times) or a top-level constant (computed once, by the compiler) cannot
+        read it. Read it in an action or a hook: `require season is spring`.
+        """,
+    ),
     "R050": _entry(
         "error",
         "no game folder",
         """
         Commands take a game folder: a folder holding the game's .rules files.
+        """,
+    ),
+    "R091": _entry(
+        "error",
+        "event",
+        """
+        An `event` runs at times the server's clock decides (UTC), either once, from a
+        date (and time) to another, or again every day or every week for a while. While it
+        runs it sets table cells and limits' counts, and nothing else:
+
+            event harvest_festival from 2026-10-25 to 2026-11-01
+              crop[wheat].sell = 12          # a table's cell (a price, a duration, ...)
+              limit daily_gift 2 per day     # the count of `daily_gift`'s `limit N per day`
+
+            event weekend every week on saturday for 2d
+            event happy_hour every day at 18:00 for 1h
+
+        The cell is a row and column of a table the rules declare, with a value of the
+        column's type; the limit is the one of the action with that period. A recurring
+        event lasts more than 0 and at most its day or week.
+        """,
+    ),
+    "R092": _entry(
+        "error",
+        "two events set the same thing at the same time",
+        """
+        Two events that set the same cell or limit must never run at the same time: which
+        value would win would depend on the order of their lines. Give each its own
+        cells, or schedule them apart:
+
+            event harvest_festival from 2026-10-25 to 2026-11-01
+              crop[wheat].sell = 12
+            event weekend every week on saturday for 2d
+              crop[wheat].sell = 10        # R092: 2026-10-31 is a saturday in the festival
         """,
     ),
     "R051": _entry(

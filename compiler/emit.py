@@ -75,7 +75,7 @@ def _negates_plainly(e: ir.Expr) -> bool:
     and `a and b` turns into `not a or not b` when a and b do."""
     if isinstance(e, ir.Logic):
         return all(_negates_plainly(i) for i in e.items)
-    return isinstance(e, ir.Compare | ir.IsFilled | ir.Not)
+    return isinstance(e, ir.Compare | ir.IsFilled | ir.Not | ir.Member)
 
 
 class ExprEmitter:
@@ -87,6 +87,11 @@ class ExprEmitter:
         self.filled: set[tuple[str, str]] = set()
         # the quote of strings: inside an f-string, the other one than the f-string's
         self.quote: str | None = None
+        # table columns some event sets a cell of: read through during_events at `ctx.now`
+        self.overridden = {
+            (o.table, o.column) for ev in game.events for o in ev.overrides if o.table
+        }
+        self.now: str | None = "ctx.now"  # None where no clock is at hand (invariants)
 
     def __call__(self, e: ir.Expr) -> str:
         return flat(self.expr(e))
@@ -100,15 +105,21 @@ class ExprEmitter:
 
     def expr(self, e: ir.Expr) -> Doc:
         if isinstance(e, ir.Const):
+            if e.name is not None:  # a constant of the game: read where the pack lists them
+                return f"CONSTANTS[{self.lit(e.name)}]"
             return self.lit(e.value)
         if isinstance(e, ir.ParamRef | ir.LocalRef):
             return py_name(e.name)
         if isinstance(e, ir.ResourceRead):
+            if isinstance(e.key, ir.KeyPair):  # nested: s["produce"][kind][q]
+                return self.state(e.resource, self.expr(e.key.first), self.expr(e.key.second))
             return (
                 self.state(e.resource)
                 if e.key is None
                 else self.state(e.resource, self.expr(e.key))
             )
+        if isinstance(e, ir.KeyPair):  # the rt helpers take the pair as one key
+            return Group("(", (self.expr(e.first), self.expr(e.second)), ")")
         if isinstance(e, ir.IsFilled):
             return Chain(
                 "is not" if e.filled else "is",
@@ -122,7 +133,12 @@ class ExprEmitter:
                 return self.state(e.slots, index, self.lit(e.field))
             return call("rt.slot_field", "s", self.lit(e.slots), index, self.lit(e.field))
         if isinstance(e, ir.TableGet):
-            return f"{table_const(e.table)}[{flat(self.expr(e.key))}][{self.lit(e.column)}]"
+            key = flat(self.expr(e.key))
+            usual = f"{table_const(e.table)}[{key}][{self.lit(e.column)}]"
+            if self.now is None or (e.table, e.column) not in self.overridden:
+                return usual
+            place = Group("(", (self.lit(e.table), key, self.lit(e.column)), ")")
+            return call("during_events", place, usual, self.now)
         if isinstance(e, ir.Now):
             return "ctx.now"
         if isinstance(e, ir.LevelRead):
@@ -156,7 +172,18 @@ class ExprEmitter:
         if isinstance(e, ir.PeerLevel):
             assert self.game.level is not None
             return f"level_of(ctx.peer({py_name(e.player)})[{self.lit(self.game.level.stat)}])"
+        if isinstance(e, ir.CalendarRead):
+            return self.calendar(e)
+        if isinstance(e, ir.Member):
+            return Chain("in", (self.operand(e.item, _ATOM), self.operand(e.set, _ATOM)))
         raise AssertionError(f"cannot emit {e!r}")
+
+    def calendar(self, e: ir.CalendarRead) -> Doc:
+        """A calendar at `ctx.now`, computed by the rt helpers from its (start, every, periods)."""
+        if e.calendar is None:  # `next day`
+            return call("rt.next_day", "ctx.now", "DAY_START_MS")
+        helper = {"period": "rt.period_of", "day": "rt.day_of_period", "next": "rt.next_period"}
+        return call(helper[e.part], "ctx.now", f"CALENDARS[{self.lit(e.calendar)}]")
 
     def add_sub(self, e: ir.Arith) -> Doc:
         """`a + b - c` as `rt.add_sub("+-", a, b, c)`: one call, where nested rt.add and rt.sub
@@ -198,6 +225,8 @@ class ExprEmitter:
             return self.expr(ir.IsFilled(e.slots, e.index, not e.filled, e.type))
         if isinstance(e, ir.Not):
             return self.expr(e.operand)
+        if isinstance(e, ir.Member):
+            return Chain("not in", (self.operand(e.item, _ATOM), self.operand(e.set, _ATOM)))
         if isinstance(e, ir.Logic) and _negates_plainly(e):
             return Chain("or" if e.op == "and" else "and", tuple(self.chained(e, negate=True)))
         return Pre("not ", self.operand(e, _NOT + 1))
@@ -267,6 +296,8 @@ class BodyEmitter:
     def __init__(self, game: ir.Game) -> None:
         self.e = ExprEmitter(game)
         self.resources = {r.name: r for r in game.resources}
+        # limits some event sets the count of
+        self.limits = {o.limit for ev in game.events for o in ev.overrides if o.limit}
         self.lines: list[str] = []
         self.picks = 0
 
@@ -320,6 +351,20 @@ class BodyEmitter:
             for a in amounts
         )
         return Group("(", tuple(rows), ")", one_tuple=True)
+
+    def draw(self, s: ir.Pick) -> Doc:
+        """The 0-based branch drawn: from literal weights, or computed ones checked when drawn."""
+        if s.chance is not None:
+            amount = s.branches[0].weight_expr
+            assert amount is not None
+            return call("ctx.chance", self.e.expr(amount), py_literal(s.chance))
+        if not s.computed:
+            return call("ctx.draw", literal_doc(tuple(b.weight for b in s.branches)))
+        weights = tuple(
+            self.e.expr(b.weight_expr) if b.weight_expr is not None else py_literal(b.weight)
+            for b in s.branches
+        )
+        return call("ctx.draw_weights", Group("(", weights, ")", one_tuple=True))
 
     def stmt(self, s: ir.Stmt, d: int) -> None:
         e = self.e
@@ -393,16 +438,22 @@ class BodyEmitter:
         elif isinstance(s, ir.Let):
             self.code(d, e.expr(s.value), f"{py_name(s.name)} = ")
         elif isinstance(s, ir.Limit):
+            count: Doc = str(s.count)
+            if s.key in self.limits:
+                place = Group("(", (py_literal("limit"), py_literal(s.key)), ")")
+                count = call("during_events", place, count, "ctx.now")
             self.code(
                 d,
                 call(
                     "ctx.limit",
                     "s",
                     py_literal(s.key),
-                    str(s.count),
+                    count,
                     py_literal(s.period),
                     py_literal(s.period_ms),
                     per=self.per(s.per),
+                    origin=None if s.label is None else py_literal(s.origin),
+                    label=None if s.label is None else py_literal(s.label),
                 ),
             )
         elif isinstance(s, ir.Cooldown):
@@ -419,9 +470,18 @@ class BodyEmitter:
             known = set(e.filled)
             self.code(d, e.expr(s.cond), "if ", ":")
             self.block(s.body, d + 1, known | e.filled_by(s.cond))
-            if s.otherwise:
+            link = s
+            while _chained(link.otherwise):  # `otherwise when C`: an elif
+                nested = link.otherwise[0]
+                assert isinstance(nested, ir.When)
+                link = nested
+                self.line(d, marker(link.loc))
+                e.filled = set(known)
+                self.code(d, e.expr(link.cond), "elif ", ":")
+                self.block(link.body, d + 1, known | e.filled_by(link.cond))
+            if link.otherwise:
                 self.line(d, "else:")
-                self.block(s.otherwise, d + 1, known)
+                self.block(link.otherwise, d + 1, known)
             e.filled = known
             self.forget_emptied((s,))
         elif isinstance(s, ir.Give):
@@ -447,17 +507,28 @@ class BodyEmitter:
             known = set(e.filled)
             self.picks += 1
             var = "branch" if self.picks == 1 else f"branch_{self.picks}"
-            self.code(
-                d, call("ctx.draw", literal_doc(tuple(b.weight for b in s.branches))), f"{var} = "
-            )
-            for i, b in enumerate(s.branches):
-                keyword_ = "if" if i == 0 else "elif" if i < len(s.branches) - 1 else "else"
+            self.code(d, self.draw(s), f"{var} = ")
+            branches = s.branches
+            if len(branches) > 1 and not branches[-1].body:  # `nothing` last: no `else: pass`
+                branches = branches[:-1]
+            for i, b in enumerate(branches):
+                last = i == len(branches) - 1 and branches is s.branches
+                keyword_ = "if" if i == 0 else "else" if last else "elif"
                 self.line(d, f"{keyword_} {var} == {i}:" if keyword_ != "else" else "else:")
                 self.block(b.body, d + 1, known)
             e.filled = known
             self.forget_emptied((s,))
         else:
             raise AssertionError(f"cannot emit {s!r}")
+
+
+def _chained(otherwise: tuple) -> bool:
+    """Whether an `otherwise` block is an `otherwise when` (one `when`, written on its line)."""
+    return (
+        len(otherwise) == 1
+        and isinstance(otherwise[0], ir.When)
+        and otherwise[0].loc.code.startswith("otherwise")
+    )
 
 
 # ---- the module around the actions: what the template (templates/pack.py.j2) lays out -------
@@ -492,7 +563,6 @@ def player_params(game: ir.Game) -> dict[str, tuple[str, ...]]:
 
 def module_parts(game: ir.Game, version: str, compiler_version: str) -> dict:
     """Everything rules.py shows, as names, literals and lines of code."""
-    expr = ExprEmitter(game)
     minutes = game.day_start_minutes
     return {
         "game_id": game.id,
@@ -505,6 +575,8 @@ def module_parts(game: ir.Game, version: str, compiler_version: str) -> dict:
             *_assign("TITLE", py_literal(game.title)),
             *_assign("PACK_VERSION", py_literal(version)),
             *_assign("COMPILER_VERSION", py_literal(compiler_version)),
+            *_constants(game),
+            *_calendars(game),
         ],
         "day_start": py_literal(minutes * 60_000),
         "day_start_clock": f"{minutes // 60:02d}:{minutes % 60:02d}",
@@ -544,8 +616,71 @@ def module_parts(game: ir.Game, version: str, compiler_version: str) -> dict:
                 }
             ),
         ),
-        "invariants": [_invariant_parts(expr, inv) for inv in game.invariants],
+        "invariants": [_invariant_parts(_no_clock(game), inv) for inv in game.invariants],
+        "events": _event_parts(game),
     }
+
+
+def _no_clock(game: ir.Game) -> ExprEmitter:
+    """Invariants hold of a state at any time: they read tables as declared."""
+    expr = ExprEmitter(game)
+    expr.now = None
+    return expr
+
+
+def _event_parts(game: ir.Game) -> dict | None:
+    """EVENTS (name: schedule) and OVERRIDES (place: ((event, value), ...)), or None."""
+    if not game.events:
+        return None
+    schedules = [
+        (
+            marker(ev.loc),
+            layout(Pre(f"{py_literal(ev.name)}: ", literal_doc(ev.schedule)), 1, suffix=","),
+        )
+        for ev in game.events
+    ]
+    overrides: dict[tuple, list] = {}
+    for ev in game.events:
+        for o in ev.overrides:
+            overrides.setdefault(o.key, []).append((ev.name, o.value))
+    return {
+        "schedules": schedules,
+        "overrides": _assign(
+            "OVERRIDES",
+            Group(
+                "{",
+                tuple(
+                    Pre(f"{py_literal(k)}: ", literal_doc(tuple(v))) for k, v in overrides.items()
+                ),
+                "}",
+                explode=True,
+            ),
+        ),
+    }
+
+
+def _constants(game: ir.Game) -> list[str]:
+    """The game's constants (`let season_length = 28d`), by name: one place for the values,
+    so a later override changes them here (only when the game has some)."""
+    if not game.constants:
+        return []
+    return _assign("CONSTANTS", _table({k.name: py_literal(k.value) for k in game.constants}))
+
+
+def _calendars(game: ir.Game) -> list[str]:
+    """`calendar season every 28d ...`: name -> (start ms, period ms, its periods in order)."""
+    if not game.calendars:
+        return []
+    return _assign(
+        "CALENDARS",
+        _table({k.name: literal_doc((k.start, k.every, k.periods)) for k in game.calendars}),
+    )
+
+
+def calendar_hooks(game: ir.Game) -> list[str]:
+    """The calendars with an `on <name>_change` hook: the state remembers their period."""
+    events = {h.event for h in game.hooks}
+    return [k.name for k in game.calendars if f"{k.name}_change" in events]
 
 
 def _player_params(game: ir.Game) -> list[str]:
@@ -614,7 +749,10 @@ def _new_state(game: ir.Game) -> Group:
     tables = {t.name: t for t in game.tables}
     entries: dict[str, Doc] = {}
     for r in game.resources:
-        if r.key:
+        if r.key and r.key2:  # two tables: nested, {"wheat": {"gold": 0, ...}, ...}
+            second = {row[0]: r.start for row in tables[r.key2].rows}
+            entries[r.name] = literal_doc({row[0]: second for row in tables[r.key].rows})
+        elif r.key:
             entries[r.name] = literal_doc({row[0]: r.start for row in tables[r.key].rows})
         else:
             entries[r.name] = py_literal(r.start)
@@ -623,6 +761,19 @@ def _new_state(game: ir.Game) -> Group:
     entries["_meters"] = Group(
         "{", tuple(Pre(f"{py_literal(r.name)}: ", "now") for r in game.resources if r.regen), "}"
     )
+    hooked = calendar_hooks(game)
+    if hooked:  # the period each was in when last seen: its hook runs when it changed
+        entries["_calendar"] = Group(
+            "{",
+            tuple(
+                Pre(
+                    f"{py_literal(k)}: ",
+                    call("rt.period_number", "now", f"CALENDARS[{py_literal(k)}]"),
+                )
+                for k in hooked
+            ),
+            "}",
+        )
     entries["_limits"] = "{}"
     entries["_cooldowns"] = "{}"
     entries["_now"] = "now"

@@ -35,6 +35,7 @@ class Loc:
 class Const:
     value: int | bool | str
     type: Type
+    name: str | None = None  # a constant of the game (`let season_length = 28d`): its name
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,36 @@ class PeerLevel:
     type: Type
 
 
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    """The key of an item of two tables, `[kind, q]` in `produce[kind, q]`: a row of each
+    (the state holds such an item nested: `{"wheat": {"gold": 3}}`)."""
+
+    first: Expr
+    second: Expr
+    type: Type  # Type("pair", "crop,quality")
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarRead:
+    """A calendar at `now`: part "period" (`season`: its period, a row of the calendar),
+    "day" (`day of season`: 1 on its first day) or "next" (`next season`: when the next
+    period starts). calendar None: the game's days (`next day`: the next `day starts`)."""
+
+    calendar: str | None
+    part: str
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """`season in crop[kind].seasons`: whether a row is in a `set of` cell."""
+
+    item: Expr
+    set: Expr
+    type: Type
+
+
 Expr = (
     Const
     | ParamRef
@@ -187,6 +218,9 @@ Expr = (
     | CeilDiv
     | PeerRead
     | PeerLevel
+    | KeyPair
+    | CalendarRead
+    | Member
 )
 
 
@@ -276,6 +310,10 @@ class Limit:
     period_ms: int
     per: str | None  # a parameter name
     loc: Loc
+    # `per season`: a span of the calendar's period length, from its start (origin), named
+    # after it in messages (label)
+    origin: int = 0
+    label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,15 +341,25 @@ class When:
 
 @dataclass(frozen=True, slots=True)
 class Branch:
-    weight: int
+    weight: int  # 0 when computed: see weight_expr
     body: tuple[Stmt, ...]
     loc: Loc
+    weight_expr: Expr | None = None  # a weight computed when drawn (`crop[kind].weight`)
 
 
 @dataclass(frozen=True, slots=True)
 class Pick:
+    """`pick one`, or a `chance P %` (chance=100) / `chance P per mille` (chance=1000): then
+    branch 1 is the chance's block with weight_expr P, branch 2 its `otherwise` (the rest)."""
+
     branches: tuple[Branch, ...]
     loc: Loc
+    chance: int | None = None
+
+    @property
+    def computed(self) -> bool:
+        """Whether its weights are computed when drawn (ctx.chance, ctx.draw_weights)."""
+        return self.chance is not None or any(b.weight_expr is not None for b in self.branches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +425,7 @@ class Resource:
     regen: tuple[int, int] | None  # (amount, every ms)
     loc: Loc
     public: bool = False  # other players may read it in a snapshot (`target.power`)
+    key2: str | None = None  # `item produce of crop, quality`: the second table
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +517,87 @@ class Leaderboard:
 
 
 @dataclass(frozen=True, slots=True)
+class Migration:
+    """A `migrate` line: how a state made under older rules is brought to these, once per
+    player (docs/language.md "Migrations"). `kind`: "move" (the amount goes to `target`
+    times `times`, or is dropped when `target` is None), "row" (a table's row renamed to
+    `target_key` or dropped: every resource counted per the table, and every slot field of
+    it) or "scale" (the amount times `times`, in place)."""
+
+    kind: str
+    source: str
+    source_key: str | None
+    target: str | None
+    target_key: str | None
+    times: int
+    text: str  # the line without `migrate`, one canonical spelling: its id is a hash of it
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class Constant:
+    """`let season_length = 28d` at the top level: its value, computed by the checker."""
+
+    name: str
+    value: int | bool | str
+    type: Type
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class EventOverride:
+    """What an event sets while it runs: a table's cell (`table`, `row`, `column`) or the
+    count of a limit (`limit`: the ir.Limit's key; table, row and column None)."""
+
+    table: str | None
+    row: str | None
+    column: str | None
+    limit: str | None
+    value: int | bool | str
+    text: str  # as written, e.g. `crop[wheat].sell = 12`
+    loc: Loc
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """How the pack's OVERRIDES name it: (table, row, column) or ("limit", key)."""
+        if self.limit is not None:
+            return ("limit", self.limit)
+        assert self.table is not None and self.row is not None and self.column is not None
+        return (self.table, self.row, self.column)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A scheduled event (docs/language.md "Events"): it runs from `start_ms` for
+    `length_ms`, again every `every_ms` when that is not None (pack_contract.event_runs)."""
+
+    name: str
+    start_ms: int
+    length_ms: int
+    every_ms: int | None
+    overrides: tuple[EventOverride, ...]
+    when: str  # the schedule as written, e.g. `from 2026-10-25 to 2026-11-01`
+    loc: Loc
+
+    @property
+    def schedule(self) -> tuple[int, int, int | None]:
+        return (self.start_ms, self.length_ms, self.every_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """`calendar season every 28d from 2026-03-01: spring, ...`: periods of `every` ms, the
+    first starting at `start` (ms since the epoch, at `day starts`), then round again. Its
+    periods are the rows of a table of its name (with no columns), so they type like rows."""
+
+    name: str
+    start: int
+    every: int
+    periods: tuple[str, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
 class Invariant:
     cond: Expr
     message: Message | None
@@ -482,10 +612,17 @@ class StatePath:
     """A place in a player's state as a scenario names it: `seed[corn]`, `field[0].crop`."""
 
     name: str
-    key: str | int | None
+    key: str | int | tuple[str, str] | None  # a pair: `produce[wheat, gold]`
     field: str | None
     label: str
     player: str | None = None  # another player of the scenario (`bob.coins`); None: `me`
+
+
+@dataclass(frozen=True, slots=True)
+class AfterStart:
+    """A time in a scenario, written as a duration after the scenario's start (`2d 3h`)."""
+
+    ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,6 +648,7 @@ class ExpectEventStep:
 class WaitStep:
     ms: int
     loc: Loc
+    until: int | None = None  # `wait until DATE`: the time (ms, UTC) the clock moves to
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,6 +698,8 @@ class Bot:
     actions_per_session: int
     tries: tuple[BotTry, ...]  # in priority order
     loc: Loc
+    # `given coins 500`: each run starts from a new player with these values, as a scenario's
+    given: tuple[tuple[StatePath, object], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,6 +725,10 @@ class Game:
     loot: tuple[Loot, ...] = ()
     hooks: tuple[Hook, ...] = ()
     leaderboards: tuple[Leaderboard, ...] = ()
+    migrations: tuple[Migration, ...] = ()
+    constants: tuple[Constant, ...] = ()
+    events: tuple[Event, ...] = ()
+    calendars: tuple[Calendar, ...] = ()
 
 
 # ---- walking the IR (and the AST's statements) --------------------------------------------
@@ -694,6 +838,8 @@ def blocks(s: Any) -> tuple[tuple, ...]:
         return (s.body, s.otherwise)
     if isinstance(s, Pick | ast.Pick):
         return tuple(b.body for b in s.branches)
+    if isinstance(s, ast.Chance):
+        return (s.body, s.otherwise)
     if isinstance(s, LEAF_STATEMENTS + AST_LEAF_STATEMENTS):
         return ()
     raise UnhandledNode(s, "ir.blocks")

@@ -89,6 +89,14 @@ def _bare(e: ir.Expr) -> str:
         return f"{e.player}.{e.resource}" + (f"[{text(e.key)}]" if e.key is not None else "")
     if isinstance(e, ir.PeerLevel):
         return f"{e.player}.level"
+    if isinstance(e, ir.KeyPair):
+        return f"{text(e.first)}, {text(e.second)}"
+    if isinstance(e, ir.CalendarRead):
+        if e.part == "period":
+            return e.calendar or ""
+        return f"day of {e.calendar}" if e.part == "day" else f"next {e.calendar or 'day'}"
+    if isinstance(e, ir.Member):
+        return f"{_text(e.item, _ADD)} in {_text(e.set, _ADD)}"
     raise AssertionError(f"no text for {e!r}")
 
 

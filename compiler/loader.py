@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rulesc.dsl import ast
 from rulesc.dsl.diagnostics import Diagnostic, Sources, Span
 from rulesc.dsl.parser import parse_source
+
+Parse = Callable[[str, str], tuple[ast.Module, list[Diagnostic]]]  # (label, text) -> parsed
 
 
 @dataclass
@@ -21,6 +24,14 @@ class GameSources:
     texts: Sources = field(default_factory=Sources)
     hashes: dict[str, str] = field(default_factory=dict)  # pack sources only: path -> sha256
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # resolved path -> text that stands for the file on disk (an editor's unsaved buffer)
+    overrides: dict[Path, str] = field(default_factory=dict)
+    parse: Parse = parse_source
+
+    def read_bytes(self, path: Path) -> bytes:
+        """A file's bytes: the override's text when there is one, else the file on disk."""
+        text = self.overrides.get(path.resolve()) if self.overrides else None
+        return path.read_bytes() if text is None else text.encode("utf-8")
 
     def file_label(self, rel: str) -> str:
         return f"{self.label}/{rel}" if self.label not in ("", ".") else rel
@@ -28,9 +39,11 @@ class GameSources:
     def read_data(self, rel: str) -> tuple[str, str] | None:
         """A data file beside the rules (a table's CSV): its label and text, hashed into the pack."""
         path = (self.root / rel).resolve()
-        if self.root.resolve() not in path.parents or not path.is_file():
+        if self.root.resolve() not in path.parents:
             return None
-        raw = path.read_bytes()
+        if not path.is_file() and path not in self.overrides:
+            return None
+        raw = self.read_bytes(path)
         text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
         label = self.file_label(rel)
         self.hashes[rel] = hashlib.sha256(raw).hexdigest()
@@ -46,10 +59,19 @@ def _label_for(root: Path) -> str:
 
 
 def load_game(
-    root: Path | str, *, with_tests: bool = True, with_bots: bool | None = None
+    root: Path | str,
+    *,
+    with_tests: bool = True,
+    with_bots: bool | None = None,
+    overrides: dict[Path, str] | None = None,
+    parse: Parse = parse_source,
 ) -> GameSources:
+    """Parse a game folder. `overrides` (resolved path -> text) stand for those files on
+    disk, e.g. the language server's unsaved buffers; a file only in `overrides` is not added.
+    `parse` parses one file (the language server's caches what it parsed before)."""
     root = Path(root)
-    src = GameSources(root=root, label=_label_for(root))
+    src = GameSources(root=root, label=_label_for(root), overrides=dict(overrides or {}))
+    src.parse = parse
     if not root.is_dir():
         src.diagnostics.append(
             Diagnostic(
@@ -75,7 +97,7 @@ def load_game(
     for path in rule_files:
         rel = path.relative_to(root).as_posix()
         src.rules.append(_parse(src, path, rel))
-        src.hashes[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+        src.hashes[rel] = hashlib.sha256(src.read_bytes(path)).hexdigest()
     if with_tests:
         for path in sorted((root / "tests").glob("*.rules")):
             src.tests.append(_parse(src, path, path.relative_to(root).as_posix()))
@@ -97,7 +119,7 @@ def _warn_of_stray_scenarios(src: GameSources) -> None:
         if folder.name in SCENARIO_FOLDERS or folder.name.startswith("."):
             continue
         for path in sorted(folder.glob("*.rules")):
-            text = path.read_bytes().decode("utf-8", errors="replace").replace("\r\n", "\n")
+            text = src.read_bytes(path).decode("utf-8", errors="replace").replace("\r\n", "\n")
             lines = text.split("\n")
             line = next((i for i, t in enumerate(lines, 1) if t.startswith("scenario ")), None)
             if line is None:
@@ -119,7 +141,7 @@ def _warn_of_stray_scenarios(src: GameSources) -> None:
 
 def _parse(src: GameSources, path: Path, rel: str) -> ast.Module:
     label = src.file_label(rel)
-    raw = path.read_bytes()
+    raw = src.read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -135,6 +157,6 @@ def _parse(src: GameSources, path: Path, rel: str) -> ast.Module:
             )
         )
     src.texts.texts[label] = text.replace("\r\n", "\n")
-    module, diags = parse_source(label, text)
+    module, diags = src.parse(label, text)
     src.diagnostics.extend(diags)
     return module

@@ -23,6 +23,7 @@ _MOVING = (
     ir.SlotFieldRead,
     ir.IsFilled,
     ir.Now,
+    ir.CalendarRead,
     ir.LevelRead,
     ir.PeerRead,
     ir.PeerLevel,

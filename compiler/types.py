@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Type:
-    kind: str  # int, duration, time, bool, enum, slot_index, slot, string, player
+    kind: str  # int, duration, time, bool, enum, set, slot_index, slot, string, player
     name: str | None = None  # the table of an enum, the slots of an index or a slot
 
     def __str__(self) -> str:
@@ -17,6 +17,10 @@ class Type:
             return f"a {self.name} slot number"
         if self.kind == "slot":
             return f"a {self.name} slot"
+        if self.kind == "pair":
+            return f"a pair of rows ({(self.name or '').replace(',', ', ')})"
+        if self.kind == "set":
+            return f"set of {self.name}"
         return self.kind
 
 
@@ -32,8 +36,18 @@ def enum(table: str) -> Type:
     return Type("enum", table)
 
 
+def set_of(table: str) -> Type:
+    """A cell of a `set of season` column: some rows of a table (or periods of a calendar)."""
+    return Type("set", table)
+
+
 def slot_index(slots: str) -> Type:
     return Type("slot_index", slots)
+
+
+def pair(first: str, second: str) -> Type:
+    """The key of an item of two tables: a row of each."""
+    return Type("pair", f"{first},{second}")
 
 
 def slot(slots: str) -> Type:

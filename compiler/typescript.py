@@ -142,6 +142,8 @@ def declarations(game: ir.Game, version: str) -> str:
             facts.append(f"+{r.regen[0]} every {r.regen[1]} ms")
         out += _doc(", ".join(facts), "  ")
         value = f"Record<{_enum_name(r.key)}, number>" if r.key else "number"
+        if r.key and r.key2:  # two tables: nested, produce.wheat.gold
+            value = f"Record<{_enum_name(r.key)}, Record<{_enum_name(r.key2)}, number>>"
         out.append(f"  {r.name}: {value};")
     for s in game.slots:
         out.append(f"  {s.name}: ({_slot_name(s.name)} | null)[];")

@@ -105,6 +105,7 @@ class Index:
     base: Expr
     index: Expr
     span: Span
+    index2: Expr | None = None  # `produce[kind, q]`: the second key of an item of two tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,34 @@ class Attr:
 class Call:
     func: str  # min, max, ceil
     args: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class IsRow:
+    """`season is spring`: whether a row (of a table or a calendar) is that one."""
+
+    operand: Expr
+    row: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class InSet:
+    """`season in crop[kind].seasons`: whether a row is in a `set of` cell."""
+
+    item: Expr
+    set: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarExpr:
+    """`day of season` (part "day"), `next season` (part "next") and `next day` (calendar
+    None: the game's days)."""
+
+    part: str
+    calendar: Name | None
     span: Span
 
 
@@ -139,6 +168,9 @@ Expr = (
     | Index
     | Attr
     | Call
+    | IsRow
+    | InSet
+    | CalendarExpr
 )
 
 
@@ -154,6 +186,7 @@ class Place:
     index: Expr | None
     field: str | None
     span: Span
+    index2: Expr | None = None  # `produce[kind, q]`: the second key of an item of two tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +255,10 @@ class Let:
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    kind: str  # day, week, span
-    ms: int  # the window length
+    kind: str  # day, week, span, calendar
+    ms: int  # the window length (0 for a calendar's: the checker knows it)
     span: Span
+    calendar: str | None = None  # `per season`
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,9 +330,22 @@ class When:
 
 @dataclass(frozen=True, slots=True)
 class Branch:
-    weight: int
+    weight: int  # 0 when computed: see weight_expr
     weight_span: Span
     body: tuple[Stmt, ...]
+    span: Span
+    weight_expr: Expr | None = None  # `crop[kind].weight: ...`: computed when drawn
+
+
+@dataclass(frozen=True, slots=True)
+class Chance:
+    """`chance EXPR %` (out_of=100) or `chance EXPR per mille` (1000), with its block and
+    an optional `otherwise`."""
+
+    amount: Expr
+    out_of: int
+    body: tuple[Stmt, ...]
+    otherwise: tuple[Stmt, ...]
     span: Span
 
 
@@ -321,6 +368,7 @@ Stmt = (
     | Emit
     | When
     | Pick
+    | Chance
     | Give
     | Take
     | GainLoot
@@ -375,6 +423,15 @@ class Column:
     name: str
     type: Name
     span: Span
+    is_set: bool = False  # `seasons: set of season`: each cell names some rows
+
+
+@dataclass(frozen=True, slots=True)
+class NameSet:
+    """A cell of a `set of` column naming several rows: `spring summer`."""
+
+    names: tuple[Name, ...]
+    span: Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +461,7 @@ class ItemDecl:
     name_span: Span
     span: Span
     public: bool = False
+    key2: Name | None = None  # `item produce of crop, quality`: counted per pair of rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,6 +552,82 @@ class LeaderboardDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class MigratePlace:
+    """`gems`, `seed[carrot]` or `crop[carrot]` in a `migrate` line: names of older rules
+    too, so only the checker knows what they are."""
+
+    name: str
+    key: str | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class MigrateDecl:
+    """`migrate seed[carrot] -> seed[wheat]`, `migrate gems -> coins * 3`,
+    `migrate seed[carrot] -> nothing` (target None) or `migrate gems * 2` (scale: no target)."""
+
+    source: MigratePlace
+    target: MigratePlace | None
+    times: int
+    scale: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ConstDecl:
+    """`let season_length = 28d` at the top level: a constant of the game."""
+
+    name: str
+    expr: Expr
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class EventOverride:
+    """A line under an `event`: `crop[wheat].sell = 12` (a table's cell; `limit` None) or
+    `limit daily_gift 2 per day` (the count of an action's limit: `name` is the action,
+    `value` the count, `limit` its period)."""
+
+    name: str
+    row: str | None
+    column: str | None
+    value: Expr
+    limit: Period | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class EventDecl:
+    """`event NAME from DATE [CLOCK] to DATE [CLOCK]` (start and end as written) or
+    `event NAME every day|week [on WEEKDAY] [at CLOCK] for DURATION`, with its overrides."""
+
+    name: str
+    start: str | None  # "2026-10-25" or "2026-10-25 18:00"
+    end: str | None
+    every: Period | None
+    weekday: Name | None
+    at: str | None  # "18:00"
+    length: DurationLit | None
+    overrides: tuple[EventOverride, ...]
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarDecl:
+    """`calendar season every 28d from 2026-03-01: spring, summer, fall, winter`."""
+
+    name: str
+    every: DurationLit
+    start: str | None  # `from YYYY-MM-DD` as written
+    start_span: Span | None
+    periods: tuple[Name, ...]
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class InvariantDecl:
     cond: Expr
     message: StringLit | None
@@ -506,7 +640,7 @@ class InvariantDecl:
 @dataclass(frozen=True, slots=True)
 class ScenarioPlace:
     name: str
-    key: str | int | None
+    key: str | int | tuple[str, str] | None  # a pair for an item of two tables
     field: str | None
     span: Span
     player: str | None = None  # `bob.coins`: another player of the scenario
@@ -550,6 +684,14 @@ class Wait:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitUntil:
+    """`wait until 2026-10-25` or `wait until 2026-10-25 18:00` (UTC) in a scenario."""
+
+    moment: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class CallArg:
     name: str
     value: Expr
@@ -568,7 +710,7 @@ class Do:
     draws: tuple[int, ...] = ()  # `draws 3, 1`: the draws in order (`draw` is the first)
 
 
-Step = Given | Expect | ExpectEvent | Wait | Do
+Step = Given | Expect | ExpectEvent | Wait | WaitUntil | Do
 
 
 @dataclass(frozen=True, slots=True)
@@ -623,6 +765,7 @@ class BotDecl:
     tries: tuple[BotTry, ...]
     name_span: Span
     span: Span
+    given: tuple[StateValue, ...] = ()  # `given coins 500`: where each of its runs starts
 
 
 Decl = (
@@ -640,6 +783,10 @@ Decl = (
     | LootDecl
     | HookDecl
     | LeaderboardDecl
+    | MigrateDecl
+    | ConstDecl
+    | EventDecl
+    | CalendarDecl
 )
 
 

@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass, field
 
 from .fmt_tokens import Tok, bracket_depth, spaced, split_comment, tokenize
-from .parser import _align_pick_weights
+from .parser import align_pick_weights
 
 INDENT = "  "
-# blocks whose lines start with a weight that may be right-aligned (parser._align_pick_weights)
+# blocks whose lines start with a weight that may be right-aligned (parser.align_pick_weights)
 _WEIGHTED = re.compile(r"^(pick one|loot [A-Za-z_][A-Za-z0-9_]*)$")
 _NUMBER = re.compile(r"^-?[0-9][0-9_]*([a-z]+[0-9_a-z]*)?$")  # an int or a duration
 
@@ -47,7 +47,7 @@ class Line:
 
 def format_text(text: str) -> str:
     text = text.replace("\r\n", "\n").removeprefix("\ufeff")
-    aligned, _ = _align_pick_weights(text)  # right-aligned weights read as the parser reads them
+    aligned, _ = align_pick_weights(text)  # right-aligned weights read as the parser reads them
     lines = _logical_lines(aligned.split("\n"))
     _depths(lines)
     for line in lines:

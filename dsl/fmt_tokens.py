@@ -19,6 +19,7 @@ from .syntax_errors import comment_start
 # the lexer's own token shapes (rules.lark), most specific first
 _TOKEN = re.compile(
     r"""(?P<STRING>"([^"\\\n]|\\.)*")
+      | (?P<DATE>[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9A-Za-z_]))
       | (?P<CLOCK>[0-9]{2}:[0-9]{2})
       | (?P<DURATION>([0-9][0-9_]*(ms|s|m|h|d|w))+(?![A-Za-z0-9_]))
       | (?P<INT>[0-9][0-9_]*(?![A-Za-z0-9_]))
@@ -27,7 +28,7 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-_WORDLIKE = {"STRING", "CLOCK", "DURATION", "INT", "WORD"}
+_WORDLIKE = {"STRING", "DATE", "CLOCK", "DURATION", "INT", "WORD"}
 # keywords that are values: a `-` after them subtracts
 _VALUE_WORDS = {"now", "level", "true", "false", "empty", "any"}
 _FUNCTIONS = {"min", "max", "ceil"}  # `max(` is a call only when the bracket touches it
@@ -36,7 +37,7 @@ _BINARY = {"==", "!=", "<=", ">=", "<", ">", "+", "-", "*", "/", "%", "="}
 
 @dataclass(frozen=True, slots=True)
 class Tok:
-    kind: str  # STRING CLOCK DURATION INT WORD OP
+    kind: str  # STRING DATE CLOCK DURATION INT WORD OP
     text: str
     start: int  # column in the line (0-based)
     end: int
@@ -82,10 +83,11 @@ def bracket_depth(tokens: list[Tok], depth: int = 0) -> int:
     return depth
 
 
-def _is_value_end(t: Tok) -> bool:
+def _is_value_end(t: Tok, before: Tok | None = None) -> bool:
     """Whether a token can end a value, so that a `-` after it subtracts."""
     if t.kind == "WORD":
-        return t.text not in keywords() or t.text in _VALUE_WORDS
+        after_dot = before is not None and before.text == "."  # `crop[kind].cost`: a column
+        return after_dot or t.text not in keywords() or t.text in _VALUE_WORDS
     return t.kind in _WORDLIKE or t.text in (")", "]")
 
 
@@ -106,7 +108,7 @@ def spaced(tokens: list[Tok]) -> str:
 def _is_sign(tokens: list[Tok], i: int) -> bool:
     """Whether the `-` at `i` is a sign: nothing before it ends a value, or it is written
     as one, touching what follows but not what precedes (`gain xp -1`, an amount)."""
-    if i == 0 or not _is_value_end(tokens[i - 1]):
+    if i == 0 or not _is_value_end(tokens[i - 1], tokens[i - 2] if i > 1 else None):
         return True
     after = tokens[i + 1] if i + 1 < len(tokens) else None
     return (
@@ -126,5 +128,5 @@ def _space_between(a: Tok, b: Tok, before_a: Tok | None) -> bool:
             return a.end != b.start  # `max (` is the keyword `max`, `max(` the function
         return a.text in keywords()  # `require (a or b)`, but `buy(kind: crop)`
     if b.text == "[":
-        return not (_is_value_end(a) and a.kind in ("WORD", "OP"))
+        return not (_is_value_end(a, before_a) and a.kind in ("WORD", "OP"))
     return True

@@ -35,7 +35,7 @@ MAX_BLOCK_DEPTH = 32  # `when` and `pick one` branches inside each other
 MAX_EXPR_DEPTH = 256  # operators, `[...]`, `.field` and calls inside each other: a sum of 257 terms
 MAX_EXPR_NESTING = 64  # the same, with a run of `+`/`-` (or of `and`, of `or`) counted once
 MAX_INT_DIGITS = 19  # 64-bit numbers have at most 19 digits
-_BLOCK_RULES = frozenset({"when_stmt", "branch"})
+_BLOCK_RULES = frozenset({"when_stmt", "otherwise_when", "branch", "chance_stmt"})
 # a left operand of the same operator continues a run: `a + b - c` is emitted flat
 _RUNS = {"add": {"add", "sub"}, "sub": {"add", "sub"}, "and_": {"and_"}, "or_": {"or_"}}
 _EXPR_RULES = frozenset(
@@ -46,6 +46,8 @@ _EXPR_RULES = frozenset(
         "compare",
         "is_empty",
         "is_filled",
+        "is_row",
+        "in_set",
         "add",
         "sub",
         "mul",
@@ -53,6 +55,7 @@ _EXPR_RULES = frozenset(
         "mod",
         "neg",
         "index",
+        "index_pair",
         "attr",
         "attr_level",
         "call",
@@ -74,9 +77,20 @@ class _RulesIndenter(Indenter):
     tab_len = 8
 
 
+# the grammar's keywords: its quoted words, and `up to` and the functions (regex tokens)
+_QUOTED_WORD = re.compile(r'"([a-z_]+)"')
+
+
+def _grammar() -> str:
+    """rules.lark, with field_name accepting every keyword (but `level`: `.level` is its own)."""
+    text = (Path(__file__).parent / "rules.lark").read_text(encoding="utf-8")
+    words = sorted(set(_QUOTED_WORD.findall(text)) - {"level"})
+    return text.replace("@keywords", " | ".join(f'"{w}"' for w in words) + " | FUNC")
+
+
 @functools.cache
 def _lark() -> Lark:
-    grammar = (Path(__file__).parent / "rules.lark").read_text(encoding="utf-8")
+    grammar = _grammar()
     return Lark(
         grammar,
         parser="lalr",
@@ -111,8 +125,10 @@ class _Build(Transformer):
         self.line_offset = line_offset
         self.col_offset = col_offset
         self.lines = lines or []
-        # line -> columns a right-aligned pick weight was moved left by (_align_pick_weights)
+        # line -> columns a right-aligned pick weight was moved left by (align_pick_weights)
         self.weight_shifts = weight_shifts or {}
+        # mistakes that still parse (`field[0] .crop`): reported, the declaration kept
+        self.problems: list[Diagnostic] = []
 
     # -- spans
     def _pos(self, line: int, col: int) -> tuple[int, int]:
@@ -134,6 +150,33 @@ class _Build(Transformer):
             tok.end_line or tok.line or 1, tok.end_column or tok.column or 1
         )
         return Span(self.file, line, col, end_line, end_col)
+
+    def check_dot(self, meta, name: Token) -> None:
+        """`field[0] .crop`: a space around the `.` that reads a field is an error (R081)."""
+        if not self.lines or not name.line or not name.column:
+            return
+        line, col = self._pos(name.line, name.column)
+        text = self.lines[line - 1] if line <= len(self.lines) else ""
+        before = text[: col - 1]
+        code = before.rstrip()
+        if not code.endswith(".") or not code[:-1].strip():
+            return  # `.` starting a continued line: nothing on its left to touch
+        if before == code and code[:-1] == code[:-1].rstrip():
+            return
+        left = len(code[:-1].rstrip())  # 0-based end of what is read
+        start_line, start_col = self._pos(meta.line, meta.column)
+        first = start_col - 1 if start_line == line else left
+        said = text[first : col - 1 + len(name)]
+        fixed = text[first:left] + "." + str(name)
+        self.problems.append(
+            Diagnostic(
+                "R081",
+                "error",
+                f"a space around the `.` of `{said.strip()}`",
+                Span(self.file, line, left + 1, line, col + len(name)),
+                f"write `{fixed.strip()}`: `.{name}` touches what it reads, without spaces",
+            )
+        )
 
     def string(self, tok: Token) -> ast.StringLit:
         return _string_lit(tok, self)
@@ -209,6 +252,10 @@ class _Build(Transformer):
             str(name), source, columns, tuple(rows), self.tspan(name), self.span(meta)
         )
 
+    def field_name(self, c):
+        # a keyword naming a column or a field is a name like any other from here on
+        return Token.new_borrow_pos("NAME", str(c[0]), c[0])
+
     @v_args(meta=True)
     def columns(self, meta, c):
         return tuple(c)
@@ -218,17 +265,42 @@ class _Build(Transformer):
         return ast.Column(str(c[0]), ast.Name(str(c[1]), self.tspan(c[1])), self.span(meta))
 
     @v_args(meta=True)
+    def set_column(self, meta, c):
+        return ast.Column(
+            str(c[0]), ast.Name(str(c[1]), self.tspan(c[1])), self.span(meta), is_set=True
+        )
+
+    @v_args(meta=True)
+    def name_set(self, meta, c):
+        return ast.NameSet(tuple(ast.Name(str(n), self.tspan(n)) for n in c), self.span(meta))
+
+    @v_args(meta=True)
+    def calendar_decl(self, meta, c):
+        name, every, *rest = c
+        start = start_span = None
+        if rest and rest[0].type == "DATE":
+            start, start_span = str(rest[0]), self.tspan(rest[0])
+            rest = rest[1:]
+        return ast.CalendarDecl(
+            str(name),
+            ast.DurationLit(duration_ms(str(every)), str(every), self.tspan(every)),
+            start,
+            start_span,
+            tuple(ast.Name(str(n), self.tspan(n)) for n in rest),
+            self.tspan(name),
+            self.span(meta),
+        )
+
+    @v_args(meta=True)
     def row(self, meta, c):
         return ast.Row(str(c[0]), tuple(c[1:]), self.span(meta))
 
     @v_args(meta=True)
     def item_decl(self, meta, c):
         name = c[0]
-        key = None
-        opts = c[1:]
-        if opts and isinstance(opts[0], Token):
-            key = ast.Name(str(opts[0]), self.tspan(opts[0]))
-            opts = opts[1:]
+        keys = [ast.Name(str(t), self.tspan(t)) for t in c[1:] if isinstance(t, Token)]
+        opts = [o for o in c[1:] if not isinstance(o, Token)]
+        key = keys[0] if keys else None
         o = dict(opts)
         return ast.ItemDecl(
             str(name),
@@ -239,6 +311,7 @@ class _Build(Transformer):
             self.tspan(name),
             self.span(meta),
             public=o.get("public", False),
+            key2=keys[1] if len(keys) > 1 else None,
         )
 
     @v_args(meta=True)
@@ -256,7 +329,7 @@ class _Build(Transformer):
         body = c[1:]
         if body and isinstance(body[0], tuple):
             params, body = body[0], body[1:]
-        return ast.ActionDecl(str(name), params, tuple(body), self.tspan(name), self.span(meta))
+        return ast.ActionDecl(str(name), params, _stmts(body), self.tspan(name), self.span(meta))
 
     @v_args(meta=True)
     def param_list(self, meta, c):
@@ -272,6 +345,10 @@ class _Build(Transformer):
     @v_args(meta=True)
     def int_range(self, meta, c):
         return (c[0], c[1])
+
+    @v_args(meta=True)
+    def const_decl(self, meta, c):
+        return ast.ConstDecl(str(c[0]), c[1], self.tspan(c[0]), self.span(meta))
 
     @v_args(meta=True)
     def invariant_decl(self, meta, c):
@@ -338,6 +415,10 @@ class _Build(Transformer):
         return ast.Period("span", duration_ms(str(c[0])), self.span(meta))
 
     @v_args(meta=True)
+    def period_calendar(self, meta, c):
+        return ast.Period("calendar", 0, self.span(meta), calendar=str(c[0]))
+
+    @v_args(meta=True)
     def cooldown_stmt(self, meta, c):
         tok = c[0]
         duration = ast.DurationLit(duration_ms(str(tok)), str(tok), self.tspan(tok))
@@ -354,15 +435,26 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def when_stmt(self, meta, c):
+        return self._when(meta, c)
+
+    def _when(self, meta, c) -> ast.When:
         cond, *body = c
         otherwise: tuple = ()
         if body and isinstance(body[-1], _Otherwise):
             otherwise = body.pop().body
-        return ast.When(cond, tuple(body), otherwise, self.span(meta))
+        return ast.When(cond, _stmts(body), otherwise, self.span(meta))
 
     @v_args(meta=True)
     def otherwise(self, meta, c):
-        return _Otherwise(tuple(c))
+        return _Otherwise(_stmts(c))
+
+    @v_args(meta=True)
+    def otherwise_when(self, meta, c):
+        # `otherwise when C` is an `otherwise` block holding one `when`: the chain nests
+        return _Otherwise((self._when(meta, c),))
+
+    def nothing_stmt(self, c):
+        return _NOTHING
 
     @v_args(meta=True)
     def pick_stmt(self, meta, c):
@@ -371,7 +463,24 @@ class _Build(Transformer):
     @v_args(meta=True)
     def branch(self, meta, c):
         weight = c[0]
-        return ast.Branch(weight.value, self.weight_span(weight), tuple(c[1:]), self.span(meta))
+        body = _stmts(c[1:])
+        if not isinstance(weight, ast.IntLit):  # computed when drawn: `crop[kind].weight`
+            return ast.Branch(0, weight.span, body, self.span(meta), weight_expr=weight)
+        return ast.Branch(weight.value, self.weight_span(weight), body, self.span(meta))
+
+    @v_args(meta=True)
+    def chance_stmt(self, meta, c):
+        amount, out_of, *body = c
+        otherwise: tuple = ()
+        if body and isinstance(body[-1], _Otherwise):
+            otherwise = body.pop().body
+        return ast.Chance(amount, out_of, _stmts(body), otherwise, self.span(meta))
+
+    def per_cent(self, c):
+        return 100
+
+    def per_mille(self, c):
+        return 1000
 
     def weight_span(self, weight: ast.IntLit) -> Span:
         """Where the designer wrote a weight (right-aligned weights were moved left)."""
@@ -384,14 +493,17 @@ class _Build(Transformer):
     @v_args(meta=True)
     def place(self, meta, c):
         name = c[0]
-        index = None
+        indexes = []
         fld = None
         for part in c[1:]:
             if isinstance(part, Token) and part.type == "NAME":
                 fld = str(part)
+                self.check_dot(meta, part)
             else:
-                index = part
-        return ast.Place(str(name), self.tspan(name), index, fld, self.span(meta))
+                indexes.append(part)
+        index = indexes[0] if indexes else None
+        index2 = indexes[1] if len(indexes) > 1 else None
+        return ast.Place(str(name), self.tspan(name), index, fld, self.span(meta), index2)
 
     @v_args(meta=True)
     def level_place(self, meta, c):
@@ -456,11 +568,36 @@ class _Build(Transformer):
         return ast.IsSlot(c[0], True, self.span(meta))
 
     @v_args(meta=True)
+    def is_row(self, meta, c):
+        return ast.IsRow(c[0], ast.Name(str(c[1]), self.tspan(c[1])), self.span(meta))
+
+    @v_args(meta=True)
+    def in_set(self, meta, c):
+        return ast.InSet(c[0], c[1], self.span(meta))
+
+    @v_args(meta=True)
+    def day_of(self, meta, c):
+        return ast.CalendarExpr("day", ast.Name(str(c[0]), self.tspan(c[0])), self.span(meta))
+
+    @v_args(meta=True)
+    def next_day(self, meta, c):
+        return ast.CalendarExpr("next", None, self.span(meta))
+
+    @v_args(meta=True)
+    def next_period(self, meta, c):
+        return ast.CalendarExpr("next", ast.Name(str(c[0]), self.tspan(c[0])), self.span(meta))
+
+    @v_args(meta=True)
     def index(self, meta, c):
         return ast.Index(c[0], c[1], self.span(meta))
 
     @v_args(meta=True)
+    def index_pair(self, meta, c):
+        return ast.Index(c[0], c[1], self.span(meta), c[2])
+
+    @v_args(meta=True)
     def attr(self, meta, c):
+        self.check_dot(meta, c[1])
         return ast.Attr(c[0], str(c[1]), self.tspan(c[1]), self.span(meta))
 
     @v_args(meta=True)
@@ -532,6 +669,10 @@ class _Build(Transformer):
         return ast.ExpectEvent(str(c[-1]), self.span(meta), player)
 
     @v_args(meta=True)
+    def wait_until(self, meta, c):
+        return ast.WaitUntil(c[0], self.span(meta))
+
+    @v_args(meta=True)
     def wait_step(self, meta, c):
         tok = c[0]
         return ast.Wait(
@@ -598,6 +739,8 @@ class _Build(Transformer):
         parts: list[list] = []
         for part in c:
             if isinstance(part, Token):
+                if parts:
+                    self.check_dot(meta, part)
                 parts.append([str(part), None])
             else:
                 parts[-1][1] = part[1]
@@ -619,6 +762,14 @@ class _Build(Transformer):
     def scenario_key(self, c):
         tok = c[0]
         return ("key", int(str(tok).replace("_", "")) if tok.type == "INT" else str(tok))
+
+    def scenario_key_pair(self, c):
+        return ("key", (str(c[0]), str(c[1])))
+
+    @v_args(meta=True)
+    def duration_sum(self, meta, c):
+        text = " ".join(str(tok) for tok in c)
+        return ast.DurationLit(sum(duration_ms(str(tok)) for tok in c), text, self.span(meta))
 
     @v_args(meta=True)
     def empty_lit(self, meta, c):
@@ -672,7 +823,7 @@ class _Build(Transformer):
     @v_args(meta=True)
     def hook_decl(self, meta, c):
         event, *body = c
-        return ast.HookDecl(ast.Name(str(event), self.tspan(event)), tuple(body), self.span(meta))
+        return ast.HookDecl(ast.Name(str(event), self.tspan(event)), _stmts(body), self.span(meta))
 
     @v_args(meta=True)
     def leaderboard_decl(self, meta, c):
@@ -686,6 +837,77 @@ class _Build(Transformer):
             self.span(meta),
         )
 
+    # -- migrations
+    @v_args(meta=True)
+    def migrate_place(self, meta, c):
+        return ast.MigratePlace(str(c[0]), str(c[1]) if len(c) > 1 else None, self.span(meta))
+
+    def migrate_nothing(self, c):
+        return None  # `-> nothing`: dropped, on purpose
+
+    @v_args(meta=True)
+    def migrate_decl(self, meta, c):
+        source, target, *times = c
+        n = int(str(times[0]).replace("_", "")) if times else 1
+        return ast.MigrateDecl(source, target, n, False, self.span(meta))
+
+    @v_args(meta=True)
+    def migrate_scale(self, meta, c):
+        source, times = c
+        return ast.MigrateDecl(
+            source, None, int(str(times).replace("_", "")), True, self.span(meta)
+        )
+
+    # -- events
+    @v_args(meta=True)
+    def event_decl(self, meta, c):
+        name, when, *overrides = c
+        start = end = every = weekday = at = length = None
+        if when[0] == "window":
+            start, end = when[1], when[2]
+        else:
+            every, weekday, at, length = when[1:]
+        return ast.EventDecl(
+            str(name),
+            start,
+            end,
+            every,
+            weekday,
+            at,
+            length,
+            tuple(overrides),
+            self.tspan(name),
+            self.span(meta),
+        )
+
+    def event_window(self, c):
+        return ("window", c[0], c[1])
+
+    def event_every(self, c):
+        period, *rest = c
+        weekday = at = None
+        for tok in rest[:-1]:
+            if tok.type == "NAME":
+                weekday = ast.Name(str(tok), self.tspan(tok))
+            else:
+                at = str(tok)
+        tok = rest[-1]
+        length = ast.DurationLit(duration_ms(str(tok)), str(tok), self.tspan(tok))
+        return ("every", period, weekday, at, length)
+
+    def moment(self, c):
+        return " ".join(str(t) for t in c)
+
+    @v_args(meta=True)
+    def override_cell(self, meta, c):
+        table, row, column, value = c
+        return ast.EventOverride(str(table), str(row), str(column), value, None, self.span(meta))
+
+    @v_args(meta=True)
+    def override_limit(self, meta, c):
+        action, count, period = c
+        return ast.EventOverride(str(action), None, None, count, period, self.span(meta))
+
     # -- bots (bots/*.rules)
     @v_args(meta=True)
     def bot_decl(self, meta, c):
@@ -695,7 +917,12 @@ class _Build(Transformer):
             title = _unquote(rest.pop(0))
         rates = tuple(x for x in rest if isinstance(x, ast.BotRate))
         tries = tuple(x for x in rest if isinstance(x, ast.BotTry))
-        return ast.BotDecl(str(name), title, rates, tries, self.tspan(name), self.span(meta))
+        given = tuple(v for x in rest if isinstance(x, ast.Given) for v in x.values)
+        return ast.BotDecl(str(name), title, rates, tries, self.tspan(name), self.span(meta), given)
+
+    @v_args(meta=True)
+    def bot_given(self, meta, c):
+        return ast.Given(tuple(c), self.span(meta))
 
     @v_args(meta=True)
     def bot_sessions(self, meta, c):
@@ -844,6 +1071,15 @@ class _Otherwise:
         self.body = body
 
 
+# `nothing`: a statement that is no statement, so a block may say "do nothing" (a `pick one`
+# branch that gives nothing, an empty `otherwise`); the blocks that hold it drop it
+_NOTHING = object()
+
+
+def _stmts(items) -> tuple:
+    return tuple(s for s in items if s is not _NOTHING)
+
+
 def _last_code_before(lines: list[str], line: int, col: int) -> tuple[int, int]:
     if line <= len(lines) and lines[line - 1][: col - 1].strip():
         return line, col
@@ -913,8 +1149,16 @@ def _unexpected(err: UnexpectedInput) -> Unexpected:
     return Unexpected(tok.type, str(tok), line, col, end_line, end_col, accepts)
 
 
-def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
-    return syntax_errors.explain(_unexpected(err), file, text, _literals())
+def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str, above: str = "") -> Diagnostic:
+    return syntax_errors.explain(_unexpected(err), file, text, _literals(), above)
+
+
+def _word_above(lines: list[str], start: int) -> str:
+    """The first word of the top-level declaration before line `start` (1-based), if any."""
+    for text in reversed(lines[: start - 1]):
+        if text[:1].isalpha():
+            return text.split(" ", 1)[0]
+    return ""
 
 
 # ---- entry points ----------------------------------------------------------------
@@ -936,6 +1180,12 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     return [(start, "\n".join(lines)) for start, lines in chunks]
 
 
+def declaration_chunks(text: str) -> list[tuple[int, str]]:
+    """The file's top-level declarations as (first line, text): each parses on its own, the
+    same as in the whole file but for its lines (the language server caches them)."""
+    return _chunks(text.replace("\r\n", "\n").removeprefix("\ufeff"))
+
+
 def parse_source(file: str, text: str) -> tuple[ast.Module, list[Diagnostic]]:
     """Parse one file. Never raises on bad input: mistakes come back as diagnostics."""
     diags: list[Diagnostic] = []
@@ -955,7 +1205,7 @@ def parse_source(file: str, text: str) -> tuple[ast.Module, list[Diagnostic]]:
         if control is not None:
             diags.append(_control_diagnostic(file, start, chunk, control.start()))
             continue
-        chunk, shifts = _align_pick_weights(chunk)
+        chunk, shifts = align_pick_weights(chunk)
         chunk_lines = chunk.split("\n")
         lines[start - 1 : start - 1 + len(chunk_lines)] = chunk_lines
         build = _Build(
@@ -968,6 +1218,7 @@ def parse_source(file: str, text: str) -> tuple[ast.Module, list[Diagnostic]]:
         decls.extend(parsed)
         if diag is not None:
             diags.append(diag)
+        diags.extend(build.problems)
     return ast.Module(file, tuple(decls)), diags
 
 
@@ -986,7 +1237,9 @@ def _parse_chunk(
     except UnexpectedInput as err:
         # rare: parse again padded, so the error's lines and columns are the file's
         padded = "\n" * (start - 1) + chunk + "\n"
-        return [], _syntax_diagnostic(_syntax_error(padded) or err, file, padded)
+        above = _word_above(build.lines, start)
+        diag = _syntax_diagnostic(_syntax_error(padded) or err, file, padded, above)
+        return _without_bad_line(chunk, err, build), diag
     except VisitError as err:
         if isinstance(err.orig_exc, _OverLimit):  # inside a message's `{...}`
             return [], err.orig_exc.diagnostic
@@ -1002,6 +1255,50 @@ def _parse_chunk(
         )
     except DedentError:
         return [], _dedent_diagnostic(file, start, chunk)
+
+
+def _without_bad_line(chunk: str, err: UnexpectedInput, build: _Build) -> list:
+    """The declaration without the one line (statement, row) its syntax error is in, if the
+    rest parses: the checker then still checks the rest of it (its mistakes get their own
+    diagnostics) and what it declares, so one misplaced word does not hide the others.
+    Nothing when the error is in the declaration's first line or the rest does not parse."""
+    lines = chunk.split("\n")
+    first, last = _statement_lines(lines, (err.line or 1) - 1)
+    if first <= 0 or first >= len(lines):
+        return []
+    kept = lines[:first] + [""] * (last + 1 - first) + lines[last + 1 :]
+    try:
+        tree = _lark().parse("\n".join(kept) + "\n", start="start")
+        _check_limits(tree, build)
+        return build.transform(tree)
+    except (UnexpectedInput, DedentError, VisitError, _OverLimit):
+        return []
+
+
+def _statement_lines(lines: list[str], bad: int) -> tuple[int, int]:
+    """The lines (first, last; indexes) of the statement holding line `bad`: from where its
+    brackets opened to where they close, and the block indented under it."""
+    depths = [0]  # open brackets at the start of each line
+    for text in lines:
+        depths.append(max(0, depths[-1] + _bracket_change(_strip_comment(text))))
+    first = min(bad, len(lines) - 1)
+    while first > 0 and depths[first] > 0:
+        first -= 1
+    last = first
+    while last + 1 < len(lines) and depths[last + 1] > 0:
+        last += 1
+    indent = len(lines[first]) - len(lines[first].lstrip(" "))
+    while last + 1 < len(lines):
+        text = lines[last + 1]
+        if _strip_comment(text).strip() and len(text) - len(text.lstrip(" ")) <= indent:
+            break
+        last += 1
+    return first, last
+
+
+def _bracket_change(code: str) -> int:
+    code = re.sub(r'"([^"\\\n]|\\.)*"', "", code)  # brackets in messages do not count
+    return sum(code.count(c) for c in "([") - sum(code.count(c) for c in ")]")
 
 
 # control characters (but tab and newline), a lone carriage return, and the Unicode line
@@ -1069,7 +1366,7 @@ def _syntax_error(text: str) -> UnexpectedInput | None:
 _WEIGHT_LINE = re.compile(r"^( +)([0-9][0-9_]*)( *):")
 
 
-def _align_pick_weights(chunk: str) -> tuple[str, dict[int, int]]:
+def align_pick_weights(chunk: str) -> tuple[str, dict[int, int]]:
     """Let designers right-align the weights of a `pick one` block or a `loot` table (` 5:` under `70:`).
 
     The spaces before a shorter weight move to after it, so the block's indentation

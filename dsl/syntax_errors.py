@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rulesc.pack_contract import DURATION_UNITS, fmt_duration
+
 from .diagnostics import Diagnostic, Span
 
 # token types that mean "the line (or the declaration) ended here"
@@ -44,9 +46,12 @@ class _Report:
 class _Context:
     """An unexpected token with the text around it, and questions about both."""
 
-    def __init__(self, what: Unexpected, lines: list[str], literals: dict[str, str]) -> None:
+    def __init__(
+        self, what: Unexpected, lines: list[str], literals: dict[str, str], above: str = ""
+    ) -> None:
         self.what = what
         self.lines = lines
+        self.above = above  # the first word of the declaration above this one, if any
         self.literals = literals  # token type -> its fixed text, e.g. RPAR -> ")"
         self.accepts = set(what.accepts)
         self.at_end = what.type in ENDS
@@ -122,6 +127,8 @@ _TOKEN_WORDS = {
     "FUNC": "`min(`, `max(` or `ceil(`",
     "COMPARE": "a comparison such as `>=`",
     "UP_TO": "`up to`",
+    "_WAIT_UNTIL": "`wait until`",
+    "DATE": "a date like 2026-10-25",
 }
 _VALUE_STARTS = {
     "INT",
@@ -197,21 +204,73 @@ def describe(accepts: set[str], literals: dict[str, str]) -> str:
 
 
 def _decimal(ctx: _Context) -> _Report | None:
-    """`cost coins 1.5`: lexed as 1, `.`, 5."""
+    """`cost coins 1.5`: lexed as 1, `.`, 5 (in a table row the `.` is the mistake)."""
     w = ctx.what
-    if w.type not in ("INT", "DURATION") or ctx.char_before(w.line, w.col) != ".":
+    text = ctx.text(w.line)
+    if w.type == "DOT":  # `wheat: 5, 0.25`: a cell ends at `0`
+        m = re.search(r"[0-9][0-9_]*$", text[: w.col - 1])
+        after = re.match(r"[0-9][0-9_]*(ms|s|m|h|d|w)?(?![A-Za-z0-9_])", text[w.col :])
+        if m is None or after is None:
+            return None
+        number = m.group(0) + "." + after.group(0)
+        start = m.start()
+    elif w.type in ("INT", "DURATION") and ctx.char_before(w.line, w.col) == ".":
+        m = re.search(r"[0-9_]+\.$", text[: w.col - 1])
+        if m is None:
+            return None
+        number, start = m.group(0) + w.value, m.start()
+    else:
         return None
-    m = re.search(r"[0-9_]+\.$", ctx.text(w.line)[: w.col - 1])
+    hint = "the rules have no decimals: count in whole units (for durations, `1m30s`)"
+    if ctx.declaration_word == "table" and re.fullmatch(r"[0-9_]+\.[0-9_]+", number):
+        hint = _decimal_cell_hint(number, _column_at(ctx, w.line, start))
+    elif re.fullmatch(r"[0-9_]+\.[0-9_]+(ms|s|m|h|d|w)", number):
+        hint = _decimal_duration_hint(number) or hint
+    return _Report(f"`{number}` is not a whole number", w.line, start + 1, len(number), hint)
+
+
+def _column_at(ctx: _Context, line: int, col0: int) -> str:
+    """`crop[kind].extra`: how the table column the cell at `col0` (0-based) of row `line`
+    is read."""
+    cell = ctx.code(line)[:col0].count(",")
+    column = "share"
+    for ln in range(line - 1, 0, -1):
+        m = re.match(r"\s+columns\s+(.*)", ctx.code(ln))
+        if m:
+            names = [c.split(":")[0].strip() for c in m.group(1).split(",")]
+            column = names[cell] if cell < len(names) else column
+        table = re.match(r"table\s+(\w+)", ctx.code(ln))
+        if table:
+            return f"{table.group(1)}[kind].{column}"
+    return f"table[kind].{column}"
+
+
+def _decimal_duration_hint(number: str) -> str | None:
+    """`1.5h`: the same duration in whole parts (`1h30m`), when it is a whole second."""
+    m = re.fullmatch(r"([0-9_]+)\.([0-9_]+)(ms|s|m|h|d|w)", number)
     if m is None:
         return None
-    number = m.group(0) + w.value
-    return _Report(
-        f"`{number}` is not a whole number",
-        w.line,
-        m.start() + 1,
-        len(number),
-        "the rules have no decimals: count in whole units (for durations, `1m30s`)",
-    )
+    fraction = m.group(2).replace("_", "")
+    scaled = int(m.group(1).replace("_", "") + fraction) * DURATION_UNITS[m.group(3)]
+    ms, rest = divmod(scaled, 10 ** len(fraction))
+    if rest or ms % 1000:
+        return None
+    return f"the rules have no decimals: write `{fmt_duration(ms)}`"
+
+
+def _decimal_cell_hint(number: str, read: str) -> str:
+    """`0.25` in a table: the same share as a whole percent or per-mille count."""
+    whole, fraction = number.replace("_", "").split(".")
+    for scale, suffix, digits in (("percent", "pct", 2), ("per mille", "permille", 3)):
+        if len(fraction.rstrip("0")) <= digits:
+            value = int(whole + fraction.ljust(digits, "0")[:digits])
+            per = 10**digits
+            return (
+                f"the rules have no decimals: write `{value}` in a {scale} column "
+                f"(`{read.rsplit('.', 1)[1]}_{suffix}: int`) and divide where it is used: "
+                f"`x * {read}_{suffix} / {per}`"
+            )
+    return "the rules have no decimals: write the share in whole parts of 10_000 (or more)"
 
 
 def _option_with_brackets(ctx: _Context) -> _Report | None:
@@ -340,8 +399,10 @@ def _unclosed_bracket(ctx: _Context) -> _Report | None:
     end_line, end_col = end_of_code(ctx.lines, ctx.what.line, ctx.what.col)
     if ctx.at_end or ctx.what.line > end_line:
         return _Report(message, end_line, end_col, 1, hint)  # the line ended with the bracket open
-    if "COMMA" in ctx.accepts:
-        return None  # more likely a missing `,` between two items (see _hint)
+    if "COMMA" in ctx.accepts and role != "index":
+        # more likely a missing `,` between two items (see _hint); an index takes a `,` only
+        # for an item of two tables (`produce[kind, q]`), so there `]` is the likelier fix
+        return None
     return _Report(
         f"{message}, found {ctx.found}", ctx.line, ctx.col, max(1, len(ctx.what.value)), hint
     )
@@ -387,7 +448,7 @@ _TYPOS = {
     "sets": "the statement is `set`",
     "if": "conditions are written `when ...` with an indented block below, and no `:`",
     "else": "alternatives are written `otherwise` on their own line",
-    "elif": "write `otherwise` with a nested `when`",
+    "elif": "write `otherwise when ...` (lined up with the `when`)",
     "def": "actions are declared with `action`",
     "end": "a block ends where its indentation ends: remove `end`",
     "then": "write the statements of a `when` on the lines below it, indented",
@@ -408,6 +469,7 @@ _STATEMENT_WORDS = {
     "when",
     "otherwise",
     "pick",
+    "nothing",
     "given",
     "do",
     "wait",
@@ -459,6 +521,8 @@ _EXAMPLES = {
     "loot": "loot common_chest",
     "on": "on level_up   or   on receive",
     "leaderboard": "leaderboard weekly_power by power resets weekly",
+    "migrate": "migrate seed[carrot] -> seed[wheat]   or   migrate gems * 2",
+    "event": "event harvest_festival from 2026-10-25 to 2026-11-01",
     "as": "as bob do attack(target: me)",
 }
 
@@ -504,10 +568,21 @@ def _typo(ctx: _Context) -> str | None:
 def _misplaced(ctx: _Context) -> str | None:
     w = ctx.what
     if w.col == 1 and not ctx.at_end and w.type != "_INDENT":
-        if w.value in _STATEMENT_WORDS:
+        if w.value in _STATEMENT_WORDS and ctx.above in ("action", "on", "scenario", "bot"):
             return "statements belong to an action (steps to a scenario): indent this line under it"
+        if w.value in _STATEMENT_WORDS:
+            return (
+                f"`{w.value}` is a statement, and statements live inside an action: "
+                f"write it indented under `action NAME` (or `on EVENT`)"
+            )
+        if w.value in _VALUE_WORDS_ELSEWHERE:
+            return "a named value is written `let NAME = VALUE`"
         return f"a declaration starts with {_DECLARATION_WORDS}"
     return None
+
+
+# what other languages call a named value, at the start of a line
+_VALUE_WORDS_ELSEWHERE = {"const", "constant", "var", "val", "define", "param", "global"}
 
 
 def _reserved_word(ctx: _Context) -> str | None:
@@ -598,13 +673,16 @@ def _bad_character(what: Unexpected, lines: list[str]) -> _Report:
     )
 
 
-def explain(what: Unexpected, file: str, text: str, literals: dict[str, str]) -> Diagnostic:
-    """The R001 diagnostic for a syntax error. `text` is the whole file (lines as in it)."""
+def explain(
+    what: Unexpected, file: str, text: str, literals: dict[str, str], above: str = ""
+) -> Diagnostic:
+    """The R001 diagnostic for a syntax error. `text` is the whole file (lines as in it) or
+    its declaration alone, padded; `above` the first word of the declaration above it."""
     lines = text.split("\n")
     if what.type == "":
         report = _bad_character(what, lines)
     else:
-        ctx = _Context(what, lines, literals)
+        ctx = _Context(what, lines, literals, above)
         found = (explain_one(ctx) for explain_one in _EXPLAINERS)
         report = next((r for r in found if r is not None), None) or _generic(ctx)
         if report.hint is None:

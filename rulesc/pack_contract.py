@@ -17,7 +17,29 @@ import re
 # a pack without them was still written as format 2. Format 4: packs pass the rt helpers'
 # optional arguments by name (`ctx.gain(s, "seed", 3, key=kind)`), which runtimes before it
 # cannot take; every pack is written as format 4. Formats 1 to 3 still run (rt.LegacyContext).
-PACK_FORMAT = 4
+# Format 5: the pack may draw with computed weights (`ctx.chance`, `ctx.draw_weights`: a
+# `chance P %`, a `pick one` weight from a column). Format 6: the pack has scheduled events
+# (EVENTS, OVERRIDES) and reads what they override through rt.event_runs. Format 7: the pack
+# may have calendars (`CALENDARS`, rt.period_of, rt.day_of_period, rt.next_period,
+# rt.next_day, ctx.limit's origin and label, `_calendar` in the state for an `on
+# season_change` hook). Format 8: the pack may have items of two tables (held nested,
+# `{"wheat": {"gold": 3}}`, passed to the rt helpers as a tuple key). A pack is written in
+# the oldest format that runs what it uses (format_needed): with none of these, format 4.
+PACK_FORMAT = 8  # the newest format this runtime runs
+
+
+def format_needed(
+    *, computed_draws: bool, events: bool, calendars: bool, pair_items: bool = False
+) -> int:
+    """The oldest pack format that has what a pack uses."""
+    if pair_items:
+        return 8
+    if calendars:
+        return 7
+    if events:
+        return 6
+    return 5 if computed_draws else 4
+
 
 MANIFEST_FILE = "manifest.json"  # game id, version, format, sources; its presence makes a pack
 SCHEMA_FILE = "schema.json"
@@ -71,3 +93,28 @@ def fmt_duration(ms: int) -> str:
             out.append(f"{rest // size}{unit}")
             rest %= size
     return "".join(out)
+
+
+# ---- scheduled events: when an `event` runs, on the server's clock (UTC) -----------------
+# A schedule is (starts_at ms, lasts ms, repeats every ms or None). A recurring event's
+# start is its first time after the Unix epoch (`every week on saturday` starts on
+# 1970-01-03), so the same rules always give the same times.
+
+
+def event_occurrence(schedule: tuple[int, int, int | None], now: int) -> tuple[int, int] | None:
+    """(start, end) of the event's run that covers `now`, else of its next run; None when it
+    has run for the last time."""
+    start, length, every = schedule
+    if every is not None and now >= start:
+        start += (now - start) // every * every  # the latest start at or before now
+        if now >= start + length:
+            start += every
+    if now >= start + length:
+        return None
+    return start, start + length
+
+
+def event_runs(schedule: tuple[int, int, int | None], now: int) -> bool:
+    """Whether the event runs at `now` (a run covers its start, not its end)."""
+    run = event_occurrence(schedule, now)
+    return run is not None and run[0] <= now

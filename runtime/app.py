@@ -20,7 +20,7 @@ import tornado.netutil
 import tornado.web
 
 from . import handlers as h
-from . import packs, play, social, swapcheck
+from . import packs, play, schemadiff, social, swapcheck
 from .auth import Auth
 from .config import ServerConfig
 from .connections import Connections, GuardedHTTPServer, default_max_connections
@@ -111,8 +111,9 @@ class Server:
         current = self.games.get(game_id)
         if current is not None:
             lost = swapcheck.swap_losses(current.pack, game.pack)
-            if lost:
-                raise swapcheck.UnsafeSwap(current.pack.version, game.pack.version, lost)
+            if lost:  # (losses a `migrate` line covers are not: the players are migrated)
+                diff = schemadiff.report(current.pack.schema, game.pack.schema)
+                raise swapcheck.UnsafeSwap(current.pack.version, game.pack.version, lost, diff)
         self.games.put(game)
         log.info("game %s now runs pack %s", game.id, game.pack.version)
         return game
@@ -250,6 +251,7 @@ def make_app(server: Server) -> tornado.web.Application:
         (rf"/admin/{GAME}/players/{PLAYER}", h.AdminPlayerHandler, s),
         (rf"/admin/{GAME}/players/{PLAYER}/grant", h.AdminGrantHandler, s),
         (rf"/admin/{GAME}/rules", h.AdminRulesHandler, s),
+        (rf"/admin/{GAME}/report", h.AdminReportHandler, s),
         (r"/healthz", h.HealthHandler, s),
         (r"/readyz", h.ReadyHandler, s),
         (r"/metrics", h.MetricsHandler, s),

@@ -14,13 +14,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import migrate, rt
 from .pack import Pack, PackError
-from .rt import Context, Rejected, place_label
+from .rt import Context, Rejected, holding, place_label
 
 # top-level state keys the runtime owns (not the pack): kept when a new pack upgrades a
 # state. `_outbox`: effects sent, not yet known delivered; `_received`: per sender, the
 # last delivery applied (runtime/social.py)
-RUNTIME_KEYS = ("_pack", "_outbox", "_received")
+# `_migrated`: the ids of the `migrate` lines the state has had (runtime/migrate.py)
+RUNTIME_KEYS = ("_pack", "_outbox", "_received", migrate.MIGRATED)
 
 
 @dataclass(slots=True)
@@ -76,13 +78,38 @@ def prepare(pack: Pack, state: dict | None, now: int) -> dict:
     """A player's state under this pack at `now`: created, upgraded to the pack, meters refilled."""
     m = pack.module
     if state is None:
-        return m.new_state(now) | {"_pack": pack.version}
+        return m.new_state(now) | {"_pack": pack.version} | migrate.born(pack.schema)
     if state.get("_pack") != pack.version:
-        state = _upgrade(pack, state, now)
+        state, _ = upgrade(pack, state, now)
     return m.settle(state, max(now, state.get("_now", 0)))
 
 
-def _upgrade(pack: Pack, state: dict, now: int) -> dict:
+def _nested(value: Any) -> bool:
+    """Whether a state entry is an item of two tables: {"wheat": {"gold": 3, ...}, ...}."""
+    return isinstance(value, dict) and isinstance(next(iter(value.values()), None), dict)
+
+
+def _copy_nested(value: Any) -> dict:
+    """A copy of an item of two tables an action may change: the inner dicts too (rt writes
+    into them), so the state from before the action stays as it was."""
+    return {k: dict(v) for k, v in value.items()}
+
+
+def _fit_row(old: Any, fresh: dict) -> dict:
+    """One row of an item of two tables, fitted: the second table's new rows at their start."""
+    if not isinstance(old, dict):
+        return fresh
+    return {k: old.get(k, v) for k, v in fresh.items()}
+
+
+def upgrade(pack: Pack, state: dict, now: int) -> tuple[dict, migrate.Migration]:
+    """A state made by an older pack, under this one: its `migrate` lines not yet applied
+    to it applied, then fitted (_fit). With what the migration did (for the ledger)."""
+    taken, done = migrate.take(pack.schema, state)
+    return migrate.put(pack.schema, _fit(pack, taken, now), done), done
+
+
+def _fit(pack: Pack, state: dict, now: int) -> dict:
     """Fit a state made by an older pack: new resources at their start, new rows and slots added."""
     fresh = pack.module.new_state(now)
     out = dict(state)
@@ -90,6 +117,8 @@ def _upgrade(pack: Pack, state: dict, now: int) -> dict:
         old = out.get(key)
         if old is None or type(old) is not type(value):
             out[key] = value
+        elif _nested(value) and not key.startswith("_"):  # an item of two tables
+            out[key] = {k: _fit_row(old.get(k), v) for k, v in value.items()}
         elif isinstance(value, dict) and not key.startswith("_"):
             out[key] = {k: old.get(k, v) for k, v in value.items()}
         elif isinstance(value, list):
@@ -146,6 +175,8 @@ def run(
         refused = _meet(pack, ctx, p, players, peers or {})
         if refused is not None:
             return rejected(settled, now, "bad_params", refused)
+    if "_calendar" in s:  # the game has an `on season_change` hook
+        s = turn_calendars(pack, s, ctx)
     try:
         fn(s, p, ctx)
     except Rejected as r:
@@ -216,7 +247,7 @@ def run_hook(pack: Pack, event: str, s: dict, ctx: Context, *args: Any) -> dict:
     for key in writes:
         value = h[key]
         if isinstance(value, dict | list):
-            h[key] = type(value)(value)
+            h[key] = _copy_nested(value) if _nested(value) else type(value)(value)
     saved = (
         {k: list(v) for k, v in ctx.changes.items()},
         list(ctx.events),
@@ -235,6 +266,28 @@ def run_hook(pack: Pack, event: str, s: dict, ctx: Context, *args: Any) -> dict:
     return h
 
 
+def turn_calendars(pack: Pack, s: dict, ctx: Context) -> dict:
+    """`on season_change`: run lazily, in the player's first step after a calendar moved to
+    another period (once, however many periods passed), before the step itself; with a
+    `season_change` event (`from` and `to`: the periods). The state remembers the period
+    it last saw (`_calendar`: the number of periods since the calendar's start); a step that
+    is rejected keeps none of it, so the hook runs again in the next step."""
+    m = pack.module
+    seen = s["_calendar"]
+    for name, last in seen.items():
+        calendar = m.CALENDARS[name]
+        number = rt.period_number(ctx.now, calendar)
+        if number == last:
+            continue
+        s = {**s, "_calendar": {**s["_calendar"], name: number}}
+        periods = calendar[2]
+        turn = {"calendar": name, "from": periods[last % len(periods)]}
+        turn["to"] = periods[number % len(periods)]
+        ctx.events.append({"name": f"{name}_change", "data": turn})
+        s = run_hook(pack, f"{name}_change", s, ctx)
+    return s
+
+
 def _plan(pack: Pack, name: str) -> tuple | None:
     """Worked out once per pack and action: the function, its parameters' validator, which
     state entries to copy before it runs (and how), the keys to diff for a format 1 pack (None
@@ -244,7 +297,11 @@ def _plan(pack: Pack, name: str) -> tuple | None:
         return None
     fn, model, writes = spec
     fresh = pack.module.new_state(0)
-    copies = tuple((k, type(fresh[k])) for k in writes if isinstance(fresh.get(k), dict | list))
+    copies = tuple(
+        (k, _copy_nested if _nested(fresh[k]) else type(fresh[k]))
+        for k in writes
+        if isinstance(fresh.get(k), dict | list)
+    )
     legacy = pack.manifest.get("format", 1) < 2
     stat = pack.module.LEVEL_STAT if pack.module.LEVEL_STAT in writes else None
     # the model's core validator, as model_validate calls it, without that wrapper's overhead
@@ -270,15 +327,18 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
     settled = prepare(pack, state, now)
     now = max(now, settled["_now"])
     s: dict[str, Any] = {
-        k: (type(v)(v) if isinstance(v, dict | list) else v) for k, v in settled.items()
+        k: ((_copy_nested(v) if _nested(v) else type(v)(v)) if isinstance(v, dict | list) else v)
+        for k, v in settled.items()
     }
     ctx = pack.context(now, player_id, effect["id"], pack.version, m.DAY_START_MS)
+    if "_calendar" in s:
+        s = turn_calendars(pack, s, ctx)
     kind, sender = effect["kind"], effect["from"]
     moved: dict[str, int] = {}
     if kind == "take":
         name, key, amount = effect["take"]
         if _fits(pack, name, key):
-            have = s[name] if key is None else s[name][key]
+            have = holding(s, name, key)
             taken = min(have, max(amount, 0))
             if taken:
                 Context.cost_one(ctx, s, name, taken, key)  # whichever context the pack has
@@ -288,12 +348,12 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
         for name, key, amount in effect["gains"]:
             if not _fits(pack, name, key) or amount <= 0:
                 continue
-            have = s[name] if key is None else s[name][key]
+            have = holding(s, name, key)
             try:
                 Context.gain(ctx, s, name, amount, key, m.RESOURCES[name][2])
             except Rejected:  # past 64 bits with no max: that amount cannot be applied
                 continue
-            moved[place_label(name, key)] = (s[name] if key is None else s[name][key]) - have
+            moved[place_label(name, key)] = holding(s, name, key) - have
     ctx.events.append(
         {
             "name": "received",
@@ -336,15 +396,23 @@ def _unknown_message(unknown: dict[str, Any]) -> str:
     return f"this slot holds something the rules no longer know: {held}"
 
 
-def _fits(pack: Pack, name: str, key: str | None) -> bool:
+def _fits(pack: Pack, name: str, key: Any) -> bool:
     """Whether a place a delivery names (maybe made under an older pack) exists in this one."""
     resource = pack.schema["resources"].get(name)
     if resource is None:
         return False
-    per = resource.get("per")
+    per, per2 = resource.get("per"), resource.get("per2")
+    tables = pack.schema["tables"]
     if per is None:
         return key is None
-    return key in pack.schema["tables"].get(per, {}).get("rows", {})
+    if per2 is not None:  # a pair of rows (a list: it came through JSON)
+        return (
+            isinstance(key, list | tuple)
+            and len(key) == 2
+            and key[0] in tables.get(per, {}).get("rows", {})
+            and key[1] in tables.get(per2, {}).get("rows", {})
+        )
+    return isinstance(key, str) and key in tables.get(per, {}).get("rows", {})
 
 
 def diff(before: dict, after: dict, keys) -> dict[str, list]:
@@ -356,7 +424,13 @@ def diff(before: dict, after: dict, keys) -> dict[str, list]:
         old, new = before[key], after[key]
         if old == new:
             continue
-        if isinstance(new, dict):
+        if _nested(new):  # an item of two tables: `produce[wheat, gold]`
+            for k, row in new.items():
+                for k2, v in row.items():
+                    was = (old.get(k) or {}).get(k2)
+                    if was != v:
+                        out[f"{key}[{k}, {k2}]"] = [was, v]
+        elif isinstance(new, dict):
             for k, v in new.items():
                 if old.get(k) != v:
                     out[f"{key}[{k}]"] = [old.get(k), v]

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RETRIES = 5  # conflicts tolerated per batch before answering `busy`
 GRANT_PREFIX = "@grant:"  # grants are remembered apart from action ids ('@' is not in them)
+MIGRATE_PREFIX = "@migrate:"  # a state's migration to a new pack, decided like an action
+MIGRATE_ACTION = "rules:migrate"  # the ledger's action name for it (no rule name has a ':')
 
 _MISSING = object()
 
@@ -193,7 +195,8 @@ class Gateway:
         inbox: list[dict] | None = None,
         peers: dict[str, dict | None] | None = None,
     ) -> _Plan:
-        state = base
+        # a state last written under another pack: its migration comes first, in this commit
+        state, migrated = _migration(game, base, now, version)
         results: list[dict] = []
         in_batch: dict[str, tuple[str, dict]] = {}
         # effects this commit sends are numbered by the version it makes
@@ -204,6 +207,8 @@ class Gateway:
         state, decided, done = social.receive_all(
             game.pack, player, state, inbox or [], now, numbering
         )
+        if migrated is not None:
+            decided.insert(0, migrated)
         applies = state is not base
         for it in intents:
             prior = known.get(it.store_id) or in_batch.get(it.store_id)
@@ -218,7 +223,7 @@ class Gateway:
             state = social.send(out.state, out.outbox, numbering) if out.outbox else out.state
             ledger = _ledger(it, out) if out.ok else None
             applies = applies or out.ok
-            decided.append(Decided(it.store_id, it.fingerprint, result, ledger))
+            decided.append(Decided(it.store_id, it.fingerprint, result, ledger, it.name))
             in_batch[it.store_id] = (it.fingerprint, result)
             results.append(result)
         return _Plan(results, decided, state, applies, done, numbering.n > 0)
@@ -408,7 +413,7 @@ class Gateway:
         store: a reader may be served by another process than the last writer. What
         waits in the inbox is applied first, so the state shows it."""
         version, base, inbox = await self._load((game.id, player), game)
-        if inbox:
+        if inbox or _unmigrated(game, base):
             self._cache.drop((game.id, player))  # so the apply reads the inbox too
             await self.apply(game, player, [])
             version, base, _ = await self._load((game.id, player))
@@ -441,6 +446,41 @@ def _changed(base: dict | None, new: dict, version: int) -> list[str] | None:
         return None
     changed = [k for k, v in new.items() if (old := base.get(k, _MISSING)) is not v and old != v]
     return sorted(changed + list(base.keys() - new.keys()))
+
+
+def _unmigrated(game: Game, state: dict | None) -> bool:
+    return state is not None and state.get("_pack") != game.pack.version
+
+
+def _migration(
+    game: Game, state: dict | None, now: int, version: int
+) -> tuple[dict | None, Decided | None]:
+    """A state last written under another pack, migrated (runtime/migrate.py), with its
+    ledger entry: written in the commit that also records the new pack in the state, so it
+    happens once. None when nothing it holds moves: the upgrade is then made again by the
+    engine until the next commit writes it (no entry: nothing changed)."""
+    if not _unmigrated(game, state):
+        return state, None
+    assert state is not None
+    new, done = engine.upgrade(game.pack, state, now)
+    if not done.changes:
+        return state, None
+    action_id = f"{MIGRATE_PREFIX}{game.pack.version}:{version}"
+    result = {"id": action_id, "status": "ok", "changes": done.changes, "events": []}
+    if done.clamped:
+        result["clamped"] = done.clamped
+    ledger = {
+        "action": MIGRATE_ACTION,
+        "action_id": action_id,
+        "params": {},
+        "migrate": {"from": state.get("_pack"), "to": game.pack.version, "lines": done.lines},
+        "changes": done.changes,
+        "events": [],
+        "time": max(now, state.get("_now", 0)),
+    }
+    if done.clamped:
+        ledger["clamped"] = done.clamped
+    return new, Decided(action_id, "", result, ledger)
 
 
 def _ledger(it: Intent, out: Outcome) -> dict:

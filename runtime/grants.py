@@ -12,9 +12,13 @@ from typing import Any
 
 from .engine import Outcome, diff, prepare, rejected
 from .pack import Pack
-from .rt import INT64_MAX
+from .rt import INT64_MAX, holding, holding_row, place_label
 
-_PLACE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<key>[A-Za-z0-9_]+)\])?")
+# `gems`, `seed[wheat]`, and an item of two tables: `produce[wheat, gold]`
+_PLACE = re.compile(
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"(?:\[(?P<key>[A-Za-z0-9_]+)(?:, *(?P<key2>[A-Za-z0-9_]+))?\])?"
+)
 
 GRANT_ACTION = "admin:grant"  # the ledger's action name; no rule identifier has a ':'
 GRANT_EVENT = "grant"
@@ -24,7 +28,8 @@ class GrantError(ValueError):
     """The grant does not fit the pack's resources: nothing is applied (400)."""
 
 
-Place = tuple[str, str | None, int]  # resource, key (None for a scalar), amount
+# resource, key (None for a scalar, a pair of rows for an item of two tables), amount
+Place = tuple[str, str | tuple[str, str] | None, int]
 
 
 def check_grant(pack: Pack, changes: Any) -> list[Place]:
@@ -40,15 +45,21 @@ def check_grant(pack: Pack, changes: Any) -> list[Place]:
         if m is None or resource is None:
             raise GrantError(f"`{label}` is not a resource of {pack.game_id}")
         per, key = resource.get("per"), m["key"]
+        per2, key2 = resource.get("per2"), m["key2"]
         if per is not None and key is None:
             raise GrantError(f"`{label}` needs a key: {label}[...] of table {per}")
         if per is None and key is not None:
             raise GrantError(f"`{m['name']}` has no keys")
+        if (per2 is None) != (key2 is None):
+            want = f"[{per}, {per2}]: a row of each" if per2 else f"[...] of table {per}"
+            raise GrantError(f"`{label}` takes {want}")
         if per is not None and key not in tables.get(per, {}).get("rows", {}):
             raise GrantError(f"`{key}` is not a row of table {per}")
+        if per2 is not None and key2 not in tables.get(per2, {}).get("rows", {}):
+            raise GrantError(f"`{key2}` is not a row of table {per2}")
         if type(amount) is not int or not -INT64_MAX <= amount <= INT64_MAX:
             raise GrantError(f"the amount of `{label}` must be a 64-bit integer")
-        out.append((m["name"], key, amount))
+        out.append((m["name"], key if key2 is None else (key, key2), amount))
     return out
 
 
@@ -61,14 +72,14 @@ def apply_grant(
     s = dict(settled)
     touched = {name for name, _, _ in places}
     for name in touched:
-        if isinstance(s[name], dict):
-            s[name] = dict(s[name])
+        if isinstance(s[name], dict):  # the inner dicts of an item of two tables too
+            s[name] = {k: dict(v) if isinstance(v, dict) else v for k, v in s[name].items()}
     for name, key, amount in places:
-        have = s[name] if key is None else s[name][key]
+        have = holding(s, name, key)
         top = resources[name].get("max", INT64_MAX)
         value = have + amount
         if not 0 <= value <= top:
-            label = name if key is None else f"{name}[{key}]"
+            label = place_label(name, key)
             return rejected(
                 settled,
                 now,
@@ -79,10 +90,11 @@ def apply_grant(
         if key is None:
             s[name] = value
         else:
-            s[name][key] = value
+            row, cell = holding_row(s, name, key)
+            row[cell] = value
     s["_now"] = now
     changes = diff(settled, s, sorted(touched))
-    grant_data = {"changes": {f"{n}[{k}]" if k else n: a for n, k, a in places}, "reason": reason}
+    grant_data = {"changes": {place_label(n, k): a for n, k, a in places}, "reason": reason}
     events = [{"name": GRANT_EVENT, "data": grant_data}]
     stat = pack.module.LEVEL_STAT
     if stat is not None and stat in touched:

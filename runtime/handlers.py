@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tornado.http1connection
@@ -23,8 +24,10 @@ import tornado.web
 
 from . import leaderboards
 from .auth import TokenError, bearer
+from .events import events_at
 from .gateway import GRANT_PREFIX, Intent
 from .grants import GrantError, check_grant
+from .history import REPORTS_DIR
 from .limits import retry_after_header
 from .metrics import CONTENT_TYPE
 from .openapi import openapi_document
@@ -383,6 +386,7 @@ class StateHandler(BaseHandler):
                 "server_time": now,
                 "rules": rules_info(game),
                 "state": state,
+                "events": events_at(game.pack, now),  # the server's clock decides
             }
         )
 
@@ -490,6 +494,30 @@ class AdminPlayerHandler(BaseHandler):
         )
 
 
+class AdminReportHandler(BaseHandler):
+    """The economy report `rulesc report` wrote into the data directory (REPORTS_DIR): the
+    server only shows it (drawing it needs the designer tools and matplotlib)."""
+
+    route = "admin_report"
+
+    async def get(self, game_id: str) -> None:
+        self.require_admin()
+        game = self.find_game(game_id)
+        path = Path(self.server.config.data_dir) / REPORTS_DIR / f"{game.id}.html"
+        try:
+            page = path.read_bytes()
+        except FileNotFoundError:
+            raise ApiError(
+                404,
+                "not_found",
+                f"no report for {game.id} yet: run `rulesc report {game.id} --history URL "
+                f"--data-dir {self.server.config.data_dir}`",
+            ) from None
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(page)
+
+
 class AdminGrantHandler(JsonPostHandler):
     route = "admin_grant"
 
@@ -550,7 +578,7 @@ class AdminRulesHandler(JsonPostHandler):
             raise ApiError(422, "rules_invalid", str(e)) from e
         except PackError as e:
             raise ApiError(422, "pack_invalid", str(e)) from e
-        except UnsafeSwap as e:  # no override until the rules can declare migrations
+        except UnsafeSwap as e:  # the rules say where it goes with `migrate` lines
             raise ApiError(
                 409,
                 "unsafe_swap",
@@ -559,6 +587,7 @@ class AdminRulesHandler(JsonPostHandler):
                     "version": e.new_version,
                     "serving": e.old_version,
                     "losses": [loss.as_dict() for loss in e.losses],
+                    "diff": e.diff,
                 },
             ) from e
         old = current.pack.version if current else None

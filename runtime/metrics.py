@@ -29,6 +29,7 @@ from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
     from .connections import Connections
+    from .history import Drainer
 
 disable_created_metrics()  # the *_created series double the output and nobody reads them
 
@@ -119,6 +120,36 @@ class _Histogram(Collector):
         yield family
 
 
+class _History(Collector):
+    """The history sink's lag (runtime/history.py), as its drainer last measured it."""
+
+    def __init__(self, drainer: Drainer) -> None:
+        self._d = drainer
+
+    def collect(self) -> Iterator[Metric]:
+        d = self._d
+        yield GaugeMetricFamily(
+            "rulesc_history_waiting",
+            "Commits in the store's history feed not yet written to the history database",
+            value=d.waiting,
+        )
+        yield GaugeMetricFamily(
+            "rulesc_history_behind_seconds",
+            "Age of the oldest commit not yet written to the history database",
+            value=d.behind,
+        )
+        yield CounterMetricFamily(
+            "rulesc_history_entries_written",
+            "Ledger entries this process wrote to the history database",
+            value=d.written,
+        )
+        yield CounterMetricFamily(
+            "rulesc_history_failures",
+            "History writes or feed reads that failed (retried)",
+            value=d.failures,
+        )
+
+
 class Metrics:
     def __init__(self, store_calls: Counter[str]) -> None:
         self.registry = CollectorRegistry()
@@ -171,6 +202,9 @@ class Metrics:
 
     def count_connections(self, connections: Connections) -> None:
         self.registry.register(_Connections(connections))
+
+    def watch_history(self, drainer: Drainer) -> None:
+        self.registry.register(_History(drainer))
 
     def count_results(
         self, game: str, known_actions: object, names: list[str], results: list[dict]

@@ -202,6 +202,26 @@ SCHEMAS: dict[str, Any] = {
                 "description": "Scalars by name, keyed items as "
                 "objects, slots as lists with null for an empty slot, times in ms",
             },
+            "events": {
+                "type": "object",
+                "description": "The scheduled events running at server_time, and the next "
+                "run to start (null when none will)",
+                "properties": {
+                    "active": {"type": "array", "items": _ref("EventRun")},
+                    "next": {"anyOf": [_ref("EventRun"), {"type": "null"}]},
+                },
+            },
+        },
+    },
+    "EventRun": {
+        "type": "object",
+        "required": ["name", "when", "sets", "starts_at", "ends_at"],
+        "properties": {
+            "name": {"type": "string"},
+            "when": {"type": "string", "description": "the schedule, as the rules write it"},
+            "sets": {"type": "array", "items": {"type": "string"}},
+            "starts_at": {"type": "integer", "description": "ms since the epoch"},
+            "ends_at": {"type": "integer", "description": "ms since the epoch"},
         },
     },
     "LedgerEntry": {

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from rulesc.pack_contract import DAY_MS, fmt_duration  # packs call rt.fmt_duration
+from rulesc.pack_contract import event_runs as event_runs  # re-exported: packs with events
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -128,14 +129,15 @@ def fmt(value: Any) -> str:
 # ---- windows ------------------------------------------------------------------------------
 
 
-def window_start(period: str, period_ms: int, now: int, day_start_ms: int) -> int:
-    """The start of the limit window `now` falls in. Days and weeks start at `day starts`."""
+def window_start(period: str, period_ms: int, now: int, day_start_ms: int, origin: int = 0) -> int:
+    """The start of the limit window `now` falls in. Days and weeks start at `day starts`;
+    spans are aligned to `origin` (the Unix epoch, or a calendar's start for `per season`)."""
     if period == "day":
         return (now - day_start_ms) // DAY_MS * DAY_MS + day_start_ms
     if period == "week":
         offset = day_start_ms + MONDAY_OFFSET_MS
         return (now - offset) // WEEK_MS * WEEK_MS + offset
-    return now // period_ms * period_ms
+    return (now - origin) // period_ms * period_ms + origin
 
 
 def window_length(period: str, period_ms: int) -> int:
@@ -156,14 +158,49 @@ def limit_reached(
     per: Any,
     now: int,
     day_start_ms: int,
+    origin: int = 0,
 ) -> bool:
     """Whether `Context.limit` would reject now, counting nothing (for bots that look ahead)."""
     used = s["_limits"].get(limit_slot(key, per))
     return (
         used is not None
-        and used[0] == window_start(period, period_ms, now, day_start_ms)
+        and used[0] == window_start(period, period_ms, now, day_start_ms, origin)
         and used[1] >= count
     )
+
+
+# ---- calendars: `calendar season every 28d from 2026-03-01: spring, summer, ...` -----------
+# A calendar is (start ms, period ms, its periods' names): the same for every player. Packs
+# of format 6 call these.
+
+
+def period_number(now: int, calendar: tuple) -> int:
+    """How many periods began since the calendar's start (negative before it)."""
+    start, every, _ = calendar
+    return (now - start) // every
+
+
+def period_of(now: int, calendar: tuple) -> str:
+    """`season`: the name of the period `now` falls in (the periods go round)."""
+    names = calendar[2]
+    return names[period_number(now, calendar) % len(names)]
+
+
+def day_of_period(now: int, calendar: tuple) -> int:
+    """`day of season`: 1 on the period's first day (a day starts at `day starts`)."""
+    start, every, _ = calendar
+    return (now - start) % every // DAY_MS + 1
+
+
+def next_period(now: int, calendar: tuple) -> int:
+    """`next season`: the time the next period starts."""
+    start, every, _ = calendar
+    return (period_number(now, calendar) + 1) * every + start
+
+
+def next_day(now: int, day_start_ms: int) -> int:
+    """`next day`: the next `day starts` after `now` (overnight)."""
+    return window_start("day", DAY_MS, now, day_start_ms) + DAY_MS
 
 
 def cooling_down(s: dict, key: str, per: Any, now: int) -> bool:
@@ -256,7 +293,7 @@ class Context:
             if amount < 0:
                 raise Rejected("overflow", f"a cost of {amount} {label} is negative", {})
             need = needs[label] = needs.get(label, 0) + amount
-            have = s[name] if key is None else s[name][key]
+            have = s[name] if key is None else holding(s, name, key)
             if have < need:
                 short[label] = {"need": need, "have": have}
         if short:
@@ -268,11 +305,16 @@ class Context:
                 have = s[name]
                 s[name] = value = have - amount
                 label = name
-            else:
+            elif key.__class__ is str:
                 row = s[name]
                 have = row[key]
                 row[key] = value = have - amount
                 label = f"{name}[{key}]"
+            else:  # an item of two tables: a pair of rows, held nested
+                row = s[name][key[0]]
+                have = row[key[1]]
+                row[key[1]] = value = have - amount
+                label = place_label(name, key)
             seen = changes.get(label)
             if seen is None:
                 if value != have:
@@ -290,10 +332,15 @@ class Context:
         if key is None:
             have = s[name]
             label = name
-        else:
+        elif key.__class__ is str:
             row = s[name]
             have = row[key]
             label = f"{name}[{key}]"
+        else:  # an item of two tables: a pair of rows, held nested
+            label = place_label(name, key)
+            row = s[name][key[0]]
+            key = key[1]
+            have = row[key]
         if amount < 0:
             raise Rejected("overflow", f"a cost of {amount} {label} is negative", {})
         if have < amount:
@@ -323,10 +370,15 @@ class Context:
         if key is None:
             have = s[name]
             label = name
-        else:
+        elif key.__class__ is str:
             row = s[name]
             have = row[key]
             label = f"{name}[{key}]"
+        else:  # an item of two tables: a pair of rows, held nested
+            label = place_label(name, key)
+            row = s[name][key[0]]
+            key = key[1]
+            have = row[key]
         if amount < 0:
             raise Rejected("overflow", f"a gain of {amount} {label} is negative", {})
         value = have + amount
@@ -364,8 +416,9 @@ class Context:
             have = s[name]
             s[name] = value
         else:
-            have = s[name][key]
-            s[name][key] = value
+            row, cell = holding_row(s, name, key)
+            have = row[cell]
+            row[cell] = value
         self._put(label, have, value)
 
     # slots: a filled slot is a dict of its fields, never changed in place (it may be shared
@@ -416,10 +469,19 @@ class Context:
             seen[1] = after
 
     def limit(
-        self, s: dict, key: str, count: int, period: str, period_ms: int, per: Any = None
+        self,
+        s: dict,
+        key: str,
+        count: int,
+        period: str,
+        period_ms: int,
+        per: Any = None,
+        origin: int = 0,
+        label: str | None = None,
     ) -> None:
+        """`label`: the calendar of `per season` (its windows start at `origin`)."""
         slot = limit_slot(key, per)
-        start = window_start(period, period_ms, self.now, self.day_start_ms)
+        start = window_start(period, period_ms, self.now, self.day_start_ms, origin)
         length = window_length(period, period_ms)
         limits = s["_limits"]
         used = limits.get(slot)
@@ -427,7 +489,9 @@ class Context:
         if n >= count:
             retry_at = start + length
             what = (
-                "day"
+                label
+                if label is not None
+                else "day"
                 if period == "day"
                 else "week"
                 if period == "week"
@@ -486,6 +550,31 @@ class Context:
                 return i
             roll -= w
         raise AssertionError("unreachable: roll below the total weight")
+
+    def draw_weights(self, weights: tuple[int, ...]) -> int:
+        """A draw whose weights were computed (`crop[kind].weight: ...`): each at least 0,
+        some above 0. A pinned draw must name a branch that can be drawn."""
+        for w in weights:
+            if w < 0:
+                raise Rejected("overflow", f"a draw weight of {w} is negative", {})
+        if not any(weights):
+            raise Rejected("overflow", "every weight of the draw is 0: nothing can be drawn", {})
+        branch = self.draw(weights)
+        if weights[branch] == 0:
+            raise Rejected("bad_params", f"draw {branch + 1} cannot happen: its weight is 0", {})
+        return branch
+
+    def chance(self, amount: int, out_of: int) -> int:
+        """`chance P %` (out_of 100) or `per mille` (1000): 0 when it happens, else 1.
+
+        A draw of the two weights (P, out_of - P): a roll r uniform in [0, out_of) from the
+        seeded generator, and it happens when r < P. So 0 never happens, out_of always."""
+        if not 0 <= amount <= out_of:
+            unit = "%" if out_of == 100 else " per mille"
+            raise Rejected(
+                "overflow", f"a chance of {amount}{unit} is outside 0 to {out_of}{unit}", {}
+            )
+        return self.draw_weights((amount, out_of - amount))
 
     def emit(self, name: str, data: dict) -> None:
         self.events.append({"name": name, "data": data})
@@ -559,8 +648,45 @@ class LegacyContext(Context):
 
 
 def place_label(name: str, key: Any) -> str:
-    """How the rules name a place: `coins`, `seed[wheat]`, `field[2]`."""
-    return name if key is None else f"{name}[{key}]"
+    """How the rules name a place: `coins`, `seed[wheat]`, `field[2]`, and an item of two
+    tables: `produce[wheat, gold]` (its key a pair: a tuple, or a list once sent as JSON)."""
+    if key is None:
+        return name
+    if isinstance(key, tuple | list):
+        return f"{name}[{key[0]}, {key[1]}]"
+    return f"{name}[{key}]"
+
+
+def holding_row(s: dict, name: str, key: Any) -> tuple[dict, Any]:
+    """The dict that holds a keyed item's count, and its key there: `s["seed"]`, "wheat";
+    for an item of two tables, the inner one: `s["produce"]["wheat"]`, "gold"."""
+    if isinstance(key, tuple | list):
+        return s[name][key[0]], key[1]
+    return s[name], key
+
+
+def holding(s: dict, name: str, key: Any) -> Any:
+    """What the state holds at a place: `coins`, `seed[wheat]`, `produce[wheat, gold]`."""
+    if key is None:
+        return s[name]
+    row, cell = holding_row(s, name, key)
+    return row[cell]
+
+
+def parse_place_label(label: str) -> tuple[str, str | tuple[str, str] | None]:
+    """`coins` -> ("coins", None), `seed[wheat]` -> ("seed", "wheat"), `produce[wheat, gold]`
+    -> ("produce", ("wheat", "gold")): place_label read back. ValueError when it is none."""
+    name, bracket, rest = label.partition("[")
+    if not bracket:
+        return label, None
+    if not rest.endswith("]"):
+        raise ValueError(f"`{label}` is not a place")
+    parts = [p.strip() for p in rest[:-1].split(",")]
+    if len(parts) == 1:
+        return name, parts[0]
+    if len(parts) == 2:
+        return name, (parts[0], parts[1])
+    raise ValueError(f"`{label}` is not a place")
 
 
 def slot_field(s: dict, slots: str, index: int, name: str) -> Any:

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .history import Feed
 from .store_social import SocialStore
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class Decided:
     fingerprint: str  # hash of (name, params): same id, other fingerprint -> id_reused
     result: dict  # the protocol result object, answered identically on retry
     ledger: dict | None  # None for rejected actions (nothing enters the ledger)
+    action: str = ""  # the action's name: rejections are counted by it (runtime/history.py)
 
 
 @dataclass(slots=True)  # (not frozen: see Snapshot)
@@ -213,6 +215,11 @@ class Store(SocialStore, abc.ABC):
         """Deliver every later commit of the player to `callback` (see Callback), made by
         any process, this one included. When this returns, the subscription is active, and
         its `version` says from which version on commits are delivered."""
+
+    def history_feed(self) -> Feed:
+        """The change feed of the history sink (runtime/history.py): what commits append
+        when the store was made with history=True."""
+        raise NotImplementedError(f"{type(self).__name__} has no history feed")
 
     @abc.abstractmethod
     async def ping(self) -> None:

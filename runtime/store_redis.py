@@ -28,19 +28,18 @@ uses sharded pub/sub. The commands and scripts are the same either way.
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
 import logging
 import re
 from collections.abc import Awaitable
-from typing import Any, Protocol
-from urllib.parse import quote
+from typing import Any
 
 import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
+from .history import HISTORY_GROUP, HISTORY_KEY, FeedItem, rejections_of
 from .redis_cluster import ClusterLink
+from .redis_keys import Link, Script, key_part, player_prefix
 from .redis_links import SingleNode, is_cluster, unavailable, unavailable_on_error
 from .redis_presence import DEFAULT_RENEW_EVERY, DEFAULT_TTL, HERE_LUA, OTHERS_LISTEN_LUA, Presence
 from .store import (
@@ -96,14 +95,15 @@ COMMIT_LUA = (
     + """
 -- KEYS: 1 state hash, 2 result key prefix, 3 ledger stream, 4 push channel,
 --   5 the processes listening to the player's pushes (redis_presence.py),
---   6 the index of remembered rejections
+--   6 the index of remembered rejections, 7 (with the history sink on) the history stream
 -- ARGV: 1 expected version, 2 result ttl (ms), 3 ledger maxlen, 4 publish command or '',
 --   5 '1' to replace the whole state, 6 n decided, 7 m field writes, 8 this process's id,
 --   9 rejection ttl (ms), 10 max rejections remembered,
 --   then n x (action id, JSON [fingerprint, result], JSON ledger entry or '' for a
 --   rejection),
 --   then m x (field, JSON value, or '' to delete the field),
---   then the JSON array of the decided results (for the push message)
+--   then the JSON array of the decided results (for the push message),
+--   then (with KEYS[7]) game, player, JSON [[action, reason], ...] of the rejections
 -- Returns {'ok', version, 1 if published else 0, event ids...}, or as REMEMBER_LUA.
 local n, m = tonumber(ARGV[6]), tonumber(ARGV[7])
 local d, f = 10, 10 + 3 * n
@@ -132,7 +132,7 @@ end
 version = version + 1
 redis.call('HSET', KEYS[1], '@version', version)
 
-local out, ids, entries, rejected = {'ok', version, 0}, {}, {}, {}
+local out, ids, entries, rejected, fed = {'ok', version, 0}, {}, {}, {}, {}
 for i = 0, n - 1 do
   local id, stored, entry = ARGV[d + 3 * i + 1], ARGV[d + 3 * i + 2], ARGV[d + 3 * i + 3]
   if entry ~= '' then
@@ -141,12 +141,19 @@ for i = 0, n - 1 do
     out[#out + 1] = eid
     ids[#ids + 1] = '"' .. eid .. '"'
     entries[#entries + 1] = entry
+    if KEYS[7] then fed[#fed + 1] = '["' .. eid .. '",' .. entry .. ']' end
   else
     redis.call('SET', KEYS[2] .. id, stored, 'PX', ARGV[9])
     rejected[#rejected + 1] = id
   end
 end
 if #rejected > 0 then keep_rejections(KEYS[6], KEYS[2], rejected, ARGV[9], ARGV[10]) end
+-- the history sink's feed (runtime/history.py): one append for the whole commit
+if KEYS[7] then
+  local g = f + 2 * m + 1
+  redis.call('XADD', KEYS[7], '*', 'g', ARGV[g + 1], 'p', ARGV[g + 2],
+    'e', '[' .. table.concat(fed, ',') .. ']', 'r', ARGV[g + 3])
+end
 -- the committing process pushes to its own connections itself
 if ARGV[4] ~= '' and others_listen(KEYS[5], ARGV[8]) then
   redis.call(ARGV[4], KEYS[4], '{"version":' .. version .. ',"decided":' .. ARGV[f + 2 * m + 1]
@@ -164,12 +171,14 @@ return out
 REMEMBER_LUA = (
     KEEP_REJECTIONS_LUA
     + """
--- KEYS: 1 state hash, 2 result key prefix, 3 the index of remembered rejections
+-- KEYS: 1 state hash, 2 result key prefix, 3 the index of remembered rejections,
+--   4 (with the history sink on) the history stream
 -- ARGV: 1 expected version, 2 rejection ttl (ms), 3 max rejections remembered,
+--   4 game, 5 player, 6 JSON [[action, reason], ...] (for the history; '' without it),
 --   then n x (action id, JSON [fingerprint, result])
 local version = tonumber(redis.call('HGET', KEYS[1], '@version') or '0')
 local seen = {'seen', version}
-for i = 4, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local stored = redis.call('GET', KEYS[2] .. ARGV[i])
   if stored then
     seen[#seen + 1] = ARGV[i]
@@ -179,11 +188,14 @@ end
 if #seen > 2 then return seen end
 if version ~= tonumber(ARGV[1]) then return {'conflict', version} end
 local ids = {}
-for i = 4, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   redis.call('SET', KEYS[2] .. ARGV[i], ARGV[i + 1], 'PX', ARGV[2], 'NX')
   ids[#ids + 1] = ARGV[i]
 end
 keep_rejections(KEYS[3], KEYS[2], ids, ARGV[2], ARGV[3])
+if KEYS[4] then
+  redis.call('XADD', KEYS[4], '*', 'g', ARGV[4], 'p', ARGV[5], 'e', '[]', 'r', ARGV[6])
+end
 return {'ok', version}
 """
 )
@@ -218,57 +230,14 @@ _INT64_MAX = 2**63 - 1
 _STREAM_ID = re.compile(r"(\d{1,19})(?:-(\d{1,19}))?", re.ASCII)
 
 
-class _Script:
-    """EVALSHA; when the node does not have the script (a restart, a failover to a replica
-    that never saw it, SCRIPT FLUSH), EVAL with the source, which runs it and caches it:
-    NOSCRIPT means nothing ran, so the action goes on as if nothing happened."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-    async def __call__(self, link: Link, keys: list[str], args: list[Any]) -> Any:
-        try:
-            return await self.evalsha(link, keys, args)
-        except NoScriptError:
-            return await self.eval(link, keys, args)
-
-    # The two calls, for a caller that awaits them itself (one coroutine less per commit).
-    # keys[0] routes the call: every key of a script shares its hash tag and slot.
-    def evalsha(self, link: Link, keys: list[str], args: list[Any]) -> Awaitable[Any]:
-        return link.execute(keys[0], "EVALSHA", self.sha, len(keys), *keys, *args)
-
-    def eval(self, link: Link, keys: list[str], args: list[Any]) -> Awaitable[Any]:
-        return link.execute(keys[0], "EVAL", self.source, len(keys), *keys, *args)
-
-
-_commit_script = _Script(COMMIT_LUA)
-_here_script = _Script(HERE_LUA)
-_remember_script = _Script(REMEMBER_LUA)
-_ledger_since_script = _Script(LEDGER_SINCE_LUA)
-
-
-class Link(Protocol):
-    """What RedisStore talks through: redis_links.SingleNode or redis_cluster.ClusterLink."""
-
-    def execute(self, key: str, *args: Any) -> Awaitable[Any]: ...
-    async def subscribe(self, channel: str, callback: Callback) -> Subscription: ...
-    async def ping(self) -> None: ...
-    async def close(self) -> None: ...
-
-
-def _part(s: str) -> str:
-    # Percent-encode so no id can end the hash tag early or mimic another game's keys.
-    return quote(s, safe="")
-
-
-@functools.lru_cache(maxsize=4096)  # the players acting now: quote() is dear per call
-def _prefix(game: str, player: str) -> str:
-    return f"rulesc:{{{_part(game)}:{_part(player)}}}"
+_commit_script = Script(COMMIT_LUA)
+_here_script = Script(HERE_LUA)
+_remember_script = Script(REMEMBER_LUA)
+_ledger_since_script = Script(LEDGER_SINCE_LUA)
 
 
 def _device_key(game: str, device_id: str) -> str:
-    return f"rulesc:{{{_part(game)}:dev:{_part(device_id)}}}"
+    return f"rulesc:{{{key_part(game)}:dev:{key_part(device_id)}}}"
 
 
 def _stream_id(event_id: str) -> tuple[str, str]:
@@ -323,12 +292,14 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         cluster: bool | None = None,
         presence_ttl: float = DEFAULT_TTL,
         presence_renew_every: float = DEFAULT_RENEW_EVERY,
+        history: bool = False,
     ) -> None:
         """`publish_command`: "PUBLISH" (the default) or "SPUBLISH" (sharded pub/sub) on
         one node; a cluster always uses sharded pub/sub. `cluster`: whether `url` is a
         node of a Redis Cluster; None finds out on first use. `presence_*`: how long this
         process's entry as a listener of a player outlives it, and how often it is renewed
-        (redis_presence.py)."""
+        (redis_presence.py). `history`: append every commit's entries and rejections to
+        the history stream (runtime/history.py; one node only)."""
         if publish_command not in (None, "PUBLISH", "SPUBLISH"):
             raise ValueError("publish_command must be PUBLISH or SPUBLISH")
         self._url = url
@@ -344,6 +315,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         self._link: Link | None = None
         self._opening = asyncio.Lock()
         self._closed = False
+        self._history = history
         self._presence = Presence(
             self._run_here, ttl=presence_ttl, renew_every=presence_renew_every
         )
@@ -363,6 +335,10 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             t, ct = self._timeout, self._connect_timeout
             if self._cluster is None:
                 self._cluster = await is_cluster(self._url, timeout=t, connect_timeout=ct)
+            if self._cluster and self._history:
+                # the history stream is one key: a commit script cannot reach it from
+                # every slot (a feed per slot is not built)
+                raise RedisConnectionError("the history sink does not run on a Redis Cluster")
             if self._cluster:
                 self._publish = "SPUBLISH"  # each channel lives on its slot's master
                 link: Link = await ClusterLink.open(self._url, timeout=t, connect_timeout=ct)
@@ -375,7 +351,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
 
     @unavailable_on_error
     async def load(self, game: str, player: str) -> Snapshot:
-        key = _prefix(game, player) + ":state"
+        key = player_prefix(game, player) + ":state"
         raw: Any = await (self._link or await self._open()).execute(key, "HGETALL", key)
         if not raw:
             return Snapshot(0, None)
@@ -396,15 +372,17 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         push: bool = True,
     ) -> CommitOutcome:
         check_commit_args(state, changed, decided)
-        p = _prefix(game, player)
+        p = player_prefix(game, player)
         # Not @unavailable_on_error: every action comes this way, and the decorator is a
         # coroutine frame of its own; the same translation, inline.
         try:
             link = self._link or await self._open()
-            keys, args = self._commit_call(p, expected_version, state, changed, decided, push)
+            keys, args = self._commit_call(
+                game, player, p, expected_version, state, changed, decided, push
+            )
             try:
                 reply = await _commit_script.evalsha(link, keys, args)
-            except NoScriptError:  # as _Script.__call__ does
+            except NoScriptError:  # as Script.__call__ does
                 reply = await _commit_script.eval(link, keys, args)
         except Exception as e:
             failure = unavailable(e, write=True)  # a reply lost: StoreOutcomeUnknown
@@ -419,6 +397,8 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
 
     def _commit_call(
         self,
+        game: str,
+        player: str,
         p: str,
         expected_version: int,
         state: dict,
@@ -447,19 +427,28 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         for name in fields:
             args += [name, orjson.dumps(state[name]) if name in state else b""]
         args.append(orjson.dumps([d.result for d in decided]))
+        if self._history:
+            keys.append(HISTORY_KEY)
+            args += [game, player, orjson.dumps(rejections_of(decided))]
         return keys, args
 
     async def remember(
         self, game: str, player: str, *, expected_version: int, decided: list[Decided]
     ) -> CommitOutcome:
         check_remember_args(decided)
-        p = _prefix(game, player)
+        p = player_prefix(game, player)
         args: list[Any] = [expected_version, self._rejection_ttl_ms, self._max_rejections]
+        keys = [p + ":state", p + ":res:", p + ":rej"]
+        if self._history:
+            keys.append(HISTORY_KEY)
+            args += [game, player, orjson.dumps(rejections_of(decided))]
+        else:
+            args += ["", "", ""]
         for d in decided:
             args += [d.action_id, orjson.dumps([d.fingerprint, d.result])]
         try:
             link = self._link or await self._open()
-            reply = await _remember_script(link, [p + ":state", p + ":res:", p + ":rej"], args)
+            reply = await _remember_script(link, keys, args)
         except Exception as e:
             failure = unavailable(e, write=True)  # as commit
             if failure is None:
@@ -473,7 +462,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
     ) -> dict[str, tuple[str, dict]]:
         if not action_ids:
             return {}
-        p = _prefix(game, player) + ":res:"
+        p = player_prefix(game, player) + ":res:"
         link = self._link or await self._open()
         blobs: Any = await link.execute(p, "MGET", *[p + a for a in action_ids])
         return {a: _stored(b) for a, b in zip(action_ids, blobs, strict=True) if b is not None}
@@ -483,7 +472,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         if limit < 1:
             return []
         start = "-" if after is None else "({}-{}".format(*_stream_id(after))
-        key = _prefix(game, player) + ":ledger"
+        key = player_prefix(game, player) + ":ledger"
         link = self._link or await self._open()
         return _entries(await link.execute(key, "XRANGE", key, start, "+", "COUNT", limit))
 
@@ -491,14 +480,14 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
     async def ledger_recent(self, game: str, player: str, *, limit: int) -> list[dict]:
         if limit < 1:
             return []
-        key = _prefix(game, player) + ":ledger"
+        key = player_prefix(game, player) + ":ledger"
         link = self._link or await self._open()
         raw = await link.execute(key, "XREVRANGE", key, "+", "-", "COUNT", limit)
         return _entries(list(reversed(raw)))
 
     @unavailable_on_error
     async def ledger_since(self, game: str, player: str, after: str) -> list[dict] | None:
-        keys = [_prefix(game, player) + ":ledger"]
+        keys = [player_prefix(game, player) + ":ledger"]
         link = self._link or await self._open()
         reply = await _ledger_since_script(link, keys, list(_stream_id(after)))
         return _entries(reply[1]) if reply[0] == 1 else None
@@ -515,7 +504,7 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
     @unavailable_on_error
     async def subscribe(self, game: str, player: str, callback: Callback) -> Subscription:
         link = self._link or await self._open()
-        p = _prefix(game, player)
+        p = player_prefix(game, player)
 
         def listener(message: dict) -> None:
             if message.get("gap"):  # the push link was down: our entry may have lapsed
@@ -538,6 +527,13 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
     async def ping(self) -> None:
         await (self._link or await self._open()).ping()
 
+    def history_feed(self) -> RedisFeed:
+        """The history stream, read by a history.Drainer."""
+        return RedisFeed(self)
+
+    async def _link_now(self) -> Link:
+        return self._link or await self._open()
+
     async def close(self) -> None:
         self._closed = True
         await self._presence.close()
@@ -559,3 +555,105 @@ class _Subscription(Subscription):
     async def close(self) -> None:
         await self._sub.close()
         await self._presence.leave(self._prefix, self._callback)  # a failure there lapses
+
+
+# After the SQL commit: acknowledged and deleted at once (the stream keeps only what waits)
+ACK_LUA = """
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+"""
+LAG_LUA = """
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+return {redis.call('XLEN', KEYS[1]), first[1] and first[1][1] or false}
+"""
+_ack_script = Script(ACK_LUA)
+_lag_script = Script(LAG_LUA)
+CONSUMER = "drainer"  # one name for every process: a restarted one takes over what waits
+
+
+class RedisFeed:
+    """The history stream read through its consumer group (see runtime/history.py). Items
+    read and not acknowledged stay pending in the group: `rewind` (and every new feed: a
+    restarted process) reads those first again."""
+
+    name = "redis"
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+        self._pending = True  # read the pending items first (id 0), then new ones (>)
+        self._group_made = False
+
+    def rewind(self) -> None:
+        self._pending = True
+
+    async def _group(self, link: Link) -> None:
+        if self._group_made:
+            return
+        try:
+            await link.execute(
+                HISTORY_KEY, "XGROUP", "CREATE", HISTORY_KEY, HISTORY_GROUP, "0", "MKSTREAM"
+            )
+        except ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+        self._group_made = True
+
+    @unavailable_on_error
+    async def read(self, limit: int) -> list[FeedItem]:
+        link = await self._store._link_now()
+        await self._group(link)
+        items, gone = await self._read(link, "0" if self._pending else ">", limit)
+        if gone:  # pending ids deleted before they were acknowledged: nothing to write
+            await _ack_script(link, [HISTORY_KEY], [HISTORY_GROUP, *gone])
+        if not items and self._pending:
+            self._pending = False
+            items, _ = await self._read(link, ">", limit)
+        return items
+
+    async def _read(self, link: Link, start: str, limit: int) -> tuple[list[FeedItem], list]:
+        reply: Any = await link.execute(
+            HISTORY_KEY,
+            "XREADGROUP",
+            "GROUP",
+            HISTORY_GROUP,
+            CONSUMER,
+            "COUNT",
+            limit,
+            "STREAMS",
+            HISTORY_KEY,
+            start,
+        )
+        if not reply:
+            return [], []
+        raw = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+        items, gone = [], []
+        for sid, fields in raw:
+            if not fields:
+                gone.append(sid)
+                continue
+            if not isinstance(fields, dict):
+                fields = dict(zip(fields[::2], fields[1::2], strict=True))
+            eid = sid.decode()
+            items.append(
+                FeedItem(
+                    eid,
+                    fields[b"g"].decode(),
+                    fields[b"p"].decode(),
+                    int(eid.split("-", 1)[0]),
+                    [(e, entry) for e, entry in orjson.loads(fields[b"e"])],
+                    [(a, r) for a, r in orjson.loads(fields[b"r"])],
+                )
+            )
+        return items, gone
+
+    @unavailable_on_error
+    async def ack(self, items: list[FeedItem]) -> None:
+        if items:
+            link = await self._store._link_now()
+            await _ack_script(link, [HISTORY_KEY], [HISTORY_GROUP, *[i.id for i in items]])
+
+    @unavailable_on_error
+    async def lag(self) -> tuple[int, int | None]:
+        link = await self._store._link_now()
+        waiting, first = await _lag_script(link, [HISTORY_KEY], [])
+        return int(waiting), None if not first else int(first.decode().split("-", 1)[0])

@@ -24,11 +24,9 @@ from urllib.parse import quote
 
 import orjson
 
+from .redis_keys import Link, Script, player_prefix
 from .redis_links import unavailable_on_error
 from .store_social import SocialStore
-
-if TYPE_CHECKING:
-    from .store_redis import Link
 
 BUCKETS = 16
 
@@ -71,15 +69,11 @@ return 1
 
 @functools.cache
 def _script(source: str) -> Any:
-    from .store_redis import _Script  # store_redis imports this module: import it late
-
-    return _Script(source)
+    return Script(source)
 
 
 def _player_key(game: str, player: str, suffix: str) -> str:
-    from .store_redis import _prefix  # the player's keys share one hash tag
-
-    return _prefix(game, player) + suffix
+    return player_prefix(game, player) + suffix  # the player's keys share one hash tag
 
 
 def _bucket_key(game: str, bucket: int) -> str:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from .history import FeedItem, rejections_of
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
     DEFAULT_MAX_REJECTIONS,
@@ -71,6 +72,15 @@ CREATE TABLE IF NOT EXISTS ledger (
     entry TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ledger_player ON ledger (game, player, seq);
+-- the history sink's feed (runtime/history.py): one row per commit while it is on,
+-- deleted once written to the history database
+CREATE TABLE IF NOT EXISTS history_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    game TEXT NOT NULL, player TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    entries TEXT NOT NULL,                      -- JSON [[event id, entry], ...]
+    rejections TEXT NOT NULL                    -- JSON [[action, reason], ...]
+);
 CREATE TABLE IF NOT EXISTS devices (
     game TEXT NOT NULL, device TEXT NOT NULL, player TEXT NOT NULL,
     PRIMARY KEY (game, device)
@@ -117,13 +127,17 @@ class SqliteStore(SqliteSocial, Store):
         rejection_ttl: float = DEFAULT_REJECTION_TTL,
         max_rejections: int = DEFAULT_MAX_REJECTIONS,
         ledger_maxlen: int = DEFAULT_LEDGER_MAXLEN,
+        history: bool = False,
     ) -> None:
-        """`path` is the database file, or a directory to keep DB_FILE in."""
+        """`path` is the database file, or a directory to keep DB_FILE in. `history`:
+        keep every commit's entries and rejections in `history_outbox` for the history
+        sink (runtime/history.py)."""
         self._path = Path(path)
         self._result_ttl = result_ttl
         self._rejection_ttl = min(rejection_ttl, result_ttl)
         self._max_rejections = check_max_rejections(max_rejections)
         self._ledger_maxlen = ledger_maxlen
+        self._history = history
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rulesc-sqlite")
         self._conn: sqlite3.Connection | None = None  # touched only on the executor thread
         self._last_purge = 0.0
@@ -218,8 +232,9 @@ class SqliteStore(SqliteSocial, Store):
             writes = {k: orjson.dumps(v) for k, v in state.items()}
         else:
             writes = {k: orjson.dumps(state[k]) if k in state else None for k in changed}
+        fed = orjson.dumps(rejections_of(decided)) if self._history else None
         outcome = await self._run(
-            self._commit, game, player, expected_version, writes, changed is None, blobs
+            self._commit, game, player, expected_version, writes, changed is None, blobs, fed
         )
         if outcome.status == "ok" and push:
             self._publish(game, player, outcome, decided)
@@ -233,6 +248,7 @@ class SqliteStore(SqliteSocial, Store):
         writes: dict[str, bytes | None],
         replace: bool,
         blobs: list[tuple[str, bytes, bytes | None]],
+        fed_rejections: bytes | None = None,  # with the history on (see _feed)
     ) -> CommitOutcome:
         now = time.time()
         with self._tx() as db:
@@ -259,7 +275,7 @@ class SqliteStore(SqliteSocial, Store):
                 (game, player, version, orjson.dumps(fields)),
             )
 
-            event_ids = []
+            event_ids, fed = [], []
             for action_id, stored, entry in blobs:
                 rejected = entry is None
                 ttl = self._rejection_ttl if rejected else self._result_ttl
@@ -273,6 +289,10 @@ class SqliteStore(SqliteSocial, Store):
                         (game, player, entry),
                     )
                     event_ids.append(_event_id(cur.lastrowid or 0))
+                    if fed_rejections is not None:
+                        fed.append(b'["%s",%s]' % (event_ids[-1].encode(), entry))
+            if fed_rejections is not None:
+                self._feed(db, game, player, now, b"[" + b",".join(fed) + b"]", fed_rejections)
             if event_ids:
                 self._trim(db, game, player)
             if len(event_ids) < len(blobs):
@@ -285,10 +305,16 @@ class SqliteStore(SqliteSocial, Store):
     ) -> CommitOutcome:
         check_remember_args(decided)
         blobs = [(d.action_id, orjson.dumps([d.fingerprint, d.result])) for d in decided]
-        return await self._run(self._remember, game, player, expected_version, blobs)
+        rejected = orjson.dumps(rejections_of(decided)) if self._history else None
+        return await self._run(self._remember, game, player, expected_version, blobs, rejected)
 
     def _remember(
-        self, game: str, player: str, expected: int, blobs: list[tuple[str, bytes]]
+        self,
+        game: str,
+        player: str,
+        expected: int,
+        blobs: list[tuple[str, bytes]],
+        rejected: bytes | None = None,
     ) -> CommitOutcome:
         now = time.time()
         with self._tx() as db:
@@ -308,8 +334,23 @@ class SqliteStore(SqliteSocial, Store):
                 ],
             )
             self._keep_rejections(db, game, player)
+            if rejected is not None:
+                self._feed(db, game, player, now, b"[]", rejected)
             self._purge(db, now)
         return CommitOutcome("ok", version)
+
+    def _feed(
+        self, db: sqlite3.Connection, game: str, player: str, now: float, entries: bytes, rej: bytes
+    ) -> None:
+        db.execute(
+            "INSERT INTO history_outbox (game, player, at_ms, entries, rejections)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (game, player, int(now * 1000), entries, rej),
+        )
+
+    def history_feed(self) -> SqliteFeed:
+        """The history outbox, read by a history.Drainer."""
+        return SqliteFeed(self)
 
     def _refused(
         self,
@@ -509,3 +550,53 @@ class _SqliteSubscription(Subscription):
 
     async def close(self) -> None:
         self._store._unsubscribe(self._key, self._callback)
+
+
+class SqliteFeed:
+    """The history outbox (see runtime/history.py): rows stay until acknowledged, so a
+    restarted process, or a `rewind`, reads them again."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.name = f"sqlite:{store._path.resolve()}"
+
+    def rewind(self) -> None:
+        pass  # every read starts at the oldest row not acknowledged
+
+    async def read(self, limit: int) -> list[FeedItem]:
+        def run() -> list[FeedItem]:
+            rows = self._store._db().execute(
+                "SELECT seq, game, player, at_ms, entries, rejections FROM history_outbox"
+                " ORDER BY seq LIMIT ?",
+                (limit,),
+            )
+            return [
+                FeedItem(
+                    str(seq),
+                    game,
+                    player,
+                    at_ms,
+                    [(e, entry) for e, entry in orjson.loads(entries)],
+                    [(a, r) for a, r in orjson.loads(rej)],
+                )
+                for seq, game, player, at_ms, entries, rej in rows
+            ]
+
+        return await self._store._run(run)
+
+    async def ack(self, items: list[FeedItem]) -> None:
+        seqs = [(int(i.id),) for i in items]
+        await self._store._run(
+            lambda: self._store._db().executemany("DELETE FROM history_outbox WHERE seq = ?", seqs)
+        )
+
+    async def lag(self) -> tuple[int, int | None]:
+        def run() -> tuple[int, int | None]:
+            n, oldest = (
+                self._store._db()
+                .execute("SELECT count(*), min(at_ms) FROM history_outbox")
+                .fetchone()
+            )
+            return n, oldest
+
+        return await self._store._run(run)

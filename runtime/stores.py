@@ -27,6 +27,7 @@ class StoreSettings:
     ledger_maxlen: int
     sharded_pubsub: bool = False  # Redis: SPUBLISH on one node too
     timeout: float = 5.0  # Redis: seconds to wait for a reply
+    history: bool = False  # feed the history sink (runtime/history.py)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ def _make_redis(url: str | None, settings: StoreSettings) -> Store:
         ledger_maxlen=settings.ledger_maxlen,
         publish_command="SPUBLISH" if settings.sharded_pubsub else None,
         socket_timeout=settings.timeout,
+        history=settings.history,
     )
 
 
@@ -68,6 +70,7 @@ def _make_sqlite(url: str | None, settings: StoreSettings) -> Store:
         rejection_ttl=settings.rejection_ttl,
         max_rejections=settings.max_rejections,
         ledger_maxlen=settings.ledger_maxlen,
+        history=settings.history,
     )
 
 

@@ -7,11 +7,14 @@ dropping what it does not know and starting what is new (engine._upgrade), so sw
 in a pack that removes or renames something deletes players' holdings at their next
 commit, with no ledger entry; swapping back does not bring them back.
 
-Until the rules can declare migrations, such a swap is refused: `losses` lists everything
-the new pack would drop or reset, from the two schemas alone (no player data is read, so
-what *a* player could hold counts: a lowered max is a loss even if nobody is above it).
-What may change freely: start values (new players only), prices and other table columns,
-actions, limits, cooldowns, events, new resources, rows, slots and levels.
+Such a swap is refused unless the new rules declare where what is lost goes: a `migrate`
+line (runtime/migrate.py) covers a removed resource, a row gone from a table (the amounts
+counted per it and the slots holding it) or a row gone from one resource. `losses` lists
+everything the new pack would drop or reset that no migration covers, from the two schemas
+alone (no player data is read, so what *a* player could hold counts: a lowered max is a loss
+even if nobody is above it). What may change freely: start values (new players only), prices
+and other table columns, actions, limits, cooldowns, events, new resources, rows, slots and
+levels. runtime/schemadiff.py tells the whole difference (`rulesc diff`, the 409's details).
 """
 
 from __future__ import annotations
@@ -28,18 +31,25 @@ if TYPE_CHECKING:
 class Loss:
     place: str  # as the rules name it: `gems`, `seed[strawberry]`, `field[5]`, `field[].crop`
     problem: str  # what happens to it, in a sentence
+    migration: str | None = None  # the `migrate` line that covers it (its text), if one does
 
     def as_dict(self) -> dict[str, str]:
-        return {"place": self.place, "problem": self.problem}
+        out = {"place": self.place, "problem": self.problem}
+        if self.migration is not None:
+            out["migration"] = self.migration
+        return out
 
 
 class UnsafeSwap(Exception):
     """A new pack that would drop or reset what players hold: refused, the old pack stays."""
 
-    def __init__(self, old_version: str, new_version: str, losses: list[Loss]) -> None:
+    def __init__(
+        self, old_version: str, new_version: str, losses: list[Loss], diff: dict | None = None
+    ) -> None:
         self.old_version = old_version
         self.new_version = new_version
         self.losses = losses
+        self.diff = diff  # runtime/schemadiff.report: the whole difference, for the answer
         listed = "; ".join(f"{loss.place}: {loss.problem}" for loss in losses)
         super().__init__(
             f"pack {new_version} would lose what players hold, so it does not replace "
@@ -53,10 +63,52 @@ def swap_losses(old: Pack, new: Pack) -> list[Loss]:
 
 def losses(old: dict, new: dict) -> list[Loss]:
     """Everything a player can hold under `old` (a pack's schema.json) that `new` would
-    drop or reset. Empty: the swap is safe."""
+    drop or reset and no migration of `new` covers. Empty: the swap is safe."""
+    return [loss for loss in all_losses(old, new) if loss.migration is None]
+
+
+def all_losses(old: dict, new: dict) -> list[Loss]:
+    """As `losses`, with the ones a migration covers too (their `migration` set)."""
     if old.get("game") != new.get("game"):
         return [Loss("game", f"the new pack is game `{new.get('game')}`, not `{old.get('game')}`")]
-    return [*_resources(old, new), *_slots(old, new), *_level(old, new)]
+    found = [*_resources(old, new), *_slots(old, new), *_level(old, new)]
+    covers = _covers(old, new)
+    return [Loss(x.place, x.problem, covers.get(x.place)) for x in found]
+
+
+def _covers(old: dict, new: dict) -> dict[str, str]:
+    """Loss place -> the text of the migration of `new` that moves what it holds."""
+    out: dict[str, str] = {}
+    resources = old.get("resources", {})
+    for m in new.get("migrations") or ():
+        name, key = m["source"]
+        if m["kind"] == "row":  # every resource counted per the table, every slot field of it
+            for res, spec in resources.items():
+                if spec.get("per") == name and spec.get("per2") is None:  # see _pair_losses
+                    out.setdefault(f"{res}[{key}]", m["text"])
+            for slots, spec in (old.get("slots") or {}).items():
+                for field, kind in spec["fields"].items():
+                    if kind == name:
+                        out.setdefault(f"{slots}[].{field} = {key}", m["text"])
+        elif m["kind"] == "move" and (key is not None or _fits(old, new, name, m["target"])):
+            out.setdefault(name if key is None else f"{name}[{key}]", m["text"])
+    return out
+
+
+def _fits(old: dict, new: dict, name: str, target: list | None) -> bool:
+    """Whether a whole removed resource can land in the target of its move: one amount
+    into one amount (or a row), rows into the same rows of a resource counted per a table."""
+    was = old.get("resources", {}).get(name)
+    if was is None or target is None:
+        return True  # nothing to move, or dropped on purpose
+    spec = new.get("resources", {}).get(target[0], {})
+    if was.get("per") is None:
+        return (target[1] is None) == (spec.get("per") is None)
+    return (
+        target[1] is None
+        and spec.get("per") is not None
+        and set(_rows(old, was["per"])) <= set(_rows(new, spec["per"]))
+    )
 
 
 def _rows(schema: dict, table: str) -> dict[str, Any]:
@@ -82,7 +134,9 @@ def _resources(old: dict, new: dict) -> list[Loss]:
             how = "counted per row of a table" if per_now else "a single amount"
             out.append(Loss(name, f"becomes {how}: what players hold would be reset to its start"))
             continue
-        if per_was is not None:
+        if was.get("per2") is not None or now.get("per2") is not None:
+            out += _pair_losses(old, new, name, was, now)
+        elif per_was is not None:
             gone = [row for row in _rows(old, per_was) if row not in _rows(new, per_now)]
             for row in gone:
                 out.append(
@@ -95,6 +149,25 @@ def _resources(old: dict, new: dict) -> list[Loss]:
         cap = _lowered_max(was.get("max"), now.get("max"))
         if cap is not None:
             out.append(Loss(name, cap))
+    return out
+
+
+def _pair_losses(old: dict, new: dict, name: str, was: dict, now: dict) -> list[Loss]:
+    """An item of two tables: a row gone from either table drops what players hold of it.
+    No `migrate` line moves such an item yet, so these losses are never covered."""
+    if (was.get("per"), was.get("per2")) != (now.get("per"), now.get("per2")):
+        tables = ", ".join(t for t in (now.get("per"), now.get("per2")) if t) or "no table"
+        return [Loss(name, f"becomes counted per {tables}: what players hold would be reset")]
+    out: list[Loss] = []
+    for table, place in ((was["per"], "{row}, *"), (was["per2"], "*, {row}")):
+        for row in [r for r in _rows(old, table) if r not in _rows(new, table)]:
+            out.append(
+                Loss(
+                    f"{name}[{place.format(row=row)}]",
+                    f"row `{row}` is gone from table `{table}`: what players hold would be "
+                    "deleted (a `migrate` line does not move an item of two tables)",
+                )
+            )
     return out
 
 

@@ -85,7 +85,8 @@ async def _swap(server: Server, gid: str, src: Path, report: Callable[[str], Non
         lost = "".join(f"\n  {loss.place}: {loss.problem}" for loss in e.losses)
         report(
             f"{src}: refused: the new rules would lose what players hold; still serving "
-            f"pack {old}. Put back what is listed:{lost}\n"
+            f"pack {old}. Put back what is listed, or say where it goes with a `migrate` "
+            f"line (docs/language.md, Migrations):{lost}\n"
         )
     else:
         report(f"{src}: rebuilt; {gid} now serves pack {game.pack.version} (was {old})")

@@ -58,7 +58,9 @@ ensure_venv() {
 ensure_packages() {
     local pair missing=()
     for pair in "$@"; do
+        # (Debian keeps PostgreSQL's programs in /usr/lib/postgresql/VERSION/bin)
         command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] ||
+            compgen -G "/usr/lib/postgresql/*/bin/${pair%%:*}" >/dev/null ||
             missing+=("${pair#*:}")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

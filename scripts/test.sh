@@ -10,10 +10,11 @@ cd "$ROOT"
 
 # redis-server/redis-cli: the runtime tests' own Redis servers and Cluster (tests/conftest.py);
 # graphviz: `rulesc graph --format svg|png`; nginx: the deploy and fault tests; nodejs/npm:
-# the JavaScript client tests; chromium (Debian only: Ubuntu ships it as a snap): the
+# the JavaScript client tests; postgresql (initdb, pg_ctl): the history sink's own
+# PostgreSQL server (tests/pgkit.py); chromium (Debian only: Ubuntu ships it as a snap): the
 # playground's browser test. None of their system services is used.
 packages=(redis-server:redis-server redis-cli:redis-tools dot:graphviz nginx:nginx
-          node:nodejs npm:npm)
+          node:nodejs npm:npm initdb:postgresql)
 if grep -qs '^ID=debian' /etc/os-release; then packages+=(chromium:chromium); fi
 ensure_packages "${packages[@]}"
 

@@ -16,6 +16,7 @@ from .systemkit import need
 
 if TYPE_CHECKING:
     from .clusterkit import Cluster
+    from .pgkit import PostgresServer
 
 # ---------------------------------------------------------------------------------------
 # A real redis-server for the runtime tests (stores now, the server later).
@@ -157,3 +158,36 @@ def cluster_url(redis_cluster: Cluster) -> str:
 # ---------------------------------------------------------------------------------------
 
 from .serverkit import harvest, kit, redis_kit, sqlite_kit  # noqa: E402, F401
+
+# ---------------------------------------------------------------------------------------
+# A real PostgreSQL server for the history sink (tests/pgkit.py), made by the first test
+# that asks for it. Tests may stop and start it (the database down for a while):
+# `postgres_url` starts it again and empties the history tables.
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    from .pgkit import PostgresServer
+
+    need("initdb", "pg_ctl")
+    server = PostgresServer(_free_port())
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.stop("immediate")
+        server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The test PostgreSQL, running, without history tables."""
+    import psycopg
+
+    postgres_server.start()
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        for table in ("history_entries", "history_rejections", "history_applied"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+    return postgres_server.url

@@ -20,14 +20,23 @@ PACKAGES = {
     "npm": "npm",
     "chromium": "chromium",
     "git": "git",
+    "initdb": "postgresql",  # the history sink's tests start their own PostgreSQL (pgkit.py)
+    "pg_ctl": "postgresql",
 }
 SBIN = ("/usr/sbin", "/sbin")  # nginx lives here, often outside a user's PATH
+
+
+# Debian keeps PostgreSQL's server programs out of PATH, one folder per major version
+POSTGRES_BIN = "/usr/lib/postgresql/*/bin"
 
 
 def find(command: str) -> str | None:
     found = shutil.which(command)
     if found is None:
         found = next((str(Path(d) / command) for d in SBIN if (Path(d) / command).exists()), None)
+    if found is None:
+        versions = sorted(Path("/").glob(POSTGRES_BIN.lstrip("/") + "/" + command))
+        found = str(versions[-1]) if versions else None  # the newest major
     return found
 
 

@@ -17,7 +17,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from rulesc.client import Client
-from rulesc.runtime.store_redis import _prefix
+from rulesc.runtime.redis_keys import player_prefix as _prefix
 
 from .clusterkit import Cluster
 from .deploykit import Layout, count_metric

@@ -158,6 +158,8 @@ def spaced_tokens(draw, tokens: list[str]) -> str:
             prev == "-"
         )  # `- 5` and `-5` read alike, but keep a few signs written as signs
         gap = draw(st.integers(1 if wordy else 0, 3))
+        if "." in (prev, tok):
+            gap = 0  # `field[0] .crop` is R081: a `.` touches both sides
         out += " " * (0 if touching_sign and draw(st.booleans()) else gap) + tok
     return out
 
@@ -191,6 +193,7 @@ def statements(draw, depth: int = 0) -> list[tuple[int, list[str]]]:
                 "emit",
                 "when",
                 "pick",
+                "chance",
             ]
             if depth < 2
             else ["require", "gain", "set", "let"]
@@ -246,14 +249,27 @@ def statements(draw, depth: int = 0) -> list[tuple[int, list[str]]]:
         return [(0, ["emit", "done(", "kind", ":", *e(), ")"])]
     if kind == "when":
         lines = [(0, ["when", *e()])] + [(d + 1, t) for d, t in draw(statements(depth + 1))]
+        for _ in range(draw(st.integers(0, 2))):  # `otherwise when` links of an else-if chain
+            lines += [(0, ["otherwise", "when", *e()])] + [
+                (d + 1, t) for d, t in draw(statements(depth + 1))
+            ]
         if draw(st.booleans()):
             lines += [(0, ["otherwise"])] + [(d + 1, t) for d, t in draw(statements(depth + 1))]
         return lines
+    if kind == "chance":
+        unit = draw(st.sampled_from([["%"], ["per", "mille"]]))
+        lines = [(0, ["chance", *e(), *unit])] + [
+            (d + 1, t) for d, t in draw(statements(depth + 1))
+        ]
+        if draw(st.booleans()):
+            lines += [(0, ["otherwise"]), (1, ["nothing"])]
+        return lines
     lines = [(0, ["pick", "one"])]
     for _ in range(draw(st.integers(1, 3))):
-        weight = str(draw(st.sampled_from([1, 5, 25, 70, 100])))
-        if draw(st.booleans()):
-            lines.append((1, [weight, ":", "gain", "coins", "1"]))
+        weight = str(draw(st.sampled_from([1, 5, 25, 70, 100, "crop[kind].weight"])))
+        one_line = draw(st.sampled_from([["gain", "coins", "1"], ["nothing"], []]))
+        if one_line:
+            lines.append((1, [weight, ":", *one_line]))
         else:
             lines.append((1, [weight, ":"]))
             lines += [(d + 2, t) for d, t in draw(statements(depth + 2))]
@@ -265,8 +281,21 @@ def declarations(draw) -> list[tuple[int, list[str]]]:
     kind = draw(
         st.sampled_from(
             ["resource", "level", "table", "slots", "action", "invariant", "scenario", "bot"]
+            + ["constant"]
         )
     )
+    if kind == "constant":
+        return [
+            (
+                0,
+                [
+                    "let",
+                    draw(st.sampled_from(["season_length", "bonus"])),
+                    "=",
+                    *draw(expressions()),
+                ],
+            )
+        ]
     if kind == "resource":
         return [
             (

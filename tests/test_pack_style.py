@@ -6,6 +6,7 @@ where a comparison can flip, and the runtime still runs packs of the older calli
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,27 @@ action mixed(slot: field, kind: crop, fast: bool)
   gain seed[kind] crop[kind].price * 2 + coins - gems, gems 1
   set energy = 3
 
+action lucky(kind: crop)
+  chance crop[kind].price * 2 %
+    gain coins 1
+  otherwise
+    nothing
+  chance 3 per mille
+    gain gems 1
+  pick one
+    crop[kind].price: gain coins 2
+    1: nothing
+
+action graded(fast: bool)
+  when fast and coins > 100
+    gain coins 2
+  otherwise when fast
+    nothing
+  otherwise when coins > 5
+    gain gems 1
+  otherwise
+    nothing
+
 invariant not (coins < 0 or gems < 0) else "negative: {coins}"
 """
 
@@ -80,7 +102,7 @@ def ruff(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("game", ["harvest", "arena", "stress"])
+@pytest.mark.parametrize("game", ["harvest", "arena", "tycoon", "stress"])
 def test_generated_pack_is_clean_for_ruff(game: str, stress_module: str, tmp_path: Path) -> None:
     module = stress_module if game == "stress" else built_module(ROOT / "games" / game)
     path = tmp_path / "rules.py"
@@ -91,7 +113,7 @@ def test_generated_pack_is_clean_for_ruff(game: str, stress_module: str, tmp_pat
     assert form.returncode == 0, form.stdout + form.stderr
 
 
-@pytest.mark.parametrize("game", ["harvest", "arena"])
+@pytest.mark.parametrize("game", ["harvest", "arena", "tycoon"])
 def test_code_lines_fit_the_line_limit(game: str) -> None:
     """Only the comments that quote a `.rules` line verbatim (the line map) may be longer."""
     module = built_module(ROOT / "games" / game)
@@ -208,7 +230,12 @@ def test_a_pack_built_before_format_4_runs_as_before(tmp_path: Path) -> None:
     old = load_pack(ROOT / "tests" / "golden" / "harvest_pack_format2")
     sys.modules.pop(old.module.__name__, None)  # the same game and version as the new one
     assert old.manifest["format"] == 2 and old.context is rt.LegacyContext
-    result = compile_game(ROOT / "games" / "harvest", with_tests=False)
+    # harvest as it was then: without its scheduled event (which makes a pack format 5)
+    game = tmp_path / "harvest"
+    shutil.copytree(ROOT / "games" / "harvest", game)
+    rules = (game / "harvest.rules").read_text(encoding="utf-8")
+    (game / "harvest.rules").write_text(rules.split("\n# ---- events")[0], encoding="utf-8")
+    result = compile_game(game, with_tests=False)
     assert result.files is not None
     new = load_pack(write_pack(result.files, tmp_path / "pack"))
     sys.modules.pop(new.module.__name__, None)

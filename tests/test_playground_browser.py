@@ -48,7 +48,12 @@ async def test_the_playground_in_chromium(tmp_path: Path) -> None:
     shot = tmp_path / "playground.png"
     try:
         result = await run_node(
-            ["--test", "--test-reporter=tap", "--test-force-exit", "tests/browser/"],
+            [
+                "--test",
+                "--test-reporter=tap",
+                "--test-force-exit",
+                "tests/browser/playground.test.mjs",
+            ],
             {
                 "RULESC_URL": run.url,
                 "RULESC_CHROMIUM": chromium() or "",

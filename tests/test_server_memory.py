@@ -12,8 +12,8 @@ import sqlite3
 
 import redis
 
+from rulesc.runtime.redis_keys import player_prefix as _prefix
 from rulesc.runtime.store import DEFAULT_MAX_REJECTIONS
-from rulesc.runtime.store_redis import _prefix
 
 from .serverkit import Kit, Running, a, act, session
 

@@ -305,3 +305,127 @@ async def test_watch_refuses_rules_that_lose_holdings_and_keeps_the_old_pack(
     assert "refused" in reports[0] and "seed[strawberry]" in reports[0], reports
     assert "field[].crop = strawberry" in reports[0]
     assert run.server.games.get("harvest") is serving
+
+
+# -- migrations -----------------------------------------------------------------------------
+
+
+def strawberries_to_carrots(tmp_path: Path) -> Path:
+    """The harvest game without strawberries, whose rules move them to carrots."""
+    folder = without_strawberries(tmp_path)
+    rules = folder / "harvest.rules"
+    rules.write_text(rules.read_text() + "\nmigrate crop[strawberry] -> crop[carrot]\n")
+    return folder
+
+
+async def ledger(run: Running, token: str) -> list[dict]:
+    r = await call(f"{run.url}/v1/harvest/ledger?limit=500", token=token)
+    assert r.status == 200, r.body
+    return r.body["entries"]
+
+
+async def test_a_swap_with_a_migration_moves_every_players_holdings_once_under_load(
+    kit: Kit, tmp_path: Path
+) -> None:
+    clock = [T0]
+    run = await kit.start(clock=lambda: clock[0])
+    farmers = [await strawberry_farmer(run, f"device-farmer-{i}") for i in range(3)]
+    idle, idle_token = await strawberry_farmer(run, "device-idle")  # only read after the swap
+    for player, _ in farmers:
+        await grant(run, player, "g2", {"coins": 10_000, "seed[carrot]": 5})
+    serving = run.server.games.get("harvest")
+    assert serving is not None
+    swapped = asyncio.Event()
+    playing = asyncio.Event()  # every player has had 3 batches answered: swap now
+    before: set[str] = set()
+    after: dict[str, int] = {}  # token -> batches sent once the swap had landed
+
+    async def keep_playing(token: str) -> int:  # buys wheat seeds before, across, after
+        n = 0
+        while n < 1500 and after.get(token, 0) < 5:  # (10_000 coins: 2000 seeds)
+            n += 1
+            r = await act(run, token, a(f"b{n}", "buy_seed", kind="wheat", qty=1))
+            assert r.status == 200 and r.body["results"][0]["status"] == "ok", r.body
+            if swapped.is_set():
+                after[token] = after.get(token, 0) + 1
+            elif n == 3:
+                before.add(token)
+                if len(before) == len(farmers):
+                    playing.set()
+        return n
+
+    players = [asyncio.ensure_future(keep_playing(token)) for _, token in farmers]
+    await playing.wait()  # (not a sleep: how soon the swap lands must not decide the test)
+    url = f"{run.url}/admin/harvest/rules"
+    r = await call(url, "POST", {"path": str(strawberries_to_carrots(tmp_path))}, token=ADMIN)
+    assert r.status == 200 and r.body["previous"] == serving.pack.version, r.body
+    swapped.set()
+    sent = await asyncio.gather(*players)
+    version = r.body["version"]
+    assert all(after[token] == 5 for _, token in farmers)
+    assert all(n > 5 for n in sent), sent  # batches ran before, during and after the swap
+
+    for (_, token), n in zip(farmers, sent, strict=True):
+        held = (await state(run, token))["state"]
+        assert "strawberry" not in held["seed"] and "strawberry" not in held["produce"]
+        assert held["seed"]["carrot"] == 5 + 2 and held["produce"]["carrot"] == 70
+        assert held["seed"]["wheat"] == n and held["field"][0]["crop"] == "carrot"
+        entries = await ledger(run, token)
+        migrations = [e for e in entries if "migrate" in e]
+        assert len(migrations) == 1, migrations
+        [m] = migrations
+        assert m["action"] == "rules:migrate" and m["migrate"]["to"] == version
+        assert m["migrate"]["from"] == serving.pack.version
+        assert m["migrate"]["lines"] == ["crop[strawberry] -> crop[carrot]"]
+        assert m["changes"]["seed[strawberry]"] == [2, None]
+        assert m["changes"]["seed[carrot]"] == [5, 7]
+        assert m["changes"]["produce[strawberry]"] == [70, None]
+        assert m["changes"]["produce[carrot]"] == [0, 70]
+        assert m["changes"]["field[0]"][1]["crop"] == "carrot"
+        assert len([e for e in entries if e["action"] == "buy_seed"]) == n  # nothing lost
+    # a player only read: migrated on that first read, once
+    for _ in range(2):
+        held = (await state(run, idle_token))["state"]
+        assert held["seed"]["carrot"] == 2 and held["produce"]["carrot"] == 70
+    assert len([e for e in await ledger(run, idle_token) if "migrate" in e]) == 1
+    # the planted carrot (once a strawberry) grows on and is harvested as carrots
+    clock[0] += 31 * MINUTE
+    r = await act(run, farmers[0][1], a("h1", "harvest", slot=0))
+    assert r.body["results"][0]["status"] == "ok", r.body
+    assert r.body["results"][0]["changes"]["produce[carrot]"][0] == 70
+    assert idle
+
+
+async def test_a_refused_swap_answers_the_diff(sqlite_kit: Kit, tmp_path: Path) -> None:
+    run = await sqlite_kit.start()
+    url = f"{run.url}/admin/harvest/rules"
+    r = await call(url, "POST", {"path": str(without_strawberries(tmp_path))}, token=ADMIN)
+    assert r.status == 409 and r.code == "unsafe_swap"
+    diff = r.body["error"]["details"]["diff"]
+    assert diff["safe"] is False
+    assert diff["tables"]["changed"]["crop"]["rows_removed"] == ["strawberry"]
+    assert [x["place"] for x in diff["losses"]] == [
+        "produce[strawberry]",
+        "seed[strawberry]",
+        "field[].crop = strawberry",
+    ]
+
+
+async def test_watch_swaps_in_rules_whose_migration_covers_the_removed_row(
+    sqlite_kit: Kit, tmp_path: Path
+) -> None:
+    folder = tmp_path / "harvest-src"
+    shutil.copytree(HARVEST, folder, ignore=shutil.ignore_patterns("tests", "bots"))
+    run = await sqlite_kit.start()
+    await run.server.reload("harvest", str(folder))
+    reports: list[str] = []
+    steps, task = await start_watching(run, folder, reports)
+    try:
+        csv = folder / "crops.csv"
+        csv.write_text(csv.read_text().replace(STRAWBERRY, ""))
+        rules = folder / "harvest.rules"
+        rules.write_text(rules.read_text() + "\nmigrate crop[strawberry] -> nothing\n")
+        await until_swapped(steps, reports, 1)
+    finally:
+        await stop_watching(task)
+    assert "now serves pack" in reports[0], reports

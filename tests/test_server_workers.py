@@ -51,7 +51,9 @@ async def test_workers_share_a_port_tokens_and_pushes(redis_url: str, tmp_path: 
         r = await call(f"{run.url}/v1/harvest/session", "POST", {"device_id": "device-workers"})
         token = r.body["token"]
         sockets = [await Socket.open(run, token) for _ in range(CONNECTIONS)]  # type: ignore[arg-type]
-        # the kernel spread them over both workers, and each worker took the token
+        # the kernel spread them over both workers, and each worker took the token (the
+        # session call's own connection may still be closing: wait for it to go)
+        await _until(lambda: sum(established(pid, served.port) for pid in workers) == CONNECTIONS)
         held = [established(pid, served.port) for pid in workers]
         assert sum(held) == CONNECTIONS and all(held), held
         r = await call(

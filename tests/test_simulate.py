@@ -403,3 +403,45 @@ def test_the_precheck_only_rejects_what_the_engine_rejects(harvest):
             now += data.draw(st.sampled_from([0, 60_000, 3_600_000, 86_400_000]))
 
     check()
+
+
+# ---- a bot's starting state: `given` --------------------------------------------------------
+
+
+def test_a_bot_given_a_state_starts_every_run_from_it(tmp_path):
+    pack, game = small_game(
+        tmp_path,
+        RULES + "stat xp\nlevel from xp at 0, 10, 100\n",
+        """
+        bot late
+          sessions 1 per day
+          actions 3 per session
+          given coins 500, box 7, xp 150
+          try stock(slot: any)
+        """,
+    )
+    (bot,) = game.bots
+    [result] = simulate(pack, game, [bot], Options(days=1, runs=2, seed=1))
+    # every run alike: the bands' median is each run's value (day 0: the start)
+    assert result.bands["coins"].mid[0] == 500 and result.bands["box"].mid[0] == 7
+    assert result.bands["level"].mid[0] == 3
+    assert result.bands["coins"].mid[-1] == 497  # three shelves stocked, from 500
+    for run in result.runs:
+        assert run.level_reached_ms == {2: 0, 3: 0}  # reached before the first action
+
+
+def test_a_bots_given_is_checked_as_a_scenarios_and_within_the_max(tmp_path):
+    game = tmp_path / "g"
+    (game / "bots").mkdir(parents=True)
+    (game / "game.rules").write_text(textwrap.dedent(RULES).lstrip() + "currency gems max 5\n")
+    (game / "bots" / "b.rules").write_text(
+        "bot b\n  sessions 1 per day\n  actions 1 per session\n"
+        "  given gems 6, bob.coins 1, shelf[0].ready true\n  try stock(slot: any)\n"
+    )
+    result = compile_game(game, with_tests=False, with_bots=True)
+    found = sorted((d.code, d.message) for d in result.diagnostics if d.code != "R022")
+    assert found == [
+        ("R034", "`given` cannot set one field of a slot"),
+        ("R093", "`gems` cannot start at 6: its max is 5"),
+        ("R093", "a bot plays alone: it cannot give another player's state"),
+    ]

@@ -16,8 +16,9 @@ import pytest
 import redis
 from redis.crc import key_slot
 
+from rulesc.runtime.redis_keys import player_prefix as _prefix
 from rulesc.runtime.store import Decided, Snapshot, StoreUnavailable
-from rulesc.runtime.store_redis import RedisStore, _commit_script, _prefix
+from rulesc.runtime.store_redis import RedisStore, _commit_script
 
 from .clusterkit import Cluster
 from .test_store_contract import Inbox, ok, rejected

@@ -16,8 +16,9 @@ import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
+from rulesc.runtime.redis_keys import player_prefix as _prefix
 from rulesc.runtime.store import CommitOutcome, Decided, Snapshot, Store, StoreUnavailable
-from rulesc.runtime.store_redis import RedisStore, _prefix, _remember_script
+from rulesc.runtime.store_redis import RedisStore, _remember_script
 from rulesc.runtime.store_sqlite import SqliteStore
 
 G, P = "farm", "p1"

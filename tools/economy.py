@@ -554,6 +554,10 @@ class _Walker(ir.StatementVisitor[list[_Path]]):
             return Range(1, self.levels)
         if isinstance(e, ir.Now):
             return Range(None, None)
+        if isinstance(e, ir.CalendarRead):  # moves with time, as `now`
+            return UNKNOWN if e.part == "period" else Range(None, None)
+        if isinstance(e, ir.Member):
+            return UNKNOWN
         if isinstance(e, ir.SlotRead):
             return UNKNOWN
         if isinstance(e, ir.IsFilled):
@@ -569,6 +573,10 @@ class _Walker(ir.StatementVisitor[list[_Path]]):
             return Range(None, None) if e.type.kind in ("int", "duration", "time") else UNKNOWN
         if isinstance(e, ir.TableGet):
             return self.table_get(e, p)
+        if isinstance(e, ir.KeyPair):  # one keyed resource: the pool `produce[wheat, gold]`
+            first, second = self.eval(e.first, p), self.eval(e.second, p)
+            both = isinstance(first, str) and isinstance(second, str)
+            return f"{first}, {second}" if both else UNKNOWN
         if isinstance(e, ir.Arith):
             return _arith(e.op, self.eval(e.left, p), self.eval(e.right, p))
         if isinstance(e, ir.CeilDiv):

@@ -108,6 +108,18 @@ def parse_bound(text: str) -> Bound:
     return Bound(name.strip(), int(limit.strip().replace("_", "")))
 
 
+def _pair_keys(key: ir.Expr | None, rows: dict, r: ir.Resource) -> list[str]:
+    """The pools of an item of two tables a cost may name: `wheat, gold`, as the rules
+    label it (every pair when its keys are not literal rows)."""
+    if (
+        isinstance(key, ir.KeyPair)
+        and isinstance(key.first, ir.Const)
+        and isinstance(key.second, ir.Const)
+    ):
+        return [f"{key.first.value}, {key.second.value}"]
+    return [f"{a}, {b}" for a in rows[r.key] for b in rows[r.key2]]
+
+
 def check_bounds(game: ir.Game, bounds: list[Bound]) -> None:
     resources = {r.name: r for r in game.resources}
     tables = {t.name: [row for row, _ in t.rows] for t in game.tables}
@@ -406,6 +418,8 @@ class _Explorer:
                         if r.key is None
                         else [amount.key.value]
                         if isinstance(amount.key, ir.Const)
+                        else _pair_keys(amount.key, rows, r)
+                        if r.key2 is not None
                         else rows[r.key]
                     )
                     for key in keys:
@@ -553,7 +567,9 @@ def _pools(view: dict) -> list[str]:
         if name == "level":
             continue
         if isinstance(value, dict):
-            out.extend(f"{name}[{k}]" for k in value)
+            for k, v in value.items():  # an item of two tables: `produce[wheat, gold]`
+                pairs = v if isinstance(v, dict) else {}
+                out.extend([f"{name}[{k}, {k2}]" for k2 in pairs] or [f"{name}[{k}]"])
         elif isinstance(value, int) and not isinstance(value, bool):
             out.append(name)
     return out

@@ -147,6 +147,18 @@ class _Flows(ir.StatementVisitor[None]):
         self.block(s.otherwise, _join(branch, f"otherwise (not {text(s.cond)})"))
 
     def visit_Pick(self, s: ir.Pick, branch: str | None) -> None:
+        if s.chance is not None:  # `chance P %`: the block, and its `otherwise`
+            amount = s.branches[0].weight_expr
+            assert amount is not None
+            said = f"chance {text(amount)}" + ("%" if s.chance == 100 else " per mille")
+            self.block(s.branches[0].body, _join(branch, said))
+            self.block(s.branches[1].body, _join(branch, f"otherwise (not {said})"))
+            return
+        if s.computed:  # weights computed when drawn: say them as written
+            for b in s.branches:
+                weight = text(b.weight_expr) if b.weight_expr is not None else str(b.weight)
+                self.block(b.body, _join(branch, f"draw weighted {weight}"))
+            return
         total = sum(b.weight for b in s.branches)
         for b in s.branches:
             self.block(b.body, _join(branch, f"draw {b.weight} in {total}"))

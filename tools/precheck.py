@@ -86,8 +86,9 @@ class _FirstChecks(ir.StatementVisitor[bool]):
 
     def visit_Limit(self, s: ir.Limit | ir.Cooldown) -> bool:
         day_start = self.compiler.namespace["DAY_START_MS"]
+        during = self.compiler.namespace.get("during_events")  # a pack with events (format 5)
         per = frozenset((s.per,)) if s.per else frozenset()
-        self.checks.append(Check(None, _window_open(s, day_start), per))
+        self.checks.append(Check(None, _window_open(s, day_start, during), per))
         return True
 
     visit_Cooldown = visit_Limit
@@ -99,14 +100,18 @@ class _FirstChecks(ir.StatementVisitor[bool]):
     visit_When = visit_Pick = visit_Give = visit_Take = visit_GainLoot = visit_Gain
 
 
-def _window_open(s: ir.Limit | ir.Cooldown, day_start_ms: int) -> Evaluator:
-    """A limit or cooldown as a condition: true while it would let the action run."""
+def _window_open(
+    s: ir.Limit | ir.Cooldown, day_start_ms: int, during: Callable | None = None
+) -> Evaluator:
+    """A limit or cooldown as a condition: true while it would let the action run (with the
+    count an event running at `ctx.now` gives the limit, as the pack's own check has it)."""
     if isinstance(s, ir.Limit):
 
         def limit(state: dict, ctx: SimpleNamespace, values: dict) -> bool:
             per = values[s.per] if s.per else None
+            count = s.count if during is None else during(("limit", s.key), s.count, ctx.now)
             return not rt.limit_reached(
-                state, s.key, s.count, s.period, s.period_ms, per, ctx.now, day_start_ms
+                state, s.key, count, s.period, s.period_ms, per, ctx.now, day_start_ms, s.origin
             )
 
         return limit

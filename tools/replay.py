@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rulesc.compiler.build import compile_game, write_pack
 from rulesc.compiler.irtext import value_text
-from rulesc.runtime import engine
+from rulesc.runtime import engine, rt
 from rulesc.runtime.pack import Pack, load_pack
 
 from .scenarios import SCENARIO_EPOCH_MS, SCENARIO_PLAYER, ScenarioResult, run_scenario
@@ -56,18 +56,20 @@ class Played:
 
 
 def pool_value(view: dict, pool: str) -> int:
-    """`coins` or `seed[wheat]` read from a view."""
-    name, _, key = pool.partition("[")
+    """`coins`, `seed[wheat]` or `produce[wheat, gold]` read from a view."""
+    name, key = rt.parse_place_label(pool)
     value = view.get(name)
-    if key:
-        value = value.get(key.rstrip("]")) if isinstance(value, dict) else None
+    for part in () if key is None else key if isinstance(key, tuple) else (key,):
+        value = value.get(part) if isinstance(value, dict) else None
     return value if isinstance(value, int) else 0
 
 
 def set_pool(state: dict, pool: str, value: int, now: int) -> None:
-    name, _, key = pool.partition("[")
-    if key:
-        state[name] = {**state[name], key.rstrip("]"): value}
+    name, key = rt.parse_place_label(pool)
+    if isinstance(key, tuple):  # an item of two tables: a copy of the inner dict too
+        state[name] = {**state[name], key[0]: {**state[name][key[0]], key[1]: value}}
+    elif key is not None:
+        state[name] = {**state[name], key: value}
     else:
         state[name] = value
     if name in state["_meters"]:

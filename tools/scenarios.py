@@ -10,12 +10,15 @@ server whose players are all online.
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import fnmatch
+import re
 from dataclasses import dataclass, field
 
 from rulesc.compiler import ir
 from rulesc.compiler.check import EMPTY
-from rulesc.runtime import engine
+from rulesc.pack_contract import fmt_duration
+from rulesc.runtime import engine, rt
 from rulesc.runtime.pack import Pack, PackError
 
 # Monday 2026-01-05 12:00:00 UTC: midday, so the first daily reset is hours away, not seconds.
@@ -98,6 +101,11 @@ def run_scenario(pack: Pack, scenario: ir.Scenario) -> ScenarioResult:
 
 
 def _step(run: Run, step: ir.Step) -> list[str]:
+    if isinstance(step, ir.WaitStep) and step.until is not None:
+        if step.until < run.now:
+            return [f"the clock is already at {_when(run.now)}: `wait until` only goes forward"]
+        run.now = step.until
+        return []
     if isinstance(step, ir.WaitStep):
         run.now += step.ms
         return []
@@ -116,6 +124,10 @@ def _step(run: Run, step: ir.Step) -> list[str]:
     raise AssertionError(f"unknown step {step!r}")
 
 
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _given(run: Run, step: ir.GivenStep) -> list[str]:
     problems: list[str] = []
     for name in dict.fromkeys(path.player or "" for path, _ in step.values):
@@ -125,13 +137,18 @@ def _given(run: Run, step: ir.GivenStep) -> list[str]:
 
 
 def _give(run: Run, state: dict, values: list, problems: list[str]) -> dict:
-    """`state` with the `given` values set."""
-    state = engine.prepare(run.pack, state, run.now)
+    return give(run.pack, state, run.now, values, problems)
+
+
+def give(pack: Pack, state: dict | None, now: int, values: list, problems: list[str]) -> dict:
+    """`state` (a new player's when None) with the `given` values set, at `now`: a
+    scenario's `given` and a bot's starting state (`rulesc simulate`) alike."""
+    state = engine.prepare(pack, state, now)
     state = {
-        k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+        k: (_copy(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
         for k, v in state.items()
     }
-    resources = run.pack.module.RESOURCES
+    resources = pack.module.RESOURCES
     for path, value in values:
         if path.name in resources:
             _kind, _start, maximum = resources[path.name]
@@ -142,10 +159,11 @@ def _give(run: Run, state: dict, values: list, problems: list[str]) -> dict:
                 continue
             if path.key is None:
                 state[path.name] = value
-            else:
-                state[path.name][path.key] = value
+            else:  # `seed[corn]`, or a pair: `produce[wheat, gold]`
+                row, cell = rt.holding_row(state, path.name, path.key)
+                row[cell] = value
             if path.name in state["_meters"]:
-                state["_meters"][path.name] = run.now  # a given meter refills from now on
+                state["_meters"][path.name] = now  # a given meter refills from now on
         elif value is EMPTY and isinstance(path.key, int):
             state[path.name][path.key] = None
         else:
@@ -153,9 +171,16 @@ def _give(run: Run, state: dict, values: list, problems: list[str]) -> dict:
     return state
 
 
+def _copy(value: dict) -> dict:
+    """A state entry's dict, copied before `given` writes in it (the inner dicts too)."""
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in value.items()}
+
+
 def _actual(view: dict, path: ir.StatePath):
     value = view.get(path.name)
-    if path.key is not None:
+    if isinstance(path.key, tuple):  # an item of two tables, held nested
+        value = value[path.key[0]][path.key[1]] if value is not None else None
+    elif path.key is not None:
         value = value[path.key] if value is not None else None
     if path.field is not None:
         value = value.get(path.field) if isinstance(value, dict) else None
@@ -165,9 +190,20 @@ def _actual(view: dict, path: ir.StatePath):
 def _show(value) -> str:
     if value is None or value is EMPTY:
         return "empty"
+    if isinstance(value, ir.AfterStart):
+        return after_start(SCENARIO_EPOCH_MS + value.ms)
     if value is True or value is False:
         return str(value).lower()
     return str(value)
+
+
+def after_start(ms: int) -> str:
+    """A time as a scenario writes it: `2d 3h` after the scenario's start (`0s`: at it)."""
+    delta = ms - SCENARIO_EPOCH_MS
+    if delta < 0:
+        return f"{fmt_duration(-delta)} before start"
+    parts = re.findall(r"[0-9]+[a-z]+", fmt_duration(delta))
+    return " ".join(parts) + (" after start" if delta else "")
 
 
 def _expect(run: Run, step: ir.ExpectStep) -> list[str]:
@@ -175,7 +211,11 @@ def _expect(run: Run, step: ir.ExpectStep) -> list[str]:
     for path, expected in step.values:
         view = engine.view(run.pack, run.player(path.player), run.now)
         actual = _actual(view, path)
-        if expected is EMPTY:
+        if isinstance(expected, ir.AfterStart):
+            ok = actual == SCENARIO_EPOCH_MS + expected.ms
+            if not ok and isinstance(actual, int) and not isinstance(actual, bool):
+                actual = after_start(actual)
+        elif expected is EMPTY:
             ok = actual is None
         elif isinstance(actual, dict):
             ok = False

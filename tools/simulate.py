@@ -38,6 +38,7 @@ from rulesc.runtime import engine
 from rulesc.runtime.pack import Pack, load_pack
 
 from .botplay import BotPlayer
+from .scenarios import give
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -213,7 +214,10 @@ def _run(pack: Pack, job: _Job, bot_index: int, run: int) -> RunResult:
     meters = {r.name: r.max for r in game.resources if r.kind == "meter"}
     maxima = {r.name: r.max for r in game.resources if r.max is not None}
     start = start_ms(game)
-    state = engine.prepare(pack, None, start)
+    problems: list[str] = []
+    state = give(pack, None, start, list(bot.given), problems)  # `given` in the bot, if any
+    if problems:  # the checker keeps values within their resources (R093): cannot happen
+        raise ValueError(f"bot {bot.name}: " + "; ".join(problems))
     now = start
     result = RunResult(run)
     out: IO[str] | None = None
@@ -236,6 +240,9 @@ def _run(pack: Pack, job: _Job, bot_index: int, run: int) -> RunResult:
             hours = f"{at / HOUR_MS:.2f}"
             rows.writerows([bot.name, run, day, hours, k, v] for k, v in values.items())
 
+    if game.level is not None:  # a bot given its level's stat starts at that level
+        for level in range(2, engine.view(pack, state, start)["level"] + 1):
+            result.level_reached_ms[level] = 0
     try:
         sample(0, 0, first, False)
         window = DAY_MS // bot.sessions_per_day

@@ -2,6 +2,7 @@
 
 from .context import did_you_mean
 from .driver import check_game
+from .memo import ActionMemo
 from .scenarios import EMPTY
 
-__all__ = ["EMPTY", "check_game", "did_you_mean"]
+__all__ = ["EMPTY", "ActionMemo", "check_game", "did_you_mean"]

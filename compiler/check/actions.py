@@ -159,6 +159,14 @@ class Actions:
                 "state what must hold at all times, e.g. `coins <= 100_000_000`",
             )
             return None
+        if any(isinstance(n, ir.CalendarRead) for n in ir.nodes(cond)):
+            self.c.error(
+                "R084",
+                "an invariant cannot depend on the calendar",
+                d.cond.span,
+                "the calendar moves with time, like `now`: read it in an action or a hook",
+            )
+            return None
         return ir.Invariant(cond, msg, self.c.loc(d.span))
 
 

@@ -14,8 +14,9 @@ from rulesc.dsl.diagnostics import Span
 
 from .. import ir
 from .. import types as T
-from .context import Context, Scope, did_you_mean
+from .context import INT64_MAX, Context, Scope, did_you_mean
 from .expressions import Expressions
+from .scenarios import Scenarios
 
 # how often a bot may play: a session every quarter of an hour at most, and a session
 # of at most a thousand actions, so one simulated day stays bounded
@@ -78,7 +79,10 @@ def _bot(c: Context, exprs: Expressions, d: ast.BotDecl) -> ir.Bot | None:
             "list the actions it tries, most wanted first: `  try harvest(slot: any)`",
         )
     tries = [_try(c, exprs, t) for t in d.tries]
+    given = [_given(c, sv) for sv in d.given]
     if sessions is None or actions is None or not tries or any(t is None for t in tries):
+        return None
+    if any(g is None for g in given):
         return None
     return ir.Bot(
         d.name,
@@ -87,7 +91,36 @@ def _bot(c: Context, exprs: Expressions, d: ast.BotDecl) -> ir.Bot | None:
         actions,
         tuple(t for t in tries if t is not None),
         c.loc(d.span),
+        tuple(g for g in given if g is not None),
     )
+
+
+def _given(c: Context, sv: ast.StateValue) -> tuple[ir.StatePath, object] | None:
+    """`given coins 500`: a value the bot's runs start with, checked as a scenario's `given`
+    (R034); a bot plays alone (no `bob.coins`) and a value must fit its resource (R093)."""
+    if sv.place.player is not None:
+        c.error(
+            "R093",
+            "a bot plays alone: it cannot give another player's state",
+            sv.place.span,
+            f"give its own: `given {sv.place.name} ...`",
+        )
+        return None
+    checked = Scenarios(c).state_value(sv, given=True)
+    if checked is None:
+        return None
+    path, value = checked
+    res = c.resources.get(path.name)
+    top = res.max if res is not None and res.max is not None else INT64_MAX
+    if isinstance(value, int) and value > top:
+        c.error(
+            "R093",
+            f"`{path.label}` cannot start at {value}: its max is {top}",
+            sv.value.span,
+            f"give at most `{path.label} {top}`",
+        )
+        return None
+    return checked
 
 
 def _rate(c: Context, d: ast.BotDecl, what: str) -> int | None:

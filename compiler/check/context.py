@@ -73,6 +73,10 @@ class Context:
         # players meeting players (social.py): loot tables by name
         self.loot_names: set[str] = set()
         self.loot: dict[str, ir.Loot] = {}
+        # constants of the game (`let season_length = 28d`), in the order computed
+        self.constants: dict[str, ir.Constant] = {}
+        # the game's calendars (`calendar season every 28d: spring, ...`), by name
+        self.calendars: dict[str, ir.Calendar] = {}
         # the body being checked (an action's or a hook's): see start_body
         self.current_action = ""
         self.limit_count = 0

@@ -50,6 +50,7 @@ class Declarations:
                     did_you_mean(d.key.id, self.c.table_names | self.c.broken)
                     or "an item is counted per row of a table: `item seed of crop`",
                 )
+        key2 = self.second_key(d) if isinstance(d, ast.ItemDecl) else None
         start = d.start.value if d.start else 0
         mx = d.max.value if d.max else None
         regen = (d.regen.amount, d.regen.every.ms) if d.regen else None
@@ -100,8 +101,25 @@ class Declarations:
         if kind == "meter" and d.start is None and mx is not None:
             start = mx  # a meter starts full unless told otherwise
         self.c.resources[d.name] = ir.Resource(
-            d.name, kind, key, start, mx, regen, self.c.loc(d.span), d.public
+            d.name, kind, key, start, mx, regen, self.c.loc(d.span), d.public, key2
         )
+
+    def second_key(self, d: ast.ItemDecl) -> str | None:
+        """`item produce of crop, quality`: the second table, if it is one."""
+        if d.key2 is None:
+            return None
+        if d.key2.id in self.c.tables:
+            return d.key2.id
+        if not self.c.reported(d.key2.id):
+            self.c.error(
+                "R024",
+                f"unknown table `{d.key2.id}`",
+                d.key2.span,
+                did_you_mean(d.key2.id, self.c.table_names | self.c.broken)
+                or "an item of two tables is counted per pair of rows: "
+                "`item produce of crop, quality`",
+            )
+        return None
 
     def level_decl(self, d: ast.LevelDecl) -> None:
         if self.c.level_span is not None:

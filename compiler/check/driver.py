@@ -17,9 +17,14 @@ from .. import ir
 from ..loader import GameSources
 from .actions import Actions
 from .bots import check_bots
+from .calendars import check_calendars
+from .constants import check_constants
 from .context import Context
 from .declarations import Declarations
+from .events import check_events
 from .expressions import Expressions
+from .memo import ActionMemo
+from .migrations import check_migrations
 from .names import Names
 from .scenarios import Scenarios
 from .social import check_hooks, check_leaderboards, check_loot
@@ -27,17 +32,20 @@ from .statements import Statements
 from .tables import Tables
 
 
-def check_game(src: GameSources) -> tuple[ir.Game | None, list[Diagnostic]]:
-    """The checker: parsed sources in, typed IR (or None) and every diagnostic out."""
+def check_game(
+    src: GameSources, memo: ActionMemo | None = None
+) -> tuple[ir.Game | None, list[Diagnostic]]:
+    """The checker: parsed sources in, typed IR (or None) and every diagnostic out. A memo
+    (the language server's) reuses the checks of actions unchanged since its last run."""
     c = Context(src)
-    game = run(c)
+    game = run(c, memo)
     diags = src.diagnostics + c.diags
     if any(d.is_error for d in diags):
         game = None
     return game, diags
 
 
-def run(c: Context) -> ir.Game | None:
+def run(c: Context, memo: ActionMemo | None = None) -> ir.Game | None:
     exprs = Expressions(c)
     statements = Statements(c, exprs)
     actions_pass = Actions(c, exprs, statements)
@@ -54,6 +62,7 @@ def run(c: Context) -> ir.Game | None:
             )
     names.declare_names(decls)
     names.claim_social_names(decls)
+    check_calendars(c, decls)
     Tables(c).tables_pass(decls)
     for d in decls:
         if isinstance(d, ast.SlotsDecl):
@@ -63,10 +72,19 @@ def run(c: Context) -> ir.Game | None:
     for d in decls:
         if isinstance(d, ast.LevelDecl):
             declarations.level_decl(d)
+    constants = check_constants(c, exprs, decls)
     loot = check_loot(c, decls)
-    actions = [actions_pass.action(d) for d in decls if isinstance(d, ast.ActionDecl)]
+    if memo is None:
+        actions = [actions_pass.action(d) for d in decls if isinstance(d, ast.ActionDecl)]
+    else:
+        memo.start(c, decls)
+        actions = [
+            memo.action(c, actions_pass.action, d) for d in decls if isinstance(d, ast.ActionDecl)
+        ]
     hooks = check_hooks(c, statements, decls)
     leaderboards = check_leaderboards(c, decls)
+    migrations = check_migrations(c, decls)
+    events = check_events(c, decls, [a for a in actions if a is not None])
     invariants = [actions_pass.invariant(d) for d in decls if isinstance(d, ast.InvariantDecl)]
     if not c.rules_have_errors():
         # usage is only known once every action reads right: a misspelt or unparsed
@@ -116,4 +134,8 @@ def run(c: Context) -> ir.Game | None:
         loot=tuple(loot),
         hooks=tuple(hooks),
         leaderboards=tuple(leaderboards),
+        migrations=tuple(migrations),
+        constants=tuple(constants),
+        events=tuple(events),
+        calendars=tuple(c.calendars.values()),
     )

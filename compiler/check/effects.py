@@ -22,6 +22,7 @@ EFFECTS = (
     ast.Emit,
     ast.When,
     ast.Pick,
+    ast.Chance,
     ast.Give,
     ast.Take,
     ast.GainLoot,

@@ -86,6 +86,9 @@ class Expressions:
             ast.Not: self.not_,
             ast.IsSlot: self.is_slot,
             ast.Call: self.call,
+            ast.IsRow: self.is_row,
+            ast.InSet: self.in_set,
+            ast.CalendarExpr: self.calendar_expr,
         }
         check = checks.get(type(e))
         if check is None:
@@ -227,6 +230,81 @@ class Expressions:
             return None
         return ir.IsFilled(x.slots, x.index, e.filled, T.BOOL)
 
+    def is_row(self, e: ast.IsRow, scope: Scope) -> ir.Expr | None:
+        """`season is spring`, `kind is wheat`: a row compared with one named row."""
+        x = self.expr(e.operand, scope)
+        if x is None:
+            return None
+        if x.type.kind != "enum":
+            self.c.error(
+                "R012",
+                f"only a row or a period is something by name, not {a_type(x.type)}",
+                e.operand.span,
+                "compare numbers with `==`; `is` names a row: `season is spring`",
+            )
+            return None
+        table = x.type.name or ""
+        if table not in self.c.row_owner.get(e.row.id, ()):
+            what = "period" if table in self.c.calendars else "row"
+            self.c.error(
+                "R082",
+                f"`{e.row.id}` is not a {what} of `{table}`",
+                e.row.span,
+                did_you_mean_or(
+                    e.row.id,
+                    self.c.row_names(table),
+                    f"the {what}s of `{table}`: " + ", ".join(self.c.row_names(table)),
+                ),
+            )
+            return None
+        return ir.Compare("==", x, ir.Const(e.row.id, x.type), T.BOOL)
+
+    def in_set(self, e: ast.InSet, scope: Scope) -> ir.Expr | None:
+        """`season in crop[kind].seasons`: a row in a cell of a `set of` column."""
+        group = self.expr(e.set, scope)
+        if group is None:
+            return None
+        if group.type.kind != "set":
+            self.c.error(
+                "R012",
+                f"`in` looks in a set (a `set of` column), not in {a_type(group.type)}",
+                e.set.span,
+                "declare the column as a set, such as `seasons: set of season`",
+            )
+            return None
+        item = self.expect_type(
+            e.item, scope, T.enum(group.type.name or ""), a_type(T.enum(group.type.name or ""))
+        )
+        if item is None:
+            return None
+        return ir.Member(item, group, T.BOOL)
+
+    def calendar_expr(self, e: ast.CalendarExpr, scope: Scope) -> ir.Expr | None:
+        """`day of season` (1 on a period's first day), `next season`, `next day`."""
+        if e.calendar is None:
+            return ir.CalendarRead(None, "next", T.TIME)
+        if self.calendar_named(e.calendar) is None:
+            return None
+        if e.part == "day":
+            return ir.CalendarRead(e.calendar.id, "day", T.INT)
+        return ir.CalendarRead(e.calendar.id, "next", T.TIME)
+
+    def calendar_named(self, name: ast.Name) -> ir.Calendar | None:
+        """The calendar `name` names, or None (reported: R082, with the closest name)."""
+        calendar = self.c.calendars.get(name.id)
+        if calendar is None and not self.c.reported(name.id):
+            self.c.error(
+                "R082",
+                f"there is no calendar `{name.id}`",
+                name.span,
+                did_you_mean_or(
+                    name.id,
+                    self.c.calendars,
+                    "declare one: `calendar season every 28d: spring, summer, fall, winter`",
+                ),
+            )
+        return calendar
+
     def type_hint(self, e: ast.Expr, got: T.Type, want: T.Type) -> str | None:
         if want == T.BOOL and T.is_intlike(got):
             return f"a condition is true or false: compare the number, as in `{self.c.source(e.span)} > 0`"
@@ -272,6 +350,11 @@ class Expressions:
             return ir.LocalRef(e.id, scope.locals[e.id])
         if e.id in scope.params:
             return ir.ParamRef(e.id, scope.params[e.id].type)
+        if e.id in self.c.constants:
+            k = self.c.constants[e.id]
+            return ir.Const(k.value, k.type, k.name)
+        if e.id in self.c.calendars:  # `season`: the period now
+            return ir.CalendarRead(e.id, "period", T.enum(e.id))
         if e.id in self.c.resources:
             res = self.c.resources[e.id]
             self.c.used.add(res.name)
@@ -312,6 +395,7 @@ class Expressions:
             *self.c.row_owner,
             *self.c.tables,
             *self.c.slots,
+            *self.c.constants,
         ]
         self.c.error(
             "R010", f"unknown name `{e.id}`", e.span, did_you_mean(e.id, candidates) or _NAMES_HINT
@@ -325,10 +409,18 @@ class Expressions:
         if isinstance(e.base, ast.Name) and e.base.id in self.c.resources:
             res = self.c.resources[e.base.id]
             self.c.used.add(res.name)
-            target = self.keyed(res, e.index, e.span, scope)
+            target = self.keyed(res, e.index, e.span, scope, e.index2)
             if target is None:
                 return None
             return ir.ResourceRead(res.name, target[1], T.INT)
+        if e.index2 is not None:
+            self.c.error(
+                "R086",
+                "only an item of two tables takes two keys",
+                e.span,
+                f"write one key: `{self.c.source(e.base.span)}[{self.c.source(e.index.span)}]`",
+            )
+            return None
         if isinstance(e.base, ast.Name) and e.base.id in self.c.slots:
             index = self.slot_index(e.base.id, e.index, scope)
             return ir.SlotRead(e.base.id, index, T.slot(e.base.id)) if index is not None else None
@@ -366,6 +458,16 @@ class Expressions:
         if peer is not NOT_PEER:
             return peer  # type: ignore[return-value]
         base = e.base
+        if isinstance(base, ast.Index) and base.index2 is not None:
+            inner = self.expr(base, scope)  # R086 when it is not an item of two tables
+            if inner is not None:
+                self.c.error(
+                    "R012",
+                    f"{a_type(inner.type)} has no field `{e.name}`",
+                    e.name_span,
+                    f"`{self.c.source(base.span)}` is a count",
+                )
+            return None
         if (
             isinstance(base, ast.Index)
             and isinstance(base.base, ast.Name)
@@ -466,7 +568,16 @@ class Expressions:
         t = T.INT if T.is_intlike(first) else first
         return ir.MinMax(e.func, tuple(args), t)  # type: ignore[arg-type]
 
-    def keyed(self, res: ir.Resource, index: ast.Expr | None, span: Span, scope: Scope):
+    def keyed(
+        self,
+        res: ir.Resource,
+        index: ast.Expr | None,
+        span: Span,
+        scope: Scope,
+        index2: ast.Expr | None = None,
+    ):
+        if res.key2 is not None or index2 is not None:
+            return self.keyed_pair(res, index, index2, span, scope)
         if res.key is None:
             if index is not None:
                 self.c.error(
@@ -488,6 +599,53 @@ class Expressions:
         label = f"{res.name}[{_label(index)}]"
         return res.name, key, label
 
+    def keyed_pair(
+        self,
+        res: ir.Resource,
+        index: ast.Expr | None,
+        index2: ast.Expr | None,
+        span: Span,
+        scope: Scope,
+    ):
+        """`produce[kind, q]`: an item of two tables takes a row of each, in the declared order."""
+        if res.key is None or res.key2 is None or index is None or index2 is None:
+            self.c.error("R086", *self.key_count_mistake(res, index, index2, span, scope))
+            return None
+        first = self.expect_type(index, scope, T.enum(res.key), f"a {res.key}")
+        second = self.expect_type(index2, scope, T.enum(res.key2), f"a {res.key2}")
+        if first is None or second is None:
+            return None
+        key = ir.KeyPair(first, second, T.pair(res.key, res.key2))
+        label = f"{res.name}[{_label(index)}, {_label(index2)}]"
+        return res.name, key, label
+
+    def key_count_mistake(
+        self,
+        res: ir.Resource,
+        index: ast.Expr | None,
+        index2: ast.Expr | None,
+        span: Span,
+        scope: Scope,
+    ) -> tuple[str, Span, str]:
+        """What R086 says: a place with a number of keys its item was not declared with."""
+        if res.key2 is None:
+            count = "a single count" if res.key is None else f"counted per {res.key}"
+            said = self.c.source(index.span) if index is not None else "..."
+            one = f"`{res.name}`" if res.key is None else f"`{res.name}[{said}]`"
+            return f"`{res.name}` is {count}: it takes no second key", span, f"write {one}"
+        first, second = (self._example(res.key, scope), self._example(res.key2, scope))
+        return (
+            f"`{res.name}` is counted per {res.key} and {res.key2}: say which of each",
+            span,
+            f"write `{res.name}[{first}, {second}]`",
+        )
+
+    def _example(self, table: str | None, scope: Scope) -> str:
+        if table is None:
+            return "..."
+        names = self.c.names_of_type(T.enum(table), scope) or self.c.row_names(table)[:1]
+        return names[0] if names else "..."
+
     def single_count_hint(self, res: ir.Resource, index: ast.Expr, scope: Scope) -> str:
         table = None
         if isinstance(index, ast.Name):
@@ -504,6 +662,9 @@ class Expressions:
 
     def which_hint(self, res: ir.Resource, scope: Scope) -> str:
         assert res.key is not None
+        if res.key2 is not None:
+            pair = f"{self._example(res.key, scope)}, {self._example(res.key2, scope)}"
+            return f"say which {res.key} and {res.key2}: `{res.name}[{pair}]`"
         names = self.c.names_of_type(T.enum(res.key), scope) or self.c.row_names(res.key)[:1]
         example = names[0] if names else "..."
         return f"say which {res.key}: `{res.name}[{example}]`"
@@ -593,6 +754,16 @@ class Expressions:
                 f"`{res.name}` is a single count, not counted per kind",
                 e.span,
                 f"write `{attr.base.id}.{res.name}` without `[...]`",
+            )
+            return None
+        if res.key2 is not None or e.index2 is not None:
+            self.c.error(
+                "R087",
+                f"another player's `{res.name}` cannot be read by a pair of rows yet"
+                if res.key2 is not None
+                else f"`{res.name}` takes one key",
+                e.span,
+                "read what this player holds, or keep a public count of one key",
             )
             return None
         key = self.expect_type(e.index, scope, T.enum(res.key), f"a {res.key}")

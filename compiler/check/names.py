@@ -13,8 +13,12 @@ from .context import Context
 SYNTAX_CODES = ("R001", "R002", "R003", "R004")
 # `currency coins ...`, `action buy(...`, `game ...`, `level ...`: the keyword and the name
 DECL_HEADER = re.compile(
-    r"^(game|level|day)\b|^(?:currency|meter|stat|item|table|slots|action)\s+([A-Za-z_][A-Za-z0-9_]*)"
+    r"^(game|level|day)\b|^(?:currency|meter|stat|item|table|slots|action|let|calendar)\s+([A-Za-z_][A-Za-z0-9_]*)"
 )
+# a line the parser left out of its declaration (dsl/parser.py, _without_bad_line) may have
+# declared a name: `let total = ...` in an action, a row `wheat: ...` of a table
+LET_LINE = re.compile(r"^\s+let\s+([A-Za-z_][A-Za-z0-9_]*)")
+ROW_LINE = re.compile(r"^\s+(?!columns\b)([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class Names:
@@ -35,7 +39,20 @@ class Names:
             m = DECL_HEADER.match(header or "")
             if m:
                 names.add(m.group(2) or m.group(1))
+            names |= self.left_out_names(header or "", d.span.file, d.span.line)
         return names
+
+    def left_out_names(self, header: str, file: str, line: int) -> set[str]:
+        """The name a line with a syntax error would have declared, when the rest of its
+        declaration was kept: its uses stay quiet too."""
+        text = self.c.src.texts.line(file, line) or ""
+        let = LET_LINE.match(text)
+        if let:
+            return {let.group(1)}
+        row = ROW_LINE.match(text)
+        if row and header.startswith("table"):
+            return {row.group(1)}
+        return set()
 
     def declaration_line(self, file: str, line: int) -> str | None:
         """The unindented line that starts the declaration holding `line`."""
@@ -62,7 +79,15 @@ class Names:
                     self.c.check_snake(d.id, d.span)
             elif isinstance(d, ast.DayStartDecl):
                 self.day_start_decl(d)
-            elif isinstance(d, ast.ResourceDecl | ast.ItemDecl | ast.TableDecl | ast.SlotsDecl):
+            elif isinstance(
+                d,
+                ast.ResourceDecl
+                | ast.ItemDecl
+                | ast.TableDecl
+                | ast.SlotsDecl
+                | ast.ConstDecl
+                | ast.CalendarDecl,
+            ):
                 self.claim(d.name, d.name_span)
             elif isinstance(d, ast.ActionDecl):
                 if d.name in seen_actions:

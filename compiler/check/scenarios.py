@@ -9,6 +9,7 @@ from rulesc.dsl.diagnostics import Span
 from .. import ir
 from .. import types as T
 from .context import Context, did_you_mean, example_of
+from .events import moment_ms
 
 
 class Scenarios:
@@ -23,6 +24,10 @@ class Scenarios:
             loc = self.c.loc(st.span)
             if isinstance(st, ast.Wait):
                 steps.append(ir.WaitStep(st.duration.ms, loc))
+            elif isinstance(st, ast.WaitUntil):
+                until = moment_ms(self.c, st.moment, st.span)
+                ok = ok and until is not None
+                steps.append(ir.WaitStep(0, loc, until))
             elif isinstance(st, ast.ExpectEvent):
                 named, player = self.scenario_player(st.player, st.span)
                 ok = ok and named
@@ -98,6 +103,14 @@ class Scenarios:
                 "R034", "draws are numbered from 1", st.span, "write `draws 1` for the first branch"
             )
             return None
+        if (st.draws or st.draw is not None) and not self.draws_anything(action):
+            self.c.warn(
+                "R080",
+                f"`{st.action}` draws nothing, so `draws` pins nothing",
+                self.c.find(st.span, r"(draws\b[ 0-9_,]*[0-9_])"),
+                "remove `draws ...`: only an action with `pick one`, `chance` or `gain loot` "
+                "(or a hook that has one) draws",
+            )
         named, player = self.scenario_player(st.player, st.span)
         if not named:
             return None
@@ -110,6 +123,16 @@ class Scenarios:
             loc,
             player,
             st.draws or ((st.draw,) if st.draw is not None else ()),
+        )
+
+    def draws_anything(self, action: ast.ActionDecl) -> bool:
+        """Whether the action (or a hook, which may run after it) has a draw to pin."""
+        hooks = [d for m in self.c.src.rules for d in m.decls if isinstance(d, ast.HookDecl)]
+        return any(
+            isinstance(s, ast.Pick | ast.Chance | ast.GainLoot)
+            or (isinstance(s, ast.Give) and s.loot)
+            for body in [action.body, *(h.body for h in hooks)]
+            for s in ir.walk_statements(body)
         )
 
     def scenario_player(self, name: str | None, span: Span) -> tuple[bool, str | None]:
@@ -147,6 +170,8 @@ class Scenarios:
             rows = self.c.row_names(p.type.name)
             if isinstance(v, ast.Name) and v.id in rows:
                 return True
+            if isinstance(v, ast.Name) and self.c.reported(v.id):
+                return False  # its row has a syntax error, reported
             said = self.c.source(v.span)
             self.c.error(
                 "R034",
@@ -181,10 +206,9 @@ class Scenarios:
         named, player = self.scenario_player(p.player, p.span)
         if not named:
             return None
+        key = ", ".join(p.key) if isinstance(p.key, tuple) else p.key
         label = (
-            p.name
-            + (f"[{p.key}]" if p.key is not None else "")
-            + (f".{p.field}" if p.field else "")
+            p.name + (f"[{key}]" if key is not None else "") + (f".{p.field}" if p.field else "")
         )
         label = f"{player}.{label}" if player else label
         path = ir.StatePath(p.name, p.key, p.field, label, player)
@@ -204,7 +228,17 @@ class Scenarios:
                     did_you_mean(p.name, [*self.c.resources, *self.c.slots, "level"])
                     or "a scenario gives and expects resources, slots and `level`",
                 )
-        return (path, _literal(sv.value)) if ok else None
+        if not ok:
+            return None
+        if self.holds_time(p) and isinstance(sv.value, ast.DurationLit):
+            return (path, ir.AfterStart(sv.value.ms))
+        return (path, _literal(sv.value))
+
+    def holds_time(self, p: ast.ScenarioPlace) -> bool:
+        """Whether the place is a slot's field of type time (its value is `2d 3h` after start)."""
+        if p.field is None or p.name not in self.c.slots:
+            return False
+        return any(f.name == p.field and f.type == T.TIME for f in self.c.slots[p.name].fields)
 
     def level_value(self, p: ast.ScenarioPlace, given: bool) -> bool:
         if given:
@@ -221,6 +255,8 @@ class Scenarios:
 
     def count_value(self, sv: ast.StateValue, res: ir.Resource, label: str) -> bool:
         p = sv.place
+        if res.key2 is not None or isinstance(p.key, tuple):
+            return self.pair_value(sv, res, label) and self.whole_count(sv, label)
         if (res.key is None) != (p.key is None) or p.field is not None:
             rows = self.c.row_names(res.key)[:1] if res.key else []
             self.c.error(
@@ -241,6 +277,34 @@ class Scenarios:
                 or f"{res.key} rows: {', '.join(self.c.row_names(res.key))}",
             )
             return False
+        return self.whole_count(sv, label)
+
+    def pair_value(self, sv: ast.StateValue, res: ir.Resource, label: str) -> bool:
+        """`produce[wheat, gold]`: an item of two tables, a row of each."""
+        p = sv.place
+        tables = (res.key, res.key2)
+        if not isinstance(p.key, tuple) or res.key2 is None or res.key is None or p.field:
+            example = ", ".join((self.c.row_names(t)[:1] or ["..."])[0] for t in tables if t)
+            self.c.error(
+                "R034",
+                f"`{label}` does not name a count",
+                p.span,
+                f"write `{res.name}[{example}]`" if res.key2 else f"write `{res.name}[...]`",
+            )
+            return False
+        for row, table in zip(p.key, (res.key, res.key2), strict=True):
+            if row not in self.c.row_names(table):
+                self.c.error(
+                    "R034",
+                    f"`{row}` is not a {table}",
+                    p.span,
+                    did_you_mean(row, self.c.row_names(table))
+                    or f"{table} rows: {', '.join(self.c.row_names(table))}",
+                )
+                return False
+        return True
+
+    def whole_count(self, sv: ast.StateValue, label: str) -> bool:
         if not isinstance(sv.value, ast.IntLit) or sv.value.value < 0:
             self.c.error(
                 "R034",
@@ -279,9 +343,17 @@ class Scenarios:
         if given:
             self.c.error(
                 "R034",
-                "a scenario cannot give one field of a slot",
+                "`given` cannot set one field of a slot",
                 p.span,
                 "fill the slot with an action, or give the whole slot as `empty`",
+            )
+            return False
+        if fld.type == T.TIME and not isinstance(sv.value, ast.DurationLit):
+            self.c.error(
+                "R034",
+                f"`{label}` holds a time",
+                sv.value.span,
+                "write it as a duration after the scenario's start, such as `2d 3h`",
             )
             return False
         if fld.type.kind == "enum" and _literal(sv.value) not in self.c.row_names(fld.type.name):

@@ -109,6 +109,18 @@ def _loot_key(c: Context, res: ir.Resource, p: ast.Place) -> tuple[bool, str | N
     if p.field is not None:
         c.error("R026", f"`{p.name}` has no fields", p.span, f"write `{p.name}` alone")
         return False, None
+    if res.key2 is not None or p.index2 is not None:
+        c.error(
+            "R087",
+            f"a loot table cannot give `{res.name}` by a pair of rows yet"
+            if res.key2 is not None
+            else f"`{res.name}` takes one key",
+            p.span,
+            "give it in the action: `gain produce[kind, q] 1`"
+            if res.key2 is not None
+            else f"write `{res.name}[...]`",
+        )
+        return False, None
     if res.key is None:
         if p.index is not None:
             c.error(
@@ -178,12 +190,18 @@ def check_hooks(c: Context, statements: Statements, decls: list) -> list[ir.Hook
         if not isinstance(d, ast.HookDecl):
             continue
         event = d.event.id
-        if event not in HOOK_EVENTS:
+        turns = [f"{name}_change" for name in c.calendars]  # `on season_change`
+        if event not in HOOK_EVENTS and event not in turns:
             c.error(
                 "R073",
                 f"there is no hook `on {event}`",
                 d.event.span,
-                did_you_mean_or(event, HOOK_EVENTS, "the hooks are `on level_up` and `on receive`"),
+                did_you_mean_or(
+                    event,
+                    [*HOOK_EVENTS, *turns],
+                    "the hooks are `on level_up`, `on receive` and, for a calendar, "
+                    "`on season_change`",
+                ),
             )
             continue
         if event in seen:

@@ -93,18 +93,21 @@ class Statements(ir.AstStatementVisitor[Any]):
                 "for example `per 1h`",
             )
             return None
+        calendar = None
+        if s.period.calendar is not None:  # `per season`: one period of the calendar
+            calendar = self.exprs.calendar_named(ast.Name(s.period.calendar, s.period.span))
+            if calendar is None:
+                return None
         per = self.per(s.per, scope)
         if s.per is not None and per is None:
             return None
         self.c.limit_count += 1
-        return ir.Limit(
-            f"{self.c.current_action}.{self.c.limit_count}",
-            s.count,
-            s.period.kind,
-            s.period.ms,
-            per,
-            loc,
-        )
+        key = f"{self.c.current_action}.{self.c.limit_count}"
+        if calendar is not None:
+            return ir.Limit(
+                key, s.count, "span", calendar.every, per, loc, calendar.start, calendar.name
+            )
+        return ir.Limit(key, s.count, s.period.kind, s.period.ms, per, loc)
 
     def visit_Cooldown(self, s: ast.Cooldown, scope: Scope, loc: ir.Loc) -> ir.Cooldown | None:
         if s.duration.ms <= 0:
@@ -153,7 +156,11 @@ class Statements(ir.AstStatementVisitor[Any]):
         branches = []
         ok = True
         for b in s.branches:
-            if b.weight <= 0:
+            weight_expr = None
+            if b.weight_expr is not None:
+                weight_expr = self.exprs.expect_type(b.weight_expr, scope, T.INT, "a weight")
+                ok = ok and weight_expr is not None
+            elif b.weight <= 0:
                 self.c.error(
                     "R019",
                     f"a weight must be positive, not {b.weight}",
@@ -161,21 +168,50 @@ class Statements(ir.AstStatementVisitor[Any]):
                     "remove the branch, or give it a weight of 1 or more",
                 )
                 ok = False
-            for inner in b.body:
-                if isinstance(inner, ast.Limit | ast.Cooldown):
-                    self.c.error(
-                        "R028",
-                        "a limit or cooldown cannot depend on a draw",
-                        inner.span,
-                        "put it at the top of the action, before the `pick one`",
-                    )
-                    ok = False
-            body = self.block(b.body, scope.child())
+            body = self.drawn_block(b.body, scope, "`pick one`")
             if body is None:
                 ok = False
                 continue
-            branches.append(ir.Branch(b.weight, tuple(body), self.c.loc(b.span)))
+            branches.append(ir.Branch(b.weight, tuple(body), self.c.loc(b.span), weight_expr))
         return ir.Pick(tuple(branches), loc) if ok else None
+
+    def drawn_block(self, stmts: tuple, scope: Scope, what: str) -> list | None:
+        """A block that runs on a draw: no `limit` or `cooldown` in it (R028)."""
+        ok = True
+        for inner in stmts:
+            if isinstance(inner, ast.Limit | ast.Cooldown):
+                self.c.error(
+                    "R028",
+                    "a limit or cooldown cannot depend on a draw",
+                    inner.span,
+                    f"put it at the top of the action, before the {what}",
+                )
+                ok = False
+        body = self.block(stmts, scope.child())
+        return body if ok else None
+
+    def visit_Chance(self, s: ast.Chance, scope: Scope, loc: ir.Loc) -> ir.Pick | None:
+        """`chance P %`: a draw of two branches, the block (weight P) and the rest."""
+        amount = self.exprs.expect_type(s.amount, scope, T.INT, "a chance")
+        unit = "%" if s.out_of == 100 else " per mille"
+        if isinstance(amount, ir.Const) and not 0 <= int(amount.value) <= s.out_of:
+            self.c.error(
+                "R077",
+                f"a chance of {amount.value}{unit} can never be drawn",
+                s.amount.span,
+                f"a chance goes from 0 to {s.out_of}{unit}",
+            )
+            amount = None
+        body = self.drawn_block(s.body, scope, "`chance`")
+        other = self.drawn_block(s.otherwise, scope, "`chance`")
+        if amount is None or body is None or other is None:
+            return None
+        rest = ir.Arith("-", ir.Const(s.out_of, T.INT), amount, T.INT)
+        return ir.Pick(
+            (ir.Branch(0, tuple(body), loc, amount), ir.Branch(0, tuple(other), loc, rest)),
+            loc,
+            chance=s.out_of,
+        )
 
     def visit_Let(self, s: ast.Let, scope: Scope, loc: ir.Loc) -> ir.Let | None:
         name_span = self.c.find(s.span, r"let\s+([A-Za-z_][A-Za-z0-9_]*)")
@@ -301,7 +337,7 @@ class Statements(ir.AstStatementVisitor[Any]):
         if p.field is not None:
             self.c.error("R026", f"`{p.name}` has no fields", p.span, f"write `{p.name}` alone")
             return None
-        return self.exprs.keyed(res, p.index, p.span, scope)
+        return self.exprs.keyed(res, p.index, p.span, scope, p.index2)
 
     def not_a_resource(self, p: ast.Place, scope: Scope, verb: str) -> None:
         index = f"[{self.c.source(p.index.span)}]" if p.index is not None else "[...]"

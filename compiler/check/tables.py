@@ -21,6 +21,8 @@ from .typenames import type_named
 RawRow = tuple[str, Span, list[tuple[str, Span]]]
 # a CSV row: the line it starts on, its raw text, its cells
 CsvRow = tuple[int, str, list[str]]
+# a duration cell: `90m`, `1h30m` or, in parts, `2h 30m` (in the rules and in a CSV alike)
+_DURATION_CELL = re.compile(r"[0-9][0-9_]*(ms|s|m|h|d|w)( *[0-9][0-9_]*(ms|s|m|h|d|w))*")
 
 
 class Tables:
@@ -29,7 +31,7 @@ class Tables:
 
     def tables_pass(self, decls: list) -> None:
         tables = [d for d in decls if isinstance(d, ast.TableDecl)]
-        self.c.table_names = {d.name for d in tables}
+        self.c.table_names |= {d.name for d in tables}  # calendars' are there already
         shapes = [(d, self.table_columns(d), self.table_rows(d)) for d in tables]
         self.c.broken |= {d.name for d, columns, _ in shapes if columns is None}
         for d, columns, rows in shapes:
@@ -41,6 +43,8 @@ class Tables:
         seen: dict[str, Span] = {}
         for c in d.columns:
             t = type_named(self.c, c.type)
+            if t is not None and c.is_set:
+                t = self.set_type(c, t)
             if c.name in seen:
                 self.c.error(
                     "R011",
@@ -52,7 +56,8 @@ class Tables:
             seen.setdefault(c.name, c.span)
             if t is not None:
                 columns.append(ir.Column(c.name, t))
-        if not d.columns and (d.rows or d.source is not None):
+        partial = d.name in self.c.broken  # a line of it has a syntax error (reported)
+        if not d.columns and (d.rows or d.source is not None) and not partial:
             self.c.error(
                 "R015",
                 f"table `{d.name}` has no `columns` line",
@@ -60,6 +65,18 @@ class Tables:
                 "declare the columns under the table: `columns seed_cost: int, grow: duration`",
             )
         return columns if len(columns) == len(d.columns) else None
+
+    def set_type(self, c: ast.Column, t: T.Type) -> T.Type | None:
+        """`seasons: set of season`: some rows of a table or periods of a calendar."""
+        if t.kind == "enum":
+            return T.set_of(t.name or "")
+        self.c.error(
+            "R024",
+            f"a set holds rows of a table or periods of a calendar, not {a_type(t)}",
+            c.type.span,
+            "write `set of` and a table's or a calendar's name, such as `set of season`",
+        )
+        return None
 
     def table_rows(self, d: ast.TableDecl) -> list[RawRow]:
         """The rows as written (from the rules or the CSV), each named once and the right length."""
@@ -76,7 +93,9 @@ class Tables:
                 return []  # the CSV's mistake is reported
         else:
             raw = [(r.name, r.span, [(_cell_text(c), c.span) for c in r.cells]) for r in d.rows]
-        if not raw and not d.columns and d.source is None:
+        if d.name in self.c.broken and not raw:
+            pass  # its rows have a syntax error, reported
+        elif not raw and not d.columns and d.source is None:
             self.c.error(
                 "R015",
                 f"table `{d.name}` is empty",
@@ -209,12 +228,17 @@ class Tables:
                 "numbers go up to 9223372036854775807",
             )
             return None
-        if t == T.DURATION and re.fullmatch(r"([0-9][0-9_]*(ms|s|m|h|d|w))+", text):
+        if t == T.DURATION and _DURATION_CELL.fullmatch(text):
             return duration_ms(text)
         if t == T.BOOL and text in ("true", "false"):
             return text == "true"
         if t.kind == "enum" and t.name in self.c.row_owner.get(text, ()):
             return text
+        if t.kind == "set":
+            names = text.split()
+            if all(t.name in self.c.row_owner.get(n, ()) for n in names):
+                return tuple(names)
+            t = T.enum(t.name or "")  # the message says what each name may be
         shown = text.replace("\n", "\\n")
         self.c.error(
             "R016",
@@ -294,4 +318,6 @@ def _cell_text(c: ast.Expr) -> str:
         return "true" if c.value else "false"
     if isinstance(c, ast.Name):
         return c.id
+    if isinstance(c, ast.NameSet):
+        return " ".join(n.id for n in c.names)
     return "?"

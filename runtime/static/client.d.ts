@@ -10,6 +10,15 @@
 export type ActionMap = { [name: string]: Record<string, unknown> };
 export type EventMap = { [name: string]: unknown };
 
+/** A scheduled event's run (docs/protocol.md "State, ledger, rules"); times in ms UTC. */
+export interface EventRun {
+  name: string;
+  when: string;
+  sets: string[];
+  starts_at: number;
+  ends_at: number;
+}
+
 export interface RejectionError {
   code: "bad_params" | "unknown_action" | "precondition" | "insufficient" | "limit" | "cooldown"
     | "slot_busy" | "overflow" | "id_reused" | "busy" | "unknown_row" | "pack_fault" | (string & {});
@@ -132,7 +141,8 @@ export declare class Client<A extends object = ActionMap, S = Record<string, unk
   ping(): Promise<{ type: "pong"; server_time: number }>;
 
   state(): Promise<{ player_id: string; version: number; server_time: number;
-    rules: { version: string; hash: string }; state: S }>;
+    rules: { version: string; hash: string }; state: S;
+    events: { active: EventRun[]; next: EventRun | null } }>;
   ledger(options?: { after?: string | null; limit?: number }): Promise<LedgerEntry[]>;
   rules(): Promise<Record<string, unknown>>;
   sendBatch(actions: { id: string; name: string; params?: unknown }[]):

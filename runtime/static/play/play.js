@@ -29,6 +29,7 @@ const model = {
   meters: {}, // name -> {value, since}: when each meter last ticked
   ledger: [],
   ledgerAfter: null,
+  events: { active: [], next: null }, // scheduled events at the last /state: the server decides
 };
 let client;
 
@@ -119,6 +120,7 @@ async function refreshState() {
   }
   model.fetchedVersion = Math.max(model.fetchedVersion, answer.version);
   setClock(answer.server_time);
+  model.events = answer.events || { active: [], next: null };
   if (model.rules && answer.rules.version !== model.rules.rules.version) await loadRules();
 }
 
@@ -276,6 +278,7 @@ function renderInventory() {
       continue;
     }
     const row = model.state[name] ?? {};
+    if (res.per2) { parts.push(pairTable(name, res, row)); continue; }
     const cells = Object.keys(model.rules.tables[res.per]?.rows ?? row).map((key) =>
       `<tr><td>${esc(key)}</td><td class="num" data-testid="item-${esc(name)}-${esc(key)}">${esc(row[key])}</td></tr>`);
     const max = res.max !== undefined ? `<span class="tag">max ${res.max} each</span>` : "";
@@ -285,9 +288,33 @@ function renderInventory() {
   $("inventory").innerHTML = parts.join("") || `<span class="muted">No items.</span>`;
 }
 
+// an item of two tables: a grid, a row per row of `per`, a column per row of `per2`
+// (the state holds it nested: produce.wheat.gold)
+function pairTable(name, res, held) {
+  const firsts = Object.keys(model.rules.tables[res.per]?.rows ?? held);
+  const seconds = Object.keys(model.rules.tables[res.per2]?.rows ?? held[firsts[0]] ?? {});
+  const head = seconds.map((q) => `<th>${esc(q)}</th>`).join("");
+  const rows = firsts.map((k) => `<tr><td>${esc(k)}</td>` + seconds.map((q) =>
+    `<td class="num" data-testid="item-${esc(name)}-${esc(k)}-${esc(q)}">${esc((held[k] ?? {})[q])}</td>`).join("") + "</tr>");
+  const max = res.max !== undefined ? `<span class="tag">max ${res.max} each</span>` : "";
+  const title = `${esc(name)} <span class="tag">per ${esc(res.per)}, ${esc(res.per2)}</span>${max}`;
+  return `<table><tr><th colspan="${seconds.length + 1}">${title}</th></tr><tr><td></td>${head}</tr>${rows.join("")}</table>`;
+}
+
 function renderClock(t) {
   $("clock").textContent = new Date(t).toISOString().replace("T", " ").slice(0, 19) + " UTC";
   $("offset").textContent = model.offset ? `(skipped ${fmtDuration(model.offset)} ahead)` : "";
+  renderEvents(t);
+}
+
+function renderEvents(t) {
+  // as the last /state told them: what they set already applies on the server
+  const shown = (e) => `<b>${esc(e.name)}</b> <span class="muted">${esc(e.sets.join(", "))}</span>`;
+  const lines = model.events.active.map(
+    (e) => `<div data-testid="event-${esc(e.name)}">running: ${shown(e)} — ends in ${fmtDuration(e.ends_at - t)}</div>`);
+  const next = model.events.next;
+  if (next) lines.push(`<div data-testid="event-next">next: ${shown(next)} — in ${fmtDuration(next.starts_at - t)}</div>`);
+  $("events").innerHTML = lines.join("");
 }
 
 function render() {

@@ -1,0 +1,332 @@
+"""The history sink: every committed ledger entry, and every rejection (counted), copied
+into a SQL database off the hot path, for analysis (`rulesc report`).
+
+The hot path pays one append: a commit (and a `remember` of rejections) adds one item to
+the store's change feed in the same atomic step — on Redis one XADD to the stream
+HISTORY_KEY inside the commit script, on SQLite one row of the `history_outbox` table in
+the commit's transaction. A Drainer (one task per server process) reads the feed in
+batches, writes each batch to the SQL database in one transaction and only then
+acknowledges it (Redis: XACK + XDEL in the consumer group; SQLite: DELETE). A crash of
+either side before the acknowledgement redelivers the batch, so delivery is at least
+once; the SQL side makes it exactly once: every feed item's id is recorded in
+`history_applied` in the same transaction as its rows, and an item already there is
+skipped (rejection counters are added once), and ledger entries also have the primary key
+(game, player, entry_id).
+
+Tables (the same in SQLite and PostgreSQL; `entry` is JSONB on PostgreSQL):
+    history_entries(game, player, entry_id, at_ms, day, action, entry)  one per ledger entry
+    history_rejections(game, action, reason, day, count)  rejections counted per UTC day
+    history_applied(feed, item)  the feed items written (the exactly-once guard)
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+HISTORY_KEY = "rulesc:history"  # the Redis stream of committed entries (one node only)
+HISTORY_GROUP = "drain"  # its consumer group
+HISTORY_FILE = "history.sqlite3"  # the embedded history database, in the data directory
+REPORTS_DIR = "reports"  # `rulesc report` writes GAME.html here in the data directory
+BATCH = 500  # feed items per SQL transaction
+IDLE_WAIT = 0.2  # seconds between reads of an empty feed
+RETRY_WAIT = (0.5, 10.0)  # seconds before retrying a failed write: first, most
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class FeedItem:
+    """One commit's (or remember's) contribution to the history."""
+
+    id: str  # the feed's own id of the item (Redis stream id, SQLite outbox seq)
+    game: str
+    player: str
+    at_ms: int  # when the store took it (the day of its rejections)
+    entries: list[tuple[str, dict]]  # (event id, ledger entry)
+    rejections: list[tuple[str, str]]  # (action, reason code)
+
+
+class Feed(Protocol):
+    """A store's change feed of committed entries (store_redis.py, store_sqlite.py)."""
+
+    name: str  # tells feeds apart in `history_applied` (ids are per feed)
+
+    async def read(self, limit: int) -> list[FeedItem]:
+        """Up to `limit` items not yet acknowledged, oldest first; after `rewind`, the
+        items read before and not acknowledged come again."""
+        ...
+
+    async def ack(self, items: list[FeedItem]) -> None:
+        """The items are written: never deliver them again."""
+        ...
+
+    async def lag(self) -> tuple[int, int | None]:
+        """(items waiting, the oldest one's at_ms or None)."""
+        ...
+
+    def rewind(self) -> None: ...
+
+
+def rejections_of(decided: list) -> list[tuple[str, str]]:
+    """(action, reason code) of each rejected Decided (store.Decided, ledger None)."""
+    return [(d.action, d.result["error"]["code"]) for d in decided if d.ledger is None]
+
+
+def utc_day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+
+
+class HistoryUnavailable(Exception):
+    """The history database cannot take the write now: the batch stays in the feed."""
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS history_entries (
+    game TEXT NOT NULL, player TEXT NOT NULL, entry_id TEXT NOT NULL,
+    at_ms BIGINT NOT NULL, day TEXT NOT NULL, action TEXT NOT NULL,
+    entry {json} NOT NULL,
+    PRIMARY KEY (game, player, entry_id)
+);
+CREATE INDEX IF NOT EXISTS history_entries_day ON history_entries (game, day);
+CREATE TABLE IF NOT EXISTS history_rejections (
+    game TEXT NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL, day TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (game, action, reason, day)
+);
+CREATE TABLE IF NOT EXISTS history_applied (
+    feed TEXT NOT NULL, item TEXT NOT NULL,
+    PRIMARY KEY (feed, item)
+);
+"""
+
+INSERT_APPLIED = "INSERT INTO history_applied VALUES (?, ?) ON CONFLICT DO NOTHING"
+INSERT_ENTRY = "INSERT INTO history_entries VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+ADD_REJECTIONS = (
+    "INSERT INTO history_rejections VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (game, action, reason, day)"
+    " DO UPDATE SET count = history_rejections.count + excluded.count"
+)
+
+
+class Sink(abc.ABC):
+    """A SQL database the history is written to. Every call runs on one thread of its own."""
+
+    json_type = "TEXT"
+
+    def __init__(self, describe: str) -> None:
+        self.describe = describe  # for the log: never a password
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rulesc-history")
+        self._conn: Any = None  # touched only on the executor thread
+
+    @abc.abstractmethod
+    def _connect(self) -> Any: ...
+
+    @abc.abstractmethod
+    def _transaction(self, conn: Any) -> contextlib.AbstractContextManager[Any]:
+        """A context that commits on success and rolls back on error; yields a cursor."""
+
+    def _sql(self, statement: str) -> str:
+        return statement
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _db(self) -> Any:
+        if self._conn is None:
+            conn = self._connect()
+            with self._transaction(conn) as cur:
+                for statement in SCHEMA.format(json=self.json_type).split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
+            self._conn = conn
+        return self._conn
+
+    async def write(self, feed: str, items: list[FeedItem]) -> int:
+        """Write the items not written before, in one transaction; the entries written.
+        Raises HistoryUnavailable (nothing written) when the database cannot take it."""
+        return await self._run(self._write, feed, items)
+
+    def _write(self, feed: str, items: list[FeedItem]) -> int:
+        written = 0
+        try:
+            with self._transaction(self._db()) as cur:
+                for item in items:
+                    cur.execute(self._sql(INSERT_APPLIED), (feed, item.id))
+                    if cur.rowcount != 1:
+                        continue  # written before: a redelivery
+                    written += self._write_item(cur, item)
+        except Exception as e:
+            self._drop_connection()
+            raise HistoryUnavailable(f"{self.describe}: {e}") from e
+        return written
+
+    def _write_item(self, cur: Any, item: FeedItem) -> int:
+        rows = [
+            (
+                item.game,
+                item.player,
+                eid,
+                entry.get("time", item.at_ms),
+                utc_day(entry.get("time", item.at_ms)),
+                entry.get("action", ""),
+                orjson.dumps(entry).decode(),
+            )
+            for eid, entry in item.entries
+        ]
+        if rows:
+            cur.executemany(self._sql(INSERT_ENTRY), rows)
+        day = utc_day(item.at_ms)
+        counted: dict[tuple[str, str], int] = {}
+        for action, reason in item.rejections:
+            counted[(action, reason)] = counted.get((action, reason), 0) + 1
+        if counted:
+            cur.executemany(
+                self._sql(ADD_REJECTIONS),
+                [(item.game, a, r, day, n) for (a, r), n in counted.items()],
+            )
+        return len(rows)
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    async def close(self) -> None:
+        with contextlib.suppress(RuntimeError):  # closed before
+            await self._run(self._drop_connection)
+        self._executor.shutdown(wait=False)
+
+
+class SqliteSink(Sink):
+    """The embedded history database: one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"history in SQLite at {path.resolve()}")
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    @contextlib.contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+
+class Drainer:
+    """Moves the feed into the sink: read a batch, write it, acknowledge it; a failed write
+    is retried (with growing waits) from the same items, so none is lost or doubled."""
+
+    def __init__(
+        self, feed: Feed, sink: Sink, *, batch: int = BATCH, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.feed, self.sink, self.batch, self.clock = feed, sink, batch, clock
+        self.waiting = 0  # items in the feed at the last look
+        self.behind = 0.0  # seconds since the oldest waiting item was committed
+        self.written = 0  # entries written by this process
+        self.failures = 0  # writes (or feed reads) that failed
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run())
+
+    async def run(self) -> None:
+        wait = RETRY_WAIT[0]
+        while True:
+            try:
+                moved = await self.drain_once()
+                wait = RETRY_WAIT[0]
+            except Exception as e:
+                self.failures += 1
+                self.feed.rewind()  # the unacknowledged items come again
+                log.warning("history: %s; retrying in %.1fs", e, wait)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, RETRY_WAIT[1])
+                continue
+            if not moved:
+                await asyncio.sleep(IDLE_WAIT)
+
+    async def drain_once(self) -> int:
+        """One batch: the items moved (0: the feed was empty). Raises on a failure."""
+        await self.measure()
+        items = await self.feed.read(self.batch)
+        if not items:
+            return 0
+        self.written += await self.sink.write(self.feed.name, items)
+        await self.feed.ack(items)
+        return len(items)
+
+    async def measure(self) -> None:
+        waiting, oldest = await self.feed.lag()
+        self.waiting = waiting
+        self.behind = 0.0 if oldest is None else max(0.0, self.clock() - oldest / 1000)
+
+    async def drain(self) -> None:
+        """Everything now in the feed (tests, and a server stopping)."""
+        while await self.drain_once():
+            pass
+        await self.measure()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.sink.close()
+
+
+class UnknownHistory(ValueError):
+    """A --history value no sink takes."""
+
+
+def make_sink(url: str, data_dir: Path) -> Sink:
+    """The sink `url` names: postgresql://... (psycopg 3, the `history` extra),
+    sqlite:///PATH, or sqlite (HISTORY_FILE in the data directory)."""
+    if url in ("sqlite", "sqlite:", "sqlite://"):
+        return SqliteSink(data_dir / HISTORY_FILE)
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        path = url.removeprefix("sqlite://")
+        if not path:
+            raise UnknownHistory("sqlite:///PATH names the history file")
+        return SqliteSink(Path(path))
+    if scheme in ("postgresql", "postgres"):
+        # imported on use: a server without the `history` extra never loads psycopg
+        try:
+            from .history_postgres import PostgresSink
+        except ImportError as e:
+            raise UnknownHistory(
+                f"--history {scheme}:// needs psycopg: pip install 'rulesc[history]' ({e})"
+            ) from e
+
+        return PostgresSink(url)
+    raise UnknownHistory(
+        "--history takes postgresql://USER@HOST/DB, sqlite:///PATH or sqlite (in the data dir)"
+    )

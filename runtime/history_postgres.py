@@ -1,0 +1,35 @@
+"""The history sink on PostgreSQL (`--history postgresql://...`): psycopg 3, the `history`
+extra (`pip install 'rulesc[history]'`). The same tables and statements as the SQLite sink
+(runtime/history.py), with `entry` as JSONB."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+
+from .history import Sink
+from .stores import without_password
+
+CONNECT_TIMEOUT = 5  # seconds: a database that is down fails the write, not the drainer
+
+
+class PostgresSink(Sink):
+    json_type = "JSONB"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"history in PostgreSQL at {without_password(url)}")
+        self.url = url
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT)
+
+    @contextlib.contextmanager
+    def _transaction(self, conn: psycopg.Connection) -> Iterator[Any]:
+        with conn.transaction(), conn.cursor() as cur:
+            yield cur
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s")

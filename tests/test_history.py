@@ -1,0 +1,262 @@
+"""The history sink (runtime/history.py): every committed ledger entry reaches the SQL
+database once, every rejection is counted once, whatever is redelivered; a server killed
+mid-drain and a database down for a while lose and double nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+from rulesc.runtime.history import Drainer, FeedItem, Sink, make_sink
+from rulesc.runtime.store import Store
+from rulesc.runtime.store_redis import RedisStore
+from rulesc.runtime.store_sqlite import SqliteStore
+
+from . import prockit
+from .serverkit import HARVEST, Kit, a, act, call, session
+
+WAIT = 60.0  # seconds: the most a test waits for the drainer to catch up
+
+
+class At:
+    """What serverkit's calls need of a server: its URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def rows(url: str, query: str) -> list[tuple]:
+    """A query on the history database (postgresql://... or a SQLite file path)."""
+    if url.startswith("postgresql://"):
+        with psycopg.connect(url) as conn:
+            return [tuple(r) for r in conn.execute(query).fetchall()]
+    with sqlite3.connect(url) as conn:
+        return conn.execute(query).fetchall()
+
+
+def entries_in(url: str) -> Counter:
+    """(game, player, entry id) -> times it is in the table."""
+    return Counter(rows(url, "SELECT game, player, entry_id FROM history_entries"))
+
+
+def rejections_in(url: str) -> dict[tuple[str, str], int]:
+    return {
+        (action, reason): n
+        for action, reason, n in rows(
+            url, "SELECT action, reason, sum(count) FROM history_rejections GROUP BY 1, 2"
+        )
+    }
+
+
+async def ledger_of(store: Store, players: list[str]) -> set[tuple[str, str, str]]:
+    out = set()
+    for p in players:
+        for entry in await store.ledger("harvest", p, after=None, limit=100_000):
+            out.add(("harvest", p, entry["id"]))
+    return out
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return str(tmp_path / "history.sqlite3")
+
+
+def sink_for(url: str, tmp_path: Path) -> Sink:
+    return make_sink(url if url.startswith("postgresql://") else f"sqlite://{url}", tmp_path)
+
+
+async def play(run: Any, players: int, rounds: int, who: str) -> tuple[list[str], Counter]:
+    """New players (devices `who`-N) each buy seeds (applied) and harvest an empty plot
+    (rejected); the players, and the rejections they got by (action, reason)."""
+    ids, rejected = [], Counter()
+    for i in range(players):
+        player, token = await session(run, f"device-{who}-{i:04d}")
+        ids.append(player)
+        for r in range(rounds):
+            reply = await act(
+                run,
+                token,
+                a(f"b{r}", "buy_seed", kind="wheat", qty=1),
+                a(f"h{r}", "harvest", slot=0),
+            )
+            assert reply.status == 200, reply.body
+            for result in reply.body["results"]:
+                assert not result.get("replayed")
+                if result["status"] == "rejected":
+                    rejected[("harvest", result["error"]["code"])] += 1
+    return ids, rejected
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_every_entry_reaches_the_history_once(
+    kind: str, history_url: str, harvest: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    redis_url = request.getfixturevalue("redis_url") if kind == "redis" else None
+    k = Kit(kind, harvest, tmp_path, redis_url)
+    try:
+        run = await k.start(store=k.make_store(history=True))
+        players, rejected = await play(run, players=3, rounds=4, who="a")
+        feed = run.store.history_feed()
+        sink = sink_for(history_url, tmp_path)
+        drainer = Drainer(feed, sink, batch=5)  # several batches
+        try:
+            # read once without acknowledging: as if the server died after the SQL commit
+            first = await feed.read(5)
+            assert await sink.write(feed.name, first) > 0
+            feed.rewind()
+            await drainer.drain()  # the same items again, then the rest
+            assert drainer.waiting == 0 and drainer.behind == 0.0
+            assert await sink.write(feed.name, first) == 0  # a redelivery writes nothing
+        finally:
+            await drainer.close()
+        ledger = await ledger_of(run.store, players)
+        table = entries_in(history_url)
+        assert set(table) == ledger and len(ledger) == 3 * 4
+        assert max(table.values()) == 1
+        assert rejections_in(history_url) == dict(rejected) and rejected
+    finally:
+        await k.close()
+
+
+async def test_without_history_nothing_is_fed(harvest: Any, tmp_path: Path, redis_url: str) -> None:
+    for store in (SqliteStore(tmp_path / "s.db"), RedisStore(redis_url)):
+        k = Kit("sqlite", harvest, tmp_path)
+        run = await k.start(store=store)
+        try:
+            await play(run, players=1, rounds=1, who="a")
+            assert await run.store.history_feed().lag() == (0, None)
+        finally:
+            await k.close()
+
+
+def test_the_history_rows_say_what_the_ledger_says(tmp_path: Path) -> None:
+    url = str(tmp_path / "h.sqlite3")
+    sink = make_sink(f"sqlite://{url}", tmp_path)
+    entry = {"action": "sell", "changes": {"coins": [1, 5]}, "time": 1_767_571_200_000}
+    item = FeedItem("1", "g", "p", 1_767_657_600_000, [("7", entry)], [("buy", "limit")] * 2)
+
+    async def go() -> None:
+        try:
+            assert await sink.write("f", [item]) == 1
+        finally:
+            await sink.close()
+
+    asyncio.run(go())
+    assert rows(url, "SELECT game, player, entry_id, at_ms, day, action FROM history_entries") == [
+        ("g", "p", "7", 1_767_571_200_000, "2026-01-05", "sell")
+    ]
+    assert rows(url, "SELECT * FROM history_rejections") == [("g", "buy", "limit", "2026-01-06", 2)]
+
+
+# ---- real server processes: killed mid-drain, the database down ---------------------
+
+
+async def wait_metric(served: prockit.Served, done: Callable[[str], bool]) -> str:
+    """/metrics once `done` says so of its text (a bounded wait, not a timing assert)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        text = (await call(f"{served.url}/metrics")).body.decode()
+        if done(text):
+            return text
+        assert time.monotonic() < deadline, f"not so in {WAIT}s:\n{text[-2000:]}"
+        await asyncio.sleep(0.1)
+
+
+async def wait_drained(served: prockit.Served, history: str, expected: set) -> None:
+    def drained(text: str) -> bool:
+        if "rulesc_history_waiting 0.0" not in text:
+            return False
+        try:
+            return set(entries_in(history)) >= expected
+        except psycopg.errors.UndefinedTable:  # the drainer has not made its tables yet
+            return False
+
+    await wait_metric(served, drained)
+
+
+def serve_args(redis_url: str, history: str, data: Path) -> list[str]:
+    return [str(HARVEST), "--redis", redis_url, "--history", history, "--data-dir", str(data)]
+
+
+@pytest.mark.slow
+async def test_a_server_killed_mid_drain_loses_and_doubles_nothing(
+    redis_url: str, postgres_url: str, tmp_path: Path
+) -> None:
+    args = serve_args(redis_url, postgres_url, tmp_path / "data")
+    served = await prockit.serve(args, tmp_path / "serve1.log")
+    try:
+        run = At(served.url)
+        players, rejected = await play(run, players=4, rounds=10, who="before")
+
+        async def more() -> None:  # commits go on while the server is killed
+            await play(run, players=2, rounds=50, who="during")
+
+        task = asyncio.ensure_future(more())
+        try:  # killed once the drainer is at work
+            await wait_metric(served, lambda text: "rulesc_history_entries_written 0" not in text)
+            prockit.kill(served)
+            await served.proc.wait()
+        finally:
+            await asyncio.gather(task, return_exceptions=True)  # cut off by the kill
+    finally:
+        prockit.kill(served)
+        await served.proc.wait()
+    served = await prockit.serve(args, tmp_path / "serve2.log")
+    store = RedisStore(redis_url)
+    try:
+        all_players = await _players(store, redis_url)
+        ledger = await ledger_of(store, all_players)
+        await wait_drained(served, postgres_url, ledger)
+        table = entries_in(postgres_url)
+        assert set(table) == ledger and max(table.values()) == 1
+        assert len(ledger) >= 4 * 10
+    finally:
+        await store.close()
+        await prockit.stop(served)
+
+
+@pytest.mark.slow
+async def test_the_database_down_for_a_while_loses_and_doubles_nothing(
+    redis_url: str, postgres_url: str, postgres_server: Any, tmp_path: Path
+) -> None:
+    served = await prockit.serve(serve_args(redis_url, postgres_url, tmp_path), tmp_path / "s.log")
+    store = RedisStore(redis_url)
+    try:
+        run = At(served.url)
+        players, rejected = await play(run, players=2, rounds=3, who="before")
+        await wait_drained(served, postgres_url, await ledger_of(store, players))
+        postgres_server.stop("immediate")  # a crash of the database
+        try:
+            more, rejected_later = await play(
+                run, players=3, rounds=5, who="down"
+            )  # the game goes on
+            await wait_metric(served, lambda text: "rulesc_history_waiting 0.0" not in text)
+        finally:
+            postgres_server.start()
+        ledger = await ledger_of(store, players + more)
+        await wait_drained(served, postgres_url, ledger)
+        table = entries_in(postgres_url)
+        assert set(table) == ledger and max(table.values()) == 1
+        assert rejections_in(postgres_url) == dict(rejected + rejected_later)
+        assert sum(rejected_later.values()) == 3 * 5
+    finally:
+        await store.close()
+        await prockit.stop(served)
+
+
+async def _players(store: RedisStore, redis_url: str) -> list[str]:
+    """Every player with a ledger in the test Redis."""
+    with redis.Redis.from_url(redis_url) as client:
+        keys = [k.decode() for k in client.scan_iter("rulesc:{harvest:*}:ledger")]
+    return [k.split("{harvest:", 1)[1].split("}", 1)[0] for k in keys]

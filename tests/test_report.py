@@ -1,0 +1,97 @@
+"""`rulesc report` (tools/report.py): the economy report from the history database, and the
+admin page that shows it."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from rulesc.cli.main import app
+from rulesc.runtime.history import Drainer, make_sink
+from rulesc.tools import report
+
+from .serverkit import ADMIN, Kit, a, act, call, session
+
+runner = CliRunner()
+
+
+async def history_of_play(harvest: Any, tmp_path: Path) -> tuple[Kit, Any, Path]:
+    """A server on the embedded store with the history on, two players who played, their
+    history drained into data/history.sqlite3."""
+    k = Kit("sqlite", harvest, tmp_path)
+    run = await k.start(store=k.make_store(history=True))
+    for i in range(2):
+        _, token = await session(run, f"device-report-{i}")
+        reply = await act(
+            run,
+            token,
+            a("b1", "buy_seed", kind="wheat", qty=2 + i),
+            a("h1", "harvest", slot=0),  # rejected: nothing planted
+        )
+        assert reply.status == 200, reply.body
+    data = Path(run.server.config.data_dir)
+    drainer = Drainer(run.store.history_feed(), make_sink("sqlite", data))
+    await drainer.drain()
+    await drainer.close()
+    return k, run, data
+
+
+async def test_the_report_counts_what_players_did(harvest: Any, tmp_path: Path) -> None:
+    k, _run, data = await history_of_play(harvest, tmp_path)
+    try:
+        obs = report.observe(str(data / "history.sqlite3"), "harvest")
+    finally:
+        await k.close()
+    assert len(obs.days) == 1
+    day = obs.days[0]
+    assert obs.active[day] == 2
+    assert obs.actions[day] == {"buy_seed": 2}
+    # wheat seeds cost 5 coins each: 2 + 3 seeds bought
+    assert obs.sinks[day]["coins"] == 5 * 5
+    assert obs.sources[day]["seed[wheat]"] == 5
+    assert sum(obs.rejections.values()) == 2
+    assert {act for act, _ in obs.rejections} == {"harvest"}
+
+
+async def test_rulesc_report_writes_the_page_the_admin_page_shows(
+    harvest: Any, tmp_path: Path
+) -> None:
+    k, run, data = await history_of_play(harvest, tmp_path)
+    try:
+        missing = await call(f"{run.url}/admin/harvest/report", token=ADMIN)
+        assert missing.status == 404 and missing.code == "not_found"
+        sim = tmp_path / "sim"
+        sim.mkdir()
+        (sim / "samples.csv").write_text(
+            "bot,run,day,time,resource,value\n"
+            "casual,0,0,0.00,coins,200\ncasual,0,1,24.00,coins,150\n"
+            "casual,1,0,0.00,coins,200\ncasual,1,1,24.00,coins,170\n"
+        )
+        result = runner.invoke(
+            app, ["report", "harvest", "--data-dir", str(data), "--simulated", str(sim)]
+        )
+        assert result.exit_code == 0, result.output
+        page = (data / "reports" / "harvest.html").read_text()
+        assert "observed vs simulated" in page
+        images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+        assert len(images) >= 3
+        assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+
+        shown = await call(f"{run.url}/admin/harvest/report", token=ADMIN)
+        assert shown.status == 200 and shown.headers["Content-Type"].startswith("text/html")
+        assert shown.body.decode() == page
+        denied = await call(f"{run.url}/admin/harvest/report", token="wrong")
+        assert denied.status == 403 and denied.code == "forbidden"
+    finally:
+        await k.close()
+    assert report.simulated_net(sim / "samples.csv") == {"coins": [-40.0]}  # median of -50, -30
+
+
+def test_report_without_a_history_says_so(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", "harvest", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no history database" in result.output
