@@ -9,6 +9,7 @@ the designer's line.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from .pysrc import (
 
 # names the generated functions use for themselves
 _RESERVED = {"s", "p", "ctx", "rt", "state", "now"}
+_BUILTINS = frozenset(vars(builtins))  # (the module: `__builtins__` may be its dict)
 # comparisons negated by flipping the operator: exact, since the rules have no floats
 _FLIPPED = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 # how tightly an expression binds, to bracket it only where Python needs it (or a reader would)
@@ -44,9 +46,28 @@ _OR, _AND, _NOT, _COMPARE, _ATOM = range(5)
 
 def py_name(name: str) -> str:
     """A rules name as a Python local: `yield` -> `yield_`, `s` -> `s_`."""
-    if keyword.iskeyword(name) or name in _RESERVED or name in dir(__builtins__):
+    if keyword.iskeyword(name) or name in _RESERVED or name in _BUILTINS:
         return name + "_"
     return name
+
+
+# names the pack's module defines or imports besides its actions
+_MODULE_NAMES = {"new_state", "settle", "level_of", "invariants", "during_events", "rt"}
+_MODULE_NAMES |= {"Annotated", "BaseModel", "Field", "Literal", "annotations"}
+
+
+def action_fn(name: str) -> str:
+    """An action's Python function: its own name, unless that is a word of Python or a name
+    the pack's module already has (`raise` -> `raise_`, `settle` -> `settle_`); ACTIONS maps
+    the action's name to it, so players never see the difference."""
+    if keyword.iskeyword(name) or name in _MODULE_NAMES or name in _BUILTINS:
+        return name + "_"
+    return name
+
+
+def param_field(name: str) -> str:
+    """A parameter's field on its params model: `import` -> `import_` (its alias stays `import`)."""
+    return name + "_" if keyword.iskeyword(name) else name
 
 
 def table_const(name: str) -> str:
@@ -610,7 +631,9 @@ def module_parts(game: ir.Game, version: str, compiler_version: str) -> dict:
             _table(
                 {
                     a.name: Group(
-                        "(", (a.name, camel(a.name) + "Params", literal_doc(tuple(a.writes))), ")"
+                        "(",
+                        (action_fn(a.name), camel(a.name) + "Params", literal_doc(tuple(a.writes))),
+                        ")",
                     )
                     for a in game.actions
                 }
@@ -807,13 +830,22 @@ def _loot(lt: ir.Loot) -> Pre:
     )
 
 
+def _field_type(p: ir.Param) -> str:
+    """A field named as in the rules; one renamed for Python (param_field) keeps the rules'
+    name as its alias, which is what clients send."""
+    if param_field(p.name) == p.name:
+        return param_type(p)
+    return f"Annotated[{param_type(p)}, Field(alias={py_literal(p.name)})]"
+
+
 def _action_parts(game: ir.Game, a: ir.Action) -> dict:
     return {
         "name": a.name,
         "params_class": camel(a.name) + "Params",
-        "fields": [(p.name, param_type(p)) for p in a.params],
+        "fn": action_fn(a.name),
+        "fields": [(param_field(p.name), _field_type(p)) for p in a.params],
         "marker": marker(a.loc),
-        "params": [f"    {py_name(p.name)} = p.{p.name}" for p in a.params],
+        "params": [f"    {py_name(p.name)} = p.{param_field(p.name)}" for p in a.params],
         "body": BodyEmitter(game).emit(a.body),
     }
 

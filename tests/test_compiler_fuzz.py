@@ -25,6 +25,8 @@ from rulesc.compiler.codes import CODES
 from rulesc.dsl.parser import MAX_BLOCK_DEPTH, MAX_EXPR_DEPTH, MAX_EXPR_NESTING
 from rulesc.runtime.pack import load_pack
 
+from .gamekit import Player, build_pack
+
 HARVEST = Path(__file__).resolve().parents[1] / "games" / "harvest"
 RULES = (HARVEST / "harvest.rules").read_bytes()
 
@@ -255,3 +257,29 @@ def test_add_sub_computes_a_run_as_add_and_sub_do() -> None:
     assert rt.add_sub("+-+", 5, 3, 10, 2) == rt.add(rt.sub(rt.add(5, 3), 10), 2) == 0
     with pytest.raises(rt.Rejected):  # past 64 bits in a middle step, as nested calls would be
         rt.add_sub("+-", rt.INT64_MAX, 1, 5)
+
+
+def test_names_that_are_words_of_python_build_and_play(tmp_path: Path) -> None:
+    """An action, parameter or `let` named like a Python keyword or one of the pack's own
+    functions (`raise`, `import`, `global`, `settle`) is the designer's business: the pack
+    renames it inside and clients still use the rules' names."""
+    pack = build_pack(
+        tmp_path,
+        """
+        game words "Words"
+
+        currency coins start 10
+
+        action raise(import: int 1..5)
+          let global = import
+          gain coins global
+
+        action settle
+          gain coins 100
+        """,
+    )
+    player = Player(pack)
+    assert player.do("raise", **{"import": 3}).changes["coins"] == [10, 13]
+    assert player.do("settle").changes["coins"] == [13, 113]
+    refused = player.do("raise", **{"import_": 3})  # only the rules' name is a parameter
+    assert refused.error is not None and refused.error["code"] == "bad_params"
