@@ -211,8 +211,8 @@ def moved(node, delta: int, where: tuple[str, str, int, int] | None = None):
         same = all(a is b for a, b in zip(items, node, strict=True))
         return node if same else kind(items)
     if kind is dict:
-        values = {k: moved(v, delta, where) for k, v in node.items()}
-        return node if all(values[k] is v for k, v in node.items()) else values
+        entries = {k: moved(v, delta, where) for k, v in node.items()}
+        return node if all(entries[k] is v for k, v in node.items()) else entries
     names = _FIELDS.get(kind)
     if names is None:
         if not dataclasses.is_dataclass(node):
