@@ -148,3 +148,18 @@ def test_the_memo_replays_moved_actions_as_checked_where_they_now_stand(tmp_path
     game_ir, diagnostics = fresh
     assert game_ir is not None
     assert [(d.code, d.span.line) for d in diagnostics] == [("R021", 74)]
+
+
+def test_a_replayed_action_keeps_its_marks_when_an_earlier_one_loses_them(tmp_path) -> None:
+    # plant, water and buy_energy use energy; plant stops using it: the two replayed after
+    # it still do (their checks were first made when plant had already marked energy used)
+    game = Path(shutil.copytree(HARVEST, tmp_path / "harvest"))
+    rules = (game / "harvest.rules").resolve()
+    text = rules.read_text()
+    memo = ActionMemo()
+    for edited in [text, text.replace("cost energy 1, seed[kind] 1", "cost seed[kind] 1")]:
+        overrides = {rules: edited}
+        remembered = check_game(load_game(game, overrides=overrides), memo)
+        assert remembered == check_game(load_game(game, overrides=overrides))
+    assert remembered[1] == []  # not "nothing uses `energy`"
+    assert memo.hits > 0

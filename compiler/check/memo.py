@@ -98,23 +98,33 @@ class ActionMemo:
     def _record(
         self, c: Context, check: Callable[[ast.ActionDecl], ir.Action | None], d: ast.ActionDecl
     ) -> _Result:
-        n_diags, used, given, costed = len(c.diags), set(c.used), set(c.given), set(c.costed)
-        had_params = d.name in c.action_params
-        action = check(d)
-        return _Result(
+        # the check writes into empty sets for what it uses, gains and costs, so that the
+        # result holds all of its own marks, also those an earlier action made first (or a
+        # replay would lose them once that action no longer makes them)
+        n_diags, outer = len(c.diags), (c.used, c.given, c.costed, c.action_params)
+        c.used, c.given, c.costed, c.action_params = set(), set(), {}, {}
+        try:
+            action = check(d)
+            own = (c.used, c.given, c.costed, c.action_params)
+        finally:
+            c.used, c.given, c.costed, c.action_params = outer
+        result = _Result(
             d.span,
             self.placement,
             action,
             tuple(c.diags[n_diags:]),
-            frozenset(c.used - used),
-            frozenset(c.given - given),
-            tuple((k, v) for k, v in c.costed.items() if k not in costed),
-            None if had_params else c.action_params.get(d.name),
+            frozenset(own[0]),
+            frozenset(own[1]),
+            tuple(own[2].items()),
+            own[3].get(d.name),
             tuple(getattr(c, name) for name in BODY_STATE),
         )
+        self._replay(c, d, result, diags=False)
+        return result
 
-    def _replay(self, c: Context, d: ast.ActionDecl, r: _Result) -> None:
-        c.diags.extend(r.diags)
+    def _replay(self, c: Context, d: ast.ActionDecl, r: _Result, *, diags: bool = True) -> None:
+        if diags:
+            c.diags.extend(r.diags)
         c.used |= r.used
         c.given |= r.given
         for name, span in r.costed:
