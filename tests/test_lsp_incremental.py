@@ -163,3 +163,20 @@ def test_a_replayed_action_keeps_its_marks_when_an_earlier_one_loses_them(tmp_pa
         assert remembered == check_game(load_game(game, overrides=overrides))
     assert remembered[1] == []  # not "nothing uses `energy`"
     assert memo.hits > 0
+
+
+def test_a_row_renamed_in_a_csv_is_checked_again(tmp_path) -> None:
+    """The memo compares the data files tables load too: a CSV row renamed (the rules
+    untouched) must not replay checks that used the old row."""
+    game = Path(shutil.copytree(HARVEST, tmp_path / "harvest"))
+    rules = (game / "harvest.rules").resolve()
+    memo = ActionMemo()
+    _, before = check_game(load_game(game), memo)
+    assert not any(d.is_error for d in before)
+    csv = next(game.glob("*.csv"))
+    csv.write_text(csv.read_text().replace("wheat", "rye"), encoding="utf-8")
+    text = rules.read_text()
+    remembered = check_game(load_game(game, overrides={rules: text}), memo)
+    fresh = check_game(load_game(game, overrides={rules: text}))
+    assert remembered == fresh
+    assert any(d.is_error for d in fresh[1])  # the rules still name wheat

@@ -64,6 +64,9 @@ class ActionMemo:
             [moved(d, 1 - d.span.line) for d in others],
             sorted(c.broken),
             [(name, span.file) for name, span in c.decl_spans.items()],
+            # the data files tables load (CSV rows): a row renamed there changes what
+            # every action reading the table means (the tables are loaded by now)
+            sorted((f, h) for f, h in c.src.hashes.items() if not f.endswith(".rules")),
         )
         if environment != self.environment:  # compared once a run, never hashed
             self.results, self.environment = {}, environment
