@@ -455,7 +455,7 @@ class ServerParts:
     auth: Auth
     config: ServerConfig
     make_store: Callable[[], Store]
-    make_sink: Callable[[], Sink] | None = None  # --history: one per process
+    make_sink: Callable[[], Sink] | None = None  # --history: made by the drainer process
 
 
 def serve(options: ServeOptions) -> None:
@@ -476,11 +476,12 @@ def serve(options: ServeOptions) -> None:
 
     make_sink = _history_sink(options)
     parts = ServerParts(games, auth, options.server_config(), make_store, make_sink)
-    if options.workers == 1:
-        watched = {g.id: g.source for g in games if packs.is_game_folder(g.source)}
-        _serve_here(parts, options.host, options.port, watched if options.watch else {})
-    else:
-        _serve_workers(parts, options.host, options.port, options.workers)
+    watched = {g.id: g.source for g in games if packs.is_game_folder(g.source)}
+    watched = watched if options.watch else {}
+    if options.workers == 1 and make_sink is None:
+        _serve_here(parts, options.host, options.port, watched)
+    else:  # --history: the drainer runs in a process of its own, beside the server's
+        _serve_workers(parts, options.host, options.port, options.workers, watched)
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -595,17 +596,24 @@ def _serve_here(parts: ServerParts, host: str, port: int, watched: dict[str, Pat
     asyncio.run(_run(parts, host, port, watched))
 
 
-def _serve_workers(parts: ServerParts, host: str, port: int, workers: int) -> None:
-    """Serve in `workers` forked processes sharing the port (cli/workers.py)."""
+def _serve_workers(
+    parts: ServerParts, host: str, port: int, workers: int, watched: dict[str, Path]
+) -> None:
+    """Serve in `workers` forked processes sharing the port (cli/workers.py), and with
+    --history the history drainer in one more."""
     from .workers import serve_forked
 
     def run_worker(bound: int, ready_fd: int) -> None:
-        asyncio.run(_run(parts, host, bound, {}, ready_fd=ready_fd))
+        asyncio.run(_run(parts, host, bound, watched, ready_fd=ready_fd))
 
     def announce(bound: int) -> None:
         _announce(parts.games, host, bound, parts.config.dev, workers)
 
-    raise typer.Exit(serve_forked(workers, host, port, run_worker, announce, _say))
+    def run_drainer() -> None:
+        asyncio.run(_drain(parts))
+
+    helper = run_drainer if parts.make_sink is not None else None
+    raise typer.Exit(serve_forked(workers, host, port, run_worker, announce, _say, helper))
 
 
 def _dev_value(data_dir: Path, name: str) -> tuple[str, Path, bool]:
@@ -706,11 +714,8 @@ async def _run(
         os.write(ready_fd, b"1")
     stop = _stop_on_signals()
     watcher = _start_watching(server, watched)
-    drainer = None
-    if parts.make_sink is not None:
-        drainer = Drainer(store.history_feed(), parts.make_sink())
-        server.metrics.watch_history(drainer)
-        drainer.start()
+    if parts.make_sink is not None:  # drained by the drainer process (_drain): watched here
+        server.metrics.watch_history(store.history_feed())
     try:
         await stop.wait()
     finally:
@@ -718,8 +723,23 @@ async def _run(
         if watcher is not None:
             watcher.cancel()
         await server.close()
-        if drainer is not None:  # what it has not written stays in the feed for next time
-            await drainer.close()
+        await store.close()
+
+
+async def _drain(parts: ServerParts) -> None:
+    """The history drainer's process (--history): moves the store's feed into the history
+    database until SIGTERM / SIGINT. Apart from the serving processes, so they pay only the
+    feed's append per commit; what it has not written when it stops stays in the feed."""
+    assert parts.make_sink is not None
+    store = parts.make_store()
+    drainer = Drainer(store.history_feed(), parts.make_sink())
+    _say(f"history drainer: pid {os.getpid()}")
+    stop = _stop_on_signals()
+    drainer.start()
+    try:
+        await stop.wait()
+    finally:
+        await drainer.close()
         await store.close()
 
 

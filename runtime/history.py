@@ -6,12 +6,15 @@ the store's change feed in the same atomic step — on Redis one XADD to the str
 HISTORY_KEY inside the commit script, on SQLite one row of the `history_outbox` table in
 the commit's transaction. A Drainer (one task per server process) reads the feed in
 batches, writes each batch to the SQL database in one transaction and only then
-acknowledges it (Redis: XACK + XDEL in the consumer group; SQLite: DELETE). A crash of
+acknowledges it (Redis: XACK + XDEL in the consumer group; SQLite: DELETE). It runs in a
+process of its own beside the server's (cli/serve.py), so the serving processes pay only
+the append; several drainers on one feed are safe (below), one is enough. A crash of
 either side before the acknowledgement redelivers the batch, so delivery is at least
 once; the SQL side makes it exactly once: every feed item's id is recorded in
 `history_applied` in the same transaction as its rows, and an item already there is
 skipped (rejection counters are added once), and ledger entries also have the primary key
-(game, player, entry_id).
+(game, player, entry_id). The acknowledgement also adds the entries written to a total
+kept in the store, which each serving process reads for /metrics (FeedStatus).
 
 Tables (the same in SQLite and PostgreSQL; `entry` is JSONB on PostgreSQL):
     history_entries(game, player, entry_id, at_ms, day, action, entry)  one per ledger entry
@@ -26,7 +29,6 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,6 +64,20 @@ class FeedItem:
     rejections: list[tuple[str, str]]  # (action, reason code)
 
 
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    """The feed as any process sees it (for /metrics): kept in the store, not a process."""
+
+    waiting: int  # items not yet acknowledged
+    oldest_ms: int | None  # when the oldest of them was committed
+    written: int  # entries the drainers wrote to the history database, in all
+    failures: int  # writes (or feed reads) that failed and were retried, in all
+
+    def behind(self, now: float) -> float:
+        """Seconds since the oldest waiting item was committed (0: none waits)."""
+        return 0.0 if self.oldest_ms is None else max(0.0, now - self.oldest_ms / 1000)
+
+
 class Feed(Protocol):
     """A store's change feed of committed entries (store_redis.py, store_sqlite.py)."""
 
@@ -72,12 +88,14 @@ class Feed(Protocol):
         items read before and not acknowledged come again."""
         ...
 
-    async def ack(self, items: list[FeedItem]) -> None:
-        """The items are written: never deliver them again."""
+    async def ack(self, items: list[FeedItem], written: int) -> None:
+        """The items are written (`written` entries of them new): never deliver them again."""
         ...
 
-    async def lag(self) -> tuple[int, int | None]:
-        """(items waiting, the oldest one's at_ms or None)."""
+    async def status(self) -> FeedStatus: ...
+
+    async def count_failure(self) -> None:
+        """One more failed write or read (best effort: the store may be what failed)."""
         ...
 
     def rewind(self) -> None: ...
@@ -244,14 +262,8 @@ class Drainer:
     """Moves the feed into the sink: read a batch, write it, acknowledge it; a failed write
     is retried (with growing waits) from the same items, so none is lost or doubled."""
 
-    def __init__(
-        self, feed: Feed, sink: Sink, *, batch: int = BATCH, clock: Callable[[], float] = time.time
-    ) -> None:
-        self.feed, self.sink, self.batch, self.clock = feed, sink, batch, clock
-        self.waiting = 0  # items in the feed at the last look
-        self.behind = 0.0  # seconds since the oldest waiting item was committed
-        self.written = 0  # entries written by this process
-        self.failures = 0  # writes (or feed reads) that failed
+    def __init__(self, feed: Feed, sink: Sink, *, batch: int = BATCH) -> None:
+        self.feed, self.sink, self.batch = feed, sink, batch
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -264,9 +276,10 @@ class Drainer:
                 moved = await self.drain_once()
                 wait = RETRY_WAIT[0]
             except Exception as e:
-                self.failures += 1
                 self.feed.rewind()  # the unacknowledged items come again
                 log.warning("history: %s; retrying in %.1fs", e, wait)
+                with contextlib.suppress(Exception):
+                    await self.feed.count_failure()
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, RETRY_WAIT[1])
                 continue
@@ -275,24 +288,17 @@ class Drainer:
 
     async def drain_once(self) -> int:
         """One batch: the items moved (0: the feed was empty). Raises on a failure."""
-        await self.measure()
         items = await self.feed.read(self.batch)
         if not items:
             return 0
-        self.written += await self.sink.write(self.feed.name, items)
-        await self.feed.ack(items)
+        written = await self.sink.write(self.feed.name, items)
+        await self.feed.ack(items, written)
         return len(items)
 
-    async def measure(self) -> None:
-        waiting, oldest = await self.feed.lag()
-        self.waiting = waiting
-        self.behind = 0.0 if oldest is None else max(0.0, self.clock() - oldest / 1000)
-
     async def drain(self) -> None:
-        """Everything now in the feed (tests, and a server stopping)."""
+        """Everything now in the feed (tests)."""
         while await self.drain_once():
             pass
-        await self.measure()
 
     async def close(self) -> None:
         if self._task is not None:
