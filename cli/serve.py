@@ -332,6 +332,15 @@ def serve_command(
             envvar="RULESC_HISTORY",
         ),
     ] = None,
+    history_drainer: Annotated[
+        bool,
+        typer.Option(
+            help="With --history: run the history drainer beside the server (the default). "
+            "--no-history-drainer only appends to the feed, for when another `serve "
+            "--history` on the same Redis drains it (one drainer per store is enough).",
+            envvar="RULESC_HISTORY_DRAINER",
+        ),
+    ] = True,
     redis_timeout: Annotated[
         float,
         typer.Option(
@@ -405,6 +414,7 @@ class ServeOptions:
     max_rejections: int
     ledger_maxlen: int
     history: str | None
+    history_drainer: bool
     redis_timeout: float
     trust_proxy: bool
     sharded_pubsub: bool
@@ -456,6 +466,7 @@ class ServerParts:
     config: ServerConfig
     make_store: Callable[[], Store]
     make_sink: Callable[[], Sink] | None = None  # --history: made by the drainer process
+    history: bool = False  # the store feeds the history (watched in /metrics)
 
 
 def serve(options: ServeOptions) -> None:
@@ -474,8 +485,12 @@ def serve(options: ServeOptions) -> None:
         typer.echo(f"store: {kind.describe(options.redis, settings)}")
         return kind.make(options.redis, settings)
 
-    make_sink = _history_sink(options)
-    parts = ServerParts(games, auth, options.server_config(), make_store, make_sink)
+    make_sink = _history_sink(options)  # checked even when not used here
+    if not options.history_drainer:
+        make_sink = None
+    parts = ServerParts(
+        games, auth, options.server_config(), make_store, make_sink, bool(options.history)
+    )
     watched = {g.id: g.source for g in games if packs.is_game_folder(g.source)}
     watched = watched if options.watch else {}
     if options.workers == 1 and make_sink is None:
@@ -512,6 +527,11 @@ def _choose_store(options: ServeOptions) -> StoreKind:
         raise _usage_error(
             "--workers needs --redis: the embedded SQLite store is a single-process "
             "store (its pushes and its writer live in one process)"
+        )
+    if options.history and not options.history_drainer and not kind.many_processes:
+        raise _usage_error(
+            "--no-history-drainer needs --redis: no other server drains the embedded "
+            "SQLite store's feed"
         )
     return kind
 
@@ -714,7 +734,7 @@ async def _run(
         os.write(ready_fd, b"1")
     stop = _stop_on_signals()
     watcher = _start_watching(server, watched)
-    if parts.make_sink is not None:  # drained by the drainer process (_drain): watched here
+    if parts.history:  # drained by the drainer process (_drain): watched here
         server.metrics.watch_history(store.history_feed())
     try:
         await stop.wait()

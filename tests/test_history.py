@@ -307,3 +307,32 @@ async def test_the_drainer_is_a_process_of_its_own_beside_the_embedded_store(
     finally:
         await store.close()
         await prockit.stop(served)
+
+
+@pytest.mark.slow
+async def test_a_server_without_its_drainer_feeds_one_beside_another(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Two servers on one Redis, the first with --no-history-drainer: it appends, runs no
+    drainer, and the second's drainer writes what the first's players did, once."""
+    history = str(tmp_path / "history.sqlite3")
+    args = serve_args(redis_url, f"sqlite://{history}", tmp_path / "a")
+    quiet = await prockit.serve([*args, "--no-history-drainer"], tmp_path / "a.log")
+    store = RedisStore(redis_url)
+    try:
+        players, _ = await play(At(quiet.url), players=2, rounds=3, who="a")
+        assert (await store.history_feed().status()).waiting == 2 * 3  # one per commit
+        assert drainer_pids(quiet.log) == []
+        other = await prockit.serve(
+            serve_args(redis_url, f"sqlite://{history}", tmp_path / "b"), tmp_path / "b.log"
+        )
+        try:
+            ledger = await ledger_of(store, players)
+            await wait_drained(quiet, history, ledger)  # seen from the first server's /metrics
+            table = entries_in(history)
+            assert set(table) == ledger and max(table.values()) == 1
+        finally:
+            await prockit.stop(other)
+    finally:
+        await store.close()
+        await prockit.stop(quiet)
