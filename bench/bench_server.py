@@ -833,7 +833,24 @@ class Bench:
             (busy1 - busy0) / max(1e-9, total1 - total0),
         )
         self.print_round(row)
+        if self.history_server is not None:
+            self.wait_history_drained(port == self.history_port)
         return row
+
+    def wait_history_drained(self, say: bool) -> None:
+        """Wait until the history drainer has caught up, so what it still owes one round
+        does not take CPU from the next (a round of the server without the sink)."""
+        started = time.perf_counter()
+        waiting = -1
+        while time.perf_counter() - started < 300:
+            body = urllib.request.urlopen(f"http://{HOST}:{self.history_port}/metrics").read()
+            found = re.search(rb"^rulesc_history_waiting ([0-9.e+]+)$", body, re.M)
+            waiting = int(float(found.group(1))) if found else -1
+            if waiting == 0:
+                break
+            time.sleep(0.2)
+        if say:
+            print(f"    (history drained {time.perf_counter() - started:.1f}s after the round)")
 
     def profile(self, label: str, port: int) -> subprocess.Popen | None:
         """With --profile DIR: py-spy samples the server through the window (collapsed

@@ -746,11 +746,19 @@ async def _run(
         await store.close()
 
 
+# The drainer's scheduling priority below the serving processes' (nice 0): on a machine
+# whose cores are all busy the players' requests go first and the history falls behind
+# (rulesc_history_behind_seconds), to catch up when there is room. 10 gives it about a
+# tenth of a core's share against one busy serving process, not nothing.
+DRAINER_NICENESS = 10
+
+
 async def _drain(parts: ServerParts) -> None:
     """The history drainer's process (--history): moves the store's feed into the history
     database until SIGTERM / SIGINT. Apart from the serving processes, so they pay only the
     feed's append per commit; what it has not written when it stops stays in the feed."""
     assert parts.make_sink is not None
+    os.nice(DRAINER_NICENESS)
     store = parts.make_store()
     drainer = Drainer(store.history_feed(), parts.make_sink())
     _say(f"history drainer: pid {os.getpid()}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -107,7 +108,15 @@ def rejections_of(decided: list) -> list[tuple[str, str]]:
 
 
 def utc_day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+    return _day(ms // DAY_MS)
+
+
+DAY_MS = 86_400_000
+
+
+@functools.lru_cache(maxsize=64)
+def _day(days: int) -> str:  # every entry has one: strftime once per day, not per entry
+    return datetime.fromtimestamp(days * DAY_MS / 1000, UTC).strftime("%Y-%m-%d")
 
 
 class HistoryUnavailable(Exception):
@@ -133,7 +142,6 @@ CREATE TABLE IF NOT EXISTS history_applied (
 );
 """
 
-INSERT_APPLIED = "INSERT INTO history_applied VALUES (?, ?) ON CONFLICT DO NOTHING"
 INSERT_ENTRY = "INSERT INTO history_entries VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 ADD_REJECTIONS = (
     "INSERT INTO history_rejections VALUES (?, ?, ?, ?, ?)"
@@ -182,20 +190,32 @@ class Sink(abc.ABC):
         return await self._run(self._write, feed, items)
 
     def _write(self, feed: str, items: list[FeedItem]) -> int:
-        written = 0
         try:
             with self._transaction(self._db()) as cur:
-                for item in items:
-                    cur.execute(self._sql(INSERT_APPLIED), (feed, item.id))
-                    if cur.rowcount != 1:
-                        continue  # written before: a redelivery
-                    written += self._write_item(cur, item)
+                new = self._mark_applied(cur, feed, items)
+                return self._write_items(cur, [i for i in items if i.id in new])
         except Exception as e:
             self._drop_connection()
             raise HistoryUnavailable(f"{self.describe}: {e}") from e
-        return written
 
-    def _write_item(self, cur: Any, item: FeedItem) -> int:
+    def _mark_applied(self, cur: Any, feed: str, items: list[FeedItem]) -> set[str]:
+        """The items not written before (the others are redeliveries), marked written now:
+        one statement for the batch. A second writer of the same items at once waits for
+        the first's transaction (the primary key), then gets none of them back."""
+        if not items:
+            return set()
+        values = ", ".join(["(?, ?)"] * len(items))
+        cur.execute(
+            self._sql(
+                f"INSERT INTO history_applied VALUES {values} ON CONFLICT DO NOTHING RETURNING item"
+            ),
+            [v for i in items for v in (feed, i.id)],
+        )
+        return {row[0] for row in cur.fetchall()}
+
+    def _write_items(self, cur: Any, items: list[FeedItem]) -> int:
+        """The entries and the rejections (counted per day) of the items, in one statement
+        each; the entries written."""
         rows = [
             (
                 item.game,
@@ -206,19 +226,19 @@ class Sink(abc.ABC):
                 entry.get("action", ""),
                 orjson.dumps(entry).decode(),
             )
+            for item in items
             for eid, entry in item.entries
         ]
         if rows:
             cur.executemany(self._sql(INSERT_ENTRY), rows)
-        day = utc_day(item.at_ms)
-        counted: dict[tuple[str, str], int] = {}
-        for action, reason in item.rejections:
-            counted[(action, reason)] = counted.get((action, reason), 0) + 1
+        counted: dict[tuple[str, str, str, str], int] = {}
+        for item in items:
+            day = utc_day(item.at_ms)
+            for action, reason in item.rejections:
+                key = (item.game, action, reason, day)
+                counted[key] = counted.get(key, 0) + 1
         if counted:
-            cur.executemany(
-                self._sql(ADD_REJECTIONS),
-                [(item.game, a, r, day, n) for (a, r), n in counted.items()],
-            )
+            cur.executemany(self._sql(ADD_REJECTIONS), [(*k, n) for k, n in counted.items()])
         return len(rows)
 
     def _drop_connection(self) -> None:
