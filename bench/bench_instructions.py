@@ -2,6 +2,8 @@
 
     python bench/bench_instructions.py                       # this checkout, and the echo
     python bench/bench_instructions.py --tree /tmp/old /tmp/new   # A/B of two source trees
+    python bench/bench_instructions.py --history      # the serving process with the history
+                                                      # feed's append vs without
 
 Wall and CPU time on a shared machine move by 15-20% between runs of the same code,
 so a change worth 3% cannot be seen in them (bench_server.py compares ratios within one
@@ -73,10 +75,18 @@ async def drive(
 
 
 def measure(
-    name: str, tree: str | None, echo: bool, args: argparse.Namespace, tmp: Path, redis_port: int
-) -> None:
+    name: str,
+    tree: str | None,
+    echo: bool,
+    args: argparse.Namespace,
+    tmp: Path,
+    redis_port: int,
+    history: str | None = None,
+) -> float:
+    """Instructions per frame of the server (with `history`: `serve --history URL
+    --no-history-drainer`, the serving process with the feed's append and no drainer)."""
     port = b.free_port()
-    out = tmp / f"callgrind.{port}"
+    out = tmp / f"callgrind.{port}.%p"  # a forked worker or drainer dumps to its own file
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RULESC_")}
     if echo:
@@ -102,6 +112,9 @@ def measure(
             "--data-dir",
             str(tmp / f"d{port}"),
             "--trust-proxy",
+            # the serving process as it runs beside its drainer: with the feed's append,
+            # the drainer left out (callgrind_control cannot reach a forked child)
+            *(["--history", history, "--no-history-drainer"] if history else []),
         ]
         if tree:
             env["PYTHONPATH"] = tree  # (the server's cwd is tmp: no checkout shadows it)
@@ -132,7 +145,7 @@ def measure(
                 port, tokens, args.acts, f"ir{port}", lambda: control("-z"), lambda: control("-d")
             )
         )
-        dumps = sorted(tmp.glob(f"callgrind.{port}*"), key=os.path.getmtime)
+        dumps = sorted(tmp.glob(f"callgrind.{port}.{pid}*"), key=os.path.getmtime)
         total = 0
         for line in dumps[-1].read_text().splitlines():
             if line.startswith(("summary:", "totals:")):
@@ -143,6 +156,7 @@ def measure(
             f"({n} frames, {errors} errors, {time.perf_counter() - started:.0f}s)",
             flush=True,
         )
+        return total / n
     finally:
         proc.stop()
 
@@ -160,6 +174,13 @@ def main() -> int:
         "--acts", type=int, default=10, help="frames each sends in the counted window"
     )
     parser.add_argument("--no-echo", action="store_true", help="skip the echo server")
+    parser.add_argument(
+        "--history",
+        metavar="URL",
+        nargs="?",
+        const="sqlite",
+        help="also each tree with --history URL (default: sqlite in its data dir)",
+    )
     args = parser.parse_args()
     print("instructions per frame under callgrind (see the docstring for what they mean)")
     with tempfile.TemporaryDirectory(prefix="rulesc-ir-") as name:
@@ -169,7 +190,13 @@ def main() -> int:
             if not args.no_echo:
                 measure("echo server", None, True, args, tmp, redis_port)
             for tree in args.tree or [None]:
-                measure(f"rulesc act {tree or '(installed)'}", tree, False, args, tmp, redis_port)
+                label = f"rulesc act {tree or '(installed)'}"
+                off = measure(label, tree, False, args, tmp, redis_port)
+                if args.history:
+                    on = measure(
+                        f"{label} +history", tree, False, args, tmp, redis_port, args.history
+                    )
+                    print(f"  serving process, history sink on / off: {on / off:.3f}x instructions")
         finally:
             redis.stop()
     return 0

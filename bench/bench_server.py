@@ -56,6 +56,7 @@ import platform
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Pid:
+    """A process we did not start ourselves (a server's worker), for its CPU time."""
+
+    pid: int
+
+    def cpu(self) -> float:
+        """utime + stime in seconds (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def history_processes(proc: Proc, timeout: float = 60.0) -> tuple[Pid, Pid]:
+    """(the serving process, the history drainer) of a `serve --history`: both children
+    of the supervisor `proc`; the drainer names its pid in the log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = re.search(rb"^history drainer: pid (\d+)$", proc.log.read_bytes(), re.M)
+        if found:
+            break
+        proc.check()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{proc.name}: no history drainer named in {proc.log}")
+        time.sleep(0.1)
+    drainer = int(found.group(1))
+    children = Path(f"/proc/{proc.popen.pid}/task/{proc.popen.pid}/children").read_text()
+    [serving] = [int(p) for p in children.split() if int(p) != drainer]
+    return Pid(serving), Pid(drainer)
+
+
 class Proc:
     """A child process with its log file, and the CPU time it has used so far."""
 
@@ -120,8 +151,7 @@ class Proc:
 
     def cpu(self) -> float:
         """utime + stime in seconds (Linux /proc)."""
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return Pid(self.popen.pid).cpu()
 
     def check(self) -> None:
         if self.popen.poll() is not None:
@@ -673,6 +703,7 @@ class Bench:
                 self.tmp, self.redis_port, self.args.history
             )
             self.procs.append(self.history_server)
+            self.history_serving, self.history_drainer = history_processes(self.history_server)
         # spawn the workers now, so starting them is not inside a measured round
         list(self.pool.map(abs, range(self.args.procs)))
 
@@ -765,10 +796,14 @@ class Bench:
         before_calls = asyncio.run(self.store_calls())
         futures = [self.pool.submit(run_load, load) for load in loads]
         # CPU of the measured processes over the same window the workers count
-        server = self.server
+        watched: dict[str, Proc | Pid] = {
+            "server": self.server,
+            "redis": self.redis,
+            "echo": self.echo,
+        }
         if self.history_server is not None and port == self.history_port:
-            server = self.history_server
-        watched = {"server": server, "redis": self.redis, "echo": self.echo}
+            watched["server"] = self.history_serving  # the serving process: not the drainer
+            watched["drainer"] = self.history_drainer
         time.sleep(max(0.0, go + a.warmup - time.time()))
         before = {k: p.cpu() for k, p in watched.items()}
         busy0, total0 = machine_busy()
@@ -798,7 +833,24 @@ class Bench:
             (busy1 - busy0) / max(1e-9, total1 - total0),
         )
         self.print_round(row)
+        if self.history_server is not None:
+            self.wait_history_drained(port == self.history_port)
         return row
+
+    def wait_history_drained(self, say: bool) -> None:
+        """Wait until the history drainer has caught up, so what it still owes one round
+        does not take CPU from the next (a round of the server without the sink)."""
+        started = time.perf_counter()
+        waiting = -1
+        while time.perf_counter() - started < 300:
+            body = urllib.request.urlopen(f"http://{HOST}:{self.history_port}/metrics").read()
+            found = re.search(rb"^rulesc_history_waiting ([0-9.e+]+)$", body, re.M)
+            waiting = int(float(found.group(1))) if found else -1
+            if waiting == 0:
+                break
+            time.sleep(0.2)
+        if say:
+            print(f"    (history drained {time.perf_counter() - started:.1f}s after the round)")
 
     def profile(self, label: str, port: int) -> subprocess.Popen | None:
         """With --profile DIR: py-spy samples the server through the window (collapsed
@@ -969,6 +1021,22 @@ def main() -> int:
             bench.stop()
 
 
+def report_history(args: argparse.Namespace, off: list[Row], on: list[Row]) -> None:
+    """Sink on vs off, by the median of the rounds' pairs (each pair ran back to back)."""
+    throughput = statistics.median(b.per_s / a.per_s for a, b in zip(off, on, strict=True))
+    cpu = statistics.median(
+        b.cpu_us("server") / a.cpu_us("server") for a, b in zip(off, on, strict=True)
+    )
+    drainer = statistics.median(b.cpu_us("drainer") for b in on)
+    print(
+        f"  history sink on ({args.history}) vs off, median of {len(on)} paired rounds: "
+        f"{throughput:.3f}x actions/s (target >= 0.95); serving process CPU per action "
+        f"{cpu:.3f}x ({statistics.median(b.cpu_us('server') for b in on):.0f} vs "
+        f"{statistics.median(a.cpu_us('server') for a in off):.0f} µs); the drainer process "
+        f"{drainer:.0f} µs per action beside it"
+    )
+
+
 def report(bench: Bench, args: argparse.Namespace, started: float) -> int:
     ws_players = asyncio.run(bench.players(args.players, f"ws-{time.time_ns()}", fund=True))
     http_players = asyncio.run(bench.players(args.conns, f"http-{time.time_ns()}", fund=True))
@@ -982,18 +1050,21 @@ def report(bench: Bench, args: argparse.Namespace, started: float) -> int:
     echo_rows: list[Row] = []
     ws_rows: list[Row] = []
     history_rows: list[Row] = []
-    for _ in range(args.rounds):
+    for i in range(args.rounds):
         echo_rows.append(bench.round("echo server", "echo", bench.echo_port, [None] * args.players))
-        ws_rows.append(bench.round("rulesc act", "ws", bench.port, ws_tokens))
-        if bench.history_server is not None:
-            history_rows.append(bench.round("act +history", "ws", bench.history_port, ws_tokens))
+        if bench.history_server is None:
+            ws_rows.append(bench.round("rulesc act", "ws", bench.port, ws_tokens))
+            continue
+        # sink off and on back to back, in turns first: a pair shares the machine's mood
+        for on in (False, True) if i % 2 == 0 else (True, False):
+            if on:
+                history_rows.append(
+                    bench.round("act +history", "ws", bench.history_port, ws_tokens)
+                )
+            else:
+                ws_rows.append(bench.round("rulesc act", "ws", bench.port, ws_tokens))
     if history_rows:
-        on, off = best(history_rows), best(ws_rows)
-        print(
-            f"  history sink on ({args.history}) vs off: {on.per_s / off.per_s:.3f}x actions/s "
-            f"(target >= 0.95); server CPU per action {on.cpu_us('server'):.0f} vs "
-            f"{off.cpu_us('server'):.0f} µs"
-        )
+        report_history(args, ws_rows, history_rows)
     print(f"\n(b) HTTP POST /actions over {args.conns} keep-alive connections")
     single_rows: list[Row] = []
     batch_rows: list[Row] = []

@@ -332,6 +332,15 @@ def serve_command(
             envvar="RULESC_HISTORY",
         ),
     ] = None,
+    history_drainer: Annotated[
+        bool,
+        typer.Option(
+            help="With --history: run the history drainer beside the server (the default). "
+            "--no-history-drainer only appends to the feed, for when another `serve "
+            "--history` on the same Redis drains it (one drainer per store is enough).",
+            envvar="RULESC_HISTORY_DRAINER",
+        ),
+    ] = True,
     redis_timeout: Annotated[
         float,
         typer.Option(
@@ -405,6 +414,7 @@ class ServeOptions:
     max_rejections: int
     ledger_maxlen: int
     history: str | None
+    history_drainer: bool
     redis_timeout: float
     trust_proxy: bool
     sharded_pubsub: bool
@@ -455,7 +465,8 @@ class ServerParts:
     auth: Auth
     config: ServerConfig
     make_store: Callable[[], Store]
-    make_sink: Callable[[], Sink] | None = None  # --history: one per process
+    make_sink: Callable[[], Sink] | None = None  # --history: made by the drainer process
+    history: bool = False  # the store feeds the history (watched in /metrics)
 
 
 def serve(options: ServeOptions) -> None:
@@ -474,13 +485,18 @@ def serve(options: ServeOptions) -> None:
         typer.echo(f"store: {kind.describe(options.redis, settings)}")
         return kind.make(options.redis, settings)
 
-    make_sink = _history_sink(options)
-    parts = ServerParts(games, auth, options.server_config(), make_store, make_sink)
-    if options.workers == 1:
-        watched = {g.id: g.source for g in games if packs.is_game_folder(g.source)}
-        _serve_here(parts, options.host, options.port, watched if options.watch else {})
-    else:
-        _serve_workers(parts, options.host, options.port, options.workers)
+    make_sink = _history_sink(options)  # checked even when not used here
+    if not options.history_drainer:
+        make_sink = None
+    parts = ServerParts(
+        games, auth, options.server_config(), make_store, make_sink, bool(options.history)
+    )
+    watched = {g.id: g.source for g in games if packs.is_game_folder(g.source)}
+    watched = watched if options.watch else {}
+    if options.workers == 1 and make_sink is None:
+        _serve_here(parts, options.host, options.port, watched)
+    else:  # --history: the drainer runs in a process of its own, beside the server's
+        _serve_workers(parts, options.host, options.port, options.workers, watched)
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -511,6 +527,11 @@ def _choose_store(options: ServeOptions) -> StoreKind:
         raise _usage_error(
             "--workers needs --redis: the embedded SQLite store is a single-process "
             "store (its pushes and its writer live in one process)"
+        )
+    if options.history and not options.history_drainer and not kind.many_processes:
+        raise _usage_error(
+            "--no-history-drainer needs --redis: no other server drains the embedded "
+            "SQLite store's feed"
         )
     return kind
 
@@ -595,17 +616,24 @@ def _serve_here(parts: ServerParts, host: str, port: int, watched: dict[str, Pat
     asyncio.run(_run(parts, host, port, watched))
 
 
-def _serve_workers(parts: ServerParts, host: str, port: int, workers: int) -> None:
-    """Serve in `workers` forked processes sharing the port (cli/workers.py)."""
+def _serve_workers(
+    parts: ServerParts, host: str, port: int, workers: int, watched: dict[str, Path]
+) -> None:
+    """Serve in `workers` forked processes sharing the port (cli/workers.py), and with
+    --history the history drainer in one more."""
     from .workers import serve_forked
 
     def run_worker(bound: int, ready_fd: int) -> None:
-        asyncio.run(_run(parts, host, bound, {}, ready_fd=ready_fd))
+        asyncio.run(_run(parts, host, bound, watched, ready_fd=ready_fd))
 
     def announce(bound: int) -> None:
         _announce(parts.games, host, bound, parts.config.dev, workers)
 
-    raise typer.Exit(serve_forked(workers, host, port, run_worker, announce, _say))
+    def run_drainer() -> None:
+        asyncio.run(_drain(parts))
+
+    helper = run_drainer if parts.make_sink is not None else None
+    raise typer.Exit(serve_forked(workers, host, port, run_worker, announce, _say, helper))
 
 
 def _dev_value(data_dir: Path, name: str) -> tuple[str, Path, bool]:
@@ -706,11 +734,8 @@ async def _run(
         os.write(ready_fd, b"1")
     stop = _stop_on_signals()
     watcher = _start_watching(server, watched)
-    drainer = None
-    if parts.make_sink is not None:
-        drainer = Drainer(store.history_feed(), parts.make_sink())
-        server.metrics.watch_history(drainer)
-        drainer.start()
+    if parts.history:  # drained by the drainer process (_drain): watched here
+        server.metrics.watch_history(store.history_feed())
     try:
         await stop.wait()
     finally:
@@ -718,8 +743,31 @@ async def _run(
         if watcher is not None:
             watcher.cancel()
         await server.close()
-        if drainer is not None:  # what it has not written stays in the feed for next time
-            await drainer.close()
+        await store.close()
+
+
+# The drainer's scheduling priority below the serving processes' (nice 0): on a machine
+# whose cores are all busy the players' requests go first and the history falls behind
+# (rulesc_history_behind_seconds), to catch up when there is room. 10 gives it about a
+# tenth of a core's share against one busy serving process, not nothing.
+DRAINER_NICENESS = 10
+
+
+async def _drain(parts: ServerParts) -> None:
+    """The history drainer's process (--history): moves the store's feed into the history
+    database until SIGTERM / SIGINT. Apart from the serving processes, so they pay only the
+    feed's append per commit; what it has not written when it stops stays in the feed."""
+    assert parts.make_sink is not None
+    os.nice(DRAINER_NICENESS)
+    store = parts.make_store()
+    drainer = Drainer(store.history_feed(), parts.make_sink())
+    _say(f"history drainer: pid {os.getpid()}")
+    stop = _stop_on_signals()
+    drainer.start()
+    try:
+        await stop.wait()
+    finally:
+        await drainer.close()
         await store.close()
 
 

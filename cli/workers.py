@@ -9,7 +9,9 @@ player's token: they were all forked with the same secret.
 
 This process only supervises: it says the port is served once every worker listens,
 starts a worker again when one dies (a crash must not shrink the pool for good), and
-passes SIGTERM / SIGINT on to the workers, then waits for them.
+passes SIGTERM / SIGINT on to the workers, then waits for them. It may also run one
+helper process beside the workers (`--history`: the history drainer), supervised the same
+way: started again when it dies, stopped with them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable
 RESTART_WINDOW = 60.0  # seconds: a worker dying more often than ...
 RESTART_LIMIT = 10  # ... this many times in the window stops the whole server
 READY_TIMEOUT = 120.0  # seconds for every worker to listen at start
+HELPER = -1  # the helper process's index (workers are 0..N-1)
 
 
 def serve_forked(
@@ -35,23 +38,29 @@ def serve_forked(
     run_worker: Callable[[int, int], None],
     announce: Callable[[int], None],
     say: Callable[[str], None],
+    helper: Callable[[], None] | None = None,
 ) -> int:
     """Serve `host:port` (0: a free port) in `workers` forked processes: each calls
     run_worker(port, ready_fd), which listens with SO_REUSEPORT, writes a byte to ready_fd
-    and returns when the worker stops; announce(port) once they all listen. Returns the
-    exit code for the whole server."""
+    and returns when the worker stops; announce(port) once they all listen. `helper`, if
+    given, runs in one more process until it is stopped. Returns the exit code for the
+    whole server."""
     holder, bound = reserve_port(host, port)
 
     def run(index: int, ready_fd: int) -> None:
         holder.close()
-        run_worker(bound, ready_fd)
+        if index == HELPER:
+            assert helper is not None
+            helper()
+        else:
+            run_worker(bound, ready_fd)
 
     def ready() -> None:
         holder.close()  # every worker listens on the port now
         announce(bound)
 
     try:
-        return supervise(workers, run, ready, say)
+        return supervise(workers, run, ready, say, helper=helper is not None)
     finally:
         holder.close()  # the workers did not all start: ready() never ran
 
@@ -71,10 +80,13 @@ def supervise(
     run_worker: Callable[[int, int], None],
     announce: Callable[[], None],
     say: Callable[[str], None],
+    *,
+    helper: bool = False,
 ) -> int:
     """Fork `workers` processes, each calling run_worker(index, ready_fd) — which writes a
-    byte to ready_fd once it listens and returns when the worker stops. Returns the exit
-    code for the whole server."""
+    byte to ready_fd once it listens and returns when the worker stops — and with `helper`
+    one more, run_worker(HELPER, ready_fd), which writes nothing. Returns the exit code for
+    the whole server."""
     read_fd, write_fd = os.pipe()
     pids: dict[int, int] = {}  # pid -> worker index
     stopping = False
@@ -117,6 +129,8 @@ def supervise(
     signal.signal(signal.SIGINT, stop)
     for i in range(workers):
         start(i)
+    if helper:
+        start(HELPER)
     if not _wait_ready(read_fd, workers, pids):
         say("error: the workers did not all start; stopping")
         stop(signal.SIGTERM, None)
@@ -132,7 +146,8 @@ def supervise(
         index = pids.pop(pid, None)
         if index is None or stopping:
             continue
-        say(f"worker {index} (pid {pid}) exited ({_how(status)}); starting it again")
+        what = "the helper" if index == HELPER else f"worker {index}"
+        say(f"{what} (pid {pid}) exited ({_how(status)}); starting it again")
         now = time.monotonic()
         deaths = [t for t in deaths if t > now - RESTART_WINDOW] + [now]
         if len(deaths) > RESTART_LIMIT:

@@ -645,7 +645,8 @@ class ReadyHandler(BaseHandler):
 class MetricsHandler(BaseHandler):
     route = "metrics"
 
-    def get(self) -> None:
+    async def get(self) -> None:
+        await self.server.metrics.refresh()
         self.set_header("Content-Type", CONTENT_TYPE)
         self.finish(self.server.metrics.render())
 

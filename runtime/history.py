@@ -6,12 +6,15 @@ the store's change feed in the same atomic step — on Redis one XADD to the str
 HISTORY_KEY inside the commit script, on SQLite one row of the `history_outbox` table in
 the commit's transaction. A Drainer (one task per server process) reads the feed in
 batches, writes each batch to the SQL database in one transaction and only then
-acknowledges it (Redis: XACK + XDEL in the consumer group; SQLite: DELETE). A crash of
+acknowledges it (Redis: XACK + XDEL in the consumer group; SQLite: DELETE). It runs in a
+process of its own beside the server's (cli/serve.py), so the serving processes pay only
+the append; several drainers on one feed are safe (below), one is enough. A crash of
 either side before the acknowledgement redelivers the batch, so delivery is at least
 once; the SQL side makes it exactly once: every feed item's id is recorded in
 `history_applied` in the same transaction as its rows, and an item already there is
 skipped (rejection counters are added once), and ledger entries also have the primary key
-(game, player, entry_id).
+(game, player, entry_id). The acknowledgement also adds the entries written to a total
+kept in the store, which each serving process reads for /metrics (FeedStatus).
 
 Tables (the same in SQLite and PostgreSQL; `entry` is JSONB on PostgreSQL):
     history_entries(game, player, entry_id, at_ms, day, action, entry)  one per ledger entry
@@ -24,9 +27,9 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,6 +65,20 @@ class FeedItem:
     rejections: list[tuple[str, str]]  # (action, reason code)
 
 
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    """The feed as any process sees it (for /metrics): kept in the store, not a process."""
+
+    waiting: int  # items not yet acknowledged
+    oldest_ms: int | None  # when the oldest of them was committed
+    written: int  # entries the drainers wrote to the history database, in all
+    failures: int  # writes (or feed reads) that failed and were retried, in all
+
+    def behind(self, now: float) -> float:
+        """Seconds since the oldest waiting item was committed (0: none waits)."""
+        return 0.0 if self.oldest_ms is None else max(0.0, now - self.oldest_ms / 1000)
+
+
 class Feed(Protocol):
     """A store's change feed of committed entries (store_redis.py, store_sqlite.py)."""
 
@@ -72,12 +89,14 @@ class Feed(Protocol):
         items read before and not acknowledged come again."""
         ...
 
-    async def ack(self, items: list[FeedItem]) -> None:
-        """The items are written: never deliver them again."""
+    async def ack(self, items: list[FeedItem], written: int) -> None:
+        """The items are written (`written` entries of them new): never deliver them again."""
         ...
 
-    async def lag(self) -> tuple[int, int | None]:
-        """(items waiting, the oldest one's at_ms or None)."""
+    async def status(self) -> FeedStatus: ...
+
+    async def count_failure(self) -> None:
+        """One more failed write or read (best effort: the store may be what failed)."""
         ...
 
     def rewind(self) -> None: ...
@@ -89,7 +108,15 @@ def rejections_of(decided: list) -> list[tuple[str, str]]:
 
 
 def utc_day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+    return _day(ms // DAY_MS)
+
+
+DAY_MS = 86_400_000
+
+
+@functools.lru_cache(maxsize=64)
+def _day(days: int) -> str:  # every entry has one: strftime once per day, not per entry
+    return datetime.fromtimestamp(days * DAY_MS / 1000, UTC).strftime("%Y-%m-%d")
 
 
 class HistoryUnavailable(Exception):
@@ -115,7 +142,6 @@ CREATE TABLE IF NOT EXISTS history_applied (
 );
 """
 
-INSERT_APPLIED = "INSERT INTO history_applied VALUES (?, ?) ON CONFLICT DO NOTHING"
 INSERT_ENTRY = "INSERT INTO history_entries VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 ADD_REJECTIONS = (
     "INSERT INTO history_rejections VALUES (?, ?, ?, ?, ?)"
@@ -164,20 +190,32 @@ class Sink(abc.ABC):
         return await self._run(self._write, feed, items)
 
     def _write(self, feed: str, items: list[FeedItem]) -> int:
-        written = 0
         try:
             with self._transaction(self._db()) as cur:
-                for item in items:
-                    cur.execute(self._sql(INSERT_APPLIED), (feed, item.id))
-                    if cur.rowcount != 1:
-                        continue  # written before: a redelivery
-                    written += self._write_item(cur, item)
+                new = self._mark_applied(cur, feed, items)
+                return self._write_items(cur, [i for i in items if i.id in new])
         except Exception as e:
             self._drop_connection()
             raise HistoryUnavailable(f"{self.describe}: {e}") from e
-        return written
 
-    def _write_item(self, cur: Any, item: FeedItem) -> int:
+    def _mark_applied(self, cur: Any, feed: str, items: list[FeedItem]) -> set[str]:
+        """The items not written before (the others are redeliveries), marked written now:
+        one statement for the batch. A second writer of the same items at once waits for
+        the first's transaction (the primary key), then gets none of them back."""
+        if not items:
+            return set()
+        values = ", ".join(["(?, ?)"] * len(items))
+        cur.execute(
+            self._sql(
+                f"INSERT INTO history_applied VALUES {values} ON CONFLICT DO NOTHING RETURNING item"
+            ),
+            [v for i in items for v in (feed, i.id)],
+        )
+        return {row[0] for row in cur.fetchall()}
+
+    def _write_items(self, cur: Any, items: list[FeedItem]) -> int:
+        """The entries and the rejections (counted per day) of the items, in one statement
+        each; the entries written."""
         rows = [
             (
                 item.game,
@@ -188,19 +226,19 @@ class Sink(abc.ABC):
                 entry.get("action", ""),
                 orjson.dumps(entry).decode(),
             )
+            for item in items
             for eid, entry in item.entries
         ]
         if rows:
             cur.executemany(self._sql(INSERT_ENTRY), rows)
-        day = utc_day(item.at_ms)
-        counted: dict[tuple[str, str], int] = {}
-        for action, reason in item.rejections:
-            counted[(action, reason)] = counted.get((action, reason), 0) + 1
+        counted: dict[tuple[str, str, str, str], int] = {}
+        for item in items:
+            day = utc_day(item.at_ms)
+            for action, reason in item.rejections:
+                key = (item.game, action, reason, day)
+                counted[key] = counted.get(key, 0) + 1
         if counted:
-            cur.executemany(
-                self._sql(ADD_REJECTIONS),
-                [(item.game, a, r, day, n) for (a, r), n in counted.items()],
-            )
+            cur.executemany(self._sql(ADD_REJECTIONS), [(*k, n) for k, n in counted.items()])
         return len(rows)
 
     def _drop_connection(self) -> None:
@@ -244,14 +282,8 @@ class Drainer:
     """Moves the feed into the sink: read a batch, write it, acknowledge it; a failed write
     is retried (with growing waits) from the same items, so none is lost or doubled."""
 
-    def __init__(
-        self, feed: Feed, sink: Sink, *, batch: int = BATCH, clock: Callable[[], float] = time.time
-    ) -> None:
-        self.feed, self.sink, self.batch, self.clock = feed, sink, batch, clock
-        self.waiting = 0  # items in the feed at the last look
-        self.behind = 0.0  # seconds since the oldest waiting item was committed
-        self.written = 0  # entries written by this process
-        self.failures = 0  # writes (or feed reads) that failed
+    def __init__(self, feed: Feed, sink: Sink, *, batch: int = BATCH) -> None:
+        self.feed, self.sink, self.batch = feed, sink, batch
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -264,9 +296,10 @@ class Drainer:
                 moved = await self.drain_once()
                 wait = RETRY_WAIT[0]
             except Exception as e:
-                self.failures += 1
                 self.feed.rewind()  # the unacknowledged items come again
                 log.warning("history: %s; retrying in %.1fs", e, wait)
+                with contextlib.suppress(Exception):
+                    await self.feed.count_failure()
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, RETRY_WAIT[1])
                 continue
@@ -275,24 +308,17 @@ class Drainer:
 
     async def drain_once(self) -> int:
         """One batch: the items moved (0: the feed was empty). Raises on a failure."""
-        await self.measure()
         items = await self.feed.read(self.batch)
         if not items:
             return 0
-        self.written += await self.sink.write(self.feed.name, items)
-        await self.feed.ack(items)
+        written = await self.sink.write(self.feed.name, items)
+        await self.feed.ack(items, written)
         return len(items)
 
-    async def measure(self) -> None:
-        waiting, oldest = await self.feed.lag()
-        self.waiting = waiting
-        self.behind = 0.0 if oldest is None else max(0.0, self.clock() - oldest / 1000)
-
     async def drain(self) -> None:
-        """Everything now in the feed (tests, and a server stopping)."""
+        """Everything now in the feed (tests)."""
         while await self.drain_once():
             pass
-        await self.measure()
 
     async def close(self) -> None:
         if self._task is not None:

@@ -7,6 +7,8 @@ counting never delays a player.
 from __future__ import annotations
 
 import bisect
+import logging
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -29,7 +31,9 @@ from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
     from .connections import Connections
-    from .history import Drainer
+    from .history import Feed, FeedStatus
+
+log = logging.getLogger(__name__)
 
 disable_created_metrics()  # the *_created series double the output and nobody reads them
 
@@ -121,38 +125,45 @@ class _Histogram(Collector):
 
 
 class _History(Collector):
-    """The history sink's lag (runtime/history.py), as its drainer last measured it."""
+    """The history sink's lag (runtime/history.py), read from the store's feed when
+    /metrics is asked (Metrics.refresh): the drainer runs in a process of its own."""
 
-    def __init__(self, drainer: Drainer) -> None:
-        self._d = drainer
+    def __init__(self, feed: Feed) -> None:
+        self.feed = feed
+        self.status: FeedStatus | None = None  # the last read (kept when the store is down)
+        self.read_at = 0.0
 
     def collect(self) -> Iterator[Metric]:
-        d = self._d
+        s = self.status
+        if s is None:
+            return
         yield GaugeMetricFamily(
             "rulesc_history_waiting",
             "Commits in the store's history feed not yet written to the history database",
-            value=d.waiting,
+            value=s.waiting,
         )
         yield GaugeMetricFamily(
             "rulesc_history_behind_seconds",
             "Age of the oldest commit not yet written to the history database",
-            value=d.behind,
+            value=s.behind(self.read_at),
         )
         yield CounterMetricFamily(
             "rulesc_history_entries_written",
-            "Ledger entries this process wrote to the history database",
-            value=d.written,
+            "Ledger entries the history drainers wrote to the history database (all "
+            "processes: kept in the store)",
+            value=s.written,
         )
         yield CounterMetricFamily(
             "rulesc_history_failures",
-            "History writes or feed reads that failed (retried)",
-            value=d.failures,
+            "History writes or feed reads that failed (retried; all processes)",
+            value=s.failures,
         )
 
 
 class Metrics:
     def __init__(self, store_calls: Counter[str]) -> None:
         self.registry = CollectorRegistry()
+        self._history: _History | None = None
         r = self.registry
         # actions answered, by (game, action, outcome): a plain Counter read at scrape time
         # (a labelled prometheus counter costs a lookup and a lock per action)
@@ -203,8 +214,19 @@ class Metrics:
     def count_connections(self, connections: Connections) -> None:
         self.registry.register(_Connections(connections))
 
-    def watch_history(self, drainer: Drainer) -> None:
-        self.registry.register(_History(drainer))
+    def watch_history(self, feed: Feed) -> None:
+        self._history = _History(feed)
+        self.registry.register(self._history)
+
+    async def refresh(self) -> None:
+        """Read what is kept outside this process (the history feed's status)."""
+        h = self._history
+        if h is not None:
+            try:
+                h.status = await h.feed.status()
+                h.read_at = time.time()
+            except Exception as e:  # the store is down: /metrics still answers
+                log.warning("metrics: history feed status: %s", e)
 
     def count_results(
         self, game: str, known_actions: object, names: list[str], results: list[dict]

@@ -37,7 +37,7 @@ import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from .history import HISTORY_GROUP, HISTORY_KEY, FeedItem, rejections_of
+from .history import HISTORY_GROUP, HISTORY_KEY, FeedItem, FeedStatus, rejections_of
 from .redis_cluster import ClusterLink
 from .redis_keys import Link, Script, key_part, player_prefix
 from .redis_links import SingleNode, is_cluster, unavailable, unavailable_on_error
@@ -557,18 +557,23 @@ class _Subscription(Subscription):
         await self._presence.leave(self._prefix, self._callback)  # a failure there lapses
 
 
-# After the SQL commit: acknowledged and deleted at once (the stream keeps only what waits)
+# After the SQL commit: acknowledged and deleted at once (the stream keeps only what
+# waits), and the entries written added to the drainers' totals (HISTORY_TOTALS)
 ACK_LUA = """
-redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
-return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+redis.call('HINCRBY', KEYS[2], 'written', ARGV[2])
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 3))
 """
-LAG_LUA = """
+STATUS_LUA = """
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-return {redis.call('XLEN', KEYS[1]), first[1] and first[1][1] or false}
+local totals = redis.call('HMGET', KEYS[2], 'written', 'failures')
+return {redis.call('XLEN', KEYS[1]), first[1] and first[1][1] or false,
+  totals[1] or '0', totals[2] or '0'}
 """
 _ack_script = Script(ACK_LUA)
-_lag_script = Script(LAG_LUA)
+_status_script = Script(STATUS_LUA)
 CONSUMER = "drainer"  # one name for every process: a restarted one takes over what waits
+HISTORY_TOTALS = HISTORY_KEY + ":totals"  # {written, failures} of every drainer (same slot)
 
 
 class RedisFeed:
@@ -604,7 +609,7 @@ class RedisFeed:
         await self._group(link)
         items, gone = await self._read(link, "0" if self._pending else ">", limit)
         if gone:  # pending ids deleted before they were acknowledged: nothing to write
-            await _ack_script(link, [HISTORY_KEY], [HISTORY_GROUP, *gone])
+            await _ack_script(link, [HISTORY_KEY, HISTORY_TOTALS], [HISTORY_GROUP, 0, *gone])
         if not items and self._pending:
             self._pending = False
             items, _ = await self._read(link, ">", limit)
@@ -647,13 +652,22 @@ class RedisFeed:
         return items, gone
 
     @unavailable_on_error
-    async def ack(self, items: list[FeedItem]) -> None:
+    async def ack(self, items: list[FeedItem], written: int) -> None:
         if items:
             link = await self._store._link_now()
-            await _ack_script(link, [HISTORY_KEY], [HISTORY_GROUP, *[i.id for i in items]])
+            ids = [i.id for i in items]
+            await _ack_script(link, [HISTORY_KEY, HISTORY_TOTALS], [HISTORY_GROUP, written, *ids])
 
     @unavailable_on_error
-    async def lag(self) -> tuple[int, int | None]:
+    async def status(self) -> FeedStatus:
         link = await self._store._link_now()
-        waiting, first = await _lag_script(link, [HISTORY_KEY], [])
-        return int(waiting), None if not first else int(first.decode().split("-", 1)[0])
+        waiting, first, written, failures = await _status_script(
+            link, [HISTORY_KEY, HISTORY_TOTALS], []
+        )
+        oldest = None if not first else int(first.decode().split("-", 1)[0])
+        return FeedStatus(int(waiting), oldest, int(written), int(failures))
+
+    @unavailable_on_error
+    async def count_failure(self) -> None:
+        link = await self._store._link_now()
+        await link.execute(HISTORY_TOTALS, "HINCRBY", HISTORY_TOTALS, "failures", 1)

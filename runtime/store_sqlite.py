@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from .history import FeedItem, rejections_of
+from .history import FeedItem, FeedStatus, rejections_of
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
     DEFAULT_MAX_REJECTIONS,
@@ -81,6 +81,10 @@ CREATE TABLE IF NOT EXISTS history_outbox (
     entries TEXT NOT NULL,                      -- JSON [[event id, entry], ...]
     rejections TEXT NOT NULL                    -- JSON [[action, reason], ...]
 );
+-- what the history drainers did, in all ('written' entries, 'failures'): for /metrics
+CREATE TABLE IF NOT EXISTS history_totals (
+    name TEXT PRIMARY KEY, n INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS devices (
     game TEXT NOT NULL, device TEXT NOT NULL, player TEXT NOT NULL,
     PRIMARY KEY (game, device)
@@ -584,19 +588,35 @@ class SqliteFeed:
 
         return await self._store._run(run)
 
-    async def ack(self, items: list[FeedItem]) -> None:
+    async def ack(self, items: list[FeedItem], written: int) -> None:
         seqs = [(int(i.id),) for i in items]
-        await self._store._run(
-            lambda: self._store._db().executemany("DELETE FROM history_outbox WHERE seq = ?", seqs)
-        )
 
-    async def lag(self) -> tuple[int, int | None]:
-        def run() -> tuple[int, int | None]:
-            n, oldest = (
-                self._store._db()
-                .execute("SELECT count(*), min(at_ms) FROM history_outbox")
-                .fetchone()
-            )
-            return n, oldest
+        def run() -> None:
+            with self._store._tx() as db:
+                db.executemany("DELETE FROM history_outbox WHERE seq = ?", seqs)
+                self._add(db, "written", written)
+
+        await self._store._run(run)
+
+    async def status(self) -> FeedStatus:
+        def run() -> FeedStatus:
+            db = self._store._db()
+            n, oldest = db.execute("SELECT count(*), min(at_ms) FROM history_outbox").fetchone()
+            totals = dict(db.execute("SELECT name, n FROM history_totals").fetchall())
+            return FeedStatus(n, oldest, totals.get("written", 0), totals.get("failures", 0))
 
         return await self._store._run(run)
+
+    async def count_failure(self) -> None:
+        def run() -> None:
+            with self._store._tx() as db:
+                self._add(db, "failures", 1)
+
+        await self._store._run(run)
+
+    @staticmethod
+    def _add(db: sqlite3.Connection, name: str, n: int) -> None:
+        db.execute(
+            "INSERT INTO history_totals VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + ?",
+            (name, n, n),
+        )

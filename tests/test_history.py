@@ -5,6 +5,8 @@ mid-drain and a database down for a while lose and double nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
 import time
 from collections import Counter
@@ -16,7 +18,7 @@ import psycopg
 import pytest
 import redis
 
-from rulesc.runtime.history import Drainer, FeedItem, Sink, make_sink
+from rulesc.runtime.history import Drainer, FeedItem, FeedStatus, Sink, make_sink
 from rulesc.runtime.store import Store
 from rulesc.runtime.store_redis import RedisStore
 from rulesc.runtime.store_sqlite import SqliteStore
@@ -113,10 +115,14 @@ async def test_every_entry_reaches_the_history_once(
         try:
             # read once without acknowledging: as if the server died after the SQL commit
             first = await feed.read(5)
-            assert await sink.write(feed.name, first) > 0
+            by_hand = await sink.write(feed.name, first)
+            assert by_hand > 0
             feed.rewind()
             await drainer.drain()  # the same items again, then the rest
-            assert drainer.waiting == 0 and drainer.behind == 0.0
+            status = await feed.status()
+            assert (status.waiting, status.oldest_ms, status.behind(time.time())) == (0, None, 0)
+            # the drainer counts what it wrote: not the batch written by hand above again
+            assert status.written == 3 * 4 - by_hand
             assert await sink.write(feed.name, first) == 0  # a redelivery writes nothing
         finally:
             await drainer.close()
@@ -135,7 +141,7 @@ async def test_without_history_nothing_is_fed(harvest: Any, tmp_path: Path, redi
         run = await k.start(store=store)
         try:
             await play(run, players=1, rounds=1, who="a")
-            assert await run.store.history_feed().lag() == (0, None)
+            assert await run.store.history_feed().status() == FeedStatus(0, None, 0, 0)
         finally:
             await k.close()
 
@@ -179,7 +185,7 @@ async def wait_drained(served: prockit.Served, history: str, expected: set) -> N
             return False
         try:
             return set(entries_in(history)) >= expected
-        except psycopg.errors.UndefinedTable:  # the drainer has not made its tables yet
+        except (psycopg.errors.UndefinedTable, sqlite3.OperationalError):  # no tables yet
             return False
 
     await wait_metric(served, drained)
@@ -260,3 +266,73 @@ async def _players(store: RedisStore, redis_url: str) -> list[str]:
     with redis.Redis.from_url(redis_url) as client:
         keys = [k.decode() for k in client.scan_iter("rulesc:{harvest:*}:ledger")]
     return [k.split("{harvest:", 1)[1].split("}", 1)[0] for k in keys]
+
+
+def drainer_pids(log: Path) -> list[int]:
+    """The history drainer processes the server started, as its log names them."""
+    return [
+        int(line.rsplit(" ", 1)[1])
+        for line in log.read_text().splitlines()
+        if line.startswith("history drainer: pid ")
+    ]
+
+
+@pytest.mark.slow
+async def test_the_drainer_is_a_process_of_its_own_beside_the_embedded_store(
+    tmp_path: Path,
+) -> None:
+    """`serve --history` on the embedded SQLite store: the drainer is not the serving
+    process (it reads the store's file from its own), and when it is killed the server
+    starts another, which writes the rest, once."""
+    data, log = tmp_path / "data", tmp_path / "s.log"
+    history = str(data / "history.sqlite3")
+    served = await prockit.serve(
+        [str(HARVEST), "--history", "sqlite", "--data-dir", str(data)], log
+    )
+    store = SqliteStore(data)
+    try:
+        run = At(served.url)
+        players, _ = await play(run, players=2, rounds=3, who="before")
+        await wait_drained(served, history, await ledger_of(store, players))
+        [first] = drainer_pids(log)
+        serving = set(prockit.children(served.pid)) - {first}
+        assert len(serving) == 1  # one serving process, and the drainer beside it
+        os.kill(first, signal.SIGKILL)
+        more, _ = await play(run, players=2, rounds=3, who="after")  # served on meanwhile
+        ledger = await ledger_of(store, players + more)
+        await wait_drained(served, history, ledger)
+        assert len(drainer_pids(log)) == 2  # started again
+        table = entries_in(history)
+        assert set(table) == ledger and max(table.values()) == 1
+    finally:
+        await store.close()
+        await prockit.stop(served)
+
+
+@pytest.mark.slow
+async def test_a_server_without_its_drainer_feeds_one_beside_another(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Two servers on one Redis, the first with --no-history-drainer: it appends, runs no
+    drainer, and the second's drainer writes what the first's players did, once."""
+    history = str(tmp_path / "history.sqlite3")
+    args = serve_args(redis_url, f"sqlite://{history}", tmp_path / "a")
+    quiet = await prockit.serve([*args, "--no-history-drainer"], tmp_path / "a.log")
+    store = RedisStore(redis_url)
+    try:
+        players, _ = await play(At(quiet.url), players=2, rounds=3, who="a")
+        assert (await store.history_feed().status()).waiting == 2 * 3  # one per commit
+        assert drainer_pids(quiet.log) == []
+        other = await prockit.serve(
+            serve_args(redis_url, f"sqlite://{history}", tmp_path / "b"), tmp_path / "b.log"
+        )
+        try:
+            ledger = await ledger_of(store, players)
+            await wait_drained(quiet, history, ledger)  # seen from the first server's /metrics
+            table = entries_in(history)
+            assert set(table) == ledger and max(table.values()) == 1
+        finally:
+            await prockit.stop(other)
+    finally:
+        await store.close()
+        await prockit.stop(quiet)

@@ -61,3 +61,19 @@ def test_serve_refuses_an_unknown_store_url_and_writes_nothing(tmp_path: Path, u
     assert "error: --redis:" in r.stderr and "known: redis://, rediss://)" in r.stderr
     assert "hunter2" not in r.stderr + r.stdout
     assert not data.exists()  # no dev secret made, no pack built
+
+
+def test_serve_refuses_no_history_drainer_on_the_embedded_store(tmp_path: Path) -> None:
+    # nothing else can drain a SQLite store's feed: it would only grow
+    data = tmp_path / "data"
+    command = [sys.executable, "-c", "from rulesc.cli.main import app; app()", "serve"]
+    options = ["--history", "sqlite", "--no-history-drainer", "--data-dir", str(data)]
+    r = subprocess.run(
+        [*command, str(HARVEST), *options, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "error: --no-history-drainer needs --redis" in r.stderr
+    assert not data.exists()
