@@ -7,6 +7,7 @@ Node and Chromium are part of the test setup (.ci/run installs them, scripts/tes
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ def chromium() -> str | None:
 
 
 def missing_packages() -> str | None:
-    """Why the npm packages cannot be used, or None when they can."""
-    for package in ("playwright-core", "typescript", "ws"):  # package.json's devDependencies
+    """Why the npm packages (package.json's devDependencies) cannot be used, or None."""
+    packages = json.loads((ROOT / "package.json").read_text())["devDependencies"]
+    for package in sorted(packages):
         if not (ROOT / "node_modules" / package).is_dir():
             return (
                 f"node_modules/{package} is missing: run `npm ci` in the repository "

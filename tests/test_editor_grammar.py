@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from .jskit import ROOT, node
+from .jskit import ROOT, missing_packages, node
 from .systemkit import need
 
 EXTENSION = ROOT / "editors" / "vscode"
@@ -52,10 +52,9 @@ def test_the_manifest_points_at_what_exists() -> None:
 
 def test_the_grammar_tests_pass() -> None:
     need("node")
-    if not RUNNER.is_file():
-        pytest.fail(
-            "node_modules/vscode-tmgrammar-test is missing: run `npm ci` (scripts/test.sh does)"
-        )
+    reason = missing_packages()
+    if reason:
+        pytest.fail(reason)
     node_bin = node()
     assert node_bin is not None
     tests = sorted(str(p.relative_to(ROOT)) for p in (EXTENSION / "tests").glob("*.rules"))
