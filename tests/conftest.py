@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -106,15 +107,23 @@ class RedisServer:
         self._proc = None
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    need("redis-server")
-    server = RedisServer(_free_port(), tmp_path_factory.mktemp("redis"))
+@contextlib.contextmanager
+def running_redis(data_dir: Path, extra: list[str] | None = None) -> Iterator[RedisServer]:
+    """A redis-server on a free port with `data_dir` its own, killed at the end."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = RedisServer(_free_port(), data_dir, extra)
     server.start()
     try:
         yield server
     finally:
         server.stop(kill=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    need("redis-server")
+    with running_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
 
 
 @pytest.fixture

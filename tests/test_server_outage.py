@@ -13,19 +13,14 @@ import pytest
 
 from rulesc.runtime.packs import Game
 
-from .conftest import RedisServer, _free_port
+from .conftest import RedisServer, running_redis
 from .serverkit import Kit, Socket, a, act, call, session
 
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(_free_port(), tmp_path / "redis")
-    server.data_dir.mkdir()
-    server.start()
-    try:
+    with running_redis(tmp_path / "redis") as server:
         yield server
-    finally:
-        server.stop(kill=True)
 
 
 async def test_outage_answers_503_applies_nothing_and_recovers(

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from rulesc.client import Client
 from rulesc.runtime.packs import Game
 
-from .conftest import RedisServer, _free_port
+from .conftest import RedisServer, running_redis
 from .serverkit import Kit, Running, Socket, a, act, call, session, state
 
 REPLY_TIMEOUT = 1.0  # the server's Redis reply timeout in these tests (5 s by default)
@@ -29,13 +29,8 @@ STALL = 2  # seconds Redis sleeps: longer than the reply timeout
 
 @pytest.fixture
 def stall_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(_free_port(), tmp_path / "redis", ["--enable-debug-command", "yes"])
-    server.data_dir.mkdir()
-    server.start()
-    try:
+    with running_redis(tmp_path / "redis", ["--enable-debug-command", "yes"]) as server:
         yield server
-    finally:
-        server.stop(kill=True)
 
 
 @pytest.fixture
