@@ -379,16 +379,9 @@ class StateHandler(BaseHandler):
     async def get(self, game_id: str) -> None:
         game, player = self.sign_in(game_id)
         version, state, now = await self.server.gateway.state(game, player)
-        self.answer(
-            {
-                "player_id": player,
-                "version": version,
-                "server_time": now,
-                "rules": rules_info(game),
-                "state": state,
-                "events": events_at(game.pack, now),  # the server's clock decides
-            }
-        )
+        answer = player_view(game, player, version, state, now)
+        answer["events"] = events_at(game.pack, now)  # the server's clock decides
+        self.answer(answer)
 
 
 class LedgerHandler(BaseHandler):
@@ -409,6 +402,17 @@ class RulesHandler(BaseHandler):
 
 def rules_info(game: Game) -> dict:
     return {"version": game.pack.version, "hash": game.rules_hash}
+
+
+def player_view(game: Game, player: str, version: int, state: dict, now: int) -> dict:
+    """A player's state as the state answer and the admin player view both show it."""
+    return {
+        "player_id": player,
+        "version": version,
+        "server_time": now,
+        "rules": rules_info(game),
+        "state": state,
+    }
 
 
 class LeaderboardHandler(BaseHandler):
@@ -482,16 +486,7 @@ class AdminPlayerHandler(BaseHandler):
             ledger = await ledger_page(self, game, player)
         else:
             ledger = await store.ledger_recent(game.id, player, limit=ADMIN_RECENT)
-        self.answer(
-            {
-                "player_id": player,
-                "version": version,
-                "server_time": now,
-                "rules": rules_info(game),
-                "state": state,
-                "ledger": ledger,
-            }
-        )
+        self.answer({**player_view(game, player, version, state, now), "ledger": ledger})
 
 
 class AdminReportHandler(BaseHandler):
