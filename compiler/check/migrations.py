@@ -77,13 +77,7 @@ def _migration(c: Context, d: ast.MigrateDecl) -> ir.Migration | None:
                 f"to multiply what players hold, write `migrate {src.name} * 2`",
             )
             return None
-        if src.key in _rows(c, table):
-            _error(
-                c,
-                f"`{src.key}` is still a row of `{table}`: a migration moves what the rules "
-                "no longer have",
-                src.span,
-            )
+        if _row_still_there(c, src, table):
             return None
     target_key = None
     if d.target is not None:
@@ -134,13 +128,7 @@ def _row(c: Context, d: ast.MigrateDecl) -> ir.Migration | None:
             src.span,
         )
         return None
-    if src.key in _rows(c, table):
-        _error(
-            c,
-            f"`{src.key}` is still a row of `{table}`: a migration moves what the rules "
-            "no longer have",
-            src.span,
-        )
+    if _row_still_there(c, src, table):
         return None
     target = d.target
     if target is not None and (target.name != table or target.key is None or d.times != 1):
@@ -183,3 +171,15 @@ def _scale(c: Context, d: ast.MigrateDecl, resource: ir.Resource | None) -> ir.M
 def _rows(c: Context, table: str) -> set[str]:
     t = c.tables.get(table)
     return set() if t is None else {name for name, _ in t.rows}
+
+
+def _row_still_there(c: Context, src: ast.MigratePlace, table: str) -> bool:
+    """A migration moves what the rules no longer have: a row they still have is an error."""
+    if src.key not in _rows(c, table):
+        return False
+    _error(
+        c,
+        f"`{src.key}` is still a row of `{table}`: a migration moves what the rules no longer have",
+        src.span,
+    )
+    return True
