@@ -7,6 +7,7 @@ Run from the repository root (redis-server must be installed):
     python bench/bench_server.py --profile prof/   # also py-spy the server's rounds
     python bench/bench_server.py --history   # (a) also against a server with the history
                                              # sink on (sqlite, or --history URL)
+    python bench/bench_server.py --history --history-only   # only (a)'s paired rounds
 
 Options: --players (WebSockets, 400), --conns (HTTP connections, 64), --seconds per
 round (5), --rounds of each kind (3), --procs (load generator processes, 1).
@@ -992,6 +993,11 @@ def main() -> int:
         help="(a) also against a server with --history URL (default: sqlite in its data dir)",
     )
     parser.add_argument(
+        "--history-only",
+        action="store_true",
+        help="with --history: only (a)'s paired rounds, sink off and on (no echo server)",
+    )
+    parser.add_argument(
         "--profile",
         metavar="DIR",
         help="py-spy the server in each of its rounds (collapsed stacks)",
@@ -1051,7 +1057,10 @@ def report(bench: Bench, args: argparse.Namespace, started: float) -> int:
     ws_rows: list[Row] = []
     history_rows: list[Row] = []
     for i in range(args.rounds):
-        echo_rows.append(bench.round("echo server", "echo", bench.echo_port, [None] * args.players))
+        if not args.history_only:
+            echo_rows.append(
+                bench.round("echo server", "echo", bench.echo_port, [None] * args.players)
+            )
         if bench.history_server is None:
             ws_rows.append(bench.round("rulesc act", "ws", bench.port, ws_tokens))
             continue
@@ -1065,6 +1074,8 @@ def report(bench: Bench, args: argparse.Namespace, started: float) -> int:
                 ws_rows.append(bench.round("rulesc act", "ws", bench.port, ws_tokens))
     if history_rows:
         report_history(args, ws_rows, history_rows)
+    if args.history_only:
+        return 0
     print(f"\n(b) HTTP POST /actions over {args.conns} keep-alive connections")
     single_rows: list[Row] = []
     batch_rows: list[Row] = []

@@ -18,6 +18,10 @@ CONNECT_TIMEOUT = 5  # seconds: a database that is down fails the write, not the
 
 class PostgresSink(Sink):
     json_type = "JSONB"
+    lock_row = " FOR UPDATE"
+    # CREATE TABLE IF NOT EXISTS is not safe against itself at the same moment (a unique
+    # violation in the catalogue): one transaction-scoped lock, any number of our own
+    schema_lock = "SELECT pg_advisory_xact_lock(hashtext('rulesc history schema'))"
 
     def __init__(self, url: str) -> None:
         super().__init__(f"history in PostgreSQL at {without_password(url)}")

@@ -30,14 +30,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 from collections.abc import Awaitable
 from typing import Any
 
 import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
-from .history import HISTORY_GROUP, HISTORY_KEY, FeedItem, FeedStatus, rejections_of
+from .history import HISTORY_KEY, FeedItem, FeedStatus, Position, rejections_of
 from .redis_cluster import ClusterLink
 from .redis_keys import Link, Script, key_part, player_prefix
 from .redis_links import SingleNode, is_cluster, unavailable, unavailable_on_error
@@ -557,12 +558,11 @@ class _Subscription(Subscription):
         await self._presence.leave(self._prefix, self._callback)  # a failure there lapses
 
 
-# After the SQL commit: acknowledged and deleted at once (the stream keeps only what
+# After the SQL commit: the items written dropped from the stream (it keeps only what
 # waits), and the entries written added to the drainers' totals (HISTORY_TOTALS)
-ACK_LUA = """
+TRIM_LUA = """
 redis.call('HINCRBY', KEYS[2], 'written', ARGV[2])
-redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3))
-return redis.call('XDEL', KEYS[1], unpack(ARGV, 3))
+return redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
 """
 STATUS_LUA = """
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
@@ -570,93 +570,68 @@ local totals = redis.call('HMGET', KEYS[2], 'written', 'failures')
 return {redis.call('XLEN', KEYS[1]), first[1] and first[1][1] or false,
   totals[1] or '0', totals[2] or '0'}
 """
-_ack_script = Script(ACK_LUA)
+# The feed's epoch (history.Feed.name): made by the first drainer, kept as long as the
+# stream's data is (a wiped Redis makes a new one)
+EPOCH_LUA = """
+local epoch = redis.call('GET', KEYS[1])
+if epoch then return epoch end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"""
+_trim_script = Script(TRIM_LUA)
 _status_script = Script(STATUS_LUA)
-CONSUMER = "drainer"  # one name for every process: a restarted one takes over what waits
-HISTORY_TOTALS = HISTORY_KEY + ":totals"  # {written, failures} of every drainer (same slot)
+_epoch_script = Script(EPOCH_LUA)
+HISTORY_TOTALS = HISTORY_KEY + ":totals"  # {written, failures} of every drainer
+HISTORY_EPOCH = HISTORY_KEY + ":epoch"
+FEED_FIELDS = (b"g", b"p", b"e", b"r")  # a stream item's fields, in the order appended
 
 
 class RedisFeed:
-    """The history stream read through its consumer group (see runtime/history.py). Items
-    read and not acknowledged stay pending in the group: `rewind` (and every new feed: a
-    restarted process) reads those first again."""
-
-    name = "redis"
+    """The history stream (see runtime/history.py): items stay until a drainer trims
+    them, after the history database took them; positions are the stream ids."""
 
     def __init__(self, store: RedisStore) -> None:
         self._store = store
-        self._pending = True  # read the pending items first (id 0), then new ones (>)
-        self._group_made = False
-
-    def rewind(self) -> None:
-        self._pending = True
-
-    async def _group(self, link: Link) -> None:
-        if self._group_made:
-            return
-        try:
-            await link.execute(
-                HISTORY_KEY, "XGROUP", "CREATE", HISTORY_KEY, HISTORY_GROUP, "0", "MKSTREAM"
-            )
-        except ResponseError as e:
-            if "BUSYGROUP" not in str(e):
-                raise
-        self._group_made = True
 
     @unavailable_on_error
-    async def read(self, limit: int) -> list[FeedItem]:
+    async def name(self) -> str:
         link = await self._store._link_now()
-        await self._group(link)
-        items, gone = await self._read(link, "0" if self._pending else ">", limit)
-        if gone:  # pending ids deleted before they were acknowledged: nothing to write
-            await _ack_script(link, [HISTORY_KEY, HISTORY_TOTALS], [HISTORY_GROUP, 0, *gone])
-        if not items and self._pending:
-            self._pending = False
-            items, _ = await self._read(link, ">", limit)
-        return items
+        epoch = await _epoch_script(link, [HISTORY_EPOCH], [secrets.token_hex(8)])
+        return f"redis:{epoch.decode()}"
 
-    async def _read(self, link: Link, start: str, limit: int) -> tuple[list[FeedItem], list]:
+    @unavailable_on_error
+    async def read_after(self, position: Position | None, limit: int) -> list[FeedItem]:
+        link = await self._store._link_now()
+        start = "-" if position is None else f"{position[0]}-{position[1] + 1}"
         reply: Any = await link.execute(
-            HISTORY_KEY,
-            "XREADGROUP",
-            "GROUP",
-            HISTORY_GROUP,
-            CONSUMER,
-            "COUNT",
-            limit,
-            "STREAMS",
-            HISTORY_KEY,
-            start,
+            HISTORY_KEY, "XRANGE", HISTORY_KEY, start, "+", "COUNT", limit
         )
-        if not reply:
-            return [], []
-        raw = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-        items, gone = [], []
-        for sid, fields in raw:
-            if not fields:
-                gone.append(sid)
-                continue
-            if not isinstance(fields, dict):
-                fields = dict(zip(fields[::2], fields[1::2], strict=True))
-            eid = sid.decode()
+        items = []
+        for sid, fields in reply or ():
+            if isinstance(fields, dict):
+                game, player, entries, rejections = (fields[k] for k in FEED_FIELDS)
+            else:  # as the scripts append them: g GAME p PLAYER e ENTRIES r REJECTIONS
+                assert fields[::2] == list(FEED_FIELDS), fields[::2]
+                game, player, entries, rejections = fields[1::2]
+            major, minor = sid.split(b"-", 1)
             items.append(
                 FeedItem(
-                    eid,
-                    fields[b"g"].decode(),
-                    fields[b"p"].decode(),
-                    int(eid.split("-", 1)[0]),
-                    [(e, entry) for e, entry in orjson.loads(fields[b"e"])],
-                    [(a, r) for a, r in orjson.loads(fields[b"r"])],
+                    (int(major), int(minor)),
+                    game.decode(),
+                    player.decode(),
+                    int(major),
+                    orjson.loads(entries),
+                    orjson.loads(rejections),
                 )
             )
-        return items, gone
+        return items
 
     @unavailable_on_error
-    async def ack(self, items: list[FeedItem], written: int) -> None:
-        if items:
-            link = await self._store._link_now()
-            ids = [i.id for i in items]
-            await _ack_script(link, [HISTORY_KEY, HISTORY_TOTALS], [HISTORY_GROUP, written, *ids])
+    async def trim(self, position: Position, written: int) -> None:
+        link = await self._store._link_now()
+        await _trim_script(
+            link, [HISTORY_KEY, HISTORY_TOTALS], [f"{position[0]}-{position[1] + 1}", written]
+        )
 
     @unavailable_on_error
     async def status(self) -> FeedStatus:

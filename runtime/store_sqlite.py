@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from .history import FeedItem, FeedStatus, rejections_of
+from .history import FeedItem, FeedStatus, Position, rejections_of
 from .store import (
     DEFAULT_LEDGER_MAXLEN,
     DEFAULT_MAX_REJECTIONS,
@@ -81,7 +82,8 @@ CREATE TABLE IF NOT EXISTS history_outbox (
     entries TEXT NOT NULL,                      -- JSON [[event id, entry], ...]
     rejections TEXT NOT NULL                    -- JSON [[action, reason], ...]
 );
--- what the history drainers did, in all ('written' entries, 'failures'): for /metrics
+-- what the history drainers did, in all ('written' entries, 'failures'): for /metrics;
+-- and 'epoch', the outbox's id in the history database (runtime/history.py, Feed.name)
 CREATE TABLE IF NOT EXISTS history_totals (
     name TEXT PRIMARY KEY, n INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -557,43 +559,44 @@ class _SqliteSubscription(Subscription):
 
 
 class SqliteFeed:
-    """The history outbox (see runtime/history.py): rows stay until acknowledged, so a
-    restarted process, or a `rewind`, reads them again."""
+    """The history outbox (see runtime/history.py): rows stay until a drainer trims them,
+    after the history database took them; positions are the rows' sequence numbers."""
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
-        self.name = f"sqlite:{store._path.resolve()}"
 
-    def rewind(self) -> None:
-        pass  # every read starts at the oldest row not acknowledged
+    async def name(self) -> str:
+        def run() -> str:
+            with self._store._tx() as db:  # made once, by the first drainer of this file
+                db.execute(
+                    "INSERT INTO history_totals VALUES ('epoch', ?) ON CONFLICT DO NOTHING",
+                    (secrets.randbits(62),),
+                )
+                [(epoch,)] = db.execute("SELECT n FROM history_totals WHERE name = 'epoch'")
+            return f"sqlite:{epoch:016x}"
 
-    async def read(self, limit: int) -> list[FeedItem]:
+        return await self._store._run(run)
+
+    async def read_after(self, position: Position | None, limit: int) -> list[FeedItem]:
+        after = -1 if position is None else position[0]
+
         def run() -> list[FeedItem]:
             rows = self._store._db().execute(
                 "SELECT seq, game, player, at_ms, entries, rejections FROM history_outbox"
-                " ORDER BY seq LIMIT ?",
-                (limit,),
+                " WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
             )
             return [
-                FeedItem(
-                    str(seq),
-                    game,
-                    player,
-                    at_ms,
-                    [(e, entry) for e, entry in orjson.loads(entries)],
-                    [(a, r) for a, r in orjson.loads(rej)],
-                )
+                FeedItem((seq, 0), game, player, at_ms, orjson.loads(entries), orjson.loads(rej))
                 for seq, game, player, at_ms, entries, rej in rows
             ]
 
         return await self._store._run(run)
 
-    async def ack(self, items: list[FeedItem], written: int) -> None:
-        seqs = [(int(i.id),) for i in items]
-
+    async def trim(self, position: Position, written: int) -> None:
         def run() -> None:
             with self._store._tx() as db:
-                db.executemany("DELETE FROM history_outbox WHERE seq = ?", seqs)
+                db.execute("DELETE FROM history_outbox WHERE seq <= ?", (position[0],))
                 self._add(db, "written", written)
 
         await self._store._run(run)

@@ -197,6 +197,6 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 
     postgres_server.start()
     with psycopg.connect(postgres_server.url, autocommit=True) as conn:
-        for table in ("history_entries", "history_rejections", "history_applied"):
+        for table in ("history_entries", "history_rejections", "history_feeds"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
     return postgres_server.url

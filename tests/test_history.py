@@ -113,17 +113,17 @@ async def test_every_entry_reaches_the_history_once(
         sink = sink_for(history_url, tmp_path)
         drainer = Drainer(feed, sink, batch=5)  # several batches
         try:
-            # read once without acknowledging: as if the server died after the SQL commit
-            first = await feed.read(5)
-            by_hand = await sink.write(feed.name, first)
-            assert by_hand > 0
-            feed.rewind()
-            await drainer.drain()  # the same items again, then the rest
+            # a batch written and never trimmed: as if the drainer died after the SQL commit
+            name = await feed.name()
+            first = await feed.read_after(None, 5)
+            by_hand, position = await sink.write(name, first)
+            assert by_hand > 0 and position == first[-1].position
+            await drainer.drain()  # the rest, and not those again
             status = await feed.status()
             assert (status.waiting, status.oldest_ms, status.behind(time.time())) == (0, None, 0)
             # the drainer counts what it wrote: not the batch written by hand above again
             assert status.written == 3 * 4 - by_hand
-            assert await sink.write(feed.name, first) == 0  # a redelivery writes nothing
+            assert await sink.write(name, first) == (0, drainer._position)  # nothing again
         finally:
             await drainer.close()
         ledger = await ledger_of(run.store, players)
@@ -133,6 +133,57 @@ async def test_every_entry_reaches_the_history_once(
         assert rejections_in(history_url) == dict(rejected) and rejected
     finally:
         await k.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_two_drainers_at_once_write_each_entry_once(
+    kind: str, history_url: str, harvest: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two drainers (as two machines' `serve --history`) read the same feed at the same
+    time, in small batches: every entry is written once, every rejection counted once."""
+    redis_url = request.getfixturevalue("redis_url") if kind == "redis" else None
+    k = Kit(kind, harvest, tmp_path, redis_url)
+    try:
+        run = await k.start(store=k.make_store(history=True))
+        players, rejected = await play(run, players=4, rounds=5, who="a")
+        drainers = [
+            Drainer(run.store.history_feed(), sink_for(history_url, tmp_path), batch=3)
+            for _ in range(2)
+        ]
+        try:
+            await asyncio.gather(*(d.drain() for d in drainers))
+            status = await run.store.history_feed().status()
+            assert (status.waiting, status.written) == (0, 4 * 5)
+        finally:
+            for d in drainers:
+                await d.close()
+        table = entries_in(history_url)
+        assert set(table) == await ledger_of(run.store, players) and max(table.values()) == 1
+        assert rejections_in(history_url) == dict(rejected)
+    finally:
+        await k.close()
+
+
+async def test_a_store_started_afresh_is_a_new_feed(harvest: Any, tmp_path: Path) -> None:
+    """A new store file (its outbox's positions start again at 1) is not taken for the
+    feed already written: its entries are written too."""
+    history = str(tmp_path / "history.sqlite3")
+    players = set()
+    for data in ("first", "second"):
+        (tmp_path / data).mkdir()
+        k = Kit("sqlite", harvest, tmp_path / data)
+        try:
+            run = await k.start(store=k.make_store(history=True))
+            ids, _ = await play(run, players=1, rounds=2, who=data)
+            drainer = Drainer(run.store.history_feed(), sink_for(history, tmp_path))
+            try:
+                await drainer.drain()
+            finally:
+                await drainer.close()
+            players |= await ledger_of(run.store, ids)
+        finally:
+            await k.close()
+    assert set(entries_in(history)) == players and len(players) == 2 * 2
 
 
 async def test_without_history_nothing_is_fed(harvest: Any, tmp_path: Path, redis_url: str) -> None:
@@ -150,11 +201,11 @@ def test_the_history_rows_say_what_the_ledger_says(tmp_path: Path) -> None:
     url = str(tmp_path / "h.sqlite3")
     sink = make_sink(f"sqlite://{url}", tmp_path)
     entry = {"action": "sell", "changes": {"coins": [1, 5]}, "time": 1_767_571_200_000}
-    item = FeedItem("1", "g", "p", 1_767_657_600_000, [("7", entry)], [("buy", "limit")] * 2)
+    item = FeedItem((1, 0), "g", "p", 1_767_657_600_000, [("7", entry)], [("buy", "limit")] * 2)
 
     async def go() -> None:
         try:
-            assert await sink.write("f", [item]) == 1
+            assert await sink.write("f", [item]) == (1, (1, 0))
         finally:
             await sink.close()
 
