@@ -272,7 +272,7 @@ class Sink(abc.ABC):
             for eid, entry in item.entries
         ]
         if rows:
-            cur.executemany(self._sql(INSERT_ENTRY), rows)
+            self._insert_entries(cur, rows)
         counted: dict[tuple[str, str, str, str], int] = {}
         for item in items:
             day = utc_day(item.at_ms)
@@ -282,6 +282,9 @@ class Sink(abc.ABC):
         if counted:
             cur.executemany(self._sql(ADD_REJECTIONS), [(*k, n) for k, n in counted.items()])
         return len(rows)
+
+    def _insert_entries(self, cur: Any, rows: list[tuple]) -> None:
+        cur.executemany(self._sql(INSERT_ENTRY), rows)
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None

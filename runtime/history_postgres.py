@@ -13,6 +13,13 @@ import psycopg
 from .history import Sink
 from .stores import without_password
 
+# the batch's entries, gathered by COPY; emptied at each commit
+STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS history_staging"
+    " (LIKE history_entries INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+COPY_STAGING = "COPY history_staging FROM STDIN"
+FROM_STAGING = "INSERT INTO history_entries SELECT * FROM history_staging ON CONFLICT DO NOTHING"
 CONNECT_TIMEOUT = 5  # seconds: a database that is down fails the write, not the drainer
 
 
@@ -37,3 +44,12 @@ class PostgresSink(Sink):
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
+
+    def _insert_entries(self, cur: Any, rows: list[tuple]) -> None:
+        # COPY into a scratch table, then one INSERT ... ON CONFLICT: executemany sends
+        # a statement per row, which took the drainer (and the database) ~2x the CPU
+        cur.execute(STAGING)
+        with cur.copy(COPY_STAGING) as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(FROM_STAGING)
