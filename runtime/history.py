@@ -26,7 +26,9 @@ is down fails step 2, and the same items are read again when it is back. Several
 drainers on one feed are safe (the row lock orders them; the later writes nothing), one
 is enough. A feed's name in the database carries an id the store makes once (its
 `epoch`), so a wiped Redis or a new SQLite file starts a new feed, whose positions start
-again, instead of being taken for items already written.
+again, instead of being taken for items already written. Entries are keyed in the table, so a feed
+that brings entries the table holds (a store restored from a backup, given a new epoch,
+sends again what it had sent after the backup was taken) adds only the others.
 
 Tables (the same in SQLite and PostgreSQL; `entry` is JSONB on PostgreSQL):
     history_entries(game, player, entry_id, at_ms, day, action, entry)  one per ledger entry
@@ -257,7 +259,7 @@ class Sink(abc.ABC):
 
     def _write_items(self, cur: Any, items: list[FeedItem]) -> int:
         """The entries and the rejections (counted per day) of the items, in one statement
-        each; the entries written."""
+        each; the entries written (not those the table held)."""
         rows = [
             (
                 item.game,
@@ -271,8 +273,7 @@ class Sink(abc.ABC):
             for item in items
             for eid, entry in item.entries
         ]
-        if rows:
-            self._insert_entries(cur, rows)
+        inserted = self._insert_entries(cur, rows) if rows else 0
         counted: dict[tuple[str, str, str, str], int] = {}
         for item in items:
             day = utc_day(item.at_ms)
@@ -281,10 +282,12 @@ class Sink(abc.ABC):
                 counted[key] = counted.get(key, 0) + 1
         if counted:
             cur.executemany(self._sql(ADD_REJECTIONS), [(*k, n) for k, n in counted.items()])
-        return len(rows)
+        return inserted
 
-    def _insert_entries(self, cur: Any, rows: list[tuple]) -> None:
+    def _insert_entries(self, cur: Any, rows: list[tuple]) -> int:
+        """Insert the rows the table lacks: how many it took."""
         cur.executemany(self._sql(INSERT_ENTRY), rows)
+        return int(cur.rowcount)
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None

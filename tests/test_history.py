@@ -186,6 +186,33 @@ async def test_a_store_started_afresh_is_a_new_feed(harvest: Any, tmp_path: Path
     assert set(entries_in(history)) == players and len(players) == 2 * 2
 
 
+async def test_another_feed_with_entries_already_written_adds_only_the_others(
+    history_url: str, harvest: Any, tmp_path: Path
+) -> None:
+    """A store restored from a backup gets a new feed name (docs/operations.md) and sends
+    again the items drained after the backup: the rows in the table are not doubled, the
+    batch is not refused, and its new entries are written."""
+    k = Kit("sqlite", harvest, tmp_path)
+    try:
+        run = await k.start(store=k.make_store(history=True))
+        players, _ = await play(run, players=2, rounds=3, who="a")
+        feed = run.store.history_feed()
+        items = await feed.read_after(None, 100)
+        sink = sink_for(history_url, tmp_path)
+        try:
+            written, _ = await sink.write("before-restore", items[: len(items) // 2])
+            assert written > 0
+            again, position = await sink.write("after-restore", items)
+            assert position == items[-1].position
+            assert written + again == 2 * 3  # entries written; those held are skipped
+        finally:
+            await sink.close()
+        table = entries_in(history_url)
+        assert set(table) == await ledger_of(run.store, players) and max(table.values()) == 1
+    finally:
+        await k.close()
+
+
 async def test_without_history_nothing_is_fed(harvest: Any, tmp_path: Path, redis_url: str) -> None:
     for store in (SqliteStore(tmp_path / "s.db"), RedisStore(redis_url)):
         k = Kit("sqlite", harvest, tmp_path)
