@@ -8,6 +8,8 @@ Run from the repository root (redis-server must be installed):
     python bench/bench_server.py --history   # (a) also against a server with the history
                                              # sink on (sqlite, or --history URL)
     python bench/bench_server.py --history --history-only   # only (a)'s paired rounds
+    python bench/bench_server.py --history --history-only --pin   # the serving process
+        # on a core of its own, everything else (Redis, load, drainer, database) on the rest
 
 Options: --players (WebSockets, 400), --conns (HTTP connections, 64), --seconds per
 round (5), --rounds of each kind (3), --procs (load generator processes, 1).
@@ -62,6 +64,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -121,6 +124,28 @@ class Pid:
         """utime + stime in seconds (Linux /proc)."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of `pid` on `cpus` (a process's affinity is its threads')."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+
+
+def database_backends(url: str) -> list[int]:
+    """The pids of the history drainer's connections, when its database is on this
+    machine (pg_stat_activity: the sink names its connection)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return []
+    import psycopg  # the `history` extra: only with --history postgresql://...
+
+    from rulesc.runtime.history_postgres import APPLICATION
+
+    if urllib.parse.urlsplit(url).hostname not in (None, "", "localhost", HOST):
+        return []
+    with psycopg.connect(url, autocommit=True) as conn:
+        query = "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
+        return [pid for (pid,) in conn.execute(query, (APPLICATION,)).fetchall()]
 
 
 def history_processes(proc: Proc, timeout: float = 60.0) -> tuple[Pid, Pid]:
@@ -688,6 +713,10 @@ class Bench:
         self.procs: list[Proc] = []
         self.profiles = 0
         self.pool = ProcessPoolExecutor(args.procs, mp_context=get_context("spawn"))
+        # --pin: the serving processes' CPU, and the rest's (what this process starts
+        # inherits the rest: set in main before anything starts)
+        self.serving_cpus: set[int] = set()
+        self.other_cpus: set[int] = set()
 
     def start(self) -> None:
         self.redis, self.redis_port = start_redis(self.tmp)
@@ -705,6 +734,10 @@ class Bench:
             )
             self.procs.append(self.history_server)
             self.history_serving, self.history_drainer = history_processes(self.history_server)
+        if self.serving_cpus:
+            pin(self.server.popen.pid, self.serving_cpus)
+            if self.history_server is not None:
+                pin(self.history_serving.pid, self.serving_cpus)
         # spawn the workers now, so starting them is not inside a measured round
         list(self.pool.map(abs, range(self.args.procs)))
 
@@ -795,6 +828,10 @@ class Bench:
             for i in range(procs)
         ]
         before_calls = asyncio.run(self.store_calls())
+        if self.serving_cpus and self.args.history:  # its connection may be new
+            for pid in database_backends(self.args.history):
+                with contextlib.suppress(OSError):  # not ours to move: left where it is
+                    pin(pid, self.other_cpus)
         futures = [self.pool.submit(run_load, load) for load in loads]
         # CPU of the measured processes over the same window the workers count
         watched: dict[str, Proc | Pid] = {
@@ -998,6 +1035,12 @@ def main() -> int:
         help="with --history: only (a)'s paired rounds, sink off and on (no echo server)",
     )
     parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the serving process on the first CPU alone; Redis, the load generator, the "
+        "drainer and (on this machine) the history database's connection on the others",
+    )
+    parser.add_argument(
         "--profile",
         metavar="DIR",
         help="py-spy the server in each of its rounds (collapsed stacks)",
@@ -1009,12 +1052,25 @@ def main() -> int:
         print("redis-server and redis-cli are needed (Debian package redis-server)")
         return 2
 
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.pin and len(cpus) < 2:
+        print("--pin needs two CPUs or more")
+        return 2
+
     print("rulesc server benchmark (bench/bench_server.py)")
     for line in machine():
         print("  " + line)
+    if args.pin:
+        print(
+            f"  pinned: the serving process on CPU {cpus[0]}; Redis, the load generator, the "
+            f"history drainer and its database connection on CPU {','.join(map(str, cpus[1:]))}"
+        )
+        os.sched_setaffinity(0, set(cpus[1:]))  # what this process starts inherits it
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rulesc-bench-") as tmp_name:
         bench = Bench(args, Path(tmp_name))
+        if args.pin:
+            bench.serving_cpus, bench.other_cpus = {cpus[0]}, set(cpus[1:])
         try:
             bench.start()
             print(

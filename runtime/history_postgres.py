@@ -22,6 +22,7 @@ STAGING = (
 )
 COPY_STAGING = "COPY history_staging FROM STDIN"
 FROM_STAGING = "INSERT INTO history_entries SELECT * FROM history_staging ON CONFLICT DO NOTHING"
+APPLICATION = "rulesc history drainer"
 CONNECT_TIMEOUT = 5  # seconds: a database that is down fails the write, not the drainer
 
 
@@ -37,7 +38,9 @@ class PostgresSink(Sink):
         self.url = url
 
     def _connect(self) -> psycopg.Connection:
-        return psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT)
+        # named in pg_stat_activity, for whoever watches the database (unless the URL names it)
+        named = {} if "application_name" in self.url else {"application_name": APPLICATION}
+        return psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT, **named)
 
     @contextlib.contextmanager
     def _transaction(self, conn: psycopg.Connection) -> Iterator[Any]:
