@@ -39,8 +39,10 @@ class PostgresSink(Sink):
 
     def _connect(self) -> psycopg.Connection:
         # named in pg_stat_activity, for whoever watches the database (unless the URL names it)
-        named = {} if "application_name" in self.url else {"application_name": APPLICATION}
-        return psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT, **named)
+        url = self.url
+        if "application_name" not in url:
+            url = psycopg.conninfo.make_conninfo(url, application_name=APPLICATION)
+        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT)
 
     @contextlib.contextmanager
     def _transaction(self, conn: psycopg.Connection) -> Iterator[Any]:

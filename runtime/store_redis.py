@@ -586,6 +586,11 @@ HISTORY_EPOCH = HISTORY_KEY + ":epoch"
 FEED_FIELDS = (b"g", b"p", b"e", b"r")  # a stream item's fields, in the order appended
 
 
+def _json_list(raw: bytes) -> list:
+    # most items have entries or rejections, not both: the other is '[]'
+    return [] if raw == b"[]" else orjson.loads(raw)
+
+
 class RedisFeed:
     """The history stream (see runtime/history.py): items stay until a drainer trims
     them, after the history database took them; positions are the stream ids."""
@@ -620,8 +625,8 @@ class RedisFeed:
                     game.decode(),
                     player.decode(),
                     int(major),
-                    orjson.loads(entries),
-                    orjson.loads(rejections),
+                    _json_list(entries),
+                    _json_list(rejections),
                 )
             )
         return items
