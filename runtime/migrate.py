@@ -35,7 +35,8 @@ class Migration:
     changes: dict[str, list] = field(default_factory=dict)
     clamped: dict[str, int] = field(default_factory=dict)
     # (resource, key, amount) to add once the state is upgraded; scales to apply then
-    deposits: list[tuple[str, str | None, Any]] = field(default_factory=list)
+    # (a key: a row, or a pair of rows as a tuple)
+    deposits: list[tuple[str, Any, Any]] = field(default_factory=list)
     scales: list[dict] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
 
@@ -199,7 +200,9 @@ def pair_fate(
     line's target keeps the source's row; if that row is gone too, its table's row line
     takes it on from there."""
     a, b = pair
-    exact = first = second = None
+    exact: dict | None = None
+    first: dict | None = None
+    second: dict | None = None
     for line in lines:
         if line["kind"] != "pair" or line["source"][0] != item:
             continue
@@ -210,17 +213,17 @@ def pair_fate(
             first = line
         elif k1 == ANY and k2 == b:
             second = line
-    line = exact or first or second
-    if line is None:
+    decided = exact or first or second
+    if decided is None:
         return _by_rows(schema, item, pair, lines, 1), _row_line(schema, item, pair, lines)
-    target = line["target"]
+    target = decided["target"]
     if target is None:
-        return ("drop",), line
+        return ("drop",), decided
     name, key = target
     if isinstance(key, list) and schema["resources"].get(name, {}).get("per2") is not None:
         moved = (a if key[0] == ANY else key[0], b if key[1] == ANY else key[1])
-        return _by_rows(schema, name, moved, lines, line["times"]), line
-    return ("place", name, _key(key), line["times"]), line
+        return _by_rows(schema, name, moved, lines, decided["times"]), decided
+    return ("place", name, _key(key), decided["times"]), decided
 
 
 def _row_lines(schema: dict, item: str, pair: tuple[str, str], lines: list[dict]) -> list:

@@ -171,7 +171,9 @@ def _pair_losses(old: dict, new: dict, name: str, was: dict, now: dict) -> list[
     for side, table in enumerate((was["per"], was["per2"])):
         others = list(_rows(old, was["per2"] if side == 0 else was["per"]))
         for row in [r for r in _rows(old, table) if r not in _rows(new, table)]:
-            problem = f"row `{row}` is gone from table `{table}`: what players hold would be deleted"
+            problem = (
+                f"row `{row}` is gone from table `{table}`: what players hold would be deleted"
+            )
             covered: dict[tuple[str, str], str | None] = {}
             for other in others:
                 pair = (row, other) if side == 0 else (other, row)

@@ -274,3 +274,11 @@ def test_rulesc_diff_names_uncovered_pairs_and_what_each_line_covers(tmp_path) -
     covers = {m["text"]: m["covers"] for m in diff["migrations"]}
     assert covers["produce[beet, gold] -> produce[carrot, gold]"] == ["produce[beet, gold]"]
     assert covers["crop[beet] -> crop[wheat]"] == ["produce[beet, bronze]", "produce[beet, silver]"]
+
+
+def test_a_scale_multiplies_pairs(tmp_path) -> None:
+    _, state, done = migrated(tmp_path, MARKET + "\nmigrate produce[*, gold] * 2\n")
+    assert state["produce"]["beet"] == {"silver": 2, "gold": 8, "bronze": 1}
+    assert state["produce"]["carrot"]["gold"] == 6 and done.changes["produce[beet, gold]"] == [4, 8]
+    _, state, _ = migrated(tmp_path, MARKET + "\nmigrate produce * 3\n")
+    assert state["produce"]["wheat"] == {"silver": 0, "gold": 0, "bronze": 15}
