@@ -287,17 +287,18 @@ def _pairs(schema: dict, s: dict, lines: list[dict], out: Migration) -> None:
         if spec.get("per2") is None or not isinstance(held, dict):
             continue
         rows, rows2 = _table_rows(schema, spec["per"]), _table_rows(schema, spec["per2"])
-        kept: dict = {}
+        kept = {a: dict(inner) for a, inner in held.items() if isinstance(inner, dict)}
+        moved = False
         for a, inner in held.items():
             if not isinstance(inner, dict):
                 continue
-            kept[a] = dict(inner)
             for b, n in inner.items():
                 if a in rows and b in rows2:
                     continue
                 fate, _ = pair_fate(schema, name, (a, b), lines)
                 if fate is None:
                     continue
+                moved = True
                 del kept[a][b]
                 if n:
                     out.changes[place_label(name, (a, b))] = [n, None]
@@ -305,7 +306,8 @@ def _pairs(schema: dict, s: dict, lines: list[dict], out: Migration) -> None:
                     out.deposits.append((name, (fate[1], fate[2]), n * fate[3]))
                 elif fate[0] == "place" and n:
                     out.deposits.append((fate[1], fate[2], n * fate[3]))
-        s[name] = kept
+        if moved:
+            s[name] = kept
 
 
 def _get(s: dict, name: str, key: Any) -> Any:

@@ -216,12 +216,17 @@ def test_equally_specific_lines_that_disagree_and_what_settles_them(tmp_path) ->
     )
     assert errors(stars) == ["R096"]
     assert errors(stars + "migrate produce[beet, bronze] -> coins\n") == []
+    both_drop = "\nmigrate produce[beet, *] -> nothing\nmigrate produce[*, bronze] -> nothing\n"
+    assert errors(both_drop) == []
     rows = "\nmigrate crop[beet] -> nothing\nmigrate quality[bronze] -> coins\n"
     assert errors(rows) == ["R096"]
     assert errors(rows + "migrate produce[beet, *] -> nothing\n") == []
     # renames compose, and two drops agree
     assert errors("\nmigrate crop[beet] -> crop[wheat]\nmigrate quality[bronze] -> coins\n") == []
     assert errors("\nmigrate crop[beet] -> nothing\nmigrate quality[bronze] -> nothing\n") == []
+    alike = "\nmigrate crop[beet] -> coins * 2\nmigrate quality[bronze] -> coins * 2\n"
+    assert errors(alike) == []
+    assert errors(alike.replace("coins * 2\n", "coins\n", 1)) == ["R096"]
     assert errors("\nmigrate produce[beet, *] -> nothing\nmigrate produce[beet, *] -> coins\n") == [
         "R090"
     ]

@@ -360,7 +360,8 @@ def _ambiguities(c: Context, lines: list[Line]) -> None:
         for first in firsts:
             for second in seconds:
                 pair = (first[0].source_key, second[0].source_key2)
-                if pair not in exact:
+                same = _fate(first[0]) == _fate(second[0]) and ANY not in _fate(first[0])
+                if pair not in exact and not same:
                     _ambiguous(c, res.name, pair, first, second)
         # row lines that decide a pair's fate (not a rename): one per table
         row1 = _deciding_rows(lines, res.key)
@@ -372,9 +373,13 @@ def _ambiguities(c: Context, lines: list[Line]) -> None:
                 a, b = first[0].source_key, second[0].source_key
                 if first[0] is second[0] or (a, b) in exact or a in anys1 or b in anys2:
                     continue
-                if first[0].target is None and second[0].target is None:
-                    continue  # both drop it: one fate
+                if _fate(first[0]) == _fate(second[0]):
+                    continue  # both drop it, or convert it alike: one fate
                 _ambiguous(c, res.name, (a, b), first, second)
+
+
+def _fate(m: ir.Migration) -> tuple:
+    return (m.target, m.target_key, m.target_key2, m.times if m.target else 1)
 
 
 def _deciding_rows(lines: list[Line], table: str) -> list[Line]:
