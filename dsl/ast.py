@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rulesc.pack_contract import ANY_ROW as ANY_ROW  # `*` in a migrate line
+
 from .diagnostics import Span
 
 # ---- expressions ----------------------------------------------------------
@@ -549,9 +551,6 @@ class LeaderboardDecl:
     resets: Name | None
     name_span: Span
     span: Span
-
-
-ANY_ROW = "*"  # `produce[beet, *]` in a `migrate` line: every row of that key
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,10 @@ def format_needed(
     return 5 if computed_draws else 4
 
 
+# In a `migrate` line of schema.json, a key of a pair that stands for every row of its table
+# (`"source": ["produce", ["beet", "*"]]`); in a pair target, the source's row there.
+ANY_ROW = "*"
+
 MANIFEST_FILE = "manifest.json"  # game id, version, format, sources; its presence makes a pack
 SCHEMA_FILE = "schema.json"
 MODULE_FILE = "rules.py"  # named again in the manifest's "module"

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rulesc.pack_contract import ANY_ROW
+
 from .rt import INT64_MAX, place_label
 
 MIGRATED = "_migrated"  # the ids of the lines a state has had
@@ -177,7 +179,7 @@ def _row(schema: dict, s: dict, line: dict, out: Migration) -> None:
 
 # ---- items of two tables ------------------------------------------------------------------
 
-ANY = "*"  # in a pair line: every row of that key (in its target: the source's row)
+ANY = ANY_ROW  # in a pair line: every row of that key (in its target: the source's row)
 
 # A pair's fate: ("pair", row, row2, times) moved there; ("place", name, key, times)
 # converted into another resource; ("drop",); None: no line takes it.
