@@ -287,3 +287,20 @@ def test_a_scale_multiplies_pairs(tmp_path) -> None:
     assert state["produce"]["carrot"]["gold"] == 6 and done.changes["produce[beet, gold]"] == [4, 8]
     _, state, _ = migrated(tmp_path, MARKET + "\nmigrate produce * 3\n")
     assert state["produce"]["wheat"] == {"silver": 0, "gold": 0, "bronze": 15}
+
+
+def test_an_item_of_two_tables_removed_whole_is_dropped_pair_by_pair(tmp_path) -> None:
+    old = build_pack(tmp_path, MARKET)
+    gone = edit(
+        MARKET,
+        ("item produce of crop, quality max 50\n", "item juice of crop\n"),
+        ("gain produce[kind, q] qty, seed[kind] 1", "gain juice[kind] qty, seed[kind] 1"),
+    )
+    # its pairs cannot land in an item of one table: still a loss
+    into_juice = build_pack(tmp_path, gone + "\nmigrate produce -> juice\n")
+    assert [x.place for x in swap_losses(old, into_juice)] == ["produce"]
+    dropped = build_pack(tmp_path, gone + "\nmigrate produce -> nothing\n")
+    assert swap_losses(old, dropped) == []
+    player = beet_farmer(tmp_path)
+    state, done = engine.upgrade(dropped, player.state, player.now)
+    assert "produce" not in state and done.changes["produce[beet, gold]"] == [4, None]
