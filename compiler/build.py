@@ -223,10 +223,30 @@ def _migration(m: ir.Migration) -> dict:
         "id": hashlib.sha256(m.text.encode()).hexdigest()[:12],
         "text": m.text,
         "kind": m.kind,
-        "source": [m.source, m.source_key],
-        "target": None if m.target is None else [m.target, m.target_key],
+        "source": [m.source, _keys(m.source_key, m.source_key2)],
+        "target": None if m.target is None else [m.target, _keys(m.target_key, m.target_key2)],
         "times": m.times,
     }
+
+
+def _keys(key: str | None, key2: str | None) -> str | list[str] | None:
+    """A place's key in schema.json: a row, or a pair of them (`*` for every row)."""
+    return key if key2 is None or key is None else [key, key2]
+
+
+def pair_migrations(game: ir.Game) -> bool:
+    """Whether the pack's `migrate` lines reach items of two tables, or convert a table's
+    row by count (what runtimes before format 9 would skip or take for a drop)."""
+    pair_tables = {t for r in game.resources if r.key2 is not None for t in (r.key, r.key2)}
+    pair_items = {r.name for r in game.resources if r.key2 is not None}
+    return any(
+        m.kind == "pair"
+        or m.source_key2 is not None
+        or m.target_key2 is not None
+        or (m.kind == "scale" and m.source in pair_items)
+        or (m.kind == "row" and (m.source in pair_tables or m.target not in (None, m.source)))
+        for m in game.migrations
+    )
 
 
 def _loot_entry(entry: ir.LootEntry) -> dict:
@@ -266,6 +286,7 @@ def manifest(game: ir.Game) -> dict:
             events=bool(game.events),
             calendars=uses_calendar(game),
             pair_items=any(r.key2 is not None for r in game.resources),
+            pair_migrations=pair_migrations(game),
         ),
         "game": game.id,
         "title": game.title,

@@ -497,7 +497,8 @@ CODES: dict[str, tuple[str, str, str]] = {
             cost seed[kind] 1                # not `seed[kind, gold]`: seeds are per crop
 
         In scenarios and admin grants the place is written the same way:
-        `given produce[wheat, gold] 3`, `{"produce[wheat, gold]": 3}`.
+        `given produce[wheat, gold] 3`, `{"produce[wheat, gold]": 3}`; in a `migrate`
+        line too, where `*` stands for every row of one key: `produce[beet, *]`.
         """,
     ),
     "R087": _entry(
@@ -526,6 +527,33 @@ CODES: dict[str, tuple[str, str, str]] = {
             migrate gems -> diamonds                # a resource renamed
             migrate seed[carrot] -> nothing         # dropped, on purpose
             migrate gems * 2                        # what players hold, doubled once
+
+        An item of two tables (`item produce of crop, quality`) moves with the rows of
+        either table (`migrate crop[carrot] -> crop[wheat]` moves `produce[carrot, *]` to
+        `produce[wheat, *]`), or by pairs, `*` standing for every row of a key:
+
+            migrate produce[carrot, gold] -> produce[wheat, silver]
+            migrate produce[carrot, *] -> produce[wheat, *]   # `*`: the same row
+            migrate crop[carrot] -> coins * 3                 # every count of the row, 3 coins each
+        """,
+    ),
+    "R096": _entry(
+        "error",
+        "two migrate lines decide one pair",
+        """
+        For each pair of an item of two tables the most specific `migrate` line wins: a
+        line naming both rows, then a pair with one `*`, then a row line of either table
+        (row lines that rename compose: `crop[beet] -> crop[carrot]` and
+        `quality[bronze] -> quality[silver]` make `produce[beet, bronze]` into
+        `produce[carrot, silver]`). Two lines of the same level that send one pair two
+        ways leave it undecided:
+
+            migrate produce[beet, *] -> produce[carrot, *]
+            migrate produce[*, bronze] -> coins * 2      # R096: produce[beet, bronze]?
+            migrate produce[beet, bronze] -> nothing     # settles it
+
+        The same holds for a row line of each table that drops or converts
+        (`crop[beet] -> nothing` and `quality[bronze] -> coins * 2`): add the pair's line.
         """,
     ),
     "R076": _entry(

@@ -521,8 +521,11 @@ class Migration:
     """A `migrate` line: how a state made under older rules is brought to these, once per
     player (docs/language.md "Migrations"). `kind`: "move" (the amount goes to `target`
     times `times`, or is dropped when `target` is None), "row" (a table's row renamed to
-    `target_key` or dropped: every resource counted per the table, and every slot field of
-    it) or "scale" (the amount times `times`, in place)."""
+    `target_key` or dropped: every resource counted per the table, every pair of an item
+    of two tables using it, and every slot field of it; or, with another resource as
+    `target`, converted into it by count), "pair" (pairs of an item of two tables: the
+    source keys `source_key, source_key2`, either `*` for every row; a pair target's `*`
+    keeps the source's row there) or "scale" (the amount times `times`, in place)."""
 
     kind: str
     source: str
@@ -532,6 +535,8 @@ class Migration:
     times: int
     text: str  # the line without `migrate`, one canonical spelling: its id is a hash of it
     loc: Loc
+    source_key2: str | None = None  # the second key of a pair (kind "pair", or a scale)
+    target_key2: str | None = None  # the second key of a pair target
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rulesc.pack_contract import ANY_ROW as ANY_ROW  # `*` in a migrate line
+
 from .diagnostics import Span
 
 # ---- expressions ----------------------------------------------------------
@@ -553,12 +555,18 @@ class LeaderboardDecl:
 
 @dataclass(frozen=True, slots=True)
 class MigratePlace:
-    """`gems`, `seed[carrot]` or `crop[carrot]` in a `migrate` line: names of older rules
-    too, so only the checker knows what they are."""
+    """`gems`, `seed[carrot]`, `crop[carrot]` or a pair `produce[beet, *]` in a `migrate`
+    line: names of older rules too, so only the checker knows what they are. A key may be
+    ANY_ROW (`*`: every row of that key)."""
 
     name: str
     key: str | None
     span: Span
+    key2: str | None = None  # the second key of a pair: `produce[beet, gold]`
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(k for k in (self.key, self.key2) if k is not None)
 
 
 @dataclass(frozen=True, slots=True)

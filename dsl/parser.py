@@ -840,7 +840,16 @@ class _Build(Transformer):
     # -- migrations
     @v_args(meta=True)
     def migrate_place(self, meta, c):
-        return ast.MigratePlace(str(c[0]), str(c[1]) if len(c) > 1 else None, self.span(meta))
+        name, *keys = (str(k) for k in c)
+        return ast.MigratePlace(
+            name,
+            keys[0] if keys else None,
+            self.span(meta),
+            keys[1] if len(keys) > 1 else None,
+        )
+
+    def migrate_any(self, c):
+        return ast.ANY_ROW  # `*`: every row of that key
 
     def migrate_nothing(self, c):
         return None  # `-> nothing`: dropped, on purpose

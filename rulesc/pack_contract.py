@@ -23,15 +23,26 @@ import re
 # may have calendars (`CALENDARS`, rt.period_of, rt.day_of_period, rt.next_period,
 # rt.next_day, ctx.limit's origin and label, `_calendar` in the state for an `on
 # season_change` hook). Format 8: the pack may have items of two tables (held nested,
-# `{"wheat": {"gold": 3}}`, passed to the rt helpers as a tuple key). A pack is written in
-# the oldest format that runs what it uses (format_needed): with none of these, format 4.
-PACK_FORMAT = 8  # the newest format this runtime runs
+# `{"wheat": {"gold": 3}}`, passed to the rt helpers as a tuple key). Format 9: the pack's
+# `migrate` lines may reach items of two tables (pair lines, `"source": ["produce",
+# ["beet", "*"]]`; row lines moving the pairs of a row) or convert a row by count
+# (`crop[beet] -> coins * 3`), which a runtime before it would skip or take for a drop.
+# A pack is written in the oldest format that runs what it uses (format_needed): with none
+# of these, format 4.
+PACK_FORMAT = 9  # the newest format this runtime runs
 
 
 def format_needed(
-    *, computed_draws: bool, events: bool, calendars: bool, pair_items: bool = False
+    *,
+    computed_draws: bool,
+    events: bool,
+    calendars: bool,
+    pair_items: bool = False,
+    pair_migrations: bool = False,
 ) -> int:
     """The oldest pack format that has what a pack uses."""
+    if pair_migrations:
+        return 9
     if pair_items:
         return 8
     if calendars:
@@ -40,6 +51,10 @@ def format_needed(
         return 6
     return 5 if computed_draws else 4
 
+
+# In a `migrate` line of schema.json, a key of a pair that stands for every row of its table
+# (`"source": ["produce", ["beet", "*"]]`); in a pair target, the source's row there.
+ANY_ROW = "*"
 
 MANIFEST_FILE = "manifest.json"  # game id, version, format, sources; its presence makes a pack
 SCHEMA_FILE = "schema.json"

@@ -2,7 +2,7 @@
 `rulesc diff OLD NEW` prints it, and a refused swap answers it (409 `unsafe_swap`).
 
 Resources, table rows and slots added or removed (a removed row that a `migrate` line
-sends to another row is "renamed"), changed bounds (start, max), changed table values
+sends to another row of its table is "renamed"), changed bounds (start, max), changed table values
 (prices, timings: every cell), levels, the migrations with what each covers, and the
 losses (runtime/swapcheck.py): `safe` is false while a loss is not covered.
 """
@@ -83,7 +83,7 @@ def _tables(old: dict, new: dict) -> dict[str, Any]:
     renames = {
         tuple(m["source"]): m["target"][1]
         for m in new.get("migrations") or ()
-        if m["kind"] == "row" and m["target"] is not None
+        if m["kind"] == "row" and m["target"] is not None and m["target"][0] == m["source"][0]
     }
     out: dict[str, Any] = {"added": added, "removed": removed, "changed": {}}
     for name in kept:

@@ -9,7 +9,8 @@ commit, with no ledger entry; swapping back does not bring them back.
 
 Such a swap is refused unless the new rules declare where what is lost goes: a `migrate`
 line (runtime/migrate.py) covers a removed resource, a row gone from a table (the amounts
-counted per it and the slots holding it) or a row gone from one resource. `losses` lists
+counted per it, the pairs of items of two tables using it and the slots holding it), a row
+gone from one resource, or pairs of an item of two tables (a pair line). `losses` lists
 everything the new pack would drop or reset that no migration covers, from the two schemas
 alone (no player data is read, so what *a* player could hold counts: a lowered max is a loss
 even if nobody is above it). What may change freely: start values (new players only), prices
@@ -22,6 +23,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from .migrate import pair_fate
 
 if TYPE_CHECKING:
     from .pack import Pack
@@ -73,7 +76,7 @@ def all_losses(old: dict, new: dict) -> list[Loss]:
         return [Loss("game", f"the new pack is game `{new.get('game')}`, not `{old.get('game')}`")]
     found = [*_resources(old, new), *_slots(old, new), *_level(old, new)]
     covers = _covers(old, new)
-    return [Loss(x.place, x.problem, covers.get(x.place)) for x in found]
+    return [Loss(x.place, x.problem, x.migration or covers.get(x.place)) for x in found]
 
 
 def _covers(old: dict, new: dict) -> dict[str, str]:
@@ -101,6 +104,8 @@ def _fits(old: dict, new: dict, name: str, target: list | None) -> bool:
     was = old.get("resources", {}).get(name)
     if was is None or target is None:
         return True  # nothing to move, or dropped on purpose
+    if was.get("per2") is not None:
+        return False  # a whole item of two tables moves only to nothing (pairs: pair lines)
     spec = new.get("resources", {}).get(target[0], {})
     if was.get("per") is None:
         return (target[1] is None) == (spec.get("per") is None)
@@ -153,21 +158,33 @@ def _resources(old: dict, new: dict) -> list[Loss]:
 
 
 def _pair_losses(old: dict, new: dict, name: str, was: dict, now: dict) -> list[Loss]:
-    """An item of two tables: a row gone from either table drops what players hold of it.
-    No `migrate` line moves such an item yet, so these losses are never covered."""
+    """An item of two tables: a row gone from either table drops what players hold of it,
+    unless the new pack's `migrate` lines send every pair of that row somewhere
+    (migrate.pair_fate: the most specific line wins). One loss per gone row,
+    `produce[beet, *]` or `produce[*, gold]`, while one line covers all its pairs (or
+    none does); else one per pair, `produce[beet, gold]`, each with the line that covers it."""
     if (was.get("per"), was.get("per2")) != (now.get("per"), now.get("per2")):
         tables = ", ".join(t for t in (now.get("per"), now.get("per2")) if t) or "no table"
         return [Loss(name, f"becomes counted per {tables}: what players hold would be reset")]
+    lines = new.get("migrations") or []
     out: list[Loss] = []
-    for table, place in ((was["per"], "{row}, *"), (was["per2"], "*, {row}")):
+    for side, table in enumerate((was["per"], was["per2"])):
+        others = list(_rows(old, was["per2"] if side == 0 else was["per"]))
         for row in [r for r in _rows(old, table) if r not in _rows(new, table)]:
-            out.append(
-                Loss(
-                    f"{name}[{place.format(row=row)}]",
-                    f"row `{row}` is gone from table `{table}`: what players hold would be "
-                    "deleted (a `migrate` line does not move an item of two tables)",
-                )
+            problem = (
+                f"row `{row}` is gone from table `{table}`: what players hold would be deleted"
             )
+            covered: dict[tuple[str, str], str | None] = {}
+            for other in others:
+                pair = (row, other) if side == 0 else (other, row)
+                fate, line = pair_fate(new, name, pair, lines)
+                covered[pair] = None if fate is None or line is None else line["text"]
+            if len(set(covered.values())) <= 1:
+                place = f"{name}[{row}, *]" if side == 0 else f"{name}[*, {row}]"
+                out.append(Loss(place, problem, next(iter(covered.values()), None)))
+                continue
+            for (a, b), text in covered.items():
+                out.append(Loss(f"{name}[{a}, {b}]", problem, text))
     return out
 
 

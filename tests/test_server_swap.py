@@ -429,3 +429,128 @@ async def test_watch_swaps_in_rules_whose_migration_covers_the_removed_row(
     finally:
         await stop_watching(task)
     assert "now serves pack" in reports[0], reports
+
+
+# -- migrations of items of two tables (issue 15) -------------------------------------------
+
+BASKETS = """
+table quality
+  columns bonus: int
+  silver: 1
+  gold: 3
+
+item basket of crop, quality max 999  # produce packed by quality: basket[wheat, gold]
+
+action pack_basket(kind: crop, q: quality)
+  cost produce[kind] 1
+  gain basket[kind, q] 1
+"""
+
+
+def with_baskets(tmp_path: Path) -> Path:
+    """The harvest game with an item of two tables, `basket[crop, quality]`."""
+    folder = tmp_path / "harvest-baskets"
+    if not folder.exists():
+        shutil.copytree(HARVEST, folder, ignore=shutil.ignore_patterns("tests", "bots"))
+        rules = folder / "harvest.rules"
+        rules.write_text(rules.read_text() + BASKETS)
+    return folder
+
+
+def baskets_without_strawberries(tmp_path: Path, lines: str) -> Path:
+    """with_baskets, without its strawberry row, with these `migrate` lines."""
+    folder = tmp_path / "harvest-baskets-no-strawberry"
+    shutil.copytree(with_baskets(tmp_path), folder)
+    csv = folder / "crops.csv"
+    csv.write_text(csv.read_text().replace(STRAWBERRY, ""))
+    rules = folder / "harvest.rules"
+    rules.write_text(rules.read_text() + lines)
+    return folder
+
+
+async def basket_holder(run: Running, device: str) -> tuple[str, str]:
+    """basket[strawberry, gold] 3, basket[strawberry, silver] 2, basket[carrot, silver] 4."""
+    player, token = await session(run, device)
+    baskets = {
+        "basket[strawberry, gold]": 3,
+        "basket[strawberry, silver]": 2,
+        "basket[carrot, silver]": 4,
+    }
+    await grant(run, player, "g1", baskets)
+    return player, token
+
+
+# the row line moves strawberry's pairs to carrot; the pair line, more specific, wins for gold
+PAIR_LINES = (
+    "\nmigrate crop[strawberry] -> crop[carrot]\n"
+    "migrate basket[strawberry, gold] -> basket[wheat, gold]\n"
+)
+
+
+async def test_a_swap_migrates_pairs_once_on_first_read_and_the_pair_line_wins(
+    kit: Kit, tmp_path: Path
+) -> None:
+    run = await kit.start()
+    url = f"{run.url}/admin/harvest/rules"
+    r = await call(url, "POST", {"path": str(with_baskets(tmp_path))}, token=ADMIN)
+    assert r.status == 200, r.body
+    before = r.body["version"]
+    reader = await basket_holder(run, "device-reader")  # only reads after the swap
+    actor = await basket_holder(run, "device-actor")  # acts first after the swap
+    r = await call(
+        url, "POST", {"path": str(baskets_without_strawberries(tmp_path, PAIR_LINES))}, token=ADMIN
+    )
+    assert r.status == 200 and r.body["previous"] == before, r.body
+    version = r.body["version"]
+    r = await act(run, actor[1], a("p1", "pack_basket", kind="wheat", q="gold"))
+    assert r.body["results"][0]["status"] == "rejected"  # no produce to pack: nothing changes
+    for _, token in (reader, actor):
+        for _ in range(2):  # read twice: migrated once
+            held = (await state(run, token))["state"]
+            assert "strawberry" not in held["basket"]
+            assert held["basket"]["wheat"] == {"silver": 0, "gold": 3}  # the pair line
+            assert held["basket"]["carrot"] == {"silver": 4 + 2, "gold": 0}  # the row, merged
+        migrations = [e for e in await ledger(run, token) if "migrate" in e]
+        assert len(migrations) == 1, migrations
+        [m] = migrations
+        assert m["action"] == "rules:migrate" and m["migrate"]["to"] == version
+        assert m["migrate"]["from"] == before
+        assert m["migrate"]["lines"] == [
+            "crop[strawberry] -> crop[carrot]",
+            "basket[strawberry, gold] -> basket[wheat, gold]",
+        ]
+        assert m["changes"]["basket[strawberry, gold]"] == [3, None]
+        assert m["changes"]["basket[strawberry, silver]"] == [2, None]
+        assert m["changes"]["basket[wheat, gold]"] == [0, 3]
+        assert m["changes"]["basket[carrot, silver]"] == [4, 6]
+        assert "basket[carrot, gold]" not in m["changes"]
+    # the migrated pairs play on under the new pack
+    await grant(run, reader[0], "g2", {"produce[carrot]": 1})
+    r = await act(run, reader[1], a("p2", "pack_basket", kind="carrot", q="silver"))
+    assert r.body["results"][0]["changes"]["basket[carrot, silver]"] == [6, 7], r.body
+
+
+async def test_a_swap_losing_pairs_no_line_covers_is_refused_with_the_diff(
+    kit: Kit, tmp_path: Path
+) -> None:
+    run = await kit.start()
+    url = f"{run.url}/admin/harvest/rules"
+    r = await call(url, "POST", {"path": str(with_baskets(tmp_path))}, token=ADMIN)
+    assert r.status == 200, r.body
+    serving = run.server.games.get("harvest")
+    player, token = await basket_holder(run, "device-holder")
+    # gold strawberries are covered, silver ones are not (nor the seeds, produce and plots)
+    lines = "\nmigrate basket[strawberry, gold] -> basket[wheat, gold]\n"
+    folder = baskets_without_strawberries(tmp_path, lines)
+    r = await call(url, "POST", {"path": str(folder)}, token=ADMIN)
+    assert r.status == 409 and r.code == "unsafe_swap", r.body
+    assert "basket[strawberry, silver]" in r.body["error"]["message"]
+    diff = r.body["error"]["details"]["diff"]
+    assert diff["safe"] is False
+    lost = {x["place"]: x.get("migration") for x in diff["losses"]}
+    assert lost["basket[strawberry, silver]"] is None
+    assert lost["basket[strawberry, gold]"] == "basket[strawberry, gold] -> basket[wheat, gold]"
+    assert run.server.games.get("harvest") is serving
+    held = (await state(run, token))["state"]["basket"]
+    assert held["strawberry"] == {"silver": 2, "gold": 3}  # nothing moved
+    assert [e for e in await ledger(run, token) if "migrate" in e] == []

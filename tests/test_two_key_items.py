@@ -232,8 +232,14 @@ def test_a_row_gone_from_either_table_refuses_the_swap(tmp_path):
         PAIRS.replace("  corn: 7\n", "").replace("corn", "wheat")
         + "\nmigrate crop[corn] -> crop[wheat]\n",
     )
-    # the line moves the seeds; the produce of two tables is still refused
-    assert [x.place for x in swap_losses(old, migrated)] == ["produce[corn, *]"]
+    # the row line moves the seeds and the pairs of the row (issue 15)
+    assert swap_losses(old, migrated) == []
+    seeds_only = build_pack(
+        tmp_path,
+        PAIRS.replace("  corn: 7\n", "").replace("corn", "wheat")
+        + "\nmigrate seed[corn] -> seed[wheat]\n",
+    )
+    assert [x.place for x in swap_losses(old, seeds_only)] == ["produce[corn, *]"]
     assert swap_losses(old, build_pack(tmp_path, PAIRS)) == []
 
 
