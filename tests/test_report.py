@@ -88,7 +88,9 @@ async def test_rulesc_report_writes_the_page_the_admin_page_shows(
         assert denied.status == 403 and denied.code == "forbidden"
     finally:
         await k.close()
-    assert report.simulated_net(sim / "samples.csv") == {"coins": [-40.0]}  # median of -50, -30
+    # the median of -50 and -30, on day 1; no dates: aligned by index
+    assert report.simulated_net(sim / "samples.csv") == report.Simulated({"coins": {1: -40.0}}, {})
+    assert "Aligned by day index" in page
 
 
 def test_report_without_a_history_says_so(tmp_path: Path) -> None:
