@@ -416,8 +416,8 @@ def simulate(
             "--out",
             "-o",
             metavar="DIR",
-            help="Where to write summary.txt, bands.csv, events.csv, the plots and "
-            "report.html.  [default: build/sim/GAME_ID]",
+            help="Where to write summary.txt, bands.csv, the plots, report.html and, "
+            "when events run, events.csv.  [default: build/sim/GAME_ID]",
         ),
     ] = None,
     plots: Annotated[
@@ -600,7 +600,8 @@ def report_command(
             "--simulated",
             metavar="DIR",
             help="A `rulesc simulate` output folder (its samples.csv): its prediction is "
-            "laid on the observed plots.",
+            "laid on the observed plots, by calendar date if it ran with --start, else by "
+            "day index.",
         ),
     ] = None,
     out: Annotated[

@@ -219,7 +219,7 @@ def render(obs: Observed, simulated: Simulated | None = None) -> str:
         fig.tight_layout()
     parts += [f"<h2>{title}</h2>"]
     if simulated:
-        parts.append(f"<p>{html.escape(align.said)}.{html.escape(align.overlap())}</p>")
+        parts.append(f"<p>{html.escape(align.explained)}{html.escape(align.overlap())}</p>")
     parts.append(_png(fig, plt))
 
     if obs.levels:
@@ -257,11 +257,17 @@ class Alignment:
             every = sorted({*obs.days, *simulated.dates.values()})
             self.origin = _date(every[0])
             self.span = (_date(every[-1]) - self.origin).days + 1
-            self.said = "Aligned by calendar date (UTC): each simulated day on the date it starts"
+            self.said = "Aligned by calendar date (UTC)"
+            self.explained = (
+                f"{self.said}: each simulated day on the date it starts (the simulation ran "
+                "with `rulesc simulate --start`)."
+            )
         else:
-            self.said = (
+            self.said = "Aligned by day index (day 1: the first of each)"
+            self.explained = (
                 "Aligned by day index: day 1 is the first day in the history and the first "
-                "simulated day (the simulation has no dates: `rulesc simulate --start` gives them)"
+                "simulated day (the simulation has no dates: `rulesc simulate --start` gives "
+                "them)."
             )
         self.observed_x = (
             [self._x(d) for d in obs.days] if self.dated else list(range(1, len(obs.days) + 1))
@@ -283,7 +289,7 @@ class Alignment:
         step = max(1, self.span // 6)
         ticks = list(range(0, self.span, step))
         names = [(self.origin + dt.timedelta(t)).isoformat() for t in ticks]
-        ax.set_xticks(ticks, names, fontsize=7, rotation=30)
+        ax.set_xticks(ticks, names, fontsize=7, rotation=30, ha="right")
         ax.set_xlabel("date (UTC)", fontsize=8)
 
     def overlap(self) -> str:
