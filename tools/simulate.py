@@ -49,10 +49,9 @@ from .scenarios import give
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-# Monday 2026-01-05 00:00 UTC, the start date when none is given: runs start at the game's
+# Monday 2026-01-05 (UTC), the start date when none is given: runs start at the game's
 # first `day starts` after a start date's midnight, so simulated day N is the game's day N
 # (daily limits reset between days)
-EPOCH_MS = 1_767_571_200_000
 EPOCH = dt.date(2026, 1, 5)
 # the time a player takes for one action inside a session
 ACTION_MS = 10_000
@@ -121,8 +120,7 @@ class Options:
 
 def start_ms(game: ir.Game, start: dt.date | None = None) -> int:
     """When runs start: the game's `day starts` on the start date (UTC)."""
-    midnight = EPOCH_MS if start is None else _midnight_ms(start)
-    return midnight + game.day_start_minutes * 60_000
+    return _midnight_ms(start or EPOCH) + game.day_start_minutes * 60_000
 
 
 def _midnight_ms(day: dt.date) -> int:
@@ -174,6 +172,7 @@ class Calendar:
 
 
 def calendar(game: ir.Game, options: Options) -> Calendar:
+    """The simulation's days and every run of an event within them, event by event."""
     start = start_ms(game, options.start)
     end = start + options.days * DAY_MS
     runs: list[EventRun] = []
