@@ -9,6 +9,7 @@ Exit codes (also in the README):
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import os
@@ -394,6 +395,15 @@ def simulate(
     seed: Annotated[
         int, typer.Option("--seed", metavar="N", help="The same seed plays the same games.")
     ] = 1,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            metavar="YYYY-MM-DD",
+            help="Start on this UTC date (at the game's `day starts`), so its scheduled "
+            "events fall in; the CSV files then give each day's date.  [default: 2026-01-05]",
+        ),
+    ] = None,
     bot: Annotated[
         list[str] | None,
         typer.Option(
@@ -406,7 +416,8 @@ def simulate(
             "--out",
             "-o",
             metavar="DIR",
-            help="Where to write summary.txt, bands.csv, the plots and report.html.  [default: build/sim/GAME_ID]",
+            help="Where to write summary.txt, bands.csv, the plots, report.html and, "
+            "when events run, events.csv.  [default: build/sim/GAME_ID]",
         ),
     ] = None,
     plots: Annotated[
@@ -443,7 +454,8 @@ def simulate(
 ) -> None:
     """Play the game with its bots (bots/*.rules) for days, many times: summary, plots, report.
 
-    Exits 1 when the rules have errors or a run breaks an invariant, 2 for an unknown bot.
+    Exits 1 when the rules have errors or a run breaks an invariant, 2 for an unknown bot
+    or a bad option.
     """
     import os
     import time
@@ -455,6 +467,7 @@ def simulate(
 
     started = time.perf_counter()  # the time reported is the wall time of all of it
     window_days = _days(window) if window is not None else None
+    start_date = _start_date(start, days) if start is not None else None
     result = compile_game(game, with_tests=False, with_bots=True)
     if not result.ok or result.files is None or result.game is None:
         report(result, Format.human)
@@ -478,7 +491,7 @@ def simulate(
     chosen = [known[b] for b in dict.fromkeys(bot)] if bot else list(known.values())
     target = out or Path("build") / "sim" / game_ir.id
     target.mkdir(parents=True, exist_ok=True)
-    options = simulating.Options(days, runs, seed)
+    options = simulating.Options(days, runs, seed, start_date)
     workers = simulating.workers(chosen, options, jobs or os.cpu_count() or 1)
     with (
         tempfile.TemporaryDirectory(prefix="rulesc-sim-") as tmp,
@@ -499,6 +512,9 @@ def simulate(
     (target / "summary.txt").write_text(summary, encoding="utf-8")
     typer.echo(summary)
     wrote = [target / "summary.txt", simulating.write_bands(results, target / "bands.csv")]
+    when = results[0].calendar
+    if when.runs:  # only when some event runs within the days: not an empty file
+        wrote.append(simulating.write_events(when, target / "events.csv"))
     drawn: dict[str, Path] = {}
     if plots:
         try:
@@ -516,12 +532,30 @@ def simulate(
     elapsed = time.perf_counter() - started
     typer.echo(
         f"simulated {len(results)} bot{'s' * (len(results) != 1)} x {runs} runs x {days} days "
-        f"({played:,} actions) in {elapsed:.1f}s wall time on {workers} "
+        f"from {when.date(1)} ({played:,} actions) in {elapsed:.1f}s wall time on {workers} "
         f"process{'es' * (workers != 1)} (seed {seed})"
     )
     typer.echo("wrote " + ", ".join(str(p) for p in wrote))
     broken = any(run.broken for r in results for run in r.runs)
     raise typer.Exit(EXIT_RULES if broken else EXIT_OK)
+
+
+def _start_date(text: str, days: int) -> datetime.date:
+    """`2026-10-20`: a UTC date from 1970-01-01 on, the last simulated day still a date."""
+    day: datetime.date | None
+    try:
+        day = datetime.datetime.strptime(text.strip(), "%Y-%m-%d").date()
+        last = day + datetime.timedelta(days)  # OverflowError past 9999-12-31
+    except (ValueError, OverflowError):
+        day = last = None
+    if day is None or last is None or day < datetime.date(1970, 1, 1):
+        typer.echo(
+            f"rulesc simulate: --start {text!r}: give a UTC date from 1970-01-01 on, "
+            "like 2026-10-20",
+            err=True,
+        )
+        raise typer.Exit(EXIT_USAGE)
+    return day
 
 
 def _days(window: str) -> int:
@@ -566,7 +600,8 @@ def report_command(
             "--simulated",
             metavar="DIR",
             help="A `rulesc simulate` output folder (its samples.csv): its prediction is "
-            "laid on the observed plots.",
+            "laid on the observed plots, by calendar date if it ran with --start, else by "
+            "day index.",
         ),
     ] = None,
     out: Annotated[

@@ -4,6 +4,7 @@ admin page that shows it."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from rulesc.tools import report
 from .serverkit import ADMIN, Kit, a, act, call, session
 
 runner = CliRunner()
+HARVEST = Path(__file__).resolve().parent.parent / "games" / "harvest"
 
 
 async def history_of_play(harvest: Any, tmp_path: Path) -> tuple[Kit, Any, Path]:
@@ -88,10 +90,69 @@ async def test_rulesc_report_writes_the_page_the_admin_page_shows(
         assert denied.status == 403 and denied.code == "forbidden"
     finally:
         await k.close()
-    assert report.simulated_net(sim / "samples.csv") == {"coins": [-40.0]}  # median of -50, -30
+    # the median of -50 and -30, on day 1; no dates: aligned by index
+    assert report.simulated_net(sim / "samples.csv") == report.Simulated({"coins": {1: -40.0}}, {})
+    assert "Aligned by day index" in page
 
 
 def test_report_without_a_history_says_so(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "harvest", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "no history database" in result.output
+
+
+def observed(days: list[str]) -> report.Observed:
+    obs = report.Observed("harvest", days=days)
+    for i, day in enumerate(days):
+        obs.active[day] = 1
+        obs.sources[day]["coins"] = 100 * (i + 1)
+    return obs
+
+
+def test_a_dated_simulation_is_aligned_by_calendar_date_one_without_by_index() -> None:
+    obs = observed(["2026-10-24", "2026-10-25", "2026-10-27"])  # no play on the 26th
+    dated = report.Simulated({"coins": {1: 50.0, 2: 60.0}}, {1: "2026-10-25", 2: "2026-10-26"})
+    by_date = report.Alignment(obs, dated)
+    # x: days since the 24th, the earliest date of either
+    assert by_date.observed_x == [0, 1, 3]
+    assert by_date.simulated_x([1, 2]) == [1, 2]
+    assert by_date.said.startswith("Aligned by calendar date") and by_date.overlap() == ""
+    by_index = report.Alignment(obs, report.Simulated(dated.net, {}))
+    assert by_index.observed_x == [1, 2, 3] and by_index.simulated_x([1, 2]) == [1, 2]
+    assert by_index.said.startswith("Aligned by day index")
+    later = report.Simulated(dated.net, {1: "2026-12-01", 2: "2026-12-02"})
+    assert report.Alignment(obs, later).overlap() == (
+        " The simulated days (2026-12-01 to 2026-12-02) and the observed days "
+        "(2026-10-24 to 2026-10-27) do not overlap."
+    )
+    page = report.render(obs, dated)
+    assert "Aligned by calendar date (UTC)" in page and "do not overlap" not in page
+    assert "do not overlap" in report.render(obs, later)
+
+
+async def test_rulesc_report_aligns_a_simulation_started_on_the_observed_day(
+    harvest: Any, tmp_path: Path
+) -> None:
+    k, _run, data = await history_of_play(harvest, tmp_path)
+    await k.close()
+    (day,) = report.observe(str(data / "history.sqlite3"), "harvest").days
+    sim = tmp_path / "sim"
+    ran = runner.invoke(
+        app,
+        [
+            *("simulate", str(HARVEST), "--out", str(sim), "--start", day, "--days", "2"),
+            *("--runs", "1", "--bot", "casual", "--no-plots", "-j", "1"),
+            *("--samples", str(sim / "samples.csv")),
+        ],
+    )
+    assert ran.exit_code == 0, ran.output
+    simulated = report.simulated_net(sim / "samples.csv")
+    first = dt.date.fromisoformat(day)
+    assert simulated.dates == {1: day, 2: (first + dt.timedelta(1)).isoformat()}
+    assert set(simulated.net["coins"]) == {1, 2}
+    result = runner.invoke(
+        app, ["report", "harvest", "--data-dir", str(data), "--simulated", str(sim)]
+    )
+    assert result.exit_code == 0, result.output
+    page = (data / "reports" / "harvest.html").read_text()
+    assert "Aligned by calendar date (UTC)" in page and "do not overlap" not in page

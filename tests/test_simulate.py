@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import csv
+import datetime as dt
 import random
 import re
 import textwrap
@@ -445,3 +447,125 @@ def test_a_bots_given_is_checked_as_a_scenarios_and_within_the_max(tmp_path):
         ("R093", "`gems` cannot start at 6: its max is 5"),
         ("R093", "a bot plays alone: it cannot give another player's state"),
     ]
+
+
+# ---- the simulated calendar: --start, scheduled events ---------------------------------------
+
+
+def bands_of(out: Path) -> dict[tuple[str, int, str], dict[str, str]]:
+    """bands.csv by (bot, day, resource)."""
+    with (out / "bands.csv").open(newline="", encoding="utf-8") as f:
+        return {(r["bot"], int(r["day"]), r["resource"]): r for r in csv.DictReader(f)}
+
+
+def action_rate(summary: str, action: str) -> float:
+    """An action's mean a day from the summary's `actions per day` table."""
+    found = re.search(rf"^    {action}\s+([\d.,]+)\s", summary.split("actions per day")[1], re.M)
+    assert found, summary
+    return float(found.group(1).replace(",", ""))
+
+
+def test_a_simulation_over_the_harvest_festival_gains_more_than_one_after_it(tmp_path):
+    """harvest_festival (2026-10-25 to 2026-11-01): wheat sells for 8, not 4, and the daily
+    gift (50 coins) may be taken twice a day. Both start on a Sunday (the same game weeks)
+    with the same seed: the same games, but for the festival."""
+    args = ["--days", "7", "--runs", "3", "--bot", "casual", "--no-plots", "-j", "1"]
+    outs = {}
+    for start in ("2026-10-25", "2026-11-01"):
+        out = tmp_path / start
+        ran = simulate_cli(out, *args, "--start", start, "--samples", str(out / "samples.csv"))
+        assert ran.exit_code == 0, ran.output
+        outs[start] = (out, (out / "summary.txt").read_text())
+    (festival, during), (_after, after) = outs["2026-10-25"], outs["2026-11-01"]
+    # twice a day (a session past the last day's end may take one more, as it counts there)
+    assert 2.0 <= action_rate(during, "daily_gift") <= 15 / 7
+    assert 1.0 <= action_rate(after, "daily_gift") <= 8 / 7
+    coins = {start: bands_of(out)[("casual", 7, "coins")] for start, (out, _) in outs.items()}
+    # every day of the week runs the festival: 7 more gifts, and the wheat sold pays double
+    extra = float(coins["2026-10-25"]["median"]) - float(coins["2026-11-01"]["median"])
+    assert extra > 7 * 50, coins
+    assert coins["2026-10-25"]["date"] == "2026-10-31"  # day 7 starts on the 31st, 04:00
+    with (festival / "events.csv").open(newline="", encoding="utf-8") as f:
+        assert list(csv.DictReader(f)) == [
+            {
+                "event": "harvest_festival",
+                "first_day": "1",
+                "last_day": "7",
+                "starts": "2026-10-25 04:00",  # cut to the simulation: it starts at 04:00
+                "ends": "2026-11-01 00:00",
+            }
+        ]
+    assert not (outs["2026-11-01"][0] / "events.csv").exists()  # no event within those days
+    assert "scheduled events" in during and "scheduled events" not in after
+    samples = (festival / "samples.csv").read_text().splitlines()
+    assert samples[0] == "bot,run,day,date,time,resource,value"
+    assert samples[1].startswith("casual,0,0,2026-10-25,0.00,coins,")
+
+
+def test_the_default_start_writes_no_dates_and_a_bad_start_is_a_usage_error(tmp_path):
+    ran = simulate_cli(tmp_path / "o", "--days", "1", "--runs", "1", "--no-plots", "-j", "1")
+    assert ran.exit_code == 0, ran.output
+    assert "from 2026-01-05" in ran.stdout
+    assert (tmp_path / "o" / "bands.csv").read_text().startswith("bot,day,resource,")
+    for bad in ("2026-02-30", "2026-13-01", "tomorrow", "1969-12-31", "9999-12-30", ""):
+        out = simulate_cli(tmp_path / "bad", "--days", "3", "--start", bad)
+        assert out.exit_code == 2, (bad, out.output)
+        assert out.output.strip() == (
+            f"rulesc simulate: --start {bad!r}: give a UTC date from 1970-01-01 on, like 2026-10-20"
+        )
+    assert not (tmp_path / "bad").exists()  # refused before anything is played or written
+
+
+def test_results_with_a_start_date_do_not_depend_on_the_number_of_workers(harvest, tmp_path):
+    pack, game = harvest
+    options = Options(days=3, runs=3, seed=5, start=dt.date(2026, 10, 30))
+    outs = []
+    for jobs in (1, 2):
+        out = tmp_path / str(jobs)
+        out.mkdir()
+        results = simulate(pack, game, list(game.bots), options, jobs=jobs, samples=out / "s.csv")
+        summary = "".join(simsummary.render(game, r, 2) for r in results)
+        bands = write_bands(results, out / "bands.csv").read_bytes()
+        outs.append((summary, bands, (out / "s.csv").read_bytes()))
+    assert outs[0] == outs[1]
+    summary, bands, samples = outs[0]
+    assert "harvest_festival" in summary  # days 1 and 2 of 3
+    assert b"\ncasual,3,2026-11-01,coins," in bands
+    assert b"\ncasual,0,3,2026-11-01," in samples
+
+
+WEEKEND = """
+game g "G"
+currency coins start 0
+
+action bonus
+  limit 1 per day
+  gain coins 5
+
+event weekend every week on saturday for 2d
+  limit bonus 2 per day
+"""
+
+
+def test_a_weekly_event_is_found_on_each_of_its_days_and_its_effect_counted(tmp_path):
+    game = tmp_path / "g"
+    (game / "bots").mkdir(parents=True)
+    (game / "game.rules").write_text(WEEKEND.lstrip(), encoding="utf-8")
+    (game / "bots" / "b.rules").write_text(
+        "bot b\n  sessions 4 per day\n  actions 1 per session\n  try bonus\n", encoding="utf-8"
+    )
+    out = tmp_path / "o"
+    args = ["--days", "14", "--runs", "2", "--no-plots", "-j", "1", "--out", str(out)]
+    ran = CliRunner().invoke(app, ["simulate", str(game), *args])  # from Monday 2026-01-05
+    assert ran.exit_code == 0, ran.output
+    assert (out / "events.csv").read_text().splitlines() == [
+        "event,first_day,last_day,starts,ends",
+        "weekend,6,7,2026-01-10 00:00,2026-01-12 00:00",
+        "weekend,13,14,2026-01-17 00:00,2026-01-19 00:00",
+    ]
+    # 5 coins a day, twice on the 4 weekend days: 10 a day then; 14 * 5 + 4 * 5 = 90
+    assert re.search(r"days 6-7, 13-14: 2 runs, the first from 2026-01-10 00:00", ran.stdout)
+    assert re.search(r"net coins a day\s+\+10\.00\s+\+5\.00", ran.stdout), ran.stdout
+    assert re.search(r"bonus a day\s+2\.00\s+1\.00", ran.stdout), ran.stdout
+    assert bands_of(out)[("b", 14, "coins")]["median"] == "90"
+    assert "date" not in (out / "bands.csv").read_text().splitlines()[0]

@@ -10,8 +10,12 @@ UTC day, read from the tables the history sink writes (runtime/history.py).
 The shapes match `rulesc simulate`'s samples.csv: resources are labelled the same
 (`coins`, `seed[wheat]`, `level`), and `--simulated DIR` lays a simulation's prediction
 on the same plot: per active player, the net change of each resource per day (observed:
-(sources - sinks) / daily active players, days counted from the first day in the
-history; simulated: the median over runs of one end-of-day value minus the previous).
+(sources - sinks) / daily active players; simulated: the median over runs of one
+end-of-day value minus the previous). A simulation given a start date (`rulesc simulate
+--start`: its samples have a `date` column) is aligned with the history by calendar date
+(a simulated game day by the UTC date it starts on), so an event shows on its days in
+both; one without dates by day index (day 1: the first day in the history and the first
+simulated day). The plot says which.
 One HTML file, its plots embedded (matplotlib PNGs as base64, the `sim` extra).
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import datetime as dt
 import html
 import io
 import math
@@ -98,20 +103,38 @@ def _number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
-def simulated_net(samples_csv: Path) -> dict[str, list[float]]:
-    """Per resource: the median over runs (and bots) of the net change per day (day 1..N)."""
+@dataclass
+class Simulated:
+    """A simulation's prediction: per resource, the net change per simulated day (1..N)."""
+
+    net: dict[str, dict[int, float]]  # label -> day -> the median over runs (and bots)
+    dates: dict[int, str]  # day -> its UTC date; empty when the simulation had no start date
+
+    def by_date(self) -> bool:
+        return bool(self.dates)
+
+
+def simulated_net(samples_csv: Path) -> Simulated:
+    """Per resource: the median over runs (and bots) of the net change per day (day 1..N),
+    and each day's date when the samples give them."""
     end: dict[tuple[str, str, str], dict[int, int]] = defaultdict(dict)  # (bot, run, label)
+    dates: dict[int, str] = {}
     with samples_csv.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            end[(row["bot"], row["run"], row["resource"])][int(row["day"])] = int(row["value"])
+            day = int(row["day"])
+            end[(row["bot"], row["run"], row["resource"])][day] = int(row["value"])
+            if row.get("date"):
+                dates[day] = row["date"]
     per_day: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for (_bot, _run, label), by_day in end.items():
         for day in sorted(by_day):
             if day - 1 in by_day:
                 per_day[label][day].append(by_day[day] - by_day[day - 1])
-    return {
-        label: [median(days[d]) for d in sorted(days)] for label, days in per_day.items() if days
+    net = {
+        label: {d: median(days[d]) for d in sorted(days)} for label, days in per_day.items() if days
     }
+    shown = {d for days in net.values() for d in days}
+    return Simulated(net, {d: dates[d] for d in sorted(shown) if d in dates})
 
 
 def observed_net(obs: Observed) -> dict[str, list[float]]:
@@ -125,7 +148,7 @@ def observed_net(obs: Observed) -> dict[str, list[float]]:
     }
 
 
-def render(obs: Observed, simulated: dict[str, list[float]] | None = None) -> str:
+def render(obs: Observed, simulated: Simulated | None = None) -> str:
     """The report as one HTML page."""
     try:
         import matplotlib
@@ -174,22 +197,30 @@ def render(obs: Observed, simulated: dict[str, list[float]] | None = None) -> st
 
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 2.8 * nrows), squeeze=False)
     flat = [a for row in axes for a in row]
+    align = Alignment(obs, simulated)
     for ax, label in zip(flat, labels, strict=False):
-        ax.plot(range(1, len(obs.days) + 1), net[label], "o-", color="#1f77b4", label="observed")
-        if simulated and label in simulated:
-            sim = simulated[label]
-            ax.plot(range(1, len(sim) + 1), sim, "--", color="#ff7f0e", label="simulated")
+        ax.plot(align.observed_x, net[label], "o-", color="#1f77b4", label="observed")
+        if simulated and label in simulated.net:
+            days = simulated.net[label]
+            x = align.simulated_x(list(days))
+            ax.plot(x, list(days.values()), "--", color="#ff7f0e", label="simulated")
         ax.set_title(f"{label}: net per active player", fontsize=10)
-        ax.set_xlabel("day", fontsize=8)
+        align.axis(ax)
         ax.grid(alpha=0.3)
     for ax in flat[len(labels) :]:
         ax.axis("off")
     flat[0].legend(fontsize=8)
-    fig.tight_layout()
     title = "Net change per active player per day"
     if simulated:
         title += ": observed vs simulated"
-    parts += [f"<h2>{title}</h2>", _png(fig, plt)]
+        fig.suptitle(align.said, fontsize=9, x=0.01, horizontalalignment="left")
+        fig.tight_layout(rect=(0, 0, 1, 0.94 if nrows == 1 else 0.97))
+    else:
+        fig.tight_layout()
+    parts += [f"<h2>{title}</h2>"]
+    if simulated:
+        parts.append(f"<p>{html.escape(align.explained)}{html.escape(align.overlap())}</p>")
+    parts.append(_png(fig, plt))
 
     if obs.levels:
         fig, ax = plt.subplots(figsize=(7, 2.8))
@@ -210,6 +241,72 @@ def render(obs: Observed, simulated: dict[str, list[float]] | None = None) -> st
         )
     )
     return "\n".join(parts)
+
+
+class Alignment:
+    """Where observed and simulated days go on the net-change plots: by calendar date when
+    the simulation has dates (x: days since the earliest date of either), else by index
+    (x: day 1, 2, ... of each)."""
+
+    def __init__(self, obs: Observed, simulated: Simulated | None) -> None:
+        self.obs = obs
+        self.sim = simulated
+        self.dated = simulated is not None and simulated.by_date()
+        if self.dated:
+            assert simulated is not None
+            every = sorted({*obs.days, *simulated.dates.values()})
+            self.origin = _date(every[0])
+            self.span = (_date(every[-1]) - self.origin).days + 1
+            self.said = "Aligned by calendar date (UTC)"
+            self.explained = (
+                f"{self.said}: each simulated day on the date it starts (the simulation ran "
+                "with `rulesc simulate --start`)."
+            )
+        else:
+            self.said = "Aligned by day index (day 1: the first of each)"
+            self.explained = (
+                "Aligned by day index: day 1 is the first day in the history and the first "
+                "simulated day (the simulation has no dates: `rulesc simulate --start` gives "
+                "them)."
+            )
+        self.observed_x = (
+            [self._x(d) for d in obs.days] if self.dated else list(range(1, len(obs.days) + 1))
+        )
+
+    def _x(self, day: str) -> int:
+        return (_date(day) - self.origin).days
+
+    def simulated_x(self, days: list[int]) -> list[int]:
+        if not self.dated:
+            return days
+        assert self.sim is not None
+        return [self._x(self.sim.dates[d]) for d in days]
+
+    def axis(self, ax: Any) -> None:
+        if not self.dated:
+            ax.set_xlabel("day (by index)", fontsize=8)
+            return
+        step = max(1, self.span // 6)
+        ticks = list(range(0, self.span, step))
+        names = [(self.origin + dt.timedelta(t)).isoformat() for t in ticks]
+        ax.set_xticks(ticks, names, fontsize=7, rotation=30, ha="right")
+        ax.set_xlabel("date (UTC)", fontsize=8)
+
+    def overlap(self) -> str:
+        """A sentence when the simulated and observed dates do not meet (or nothing)."""
+        if not self.dated or self.sim is None or not self.obs.days:
+            return ""
+        dates = list(self.sim.dates.values())
+        if set(dates) & set(self.obs.days):
+            return ""
+        return (
+            f" The simulated days ({dates[0]} to {dates[-1]}) and the observed days "
+            f"({self.obs.days[0]} to {self.obs.days[-1]}) do not overlap."
+        )
+
+
+def _date(day: str) -> dt.date:
+    return dt.date.fromisoformat(day)
 
 
 def _days_axis(ax: Any, days: list[str]) -> None:

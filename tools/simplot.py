@@ -1,5 +1,6 @@
 """PNG plots of a simulation: per resource, the median over runs and the 10th-90th
-percentile band, by day. One picture per bot, one small chart per resource that moved.
+percentile band, by day. One picture per bot, one small chart per resource that moved;
+the times when scheduled events run are shaded, a colour per event, named in the legend.
 
 matplotlib is an optional dependency (`pip install 'rulesc[sim]'`): the rest of
 rulesc, the server included, never needs it.
@@ -9,10 +10,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from rulesc.compiler import ir
 
-from .simulate import BotResult
+from .simulate import BotResult, Calendar
+
+# one per event, in the order the rules declare them (the band and median are blue, the
+# max red): then round again
+EVENT_COLOURS = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
 
 
 class MatplotlibMissing(Exception):
@@ -43,8 +49,9 @@ def plot(game: ir.Game, result: BotResult, out: Path) -> Path:
         top = maxima.get(label.split("[", 1)[0]) if label != "level" else None
         if top is not None and top <= 2 * max([*high, 1]):
             ax.axhline(top, color="#d62728", linestyle="--", linewidth=1, label="max")
+        _shade_events(ax, result.calendar)
         ax.set_title(label, fontsize=10)
-        ax.set_xlabel("day", fontsize=8)
+        ax.set_xlabel(f"day (day 1: {result.calendar.date(1)})", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
     for ax in [a for row in axes for a in row][len(labels) :]:
@@ -56,7 +63,8 @@ def plot(game: ir.Game, result: BotResult, out: Path) -> Path:
     fig.legend(list(legend.values()), list(legend), loc="upper right", fontsize=8, ncol=3)
     bot = result.bot
     fig.suptitle(
-        f"{game.title}: bot {bot.name}, {len(result.runs)} runs of {result.days} days",
+        f"{game.title}: bot {bot.name}, {len(result.runs)} runs of {result.days} days "
+        f"from {result.calendar.date(1)}",
         fontsize=12,
         x=0.01,
         horizontalalignment="left",
@@ -67,6 +75,26 @@ def plot(game: ir.Game, result: BotResult, out: Path) -> Path:
     fig.savefig(out, dpi=90, metadata={"Software": None})
     plt.close(fig)
     return out
+
+
+def _shade_events(ax: Any, when: Calendar) -> None:
+    """Each event's runs as vertical bands over the whole height of the chart (one
+    collection an event, however many times it runs)."""
+    for i, event in enumerate(when.events):
+        spans = [
+            (when.x(r.starts_ms), when.x(r.ends_ms) - when.x(r.starts_ms))
+            for r in when.runs
+            if r.event == event.name
+        ]
+        ax.broken_barh(
+            spans,
+            (0, 1),
+            transform=ax.get_xaxis_transform(),
+            facecolors=EVENT_COLOURS[i % len(EVENT_COLOURS)],
+            alpha=0.18,
+            linewidth=0,
+            label=f"event {event.name}",
+        )
 
 
 def _moving(result: BotResult) -> list[str]:

@@ -4,7 +4,9 @@ Per bot: when each level is reached, income per day of each currency, what the b
 did, and where resources pile up — growing without bound, reaching their max early,
 or (for meters) sitting full so their regeneration goes to waste. Medians are over the
 runs, with the 10th-90th percentile band across runs beside them; with a window
-(`--window 28d`) the net income and the actions are also given window by window.
+(`--window 28d`) the net income and the actions are also given window by window; when
+scheduled events run within the simulated days, when they run and what they set, and the
+same figures on the days each event runs and on the days none does.
 Every number comes from the tallies and bands of tools/simulate.py.
 """
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 from rulesc.compiler import ir
 
-from .simulate import BAND_HIGH, BAND_LOW, DAY_MS, BotResult, percentile
+from .simulate import BAND_HIGH, BAND_LOW, DAY_MS, BotResult, percentile, utc
 
 # a resource "grows without bound" when its median rises on at least this share of the
 # days in the second half of the simulation and at least doubles over that half
@@ -127,8 +129,27 @@ class Window:
     def days(self) -> int:
         return self.end - self.first
 
+    @property
+    def indices(self) -> Sequence[int]:
+        return range(self.first, self.end)
+
     def label(self) -> str:
         return f"days {self.first + 1}-{self.end}"
+
+
+@dataclass(frozen=True)
+class DaySet:
+    """Days that need not follow each other: those an event runs on, or no event does."""
+
+    name: str
+    indices: tuple[int, ...]  # 0-based days
+
+    @property
+    def days(self) -> int:
+        return len(self.indices)
+
+    def label(self) -> str:
+        return self.name
 
 
 def windows(days: int, size: int | None) -> list[Window]:
@@ -138,12 +159,27 @@ def windows(days: int, size: int | None) -> list[Window]:
     return [Window(d, min(d + size, days)) for d in range(0, days, size)]
 
 
-def _per_day(by_day: Sequence[int] | None, w: Window) -> float:
-    return sum(by_day[w.first : w.end]) / w.days if by_day else 0.0
+def event_days(result: BotResult) -> list[DaySet]:
+    """Per event that runs within the simulated days, the days it runs on (at some time of
+    the day), then the days no event runs on (when there are any)."""
+    when = result.calendar
+    out = [DaySet(e.name, tuple(d - 1 for d in when.event_days(e.name))) for e in when.events]
+    quiet = when.quiet_days()
+    if out and quiet:
+        out.append(DaySet("no event", tuple(d - 1 for d in quiet)))
+    return out
+
+
+def _per_day(by_day: Sequence[int] | None, w: Window | DaySet) -> float:
+    if not by_day or not w.days:
+        return 0.0
+    if isinstance(w, Window):
+        return sum(by_day[w.first : w.end]) / w.days
+    return sum(by_day[i] for i in w.indices) / w.days
 
 
 def income(
-    game: ir.Game, result: BotResult, window: Window | None = None
+    game: ir.Game, result: BotResult, window: Window | DaySet | None = None
 ) -> list[tuple[str, Spread, Spread, Spread]]:
     """(currency, gained a day, spent a day, net a day) across runs, in the window."""
     w = window or Window(0, result.days)
@@ -158,7 +194,9 @@ def income(
     return out
 
 
-def actions(result: BotResult, window: Window | None = None) -> list[tuple[str, float, Spread]]:
+def actions(
+    result: BotResult, window: Window | DaySet | None = None
+) -> list[tuple[str, float, Spread]]:
     """(action, its mean a day over runs, its spread across runs), most played first. The
     mean, not the median: an action most runs never play still shows its rate."""
     w = window or Window(0, result.days)
@@ -212,6 +250,9 @@ def render(game: ir.Game, result: BotResult, window_days: int | None = None) -> 
     parts = windows(result.days, window_days)
     if len(parts) > 1:
         lines += ["", *_by_window(game, result, parts)]
+    by_event = event_days(result)
+    if by_event:
+        lines += ["", *_by_event(game, result, by_event)]
     lines.append("")
     lines.append("  where resources pile up")
     found = pile_ups(game, result)
@@ -230,10 +271,49 @@ def render(game: ir.Game, result: BotResult, window_days: int | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
-def _by_window(game: ir.Game, result: BotResult, parts: list[Window]) -> list[str]:
+def _by_event(game: ir.Game, result: BotResult, parts: list[DaySet]) -> list[str]:
+    """When each event runs (days and dates), then the by-window table with a column per
+    event (the days it runs on) and one for the days without any."""
+    when = result.calendar
+    lines = ["  scheduled events in the simulated days"]
+    width = max(len(e.name) for e in when.events)
+    for e in when.events:
+        runs = [r for r in when.runs if r.event == e.name]
+        days = _spans(when.event_days(e.name))
+        first, last = utc(runs[0].starts_ms), utc(runs[-1].ends_ms)
+        dates = (
+            f"from {first} to {last} UTC"
+            if len(runs) == 1
+            else f"{len(runs)} runs, the first from {first}, the last until {last} UTC"
+        )
+        lines.append(f"    {e.name:<{width}}  {e.when}")
+        lines.append(f"    {'':<{width}}  {days}: {dates}")
+        if e.overrides:
+            lines.append(f"    {'':<{width}}  sets {', '.join(o.text for o in e.overrides)}")
+    lines.append("")
+    return lines + _by_window(game, result, parts, "  on the days each event runs")
+
+
+def _spans(days: list[int]) -> str:
+    """`days 6-12`, `days 3, 5-6` (the first 4 spans, then how many more)."""
+    spans: list[list[int]] = []
+    for d in days:
+        if spans and spans[-1][1] == d - 1:
+            spans[-1][1] = d
+        else:
+            spans.append([d, d])
+    shown = [f"{a}" if a == b else f"{a}-{b}" for a, b in spans[:4]]
+    more = f" and {len(spans) - 4} more" if len(spans) > 4 else ""
+    word = "day" if len(days) == 1 else "days"
+    return f"{word} {', '.join(shown)}{more}"
+
+
+def _by_window(
+    game: ir.Game, result: BotResult, parts: Sequence[Window | DaySet], title: str | None = None
+) -> list[str]:
     """Net income a day (median) of each currency and each action's mean rate, a column
     per window."""
-    header = [f"  by window of {parts[0].days} days", *(w.label() for w in parts)]
+    header = [title or f"  by window of {parts[0].days} days", *(w.label() for w in parts)]
     nets = [income(game, result, w) for w in parts]
     rows = [
         [f"    net {name} a day"] + [_rate(per[i][3].mid, True) for per in nets]

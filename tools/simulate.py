@@ -15,11 +15,17 @@ to per-day percentile bands (O(days x resources) a bot). Raw samples go to a CSV
 when asked for, written run by run. Runs may be spread over worker processes: each run's
 result depends on (seed, bot, run) only, and results are reduced in run order, so the
 output is the same whatever the number of workers.
+
+The clock starts at the game's `day starts` on a UTC date: `Options.start`, by default
+Monday 2026-01-05. Scheduled events (`event ...`) apply on the simulated clock as on a
+server's; `Calendar` says which simulated days each event's runs fall on. With a start
+date given, the per-day outputs (samples, bands) also carry each day's calendar date.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import multiprocessing
 import random
 import shutil
@@ -34,6 +40,7 @@ from typing import IO, NamedTuple
 
 from rulesc.compiler import ir
 from rulesc.compiler.build import meaning_hash
+from rulesc.pack_contract import event_occurrence
 from rulesc.runtime import engine
 from rulesc.runtime.pack import Pack, load_pack
 
@@ -42,12 +49,15 @@ from .scenarios import give
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-# Monday 2026-01-05 00:00 UTC: runs start at the game's first `day starts` after it,
-# so simulated day N is the game's day N (daily limits reset between days)
-EPOCH_MS = 1_767_571_200_000
+# Monday 2026-01-05 (UTC), the start date when none is given: runs start at the game's
+# first `day starts` after a start date's midnight, so simulated day N is the game's day N
+# (daily limits reset between days)
+EPOCH = dt.date(2026, 1, 5)
 # the time a player takes for one action inside a session
 ACTION_MS = 10_000
 SAMPLES_HEADER = ["bot", "run", "day", "time", "resource", "value"]
+# with a start date: each day's calendar date after its number
+DATED_SAMPLES_HEADER = ["bot", "run", "day", "date", "time", "resource", "value"]
 # a worker process takes a second or so to start (a fresh interpreter importing rulesc):
 # worth it only for this many bot steps (sessions x actions per session) or more
 STEPS_PER_WORKER = 200_000
@@ -98,23 +108,101 @@ class Band(NamedTuple):
     high: array
 
 
-@dataclass
-class BotResult:
-    bot: ir.Bot
-    days: int
-    runs: list[RunResult]
-    bands: dict[str, Band] = field(default_factory=dict)  # label -> its band, by day
-
-
 @dataclass(frozen=True)
 class Options:
     days: int
     runs: int
     seed: int
+    # the UTC date the runs start on (at the game's `day starts`); None: EPOCH, and the
+    # outputs give days by number only
+    start: dt.date | None = None
 
 
-def start_ms(game: ir.Game) -> int:
-    return EPOCH_MS + game.day_start_minutes * 60_000
+def start_ms(game: ir.Game, start: dt.date | None = None) -> int:
+    """When runs start: the game's `day starts` on the start date (UTC)."""
+    return _midnight_ms(start or EPOCH) + game.day_start_minutes * 60_000
+
+
+def _midnight_ms(day: dt.date) -> int:
+    return (day - dt.date(1970, 1, 1)).days * DAY_MS
+
+
+@dataclass(frozen=True)
+class EventRun:
+    """One run of a scheduled event within the simulated days, cut to them."""
+
+    event: str
+    starts_ms: int  # on the simulated clock (ms since the Unix epoch)
+    ends_ms: int  # exclusive
+    first_day: int  # the simulated days (1-based) it touches, first and last
+    last_day: int
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The simulated days on the calendar: when day 1 starts, each day's UTC date, and the
+    runs of the game's events that fall within them."""
+
+    start_ms: int
+    days: int
+    dated: bool  # a start date was given: the per-day outputs carry dates
+    runs: tuple[EventRun, ...]
+    events: tuple[ir.Event, ...]  # the game's events that run within the days, in order
+
+    def date(self, day: int) -> str:
+        """The UTC date game day `day` (1-based) starts on; day 0 (the start) is day 1's."""
+        at = self.start_ms + max(0, day - 1) * DAY_MS
+        return dt.datetime.fromtimestamp(at / 1000, dt.UTC).strftime("%Y-%m-%d")
+
+    def x(self, ms: int) -> float:
+        """A moment as a position on a by-day axis (0: the start, N: the end of day N)."""
+        return (ms - self.start_ms) / DAY_MS
+
+    def event_days(self, event: str) -> list[int]:
+        """The simulated days (1-based) on which the event runs at some time."""
+        days = {
+            d for r in self.runs if r.event == event for d in range(r.first_day, r.last_day + 1)
+        }
+        return sorted(days)
+
+    def quiet_days(self) -> list[int]:
+        """The simulated days on which no event runs."""
+        busy = {d for r in self.runs for d in range(r.first_day, r.last_day + 1)}
+        return [d for d in range(1, self.days + 1) if d not in busy]
+
+
+def calendar(game: ir.Game, options: Options) -> Calendar:
+    """The simulation's days and every run of an event within them, event by event."""
+    start = start_ms(game, options.start)
+    end = start + options.days * DAY_MS
+    runs: list[EventRun] = []
+    for event in game.events:
+        now = start
+        while (run := event_occurrence(event.schedule, now)) is not None and run[0] < end:
+            s, e = max(run[0], start), min(run[1], end)
+            runs.append(
+                EventRun(event.name, s, e, (s - start) // DAY_MS + 1, (e - 1 - start) // DAY_MS + 1)
+            )
+            if run[1] >= end:
+                break  # runs to the end of the simulation (or for good)
+            now = run[1]
+    named = {r.event for r in runs}
+    return Calendar(
+        start,
+        options.days,
+        options.start is not None,
+        tuple(runs),
+        tuple(e for e in game.events if e.name in named),
+    )
+
+
+@dataclass
+class BotResult:
+    bot: ir.Bot
+    days: int
+    runs: list[RunResult]
+    calendar: Calendar
+    bands: dict[str, Band] = field(default_factory=dict)  # label -> its band, by day
 
 
 def percentile(values: list[int] | list[float], q: float) -> float:
@@ -147,6 +235,7 @@ def simulate(
 ) -> list[BotResult]:
     """Every bot's runs, played in this process (jobs=1) or by `jobs` worker processes;
     `samples`: also write every sample there (CSV); `on_run`: called as each run ends."""
+    when = calendar(game, options)
     with tempfile.TemporaryDirectory(prefix="rulesc-samples-") as parts:
         job = _Job(game, tuple(bots), meaning_hash(game), options, Path(parts) if samples else None)
         tasks = [(b, r) for b in range(len(bots)) for r in range(options.runs)]
@@ -160,9 +249,9 @@ def simulate(
             if len(pending[b]) == options.runs:  # the bot's runs are all in: reduce them
                 done = pending.pop(b)
                 runs = [done[r] for r in range(options.runs)]
-                results[b] = BotResult(bots[b], options.days, runs, _bands(runs))
+                results[b] = BotResult(bots[b], options.days, runs, when, _bands(runs))
         if samples is not None:
-            _join_samples(Path(parts), tasks, samples)
+            _join_samples(Path(parts), tasks, samples, when.dated)
     return [results[b] for b in range(len(bots))]
 
 
@@ -213,7 +302,8 @@ def _run(pack: Pack, job: _Job, bot_index: int, run: int) -> RunResult:
     player = BotPlayer(pack, game, bot, rng, player_id, job.draw_key)
     meters = {r.name: r.max for r in game.resources if r.kind == "meter"}
     maxima = {r.name: r.max for r in game.resources if r.max is not None}
-    start = start_ms(game)
+    start = start_ms(game, options.start)
+    dated = _dates(game, options) if options.start is not None else None
     problems: list[str] = []
     state = give(pack, None, start, list(bot.given), problems)  # `given` in the bot, if any
     if problems:  # the checker keeps values within their resources (R093): cannot happen
@@ -238,7 +328,11 @@ def _run(pack: Pack, job: _Job, bot_index: int, run: int) -> RunResult:
                 result.end_of_day.setdefault(label, [0] * day).append(value)
         if rows is not None:
             hours = f"{at / HOUR_MS:.2f}"
-            rows.writerows([bot.name, run, day, hours, k, v] for k, v in values.items())
+            if dated is None:
+                rows.writerows([bot.name, run, day, hours, k, v] for k, v in values.items())
+            else:
+                date = dated[day]
+                rows.writerows([bot.name, run, day, date, hours, k, v] for k, v in values.items())
 
     if game.level is not None:  # a bot given its level's stat starts at that level
         for level in range(2, engine.view(pack, state, start)["level"] + 1):
@@ -338,15 +432,22 @@ def _bands(runs: list[RunResult]) -> dict[str, Band]:
     return out
 
 
+def _dates(game: ir.Game, options: Options) -> list[str]:
+    """Each day's date (0..days), worked out once a run: not a strftime a sample."""
+    days = Calendar(start_ms(game, options.start), options.days, True, (), ())
+    return [days.date(d) for d in range(options.days + 1)]
+
+
 def _part(bot_index: int, run: int) -> str:
     return f"{bot_index:05d}-{run:06d}.csv"
 
 
-def _join_samples(parts: Path, tasks: list[tuple[int, int]], out: Path) -> None:
+def _join_samples(parts: Path, tasks: list[tuple[int, int]], out: Path, dated: bool) -> None:
     """The runs' sample files, one after the other in (bot, run) order, under one header."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as f:
-        csv.writer(f, lineterminator="\n").writerow(SAMPLES_HEADER)
+        header = DATED_SAMPLES_HEADER if dated else SAMPLES_HEADER
+        csv.writer(f, lineterminator="\n").writerow(header)
         for b, r in tasks:
             with (parts / _part(b, r)).open(encoding="utf-8") as part:
                 shutil.copyfileobj(part, f)
@@ -354,15 +455,38 @@ def _join_samples(parts: Path, tasks: list[tuple[int, int]], out: Path) -> None:
 
 def write_bands(results: list[BotResult], out: Path) -> Path:
     """Tidy rows, one per bot, day and resource: the 10th percentile, the median and the
-    90th percentile of its end-of-day value across runs (day 0: the start)."""
+    90th percentile of its end-of-day value across runs (day 0: the start); with a start
+    date, each day's date after its number."""
     with out.open("w", encoding="utf-8", newline="") as f:
         rows = csv.writer(f, lineterminator="\n")
-        rows.writerow(["bot", "day", "resource", f"p{BAND_LOW}", "median", f"p{BAND_HIGH}"])
+        dated = bool(results) and results[0].calendar.dated
+        when = ["date"] if dated else []
+        rows.writerow(["bot", "day", *when, "resource", f"p{BAND_LOW}", "median", f"p{BAND_HIGH}"])
         for r in results:
+            dates = [r.calendar.date(d) for d in range(r.days + 1)] if dated else []
             for label, band in r.bands.items():
                 for day, values in enumerate(zip(*band, strict=True)):
-                    rows.writerow([r.bot.name, day, label, *(_number(v) for v in values)])
+                    on = [dates[day]] if dated else []
+                    rows.writerow([r.bot.name, day, *on, label, *(_number(v) for v in values)])
     return out
+
+
+def write_events(days: Calendar, out: Path) -> Path:
+    """One row per run of an event within the simulated days (cut to them): the days it
+    touches and when it starts and ends, UTC."""
+    with out.open("w", encoding="utf-8", newline="") as f:
+        rows = csv.writer(f, lineterminator="\n")
+        rows.writerow(["event", "first_day", "last_day", "starts", "ends"])
+        for run in days.runs:
+            rows.writerow(
+                [run.event, run.first_day, run.last_day, utc(run.starts_ms), utc(run.ends_ms)]
+            )
+    return out
+
+
+def utc(ms: int) -> str:
+    """`2026-10-25 00:00` (UTC)."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _number(x: float) -> str:
