@@ -32,6 +32,17 @@ MAX_EVENT_SETS = 12  # sets searched, at most (the smallest first)
 MINUTE_MS = 60_000
 
 
+def and_words(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def only_while(names: list[str]) -> str:
+    """`only while harvest_festival runs`, `only while a and b run at once`."""
+    if len(names) == 1:
+        return f"only while {names[0]} runs"
+    return f"only while {and_words(names)} run at once"
+
+
 @dataclass(frozen=True)
 class EventSet:
     events: tuple[ir.Event, ...]  # in declaration order
@@ -43,15 +54,11 @@ class EventSet:
 
     @property
     def words(self) -> str:
-        names = self.names
-        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return and_words(self.names)
 
     @property
     def only_while(self) -> str:
-        """`only while harvest_festival runs`, `only while a and b run at once`."""
-        if len(self.events) == 1:
-            return f"only while {self.words} runs"
-        return f"only while {self.words} run at once"
+        return only_while(self.names)
 
     @property
     def wait_line(self) -> str:

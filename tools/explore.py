@@ -34,7 +34,7 @@ from rulesc.runtime.pack import Pack, load_pack
 
 from .dodges import Dodge, find_dodges
 from .economy import Case, Model, build_model
-from .events import EventSet, changes, during, event_sets, override_words
+from .events import EventSet, and_words, changes, during, event_sets, only_while, override_words
 from .loops import Loop, find_loops, schedule
 from .replay import Do, Played, Step, Wait, call_text, confirm, play, pool_value, scenario_text
 from .search import Bound, Break, Search, busy_refusals
@@ -208,16 +208,36 @@ def _event_set_json(game: ir.Game, eset: EventSet, usual: Model, now: Model) -> 
 
 
 def confirmed_loops(result: BuildResult, depth: int = 4, budget: float = 5.0) -> list[Loop]:
-    """The loops `explore` reports (found statically, confirmed on the pack): for `rulesc graph`."""
+    """The loops `explore` reports (found statically, confirmed on the pack) in the game as
+    declared, with no event running."""
+    return [lp for lp, words in graph_loops(result, depth, budget, events=False) if not words]
+
+
+def graph_loops(
+    result: BuildResult, depth: int = 4, budget: float = 5.0, *, events: bool = True
+) -> list[tuple[Loop, str | None]]:
+    """For `rulesc graph`: the loops `explore` reports (found statically, confirmed on the
+    pack), each with None, or with the words naming the events it needs running
+    (`only while harvest_festival runs`)."""
     assert result.game is not None and result.files is not None
+    game = result.game
+    deadline = time.monotonic() + budget
     with tempfile.TemporaryDirectory(prefix="rulesc-explore-") as tmp:
-        pack = load_pack(write_pack(result.files, Path(tmp) / result.game.id))
-        explorer = _Explorer(
-            result.game, build_model(result.game), pack, Options(depth=depth, budget=budget)
-        )
-        explorer.static(time.monotonic() + budget, dodges=False)
+        pack = load_pack(write_pack(result.files, Path(tmp) / game.id))
+        options = Options(depth=depth, budget=budget)
+        explorer = _Explorer(game, build_model(game), pack, options)
+        explorer.static(deadline, dodges=False)
+        for eset in event_sets(game)[0] if events else []:
+            now = during(game, eset.events)
+            sub = _Explorer(now, build_model(now), pack, options, eset)
+            sub.static(deadline, dodges=False)
+            explorer.take(sub)
         explorer.confirm(result.sources.root)
-    return [f.loop for f in explorer.findings if f.loop is not None]
+    return [
+        (f.loop, only_while(f.events) if f.events else None)
+        for f in explorer.findings
+        if f.loop is not None
+    ]
 
 
 class _Explorer:
@@ -765,8 +785,7 @@ def _events_lines(report: Report) -> list[str]:
         "of events runs" + (f" ({left_out} more sets not searched)" if left_out else "")
     ]
     for ev in report.events:
-        names = ev["events"]
-        words = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        words = and_words(ev["events"])
         sets = "; ".join(ev["sets"]) or "nothing"
         lines.append(f"  during {words} (from {ev['from']}): {sets}")
         shown = ev["changes"][:MAX_CHANGES_SHOWN]
