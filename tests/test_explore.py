@@ -318,8 +318,8 @@ def test_the_report_says_what_each_event_set_changes():
     result = runner.invoke(app, ["explore", str(EXPLOITS / "festival"), "--budget", "0.5"])
     assert result.exit_code == 1
     assert (
-        "scheduled events: searched again while each of 3 sets of events runs\n"
-        "  during harvest_festival (from 2026-10-26): crop[wheat].seed_cost 6 -> 3\n"
+        "scheduled events: searched again during each of 3 sets of events that can run at once\n"
+        "  during harvest_festival (searched at 2026-10-26): crop[wheat].seed_cost 6 -> 3\n"
         "    buy_seed(kind: wheat): -6 coins, +1 seed[wheat] -> -3 coins, +1 seed[wheat]\n"
     ) in result.output
     data = json.loads(
@@ -332,7 +332,9 @@ def test_the_report_says_what_each_event_set_changes():
 
 
 def test_explore_with_events_is_deterministic():
-    assert run(EXPLOITS / "festival").to_json() == run(EXPLOITS / "festival").to_json()
+    a, b = run(EXPLOITS / "festival").to_json(), run(EXPLOITS / "festival").to_json()
+    assert [f["events"] for f in a["findings"]] == [["harvest_festival"]]
+    assert a == b
 
 
 # ---- harvest as designed -------------------------------------------------------------------

@@ -173,6 +173,7 @@ def override_words(game: ir.Game, o: ir.EventOverride) -> str:
                     per = o.text.split(None, 3)[3] if len(o.text.split()) > 3 else ""
                     return f"limit {a.name} {s.count} -> {value_text(o.value)} {per}".rstrip()
         return o.text
+    assert o.row is not None
     table = next(t for t in game.tables if t.name == o.table)
     col = next(i for i, c in enumerate(table.columns) if c.name == o.column)
     kind = table.columns[col].type.kind

@@ -780,14 +780,17 @@ def _events_lines(report: Report) -> list[str]:
     if not report.events:
         return []
     left_out = int(report.stats.get("event_sets_left_out", 0))
-    lines = [
-        f"scheduled events: searched again while each of {_count(len(report.events), 'set')} "
-        "of events runs" + (f" ({left_out} more sets not searched)" if left_out else "")
-    ]
+    head = (
+        f"searched again while {and_words(report.events[0]['events'])} runs"
+        if len(report.events) == 1 and len(report.events[0]["events"]) == 1
+        else f"searched again during each of {len(report.events)} sets of events that can run at once"
+    )
+    more = f" ({left_out} more sets not searched)" if left_out else ""
+    lines = [f"scheduled events: {head}{more}"]
     for ev in report.events:
         words = and_words(ev["events"])
         sets = "; ".join(ev["sets"]) or "nothing"
-        lines.append(f"  during {words} (from {ev['from']}): {sets}")
+        lines.append(f"  during {words} (searched at {ev['from']}): {sets}")
         shown = ev["changes"][:MAX_CHANGES_SHOWN]
         if not shown:
             lines.append("    no action case costs or gains differently")
