@@ -304,6 +304,35 @@ def test_an_invariant_broken_only_during_an_event(tmp_path):
     assert report.events[0]["changes"] == ["sell_gem: +5 coins, -1 gem -> +6 coins, -1 gem"]
 
 
+def test_the_game_as_declared_is_played_where_no_event_runs(tmp_path):
+    # scenarios start on Monday 2026-01-05 12:00, during the Monday tax that makes the loop
+    # lose: the loop of the rules as declared is replayed from Tuesday, when no event runs
+    game = write_game(
+        tmp_path,
+        """
+        game taxed "Taxed"
+        currency coins start 0
+        item hat
+        table price
+          columns buy: int
+          felt: 10
+        action buy_hat
+          cost coins price[felt].buy
+          gain hat 1
+        action sell_hat
+          cost hat 1
+          gain coins 11
+        event monday_tax every week on monday for 1d
+          price[felt].buy = 12
+        """,
+    )
+    report = run(game)
+    f = only(report, "loop")
+    assert f.events == [] and f.net == {"coins": 1}
+    assert "  # while no event runs\n  wait until 2026-01-06\n  given coins 10," in f.scenario
+    assert [e["events"] for e in report.events] == [["monday_tax"]]
+
+
 def test_the_report_says_what_each_event_set_changes():
     report = report_for("festival")
     festival, weekend, both = report.events

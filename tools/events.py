@@ -89,8 +89,31 @@ def event_sets(game: ir.Game, after: int = SCENARIO_EPOCH_MS) -> tuple[list[Even
     `after`, each with its first such moment on a whole minute, smallest sets first; and how
     many more sets there were past MAX_EVENT_SETS."""
     events = list(game.events)
+    first = _first_moments(events, after)
+    found = [
+        EventSet(tuple(events[i] for i in key), t)
+        for key, t in sorted(first.items(), key=lambda kv: (len(kv[0]), kv[0]))
+        if key
+    ]
+    return found[:MAX_EVENT_SETS], max(0, len(found) - MAX_EVENT_SETS)
+
+
+def quiet_moment(game: ir.Game, after: int = SCENARIO_EPOCH_MS) -> EventSet | None:
+    """Where the game as declared is played: None when no event runs at `after` (the clock
+    stays where scenarios start), else the empty set at the first minute none runs (None
+    too if one always runs)."""
+    events = list(game.events)
+    if not any(event_runs(e.schedule, after) for e in events):
+        return None
+    t = _first_moments(events, after).get(())
+    return None if t is None else EventSet((), t)
+
+
+def _first_moments(events: list[ir.Event], after: int) -> dict[tuple[int, ...], int]:
+    """Each set of events (by index) that runs at some moment from `after`, and the first
+    such moment on a whole minute."""
     if not events:
-        return [], 0
+        return {}
     windows = [(after, after + 2 * WEEK_MS)]
     windows += [
         (
@@ -111,13 +134,8 @@ def event_sets(game: ir.Game, after: int = SCENARIO_EPOCH_MS) -> tuple[list[Even
         if t < after or t % MINUTE_MS:
             continue  # a scenario waits until a whole minute
         running = tuple(i for i, e in enumerate(events) if event_runs(e.schedule, t))
-        if running and running not in first:
-            first[running] = t
-    found = [
-        EventSet(tuple(events[i] for i in key), t)
-        for key, t in sorted(first.items(), key=lambda kv: (len(kv[0]), kv[0]))
-    ]
-    return found[:MAX_EVENT_SETS], max(0, len(found) - MAX_EVENT_SETS)
+        first.setdefault(running, t)
+    return first
 
 
 # ---- the game while a set runs

@@ -34,7 +34,16 @@ from rulesc.runtime.pack import Pack, load_pack
 
 from .dodges import Dodge, find_dodges
 from .economy import Case, Model, build_model
-from .events import EventSet, and_words, changes, during, event_sets, only_while, override_words
+from .events import (
+    EventSet,
+    and_words,
+    changes,
+    during,
+    event_sets,
+    only_while,
+    override_words,
+    quiet_moment,
+)
 from .loops import Loop, find_loops, schedule
 from .replay import Do, Played, Step, Wait, call_text, confirm, play, pool_value, scenario_text
 from .search import Bound, Break, Search, busy_refusals
@@ -152,12 +161,13 @@ def explore(result: BuildResult, options: Options) -> Report:
     check_bounds(game, options.bounds)
     start = time.monotonic()
     sets, left_out = event_sets(game)
+    quiet = quiet_moment(game)
     # the game as declared gets the whole budget, or half of it when events share the rest
     deadline = start + (options.budget / 2 if sets else options.budget)
     with tempfile.TemporaryDirectory(prefix="rulesc-explore-") as tmp:
         pack = load_pack(write_pack(result.files, Path(tmp) / game.id))
         model = build_model(game)
-        explorer = _Explorer(game, model, pack, options)
+        explorer = _Explorer(game, model, pack, options, quiet)
         options.on_stage("static loops and dodged limits")
         explorer.static(
             deadline
@@ -225,7 +235,7 @@ def graph_loops(
     with tempfile.TemporaryDirectory(prefix="rulesc-explore-") as tmp:
         pack = load_pack(write_pack(result.files, Path(tmp) / game.id))
         options = Options(depth=depth, budget=budget)
-        explorer = _Explorer(game, build_model(game), pack, options)
+        explorer = _Explorer(game, build_model(game), pack, options, quiet_moment(game))
         explorer.static(deadline, dodges=False)
         for eset in event_sets(game)[0] if events else []:
             now = during(game, eset.events)
@@ -250,19 +260,15 @@ class _Explorer:
         during: EventSet | None = None,
     ) -> None:
         self.game = game
-        # the events running (the game and model are as they read then), None: as declared
-        self.during = during
-        self.start = during.moment if during else None  # where the clock starts
-        self.first: tuple[str, ...] = (
-            (
-                f"# {during.only_while} ("
-                + "; ".join(f"{e.name} {e.when}" for e in during.events)
-                + ")",
-                during.wait_line,
-            )
-            if during
-            else ()
-        )
+        # the events running (the game and model are as they read then): None, or an empty
+        # set where no event runs at the scenarios' start: the game as declared
+        self.during = during if during and during.events else None
+        self.start = during.moment if during else None  # where the clock starts, if moved
+        self.first: tuple[str, ...] = ()  # the scenarios' first lines: into that moment
+        if during is not None:
+            said = "; ".join(f"{e.name} {e.when}" for e in during.events)
+            why = f"{during.only_while} ({said})" if during.events else "while no event runs"
+            self.first = (f"# {why}", during.wait_line)
         self.model = model
         self.pack = pack
         self.options = options
@@ -472,7 +478,7 @@ class _Explorer:
             if not left:
                 break
             for name, (steps, message) in busy_refusals(
-                self.pack, self.game, left, given, self.options.depth, deadline
+                self.pack, self.game, left, given, self.options.depth, deadline, self.start
             ).items():
                 found[name] = (given, steps, message)
         for name in sorted(fills):
@@ -531,7 +537,7 @@ class _Explorer:
         finding = Finding("busy_slot", summary, details, [action], {})
         last = steps[-1]
         assert isinstance(last, Do)
-        played = play(self.pack, "explore", given, list(steps[:-1]))
+        played = play(self.pack, "explore", given, list(steps[:-1]), self.start)
         if not played.ok:
             details.append(f"not replayed: {played.problem}")
             return finding
@@ -543,7 +549,12 @@ class _Explorer:
             "so the server refuses it (slot_busy). Fix the rules and this scenario fails.",
         ]
         finding.scenario = scenario_text(
-            finding.title, comments, given, [*played.lines, f"do {refused} fails slot_busy"], {}
+            finding.title,
+            comments,
+            given,
+            [*played.lines, f"do {refused} fails slot_busy"],
+            {},
+            self.first,
         )
         return finding
 

@@ -340,13 +340,19 @@ class Search:
 
 
 def busy_refusals(
-    pack: Pack, game: ir.Game, actions: set[str], given: dict[str, int], depth: int, deadline: float
+    pack: Pack,
+    game: ir.Game,
+    actions: set[str],
+    given: dict[str, int],
+    depth: int,
+    deadline: float,
+    at: int | None = None,
 ) -> dict[str, tuple[tuple[Step, ...], str]]:
     """For each of `actions` that it can find, the shortest sequence (breadth-first, at most
     `depth` steps) whose last step is that action refused for a busy slot (`slot_busy`), and
-    the message the server gave."""
+    the message the server gave; the clock starts `at`, else at the scenarios' start."""
     every = moves(game)
-    start = Player(pack, "explore")
+    start = Player(pack, "explore", at)
     start.give(given)
     found: dict[str, tuple[tuple[Step, ...], str]] = {}
     queue: deque[tuple[Player, tuple[Step, ...]]] = deque([(start, ())])
