@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from rulesc.cli.main import app
 from rulesc.compiler.build import compile_game
 from rulesc.tools.economy import build_model
-from rulesc.tools.events import event_sets
+from rulesc.tools.events import event_sets, quiet_moment
 from rulesc.tools.explore import Options, Report, explore, parse_bound
 from rulesc.tools.lp import maximize
 from rulesc.tools.search import Events
@@ -275,6 +275,36 @@ def test_events_that_never_run_together_are_not_searched_together(tmp_path):
         (["morning"], "wait until 2026-01-06 06:00"),
         (["evening"], "wait until 2026-01-05 18:00"),
     ]
+
+
+def test_event_sets_after_a_long_event_ends(tmp_path):
+    game = write_game(
+        tmp_path,
+        """
+        game g "G"
+        currency coins start 0
+        table price
+          columns value: int, bonus: int
+          ruby: 5, 1
+        action sell
+          gain coins price[ruby].value + price[ruby].bonus
+        event winter from 2026-01-01 to 2026-03-01
+          price[ruby].value = 6
+        event friday every week on friday for 1d
+          price[ruby].bonus = 2
+        """,
+    )
+    result = compile_game(game, with_tests=False)
+    assert result.ok, [d.message for d in result.diagnostics]
+    sets, _ = event_sets(result.game)
+    # winter runs when scenarios start (2026-01-05); friday alone only once winter is over
+    assert [(s.names, s.wait_line) for s in sets] == [
+        (["winter"], "wait until 2026-01-05 12:00"),
+        (["friday"], "wait until 2026-03-06"),
+        (["winter", "friday"], "wait until 2026-01-09"),
+    ]
+    quiet = quiet_moment(result.game)
+    assert quiet is not None and quiet.wait_line == "wait until 2026-03-01"
 
 
 def test_an_invariant_broken_only_during_an_event(tmp_path):

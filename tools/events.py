@@ -9,7 +9,8 @@ the rules as declared; this module gives them the rest:
   the first such moment at or after the scenarios' start, so a scenario can `wait until` it.
   The set of events running only changes where a run starts or ends, so the starts and
   ends of the runs are the moments to look at: two weeks of them (every recurring event
-  repeats each day or each week) from the scenarios' start and from each fixed event's start.
+  repeats each day or each week) from the scenarios' start and from each fixed event's
+  start and end.
 - `during`: the game as the rules read it while a set runs: its cells and counts replaced
   (the IR is the same otherwise), for the static model of economy.py.
 - `changes`: what a set changes in that model, case by case, in words.
@@ -114,17 +115,16 @@ def _first_moments(events: list[ir.Event], after: int) -> dict[tuple[int, ...], 
     such moment on a whole minute."""
     if not events:
         return {}
-    windows = [(after, after + 2 * WEEK_MS)]
-    windows += [
-        (
-            max(after, e.start_ms),
-            min(e.start_ms + e.length_ms, max(after, e.start_ms) + 2 * WEEK_MS),
-        )
+    # between two starts or ends of fixed events, recurring ones repeat every week: two weeks
+    # from each such boundary (and from `after`) show every set there is
+    boundaries = {after} | {
+        max(after, t)
         for e in events
-        if e.every_ms is None and e.start_ms + e.length_ms > after
-    ]
+        if e.every_ms is None
+        for t in (e.start_ms, e.start_ms + e.length_ms)
+    }
     moments = set()
-    for start, end in windows:
+    for start, end in ((b, b + 2 * WEEK_MS) for b in sorted(boundaries)):
         moments.add(start)
         for e in events:
             for run in _runs_in(e, start, end):
