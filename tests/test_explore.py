@@ -374,11 +374,13 @@ def test_the_report_says_what_each_event_set_changes():
         "sell(kind: pumpkin): +10 coins, -1 produce[pumpkin] -> +11 coins, -1 produce[pumpkin]"
     ]
     assert both["events"] == ["harvest_festival", "weekend"] and len(both["changes"]) == 2
+    assert both["resources"] == ["coins: taken less by buy_seed; given more by sell"]
     result = runner.invoke(app, ["explore", str(EXPLOITS / "festival"), "--budget", "0.5"])
     assert result.exit_code == 1
     assert (
         "scheduled events: searched again during each of 3 sets of events that can run at once\n"
         "  during harvest_festival (searched at 2026-10-26): crop[wheat].seed_cost 6 -> 3\n"
+        "    coins: taken less by buy_seed\n"
         "    buy_seed(kind: wheat): -6 coins, +1 seed[wheat] -> -3 coins, +1 seed[wheat]\n"
     ) in result.output
     data = json.loads(

@@ -233,3 +233,35 @@ def changes(usual: Model, now: Model) -> list[str]:
             out.append(f"{c.ident}: {'; '.join(old.bounds)} -> {'; '.join(c.bounds)}")
     out += [f"{key[0]}: not possible now" for key in before if key not in after]
     return out
+
+
+def by_resource(usual: Model, now: Model) -> list[str]:
+    """The sources and sinks of each resource that change while the events run, by action:
+    `coins: given more by sell and market_order; taken less by buy_seed`."""
+    before, after = _keyed(usual), _keyed(now)
+    moves: dict[str, dict[str, list[str]]] = {}
+    for key in list(after) + [k for k in before if k not in after]:
+        old, new = before.get(key), after.get(key)
+        was = dict(old.net) if old else {}
+        now_net = dict(new.net) if new else {}
+        case = new or old
+        assert case is not None
+        action = case.action
+        for pool in sorted(set(was) | set(now_net)):
+            if "(" in pool:
+                continue  # a slot token, not a resource
+            a, b = was.get(pool, 0), now_net.get(pool, 0)
+            if a == b:
+                continue
+            if max(a, b) > 0:  # a source
+                how = "given more by" if b > a else "given less by"
+            else:  # a sink
+                how = "taken less by" if b > a else "taken more by"
+            names = moves.setdefault(pool, {}).setdefault(how, [])
+            if action not in names:
+                names.append(action)
+    out = []
+    for pool, hows in sorted(moves.items()):
+        said = [f"{how} {and_words(names)}" for how, names in hows.items()]
+        out.append(f"{pool}: {'; '.join(said)}")
+    return out

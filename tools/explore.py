@@ -37,6 +37,7 @@ from .economy import Case, Model, build_model
 from .events import (
     EventSet,
     and_words,
+    by_resource,
     changes,
     during,
     event_sets,
@@ -213,6 +214,7 @@ def _event_set_json(game: ir.Game, eset: EventSet, usual: Model, now: Model) -> 
     return {
         **eset.to_json(),
         "sets": [override_words(game, o) for e in eset.events for o in e.overrides],
+        "resources": by_resource(usual, now),
         "changes": changes(usual, now),
     }
 
@@ -802,6 +804,7 @@ def _events_lines(report: Report) -> list[str]:
         words = and_words(ev["events"])
         sets = "; ".join(ev["sets"]) or "nothing"
         lines.append(f"  during {words} (searched at {ev['from']}): {sets}")
+        lines += [f"    {r}" for r in ev["resources"]]
         shown = ev["changes"][:MAX_CHANGES_SHOWN]
         if not shown:
             lines.append("    no action case costs or gains differently")
