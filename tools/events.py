@@ -178,6 +178,8 @@ def _counted(body: tuple[ir.Stmt, ...], counts: dict[str, int]) -> tuple[ir.Stmt
         elif isinstance(s, ir.Pick):
             branches = tuple(replace(b, body=_counted(b.body, counts)) for b in s.branches)
             s = replace(s, branches=branches)
+        elif ir.blocks(s):
+            raise ir.UnhandledNode(s, "events._counted")  # a new statement holding blocks
         out.append(s)
     return tuple(out)
 
