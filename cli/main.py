@@ -356,13 +356,19 @@ def graph(
     """Draw the economy as a flow graph: resources, actions, costs, gains, limits; loops in red."""
     format = GraphFormat(format)
     from rulesc.tools import graph as graphing
-    from rulesc.tools.explore import confirmed_loops
+    from rulesc.tools.explore import graph_loops
 
     result = compile_game(game, with_tests=False)
     if not result.ok or result.game is None:
         report(result, Format.human)
         raise typer.Exit(EXIT_RULES)
-    dot = graphing.to_dot(result.game, confirmed_loops(result), rows=rows)
+    found = graph_loops(result)
+    dot = graphing.to_dot(
+        result.game,
+        [lp for lp, words in found if words is None],
+        rows=rows,
+        event_loops=[(lp, words) for lp, words in found if words is not None],
+    )
     if format is GraphFormat.dot:
         if out is None:
             typer.echo(dot, nl=False)

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from rulesc.cli.main import app
 from rulesc.compiler.build import compile_game
 from rulesc.tools.economy import build_model
+from rulesc.tools.events import event_sets, quiet_moment
 from rulesc.tools.explore import Options, Report, explore, parse_bound
 from rulesc.tools.lp import maximize
 from rulesc.tools.search import Events
@@ -195,6 +196,208 @@ def test_the_next_moments_something_changes(tmp_path):
     assert t0 + 6 * hour not in events.upcoming(state, now)
 
 
+# ---- scheduled events ------------------------------------------------------------------------
+
+
+def test_a_loop_that_pays_only_during_an_event_is_found_and_names_it(tmp_path):
+    # the festival cuts the wheat seed from 6 to 3 and wheat sells for 4
+    report = report_for("festival")
+    f = only(report, "loop")
+    assert f.events == ["harvest_festival"]
+    assert loop_calls(f) == [
+        ("buy_seed(kind: wheat)", 1),
+        ("grow(kind: wheat)", 1),
+        ("sell(kind: wheat)", 1),
+    ]
+    assert f.net == {"coins": 1}
+    assert (
+        f.summary
+        == "buy_seed -> grow -> sell gains +1 coins per turn, only while harvest_festival runs"
+    )
+    assert f.details[0].startswith(
+        "only while harvest_festival runs: harvest_festival (from 2026-10-25 to 2026-11-01) "
+        "sets crop[wheat].seed_cost 6 -> 3;"
+    )
+    # the scenario moves the clock into the festival (on a day the weekend does not run)
+    assert "  wait until 2026-10-26\n  given coins 3," in f.scenario
+    assert len(report.findings) == 1  # the weekend's pumpkin price pays nothing, with or without
+    # the same game without the festival: nothing found
+    game = tmp_path / "festival"
+    shutil.copytree(EXPLOITS / "festival", game)
+    rules = game / "game.rules"
+    text = rules.read_text()
+    cut = text.index("event harvest_festival")
+    rules.write_text(text[:cut] + text[text.index("event weekend") :])
+    without = run(game)
+    assert without.clean and [e["events"] for e in without.events] == [["weekend"]]
+
+
+def test_event_sets_come_from_the_schedule():
+    result = compile_game(EXPLOITS / "festival", with_tests=False)
+    assert result.game is not None
+    sets, left_out = event_sets(result.game)
+    # 2026-10-25 is a Sunday: the weekend (from Saturday 00:00, 2 days) runs with the
+    # festival's first day; the festival runs alone from the Monday; the weekend alone first
+    # on the Saturday after the scenarios' start (Monday 2026-01-05 12:00)
+    assert [(s.names, s.wait_line) for s in sets] == [
+        (["harvest_festival"], "wait until 2026-10-26"),
+        (["weekend"], "wait until 2026-01-10"),
+        (["harvest_festival", "weekend"], "wait until 2026-10-25"),
+    ]
+    assert left_out == 0
+
+
+def test_events_that_never_run_together_are_not_searched_together(tmp_path):
+    game = write_game(
+        tmp_path,
+        """
+        game g "G"
+        currency coins start 0
+        table price
+          columns value: int
+          ruby: 5
+        action sell
+          limit 1 per day
+          gain coins price[ruby].value
+        event past from 2025-01-01 to 2025-02-01
+          limit sell 3 per day
+        event morning every day at 06:00 for 2h
+          price[ruby].value = 7
+        event evening every day at 18:00 for 2h
+          price[ruby].value = 8
+        """,
+    )
+    result = compile_game(game, with_tests=False)
+    assert result.ok, [d.message for d in result.diagnostics]
+    sets, _ = event_sets(result.game)
+    # the past one ran before the scenarios' start; morning and evening never meet
+    assert [(s.names, s.wait_line) for s in sets] == [
+        (["morning"], "wait until 2026-01-06 06:00"),
+        (["evening"], "wait until 2026-01-05 18:00"),
+    ]
+
+
+def test_event_sets_after_a_long_event_ends(tmp_path):
+    game = write_game(
+        tmp_path,
+        """
+        game g "G"
+        currency coins start 0
+        table price
+          columns value: int, bonus: int
+          ruby: 5, 1
+        action sell
+          gain coins price[ruby].value + price[ruby].bonus
+        event winter from 2026-01-01 to 2026-03-01
+          price[ruby].value = 6
+        event friday every week on friday for 1d
+          price[ruby].bonus = 2
+        """,
+    )
+    result = compile_game(game, with_tests=False)
+    assert result.ok, [d.message for d in result.diagnostics]
+    sets, _ = event_sets(result.game)
+    # winter runs when scenarios start (2026-01-05); friday alone only once winter is over
+    assert [(s.names, s.wait_line) for s in sets] == [
+        (["winter"], "wait until 2026-01-05 12:00"),
+        (["friday"], "wait until 2026-03-06"),
+        (["winter", "friday"], "wait until 2026-01-09"),
+    ]
+    quiet = quiet_moment(result.game)
+    assert quiet is not None and quiet.wait_line == "wait until 2026-03-01"
+
+
+def test_an_invariant_broken_only_during_an_event(tmp_path):
+    # two gems sell for 5 each: 10 coins at most, the invariant's limit; 6 each in the sale
+    game = write_game(
+        tmp_path,
+        """
+        game shop "Shop"
+        currency coins start 0
+        item gem start 2
+        table price
+          columns value: int
+          ruby: 5
+        action sell_gem
+          cost gem 1
+          gain coins price[ruby].value
+        invariant coins <= 10 else "at most 10 coins, has {coins}"
+        event sale from 2026-03-01 to 2026-03-02
+          price[ruby].value = 6
+        """,
+    )
+    report = run(game)
+    f = only(report, "invariant")
+    assert f.events == ["sale"]
+    assert f.summary.endswith("at most 10 coins, has 12, only while sale runs")
+    assert "  wait until 2026-03-01\n  do sell_gem\n  do sell_gem\n" in f.scenario
+    assert report.events[0]["changes"] == ["sell_gem: +5 coins, -1 gem -> +6 coins, -1 gem"]
+
+
+def test_the_game_as_declared_is_played_where_no_event_runs(tmp_path):
+    # scenarios start on Monday 2026-01-05 12:00, during the Monday tax that makes the loop
+    # lose: the loop of the rules as declared is replayed from Tuesday, when no event runs
+    game = write_game(
+        tmp_path,
+        """
+        game taxed "Taxed"
+        currency coins start 0
+        item hat
+        table price
+          columns buy: int
+          felt: 10
+        action buy_hat
+          cost coins price[felt].buy
+          gain hat 1
+        action sell_hat
+          cost hat 1
+          gain coins 11
+        event monday_tax every week on monday for 1d
+          price[felt].buy = 12
+        """,
+    )
+    report = run(game)
+    f = only(report, "loop")
+    assert f.events == [] and f.net == {"coins": 1}
+    assert "  # while no event runs\n  wait until 2026-01-06\n  given coins 10," in f.scenario
+    assert [e["events"] for e in report.events] == [["monday_tax"]]
+
+
+def test_the_report_says_what_each_event_set_changes():
+    report = report_for("festival")
+    festival, weekend, both = report.events
+    assert festival["sets"] == ["crop[wheat].seed_cost 6 -> 3"]
+    assert festival["changes"] == [
+        "buy_seed(kind: wheat): -6 coins, +1 seed[wheat] -> -3 coins, +1 seed[wheat]"
+    ]
+    assert weekend["changes"] == [
+        "sell(kind: pumpkin): +10 coins, -1 produce[pumpkin] -> +11 coins, -1 produce[pumpkin]"
+    ]
+    assert both["events"] == ["harvest_festival", "weekend"] and len(both["changes"]) == 2
+    assert both["resources"] == ["coins: taken less by buy_seed; given more by sell"]
+    result = runner.invoke(app, ["explore", str(EXPLOITS / "festival"), "--budget", "0.5"])
+    assert result.exit_code == 1
+    assert (
+        "scheduled events: searched again during each of 3 sets of events that can run at once\n"
+        "  during harvest_festival (searched at 2026-10-26): crop[wheat].seed_cost 6 -> 3\n"
+        "    coins: taken less by buy_seed\n"
+        "    buy_seed(kind: wheat): -6 coins, +1 seed[wheat] -> -3 coins, +1 seed[wheat]\n"
+    ) in result.output
+    data = json.loads(
+        runner.invoke(
+            app, ["explore", str(EXPLOITS / "festival"), "--budget", "0.5", "--format", "json"]
+        ).output
+    )
+    assert data["findings"][0]["events"] == ["harvest_festival"]
+    assert data["events"][0]["events"] == ["harvest_festival"]
+
+
+def test_explore_with_events_is_deterministic():
+    a, b = run(EXPLOITS / "festival").to_json(), run(EXPLOITS / "festival").to_json()
+    assert [f["events"] for f in a["findings"]] == [["harvest_festival"]]
+    assert a == b
+
+
 # ---- harvest as designed -------------------------------------------------------------------
 
 
@@ -232,6 +435,7 @@ def test_a_bound_on_a_keyed_item_covers_every_row():
         "landlord",
         "daily_regions",
         "twin_rewards",
+        "festival",
     ],
 )
 def test_reported_scenario_passes_when_pasted_into_the_game(tmp_path, name):
@@ -239,6 +443,7 @@ def test_reported_scenario_passes_when_pasted_into_the_game(tmp_path, name):
     shutil.copytree(EXPLOITS / name, game, ignore=shutil.ignore_patterns("tests"))
     (game / "tests").mkdir()
     texts = [f.scenario for f in report_for(name).findings]
+    assert texts
     (game / "tests" / "exploits.rules").write_text("\n".join(texts))
     result = runner.invoke(app, ["test", str(game)])
     assert result.exit_code == 0, result.output

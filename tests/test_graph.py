@@ -29,6 +29,8 @@ FOUNDRY = ROOT / "tests" / "exploits" / "foundry"
 GOLDEN = ROOT / "tests" / "golden" / "graph" / "harvest.dot"
 RANCH = ROOT / "tests" / "games" / "ranch"  # a table of 50 rows, a draw of 25 branches
 RANCH_GOLDEN = ROOT / "tests" / "golden" / "graph" / "ranch.dot"
+FESTIVAL = ROOT / "tests" / "exploits" / "festival"  # a loop that pays only during an event
+FESTIVAL_GOLDEN = ROOT / "tests" / "golden" / "graph" / "festival.dot"
 RED = graphing.LOOP_COLOR
 runner = CliRunner()
 
@@ -45,7 +47,9 @@ def line(dot: str, start: str) -> str:
     return found[0]
 
 
-@pytest.mark.parametrize(("game", "golden"), [(HARVEST, GOLDEN), (RANCH, RANCH_GOLDEN)])
+@pytest.mark.parametrize(
+    ("game", "golden"), [(HARVEST, GOLDEN), (RANCH, RANCH_GOLDEN), (FESTIVAL, FESTIVAL_GOLDEN)]
+)
 def test_graph_matches_the_golden_file(game, golden):
     dot = runner.invoke(app, ["graph", str(game)])
     assert dot.exit_code == 0, dot.output
@@ -179,3 +183,32 @@ def test_png_and_svg_with_graphviz(tmp_path):
 def test_rules_errors_exit_1(tmp_path):
     (tmp_path / "game.rules").write_text('game broken "Broken"\naction a\n  gain nothing 1\n')
     assert runner.invoke(app, ["graph", str(tmp_path)]).exit_code == 1
+
+
+def test_what_events_change_is_noted_where_it_acts():
+    dot = runner.invoke(app, ["graph", str(HARVEST)]).output
+    note = "harvest_festival: crop[wheat].sell 4 -> 8"
+    assert line(dot, '"act:sell" -> "res:coins"').startswith(
+        f'"act:sell" -> "res:coins" [label="crop[kind].sell * qty\\n{note}"'
+    )
+    # through a `let paid = ...`, and on the table's note
+    assert note in line(dot, '"act:market_order" -> "res:coins"')
+    assert note in line(dot, '"table:crop" [')
+    assert "harvest_festival" not in line(dot, '"res:coins" -> "act:buy_seed"')
+    # a limit's count, on the action
+    assert line(dot, '"act:daily_gift" [').endswith(
+        'label="daily_gift\\nlimit 1 per day\\nharvest_festival: limit daily_gift 1 -> 2 per day"];'
+    )
+    rows = runner.invoke(app, ["graph", str(HARVEST), "--rows"]).output
+    assert note in line(rows, '"table:crop:wheat" [')
+    assert "harvest_festival" not in line(rows, '"table:crop:corn" [')
+
+
+def test_a_loop_that_pays_only_during_an_event_is_red_and_named():
+    dot = runner.invoke(app, ["graph", str(FESTIVAL)]).output
+    assert (
+        "loops found by rulesc explore (red): buy_seed -> grow -> sell "
+        "(+1 coins a turn, only while harvest_festival runs)"
+    ) in dot
+    assert f'color="{RED}"' in line(dot, '"res:coins" -> "act:buy_seed"')
+    assert RED not in dot_for(FESTIVAL)  # the loops of the game as declared: none

@@ -7,6 +7,12 @@ Four searches, on the typed IR and the compiled pack only:
   the server refuses it with `slot_busy` and no message of the rules (search.py),
 - a dynamic search on the pack for broken invariants and `--bound`s (search.py).
 
+Scheduled events change table cells and limits while they run: the static loops, dodged
+limits and the dynamic search run again for each set of events that can run at once
+(events.py), on the game as it reads while they run and on the pack from a moment they
+run. What they find that the game without events does not have is reported with the set
+it needs ("only while harvest_festival runs"); its scenario first waits until that moment.
+
 Nothing is reported on the model's word alone: every loop and dodge is played on
 the pack (replay.py), written as a scenario, compiled with the game and run by the
 scenario runner. Loops that do not reproduce are listed as unconfirmed, not found.
@@ -28,6 +34,17 @@ from rulesc.runtime.pack import Pack, load_pack
 
 from .dodges import Dodge, find_dodges
 from .economy import Case, Model, build_model
+from .events import (
+    EventSet,
+    and_words,
+    by_resource,
+    changes,
+    during,
+    event_sets,
+    only_while,
+    override_words,
+    quiet_moment,
+)
 from .loops import Loop, find_loops, schedule
 from .replay import Do, Played, Step, Wait, call_text, confirm, play, pool_value, scenario_text
 from .search import Bound, Break, Search, busy_refusals
@@ -57,10 +74,12 @@ class Finding:
     title: str | None = None
     verified: bool = False
     loop: Loop | None = field(default=None, repr=False)
+    events: list[str] = field(default_factory=list)  # the events it needs running, if any
 
     def to_json(self) -> dict:
         return {
             "kind": self.kind,
+            "events": self.events,
             "summary": self.summary,
             "details": self.details,
             "actions": self.actions,
@@ -82,6 +101,8 @@ class Report:
     skipped: list[str]  # action cases the static model left out, and why
     stats: dict[str, int | bool]
     watched: list[str] = field(default_factory=list)  # what the dynamic search tried to break
+    # per set of events searched: what they set, and what that changes in the static model
+    events: list[dict] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -97,6 +118,7 @@ class Report:
             "skipped": self.skipped,
             "stats": self.stats,
             "watched": self.watched,
+            "events": self.events,
         }
 
 
@@ -139,11 +161,14 @@ def explore(result: BuildResult, options: Options) -> Report:
     game = result.game
     check_bounds(game, options.bounds)
     start = time.monotonic()
-    deadline = start + options.budget
+    sets, left_out = event_sets(game)
+    quiet = quiet_moment(game)
+    # the game as declared gets the whole budget, or half of it when events share the rest
+    deadline = start + (options.budget / 2 if sets else options.budget)
     with tempfile.TemporaryDirectory(prefix="rulesc-explore-") as tmp:
         pack = load_pack(write_pack(result.files, Path(tmp) / game.id))
         model = build_model(game)
-        explorer = _Explorer(game, model, pack, options)
+        explorer = _Explorer(game, model, pack, options, quiet)
         options.on_stage("static loops and dodged limits")
         explorer.static(
             deadline
@@ -152,6 +177,17 @@ def explore(result: BuildResult, options: Options) -> Report:
         explorer.busy_slots(time.monotonic() + (deadline - time.monotonic()) / 2)
         options.on_stage("dynamic search")
         explorer.dynamic(deadline)
+        events = []
+        for i, eset in enumerate(sets):
+            options.on_stage(f"while {eset.words} {'runs' if len(eset.events) == 1 else 'run'}")
+            left = start + options.budget - time.monotonic()
+            until = time.monotonic() + max(left, 0.0) / (len(sets) - i)
+            now = during(game, eset.events)
+            sub = _Explorer(now, build_model(now), pack, options, eset)
+            sub.static(until)
+            sub.dynamic(until)
+            explorer.take(sub)
+            events.append(_event_set_json(game, eset, model, sub.model))
         options.on_stage("replaying what was found")
         explorer.confirm(result.sources.root)
     findings = explorer.findings
@@ -165,28 +201,76 @@ def explore(result: BuildResult, options: Options) -> Report:
             "unbounded_cases": sum(1 for c in model.cases if not c.bounds),
             "loop_candidates": explorer.candidates,
             "static_search_complete": explorer.complete,
+            "event_sets": len(sets),
+            "event_sets_left_out": left_out,
         },
         watched=[f"invariant {text(i.cond)}" for i in game.invariants]
         + [f"{b.pool} <= {b.limit}" for b in options.bounds],
+        events=events,
     )
 
 
+def _event_set_json(game: ir.Game, eset: EventSet, usual: Model, now: Model) -> dict:
+    return {
+        **eset.to_json(),
+        "sets": [override_words(game, o) for e in eset.events for o in e.overrides],
+        "resources": by_resource(usual, now),
+        "changes": changes(usual, now),
+    }
+
+
 def confirmed_loops(result: BuildResult, depth: int = 4, budget: float = 5.0) -> list[Loop]:
-    """The loops `explore` reports (found statically, confirmed on the pack): for `rulesc graph`."""
+    """The loops `explore` reports (found statically, confirmed on the pack) in the game as
+    declared, with no event running."""
+    return [lp for lp, words in graph_loops(result, depth, budget, events=False) if not words]
+
+
+def graph_loops(
+    result: BuildResult, depth: int = 4, budget: float = 5.0, *, events: bool = True
+) -> list[tuple[Loop, str | None]]:
+    """For `rulesc graph`: the loops `explore` reports (found statically, confirmed on the
+    pack), each with None, or with the words naming the events it needs running
+    (`only while harvest_festival runs`)."""
     assert result.game is not None and result.files is not None
+    game = result.game
+    deadline = time.monotonic() + budget
     with tempfile.TemporaryDirectory(prefix="rulesc-explore-") as tmp:
-        pack = load_pack(write_pack(result.files, Path(tmp) / result.game.id))
-        explorer = _Explorer(
-            result.game, build_model(result.game), pack, Options(depth=depth, budget=budget)
-        )
-        explorer.static(time.monotonic() + budget, dodges=False)
+        pack = load_pack(write_pack(result.files, Path(tmp) / game.id))
+        options = Options(depth=depth, budget=budget)
+        explorer = _Explorer(game, build_model(game), pack, options, quiet_moment(game))
+        explorer.static(deadline, dodges=False)
+        for eset in event_sets(game)[0] if events else []:
+            now = during(game, eset.events)
+            sub = _Explorer(now, build_model(now), pack, options, eset)
+            sub.static(deadline, dodges=False)
+            explorer.take(sub)
         explorer.confirm(result.sources.root)
-    return [f.loop for f in explorer.findings if f.loop is not None]
+    return [
+        (f.loop, only_while(f.events) if f.events else None)
+        for f in explorer.findings
+        if f.loop is not None
+    ]
 
 
 class _Explorer:
-    def __init__(self, game: ir.Game, model: Model, pack: Pack, options: Options) -> None:
+    def __init__(
+        self,
+        game: ir.Game,
+        model: Model,
+        pack: Pack,
+        options: Options,
+        during: EventSet | None = None,
+    ) -> None:
         self.game = game
+        # the events running (the game and model are as they read then): None, or an empty
+        # set where no event runs at the scenarios' start: the game as declared
+        self.during = during if during and during.events else None
+        self.start = during.moment if during else None  # where the clock starts, if moved
+        self.first: tuple[str, ...] = ()  # the scenarios' first lines: into that moment
+        if during is not None:
+            said = "; ".join(f"{e.name} {e.when}" for e in during.events)
+            why = f"{during.only_while} ({said})" if during.events else "while no event runs"
+            self.first = (f"# {why}", during.wait_line)
         self.model = model
         self.pack = pack
         self.options = options
@@ -226,7 +310,7 @@ class _Explorer:
             given = {p: v for p, v in needed.items() if p not in self.model.tokens}
             played = None
             for g in self.givens(given):
-                played = play(self.pack, "explore", g, [self.do(c) for c in order])
+                played = play(self.pack, "explore", g, [self.do(c) for c in order], self.start)
                 # the loop starts once the setup (filling the slots it works with) is done
                 base = (
                     played.marks[len(loop.setup) - 1] if loop.setup and played.ok else played.start
@@ -301,7 +385,9 @@ class _Explorer:
                 _expect_line(_changed(played.start, base, given)),
                 *lines[k:],
             ]
-        text = scenario_text(title, comments, given, lines, _changed(base, played.end, given))
+        text = scenario_text(
+            title, comments, given, lines, _changed(base, played.end, given), self.first
+        )
         return Finding(
             "loop",
             f"{' -> '.join(loop.actions)} gains {gain} per turn",
@@ -348,7 +434,7 @@ class _Explorer:
             )
             return
         attempts = [
-            (g, play(self.pack, "explore", g, list(dodge.steps)))
+            (g, play(self.pack, "explore", g, list(dodge.steps), self.start))
             for g in self.givens(dict(dodge.given))
         ]
         g, played = next(((g, p) for g, p in attempts if p.ok), attempts[0])
@@ -371,7 +457,12 @@ class _Explorer:
             f"{claims} claims in one window, where the limits suggest {dodge.allowed}.",
         ]
         finding.scenario = scenario_text(
-            finding.title, comments, g, played.lines, _changed(played.start, played.end, g)
+            finding.title,
+            comments,
+            g,
+            played.lines,
+            _changed(played.start, played.end, g),
+            self.first,
         )
 
     # -- fills into a busy slot
@@ -389,7 +480,7 @@ class _Explorer:
             if not left:
                 break
             for name, (steps, message) in busy_refusals(
-                self.pack, self.game, left, given, self.options.depth, deadline
+                self.pack, self.game, left, given, self.options.depth, deadline, self.start
             ).items():
                 found[name] = (given, steps, message)
         for name in sorted(fills):
@@ -448,7 +539,7 @@ class _Explorer:
         finding = Finding("busy_slot", summary, details, [action], {})
         last = steps[-1]
         assert isinstance(last, Do)
-        played = play(self.pack, "explore", given, list(steps[:-1]))
+        played = play(self.pack, "explore", given, list(steps[:-1]), self.start)
         if not played.ok:
             details.append(f"not replayed: {played.problem}")
             return finding
@@ -460,20 +551,25 @@ class _Explorer:
             "so the server refuses it (slot_busy). Fix the rules and this scenario fails.",
         ]
         finding.scenario = scenario_text(
-            finding.title, comments, given, [*played.lines, f"do {refused} fails slot_busy"], {}
+            finding.title,
+            comments,
+            given,
+            [*played.lines, f"do {refused} fails slot_busy"],
+            {},
+            self.first,
         )
         return finding
 
     # -- dynamic search
 
     def dynamic(self, deadline: float) -> None:
-        search = Search(self.pack, self.game, self.options.bounds, self.options.depth)
+        search = Search(self.pack, self.game, self.options.bounds, self.options.depth, self.start)
         found = search.run(deadline)
         if found is not None:
             self.findings.append(self.break_finding(found))
 
     def break_finding(self, found: Break) -> Finding:
-        played = play(self.pack, "explore", {}, list(found.steps))
+        played = play(self.pack, "explore", {}, list(found.steps), self.start)
         actions = list(dict.fromkeys(s.action for s in found.steps if isinstance(s, Do)))
         steps = len(played.lines)
         if found.what == "invariant":
@@ -486,7 +582,7 @@ class _Explorer:
                 f"found by rulesc explore: the last step breaks the invariant: {found.detail}.",
                 "`rulesc test` fails on it until the rules keep the invariant.",
             ]
-            text = scenario_text(title, comments, {}, played.lines, {})
+            text = scenario_text(title, comments, {}, played.lines, {}, self.first)
             return Finding(
                 "invariant",
                 f"{title.removeprefix('explore: ')}: {found.detail}",
@@ -501,7 +597,9 @@ class _Explorer:
         comments = [f"found by rulesc explore: {found.detail}."]
         if any(isinstance(s, Do) and s.pin is not None for s in found.steps):
             comments.append("`draws N` pins a draw: a lucky player; the server draws at random.")
-        text = scenario_text(title, comments, {}, played.lines, {found.place: found.value})
+        text = scenario_text(
+            title, comments, {}, played.lines, {found.place: found.value}, self.first
+        )
         return Finding(
             "bound",
             f"{found.detail} after {_count(steps, 'step')}",
@@ -511,6 +609,39 @@ class _Explorer:
             text,
             title,
         )
+
+    # -- what a search while events run adds
+
+    def take(self, sub: _Explorer) -> None:
+        """The findings of `sub` (a search while a set of events runs) that this one (and the
+        sets before) did not make, named with the events they need."""
+        eset = sub.during
+        assert eset is not None
+        seen = {_same(f) for f in self.findings}
+        for f in sub.findings:
+            if _same(f) in seen:
+                continue  # the game has it without these events (or with fewer of them)
+            f.events = eset.names
+            f.summary = f"{f.summary}, {eset.only_while}"
+            f.details.insert(
+                0,
+                f"{eset.only_while}: "
+                + "; ".join(
+                    f"{e.name} ({e.when}) sets "
+                    + ", ".join(override_words(self.game, o) for o in e.overrides)
+                    for e in eset.events
+                )
+                + f"; the scenario first waits until {eset.wait_line.removeprefix('wait until ')}",
+            )
+            if f.title and f.scenario:
+                new = f"{f.title}, {eset.only_while}"
+                f.scenario = f.scenario.replace(f'scenario "{f.title}"', f'scenario "{new}"', 1)
+                f.title = new
+            self.findings.append(f)
+        self.unconfirmed += [
+            f"{u} ({eset.only_while})" for u in sub.unconfirmed if u not in self.unconfirmed
+        ]
+        self.complete = self.complete and sub.complete
 
     # -- the scenarios, run by the scenario runner itself
 
@@ -546,10 +677,16 @@ class _Explorer:
             "invariant": 4,
             "bound": 5,
         }
-        self.findings = sorted(kept, key=lambda f: (order[f.kind], f.summary))
+        self.findings = sorted(kept, key=lambda f: (order[f.kind], len(f.events), f.summary))
 
 
 # ---- words --------------------------------------------------------------------------------
+
+
+def _same(f: Finding) -> tuple:
+    """What makes two findings one: their kind, actions and (for a bound) the place."""
+    place = next(iter(f.net), None) if f.kind == "bound" else None
+    return (f.kind, tuple(sorted(f.actions)), place)
 
 
 def _gain(before: dict, after: dict) -> dict[str, int] | None:
@@ -648,6 +785,35 @@ _KIND_WORDS = {
 }
 
 
+MAX_CHANGES_SHOWN = 8  # per set of events, in the human report (the json has them all)
+
+
+def _events_lines(report: Report) -> list[str]:
+    """What each set of events changes in the static model, case by case."""
+    if not report.events:
+        return []
+    left_out = int(report.stats.get("event_sets_left_out", 0))
+    head = (
+        f"searched again while {and_words(report.events[0]['events'])} runs"
+        if len(report.events) == 1 and len(report.events[0]["events"]) == 1
+        else f"searched again during each of {len(report.events)} sets of events that can run at once"
+    )
+    more = f" ({left_out} more sets not searched)" if left_out else ""
+    lines = [f"scheduled events: {head}{more}"]
+    for ev in report.events:
+        words = and_words(ev["events"])
+        sets = "; ".join(ev["sets"]) or "nothing"
+        lines.append(f"  during {words} (searched at {ev['from']}): {sets}")
+        lines += [f"    {r}" for r in ev["resources"]]
+        shown = ev["changes"][:MAX_CHANGES_SHOWN]
+        if not shown:
+            lines.append("    no action case costs or gains differently")
+        lines += [f"    {c}" for c in shown]
+        if len(ev["changes"]) > len(shown):
+            lines.append(f"    ... and {len(ev['changes']) - len(shown)} more (--format json)")
+    return lines
+
+
 def render_human(report: Report) -> str:
     lines = []
     if report.clean:
@@ -686,6 +852,7 @@ def render_human(report: Report) -> str:
         lines.append(
             "the static search stopped at its limit (time or sets tried): raise --budget or lower --depth"
         )
+    lines += _events_lines(report)
     if report.skipped:
         lines.append(
             f"left out of the static model ({len(report.skipped)}): "

@@ -9,7 +9,13 @@ inside `when` or `pick` are dashed and say which branch. The edges of one action
 pool are merged into one, labelled with the range of amounts (a draw of 25 branches is
 one edge, not 25), and a branch that gains or costs nothing draws no edge. What players send each other goes to and comes from one
 node, `other players`; a loot draw gains what its tables may give (dashed). Loops that
-`rulesc explore` finds and confirms are red.
+`rulesc explore` finds and confirms are red, those that pay only while scheduled events
+run too, named with the events in the title.
+
+What a scheduled `event` changes while it runs is written where it acts: on each edge whose
+amount reads a table cell the event sets (`harvest_festival: crop[wheat].sell 4 -> 8`), on
+the table's note (or the row's), and on the action for a limit's count or a cell it reads
+elsewhere (a `require`, a `when`).
 
 The text is deterministic: nodes and edges are sorted, nothing depends on time.
 """
@@ -25,6 +31,7 @@ from rulesc.compiler import ir
 from rulesc.compiler.irtext import statement_text, text, value_text
 
 from .economy import regen_text
+from .events import override_words
 from .loops import Loop
 
 LOOP_COLOR = "#d62728"
@@ -281,17 +288,127 @@ def _table(name: str) -> str:
     return f"table:{name}"
 
 
-def to_dot(game: ir.Game, loops: list[Loop] | None = None, *, rows: bool = False) -> str:
-    loops = loops or []
+@dataclass
+class EventNotes:
+    """What scheduled events change, as lines to add to labels: by edge (source, target), by
+    action node, by table and by table row."""
+
+    edges: dict[tuple[str, str], list[str]]
+    actions: dict[str, list[str]]
+    tables: dict[str, list[str]]
+    rows: dict[tuple[str, str], list[str]]
+
+
+def _cells_read(exprs: list[object], lets: dict[str, ir.Expr]) -> list[ir.TableGet]:
+    """The table reads in expressions, through the `let`s they use."""
+    out: list[ir.TableGet] = []
+    seen: set[str] = set()
+    todo = list(exprs)
+    while todo:
+        for n in ir.nodes(todo.pop()):
+            if isinstance(n, ir.TableGet):
+                out.append(n)
+            elif isinstance(n, ir.LocalRef) and n.name in lets and n.name not in seen:
+                seen.add(n.name)
+                todo.append(lets[n.name])
+    return out
+
+
+def _edge_exprs(s: ir.Stmt, act: str) -> list[tuple[tuple[str, str], list[object]]]:
+    """The edges a statement draws, with the expressions behind each."""
+    if isinstance(s, ir.Cost):
+        return [((_res(a.resource), act), [a.key, a.amount]) for a in s.amounts]
+    if isinstance(s, ir.Gain):
+        return [((act, _res(a.resource)), [a.key, a.amount]) for a in s.amounts]
+    if isinstance(s, ir.SetResource):
+        return [((act, _res(s.resource)), [s.key, s.value])]
+    if isinstance(s, ir.Fill):
+        return [((act, _slots(s.slots)), [v for _, v in s.values])]
+    if isinstance(s, ir.SetSlotField):
+        return [((act, _slots(s.slots)), [s.value])]
+    if isinstance(s, ir.Give):
+        return [((act, PLAYERS), [x for a in s.amounts for x in (a.key, a.amount)])]
+    if isinstance(s, ir.Take):
+        return [((PLAYERS, act), [s.key, s.amount])]
+    return []
+
+
+def event_notes(game: ir.Game) -> EventNotes:
+    notes = EventNotes({}, {}, {}, {})
+    cells = [
+        (e, o) for e in game.events for o in e.overrides if o.table is not None
+    ]  # (event, override of a cell)
+    counts = {o.limit: (e, o) for e in game.events for o in e.overrides if o.limit is not None}
+
+    def said(e: ir.Event, o: ir.EventOverride) -> str:
+        return f"{e.name}: {override_words(game, o)}"
+
+    def matching(reads: list[ir.TableGet]) -> list[str]:
+        return [
+            said(e, o)
+            for e, o in cells
+            for r in reads
+            if (r.table, r.column) == (o.table, o.column)
+            and (not isinstance(r.key, ir.Const) or r.key.value == o.row)
+        ]
+
+    for e, o in cells:
+        assert o.table is not None and o.row is not None
+        notes.tables.setdefault(o.table, []).append(said(e, o))
+        notes.rows.setdefault((o.table, o.row), []).append(said(e, o))
+    for a in game.actions:
+        act = _act(a.name)
+        body = list(ir.walk_statements(a.body))
+        lets = {s.name: s.value for s in body if isinstance(s, ir.Let)}
+        on_edges: set[str] = set()
+        for s in body:
+            for edge, exprs in _edge_exprs(s, act):
+                found = matching(_cells_read(exprs, lets))
+                on_edges |= set(found)
+                if found:
+                    notes.edges.setdefault(edge, []).extend(found)
+        elsewhere = [n for n in matching(_cells_read([a.body], lets)) if n not in on_edges]
+        limits = [counts[s.key] for s in body if isinstance(s, ir.Limit) and s.key in counts]
+        found = [said(e, o) for e, o in limits] + elsewhere
+        if found:
+            notes.actions[act] = found
+    for table in (notes.edges, notes.actions, notes.tables, notes.rows):
+        for key, lines in table.items():
+            table[key] = list(dict.fromkeys(lines))  # type: ignore[index]
+    return notes
+
+
+def _noted(label: str, lines: list[str] | None) -> str:
+    return "\n".join([label, *lines]) if lines else label
+
+
+def to_dot(
+    game: ir.Game,
+    loops: list[Loop] | None = None,
+    *,
+    rows: bool = False,
+    event_loops: list[tuple[Loop, str]] | None = None,
+) -> str:
+    """The graph; `event_loops`: loops that pay only while events run, with the words
+    saying which (`only while harvest_festival runs`)."""
+    said: list[tuple[Loop, str | None]] = [(lp, None) for lp in loops or []]
+    said += list(event_loops or [])
+    loops = [lp for lp, _ in said]
     per_loop = [loop_nodes(lp) for lp in loops]
     hot_nodes = set().union(*per_loop) if per_loop else set()
+    notes = event_notes(game)
 
     lines = [f"digraph {_quote(game.id)} {{"]
     title = f"{game.title} ({game.id}): the economy"
     if loops:
         title += "\nloops found by rulesc explore (red): " + "; ".join(
-            f"{' -> '.join(lp.actions)} (+{', +'.join(f'{value_text(v)} {p}' for p, v in lp.gained)} a turn)"
-            for lp in loops
+            f"{' -> '.join(lp.actions)} (+{', +'.join(f'{value_text(v)} {p}' for p, v in lp.gained)} a turn"
+            + (f", {words})" if words else ")")
+            for lp, words in said
+        )
+    if game.events:
+        title += "\nscheduled events (their changes are noted where they act): " + "; ".join(
+            f"{e.name} {e.when}" for e in game.events
         )
     lines += [
         f"  graph [rankdir=TB, labelloc=t, fontname=Helvetica, fontsize=14, label={_quote(title)}];",
@@ -321,7 +438,8 @@ def to_dot(game: ir.Game, loops: list[Loop] | None = None, *, rows: bool = False
     for a in sorted(game.actions, key=lambda a: a.name):
         node = _act(a.name)
         extra = _hot("bold,rounded") if node in hot_nodes else ', style="rounded"'
-        lines.append(f"  {_quote(node)} [shape=box{extra}, label={_quote(_action_label(a))}];")
+        label = _noted(_action_label(a), notes.actions.get(node))
+        lines.append(f"  {_quote(node)} [shape=box{extra}, label={_quote(label)}];")
     readers = table_readers(game)
     if readers:
         lines += ["", "  // tables: the rows actions read" + (", one node a row" if rows else "")]
@@ -330,10 +448,11 @@ def to_dot(game: ir.Game, loops: list[Loop] | None = None, *, rows: bool = False
         t = tables[name]
         if rows:
             for row, values in t.rows:
-                label = _quote(_row_label(t, row, values))
+                label = _quote(_noted(_row_label(t, row, values), notes.rows.get((name, row))))
                 lines.append(f"  {_quote(_table(name) + ':' + row)} [shape=note, label={label}];")
         else:
-            lines.append(f"  {_quote(_table(name))} [shape=note, label={_quote(_table_label(t))}];")
+            label = _quote(_noted(_table_label(t), notes.tables.get(name)))
+            lines.append(f"  {_quote(_table(name))} [shape=note, label={label}];")
     loot = {lt.name: lt for lt in game.loot}
     edges = sorted(merged([e for a in game.actions for e in flows(a, loot)]))
     if any(PLAYERS in (e.source, e.target) for e in edges):
@@ -350,7 +469,9 @@ def to_dot(game: ir.Game, loops: list[Loop] | None = None, *, rows: bool = False
             target = _quote(_act(action))
             lines.append(f"  {_quote(source)} -> {target} [style=dotted, arrowhead=none];")
     for e in edges:
-        label = e.label + (f"\n({e.branch})" if e.branch else "")
+        label = _noted(
+            e.label + (f"\n({e.branch})" if e.branch else ""), notes.edges.get((e.source, e.target))
+        )
         attrs = [f"label={_quote(label)}"]
         if e.style or e.branch:
             attrs.append(f"style={e.style or 'dashed'}")

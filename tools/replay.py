@@ -90,12 +90,14 @@ def wait_text(ms: int) -> str:
 class Player:
     """One scenario's player on the engine: the runner's start, ids and invariant check."""
 
-    def __init__(self, pack: Pack, title: str) -> None:
+    def __init__(self, pack: Pack, title: str, start: int | None = None) -> None:
         self.pack = pack
         self.title = title
         self.now = SCENARIO_EPOCH_MS
         self.state = engine.prepare(pack, None, self.now)
         self.actions = 0
+        if start is not None:  # a scenario's `wait until` first (a scheduled event's run)
+            self.now = start
 
     def give(self, given: dict[str, int]) -> None:
         state = dict(engine.prepare(self.pack, self.state, self.now))
@@ -141,9 +143,12 @@ class Player:
         return outcome, step.arranged(choices[0])
 
 
-def play(pack: Pack, title: str, given: dict[str, int], steps: list[Step]) -> Played:
-    """Play steps from a new player holding `given`; stop at the first rejection or broken invariant."""
-    player = Player(pack, title)
+def play(
+    pack: Pack, title: str, given: dict[str, int], steps: list[Step], start: int | None = None
+) -> Played:
+    """Play steps from a new player holding `given` (at `start`, when given: the clock moved
+    there first); stop at the first rejection or broken invariant."""
+    player = Player(pack, title, start)
     player.give(given)
     played = Played(ok=True, start=player.view())
     for step in steps:
@@ -172,10 +177,17 @@ def play(pack: Pack, title: str, given: dict[str, int], steps: list[Step]) -> Pl
 
 
 def scenario_text(
-    title: str, comments: list[str], given: dict[str, int], lines: list[str], expect: dict[str, int]
+    title: str,
+    comments: list[str],
+    given: dict[str, int],
+    lines: list[str],
+    expect: dict[str, int],
+    first: tuple[str, ...] = (),
 ) -> str:
+    """A scenario; `first` are lines before `given` (`wait until 2026-10-25`, into an event)."""
     out = [f'scenario "{title}"']
     out += [f"  # {c}" for c in comments]
+    out += [f"  {line}" for line in first]
     if given:
         out.append("  given " + ", ".join(f"{k} {value_text(v)}" for k, v in given.items()))
     out += [f"  {line}" for line in lines]

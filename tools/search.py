@@ -137,8 +137,18 @@ def _product(options: list[list]) -> list[list]:
 
 
 class Search:
-    def __init__(self, pack: Pack, game: ir.Game, bounds: list[Bound], depth: int) -> None:
+    def __init__(
+        self,
+        pack: Pack,
+        game: ir.Game,
+        bounds: list[Bound],
+        depth: int,
+        start: int | None = None,
+    ) -> None:
         self.pack = pack
+        self.start = (
+            start  # where the clock starts (a scheduled event's run), else the scenarios' start
+        )
         self.bounds = bounds
         self.depth = depth
         self.moves = moves(game)
@@ -151,6 +161,9 @@ class Search:
         watched |= {b.pool.partition("[")[0] for b in bounds}
         self.weights = {name: 1000.0**-d for name, d in upstream(game, watched).items()}
         self.has_invariants = bool(game.invariants)
+
+    def player(self) -> Player:
+        return Player(self.pack, "explore", self.start)
 
     def broken(self, view: dict, state: dict) -> Break | None:
         problems = engine.check_invariants(self.pack, state) if self.has_invariants else []
@@ -170,7 +183,7 @@ class Search:
 
     def replay(self, steps: tuple[Step, ...]) -> Break | None:
         """Play steps from a new player; the first break, with the steps up to it."""
-        player = Player(self.pack, "explore")
+        player = self.player()
         for i, step in enumerate(steps):
             if isinstance(step, Wait):
                 player.wait(step.ms)
@@ -192,7 +205,7 @@ class Search:
         return self.shrink(found, deadline) if found else None
 
     def breadth_first(self, deadline: float) -> Break | None:
-        start = Player(self.pack, "explore")
+        start = self.player()
         queue: deque[tuple[Player, tuple[Step, ...]]] = deque([(start, ())])
         seen = {self._key(start)}
         while queue and time.monotonic() < deadline:
@@ -223,7 +236,7 @@ class Search:
         after = 0  # walks since the first find: a fixed number more, looking for a shorter one
         while time.monotonic() < deadline and after < MORE_WALKS:
             after += best is not None
-            player = Player(self.pack, "explore")
+            player = self.player()
             path: list[Step] = []
             for _ in range(WALK_LENGTH):
                 if time.monotonic() > deadline:
@@ -307,7 +320,7 @@ class Search:
 
     def _clean(self, found: Break) -> Break:
         """Leave out steps the engine rejects (they change nothing), so the scenario reads cleanly."""
-        player = Player(self.pack, "explore")
+        player = self.player()
         kept: list[Step] = []
         for step in found.steps:
             if isinstance(step, Wait):
@@ -327,13 +340,19 @@ class Search:
 
 
 def busy_refusals(
-    pack: Pack, game: ir.Game, actions: set[str], given: dict[str, int], depth: int, deadline: float
+    pack: Pack,
+    game: ir.Game,
+    actions: set[str],
+    given: dict[str, int],
+    depth: int,
+    deadline: float,
+    at: int | None = None,
 ) -> dict[str, tuple[tuple[Step, ...], str]]:
     """For each of `actions` that it can find, the shortest sequence (breadth-first, at most
     `depth` steps) whose last step is that action refused for a busy slot (`slot_busy`), and
-    the message the server gave."""
+    the message the server gave; the clock starts `at`, else at the scenarios' start."""
     every = moves(game)
-    start = Player(pack, "explore")
+    start = Player(pack, "explore", at)
     start.give(given)
     found: dict[str, tuple[tuple[Step, ...], str]] = {}
     queue: deque[tuple[Player, tuple[Step, ...]]] = deque([(start, ())])
