@@ -15,8 +15,8 @@ from rulesc.runtime.gateway import now_ms
 
 from .jskit import ROOT, missing_packages, node, run_node
 from .serverkit import Kit, call
-from .test_events import at
 from .systemkit import need
+from .test_events import at
 
 
 @pytest.fixture(autouse=True)
