@@ -54,6 +54,13 @@ async def test_the_events_frame_comes_right_after_welcome_as_the_state_answers_t
     assert names(second["events"]) == ["harvest_festival"]
     assert second["events"]["active"][0]["starts_at"] == FESTIVAL
     assert second["events"]["next"] is None
+    # as the OpenAPI document lists it
+    doc = (await call(f"{run.url}/v1/openapi.json")).body["components"]["schemas"]
+    (listed,) = [
+        f for f in doc["ServerFrame"]["oneOf"] if f["properties"]["type"] == {"const": "events"}
+    ]
+    assert set(listed["properties"]) == set(second)
+    assert set(doc["ScheduledEvents"]["properties"]) == set(second["events"])
 
 
 async def test_an_event_that_starts_is_pushed_to_every_connection_of_the_game(kit: Kit) -> None:
