@@ -59,6 +59,7 @@ class EventPush:
         # game -> connection -> the `events` it was last sent
         self._sent: dict[str, dict[Listener, dict]] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
+        self._closed = False  # shutting down: no timer is armed any more
 
     def join(self, listener: Listener) -> dict | None:
         """Start telling `listener` of changes; returns its first `events` frame (the
@@ -71,7 +72,7 @@ class EventPush:
         events = events_at(game.pack, now)
         sent = self._sent.setdefault(game_id, {})
         sent[listener] = events
-        if game_id not in self._timers:
+        if game_id not in self._timers and not self._closed:
             self._arm(game_id)
         return events_frame(events, now)
 
@@ -92,13 +93,14 @@ class EventPush:
         timer = self._timers.pop(game_id, None)
         if timer is not None:
             timer.cancel()
-        if self._sent.get(game_id):
+        if self._sent.get(game_id) and not self._closed:
             self._arm(game_id)
 
     def timers(self) -> int:
         return len(self._timers)
 
     async def close(self) -> None:
+        self._closed = True
         timers, self._timers = list(self._timers.values()), {}
         self._sent.clear()
         for timer in timers:

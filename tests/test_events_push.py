@@ -32,6 +32,10 @@ def running_clock(now: int) -> Callable[[], int]:
     return lambda: now_ms() + shift
 
 
+def timer_tasks() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == "events of harvest" and not t.done()]
+
+
 def names(events: dict) -> list[str]:
     return [e["name"] for e in events["active"]]
 
@@ -114,6 +118,11 @@ async def test_a_rules_swap_rearms_the_timer(sqlite_kit: Kit, tmp_path: Path) ->
     started = await ws.of_type("events", timeout=5.0)
     assert names(started["events"]) == ["harvest_festival"]
     assert start <= started["server_time"] < start + 1000
+    # shutting down cancels the timer (the socket is still open)
+    assert len(timer_tasks()) == 1
+    run.sockets.remove(ws)  # not closed by the kit before the server
+    await sqlite_kit.stop(run)
+    assert timer_tasks() == []
     await ws.close()
 
 
