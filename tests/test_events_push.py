@@ -68,7 +68,7 @@ async def test_the_events_frame_comes_right_after_welcome_as_the_state_answers_t
 
 
 async def test_an_event_that_starts_is_pushed_to_every_connection_of_the_game(kit: Kit) -> None:
-    run = await kit.start(clock=running_clock(FESTIVAL - 1500))
+    run = await kit.start(clock=running_clock(FESTIVAL - 3000))
     _, token = await session(run, "device-events-1")
     _, other = await session(run, "device-events-2")
     sockets = [await Socket.open(run, t) for t in (token, token, other)]  # two devices, two players
@@ -79,11 +79,11 @@ async def test_an_event_that_starts_is_pushed_to_every_connection_of_the_game(ki
         assert first["server_time"] < FESTIVAL
     assert run.server.event_push.timers() == 1  # one per game, not one per connection
     for ws in sockets:
-        pushed = await ws.of_type("events", timeout=5.0)
+        pushed = await ws.of_type("events", timeout=8.0)
         assert names(pushed["events"]) == ["harvest_festival"]
         assert pushed["events"]["next"] is None
         # at the boundary, not before it, and soon after it
-        assert FESTIVAL <= pushed["server_time"] < FESTIVAL + 1000
+        assert FESTIVAL <= pushed["server_time"] < FESTIVAL + 2000
     await asyncio.sleep(0.3)
     assert all(ws.taken("events") == [] for ws in sockets)  # once: nothing changed since
     for ws in sockets:
@@ -106,7 +106,7 @@ async def test_a_rules_swap_rearms_the_timer(sqlite_kit: Kit, tmp_path: Path) ->
     rules.write_text(text.replace(old, "event harvest_festival from 2026-10-24 23:00 to"))
     moved = compile_pack(folder, tmp_path / "prebuilt")  # built first: the swap is quick
     start = at("2026-10-24 23:00")
-    run = await sqlite_kit.start(games=[game], clock=running_clock(start - 2500))
+    run = await sqlite_kit.start(games=[game], clock=running_clock(start - 4000))
     _, token = await session(run)
     ws = await Socket.open(run, token)
     assert (await ws.of_type("events"))["events"]["next"]["starts_at"] == FESTIVAL
@@ -115,9 +115,9 @@ async def test_a_rules_swap_rearms_the_timer(sqlite_kit: Kit, tmp_path: Path) ->
     swapped = await ws.of_type("events", timeout=2.0)
     assert swapped["events"]["active"] == []
     assert swapped["events"]["next"]["starts_at"] == start
-    started = await ws.of_type("events", timeout=5.0)
+    started = await ws.of_type("events", timeout=8.0)
     assert names(started["events"]) == ["harvest_festival"]
-    assert start <= started["server_time"] < start + 1000
+    assert start <= started["server_time"] < start + 2000
     # shutting down cancels the timer (the socket is still open)
     assert len(timer_tasks()) == 1
     run.sockets.remove(ws)  # not closed by the kit before the server
@@ -128,7 +128,7 @@ async def test_a_rules_swap_rearms_the_timer(sqlite_kit: Kit, tmp_path: Path) ->
 
 async def test_a_dev_clock_skip_moves_that_players_events_only(sqlite_kit: Kit) -> None:
     """Development mode: events are judged at the player's clock, as `GET /state` does."""
-    run = await sqlite_kit.start(dev=True, clock=running_clock(FESTIVAL - HOUR - 1500))
+    run = await sqlite_kit.start(dev=True, clock=running_clock(FESTIVAL - HOUR - 2500))
     _, skipper = await session(run, "device-skipper")
     _, bystander = await session(run, "device-bystander")
     mine, theirs = await Socket.open(run, skipper), await Socket.open(run, bystander)
@@ -136,9 +136,9 @@ async def test_a_dev_clock_skip_moves_that_players_events_only(sqlite_kit: Kit) 
         assert (await ws.of_type("events"))["events"]["active"] == []
     skip = await call(f"{run.url}/v1/harvest/dev/clock", "POST", {"skip_ms": HOUR}, token=skipper)
     assert skip.status == 200, skip.body
-    started = await mine.of_type("events", timeout=5.0)
+    started = await mine.of_type("events", timeout=8.0)
     assert names(started["events"]) == ["harvest_festival"]
-    assert FESTIVAL <= started["server_time"] < FESTIVAL + 1000  # the skipper's time
+    assert FESTIVAL <= started["server_time"] < FESTIVAL + 2000  # the skipper's time
     assert names((await state(run, skipper))["events"]) == ["harvest_festival"]
     await asyncio.sleep(0.3)
     assert theirs.taken("events") == []  # an hour before the festival still
@@ -154,12 +154,12 @@ async def test_a_dev_clock_skip_moves_that_players_events_only(sqlite_kit: Kit) 
 
 
 async def test_the_python_client_keeps_the_latest_events(sqlite_kit: Kit) -> None:
-    run = await sqlite_kit.start(clock=running_clock(FESTIVAL - 1000))
+    run = await sqlite_kit.start(clock=running_clock(FESTIVAL - 2500))
     heard: list[dict] = []
     client = await Client.guest(run.url, "harvest", "device-events-py", on_events=heard.append)
     try:
         await client.connect()
-        for _ in range(300):
+        for _ in range(600):
             if len(heard) == 2:
                 break
             await asyncio.sleep(0.01)
