@@ -17,10 +17,12 @@ from tornado.websocket import websocket_connect
 from rulesc.cli.packbuild import compile_pack
 from rulesc.client import Client
 from rulesc.runtime import packs
+from rulesc.runtime.events import events_at, next_change
 from rulesc.runtime.gateway import now_ms
 
+from .gamekit import build_pack
 from .serverkit import ADMIN, HARVEST, Kit, Socket, call, session, state
-from .test_events import at
+from .test_events import FARM, at
 
 FESTIVAL = at("2026-10-25 00:00")  # harvest's festival starts (and runs a week)
 HOUR = 3_600_000
@@ -169,3 +171,25 @@ async def test_the_python_client_keeps_the_latest_events(sqlite_kit: Kit) -> Non
         assert client.events == heard[1]["events"]
     finally:
         await client.close()
+
+
+def test_the_next_change_is_the_nearest_start_or_end_of_a_run(tmp_path: Path) -> None:
+    """What the timer sleeps until: `events_at` answers the same up to it, and otherwise
+    at it (FARM: a festival window, a weekly weekend, a daily happy hour at 18:00)."""
+    pack = build_pack(tmp_path, FARM)
+    friday = at("2026-10-23 12:00")
+    assert next_change(pack, friday) == at("2026-10-23 18:00")  # happy hour starts
+    assert next_change(pack, at("2026-10-23 18:00")) == at("2026-10-23 19:00")  # and ends
+    assert next_change(pack, at("2026-10-23 19:00")) == at("2026-10-24 00:00")  # the weekend
+    assert next_change(pack, at("2026-10-24 19:00")) == at("2026-10-25 00:00")  # the festival
+    # the festival's end at 12:00 on Nov 1st (a sunday: the weekend runs, happy hour later)
+    assert next_change(pack, at("2026-11-01 11:00")) == at("2026-11-01 12:00")
+    t = friday
+    for _ in range(40):  # nothing changes between two changes, something changes at each
+        change = next_change(pack, t)
+        assert change is not None and change > t
+        assert events_at(pack, change - 1) == events_at(pack, t)
+        assert events_at(pack, change) != events_at(pack, t)
+        t = change
+    once = build_pack(tmp_path, FARM.split("\nevent weekend")[0])  # the festival only
+    assert next_change(once, at("2026-11-01 12:00")) is None  # it has run for good
