@@ -21,7 +21,18 @@ from . import ir
 from .types import Type
 
 # names this file declares itself: a table with one of these names gets a suffix
-_RESERVED = {"Actions", "ActionName", "Action", "State", "Events", "EventName", "GameEvent"}
+_RESERVED = {
+    "Actions",
+    "ActionName",
+    "Action",
+    "State",
+    "Events",
+    "EventName",
+    "GameEvent",
+    "ScheduledEventName",
+    "ScheduledRun",
+    "EventsFrame",
+}
 
 
 def _camel(name: str) -> str:
@@ -183,4 +194,27 @@ def declarations(game: ir.Game, version: str) -> str:
         'export type GameEvent = { [K in EventName]: { type: "event"; id: string; '
         "name: K; data: Events[K] } }[EventName];"
     )
+    out.append("")
+
+    scheduled = " | ".join(json.dumps(e.name) for e in game.events) or "never"
+    out += _doc("The game's scheduled events (`event` declarations), by name.")
+    out.append(f"export type ScheduledEventName = {scheduled};")
+    out += _doc("A run of a scheduled event, as `GET /state` and `events` frames show it.")
+    out.append("export interface ScheduledRun {")
+    out.append("  name: ScheduledEventName;")
+    out += _doc("the schedule as the rules write it", "  ")
+    out.append("  when: string;")
+    out += _doc("what it sets while it runs, as the rules write it", "  ")
+    out.append("  sets: string[];")
+    out += _doc("ms since the Unix epoch", "  ")
+    out.append("  starts_at: number;")
+    out += _doc("ms since the Unix epoch (the run covers its start, not its end)", "  ")
+    out.append("  ends_at: number;")
+    out.append("}")
+    out += _doc("An `events` frame: right after `welcome`, and whenever a run starts or ends.")
+    out.append("export interface EventsFrame {")
+    out.append('  type: "events";')
+    out.append("  events: { active: ScheduledRun[]; next: ScheduledRun | null };")
+    out.append("  server_time: number;")
+    out.append("}")
     return "\n".join(out) + "\n"

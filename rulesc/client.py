@@ -14,6 +14,8 @@ answers, dropped connections, 503 (`unavailable`, and `outcome_unknown`: the sto
 its answer to a write), 429 and `busy` are retried; the server answers a retry from memory). Batches go one at a time, so they apply in the order they were queued.
 The WebSocket reconnects by itself with exponential backoff and sends `resume` after
 the last event seen, so missed events are replayed (or `on_resync` is called).
+`client.events` holds the scheduled events of the last `events` frame (one comes right
+after each `welcome`, and one whenever an event starts or ends); `on_events` hears them.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class Client:
         on_state: Push | None = None,
         on_event: Push | None = None,
         on_resync: Callable[[], Any] | None = None,
+        on_events: Push | None = None,
     ) -> None:
         """`window`: seconds queued actions wait to be sent together. `channel`: "http" or
         "ws", how queued batches go (urgent `act`s always take the WebSocket)."""
@@ -96,6 +99,9 @@ class Client:
         self.timeout, self.backoff, self.max_backoff = timeout, backoff, max_backoff
         self.ping_interval = ping_interval
         self.on_state, self.on_event, self.on_resync = on_state, on_event, on_resync
+        self.on_events = on_events
+        # the scheduled events of the last `events` frame: {"active": [...], "next": ...}
+        self.events: dict | None = None
         self.last_event_id: str | None = None
         self.version = 0  # the highest state version heard of
         self._http = AsyncHTTPClient(force_instance=True)
@@ -285,6 +291,10 @@ class Client:
             self.on_event(frame)
         elif kind == "resync" and self.on_resync is not None:
             self.on_resync()
+        elif kind == "events" and isinstance(frame.get("events"), dict):
+            self.events = frame["events"]
+            if self.on_events is not None:
+                self.on_events(frame)
 
     def _send(self, frame: dict) -> None:
         if self._ws is None:

@@ -25,6 +25,7 @@ from .auth import Auth
 from .config import ServerConfig
 from .connections import Connections, GuardedHTTPServer, default_max_connections
 from .devclock import DevClock, DevGateway
+from .eventpush import EventPush
 from .games import Games
 from .gateway import Gateway, now_ms
 from .hub import Hub
@@ -64,6 +65,12 @@ class Server:
         self.games = Games()
         for game in games or []:
             self.games.put(game)
+        # `events` frames: judged at the time the state answer uses (the player's dev clock)
+        self.event_push = (
+            EventPush(self.games, clock.base, clock.offset)
+            if isinstance(clock, DevClock)
+            else EventPush(self.games, clock)
+        )
         gateway = DevGateway if self.config.dev else Gateway
         self.gateway = gateway(
             store, retries=self.config.retries, cache_size=self.config.cache_size, clock=clock
@@ -115,6 +122,7 @@ class Server:
                 diff = schemadiff.report(current.pack.schema, game.pack.schema)
                 raise swapcheck.UnsafeSwap(current.pack.version, game.pack.version, lost, diff)
         self.games.put(game)
+        self.event_push.rearm(game.id)  # the schedule may have changed: connections hear it
         log.info("game %s now runs pack %s", game.id, game.pack.version)
         return game
 
@@ -200,6 +208,7 @@ class Server:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        await self.event_push.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -38,3 +38,17 @@ def events_at(pack: Pack, now: int) -> dict:
                 continue  # runs for good (lasts as long as it repeats)
         upcoming.append((run[0], name, _shown(name, entry, run)))
     return {"active": active, "next": min(upcoming)[2] if upcoming else None}
+
+
+def next_change(pack: Pack, now: int) -> int | None:
+    """The first time after `now` at which `events_at` answers otherwise: the nearest start
+    or end of a run of any event; None when no event will start or end again."""
+    best: int | None = None
+    for entry in pack.schema.get("events", {}).values():
+        run = event_occurrence(_schedule(entry), now)
+        if run is None:
+            continue
+        t = run[0] if run[0] > now else run[1]
+        if best is None or t < best:
+            best = t
+    return best

@@ -202,15 +202,17 @@ SCHEMAS: dict[str, Any] = {
                 "description": "Scalars by name, keyed items as "
                 "objects, slots as lists with null for an empty slot, times in ms",
             },
-            "events": {
-                "type": "object",
-                "description": "The scheduled events running at server_time, and the next "
-                "run to start (null when none will)",
-                "properties": {
-                    "active": {"type": "array", "items": _ref("EventRun")},
-                    "next": {"anyOf": [_ref("EventRun"), {"type": "null"}]},
-                },
-            },
+            "events": _ref("ScheduledEvents"),
+        },
+    },
+    "ScheduledEvents": {
+        "type": "object",
+        "description": "The scheduled events running at server_time, and the next run to "
+        "start (null when none will)",
+        "required": ["active", "next"],
+        "properties": {
+            "active": {"type": "array", "items": _ref("EventRun")},
+            "next": {"anyOf": [_ref("EventRun"), {"type": "null"}]},
         },
     },
     "EventRun": {
@@ -336,6 +338,16 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "type": {"const": "welcome"},
                     "player_id": {"type": "string"},
+                    "server_time": {"type": "integer"},
+                },
+            },
+            {
+                "description": "the scheduled events running and the next run, judged at "
+                "server_time (the player's dev clock in development mode): right after "
+                "`welcome`, in the same write, and whenever a run starts or ends",
+                "properties": {
+                    "type": {"const": "events"},
+                    "events": _ref("ScheduledEvents"),
                     "server_time": {"type": "integer"},
                 },
             },

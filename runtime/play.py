@@ -125,6 +125,7 @@ class DevClockHandler(JsonPostHandler):
         if type(skip) is not int or not 0 < skip <= MAX_SKIP_MS:
             raise bad_request(f"`skip_ms` must be a whole number from 1 to {MAX_SKIP_MS}")
         self.clock.skip((game.id, player), skip)
+        self.server.event_push.rearm(game.id)  # the player's connections hear their events
         self.answer(await self._clock(game, player))
 
     async def _clock(self, game: Any, player: str) -> dict:

@@ -5,6 +5,9 @@ before it reads the next frame), so a client may match answers to its `act` and 
 frames in the order it sent them; pushes (`state`, `event`, `resync`) come in between.
 The pushes of an answer's own commit come right after the answer, in the same write to
 the socket (pushes that arrive while a frame is being decided wait for its answer).
+The first frame is `welcome`, with an `events` frame (the scheduled events running and the
+next one) in the same write; another `events` frame comes whenever a run of one of the
+game's events starts or ends (runtime/eventpush.py).
 A frame the server cannot read gets an `error` frame and the connection stays open,
 unless the client keeps sending them (a flood): then it is closed with 1008.
 
@@ -163,7 +166,12 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         self.joined = True
         self.server.metrics.connections.labels(self.game_id).inc()
         # from here on every change of the player is pushed: the client may act and expect it
-        self.send({"type": "welcome", "player_id": self.player, "server_time": self.server.clock()})
+        welcome = {"type": "welcome", "player_id": self.player, "server_time": self.server.clock()}
+        frames = [(dumps(welcome), "welcome")]
+        events = self.server.event_push.join(self)  # and every start or end of an event
+        if events is not None:
+            frames.append((dumps(events), "events"))
+        self._write_all(frames)  # in one write: `events` comes right after `welcome`
         self.server.inbox_waits(self.game_id, self.player)  # what was sent while it was away
 
     def on_close(self) -> None:
@@ -174,6 +182,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         if self.joined:
             self.joined = False
             self.server.metrics.connections.labels(self.game_id).dec()
+            self.server.event_push.leave(self)
             self.server.spawn(self.server.hub.leave(self.key, self))
 
     @property
@@ -369,7 +378,8 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         self._write_all([(dumps(frame), frame["type"]), *((text, f["type"]) for f, text in held)])
 
     def push(self, frames: list[tuple[dict, bytes]]) -> None:
-        """Called by the hub for every commit of this player (see hub.Listener)."""
+        """Called by the hub for every commit of this player (see hub.Listener), and by
+        the events push when an event starts or ends (see eventpush.Listener)."""
         if self._held is not None:
             self._held.extend(frames)
             self._held_bytes += sum(len(text) for _, text in frames)
@@ -432,7 +442,7 @@ class GameSocket(BodyLimit, tornado.websocket.WebSocketHandler):
         self._leave()
 
 
-_PUSHES = frozenset({"state", "event", "resync"})
+_PUSHES = frozenset({"state", "event", "resync", "events"})
 
 
 def _check_upgrade(headers: Any) -> None:

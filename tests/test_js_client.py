@@ -11,9 +11,12 @@ import subprocess
 
 import pytest
 
+from rulesc.runtime.gateway import now_ms
+
 from .jskit import ROOT, missing_packages, node, run_node
 from .serverkit import Kit, call
 from .systemkit import need
+from .test_events import at
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +36,23 @@ async def test_js_client_against_a_real_server(kit: Kit) -> None:
     assert result.code == 0, str(result)
     assert result.tap("fail") == 0, str(result)
     assert (result.tap("pass") or 0) >= 10, str(result)
+
+
+async def test_js_client_hears_the_scheduled_events(kit: Kit) -> None:
+    """`on("events")` and `client.events`: the frame after welcome, then the festival's
+    start, pushed by a server whose clock reads a moment before it (tests/js/events_push.mjs)."""
+    reason = missing_packages()
+    if reason:
+        pytest.fail(reason)
+    festival = at("2026-10-25 00:00")
+    shift = festival - 4000 - now_ms()  # the festival starts 4 s from now
+    run = await kit.start(clock=lambda: now_ms() + shift)
+    result = await run_node(
+        ["--test", "--test-reporter=tap", "--test-force-exit", "tests/js/events_push.mjs"],
+        {"RULESC_URL": run.url, "RULESC_FESTIVAL": str(festival)},
+    )
+    assert result.code == 0, str(result)
+    assert result.tap("fail") == 0 and result.tap("pass") == 1, str(result)
 
 
 async def test_the_server_serves_the_client(sqlite_kit: Kit) -> None:

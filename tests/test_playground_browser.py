@@ -18,11 +18,13 @@ import pytest
 
 from rulesc.cli.packbuild import compile_pack
 from rulesc.runtime import packs
+from rulesc.runtime.gateway import now_ms
 from rulesc.runtime.watch import watch
 
 from .jskit import ROOT, chromium, missing_packages, run_node
 from .serverkit import HARVEST, Kit
 from .systemkit import need
+from .test_events import at
 
 
 @pytest.fixture(autouse=True)
@@ -75,3 +77,26 @@ async def test_the_playground_in_chromium(tmp_path: Path) -> None:
     if os.environ.get("RULESC_UPDATE_SCREENSHOT") or not SCREENSHOT.exists():
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
+
+
+async def test_the_clock_card_follows_events_pushes(sqlite_kit: Kit) -> None:
+    """The festival starts while the page is open (the player's dev clock moved to just
+    before it) and the card shows it running, though the page does not poll
+    (tests/browser/events_card.mjs)."""
+    reason = missing_packages()
+    if reason:
+        pytest.fail(reason)
+    festival = at("2026-10-25 00:00")
+    shift = festival - 3_600_000 - now_ms()  # an hour before the festival
+    run = await sqlite_kit.start(dev=True, clock=lambda: now_ms() + shift)
+    result = await run_node(
+        ["--test", "--test-reporter=tap", "--test-force-exit", "tests/browser/events_card.mjs"],
+        {
+            "RULESC_URL": run.url,
+            "RULESC_CHROMIUM": chromium() or "",
+            "RULESC_FESTIVAL": str(festival),
+        },
+        timeout=90,
+    )
+    assert result.code == 0, str(result)
+    assert result.tap("fail") == 0 and result.tap("pass") == 1, str(result)

@@ -385,6 +385,8 @@ async def test_a_frame_that_arrives_a_byte_at_a_time_is_read_whole(kit: Kit) -> 
     reader, writer = await _raw_ws(run, token)
     opcode, payload = await asyncio.wait_for(_frame(reader), 3)
     assert orjson.loads(payload)["type"] == "welcome"
+    opcode, payload = await asyncio.wait_for(_frame(reader), 3)
+    assert orjson.loads(payload)["type"] == "events"  # right after welcome
     frames = [
         {"type": "ping", "ref": "slow", "pad": "x" * 300},
         {

@@ -52,6 +52,20 @@ export interface StateFrame {
 export type EventFrame<E extends object = EventMap> =
   { [K in keyof E]: { type: "event"; id: string; name: K; data: E[K] } }[keyof E];
 
+/** The scheduled events running now (by name) and the run that starts next. */
+export interface ScheduledEvents {
+  active: EventRun[];
+  next: EventRun | null;
+}
+
+/** Pushed right after each `welcome`, and whenever a run of an event starts or ends.
+ * `server_time`: the time they were judged at (the player's dev clock in development mode). */
+export interface EventsFrame {
+  type: "events";
+  events: ScheduledEvents;
+  server_time: number;
+}
+
 export interface ResumedFrame {
   type: "resumed";
   after: string;
@@ -62,6 +76,7 @@ export interface ResumedFrame {
 export interface Pushes<E extends object> {
   state: StateFrame;
   event: EventFrame<E>;
+  events: EventsFrame;
   /** what was missed cannot be told (or state pushes were missed): fetch the state */
   resync: { type: "resync"; reason?: string };
   resumed: ResumedFrame;
@@ -124,6 +139,8 @@ export declare class Client<A extends object = ActionMap, S = Record<string, unk
   version: number;
   reconnects: number;
   readonly connected: boolean;
+  /** the scheduled events of the last `events` frame; null before the first */
+  events: ScheduledEvents | null;
 
   signIn(deviceId: string): Promise<{ player_id: string; token: string; expires_at: number }>;
   newId(): string;
@@ -142,7 +159,7 @@ export declare class Client<A extends object = ActionMap, S = Record<string, unk
 
   state(): Promise<{ player_id: string; version: number; server_time: number;
     rules: { version: string; hash: string }; state: S;
-    events: { active: EventRun[]; next: EventRun | null } }>;
+    events: ScheduledEvents }>;
   ledger(options?: { after?: string | null; limit?: number }): Promise<LedgerEntry[]>;
   rules(): Promise<Record<string, unknown>>;
   sendBatch(actions: { id: string; name: string; params?: unknown }[]):

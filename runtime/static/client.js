@@ -90,6 +90,9 @@ export class Client {
     this.pingInterval = options.pingInterval ?? 15000;
     this.lastEventId = options.lastEventId ?? null;
     this.version = 0; // the highest state version heard of
+    // the scheduled events of the last `events` frame ({active, next}); null before the
+    // first, which comes right after each `welcome`
+    this.events = null;
     this.reconnects = 0;
     this._fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
@@ -136,8 +139,10 @@ export class Client {
   // -- pushes --
 
   /**
-   * Listen to `state`, `event`, `resync`, `resumed`, `open` or `close`; returns a function
-   * that stops listening. `state` and `event` get the frames as the server sends them.
+   * Listen to `state`, `event`, `events`, `resync`, `resumed`, `open` or `close`; returns a
+   * function that stops listening. `state`, `event` and `events` get the frames as the
+   * server sends them (`events`: the scheduled events running and the next one, right after
+   * each `welcome` and whenever one starts or ends; `client.events` keeps the latest).
    */
   on(type, fn) {
     if (!this._listeners.has(type)) this._listeners.set(type, new Set());
@@ -417,6 +422,11 @@ export class Client {
       if (frame.version > this._pushedVersion) {
         this._emit("resync", { type: "resync", reason: "changes while disconnected" });
       }
+      return;
+    }
+    if (frame.type === "events" && frame.events && typeof frame.events === "object") {
+      this.events = frame.events;
+      this._emit("events", frame);
       return;
     }
     if (frame.type === "state" || frame.type === "event" || frame.type === "resync") {

@@ -1,7 +1,9 @@
 // Compiled (never run) by tests/test_js_client.py: the client's declarations with a pack's
 // types.d.ts make a game's calls typed. Each @ts-expect-error line must fail to compile.
 import { Client } from "../../runtime/static/client.js";
-import type { Actions, Events, State } from "../golden/harvest_pack/types";
+import type {
+  Actions, Events, EventsFrame, ScheduledEventName, State,
+} from "../golden/harvest_pack/types";
 
 export async function play(url: string): Promise<number> {
   const client = await Client.guest<Actions, State, Events>(url, "harvest", "device-0001");
@@ -23,6 +25,13 @@ export async function play(url: string): Promise<number> {
     if (e.name === "order_filled") console.log(e.data.coins + 1, e.data.kind);
   });
   client.on("state", (f) => console.log(f.changes, f.cause.action_id));
+  client.on("events", (f) => console.log(f.events.active.length, f.events.next?.starts_at, f.server_time));
+  const running: number = client.events?.active.length ?? 0;
+  const festival: ScheduledEventName = "harvest_festival";
+  // @ts-expect-error: harvest has no scheduled event `harvest_fest`
+  const misspelt: ScheduledEventName = "harvest_fest";
+  const frame = (f: EventsFrame): boolean => f.events.next?.name === festival;
+  console.log(running, misspelt, frame);
   const { state } = await client.state();
   const ready: number = state.field[0]?.ready_at ?? 0;
   client.close();

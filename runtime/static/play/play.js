@@ -29,7 +29,10 @@ const model = {
   meters: {}, // name -> {value, since}: when each meter last ticked
   ledger: [],
   ledgerAfter: null,
-  events: { active: [], next: null }, // scheduled events at the last /state: the server decides
+  // scheduled events, as the server judged them last (an `events` push or /state), and at
+  // what player time: the later judgement wins
+  events: { active: [], next: null },
+  eventsAt: 0,
 };
 let client;
 
@@ -120,8 +123,25 @@ async function refreshState() {
   }
   model.fetchedVersion = Math.max(model.fetchedVersion, answer.version);
   setClock(answer.server_time);
-  model.events = answer.events || { active: [], next: null };
+  takeEvents(answer.events || { active: [], next: null }, answer.server_time);
   if (model.rules && answer.rules.version !== model.rules.rules.version) await loadRules();
+}
+
+function takeEvents(events, at) {
+  if (at < model.eventsAt) return; // an older judgement than the one shown
+  model.events = events;
+  model.eventsAt = at;
+}
+
+/** Pushed after each welcome and whenever an event starts or ends: no reload, no poll. */
+function onEventsPush(frame) {
+  const before = model.events.active.map((e) => e.name).join(", ");
+  takeEvents(frame.events, frame.server_time);
+  const now = model.events.active.map((e) => e.name).join(", ");
+  if (model.state !== null && now !== before) {
+    logLine("ok", "events", "pushed", now ? `running: ${now}` : "none running");
+  }
+  render();
 }
 
 async function devClock(method = "GET", body = undefined) {
@@ -308,7 +328,7 @@ function renderClock(t) {
 }
 
 function renderEvents(t) {
-  // as the last /state told them: what they set already applies on the server
+  // as the server last told them (pushed, or /state): what they set already applies there
   const shown = (e) => `<b>${esc(e.name)}</b> <span class="muted">${esc(e.sets.join(", "))}</span>`;
   const lines = model.events.active.map(
     (e) => `<div data-testid="event-${esc(e.name)}">running: ${shown(e)} — ends in ${fmtDuration(e.ends_at - t)}</div>`);
@@ -530,6 +550,7 @@ async function main() {
 
   client.on("state", onStatePush);
   client.on("event", (f) => logLine("ok", `event ${f.name}`, "pushed", JSON.stringify(f.data)));
+  client.on("events", onEventsPush);
   client.on("resync", () => refreshAll().catch((e) => console.warn(e)));
   client.on("open", () => { $("conn").textContent = "live"; $("conn").className = "conn live"; });
   client.on("close", () => { $("conn").textContent = "reconnecting"; $("conn").className = "conn down"; });

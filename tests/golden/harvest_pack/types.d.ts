@@ -110,3 +110,24 @@ export interface Events {
 export type EventName = keyof Events;
 /** An `event` frame as the live channel pushes it. */
 export type GameEvent = { [K in EventName]: { type: "event"; id: string; name: K; data: Events[K] } }[EventName];
+
+/** The game's scheduled events (`event` declarations), by name. */
+export type ScheduledEventName = "harvest_festival";
+/** A run of a scheduled event, as `GET /state` and `events` frames show it. */
+export interface ScheduledRun {
+  name: ScheduledEventName;
+  /** the schedule as the rules write it */
+  when: string;
+  /** what it sets while it runs, as the rules write it */
+  sets: string[];
+  /** ms since the Unix epoch */
+  starts_at: number;
+  /** ms since the Unix epoch (the run covers its start, not its end) */
+  ends_at: number;
+}
+/** An `events` frame: right after `welcome`, and whenever a run starts or ends. */
+export interface EventsFrame {
+  type: "events";
+  events: { active: ScheduledRun[]; next: ScheduledRun | null };
+  server_time: number;
+}
