@@ -334,3 +334,31 @@ async def test_rulesc_report_reads_the_pack_and_lines_up_with_a_dated_simulation
         app, ["report", "arena", "--data-dir", str(data), "--rules", str(HARVEST)]
     )
     assert wrong.exit_code == 2 and "is the game harvest, not arena" in wrong.output
+
+
+def test_a_weekly_event_over_the_game_days() -> None:
+    """`every week on saturday for 2d` (from Saturday 00:00 UTC to Monday 00:00) on days
+    that start at 04:00: Saturday's game day all of it, Friday's and Sunday's in part."""
+    day = 86_400_000
+    weekend = report.ScheduledEvent(
+        "weekend", "every week on saturday for 2d", (2 * day, 2 * day, 7 * day)
+    )
+    days = report.GameDays(4 * 3_600_000, (weekend,), "test")
+    # Thursday 2026-10-22 to Monday 2026-11-02, play every day but Wednesday the 28th
+    dates = [(dt.date(2026, 10, 22) + dt.timedelta(i)).isoformat() for i in range(12)]
+    obs = observed([d for d in dates if d != "2026-10-28"])
+    obs.day_starts_ms = days.day_starts_ms
+    (e,) = report.event_days(obs, days)
+    assert e.all_day == ["2026-10-24", "2026-10-31"]  # the Saturdays
+    assert e.part_day == ["2026-10-23", "2026-10-25", "2026-10-30", "2026-11-01"]
+    assert e.share["2026-10-23"] == 4 / 24 and e.share["2026-10-25"] == 20 / 24
+    assert [(r.starts_ms, r.ends_ms) for r in e.runs] == [
+        (at("2026-10-24 00:00"), at("2026-10-26 00:00")),
+        (at("2026-10-31 00:00"), at("2026-11-02 00:00")),
+    ]
+    # coins: 100 x the day's index (1-based) among the days with play, one player a day
+    (_dau, _acts, coins) = report.compare(obs, [e])
+    assert coins.figure == "net coins per active player"
+    assert coins.all_day == (2, (300 + 900) / 2)
+    assert coins.without == (5, (100 + 500 + 600 + 700 + 1100) / 5)  # 22, 26, 27, 29, 2
+    assert coins.part_day == (4, (200 + 400 + 800 + 1000) / 4)  # 23, 25, 30, 1
