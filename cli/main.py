@@ -610,13 +610,23 @@ def report_command(
             "day index.",
         ),
     ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            metavar="PATH",
+            help="The game folder or pack the server runs: when its days start and its "
+            "scheduled events. Default: the newest DIR/packs/GAME_ID-* the server built.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", metavar="FILE", help="Write the HTML here instead."),
     ] = None,
 ) -> None:
     """The economy report from the history: sources and sinks, daily active players,
-    actions and rejections, levels; one HTML file with plots (needs matplotlib)."""
+    actions and rejections, levels, by game day; the days each scheduled event ran, shaded,
+    and the days with and without it compared; one HTML file with plots (needs matplotlib)."""
     from rulesc.runtime.history import HISTORY_FILE, REPORTS_DIR
     from rulesc.tools import report as reporting
     from rulesc.tools.simplot import MatplotlibMissing
@@ -628,10 +638,18 @@ def report_command(
         if not samples.is_file():
             typer.echo(f"rulesc report: no samples.csv in {simulated}", err=True)
             raise typer.Exit(EXIT_USAGE)
+    pack = rules if rules is not None else reporting.find_pack(data_dir, game_id)
     try:
-        observed = reporting.observe(url, game_id)
+        days = reporting.game_days(pack) if pack is not None else reporting.GameDays()
+        if days.game is not None and days.game != game_id:
+            raise reporting.NoPack(f"{pack} is the game {days.game}, not {game_id}")
+    except reporting.NoPack as e:
+        typer.echo(f"rulesc report: {e}", err=True)
+        raise typer.Exit(EXIT_USAGE) from e
+    try:
+        observed = reporting.observe(url, game_id, days.day_starts_ms)
         page = reporting.render(
-            observed, reporting.simulated_net(samples) if samples is not None else None
+            observed, reporting.simulated_net(samples) if samples is not None else None, days
         )
     except FileNotFoundError as e:
         typer.echo(f"rulesc report: {e}", err=True)
@@ -643,8 +661,9 @@ def report_command(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")
     typer.echo(
-        f"{game_id}: {len(observed.days)} days, {sum(observed.levels.values())} players; "
+        f"{game_id}: {len(observed.days)} days, {observed.players} players; "
         f"wrote {target}"
+        + ("" if pack is not None else " (no pack found: UTC days, no events; see --rules)")
     )
 
 

@@ -24,6 +24,8 @@ GOLDEN = ROOT / "tests" / "golden" / "fmt"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
 UPDATE = os.environ.get("RULESC_UPDATE_GOLDEN") == "1"
 GAME_FILES = sorted(p for p in (ROOT / "games").rglob("*.rules"))
+# the planted exploits explore is tested on: formatted too (scripts/test.sh checks them)
+EXPLOIT_FILES = sorted(p for p in (ROOT / "tests" / "exploits").rglob("*.rules"))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -39,11 +41,35 @@ def test_golden(case: str) -> None:
     assert format_source(result.text, case).changed is False  # the expected layout is a fixed point
 
 
-@pytest.mark.parametrize("path", GAME_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", GAME_FILES + EXPLOIT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_games_are_formatted(path: Path) -> None:
     result = format_source(path.read_text(encoding="utf-8"), str(path))
     assert result.problem is None, result.problem
     assert not result.changed, f"run `rulesc fmt {path.relative_to(ROOT)}`"
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        ("migrate crop[beet]->crop[carrot]", "migrate crop[beet] -> crop[carrot]"),
+        ("migrate crop[beet] -> crop[carrot]", "migrate crop[beet] -> crop[carrot]"),
+        ("migrate crop[beet]  ->   crop[carrot]", "migrate crop[beet] -> crop[carrot]"),
+        ("migrate rubies->gems", "migrate rubies -> gems"),
+        ("migrate seed[onion]->coins*3", "migrate seed[onion] -> coins * 3"),
+        ("migrate fertilizer_old ->nothing", "migrate fertilizer_old -> nothing"),
+        (
+            "migrate produce[beet, *]->produce[wheat,*]  # moved",
+            "migrate produce[beet, *] -> produce[wheat, *]  # moved",
+        ),
+    ],
+)
+def test_an_arrow_with_or_without_spaces_round_trips(written: str, canonical: str) -> None:
+    text = f"currency coins start 0\n\n{written}\n"
+    result = format_source(text, "migrate.rules")
+    assert result.problem is None, result.problem
+    assert result.text == f"currency coins start 0\n\n{canonical}\n"
+    again = format_source(result.text, "migrate.rules")  # idempotent
+    assert again.problem is None and again.changed is False
 
 
 def test_check_diff_and_write(tmp_path: Path) -> None:

@@ -9,12 +9,13 @@ rulesc, the server included, never needs it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rulesc.compiler import ir
 
-from .simulate import BotResult, Calendar
+from .simulate import BotResult, EventRun
 
 # one per event, in the order the rules declare them (the band and median are blue, the
 # max red): then round again
@@ -49,7 +50,8 @@ def plot(game: ir.Game, result: BotResult, out: Path) -> Path:
         top = maxima.get(label.split("[", 1)[0]) if label != "level" else None
         if top is not None and top <= 2 * max([*high, 1]):
             ax.axhline(top, color="#d62728", linestyle="--", linewidth=1, label="max")
-        _shade_events(ax, result.calendar)
+        when = result.calendar
+        shade_events(ax, [e.name for e in when.events], when.runs, when.x)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel(f"day (day 1: {result.calendar.date(1)})", fontsize=8)
         ax.tick_params(labelsize=8)
@@ -77,15 +79,16 @@ def plot(game: ir.Game, result: BotResult, out: Path) -> Path:
     return out
 
 
-def _shade_events(ax: Any, when: Calendar) -> None:
-    """Each event's runs as vertical bands over the whole height of the chart (one
-    collection an event, however many times it runs)."""
-    for i, event in enumerate(when.events):
-        spans = [
-            (when.x(r.starts_ms), when.x(r.ends_ms) - when.x(r.starts_ms))
-            for r in when.runs
-            if r.event == event.name
-        ]
+def shade_events(
+    ax: Any, names: Sequence[str], runs: Iterable[EventRun], x: Callable[[int], float]
+) -> None:
+    """Each event's runs as vertical bands over the whole height of the chart, a colour per
+    event (EVENT_COLOURS, in the order of `names`), named in the legend (`event NAME`); one
+    collection an event, however many times it runs. `x`: a moment (ms) on the chart's
+    x axis. Shared by simulate's plots and `rulesc report`'s."""
+    runs = list(runs)
+    for i, name in enumerate(names):
+        spans = [(x(r.starts_ms), x(r.ends_ms) - x(r.starts_ms)) for r in runs if r.event == name]
         ax.broken_barh(
             spans,
             (0, 1),
@@ -93,7 +96,8 @@ def _shade_events(ax: Any, when: Calendar) -> None:
             facecolors=EVENT_COLOURS[i % len(EVENT_COLOURS)],
             alpha=0.18,
             linewidth=0,
-            label=f"event {event.name}",
+            zorder=0,  # behind the data
+            label=f"event {name}",
         )
 
 

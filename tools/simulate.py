@@ -32,7 +32,7 @@ import shutil
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,18 +174,9 @@ class Calendar:
 def calendar(game: ir.Game, options: Options) -> Calendar:
     """The simulation's days and every run of an event within them, event by event."""
     start = start_ms(game, options.start)
-    end = start + options.days * DAY_MS
-    runs: list[EventRun] = []
-    for event in game.events:
-        now = start
-        while (run := event_occurrence(event.schedule, now)) is not None and run[0] < end:
-            s, e = max(run[0], start), min(run[1], end)
-            runs.append(
-                EventRun(event.name, s, e, (s - start) // DAY_MS + 1, (e - 1 - start) // DAY_MS + 1)
-            )
-            if run[1] >= end:
-                break  # runs to the end of the simulation (or for good)
-            now = run[1]
+    runs = runs_within(
+        [(e.name, e.schedule) for e in game.events], start, start + options.days * DAY_MS
+    )
     named = {r.event for r in runs}
     return Calendar(
         start,
@@ -194,6 +185,26 @@ def calendar(game: ir.Game, options: Options) -> Calendar:
         tuple(runs),
         tuple(e for e in game.events if e.name in named),
     )
+
+
+def runs_within(
+    events: Iterable[tuple[str, tuple[int, int, int | None]]], start: int, end: int
+) -> list[EventRun]:
+    """Every run of each (name, schedule) between `start` and `end` (ms, UTC), cut to them,
+    event by event in the order given; days count from `start` (day 1: its first 24 hours).
+    `rulesc report` reads the observed days' runs with it too."""
+    runs: list[EventRun] = []
+    for name, schedule in events:
+        now = start
+        while (run := event_occurrence(schedule, now)) is not None and run[0] < end:
+            s, e = max(run[0], start), min(run[1], end)
+            runs.append(
+                EventRun(name, s, e, (s - start) // DAY_MS + 1, (e - 1 - start) // DAY_MS + 1)
+            )
+            if run[1] >= end:
+                break  # runs to the end of the days (or for good)
+            now = run[1]
+    return runs
 
 
 @dataclass
