@@ -20,7 +20,7 @@ import tornado.netutil
 import tornado.web
 
 from . import handlers as h
-from . import packs, play, schemadiff, social, swapcheck
+from . import pack, packdir, packs, play, schemadiff, social, swapcheck
 from .auth import Auth
 from .config import ServerConfig
 from .connections import Connections, GuardedHTTPServer, default_max_connections
@@ -84,6 +84,8 @@ class Server:
             0 if self.config.trust_proxy else limits.max_connections_per_address,
         )
         self.metrics.count_connections(self.connections)
+        data_dir = self.config.data_dir
+        self.metrics.count_packs(pack.loaded, lambda: packdir.count(data_dir))
         self.app = make_app(self)
         self._http: GuardedHTTPServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -104,19 +106,42 @@ class Server:
         game = await loop.run_in_executor(
             None, packs.build, source, self.config.data_dir, self.builder
         )
-        if game.id != game_id:
-            raise packs.PackError(f"{source} is game `{game.id}`, not `{game_id}`")
-        # compared with the pack served now (another swap may have landed meanwhile); no
-        # await between the check and the swap, so nothing slips in between
-        current = self.games.get(game_id)
-        if current is not None:
-            lost = swapcheck.swap_losses(current.pack, game.pack)
-            if lost:  # (losses a `migrate` line covers are not: the players are migrated)
-                diff = schemadiff.report(current.pack.schema, game.pack.schema)
-                raise swapcheck.UnsafeSwap(current.pack.version, game.pack.version, lost, diff)
+        try:
+            if game.id != game_id:
+                raise packs.PackError(f"{source} is game `{game.id}`, not `{game_id}`")
+            # compared with the pack served now (another swap may have landed meanwhile);
+            # no await between the check and the swap, so nothing slips in between
+            current = self.games.get(game_id)
+            if current is not None:
+                lost = swapcheck.swap_losses(current.pack, game.pack)
+                if lost:  # (losses a `migrate` line covers are not: the players are migrated)
+                    diff = schemadiff.report(current.pack.schema, game.pack.schema)
+                    raise swapcheck.UnsafeSwap(current.pack.version, game.pack.version, lost, diff)
+        except (packs.PackError, swapcheck.UnsafeSwap):
+            # refused: its module and its build folder go now (runtime/packdir.py)
+            await loop.run_in_executor(
+                None, packs.discard, game, self.config.data_dir, self.serving_dirs()
+            )
+            raise
         self.games.put(game)
         log.info("game %s now runs pack %s", game.id, game.pack.version)
+        # the pack replaced leaves sys.modules once nothing holds it (in-flight requests
+        # finish on it; Pack's finalizer); its folder stays among the last `keep_packs`
+        cfg = self.config
+        await loop.run_in_executor(
+            None,
+            packdir.settle,
+            cfg.data_dir,
+            game.id,
+            game.pack.path,
+            cfg.keep_packs,
+            self.serving_dirs(),
+        )
         return game
+
+    def serving_dirs(self) -> list[Path]:
+        """The folders of the packs this server serves now."""
+        return [g.pack.path for g in (self.games.get(gid) for gid in self.games.ids()) if g]
 
     # -- players meeting players (runtime/social.py) --
 
