@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import logging
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-
-import logging
 
 import orjson
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest

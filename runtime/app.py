@@ -90,6 +90,10 @@ class Server:
         self._http: GuardedHTTPServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        # one reload at a time per process: the compiler's parser is not thread-safe (two
+        # builds at once in the executor broke each other's parse), and a refused build is
+        # dropped before the next one looks at the packs folder
+        self._reloading = asyncio.Lock()
 
     # -- packs --
 
@@ -97,6 +101,10 @@ class Server:
         """Build or load a pack (from `path`, else from where the game came from), check
         it, and swap it in. Raises RulesInvalid / PackError, or UnsafeSwap when it would
         drop or reset what players hold (runtime/swapcheck.py), and keeps the old pack."""
+        async with self._reloading:
+            return await self._reload(game_id, path)
+
+    async def _reload(self, game_id: str, path: str | None) -> Game:
         current = self.games.get(game_id)
         source = Path(path) if path is not None else current.source if current else None
         if source is None:
