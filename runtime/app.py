@@ -165,22 +165,24 @@ class Server:
     async def _sweep(self) -> None:
         """Now and then, deliver what outboxes left marked for a while still hold (a crash
         between a commit and its delivery, a store that was down)."""
-        cfg = self.config
         while True:
-            await asyncio.sleep(cfg.sweep_interval)
+            await asyncio.sleep(self.config.sweep_interval)
             for game_id in self.games.ids():
-                game = self.games.get(game_id)
-                if game is None or not social.receives(game.pack):
-                    continue
-                before = self.clock() - cfg.sweep_grace_ms
-                try:
-                    marks = await self.store.outbox_marks(game.id, before=before, limit=100)
-                except StoreUnavailable:
-                    continue
-                for player, _ in marks:
-                    await self._quietly(
-                        self.gateway.flush_outbox(game, player), f"outbox of {player}"
-                    )
+                await self._sweep_game(game_id)
+
+    async def _sweep_game(self, game_id: str) -> None:
+        """(A function of its own: no pack stays referenced while the sweeper sleeps, so a
+        replaced one is released.)"""
+        game = self.games.get(game_id)
+        if game is None or not social.receives(game.pack):
+            return
+        before = self.clock() - self.config.sweep_grace_ms
+        try:
+            marks = await self.store.outbox_marks(game.id, before=before, limit=100)
+        except StoreUnavailable:
+            return
+        for player, _ in marks:
+            await self._quietly(self.gateway.flush_outbox(game, player), f"outbox of {player}")
 
     @staticmethod
     async def _quietly(work: Coroutine[Any, Any, Any], what: str) -> None:
