@@ -69,7 +69,7 @@ def managed(data_dir: Path | str, pack_dir: Path) -> bool:
 def _lock(data_dir: Path | str, kind: int) -> Iterator[None]:
     folder = packs_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(folder / LOCK_FILE, os.O_RDONLY | os.O_CREAT, 0o644)  # (flock needs no write)
     try:
         fcntl.flock(fd, kind)  # per open file: threads of one process exclude each other too
         yield
