@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    python bench/bench_swaps.py               # 200 swaps (~1-2 minutes on 2 cores)
+    python bench/bench_swaps.py               # 200 swaps (~15 s on 2 cores)
     python bench/bench_swaps.py --swaps 60    # fewer
 
 It serves the harvest game in this process (embedded SQLite store, a temporary data
