@@ -25,12 +25,13 @@ from typing import Annotated
 
 import typer
 
-from rulesc.runtime import packs
+from rulesc.runtime import packdir, packs
 from rulesc.runtime.app import Server
 from rulesc.runtime.auth import Auth, GuestTokens, JwtVerifier, random_secret
 from rulesc.runtime.config import Limits, ServerConfig
 from rulesc.runtime.history import Drainer, Sink, UnknownHistory, make_sink
 from rulesc.runtime.pack import PackError
+from rulesc.runtime.packdir import KEEP_PACKS
 from rulesc.runtime.store import (
     DEFAULT_LEDGER_MAXLEN,
     DEFAULT_MAX_REJECTIONS,
@@ -94,6 +95,17 @@ def serve_command(
             envvar="RULESC_DATA_DIR",
         ),
     ] = DEFAULT_DATA_DIR,
+    keep_packs: Annotated[
+        int,
+        typer.Option(
+            "--keep-packs",
+            metavar="N",
+            min=0,
+            help="Old pack folders kept per game in DATA_DIR/packs for a rollback (the "
+            "most recently served); older ones, and refused builds, are deleted.",
+            envvar="RULESC_KEEP_PACKS",
+        ),
+    ] = KEEP_PACKS,
     secret: Annotated[
         str | None,
         typer.Option(
@@ -385,6 +397,7 @@ class ServeOptions:
     workers: int
     redis: str | None
     data_dir: Path
+    keep_packs: int
     secret: str | None
     admin_token: str | None
     production: bool
@@ -439,6 +452,7 @@ class ServeOptions:
             ws_ping_interval=self.ws_ping_interval,
             ws_ping_timeout=self.ws_ping_timeout,
             data_dir=str(self.data_dir),
+            keep_packs=self.keep_packs,
             dev=not self.production,  # the playground and the dev clock
             trust_proxy=self.trust_proxy,
         )
@@ -479,6 +493,8 @@ def serve(options: ServeOptions) -> None:
     kind = _choose_store(options)
     auth = _resolve_auth(options)
     games = _load_games(options.games, options.data_dir)
+    for game in games:  # its pack is kept; what a long run before left past --keep-packs is not
+        packdir.settle(options.data_dir, game.id, game.pack.path, options.keep_packs)
     settings = options.store_settings()
 
     def make_store() -> Store:

@@ -20,7 +20,7 @@ import tornado.netutil
 import tornado.web
 
 from . import handlers as h
-from . import packs, play, schemadiff, social, swapcheck
+from . import pack, packdir, packs, play, schemadiff, social, swapcheck
 from .auth import Auth
 from .config import ServerConfig
 from .connections import Connections, GuardedHTTPServer, default_max_connections
@@ -91,10 +91,16 @@ class Server:
             0 if self.config.trust_proxy else limits.max_connections_per_address,
         )
         self.metrics.count_connections(self.connections)
+        data_dir = self.config.data_dir
+        self.metrics.count_packs(pack.loaded, lambda: packdir.count(data_dir))
         self.app = make_app(self)
         self._http: GuardedHTTPServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        # one reload at a time per process: the compiler's parser is not thread-safe (two
+        # builds at once in the executor broke each other's parse), and a refused build is
+        # dropped before the next one looks at the packs folder
+        self._reloading = asyncio.Lock()
 
     # -- packs --
 
@@ -102,6 +108,10 @@ class Server:
         """Build or load a pack (from `path`, else from where the game came from), check
         it, and swap it in. Raises RulesInvalid / PackError, or UnsafeSwap when it would
         drop or reset what players hold (runtime/swapcheck.py), and keeps the old pack."""
+        async with self._reloading:
+            return await self._reload(game_id, path)
+
+    async def _reload(self, game_id: str, path: str | None) -> Game:
         current = self.games.get(game_id)
         source = Path(path) if path is not None else current.source if current else None
         if source is None:
@@ -111,20 +121,43 @@ class Server:
         game = await loop.run_in_executor(
             None, packs.build, source, self.config.data_dir, self.builder
         )
-        if game.id != game_id:
-            raise packs.PackError(f"{source} is game `{game.id}`, not `{game_id}`")
-        # compared with the pack served now (another swap may have landed meanwhile); no
-        # await between the check and the swap, so nothing slips in between
-        current = self.games.get(game_id)
-        if current is not None:
-            lost = swapcheck.swap_losses(current.pack, game.pack)
-            if lost:  # (losses a `migrate` line covers are not: the players are migrated)
-                diff = schemadiff.report(current.pack.schema, game.pack.schema)
-                raise swapcheck.UnsafeSwap(current.pack.version, game.pack.version, lost, diff)
+        try:
+            if game.id != game_id:
+                raise packs.PackError(f"{source} is game `{game.id}`, not `{game_id}`")
+            # compared with the pack served now (another swap may have landed meanwhile);
+            # no await between the check and the swap, so nothing slips in between
+            current = self.games.get(game_id)
+            if current is not None:
+                lost = swapcheck.swap_losses(current.pack, game.pack)
+                if lost:  # (losses a `migrate` line covers are not: the players are migrated)
+                    diff = schemadiff.report(current.pack.schema, game.pack.schema)
+                    raise swapcheck.UnsafeSwap(current.pack.version, game.pack.version, lost, diff)
+        except (packs.PackError, swapcheck.UnsafeSwap):
+            # refused: its module and its build folder go now (runtime/packdir.py)
+            await loop.run_in_executor(
+                None, packs.discard, game, self.config.data_dir, self.serving_dirs()
+            )
+            raise
         self.games.put(game)
         self.event_push.rearm(game.id)  # the schedule may have changed: connections hear it
         log.info("game %s now runs pack %s", game.id, game.pack.version)
+        # the pack replaced leaves sys.modules once nothing holds it (in-flight requests
+        # finish on it; Pack's finalizer); its folder stays among the last `keep_packs`
+        cfg = self.config
+        await loop.run_in_executor(
+            None,
+            packdir.settle,
+            cfg.data_dir,
+            game.id,
+            game.pack.path,
+            cfg.keep_packs,
+            self.serving_dirs(),
+        )
         return game
+
+    def serving_dirs(self) -> list[Path]:
+        """The folders of the packs this server serves now."""
+        return [g.pack.path for g in (self.games.get(gid) for gid in self.games.ids()) if g]
 
     # -- players meeting players (runtime/social.py) --
 
@@ -140,22 +173,24 @@ class Server:
     async def _sweep(self) -> None:
         """Now and then, deliver what outboxes left marked for a while still hold (a crash
         between a commit and its delivery, a store that was down)."""
-        cfg = self.config
         while True:
-            await asyncio.sleep(cfg.sweep_interval)
+            await asyncio.sleep(self.config.sweep_interval)
             for game_id in self.games.ids():
-                game = self.games.get(game_id)
-                if game is None or not social.receives(game.pack):
-                    continue
-                before = self.clock() - cfg.sweep_grace_ms
-                try:
-                    marks = await self.store.outbox_marks(game.id, before=before, limit=100)
-                except StoreUnavailable:
-                    continue
-                for player, _ in marks:
-                    await self._quietly(
-                        self.gateway.flush_outbox(game, player), f"outbox of {player}"
-                    )
+                await self._sweep_game(game_id)
+
+    async def _sweep_game(self, game_id: str) -> None:
+        """(A function of its own: no pack stays referenced while the sweeper sleeps, so a
+        replaced one is released.)"""
+        game = self.games.get(game_id)
+        if game is None or not social.receives(game.pack):
+            return
+        before = self.clock() - self.config.sweep_grace_ms
+        try:
+            marks = await self.store.outbox_marks(game.id, before=before, limit=100)
+        except StoreUnavailable:
+            return
+        for player, _ in marks:
+            await self._quietly(self.gateway.flush_outbox(game, player), f"outbox of {player}")
 
     @staticmethod
     async def _quietly(work: Coroutine[Any, Any, Any], what: str) -> None:

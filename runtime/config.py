@@ -60,6 +60,8 @@ class ServerConfig:
     cache_size: int = 100_000  # players whose state stays warm in the process
     token_ttl: float = 30 * 24 * 3600.0  # seconds a guest token is good for
     data_dir: str = ".rulesc-data"  # where game folders are built into packs
+    # old pack folders kept per game in DATA_DIR/packs for a rollback (runtime/packdir.py)
+    keep_packs: int = 5  # (packdir.KEEP_PACKS)
     # development mode (serve without --production): the playground at /play/{game} and the
     # per-player dev clock; off by default so nothing dev-only is reachable by accident
     dev: bool = False

@@ -10,7 +10,7 @@ import bisect
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -94,6 +94,27 @@ class _Connections(Collector):
             "rulesc_accept_pauses",
             "Times accepting paused at the open-file limit",
             value=self._c.accept_pauses,
+        )
+
+
+class _Packs(Collector):
+    """Rule packs this process holds imported, and the pack folders in the data directory
+    (runtime/packdir.py), read at scrape time. Both stay bounded however many swaps come:
+    a count that keeps growing is a leak."""
+
+    def __init__(self, loaded: Callable[[], int], folders: Callable[[], int]) -> None:
+        self._loaded, self._folders = loaded, folders
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "rulesc_packs_loaded",
+            "Rule pack modules imported in this process (serving, or held by requests in flight)",
+            value=self._loaded(),
+        )
+        yield GaugeMetricFamily(
+            "rulesc_pack_folders",
+            "Pack folders in DATA_DIR/packs (serving, and kept for a rollback)",
+            value=self._folders(),
         )
 
 
@@ -213,6 +234,9 @@ class Metrics:
 
     def count_connections(self, connections: Connections) -> None:
         self.registry.register(_Connections(connections))
+
+    def count_packs(self, loaded: Callable[[], int], folders: Callable[[], int]) -> None:
+        self.registry.register(_Packs(loaded, folders))
 
     def watch_history(self, feed: Feed) -> None:
         self._history = _History(feed)

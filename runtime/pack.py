@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import sys
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +19,9 @@ from rulesc.pack_contract import (  # what packs and the engine agree on
 )
 
 from . import rt
+
+MODULE_PREFIX = "rulesc_pack_"  # every pack module's name in sys.modules starts so
+_loads = itertools.count(1)
 
 
 class PackError(Exception):
@@ -42,6 +47,17 @@ class Pack:
     context: type[rt.Context] = field(default=rt.Context, repr=False)
     # action name -> what engine.run needs to run it, worked out on first use (see engine._plan)
     plans: dict[str, tuple] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # takes the module out of sys.modules: run when the pack is collected (nothing serves
+    # it, no request holds it), or at once by release()
+    _forget: weakref.finalize = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._forget = weakref.finalize(self, _forget_module, self.module.__name__, self.module)
+
+    def release(self) -> None:
+        """Drop the pack's module from sys.modules now (a pack refused: nothing runs it).
+        Whoever still holds the pack may go on using it."""
+        self._forget()
 
     @property
     def game_id(self) -> str:
@@ -81,8 +97,11 @@ def load_pack(path: Path | str) -> Pack:
             f"the pack at {path} has format {manifest.get('format')!r}; this runtime runs "
             f"formats up to {PACK_FORMAT}: rebuild it with this version's `rulesc build`"
         )
-    # a unique module name per game and version, so a new pack can load beside the old one
-    name = f"rulesc_pack_{manifest['game']}_{manifest['version']}"
+    # a module name of its own, so a new pack loads beside the old one (also the same
+    # version loaded again), and dropping one never takes another's
+    name = f"{MODULE_PREFIX}{manifest['game']}_{manifest['version']}"
+    if name in sys.modules:
+        name = f"{name}_{next(_loads)}"
     spec = importlib.util.spec_from_file_location(name, module_path)
     if spec is None or spec.loader is None:
         raise PackError(f"cannot import {module_path}")
@@ -94,6 +113,17 @@ def load_pack(path: Path | str) -> Pack:
         sys.modules.pop(name, None)
         raise PackError(f"the pack at {path} does not load: {err}") from err
     if getattr(module, "PACK_VERSION", None) != manifest["version"]:
+        sys.modules.pop(name, None)
         raise PackError(f"{module_path} does not match its manifest")
     context = rt.Context if manifest["format"] >= 4 else rt.LegacyContext
     return Pack(path, manifest, schema, module, build_line_map(source), context)
+
+
+def _forget_module(name: str, module: ModuleType) -> None:
+    if sys.modules.get(name) is module:
+        del sys.modules[name]
+
+
+def loaded() -> int:
+    """The pack modules this process holds in sys.modules (/metrics: rulesc_packs_loaded)."""
+    return sum(1 for name in list(sys.modules) if name.startswith(MODULE_PREFIX))

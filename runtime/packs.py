@@ -8,12 +8,13 @@ event loop run it in a thread.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rulesc.pack_contract import MANIFEST_FILE
 
+from . import packdir
 from .pack import Pack, PackError, load_pack
 
 
@@ -55,21 +56,48 @@ PackBuilder = Callable[[Path, Path], Path]
 
 def build(source: Path | str, data_dir: Path | str, builder: PackBuilder | None = None) -> Game:
     """Load `source`: a pack directory as it is, a game folder compiled by `builder` into
-    DATA_DIR/packs/GAME-VERSION first. Raises RulesInvalid or PackError."""
+    DATA_DIR/packs/GAME-VERSION first. Raises RulesInvalid or PackError.
+
+    A build folder of the data directory is built and imported holding the packs
+    folder's shared lock (runtime/packdir.py: no process deletes it meanwhile). A build
+    whose module does not import is moved aside to DATA_DIR/packs/.refused/ (named in
+    the error); nothing else of it stays."""
     source = Path(source)
     if is_pack_dir(source):
-        pack_dir = source
-    elif is_game_folder(source) and builder is not None:
-        pack_dir = builder(source, Path(data_dir))
-    elif is_game_folder(source):
+        if not packdir.managed(data_dir, source):
+            return _load(source, source)
+        with packdir.reading(data_dir):  # a rollback to a kept pack
+            return _load(source, source)
+    if is_game_folder(source) and builder is not None:
+        with packdir.reading(data_dir):
+            pack_dir = builder(source, Path(data_dir))
+            try:
+                return _load(source, pack_dir)
+            except PackError as err:
+                broken = err
+        kept = packdir.keep_broken(data_dir, pack_dir)
+        if kept is None:
+            raise broken
+        raise PackError(f"{broken} (the pack is kept for a look in {kept})") from broken
+    if is_game_folder(source):
         raise PackError(
             f"{source} is a game folder, and this server loads built packs only: "
             f"build it with `rulesc build`"
         )
-    else:
-        raise PackError(f"{source} is neither a game folder (*.rules) nor a pack ({MANIFEST_FILE})")
+    raise PackError(f"{source} is neither a game folder (*.rules) nor a pack ({MANIFEST_FILE})")
+
+
+def _load(source: Path, pack_dir: Path) -> Game:
     pack = load_pack(pack_dir)
     return Game(pack, source, pack_hash(pack_dir))
+
+
+def discard(game: Game, data_dir: Path | str, serving: Iterable[Path] = ()) -> None:
+    """A game built and then refused: its module leaves sys.modules and its build folder
+    the data directory (unless it is a pack kept for a rollback, or `serving`)."""
+    game.pack.release()
+    if is_game_folder(game.source):  # built here: a pack directory handed in is not ours
+        packdir.drop_refused(data_dir, game.pack.path, serving)
 
 
 def source_stamp(source: Path) -> tuple[tuple[str, int, int], ...]:
