@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import engine
-from .pack import Pack
+from .pack import Pack, PackError
 from .store import Decided, StoreUnavailable
 from .store_social import SocialStore
 
@@ -74,18 +74,40 @@ def receive_all(
     pack: Pack, player: str, state: dict | None, inbox: list[dict], now: int, numbering: Numbering
 ) -> tuple[dict | None, list[Decided], list[str]]:
     """Apply the waiting effects: (the new state, one Decided per effect applied, the ids
-    to forget from the inbox: applied now or before)."""
+    to forget from the inbox: applied now or before).
+
+    A fault in a hook stays in the hook (engine.run_hook: the delivery applies, the hook's
+    effects are dropped, a `hook_failed` event names the `.rules` line). A fault outside
+    one means these rules cannot bring this player's state to now at all (their actions
+    are `pack_fault` too): nothing of the delivery applies, it stays in the inbox with
+    the ones from the same sender after it (their order holds), and the server logs it;
+    the rest of the step goes on. Rules that work apply them."""
     if state is None or not inbox:
         return state, [], []
     marks: dict[str, Any] = dict(state.get(RECEIVED, {}))
     decided: list[Decided] = []
     done: list[str] = []
+    held: set[str] = set()  # senders whose line waits behind a delivery that faulted
     for effect in sorted(inbox, key=lambda e: (e["from"], e["seq"])):
-        done.append(effect["id"])
+        if effect["from"] in held:
+            continue
         mark = marks.get(effect["from"])
         if mark is not None and effect["seq"] <= mark:
+            done.append(effect["id"])
             continue  # applied before (a delivery made twice)
-        out = engine.receive(pack, state, effect, now=now, player_id=player)
+        try:
+            out = engine.receive(pack, state, effect, now=now, player_id=player)
+        except PackError as err:
+            log.error(
+                "%s: delivery %s kept in the inbox, it failed inside pack %s: %s",
+                player,
+                effect["id"],
+                pack.version,
+                err,
+            )
+            held.add(effect["from"])
+            continue
+        done.append(effect["id"])
         state = send(out.state, out.outbox, numbering) if out.outbox else out.state
         marks[effect["from"]] = effect["seq"]
         decided.append(_decided(effect, out))
