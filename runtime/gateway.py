@@ -199,7 +199,9 @@ class Gateway:
         try:
             state, migrated = _migration(game, base, now, version)
         except PackError as err:  # each action below meets it again and is its pack_fault
-            log.error("%s/%s: migration to pack %s failed: %s", game.id, player, game.pack.version, err)
+            log.error(
+                "%s/%s: migration to pack %s failed: %s", game.id, player, game.pack.version, err
+            )
             state, migrated = base, None
         results: list[dict] = []
         in_batch: dict[str, tuple[str, dict]] = {}

@@ -239,7 +239,9 @@ class BaseHandler(BodyLimit, tornado.web.RequestHandler):
         if isinstance(value, StoreUnavailable):
             log.warning("%s %s: %s", self.request.method, self.request.path, value)
         elif isinstance(value, PackFault):
-            log.error("%s %s failed inside a pack: %s", self.request.method, self.request.path, value)
+            log.error(
+                "%s %s failed inside a pack: %s", self.request.method, self.request.path, value
+            )
         elif as_api_error(value) is None:
             super().log_exception(typ, value, tb)
 
