@@ -33,8 +33,10 @@ DAY = 86_400_000
 T0 = 1_767_700_800_000  # 2026-01-06 12:00 UTC: spring, the farm calendar's second day
 
 
-def faulty(source: Path, data_dir: Path, after: str, tag: str, offset: int = 1) -> packs.Game:
-    """The game at `source` built, with BUG written into its module `offset` lines after
+def faulty(
+    source: Path, data_dir: Path, after: str, tag: str, offset: int = 1, bug: str = BUG
+) -> packs.Game:
+    """The game at `source` built, with `bug` written into its module `offset` lines after
     the first line that ends with `after`, loaded as version VERSION-TAG."""
     built = packs.build(source, data_dir, compile_pack).pack
     manifest = json.loads((built.path / MANIFEST_FILE).read_text())
@@ -45,7 +47,7 @@ def faulty(source: Path, data_dir: Path, after: str, tag: str, offset: int = 1) 
     before = lines[at - 1]
     indent = re.match(r"\s*", lines[at] if before.rstrip().endswith(":") else before)
     assert indent is not None and indent.group()
-    lines.insert(at, indent.group() + BUG)
+    lines.insert(at, indent.group() + bug)
     text = "\n".join(lines) + "\n"
     new = f"{version}-{tag}"
     module.write_text(text.replace(f'PACK_VERSION = "{version}"', f'PACK_VERSION = "{new}"'))
@@ -197,6 +199,48 @@ async def test_a_delivery_whose_receiver_cannot_be_prepared_waits_in_the_inbox(
     assert (await read(run, "arena", b_token))["coins"] == coins + 15
     assert await run.store.inbox("arena", bob) == []
     assert (await read(run, "arena", b_token))["coins"] == coins + 15
+
+
+async def test_a_delivery_the_rules_fault_on_is_set_aside_once_with_a_ledger_entry(
+    kits: list[Kit], store_kind: tuple[str, str | None], tmp_path: Path
+) -> None:
+    """Outside any hook, on a state the rules can bring to now: here the level the
+    delivery's xp reaches faults. Nothing of it applies; it is recorded once, with what
+    it carried, and never met again."""
+    bug = f"if value == 6: {BUG}"  # bob has 5 xp; the hook of the gift brings 6
+    game = faulty(ARENA, tmp_path / "packs", "def level_of(value: int) -> int:", "lvl", bug=bug)
+    run = await kit_of(kits, store_kind, game, tmp_path).start(sweep_interval=0)
+    alice, a_token = await arena_player(run, "device-alice")
+    bob, b_token = await arena_player(run, "device-bob")
+    before = await read(run, "arena", b_token)
+    assert before["xp"] == 5
+    r = await acts(run, "arena", a_token, a("g1", "send_coins", friend=bob, amount=15))
+    assert r.body["results"][0]["status"] == "ok", r.body
+    [effect] = await run.store.inbox("arena", bob)
+    r = await acts(run, "arena", b_token, a("b1", "buy_energy"))
+    assert r.status == 200 and r.body["results"][0]["status"] == "ok", r.body
+    assert await run.store.inbox("arena", bob) == []
+    after = await read(run, "arena", b_token)
+    assert after["coins"] == before["coins"] and after["xp"] == 5  # none of it applied
+    assert after["gems"] == before["gems"] - 2
+    ledger = (await call(f"{run.url}/v1/arena/ledger", token=b_token)).body["entries"]
+    assert [e["action"] for e in ledger] == ["train", social.SET_ASIDE_ACTION, "buy_energy"]
+    aside = ledger[1]
+    assert aside["action_id"] == effect["id"] and aside["effect"]["gains"] == [["coins", None, 15]]
+    assert (
+        aside["error"]["code"] == "pack_fault" and "a bug in the pack" in aside["error"]["message"]
+    )
+    assert aside["changes"] == {}
+    for _ in range(2):  # decided once: reads and steps do not meet it again
+        assert await read(run, "arena", b_token) == after
+    r = await acts(run, "arena", b_token, a("b2", "buy_energy"))
+    assert r.body["results"][0]["status"] == "ok", r.body
+    ledger = (await call(f"{run.url}/v1/arena/ledger", token=b_token)).body["entries"]
+    assert [e["action"] for e in ledger][1:] == [
+        social.SET_ASIDE_ACTION,
+        "buy_energy",
+        "buy_energy",
+    ]
 
 
 # -- on season_change ----------------------------------------------------------------------
