@@ -243,6 +243,23 @@ async def test_a_delivery_the_rules_fault_on_is_set_aside_once_with_a_ledger_ent
     ]
 
 
+async def test_a_fault_in_on_level_up_drops_the_hook_and_the_action_stands(
+    kits: list[Kit], store_kind: tuple[str, str | None], tmp_path: Path
+) -> None:
+    game = faulty(ARENA, tmp_path / "packs", "# arena.rules:136: gain gems 3", "lvlup", 2)
+    run = await kit_of(kits, store_kind, game, tmp_path).start(sweep_interval=0)
+    _, token = await arena_player(run, "device-alice")  # xp 5
+    before = await read(run, "arena", token)
+    r = await acts(run, "arena", token, *(a(f"t{i}", "train") for i in range(3)))
+    assert [x["status"] for x in r.body["results"]] == ["ok"] * 3, r.body
+    third = r.body["results"][2]
+    assert third["changes"]["level"] == [1, 2]
+    assert [e["name"] for e in third["events"]] == ["level_up", "hook_failed"]
+    assert "arena.rules:136" in third["events"][1]["data"]["message"]
+    after = await read(run, "arena", token)
+    assert after["level"] == 2 and after["gems"] == before["gems"]  # not the hook's 3
+
+
 # -- on season_change ----------------------------------------------------------------------
 
 
