@@ -124,6 +124,8 @@ def upgrade(pack: Pack, state: dict, now: int) -> tuple[dict, migrate.Migration]
     try:
         taken, done = migrate.take(pack.schema, state)
         return migrate.put(pack.schema, _fit(pack, taken, now), done), done
+    except PackFault:
+        raise
     except Exception as err:
         raise located(pack, err) from err
 
@@ -377,8 +379,8 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
     or a `take` of at most an amount, whose taking goes back to the taker. Then the
     `received` event, the `on receive` hook and, when the level rose, `level_up`.
     Never rejected: what no longer fits the pack (a resource gone) is skipped. A fault in
-    a hook stays in the hook (run_hook); one outside (the pack cannot bring the state to
-    `now`) raises PackFault, and nothing of the delivery applies."""
+    a hook stays in the hook (run_hook); one outside raises PackFault, and nothing of the
+    delivery applies (social.receive_all decides what becomes of it)."""
     try:
         return _receive(pack, state, effect, now, player_id)
     except PackFault:
