@@ -7,6 +7,7 @@ action that is rejected leaves the state exactly as it was.
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from pydantic import ValidationError
 from . import migrate, rt
 from .pack import Pack, PackError
 from .rt import Context, Rejected, holding, place_label
+
+log = logging.getLogger(__name__)
 
 # top-level state keys the runtime owns (not the pack): kept when a new pack upgrades a
 # state. `_outbox`: effects sent, not yet known delivered; `_received`: per sender, the
@@ -74,14 +77,27 @@ def rejected(
     )
 
 
+class PackFault(PackError):
+    """A fault inside the pack's code while it ran (a bug in the rules or the compiler),
+    told against the `.rules` line when the fault is in generated code. Every entry point
+    here that runs pack code raises this, never the raw exception: callers contain it to
+    the smallest unit (an action, a delivery, a state read), and a hook's fault never
+    leaves the hook (run_hook)."""
+
+
 def prepare(pack: Pack, state: dict | None, now: int) -> dict:
     """A player's state under this pack at `now`: created, upgraded to the pack, meters refilled."""
     m = pack.module
-    if state is None:
-        return m.new_state(now) | {"_pack": pack.version} | migrate.born(pack.schema)
-    if state.get("_pack") != pack.version:
-        state, _ = upgrade(pack, state, now)
-    return m.settle(state, max(now, state.get("_now", 0)))
+    try:
+        if state is None:
+            return m.new_state(now) | {"_pack": pack.version} | migrate.born(pack.schema)
+        if state.get("_pack") != pack.version:
+            state, _ = upgrade(pack, state, now)
+        return m.settle(state, max(now, state.get("_now", 0)))
+    except PackFault:
+        raise
+    except Exception as err:
+        raise located(pack, err) from err
 
 
 def _nested(value: Any) -> bool:
@@ -105,8 +121,13 @@ def _fit_row(old: Any, fresh: dict) -> dict:
 def upgrade(pack: Pack, state: dict, now: int) -> tuple[dict, migrate.Migration]:
     """A state made by an older pack, under this one: its `migrate` lines not yet applied
     to it applied, then fitted (_fit). With what the migration did (for the ledger)."""
-    taken, done = migrate.take(pack.schema, state)
-    return migrate.put(pack.schema, _fit(pack, taken, now), done), done
+    try:
+        taken, done = migrate.take(pack.schema, state)
+        return migrate.put(pack.schema, _fit(pack, taken, now), done), done
+    except PackFault:
+        raise
+    except Exception as err:
+        raise located(pack, err) from err
 
 
 def _fit(pack: Pack, state: dict, now: int) -> dict:
@@ -145,7 +166,28 @@ def run(
     """Run one action. `peers`: the states of the players its `player` parameters name, as
     read before it runs (None for a player that does not exist). `draw_key`: what seeds the
     draws besides player and action id; the pack version unless given (the simulator gives
-    a hash of the rules' meaning, so comments and layout do not change its games)."""
+    a hash of the rules' meaning, so comments and layout do not change its games).
+    A fault inside the pack raises PackFault (the caller rejects this action only)."""
+    try:
+        return _run(pack, state, name, params, now, player_id, action_id, pin, peers, draw_key)
+    except PackFault:
+        raise
+    except Exception as err:  # settling the state, the level's stat: pack code too
+        raise located(pack, err) from err
+
+
+def _run(
+    pack: Pack,
+    state: dict | None,
+    name: str,
+    params: Any,
+    now: int,
+    player_id: str,
+    action_id: str,
+    pin: int | tuple[int, ...] | None,
+    peers: dict[str, dict | None] | None,
+    draw_key: str | None,
+) -> Outcome:
     m = pack.module
     version = pack.version
     if state is not None and state.get("_pack") == version:  # prepare(), the common case inline
@@ -187,7 +229,7 @@ def run(
             return rejected(
                 settled, now, "unknown_row", _unknown_message(unknown), {"places": unknown}
             )
-        raise _located(pack, err) from err
+        raise located(pack, err) from err
     s["_now"] = now
     if writes is not None:  # a format 1 pack: compare the state before and after
         changes = diff(settled, s, writes)
@@ -237,8 +279,11 @@ def _level_up(pack: Pack, before: dict, s: dict, ctx: Context) -> dict:
 
 def run_hook(pack: Pack, event: str, s: dict, ctx: Context, *args: Any) -> dict:
     """The pack's `on EVENT` hook on `s`, in the same step: the state after it. A hook
-    cannot refuse what triggered it: when it fails (a number out of range), its effects
-    are dropped, the step stands, and a `hook_failed` event says why."""
+    cannot refuse what triggered it: when it fails (a number out of range), or faults (a
+    bug in the rules: the message names the `.rules` line, and the server logs it), its
+    effects are dropped, the step stands, and a `hook_failed` event says why. So a fault
+    in `on receive` costs the receiver the hook's effects, never the gift, and a faulting
+    `on season_change` runs once (the turn is seen), not again in every step."""
     spec = getattr(pack.module, "HOOKS", {}).get(event)
     if spec is None:
         return s
@@ -256,13 +301,24 @@ def run_hook(pack: Pack, event: str, s: dict, ctx: Context, *args: Any) -> dict:
     )
     try:
         fn(h, ctx, *args)
-    except Rejected as r:
+    except Exception as err:
+        if isinstance(err, Rejected):
+            message = err.message
+        else:
+            fault = located(pack, err)
+            message = f"the rules failed: {fault}"
+            log.error(
+                "player %s: hook `on %s` (step %s) failed inside pack %s: %s",
+                ctx.player_id,
+                event,
+                ctx.action_id,
+                pack.version,
+                fault,
+            )
         ctx.changes, ctx.events, ctx.clamped = saved[0], saved[1], saved[2]
         del ctx.outbox[saved[3] :]
-        ctx.events.append({"name": "hook_failed", "data": {"hook": event, "message": r.message}})
+        ctx.events.append({"name": "hook_failed", "data": {"hook": event, "message": message}})
         return s
-    except Exception as err:
-        raise _located(pack, err) from err
     return h
 
 
@@ -322,7 +378,18 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
     and "kind") in this player's own step: a gain (`give`, or the `return` of a take),
     or a `take` of at most an amount, whose taking goes back to the taker. Then the
     `received` event, the `on receive` hook and, when the level rose, `level_up`.
-    Never rejected: what no longer fits the pack (a resource gone) is skipped."""
+    Never rejected: what no longer fits the pack (a resource gone) is skipped. A fault in
+    a hook stays in the hook (run_hook); one outside raises PackFault, and nothing of the
+    delivery applies (social.receive_all decides what becomes of it)."""
+    try:
+        return _receive(pack, state, effect, now, player_id)
+    except PackFault:
+        raise
+    except Exception as err:
+        raise located(pack, err) from err
+
+
+def _receive(pack: Pack, state: dict | None, effect: dict, now: int, player_id: str) -> Outcome:
     m = pack.module
     settled = prepare(pack, state, now)
     now = max(now, settled["_now"])
@@ -444,12 +511,16 @@ def diff(before: dict, after: dict, keys) -> dict[str, list]:
 
 
 def view(pack: Pack, state: dict | None, now: int) -> dict:
-    """The state as clients see it (protocol shape): no internals, meters at `now`, `level` added."""
+    """The state as clients see it (protocol shape): no internals, meters at `now`, `level`
+    added. Raises PackFault when the pack faults on it."""
     settled = prepare(pack, state, now)
     out = {k: v for k, v in settled.items() if not k.startswith("_")}
     stat = pack.module.LEVEL_STAT
     if stat is not None:
-        out["level"] = pack.module.level_of(settled[stat])
+        try:
+            out["level"] = pack.module.level_of(settled[stat])
+        except Exception as err:
+            raise located(pack, err) from err
     return out
 
 
@@ -468,7 +539,7 @@ def _params_message(err: ValidationError) -> str:
     return "; ".join(f"{e['param']}: {e['problem']}" for e in _params_errors(err))
 
 
-def _located(pack: Pack, err: Exception) -> PackError:
+def located(pack: Pack, err: Exception) -> PackFault:
     """Point a fault inside generated code at the designer's `.rules` line."""
     tb = sys.exc_info()[2]
     for frame, lineno in reversed(list(traceback.walk_tb(tb))):
@@ -476,5 +547,5 @@ def _located(pack: Pack, err: Exception) -> PackError:
             where = pack.rules_line(lineno)
             if where is not None:
                 file, line, text = where
-                return PackError(f"{type(err).__name__}: {err} (in `{text}`)", file, line)
-    return PackError(f"{type(err).__name__}: {err}")
+                return PackFault(f"{type(err).__name__}: {err} (in `{text}`)", file, line)
+    return PackFault(f"{type(err).__name__}: {err}")

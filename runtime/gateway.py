@@ -196,7 +196,13 @@ class Gateway:
         peers: dict[str, dict | None] | None = None,
     ) -> _Plan:
         # a state last written under another pack: its migration comes first, in this commit
-        state, migrated = _migration(game, base, now, version)
+        try:
+            state, migrated = _migration(game, base, now, version)
+        except PackError as err:  # each action below meets it again and is its pack_fault
+            log.error(
+                "%s/%s: migration to pack %s failed: %s", game.id, player, game.pack.version, err
+            )
+            state, migrated = base, None
         results: list[dict] = []
         in_batch: dict[str, tuple[str, dict]] = {}
         # effects this commit sends are numbered by the version it makes
@@ -220,7 +226,8 @@ class Gateway:
                 continue
             out = self._run(game, player, it, state, now, peers)
             result = out.result(it.answer_id)
-            state = social.send(out.state, out.outbox, numbering) if out.outbox else out.state
+            if out.ok:  # a rejected action leaves the state as it was
+                state = social.send(out.state, out.outbox, numbering) if out.outbox else out.state
             ledger = _ledger(it, out) if out.ok else None
             applies = applies or out.ok
             decided.append(Decided(it.store_id, it.fingerprint, result, ledger, it.name))
@@ -232,9 +239,9 @@ class Gateway:
     def _run(
         game: Game, player: str, it: Intent, state: dict | None, now: int, peers: dict | None = None
     ) -> Outcome:
-        if it.grant is not None:
-            return apply_grant(game.pack, state, it.grant, now, it.reason)
         try:
+            if it.grant is not None:
+                return apply_grant(game.pack, state, it.grant, now, it.reason)
             out = engine.run(
                 game.pack,
                 state,
@@ -255,8 +262,8 @@ class Gateway:
                 game.pack.version,
                 err,
             )
-            base = state if state is not None else engine.prepare(game.pack, None, now)
-            return engine.rejected(base, now, "pack_fault", f"the rules failed: {err}")
+            # (_plan keeps the state it had: preparing it may be what faulted)
+            return engine.rejected(state or {}, now, "pack_fault", f"the rules failed: {err}")
         if not out.ok and out.error is not None and out.error["code"] == "unknown_row":
             log.warning(
                 "%s/%s: action %s (%s) under pack %s: %s",

@@ -24,6 +24,7 @@ import tornado.web
 
 from . import leaderboards
 from .auth import TokenError, bearer
+from .engine import PackFault
 from .events import events_at
 from .gateway import GRANT_PREFIX, Intent
 from .grants import GrantError, check_grant
@@ -73,6 +74,8 @@ def as_api_error(exc: BaseException) -> ApiError | None:
             "the store cannot be reached; nothing was applied",
             headers={"Retry-After": "1"},
         )
+    if isinstance(exc, PackFault):  # the rules failed on this player's state (a state read)
+        return ApiError(409, "pack_fault", f"the rules failed: {exc}")
     if isinstance(exc, tornado.web.HTTPError):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
         return ApiError(exc.status_code, code, exc.reason or code.replace("_", " "))
@@ -235,6 +238,10 @@ class BaseHandler(BodyLimit, tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, StoreUnavailable):
             log.warning("%s %s: %s", self.request.method, self.request.path, value)
+        elif isinstance(value, PackFault):
+            log.error(
+                "%s %s failed inside a pack: %s", self.request.method, self.request.path, value
+            )
         elif as_api_error(value) is None:
             super().log_exception(typ, value, tb)
 

@@ -382,6 +382,18 @@ def _op(
     return op
 
 
+def _reads_state(op: dict) -> dict:
+    """A route that brings a player's state to now under the rules: its 409 is a fault
+    inside the pack on that state (runtime/engine.py PackFault)."""
+    fault = (
+        "The rules failed on this player's state (`pack_fault`: a bug in the rules, the "
+        "message names the `.rules` line); nothing was applied; it answers again once the "
+        "rules are fixed"
+    )
+    op["responses"]["409"] = _json(_ref("Error"), fault)
+    return op
+
+
 def _dev(op: dict) -> dict:
     """A development-mode route: its 403 means production mode (runtime/play.py)."""
     refused = "The server runs in production mode (`forbidden`)"
@@ -473,14 +485,16 @@ def openapi_document(games: list[str]) -> dict:
             }
         },
         "/v1/{game}/state": {
-            "get": _op(
-                "The player's state, meters brought to server_time",
-                _json(_ref("State"), "State"),
-                401,
-                404,
-                429,
-                503,
-                params=[_GAME],
+            "get": _reads_state(
+                _op(
+                    "The player's state, meters brought to server_time",
+                    _json(_ref("State"), "State"),
+                    401,
+                    404,
+                    429,
+                    503,
+                    params=[_GAME],
+                )
             )
         },
         "/v1/{game}/ledger": {
@@ -542,16 +556,18 @@ def openapi_document(games: list[str]) -> dict:
             )
         },
         "/admin/{game}/players/{player_id}": {
-            "get": _op(
-                "A player's state and recent ledger",
-                _json({"type": "object"}, "State and ledger"),
-                403,
-                404,
-                413,
-                429,
-                503,
-                params=[_GAME, _PLAYER],
-                security=_ADMIN,
+            "get": _reads_state(
+                _op(
+                    "A player's state and recent ledger",
+                    _json({"type": "object"}, "State and ledger"),
+                    403,
+                    404,
+                    413,
+                    429,
+                    503,
+                    params=[_GAME, _PLAYER],
+                    security=_ADMIN,
+                )
             )
         },
         "/admin/{game}/players/{player_id}/grant": {
@@ -600,42 +616,46 @@ def openapi_document(games: list[str]) -> dict:
             )
         },
         "/v1/{game}/dev/clock": {
-            "get": _dev(
-                _op(
-                    "Development mode: the player's time offset and time, and when each "
-                    "meter last ticked",
-                    dev_clock,
-                    401,
-                    403,
-                    404,
-                    429,
-                    503,
-                    params=[_GAME],
+            "get": _reads_state(
+                _dev(
+                    _op(
+                        "Development mode: the player's time offset and time, and when each "
+                        "meter last ticked",
+                        dev_clock,
+                        401,
+                        403,
+                        404,
+                        429,
+                        503,
+                        params=[_GAME],
+                    )
                 )
             ),
-            "post": _dev(
-                _op(
-                    "Development mode: move the player's time forward",
-                    dev_clock,
-                    400,
-                    401,
-                    403,
-                    404,
-                    413,
-                    429,
-                    503,
-                    params=[_GAME],
-                    body={
-                        "type": "object",
-                        "required": ["skip_ms"],
-                        "properties": {
-                            "skip_ms": {
-                                "type": "integer",
-                                "minimum": 1,
-                                "maximum": 366 * 86_400_000,
-                            }
+            "post": _reads_state(
+                _dev(
+                    _op(
+                        "Development mode: move the player's time forward",
+                        dev_clock,
+                        400,
+                        401,
+                        403,
+                        404,
+                        413,
+                        429,
+                        503,
+                        params=[_GAME],
+                        body={
+                            "type": "object",
+                            "required": ["skip_ms"],
+                            "properties": {
+                                "skip_ms": {
+                                    "type": "integer",
+                                    "minimum": 1,
+                                    "maximum": 366 * 86_400_000,
+                                }
+                            },
                         },
-                    },
+                    )
                 )
             ),
         },

@@ -31,13 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import engine
-from .pack import Pack
+from .pack import Pack, PackError
 from .store import Decided, StoreUnavailable
 from .store_social import SocialStore
 
 log = logging.getLogger(__name__)
 
 RECEIVE_ACTION = "inbox:receive"  # the ledger's action name for a delivery (no rule name has ':')
+SET_ASIDE_ACTION = "inbox:set_aside"  # ... for one the rules fault on (receive_all)
 INBOX_PREFIX = "@inbox:"  # deliveries are decided under this prefix, apart from action ids
 OUTBOX, RECEIVED = "_outbox", "_received"
 
@@ -74,24 +75,85 @@ def receive_all(
     pack: Pack, player: str, state: dict | None, inbox: list[dict], now: int, numbering: Numbering
 ) -> tuple[dict | None, list[Decided], list[str]]:
     """Apply the waiting effects: (the new state, one Decided per effect applied, the ids
-    to forget from the inbox: applied now or before)."""
+    to forget from the inbox: applied now or before).
+
+    A fault in a hook stays in the hook (engine.run_hook: the delivery applies, the hook's
+    effects are dropped, a `hook_failed` event names the `.rules` line). Outside a hook,
+    nothing of the faulting delivery applies, the server logs it, the rest of the step
+    goes on, and either
+    - these rules cannot bring this player's state to now at all (their actions are
+      `pack_fault` too): the delivery stays in the inbox, with the ones from the same
+      sender after it (their order holds), for rules that work to apply; or
+    - the state is fine and this delivery faults: it is set aside, once (so it never
+      faults again on every read): recorded as decided, past the sender's mark, with a
+      ledger entry `inbox:set_aside` that holds the effect and the error (an operator
+      can grant what it carried)."""
     if state is None or not inbox:
         return state, [], []
     marks: dict[str, Any] = dict(state.get(RECEIVED, {}))
     decided: list[Decided] = []
     done: list[str] = []
+    held: set[str] = set()  # senders whose line waits behind a delivery that faulted
     for effect in sorted(inbox, key=lambda e: (e["from"], e["seq"])):
-        done.append(effect["id"])
+        if effect["from"] in held:
+            continue
         mark = marks.get(effect["from"])
         if mark is not None and effect["seq"] <= mark:
+            done.append(effect["id"])
             continue  # applied before (a delivery made twice)
-        out = engine.receive(pack, state, effect, now=now, player_id=player)
+        try:
+            out = engine.receive(pack, state, effect, now=now, player_id=player)
+        except PackError as err:
+            aside = _prepares(pack, state, now)
+            log.error(
+                "%s: delivery %s %s, it failed inside pack %s: %s",
+                player,
+                effect["id"],
+                "set aside" if aside else "kept in the inbox",
+                pack.version,
+                err,
+            )
+            if not aside:
+                held.add(effect["from"])
+                continue
+            done.append(effect["id"])
+            marks[effect["from"]] = effect["seq"]
+            decided.append(_set_aside(effect, str(err), max(now, state.get("_now", 0))))
+            continue
+        done.append(effect["id"])
         state = send(out.state, out.outbox, numbering) if out.outbox else out.state
         marks[effect["from"]] = effect["seq"]
         decided.append(_decided(effect, out))
     if decided:
         state = {**state, RECEIVED: marks}
     return state, decided, done
+
+
+def _prepares(pack: Pack, state: dict, now: int) -> bool:
+    """Whether the rules can bring this state to `now` (else nothing can be applied to it)."""
+    try:
+        engine.prepare(pack, state, now)
+    except PackError:
+        return False
+    return True
+
+
+def _set_aside(effect: dict, error: str, now: int) -> Decided:
+    message = f"the rules failed on this delivery: {error}"
+    fault = {"code": "pack_fault", "message": message, "details": {}}
+    result = {"id": effect["id"], "status": "rejected", "error": fault}
+    params = {"from": effect["from"], "action": effect["action"], "kind": effect["kind"]}
+    ledger = {
+        "action": SET_ASIDE_ACTION,
+        "action_id": effect["id"],
+        "params": params,
+        "effect": effect,
+        "error": fault,
+        "changes": {},
+        "events": [],
+        "time": now,
+    }
+    return Decided(INBOX_PREFIX + effect["id"], "inbox", result, ledger)
 
 
 def _decided(effect: dict, out: engine.Outcome) -> Decided:
