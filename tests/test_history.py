@@ -385,9 +385,11 @@ def serve_args(redis_url: str, history: str, data: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("where", ["redis_url", "cluster_url"])  # one node, a cluster
 async def test_a_server_killed_mid_drain_loses_and_doubles_nothing(
-    redis_url: str, postgres_url: str, tmp_path: Path
+    where: str, postgres_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    redis_url = request.getfixturevalue(where)
     args = serve_args(redis_url, postgres_url, tmp_path / "data")
     served = await prockit.serve(args, tmp_path / "serve1.log")
     try:
@@ -451,9 +453,16 @@ async def test_the_database_down_for_a_while_loses_and_doubles_nothing(
 
 
 async def _players(store: RedisStore, redis_url: str) -> list[str]:
-    """Every player with a ledger in the test Redis."""
-    with redis.Redis.from_url(redis_url) as client:
-        keys = [k.decode() for k in client.scan_iter("rulesc:{harvest:*}:ledger")]
+    """Every player with a ledger in the test Redis (every master of a cluster)."""
+    await store.ping()
+    if store.is_cluster:
+        with redis.RedisCluster.from_url(redis_url) as rc:
+            keys = [
+                k.decode() for k in rc.keys("rulesc:{harvest:*}:ledger", target_nodes=rc.PRIMARIES)
+            ]
+    else:
+        with redis.Redis.from_url(redis_url) as client:
+            keys = [k.decode() for k in client.scan_iter("rulesc:{harvest:*}:ledger")]
     return [k.split("{harvest:", 1)[1].split("}", 1)[0] for k in keys]
 
 
