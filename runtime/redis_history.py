@@ -128,21 +128,25 @@ def first_after(position: Position) -> str:
     return f"{position[0]}-{position[1] + 1}"
 
 
-# A master's feeds, looked through in the order given: the items of those with any, up to
-# ARGV[1] items in all. Returns {k, i, items of keys[i], ...}: k is the index of the key
-# in which the budget ran out (0: every key was looked at).
+# Some of a master's feeds (ARGV[2], the keys ARGV[3] to ARGV[4] of them, from 1), looked
+# through in order: the items of those with any, up to ARGV[1] items in all. Returns
+# {k, i, items of key i, ...}: k is the key in which the budget ran out (0: it did not).
 READ_LUA = """#!lua flags=no-writes,allow-cross-slot-keys
-local left, i, out = tonumber(ARGV[1]), 0, {0}
+local left, first, last = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local i, out = 0, {0}
 for key in string.gmatch(ARGV[2], '%S+') do
   i = i + 1
-  local items = redis.call('XRANGE', key, '-', '+', 'COUNT', left)
-  if #items > 0 then
-    out[#out + 1] = i
-    out[#out + 1] = items
-    left = left - #items
-    if left <= 0 then
-      out[1] = i
-      return out
+  if i > last then break end
+  if i >= first then
+    local items = redis.call('XRANGE', key, '-', '+', 'COUNT', left)
+    if #items > 0 then
+      out[#out + 1] = i
+      out[#out + 1] = items
+      left = left - #items
+      if left <= 0 then
+        out[1] = i
+        return out
+      end
     end
   end
 end
@@ -189,7 +193,7 @@ _trim = _MasterScript(TRIM_LUA)
 _status = _MasterScript(STATUS_LUA)
 
 
-def _chunks(slots: list[int], size: int) -> Iterator[list[int]]:
+def _chunks(slots: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(slots), size):
         yield slots[i : i + size]
 
@@ -200,22 +204,39 @@ def _not_here(error: ResponseError) -> bool:
     return not isinstance(error, NoScriptError)
 
 
+Chunk = tuple[list[int], str]  # slots, and their feed keys as a script takes them
+
+
 class ClusterFeeds:
     """Every slot's feed of a Redis Cluster, for one drainer (see the top of this module)."""
 
     def __init__(self, chunk: int = CHUNK) -> None:
         self.chunk = chunk
-        self._cursor: dict[str, int] = {}  # master -> the slot its next round starts at
+        # master -> (chunk, key in it) its next round starts at
+        self._cursor: dict[str, tuple[int, int]] = {}
+        self._layout: tuple[dict[str, list[int]], dict[str, list[Chunk]]] | None = None
+
+    def _chunks_of(self, link: ClusterLink) -> dict[str, list[Chunk]]:
+        """Each master's slots in chunks, with their keys (made again when the map moves)."""
+        masters = link.masters()
+        if self._layout is None or self._layout[0] is not masters:
+            keys = slot_feed_keys()
+            chunks = {
+                addr: [(c, " ".join(keys[s] for s in c)) for c in _chunks(slots, self.chunk)]
+                for addr, slots in masters.items()
+            }
+            self._layout = (masters, chunks)
+        return self._layout[1]
 
     async def read(
         self, link: ClusterLink, epoch: str, limit: int
     ) -> tuple[dict[str, list[FeedItem]], bool]:
         """Up to about `limit` items, from the feeds that have any, by feed name, each
         oldest first; and whether some were left (read again at once)."""
-        masters = link.masters()
-        share = max(1, math.ceil(limit / max(1, len(masters))))
+        chunks = self._chunks_of(link)
+        share = max(1, math.ceil(limit / max(1, len(chunks))))
         results = await asyncio.gather(
-            *(self._read_master(link, addr, slots, share) for addr, slots in masters.items())
+            *(self._read_master(link, addr, its, share) for addr, its in chunks.items())
         )
         batches: dict[str, list[FeedItem]] = {}
         more = False
@@ -226,42 +247,47 @@ class ClusterFeeds:
         return batches, more
 
     async def _read_master(
-        self, link: ClusterLink, addr: str, slots: list[int], limit: int
+        self, link: ClusterLink, addr: str, chunks: list[Chunk], limit: int
     ) -> tuple[list[tuple[int, list[FeedItem]]], bool]:
-        # start after the slot the last round stopped in
-        start = self._cursor.get(addr, 0)
-        after = [s for s in slots if s >= start]
-        ordered = after + slots[: len(slots) - len(after)]
-        keys = slot_feed_keys()
+        # from the key after the one the last round stopped in, round to the one before
+        c, k = self._cursor.get(addr, (0, 1))
+        c %= len(chunks)
+        plan = [(c, k, len(chunks[c][0]))]
+        plan += [
+            (j % len(chunks), 1, len(chunks[j % len(chunks)][0]))
+            for j in range(c + 1, c + len(chunks))
+        ]
+        if k > 1:
+            plan.append((c, 1, k - 1))
         found: list[tuple[int, list[FeedItem]]] = []
         left = limit
-        for chunk in _chunks(ordered, self.chunk):
+        for j, first, last in plan:
+            slots, keys = chunks[j]
             try:
-                reply = await _read(link, addr, [left, " ".join(keys[s] for s in chunk)])
+                reply = await _read(link, addr, [left, keys, first, last])
                 stopped = int(reply[0])
-                got = [(chunk[int(i) - 1], feed_items(raw)) for i, raw in _pairs(reply[1:])]
+                got = [(slots[int(i) - 1], feed_items(raw)) for i, raw in _pairs(reply[1:])]
             except ResponseError as e:
                 if not _not_here(e):
                     raise
-                got, stopped = await self._read_by_key(link, chunk, left)
+                got, stopped = await self._read_by_key(link, slots, first, last, left)
             found += got
             left -= sum(len(items) for _, items in got)
             if stopped:
-                stop_slot = chunk[stopped - 1]
-                self._cursor[addr] = stop_slot + 1
+                self._cursor[addr] = (j, stopped + 1) if stopped < len(slots) else (j + 1, 1)
                 return found, True
-        self._cursor[addr] = start
         return found, False
 
     async def _read_by_key(
-        self, link: ClusterLink, chunk: list[int], left: int
+        self, link: ClusterLink, slots: list[int], first: int, last: int, left: int
     ) -> tuple[list[tuple[int, list[FeedItem]]], int]:
         """READ_LUA a command per key (MOVED and ASK followed): a slow path, for when
         slots move."""
         keys = slot_feed_keys()
-        lengths = await asyncio.gather(*(link.execute(keys[s], "XLEN", keys[s]) for s in chunk))
+        some = slots[first - 1 : last]
+        lengths = await asyncio.gather(*(link.execute(keys[s], "XLEN", keys[s]) for s in some))
         found = []
-        for i, (slot, n) in enumerate(zip(chunk, lengths, strict=True), 1):
+        for i, (slot, n) in enumerate(zip(some, lengths, strict=True), first):
             if not n:
                 continue
             key = keys[slot]
@@ -300,24 +326,26 @@ class ClusterFeeds:
 
     async def status(self, link: ClusterLink) -> tuple[int, int | None]:
         """The items waiting in all the feeds, and when the oldest was appended (ms)."""
-        keys = slot_feed_keys()
 
-        async def of_master(addr: str, slots: list[int]) -> list[tuple[int, int]]:
-            out = []
-            for chunk in _chunks(slots, self.chunk):
-                try:
-                    waiting, oldest = await _status(link, addr, [" ".join(keys[s] for s in chunk)])
-                    out.append((int(waiting), int(oldest)))
-                except ResponseError as e:
-                    if not _not_here(e):
-                        raise
-                    out.append(await self._status_by_key(link, chunk))
-            return out
+        async def of_chunk(addr: str, slots: list[int], keys: str) -> tuple[int, int]:
+            try:
+                waiting, oldest = await _status(link, addr, [keys])
+                return int(waiting), int(oldest)
+            except ResponseError as e:
+                if not _not_here(e):
+                    raise
+                return await self._status_by_key(link, slots)
 
-        parts = await asyncio.gather(*(of_master(a, s) for a, s in link.masters().items()))
-        waiting = sum(w for part in parts for w, _ in part)
-        oldest = [o for part in parts for _, o in part if o >= 0]
-        return waiting, min(oldest) if oldest else None
+        # every chunk at once: pipelined on each master's connection, each script apart
+        parts = await asyncio.gather(
+            *(
+                of_chunk(addr, slots, keys)
+                for addr, chunks in self._chunks_of(link).items()
+                for slots, keys in chunks
+            )
+        )
+        oldest = [o for _, o in parts if o >= 0]
+        return sum(w for w, _ in parts), min(oldest) if oldest else None
 
     async def _status_by_key(self, link: ClusterLink, chunk: list[int]) -> tuple[int, int]:
         keys = slot_feed_keys()

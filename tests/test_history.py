@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from rulesc.runtime.history import Drainer, FeedItem, FeedStatus, Sink, make_sink
+from rulesc.runtime.redis_history import slot_feed_key
 from rulesc.runtime.redis_keys import player_prefix
 from rulesc.runtime.store import Store
 from rulesc.runtime.store_redis import RedisStore
@@ -273,6 +274,35 @@ async def test_a_cluster_feeds_a_stream_per_slot_on_every_master_and_follows_a_s
     finally:
         await sink.close()
         await k.close()
+
+
+async def test_a_busy_slot_feed_does_not_starve_the_others(
+    redis_cluster: Cluster, cluster_url: str
+) -> None:
+    """Rounds that fill their batch go on from the feed after the one they stopped in:
+    two feeds of one master, the first holding more than a batch, are read by turns."""
+    store = RedisStore(cluster_url, history=True)
+    try:
+        await store.ping()
+        link: Any = store._link
+        addr, slots = next(iter(link.masters().items()))
+        busy, other = slots[10], slots[3000]
+        with redis.Redis(port=int(addr.rsplit(":", 1)[1])) as c:
+            for slot, n in ((busy, 50), (other, 1)):
+                for _ in range(n):
+                    fields = {"g": "g", "p": f"p{slot}", "e": "[]", "r": '[["a", "b"]]'}
+                    c.xadd(slot_feed_key(slot), fields)  # type: ignore[arg-type]
+        feed: Any = store.history_feed()
+        read = []
+        for _ in range(2):  # a batch of 2 per master: the busy feed fills it
+            batches, more = await feed.read_many(2 * len(link.masters()))
+            assert more
+            read.append(sorted(int(name.rsplit(":", 1)[1]) for name in batches))
+        # the second round starts with the other feed (and has room for one of the busy
+        # feed's after it); always from the first slot, every round would read the busy one
+        assert read[:2] == [[busy], sorted([other, busy])]
+    finally:
+        await store.close()
 
 
 async def test_a_store_started_afresh_is_a_new_feed(harvest: Any, tmp_path: Path) -> None:
