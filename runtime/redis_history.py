@@ -229,21 +229,30 @@ class ClusterFeeds:
 
     async def read(
         self, link: ClusterLink, epoch: str, limit: int
-    ) -> tuple[dict[str, list[FeedItem]], bool]:
+    ) -> tuple[dict[str, list[FeedItem]], bool, Exception | None]:
         """Up to about `limit` items, from the feeds that have any, by feed name, each
-        oldest first; and whether some were left (read again at once)."""
+        oldest first; whether some were left (read again at once); and the error of a
+        master that could not be read (the others' items are read all the same: a master
+        down holds back the history of its own slots only)."""
         chunks = self._chunks_of(link)
         share = max(1, math.ceil(limit / max(1, len(chunks))))
         results = await asyncio.gather(
-            *(self._read_master(link, addr, its, share) for addr, its in chunks.items())
+            *(self._read_master(link, addr, its, share) for addr, its in chunks.items()),
+            return_exceptions=True,
         )
         batches: dict[str, list[FeedItem]] = {}
-        more = False
-        for found, left_some in results:
+        more, failure = False, None
+        for result in results:
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):  # cancelled: not a master's failure
+                    raise result
+                failure = failure or result
+                continue
+            found, left_some = result
             more = more or left_some
             for slot, items in found:
                 batches.setdefault(f"redis:{epoch}:{slot}", []).extend(items)
-        return batches, more
+        return batches, more, failure
 
     async def _read_master(
         self, link: ClusterLink, addr: str, chunks: list[Chunk], limit: int

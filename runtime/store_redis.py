@@ -28,6 +28,7 @@ uses sharded pub/sub. The commands and scripts are the same either way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -638,7 +639,15 @@ class RedisFeed:
         assert isinstance(link, ClusterLink), "read_many is for a cluster's feeds"
         if self._epoch is None:
             self._epoch = await self._make_epoch(link)
-        return await self._slots.read(link, self._epoch, limit)
+        batches, more, failure = await self._slots.read(link, self._epoch, limit)
+        if failure is not None:
+            if not batches:
+                raise failure
+            # the other masters' items go on to the database; this one's wait for it
+            log.warning("history: a master's feeds could not be read: %s", failure)
+            with contextlib.suppress(Exception):
+                await self.count_failure()
+        return batches, more
 
     @unavailable_on_error
     async def trim_many(self, positions: dict[str, Position], written: int) -> None:

@@ -21,7 +21,7 @@ import redis
 from rulesc.runtime.history import Drainer, FeedItem, FeedStatus, Sink, make_sink
 from rulesc.runtime.redis_history import slot_feed_key
 from rulesc.runtime.redis_keys import player_prefix
-from rulesc.runtime.store import Store
+from rulesc.runtime.store import Store, StoreUnavailable
 from rulesc.runtime.store_redis import RedisStore
 from rulesc.runtime.store_sqlite import SqliteStore
 
@@ -273,6 +273,58 @@ async def test_a_cluster_feeds_a_stream_per_slot_on_every_master_and_follows_a_s
         assert rejections_in(history_url) == dict(rejected)
     finally:
         await sink.close()
+        await k.close()
+
+
+async def test_a_cluster_master_down_holds_back_only_its_own_slots_history(
+    harvest: Any, tmp_path: Path, redis_cluster: Cluster, cluster_url: str
+) -> None:
+    """A master down: the drainer writes what the other masters' feeds hold (and counts
+    a failure), and the rest once the master is back; each entry once."""
+    history = str(tmp_path / "history.sqlite3")
+    k = Kit("redis", harvest, tmp_path, cluster_url)
+    # the epoch and the drainers' totals stay up: their master is not the one stopped
+    keep = {redis_cluster.node_of(f"rulesc:history:{key}").port for key in ("epoch", "totals")}
+    try:
+        run = await k.start(store=k.make_store(history=True))
+        players: list[str] = []
+        for n in range(20):  # until players live on a master that may stop, and another
+            ids, _ = await play(run, players=3, rounds=1, who=f"a{n}")
+            players += ids
+            homes = {redis_cluster.node_of(player_prefix("harvest", p)).port for p in players}
+            if homes - keep and len(homes) >= 2:
+                break
+        down = next(n for n in redis_cluster.nodes if n.port in homes - keep)
+        on_down = [p for p in players if redis_cluster.node_of(player_prefix("harvest", p)) is down]
+        store = RedisStore(cluster_url, history=True, socket_timeout=1.0, connect_timeout=0.5)
+        drainer = Drainer(store.history_feed(), sink_for(history, tmp_path))
+        try:
+            await store.ping()
+            await store.history_feed().status()  # the epoch made
+            await store.history_feed().read_many(1)
+            down.stop(kill=True)
+            with pytest.raises(StoreUnavailable):  # the other masters' items, then the
+                await drainer.drain()  # master down is all that is left: that round fails
+            table = entries_in(history)
+            assert {p for _, p, _ in table} == set(players) - set(on_down) and on_down
+            with redis.Redis(port=redis_cluster.node_of("rulesc:history:totals").port) as c:
+                assert int(c.hget("rulesc:history:totals", "failures") or 0) >= 1
+            redis_cluster.ensure_up()
+            deadline = time.monotonic() + WAIT
+            while True:  # the drainer's link to the master comes back
+                try:
+                    await drainer.drain()
+                    break
+                except Exception:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.2)
+        finally:
+            await drainer.close()
+            await store.close()
+        table = entries_in(history)
+        assert set(table) == await ledger_of(run.store, players) and max(table.values()) == 1
+    finally:
+        redis_cluster.ensure_up()
         await k.close()
 
 
