@@ -36,6 +36,7 @@ import functools
 import hashlib
 import itertools
 import math
+import re
 import string
 from collections.abc import Iterator
 from typing import Any
@@ -47,7 +48,7 @@ from .history import HISTORY_KEY, FeedItem, Position
 from .redis_cluster import ClusterLink
 
 SLOTS = 16384
-CHUNK = 512  # feed keys one script looks at: about a millisecond of the master's time (bench)
+CHUNK = 512  # feed keys one script looks at: about 0.3 ms of the master's time (bench)
 FEED_FIELDS = (b"g", b"p", b"e", b"r")  # a stream item's fields, in the order appended
 
 
@@ -198,9 +199,13 @@ def _chunks(slots: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _not_here(error: ResponseError) -> bool:
-    """A script's error that a command per key (following MOVED/ASK) gets past: a key the
-    master does not hold (a stale map, a migrating slot), or a slot that is down."""
-    return not isinstance(error, NoScriptError)
+    """Whether a script failed on a key its master does not hold (a stale map, a slot
+    migrating): a command per key, following MOVED and ASK, gets past that. Any other
+    error is raised (the drainer retries the round)."""
+    return _NOT_LOCAL.search(str(error)) is not None
+
+
+_NOT_LOCAL = re.compile(r"non.local key", re.IGNORECASE)
 
 
 Chunk = tuple[list[int], list[str]]  # slots, and their feed keys
