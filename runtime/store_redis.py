@@ -41,7 +41,7 @@ from redis.exceptions import NoScriptError
 
 from .history import HISTORY_KEY, FeedItem, FeedStatus, Position, rejections_of
 from .redis_cluster import ClusterLink
-from .redis_history import ClusterFeeds, feed_items, feed_key_for, first_after
+from .redis_history import ClusterFeeds, feed_items, feed_key_for, first_after, slot_feed_keys
 from .redis_keys import Link, Script, key_part, player_prefix
 from .redis_links import SingleNode, is_cluster, unavailable, unavailable_on_error
 from .redis_presence import DEFAULT_RENEW_EVERY, DEFAULT_TTL, HERE_LUA, OTHERS_LISTEN_LUA, Presence
@@ -341,6 +341,8 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
                 self._cluster = await is_cluster(self._url, timeout=t, connect_timeout=ct)
             if self._cluster:
                 self._publish = "SPUBLISH"  # each channel lives on its slot's master
+                if self._history:
+                    slot_feed_keys()  # the slots' feeds (~20 ms): now, not in a request
                 link: Link = await ClusterLink.open(self._url, timeout=t, connect_timeout=ct)
             else:
                 self._publish = self._publish_option or "PUBLISH"
