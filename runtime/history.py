@@ -20,6 +20,16 @@ resume point. A batch goes:
    entries written to a total kept in the store, which each serving process reads for
    /metrics (FeedStatus).
 
+On a Redis Cluster the feed is a stream per hash slot (a commit script reaches only its
+player's slot; runtime/redis_history.py), a FeedSet: each round reads up to BATCH items
+from the feeds that have any, from each one's first item, and writes them in one
+transaction that locks every touched feed's row, in the order of their names (two drainers
+lock in the same order: no deadlock), drops the items at or before each one's position,
+and moves each; then each feed is trimmed up to the position the database holds for it.
+Reading from the first item rather than after a position kept by the drainer costs
+nothing more: the feeds keep only what waits, and what a crash (or another drainer) left
+written and untrimmed is dropped by the positions and trimmed.
+
 A crash between 2 and 3 leaves written items in the feed: the next batch reads after the
 position, so they are never written again, and its trim removes them. A database that
 is down fails step 2, and the same items are read again when it is back. Several
@@ -57,7 +67,8 @@ import orjson
 
 log = logging.getLogger(__name__)
 
-HISTORY_KEY = "rulesc:history"  # the Redis stream of committed entries (one node only)
+HISTORY_KEY = "rulesc:history"  # the Redis stream of committed entries (one node; a
+# cluster's per-slot streams are named after it: redis_history.py)
 HISTORY_FILE = "history.sqlite3"  # the embedded history database, in the data directory
 REPORTS_DIR = "reports"  # `rulesc report` writes GAME.html here in the data directory
 BATCH = 2000  # feed items per SQL transaction, at most
@@ -124,6 +135,42 @@ class Feed(Protocol):
         ...
 
 
+Batches = dict[str, list[FeedItem]]  # feed name -> items of that feed, oldest first
+
+
+class FeedSet(Protocol):
+    """Many feeds read and written together: a Redis Cluster's, a stream per hash slot
+    (store_redis.RedisFeed on a cluster). Each feed keeps only the items not yet written,
+    so they are read from each feed's first."""
+
+    async def read_many(self, limit: int) -> tuple[Batches, bool]:
+        """About `limit` items at most, from the feeds that have any, by feed name; and
+        whether some were left (the next batch goes at once)."""
+        ...
+
+    async def trim_many(self, positions: dict[str, Position], written: int) -> None:
+        """Each feed's items up to its position are in the database: drop them, and add
+        `written` to the drainers' total."""
+        ...
+
+    def forget(self) -> None:
+        """After a failure: what was read once (the feeds' epoch) is read again."""
+        ...
+
+    async def status(self) -> FeedStatus: ...
+
+    async def count_failure(self) -> None: ...
+
+
+async def feed_set(feed: Feed | FeedSet) -> FeedSet | None:
+    """The feed as a FeedSet when it is many feeds (a store's feed says so by an async
+    `many()`; one without it is one feed)."""
+    many = getattr(feed, "many", None)
+    if many is not None and await many():
+        return feed  # type: ignore[return-value]
+    return None
+
+
 def rejections_of(decided: list) -> list[tuple[str, str]]:
     """(action, reason code) of each rejected Decided (store.Decided, ledger None)."""
     return [(d.action, d.result["error"]["code"]) for d in decided if d.ledger is None]
@@ -170,6 +217,8 @@ CREATE TABLE IF NOT EXISTS history_feeds (
 # A feed's row, made before it is locked: PostgreSQL's FOR UPDATE locks rows that exist
 NEW_FEED = "INSERT INTO history_feeds VALUES (?, -1, -1) ON CONFLICT DO NOTHING"
 FEED_POSITION = "SELECT major, minor FROM history_feeds WHERE feed = ?"
+FEED_POSITIONS = "SELECT feed, major, minor FROM history_feeds WHERE feed IN ({}) ORDER BY feed"
+LOCK_AT_ONCE = 500  # feed rows one statement locks (SQLite allows 999 parameters or more)
 MOVE_FEED = "UPDATE history_feeds SET major = ?, minor = ? WHERE feed = ?"
 INSERT_ENTRY = "INSERT INTO history_entries VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 ADD_REJECTIONS = (
@@ -235,27 +284,55 @@ class Sink(abc.ABC):
         """Write the items after the feed's position, in one transaction, and move the
         position to the last of them: (entries written, the position now). Raises
         HistoryUnavailable (nothing written) when the database cannot take it."""
-        return await self._run(self._write, feed, items)
+        written, positions = await self.write_many({feed: items})
+        return written, positions[feed]
 
-    def _write(self, feed: str, items: list[FeedItem]) -> tuple[int, Position | None]:
+    async def write_many(self, batches: Batches) -> tuple[int, dict[str, Position | None]]:
+        """write() for several feeds in one transaction: (entries written, each feed's
+        position now)."""
+        return await self._run(self._write_many, batches)
+
+    def _write_many(self, batches: Batches) -> tuple[int, dict[str, Position | None]]:
+        names = sorted(batches)  # every drainer locks the rows in this order: no deadlock
         try:
             with self._transaction(self._db()) as cur:
-                # the row locked: a second drainer of the same items waits here, then
-                # finds the position past them and writes none
-                cur.execute(self._sql(NEW_FEED), (feed,))
-                cur.execute(self._sql(FEED_POSITION + self.lock_row), (feed,))
-                major, minor = cur.fetchone()
-                held = None if major < 0 else (major, minor)
-                new = [i for i in items if held is None or i.position > held]
+                # the rows locked: a second drainer of the same items waits here, then
+                # finds the positions past them and writes none
+                cur.executemany(self._sql(NEW_FEED), [(n,) for n in names])
+                held = self._lock_feeds(cur, names)
+                positions: dict[str, Position | None] = {}
+                new: list[FeedItem] = []
+                moves = []
+                for name in names:
+                    h = held[name]
+                    items = [i for i in batches[name] if h is None or i.position > h]
+                    positions[name] = items[-1].position if items else h
+                    if items:
+                        new += items
+                        moves.append((*items[-1].position, name))
                 if not new:
-                    return 0, held
+                    return 0, positions
                 written = self._write_items(cur, new)
-                last = new[-1].position
-                cur.execute(self._sql(MOVE_FEED), (*last, feed))
-                return written, last
+                cur.executemany(self._sql(MOVE_FEED), moves)
+                return written, positions
         except Exception as e:
             self._drop_connection()
             raise HistoryUnavailable(f"{self.describe}: {e}") from e
+
+    def _lock_feeds(self, cur: Any, names: list[str]) -> dict[str, Position | None]:
+        """The positions of the feeds (sorted names, their rows made), their rows locked
+        in that order."""
+        if len(names) == 1:
+            cur.execute(self._sql(FEED_POSITION + self.lock_row), (names[0],))
+            rows = [(names[0], *cur.fetchone())]
+        else:
+            rows = []
+            for i in range(0, len(names), LOCK_AT_ONCE):
+                some = names[i : i + LOCK_AT_ONCE]
+                marks = ", ".join("?" * len(some))
+                cur.execute(self._sql(FEED_POSITIONS.format(marks) + self.lock_row), some)
+                rows += cur.fetchall()
+        return {feed: None if major < 0 else (major, minor) for feed, major, minor in rows}
 
     def _write_items(self, cur: Any, items: list[FeedItem]) -> int:
         """The entries and the rejections (counted per day) of the items, in one statement
@@ -347,6 +424,8 @@ class Drainer:
         self._name: str | None = None
         self._position: Position | None = None
         self._known = False  # whether _position is the database's (read it again if not)
+        self._many: FeedSet | None = None  # the feed, when it is many (set with _known)
+        self._more = False  # whether the last batch left items: the next goes at once
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -366,11 +445,18 @@ class Drainer:
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, RETRY_WAIT[1])
                 continue
-            if moved < self.batch:  # caught up: let the next batch gather
+            if not (moved and self._more):  # caught up: let the next batch gather
                 await asyncio.sleep(self.every)
 
     async def drain_once(self) -> int:
         """One batch: the items read (0: none waited). Raises on a failure."""
+        if not self._known:
+            self._many = await feed_set(self.feed)
+            if self._many is not None:
+                self._many.forget()
+                self._known = True
+        if self._many is not None:
+            return await self._drain_many(self._many)
         if not self._known:
             self._name = await self.feed.name()
             self._position = await self.sink.position(self._name)
@@ -385,7 +471,17 @@ class Drainer:
         assert position is not None  # the items read are at or before it
         self._position = position
         await self.feed.trim(position, written)
+        self._more = len(items) >= self.batch
         return len(items)
+
+    async def _drain_many(self, feeds: FeedSet) -> int:
+        batches, self._more = await feeds.read_many(self.batch)
+        if not batches:
+            return 0
+        written, positions = await self.sink.write_many(batches)
+        # every feed read has a position now: at or after its items
+        await feeds.trim_many({f: p for f, p in positions.items() if p is not None}, written)
+        return sum(len(items) for items in batches.values())
 
     async def drain(self) -> None:
         """Everything now in the feed (tests)."""

@@ -39,6 +39,7 @@ from .store import Callback, Subscription
 
 log = logging.getLogger(__name__)
 
+SLOTS = 16384
 REDIRECTS = 3  # MOVED answers followed for one command before giving up (503)
 REFRESH_EVERY = 0.5  # seconds: the slot map is read at most this often after errors
 WATCH_EVERY = 1.0  # seconds between looks at the map while a master's push link is down
@@ -63,6 +64,7 @@ class ClusterLink:
         self._timeout, self._connect_timeout = timeout, connect_timeout
         self._nodes: dict[str, _Node] = {}
         self._moved: dict[int, str] = {}  # slot -> master named by a MOVED, until a refresh
+        self._masters: tuple[Any, tuple, dict[str, list[int]]] | None = None  # masters()
         self._refreshed = 0.0
         self._refreshing: asyncio.Task[None] | None = None
         self._hubs: dict[str, PushHub] = {}
@@ -94,6 +96,36 @@ class ClusterLink:
         """The master ("host:port") that holds `key`'s slot."""
         slot = self._rc.keyslot(key)
         return self._moved.get(slot) or self._rc.nodes_manager.get_node_from_slot(slot).name
+
+    def addr_of_slot(self, slot: int) -> str:
+        """The master that holds `slot`, as the map (and MOVED answers since) say."""
+        return self._moved.get(slot) or self._rc.nodes_manager.get_node_from_slot(slot).name
+
+    def masters(self) -> dict[str, list[int]]:
+        """Each master, and the slots it holds as the map (and MOVED answers since) say;
+        slots no master holds are left out. Made again only when the map changed."""
+        cache = self._rc.nodes_manager.slots_cache
+        moved = tuple(sorted(self._moved.items()))
+        if self._masters is None or self._masters[0] is not cache or self._masters[1] != moved:
+            out: dict[str, list[int]] = {}
+            for slot in range(SLOTS):
+                addr = self._moved.get(slot)
+                if addr is None:
+                    nodes = cache.get(slot)
+                    if not nodes:
+                        continue
+                    addr = nodes[0].name
+                out.setdefault(addr, []).append(slot)
+            self._masters = (cache, moved, out)
+        return self._masters[2]
+
+    async def execute_at(self, addr: str, *args: Any) -> Any:
+        """A command for master `addr` itself (a script that declares no keys)."""
+        try:
+            return await self._node(addr).pipe.execute(*args)
+        except UNAVAILABLE:
+            self._refresh_soon()  # the master may have been replaced
+            raise
 
     def _node(self, addr: str) -> _Node:
         node = self._nodes.get(addr)

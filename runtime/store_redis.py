@@ -28,6 +28,7 @@ uses sharded pub/sub. The commands and scripts are the same either way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -40,6 +41,7 @@ from redis.exceptions import NoScriptError
 
 from .history import HISTORY_KEY, FeedItem, FeedStatus, Position, rejections_of
 from .redis_cluster import ClusterLink
+from .redis_history import ClusterFeeds, feed_items, feed_key_for, first_after, slot_feed_keys
 from .redis_keys import Link, Script, key_part, player_prefix
 from .redis_links import SingleNode, is_cluster, unavailable, unavailable_on_error
 from .redis_presence import DEFAULT_RENEW_EVERY, DEFAULT_TTL, HERE_LUA, OTHERS_LISTEN_LUA, Presence
@@ -300,7 +302,8 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         node of a Redis Cluster; None finds out on first use. `presence_*`: how long this
         process's entry as a listener of a player outlives it, and how often it is renewed
         (redis_presence.py). `history`: append every commit's entries and rejections to
-        the history stream (runtime/history.py; one node only)."""
+        the history feed (runtime/history.py): one stream on one node, the stream of the
+        player's slot on a cluster (redis_history.py)."""
         if publish_command not in (None, "PUBLISH", "SPUBLISH"):
             raise ValueError("publish_command must be PUBLISH or SPUBLISH")
         self._url = url
@@ -336,12 +339,10 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             t, ct = self._timeout, self._connect_timeout
             if self._cluster is None:
                 self._cluster = await is_cluster(self._url, timeout=t, connect_timeout=ct)
-            if self._cluster and self._history:
-                # the history stream is one key: a commit script cannot reach it from
-                # every slot (a feed per slot is not built)
-                raise RedisConnectionError("the history sink does not run on a Redis Cluster")
             if self._cluster:
                 self._publish = "SPUBLISH"  # each channel lives on its slot's master
+                if self._history:
+                    slot_feed_keys()  # the slots' feeds (~20 ms): now, not in a request
                 link: Link = await ClusterLink.open(self._url, timeout=t, connect_timeout=ct)
             else:
                 self._publish = self._publish_option or "PUBLISH"
@@ -429,9 +430,13 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
             args += [name, orjson.dumps(state[name]) if name in state else b""]
         args.append(orjson.dumps([d.result for d in decided]))
         if self._history:
-            keys.append(HISTORY_KEY)
+            keys.append(self._feed_key(p))
             args += [game, player, orjson.dumps(rejections_of(decided))]
         return keys, args
+
+    def _feed_key(self, p: str) -> str:
+        """The history feed a player's commits append to (the link is open)."""
+        return feed_key_for(p) if self._cluster else HISTORY_KEY
 
     async def remember(
         self, game: str, player: str, *, expected_version: int, decided: list[Decided]
@@ -440,15 +445,15 @@ class RedisStore(RedisSocial, Store):  # inboxes, outbox index, leaderboards: st
         p = player_prefix(game, player)
         args: list[Any] = [expected_version, self._rejection_ttl_ms, self._max_rejections]
         keys = [p + ":state", p + ":res:", p + ":rej"]
-        if self._history:
-            keys.append(HISTORY_KEY)
-            args += [game, player, orjson.dumps(rejections_of(decided))]
-        else:
-            args += ["", "", ""]
-        for d in decided:
-            args += [d.action_id, orjson.dumps([d.fingerprint, d.result])]
         try:
             link = self._link or await self._open()
+            if self._history:
+                keys.append(self._feed_key(p))
+                args += [game, player, orjson.dumps(rejections_of(decided))]
+            else:
+                args += ["", "", ""]
+            for d in decided:
+                args += [d.action_id, orjson.dumps([d.fingerprint, d.result])]
             reply = await _remember_script(link, keys, args)
         except Exception as e:
             failure = unavailable(e, write=True)  # as commit
@@ -583,69 +588,92 @@ _status_script = Script(STATUS_LUA)
 _epoch_script = Script(EPOCH_LUA)
 HISTORY_TOTALS = HISTORY_KEY + ":totals"  # {written, failures} of every drainer
 HISTORY_EPOCH = HISTORY_KEY + ":epoch"
-FEED_FIELDS = (b"g", b"p", b"e", b"r")  # a stream item's fields, in the order appended
-
-
-def _json_list(raw: bytes) -> list:
-    # most items have entries or rejections, not both: the other is '[]'
-    return [] if raw == b"[]" else orjson.loads(raw)
 
 
 class RedisFeed:
-    """The history stream (see runtime/history.py): items stay until a drainer trims
-    them, after the history database took them; positions are the stream ids."""
+    """The history feed (see runtime/history.py): items stay until a drainer trims them,
+    after the history database took them; positions are the stream ids. On one node, one
+    stream (HISTORY_KEY, history.Feed); on a Redis Cluster, a stream per hash slot
+    (redis_history.py, history.FeedSet: read_many and trim_many)."""
 
     def __init__(self, store: RedisStore) -> None:
         self._store = store
+        self._slots = ClusterFeeds()
+        self._epoch: str | None = None  # on a cluster: read again after a failure
+
+    @unavailable_on_error
+    async def many(self) -> bool:
+        """Whether the feed is a stream per slot (on a cluster): read_many, trim_many."""
+        await self._store._link_now()
+        return bool(self._store.is_cluster)
+
+    async def _make_epoch(self, link: Link) -> str:
+        epoch = await _epoch_script(link, [HISTORY_EPOCH], [secrets.token_hex(8)])
+        return epoch.decode()
 
     @unavailable_on_error
     async def name(self) -> str:
         link = await self._store._link_now()
-        epoch = await _epoch_script(link, [HISTORY_EPOCH], [secrets.token_hex(8)])
-        return f"redis:{epoch.decode()}"
+        return f"redis:{await self._make_epoch(link)}"
 
     @unavailable_on_error
     async def read_after(self, position: Position | None, limit: int) -> list[FeedItem]:
         link = await self._store._link_now()
-        start = "-" if position is None else f"{position[0]}-{position[1] + 1}"
+        start = "-" if position is None else first_after(position)
         reply: Any = await link.execute(
             HISTORY_KEY, "XRANGE", HISTORY_KEY, start, "+", "COUNT", limit
         )
-        items = []
-        for sid, fields in reply or ():
-            if isinstance(fields, dict):
-                game, player, entries, rejections = (fields[k] for k in FEED_FIELDS)
-            else:  # as the scripts append them: g GAME p PLAYER e ENTRIES r REJECTIONS
-                assert fields[::2] == list(FEED_FIELDS), fields[::2]
-                game, player, entries, rejections = fields[1::2]
-            major, minor = sid.split(b"-", 1)
-            items.append(
-                FeedItem(
-                    (int(major), int(minor)),
-                    game.decode(),
-                    player.decode(),
-                    int(major),
-                    _json_list(entries),
-                    _json_list(rejections),
-                )
-            )
-        return items
+        return feed_items(reply)
 
     @unavailable_on_error
     async def trim(self, position: Position, written: int) -> None:
         link = await self._store._link_now()
-        await _trim_script(
-            link, [HISTORY_KEY, HISTORY_TOTALS], [f"{position[0]}-{position[1] + 1}", written]
-        )
+        await _trim_script(link, [HISTORY_KEY, HISTORY_TOTALS], [first_after(position), written])
+
+    def forget(self) -> None:
+        """After a failure: the epoch is read again (a wiped Redis made a new one)."""
+        self._epoch = None
+
+    @unavailable_on_error
+    async def read_many(self, limit: int) -> tuple[dict[str, list[FeedItem]], bool]:
+        """Items of the slots' feeds that have any, by feed name `redis:<epoch>:<slot>`."""
+        link = await self._store._link_now()
+        assert isinstance(link, ClusterLink), "read_many is for a cluster's feeds"
+        if self._epoch is None:
+            self._epoch = await self._make_epoch(link)
+        batches, more, failure = await self._slots.read(link, self._epoch, limit)
+        if failure is not None:
+            if not batches:
+                raise failure
+            # the other masters' items go on to the database; this one's wait for it
+            log.warning("history: a master's feeds could not be read: %s", failure)
+            with contextlib.suppress(Exception):
+                await self.count_failure()
+        return batches, more
+
+    @unavailable_on_error
+    async def trim_many(self, positions: dict[str, Position], written: int) -> None:
+        link = await self._store._link_now()
+        assert isinstance(link, ClusterLink), "trim_many is for a cluster's feeds"
+        await self._slots.trim(link, positions)
+        if written:
+            await link.execute(HISTORY_TOTALS, "HINCRBY", HISTORY_TOTALS, "written", written)
 
     @unavailable_on_error
     async def status(self) -> FeedStatus:
         link = await self._store._link_now()
+        if isinstance(link, ClusterLink):
+            waiting, oldest = await self._slots.status(link)
+            raw: Any = await link.execute(
+                HISTORY_TOTALS, "HMGET", HISTORY_TOTALS, "written", "failures"
+            )
+            written, failures = (int(v or 0) for v in raw)
+            return FeedStatus(waiting, oldest, written, failures)
         waiting, first, written, failures = await _status_script(
             link, [HISTORY_KEY, HISTORY_TOTALS], []
         )
-        oldest = None if not first else int(first.decode().split("-", 1)[0])
-        return FeedStatus(int(waiting), oldest, int(written), int(failures))
+        oldest_ms = None if not first else int(first.decode().split("-", 1)[0])
+        return FeedStatus(int(waiting), oldest_ms, int(written), int(failures))
 
     @unavailable_on_error
     async def count_failure(self) -> None:

@@ -72,8 +72,11 @@ async def test_any_node_is_found_to_be_a_cluster(
     assert single.is_cluster is False
 
 
-async def test_every_command_touches_one_slot(cluster_url: str, stores: list[RedisStore]) -> None:
-    store = new(stores, cluster_url)
+@pytest.mark.parametrize("history", [False, True])  # True: the feed of the player's slot too
+async def test_every_command_touches_one_slot(
+    history: bool, cluster_url: str, stores: list[RedisStore]
+) -> None:
+    store = new(stores, cluster_url, history=history)
     await store.ping()
     link: Any = store._link
     sent: list[tuple[str, tuple]] = []
@@ -115,6 +118,10 @@ async def test_every_command_touches_one_slot(cluster_url: str, stores: list[Red
     keys = [k for k in client.keys(target_nodes=redis.RedisCluster.ALL_NODES) if b"{farm:p1}" in k]
     client.close()
     assert len(keys) == 6 and len({key_slot(k) for k in keys}) == 1  # :rej, the rejections
+    if history:  # the commit and the remember, on the feed of the player's slot
+        scripts = [args[3 : 3 + int(args[2])] for _, args in sent if args[0] == "EVALSHA"]
+        feeds = [ks[-1] for ks in scripts if ks[-1].startswith("rulesc:history:")]
+        assert len(feeds) == 2 and feeds[0].startswith("rulesc:history:{")
 
 
 async def test_pushes_use_sharded_pubsub_across_processes(
