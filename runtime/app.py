@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import time
@@ -41,6 +42,7 @@ access_log = logging.getLogger("tornado.access")
 GAME = r"([A-Za-z0-9_.-]+)"
 PLAYER = r"([^/]+)"
 READ_CHUNK = 4096  # see Server.listen
+COLLECT_AFTER_SWAP = 5.0  # seconds: requests on a replaced pack are done by then
 
 
 class Server:
@@ -101,6 +103,7 @@ class Server:
         # builds at once in the executor broke each other's parse), and a refused build is
         # dropped before the next one looks at the packs folder
         self._reloading = asyncio.Lock()
+        self._collect: asyncio.TimerHandle | None = None  # the collection after a swap
 
     # -- packs --
 
@@ -142,7 +145,11 @@ class Server:
         self.event_push.rearm(game.id)  # the schedule may have changed: connections hear it
         log.info("game %s now runs pack %s", game.id, game.pack.version)
         # the pack replaced leaves sys.modules once nothing holds it (in-flight requests
-        # finish on it; Pack's finalizer); its folder stays among the last `keep_packs`
+        # finish on it; Pack's finalizer); its folder stays among the last `keep_packs`.
+        # What still holds it is often a reference cycle (a finished request's exception
+        # and frames), which only a full collection frees, and that may not come for
+        # hours in a quiet process: one, once the requests on the old pack are done.
+        self._collect_later(loop)
         cfg = self.config
         await loop.run_in_executor(
             None,
@@ -154,6 +161,11 @@ class Server:
             self.serving_dirs(),
         )
         return game
+
+    def _collect_later(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._collect is not None:
+            self._collect.cancel()  # swaps in a row: one collection after the last
+        self._collect = loop.call_later(COLLECT_AFTER_SWAP, gc.collect)
 
     def serving_dirs(self) -> list[Path]:
         """The folders of the packs this server serves now."""
@@ -244,6 +256,8 @@ class Server:
 
     async def close(self) -> None:
         await self.event_push.close()
+        if self._collect is not None:
+            self._collect.cancel()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
