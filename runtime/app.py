@@ -77,7 +77,7 @@ class Server:
         self.gateway = gateway(
             store, retries=self.config.retries, cache_size=self.config.cache_size, clock=clock
         )
-        self.metrics = Metrics(self.gateway.calls)
+        self.metrics = Metrics(self.gateway.calls, self.gateway.faults)
         self.hub = Hub(store, self.gateway.saw_version, self.inbox_waits)
         limits = self.config.limits
         self.limiter = RateLimiter(limits.rate, limits.burst, clock=rate_clock)

@@ -281,7 +281,8 @@ def run_hook(pack: Pack, event: str, s: dict, ctx: Context, *args: Any) -> dict:
     """The pack's `on EVENT` hook on `s`, in the same step: the state after it. A hook
     cannot refuse what triggered it: when it fails (a number out of range), or faults (a
     bug in the rules: the message names the `.rules` line, and the server logs it), its
-    effects are dropped, the step stands, and a `hook_failed` event says why. So a fault
+    effects are dropped, the step stands, and a `hook_failed` event says why (with
+    `"fault": true` when it is a fault, so tools and /metrics tell the two apart). So a fault
     in `on receive` costs the receiver the hook's effects, never the gift, and a faulting
     `on season_change` runs once (the turn is seen), not again in every step."""
     spec = getattr(pack.module, "HOOKS", {}).get(event)
@@ -302,11 +303,13 @@ def run_hook(pack: Pack, event: str, s: dict, ctx: Context, *args: Any) -> dict:
     try:
         fn(h, ctx, *args)
     except Exception as err:
+        data: dict[str, Any] = {"hook": event}
         if isinstance(err, Rejected):
-            message = err.message
+            data["message"] = err.message
         else:
             fault = located(pack, err)
-            message = f"the rules failed: {fault}"
+            data["message"] = f"the rules failed: {fault}"
+            data["fault"] = True  # a bug in the rules, not a designed failure (tools fail on it)
             log.error(
                 "player %s: hook `on %s` (step %s) failed inside pack %s: %s",
                 ctx.player_id,
@@ -317,7 +320,7 @@ def run_hook(pack: Pack, event: str, s: dict, ctx: Context, *args: Any) -> dict:
             )
         ctx.changes, ctx.events, ctx.clamped = saved[0], saved[1], saved[2]
         del ctx.outbox[saved[3] :]
-        ctx.events.append({"name": "hook_failed", "data": {"hook": event, "message": message}})
+        ctx.events.append({"name": "hook_failed", "data": data})
         return s
     return h
 
@@ -537,6 +540,12 @@ def _params_errors(err: ValidationError) -> list[dict]:
 
 def _params_message(err: ValidationError) -> str:
     return "; ".join(f"{e['param']}: {e['problem']}" for e in _params_errors(err))
+
+
+def hook_faults(events: list[dict]) -> list[dict]:
+    """The `hook_failed` events among `events` that are faults of the pack's code (not a
+    designed failure such as a number out of range)."""
+    return [e for e in events if e["name"] == "hook_failed" and e["data"].get("fault")]
 
 
 def located(pack: Pack, err: Exception) -> PackFault:

@@ -86,6 +86,7 @@ class _Plan:
     applies: bool  # some action is ok (or a delivery, or outbox tidying): commit
     done: list[str] = field(default_factory=list)  # inbox ids to forget after the commit
     sends: bool = False  # the commit adds effects to the outbox
+    faults: Counter[str] = field(default_factory=Counter)  # pack faults contained, by where
 
 
 @dataclass(slots=True)
@@ -96,6 +97,9 @@ class Gateway:
     clock: Callable[[], int] = now_ms
     # store calls by kind, read by /metrics at scrape time (nothing costs on the hot path)
     calls: Counter[str] = field(default_factory=Counter)
+    # pack faults contained, by (game, where): read by /metrics (rulesc_pack_faults_total).
+    # Counted from the plan that was answered (a plan redone after a conflict counts once).
+    faults: Counter[tuple[str, str]] = field(default_factory=Counter)
     _locks: PlayerLocks = field(default_factory=PlayerLocks)
     _cache: StateCache = field(init=False)
     # per player: ids of effects in their outbox known to be in their receivers' inboxes,
@@ -124,6 +128,7 @@ class Gateway:
                 peers = await self._peers(game, ids) if ids else {}
                 plan = self._plan(game, player, base, intents, known, now, version, inbox, peers)
                 if not plan.decided and not plan.applies:  # answered from memory; nothing to tidy
+                    self._count_faults(game, plan)
                     await self._forget(key, plan.done)
                     return Answer(plan.results, version, now)
                 if plan.sends:
@@ -134,6 +139,7 @@ class Gateway:
                     self._cache.drop(key)  # applied or not, we cannot tell: reload next time
                     raise
                 if outcome.status == "ok":
+                    self._count_faults(game, plan)
                     if plan.applies:
                         self._cache.put(key, outcome.version, plan.state)
                         try:
@@ -181,7 +187,12 @@ class Gateway:
         ids = self._peer_ids(game, player, intents, known)
         peers = await self._peers(game, ids) if ids else {}
         plan = self._plan(game, player, base, intents, known, now, version, inbox, peers)
+        self._count_faults(game, plan)
         return Answer(plan.results, version, now)
+
+    def _count_faults(self, game: Game, plan: _Plan) -> None:
+        for where, n in plan.faults.items():
+            self.faults[(game.id, where)] += n
 
     def _plan(
         self,
@@ -196,9 +207,11 @@ class Gateway:
         peers: dict[str, dict | None] | None = None,
     ) -> _Plan:
         # a state last written under another pack: its migration comes first, in this commit
+        faults: Counter[str] = Counter()
         try:
             state, migrated = _migration(game, base, now, version)
         except PackError as err:  # each action below meets it again and is its pack_fault
+            faults["migrate"] += 1
             log.error(
                 "%s/%s: migration to pack %s failed: %s", game.id, player, game.pack.version, err
             )
@@ -211,7 +224,7 @@ class Gateway:
         if sent and state is not None and state.get(social.OUTBOX):
             state = social.without(state, sent)  # delivered before: this commit strips them
         state, decided, done = social.receive_all(
-            game.pack, player, state, inbox or [], now, numbering
+            game.pack, player, state, inbox or [], now, numbering, faults
         )
         if migrated is not None:
             decided.insert(0, migrated)
@@ -225,6 +238,10 @@ class Gateway:
                 )
                 continue
             out = self._run(game, player, it, state, now, peers)
+            if out.error is not None and out.error["code"] == "pack_fault":
+                faults["grant" if it.grant is not None else "action"] += 1
+            elif out.ok and out.events:
+                faults["hook"] += len(engine.hook_faults(out.events))
             result = out.result(it.answer_id)
             if out.ok:  # a rejected action leaves the state as it was
                 state = social.send(out.state, out.outbox, numbering) if out.outbox else out.state
@@ -233,7 +250,7 @@ class Gateway:
             decided.append(Decided(it.store_id, it.fingerprint, result, ledger, it.name))
             in_batch[it.store_id] = (it.fingerprint, result)
             results.append(result)
-        return _Plan(results, decided, state, applies, done, numbering.n > 0)
+        return _Plan(results, decided, state, applies, done, numbering.n > 0, +faults)
 
     @staticmethod
     def _run(
@@ -425,7 +442,11 @@ class Gateway:
             await self.apply(game, player, [])
             version, base, _ = await self._load((game.id, player))
         now = max(self.clock(), (base or {}).get("_now", 0))
-        return version, engine.view(game.pack, base, now), now
+        try:
+            return version, engine.view(game.pack, base, now), now
+        except PackError:  # answered 409 pack_fault (handlers.py)
+            self.faults[(game.id, "read")] += 1
+            raise
 
     async def apply_inbox(self, game: Game, player: str) -> None:
         """Apply what waits in the player's inbox, if anything does (read from the store,

@@ -182,7 +182,9 @@ class _History(Collector):
 
 
 class Metrics:
-    def __init__(self, store_calls: Counter[str]) -> None:
+    def __init__(
+        self, store_calls: Counter[str], pack_faults: Counter[tuple[str, str]] | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         self._history: _History | None = None
         r = self.registry
@@ -221,6 +223,20 @@ class Metrics:
                 "Actions answered, by game, action and outcome",
                 ["game", "action", "outcome"],
                 self.actions,
+            )
+        )
+        # pack faults contained (runtime/engine.py PackFault), by (game, where): kept by the
+        # gateway, which meets them
+        self.pack_faults: Counter[tuple[str, str]] = (
+            pack_faults if pack_faults is not None else Counter()
+        )
+        r.register(
+            _Counts(
+                "rulesc_pack_faults",
+                "Faults inside a rule pack's code, contained (by game, and where: action, "
+                "grant, hook, delivery, read, migrate)",
+                ["game", "where"],
+                self.pack_faults,
             )
         )
         r.register(

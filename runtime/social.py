@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,13 @@ def send(state: dict, effects: list[dict], numbering: Numbering) -> dict:
 
 
 def receive_all(
-    pack: Pack, player: str, state: dict | None, inbox: list[dict], now: int, numbering: Numbering
+    pack: Pack,
+    player: str,
+    state: dict | None,
+    inbox: list[dict],
+    now: int,
+    numbering: Numbering,
+    faults: Counter[str] | None = None,
 ) -> tuple[dict | None, list[Decided], list[str]]:
     """Apply the waiting effects: (the new state, one Decided per effect applied, the ids
     to forget from the inbox: applied now or before).
@@ -87,7 +94,10 @@ def receive_all(
     - the state is fine and this delivery faults: it is set aside, once (so it never
       faults again on every read): recorded as decided, past the sender's mark, with a
       ledger entry `inbox:set_aside` that holds the effect and the error (an operator
-      can grant what it carried)."""
+      can grant what it carried).
+
+    `faults`, when given, counts the pack faults met: "delivery" (set aside or kept) and
+    "hook" (an `on receive` or `on level_up` hook that faulted)."""
     if state is None or not inbox:
         return state, [], []
     marks: dict[str, Any] = dict(state.get(RECEIVED, {}))
@@ -104,6 +114,8 @@ def receive_all(
         try:
             out = engine.receive(pack, state, effect, now=now, player_id=player)
         except PackError as err:
+            if faults is not None:
+                faults["delivery"] += 1
             aside = _prepares(pack, state, now)
             log.error(
                 "%s: delivery %s %s, it failed inside pack %s: %s",
@@ -121,6 +133,8 @@ def receive_all(
             decided.append(_set_aside(effect, str(err), max(now, state.get("_now", 0))))
             continue
         done.append(effect["id"])
+        if faults is not None and out.events:
+            faults["hook"] += len(engine.hook_faults(out.events))
         state = send(out.state, out.outbox, numbering) if out.outbox else out.state
         marks[effect["from"]] = effect["seq"]
         decided.append(_decided(effect, out))

@@ -100,6 +100,15 @@ async def read(run: Running, game: str, token: str) -> dict:
     return r.body["state"]
 
 
+async def faults_counted(run: Running, game: str) -> dict[str, float]:
+    """rulesc_pack_faults_total for `game` in /metrics, by where."""
+    text = (await call(f"{run.url}/metrics")).body.decode()
+    found = re.findall(
+        rf'^rulesc_pack_faults_total{{game="{game}",where="(\w+)"}} (\S+)$', text, re.M
+    )
+    return {where: float(n) for where, n in found}
+
+
 # -- on receive ----------------------------------------------------------------------------
 
 
@@ -125,6 +134,7 @@ async def test_a_fault_in_on_receive_drops_the_hook_not_the_gift_nor_the_batch(
     )
     assert r.status == 200 and r.body["results"][0]["status"] == "ok", r.body
     assert len(await run.store.inbox("arena", bob)) == 1
+    assert await faults_counted(run, "arena") == {}
     with caplog.at_level(logging.ERROR, logger="rulesc.runtime.engine"):
         # bob's batch applies the delivery first, in the same commit: its hook faults
         r = await call(
@@ -136,6 +146,7 @@ async def test_a_fault_in_on_receive_drops_the_hook_not_the_gift_nor_the_batch(
     assert r.status == 200, r.body
     assert [x["status"] for x in r.body["results"]] == ["ok", "ok"]
     assert any("hook `on receive`" in m and "arena.rules:139" in m for m in caplog.messages)
+    assert await faults_counted(run, "arena") == {"hook": 1}
     assert await run.store.inbox("arena", bob) == []  # applied once: not met again
     after = await read(run, "arena", b_token)
     # the gift and both actions applied; the hook's xp did not (its effects are dropped)
@@ -158,6 +169,7 @@ async def test_a_fault_in_on_receive_drops_the_hook_not_the_gift_nor_the_batch(
         assert await read(run, "arena", b_token) == after
     assert not caplog.messages
     assert (await read(run, "arena", a_token))["coins"] == before["coins"] - 15
+    assert await faults_counted(run, "arena") == {"hook": 1}  # reads fault nothing
 
 
 async def test_a_delivery_whose_receiver_cannot_be_prepared_waits_in_the_inbox(
@@ -256,6 +268,8 @@ async def test_a_fault_in_on_level_up_drops_the_hook_and_the_action_stands(
     assert third["changes"]["level"] == [1, 2]
     assert [e["name"] for e in third["events"]] == ["level_up", "hook_failed"]
     assert "arena.rules:136" in third["events"][1]["data"]["message"]
+    assert third["events"][1]["data"]["fault"] is True
+    assert await faults_counted(run, "arena") == {"hook": 1}
     after = await read(run, "arena", token)
     assert after["level"] == 2 and after["gems"] == before["gems"]  # not the hook's 3
 
@@ -322,6 +336,7 @@ async def test_rules_that_fault_on_every_state_answer_each_request_and_write_not
     stored = await run.store.load("harvest", player)
     await first.stop(run)
     run = await kit_of(kits, store_kind, bad, tmp_path).start()
+    assert await faults_counted(run, "harvest") == {}
     for _ in range(2):
         r = await call(f"{run.url}/v1/harvest/state", token=token)
         assert r.status == 409, r.body
@@ -344,6 +359,10 @@ async def test_rules_that_fault_on_every_state_answer_each_request_and_write_not
     assert r.status == 200 and r.body["results"][0]["error"]["code"] == "pack_fault", r.body
     r = await call(f"{run.url}/v1/harvest/state", token=newcomer)
     assert r.status == 409 and r.body["error"]["code"] == "pack_fault", r.body
+    # each read migrates first (its fault, then the read's); each step's migration faults
+    # once, then each action in it, and the grant
+    counted = {"migrate": 4, "read": 3, "action": 3, "grant": 1}
+    assert await faults_counted(run, "harvest") == counted
     now = await run.store.load("harvest", player)
     assert now.state == stored.state  # nothing of the faulting steps was written
     await kits[-1].stop(run)
