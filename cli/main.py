@@ -542,7 +542,7 @@ def simulate(
         f"process{'es' * (workers != 1)} (seed {seed})"
     )
     typer.echo("wrote " + ", ".join(str(p) for p in wrote))
-    broken = any(run.broken for r in results for run in r.runs)
+    broken = any(run.broken or run.hook_faults for r in results for run in r.runs)
     raise typer.Exit(EXIT_RULES if broken else EXIT_OK)
 
 

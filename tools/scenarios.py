@@ -253,6 +253,9 @@ def _do(run: Run, step: ir.DoStep) -> list[str]:
     run.events = {who: outcome.events if outcome.ok else []}
     run.now = outcome.now
     if outcome.ok:
+        faulted = hook_faults(outcome.events)
+        if faulted:
+            return faulted
         if step.fails:
             changed = ", ".join(
                 f"{k} {_show(v[0])} -> {_show(v[1])}" for k, v in outcome.changes.items()
@@ -290,11 +293,25 @@ def _deliver(run: Run, outbox: list[dict]) -> list[str]:
         )
         run.states[name] = out.state
         run.events.setdefault(name, []).extend(out.events)
+        faulted = hook_faults(out.events, name or "me")
+        if faulted:
+            return faulted
         broken = engine.check_invariants(run.pack, out.state)
         if broken:
             return [f"invariant broken for {name or 'me'}: {b}" for b in broken]
         line.extend(out.outbox)
     return []
+
+
+def hook_faults(events: list[dict], who: str | None = None) -> list[str]:
+    """A hook that faulted (a bug in the rules: its message names the `.rules` line) is a
+    failure of the scenario, whatever it expects; a designed `hook_failed` (a number out of
+    range) is an event like any other."""
+    whose = f" (for {who})" if who else ""
+    return [
+        f"hook `on {e['data']['hook']}` faulted{whose}: {e['data']['message']}"
+        for e in engine.hook_faults(events)
+    ]
 
 
 def _list(names: list[str]) -> str:

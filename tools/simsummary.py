@@ -268,6 +268,15 @@ def render(game: ir.Game, result: BotResult, window_days: int | None = None) -> 
         )
         for run, at, what in broken[:5]:
             lines.append(f"    run {run}, day {at / DAY_MS:.1f}: {what}")
+    faults = [(run.run, at, what) for run in result.runs for at, what in run.hook_faults]
+    if faults:
+        lines.append("")
+        lines.append(
+            f"  the rules faulted {sum(run.faults for run in result.runs)} times in a hook, in "
+            f"{len({f[0] for f in faults})} of {len(result.runs)} runs (a bug in the rules)"
+        )
+        for run, at, what in faults[:5]:
+            lines.append(f"    run {run}, day {at / DAY_MS:.1f}: {what}")
     return "\n".join(lines) + "\n"
 
 

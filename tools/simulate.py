@@ -85,6 +85,10 @@ class RunResult:
     sessions: int = 0
     meter_full_at_start: Counter = field(default_factory=Counter)  # meter -> sessions starting full
     broken: list[tuple[int, str]] = field(default_factory=list)  # (time since start, invariant)
+    # hooks that faulted (a bug in the rules, not a designed hook_failed): (time since
+    # start, the message with its .rules line), each message once; `faults`: how many
+    hook_faults: list[tuple[int, str]] = field(default_factory=list)
+    faults: int = 0
 
     @property
     def gained(self) -> Counter:
@@ -395,6 +399,11 @@ def _tally(
                 _add(result.gained_by_day, label, day, after - before, days)
             else:
                 _add(result.spent_by_day, label, day, before - after, days)
+    for event in engine.hook_faults(outcome.events):
+        result.faults += 1
+        what = f"hook `on {event['data']['hook']}`: {event['data']['message']}"
+        if not any(f == what for _, f in result.hook_faults):
+            result.hook_faults.append((at, what))
     for broken in engine.check_invariants(pack, outcome.state):
         if not any(b == broken for _, b in result.broken):
             result.broken.append((at, broken))
