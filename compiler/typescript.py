@@ -182,7 +182,8 @@ def declarations(game: ir.Game, version: str) -> str:
             ],
         )
     if game.hooks:
-        events.setdefault("hook_failed", ["hook: string", "message: string"])
+        # `fault`: the hook raised (a bug in the rules), not a designed failure
+        events.setdefault("hook_failed", ["hook: string", "message: string", "fault?: true"])
     out += _doc("Each event's data, by event name (`event` frames and ledger entries).")
     out.append("export interface Events {")
     for name, fields in events.items():

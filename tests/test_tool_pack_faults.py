@@ -105,3 +105,13 @@ def test_simulate_counts_and_reports_hook_faults(tmp_path: Path) -> None:
     [result] = simulate(fine, game, list(game.bots), Options(days=2, runs=2, seed=1), jobs=1)
     assert [run.faults for run in result.runs] == [0, 0]
     assert "faulted" not in simsummary.render(game, result, None)
+
+
+def test_the_games_types_say_which_hook_failed_is_a_fault(tmp_path: Path) -> None:
+    game = tmp_path / "climb"
+    game.mkdir()
+    (game / "game.rules").write_text(textwrap.dedent(RULES.format(hook=GAIN)).lstrip())
+    result = compile_game(game)
+    assert result.ok and result.files is not None
+    types = result.files["types.d.ts"]
+    assert "  hook_failed: { hook: string; message: string; fault?: true; };" in types, types

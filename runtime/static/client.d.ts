@@ -46,6 +46,8 @@ export interface StateFrame {
   type: "state";
   version: number;
   changes: Record<string, [unknown, unknown]>;
+  /** what made the change: an action by name, `grant`, `inbox:receive` (a delivery
+   * applied) or `inbox:set_aside` (a delivery the rules faulted on, set aside) */
   cause: { action_id: string; action: string };
 }
 
@@ -104,12 +106,45 @@ export interface ClientOptions {
 
 export interface LedgerEntry {
   id: string;
+  /** an action by name, `grant`, `inbox:receive` or `inbox:set_aside` (see SetAsideEntry) */
   action: string;
   action_id: string;
   params: unknown;
   changes: Record<string, [unknown, unknown]>;
   events: { name: string; data: unknown }[];
   time: number;
+  /** `inbox:set_aside` only: the delivery the rules faulted on, as it was sent */
+  effect?: Delivery;
+  /** `inbox:set_aside` only: why it was set aside (`pack_fault`, with the `.rules` line) */
+  error?: RejectionError;
+}
+
+/** A delivery from another player, as it was sent. */
+export interface Delivery {
+  /** the effect's id (the entry's `action_id`) */
+  id: string;
+  from: string;
+  to: string;
+  /** the sender's action that sent it */
+  action: string;
+  kind: "give" | "take" | "return";
+  /** [the sender's version, its number in that commit]: the order of delivery */
+  seq: [number, number];
+  /** give and return: [resource, row or null, amount] */
+  gains?: [string, string | null, number][];
+  /** take: [resource, row or null, at most this amount] */
+  take?: [string, string | null, number];
+}
+
+/** The ledger entry of a delivery the rules faulted on (outside any hook): nothing of it
+ * applied, it is set aside once; an operator may grant what it carried. */
+export interface SetAsideEntry extends LedgerEntry {
+  action: "inbox:set_aside";
+  params: { from: string; action: string; kind: "give" | "take" | "return" };
+  effect: Delivery;
+  error: RejectionError;
+  changes: Record<string, never>;
+  events: [];
 }
 
 /** Params are optional for an action that takes none. */

@@ -1,6 +1,7 @@
 // Compiled (never run) by tests/test_js_client.py: the client's declarations with a pack's
 // types.d.ts make a game's calls typed. Each @ts-expect-error line must fail to compile.
 import { Client } from "../../runtime/static/client.js";
+import type { SetAsideEntry } from "../../runtime/static/client.js";
 import type {
   Actions, Events, EventsFrame, ScheduledEventName, State,
 } from "../golden/harvest_pack/types";
@@ -32,6 +33,17 @@ export async function play(url: string): Promise<number> {
   const misspelt: ScheduledEventName = "harvest_fest";
   const frame = (f: EventsFrame): boolean => f.events.next?.name === festival;
   console.log(running, misspelt, frame);
+  for (const e of await client.ledger()) {
+    if (e.effect !== undefined && e.error !== undefined) {  // an inbox:set_aside entry
+      console.log(e.effect.from, e.effect.kind, e.effect.gains?.[0]?.[2], e.error.code === "pack_fault");
+    }
+    // @ts-expect-error: `error` is only on an inbox:set_aside entry
+    console.log(e.error.message);
+  }
+  const aside = (e: SetAsideEntry): string => e.effect.to + e.error.message + e.params.from;
+  // @ts-expect-error: a set-aside entry's action is inbox:set_aside
+  const receive: SetAsideEntry["action"] = "inbox:receive";
+  console.log(aside, receive);
   const { state } = await client.state();
   const ready: number = state.field[0]?.ready_at ?? 0;
   client.close();
