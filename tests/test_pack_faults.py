@@ -253,6 +253,7 @@ async def test_a_delivery_the_rules_fault_on_is_set_aside_once_with_a_ledger_ent
         "buy_energy",
         "buy_energy",
     ]
+    assert await faults_counted(run, "arena") == {"delivery": 1}  # set aside once
 
 
 async def test_a_fault_in_on_level_up_drops_the_hook_and_the_action_stands(
