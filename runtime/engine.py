@@ -7,11 +7,13 @@ action that is rejected leaves the state exactly as it was.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
@@ -85,19 +87,35 @@ class PackFault(PackError):
     leaves the hook (run_hook)."""
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def runs_pack_code(fn: Callable[Concatenate[Pack, P], T]) -> Callable[Concatenate[Pack, P], T]:
+    """`fn(pack, ...)` runs the pack's code: a fault inside it raises PackFault, told
+    against the `.rules` line (located), never the raw exception."""
+
+    @functools.wraps(fn)
+    def contained(pack: Pack, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(pack, *args, **kwargs)
+        except PackFault:
+            raise
+        except Exception as err:
+            raise located(pack, err) from err
+
+    return contained
+
+
+@runs_pack_code
 def prepare(pack: Pack, state: dict | None, now: int) -> dict:
     """A player's state under this pack at `now`: created, upgraded to the pack, meters refilled."""
     m = pack.module
-    try:
-        if state is None:
-            return m.new_state(now) | {"_pack": pack.version} | migrate.born(pack.schema)
-        if state.get("_pack") != pack.version:
-            state, _ = upgrade(pack, state, now)
-        return m.settle(state, max(now, state.get("_now", 0)))
-    except PackFault:
-        raise
-    except Exception as err:
-        raise located(pack, err) from err
+    if state is None:
+        return m.new_state(now) | {"_pack": pack.version} | migrate.born(pack.schema)
+    if state.get("_pack") != pack.version:
+        state, _ = upgrade(pack, state, now)
+    return m.settle(state, max(now, state.get("_now", 0)))
 
 
 def _nested(value: Any) -> bool:
@@ -118,16 +136,12 @@ def _fit_row(old: Any, fresh: dict) -> dict:
     return {k: old.get(k, v) for k, v in fresh.items()}
 
 
+@runs_pack_code
 def upgrade(pack: Pack, state: dict, now: int) -> tuple[dict, migrate.Migration]:
     """A state made by an older pack, under this one: its `migrate` lines not yet applied
     to it applied, then fitted (_fit). With what the migration did (for the ledger)."""
-    try:
-        taken, done = migrate.take(pack.schema, state)
-        return migrate.put(pack.schema, _fit(pack, taken, now), done), done
-    except PackFault:
-        raise
-    except Exception as err:
-        raise located(pack, err) from err
+    taken, done = migrate.take(pack.schema, state)
+    return migrate.put(pack.schema, _fit(pack, taken, now), done), done
 
 
 def _fit(pack: Pack, state: dict, now: int) -> dict:
@@ -150,6 +164,7 @@ def _fit(pack: Pack, state: dict, now: int) -> dict:
     return out
 
 
+@runs_pack_code
 def run(
     pack: Pack,
     state: dict | None,
@@ -168,26 +183,6 @@ def run(
     draws besides player and action id; the pack version unless given (the simulator gives
     a hash of the rules' meaning, so comments and layout do not change its games).
     A fault inside the pack raises PackFault (the caller rejects this action only)."""
-    try:
-        return _run(pack, state, name, params, now, player_id, action_id, pin, peers, draw_key)
-    except PackFault:
-        raise
-    except Exception as err:  # settling the state, the level's stat: pack code too
-        raise located(pack, err) from err
-
-
-def _run(
-    pack: Pack,
-    state: dict | None,
-    name: str,
-    params: Any,
-    now: int,
-    player_id: str,
-    action_id: str,
-    pin: int | tuple[int, ...] | None,
-    peers: dict[str, dict | None] | None,
-    draw_key: str | None,
-) -> Outcome:
     m = pack.module
     version = pack.version
     if state is not None and state.get("_pack") == version:  # prepare(), the common case inline
@@ -376,6 +371,7 @@ def player_params(pack: Pack, name: str) -> tuple[str, ...]:
     return getattr(pack.module, "PLAYER_PARAMS", {}).get(name, ())
 
 
+@runs_pack_code
 def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id: str) -> Outcome:
     """Apply one delivery from another player (`effect`, with its "id", "from", "action"
     and "kind") in this player's own step: a gain (`give`, or the `return` of a take),
@@ -384,15 +380,6 @@ def receive(pack: Pack, state: dict | None, effect: dict, *, now: int, player_id
     Never rejected: what no longer fits the pack (a resource gone) is skipped. A fault in
     a hook stays in the hook (run_hook); one outside raises PackFault, and nothing of the
     delivery applies (social.receive_all decides what becomes of it)."""
-    try:
-        return _receive(pack, state, effect, now, player_id)
-    except PackFault:
-        raise
-    except Exception as err:
-        raise located(pack, err) from err
-
-
-def _receive(pack: Pack, state: dict | None, effect: dict, now: int, player_id: str) -> Outcome:
     m = pack.module
     settled = prepare(pack, state, now)
     now = max(now, settled["_now"])
@@ -513,6 +500,7 @@ def diff(before: dict, after: dict, keys) -> dict[str, list]:
     return out
 
 
+@runs_pack_code
 def view(pack: Pack, state: dict | None, now: int) -> dict:
     """The state as clients see it (protocol shape): no internals, meters at `now`, `level`
     added. Raises PackFault when the pack faults on it."""
@@ -520,10 +508,7 @@ def view(pack: Pack, state: dict | None, now: int) -> dict:
     out = {k: v for k, v in settled.items() if not k.startswith("_")}
     stat = pack.module.LEVEL_STAT
     if stat is not None:
-        try:
-            out["level"] = pack.module.level_of(settled[stat])
-        except Exception as err:
-            raise located(pack, err) from err
+        out["level"] = pack.module.level_of(settled[stat])
     return out
 
 

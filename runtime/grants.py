@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .engine import Outcome, PackFault, diff, located, prepare, rejected
+from .engine import Outcome, diff, prepare, rejected, runs_pack_code
 from .pack import Pack
 from .rt import INT64_MAX, holding, holding_row, place_label
 
@@ -63,20 +63,12 @@ def check_grant(pack: Pack, changes: Any) -> list[Place]:
     return out
 
 
+@runs_pack_code
 def apply_grant(
     pack: Pack, state: dict | None, places: list[Place], now: int, reason: str
 ) -> Outcome:
     """A fault inside the pack (bringing the state to `now`, the level) raises PackFault:
     the gateway rejects the grant as `pack_fault`, nothing applied."""
-    try:
-        return _apply(pack, state, places, now, reason)
-    except PackFault:
-        raise
-    except Exception as err:
-        raise located(pack, err) from err
-
-
-def _apply(pack: Pack, state: dict | None, places: list[Place], now: int, reason: str) -> Outcome:
     settled = prepare(pack, state, now)
     now = max(now, settled.get("_now", now))
     resources = pack.schema["resources"]
